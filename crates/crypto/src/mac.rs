@@ -1,0 +1,67 @@
+//! HMAC-SHA256, HMAC-SHA1 (only for TOTP, per RFC 6238) and HMAC-SM3.
+use hmac::{Hmac, KeyInit, Mac};
+
+fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <M as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    mac::<Hmac<sha2::Sha256>>(key, data).try_into().expect("32 bytes")
+}
+
+pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
+    mac::<Hmac<sha1::Sha1>>(key, data).try_into().expect("20 bytes")
+}
+
+pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
+    mac::<Hmac<sm3::Sm3>>(key, data).try_into().expect("32 bytes")
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+/// Verifies a MAC in constant time.
+pub fn verify_hmac_sha256(key: &[u8], data: &[u8], expected: &[u8]) -> bool {
+    crate::constant_time_eq(&hmac_sha256(key, data), expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 4231 test cases 1 and 2.
+    #[test]
+    fn rfc_4231_hmac_sha256() {
+        assert_eq!(
+            hex::encode(hmac_sha256(&[0x0b; 20], b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(verify_hmac_sha256(b"Jefe", b"what do ya want for nothing?", &hmac_sha256(b"Jefe", b"what do ya want for nothing?")));
+        assert!(!verify_hmac_sha256(b"Jefe", b"what do ya want for nothing!", &hmac_sha256(b"Jefe", b"what do ya want for nothing?")));
+    }
+
+    // RFC 2202 test case 2.
+    #[test]
+    fn rfc_2202_hmac_sha1() {
+        assert_eq!(
+            hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+    }
+
+    #[test]
+    fn sha256_abc() {
+        assert_eq!(
+            hex::encode(sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
