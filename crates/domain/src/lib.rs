@@ -1,0 +1,22 @@
+//! The hospital's vocabulary as types: value objects that validate themselves, the
+//! stable error catalogue, the clock, and the ports through which the application
+//! reaches outside systems. No I/O happens here.
+//!
+//! Modules follow the requirement areas (`identity`, `booking`, `staff`, `audit` …) so
+//! that a requirement's code carries the same word in every crate.
+
+pub mod audit;
+pub mod booking;
+pub mod clock;
+pub mod error;
+pub mod identity;
+pub mod insurance;
+pub mod masked;
+pub mod money;
+pub mod ports;
+pub mod staff;
+
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use error::{DomainError, ErrorCode};
+pub use masked::{Masked, MaskRule};
+pub use money::Fen;

@@ -1,0 +1,101 @@
+//! The stable error catalogue. Every failure a patient, a staff member or a hospital
+//! system can see has a machine code (never renamed once shipped), an HTTP status and a
+//! Chinese message a patient understands. Internal causes go to the log with the
+//! request's correlation id, never into the response.
+use serde::Serialize;
+
+macro_rules! error_codes {
+    ($( $variant:ident => ($code:literal, $status:literal, $zh:literal) ),* $(,)?) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        pub enum ErrorCode { $( $variant ),* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant ),* ];
+            pub fn code(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $code ),* }
+            }
+            pub fn http_status(self) -> u16 {
+                match self { $( ErrorCode::$variant => $status ),* }
+            }
+            pub fn message_zh(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $zh ),* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // Request shape
+    BadRequest => ("BAD_REQUEST", 400, "请求格式不正确，请检查后重试"),
+    ValidationFailed => ("VALIDATION_FAILED", 422, "填写的信息有误，请检查后重试"),
+    PayloadTooLarge => ("PAYLOAD_TOO_LARGE", 413, "提交的内容过大"),
+    UnsupportedMediaType => ("UNSUPPORTED_MEDIA_TYPE", 415, "不支持的提交格式"),
+    NotFound => ("NOT_FOUND", 404, "您访问的页面或资源不存在"),
+    MethodNotAllowed => ("METHOD_NOT_ALLOWED", 405, "不支持该操作"),
+    RateLimited => ("RATE_LIMITED", 429, "操作过于频繁，请稍后再试"),
+    CsrfRejected => ("CSRF_REJECTED", 403, "页面已过期，请刷新后重试"),
+    // Identity
+    IdNumberInvalid => ("ID_NUMBER_INVALID", 422, "身份证号码不正确，请核对后重新输入"),
+    MobileInvalid => ("MOBILE_INVALID", 422, "手机号码不正确，请输入11位手机号"),
+    NameInvalid => ("NAME_INVALID", 422, "姓名格式不正确，请填写证件上的姓名"),
+    RelationshipInvalid => ("RELATIONSHIP_INVALID", 422, "请选择与就诊人的关系"),
+    GuardianRequired => ("GUARDIAN_REQUIRED", 422, "未满14周岁的就诊人需由监护人添加，关系请选择“子女”"),
+    PatientAlreadyAdded => ("PATIENT_ALREADY_ADDED", 409, "该就诊人已添加，无需重复添加"),
+    PatientLimitReached => ("PATIENT_LIMIT_REACHED", 409, "就诊人数量已达上限"),
+    PatientNotFound => ("PATIENT_NOT_FOUND", 404, "未找到该就诊人"),
+    RealNameMismatch => ("REAL_NAME_MISMATCH", 422, "姓名与身份证号码不一致，请核对后重试"),
+    // Sessions and access
+    Unauthenticated => ("UNAUTHENTICATED", 401, "请先登录"),
+    SessionExpired => ("SESSION_EXPIRED", 401, "登录已过期，请重新登录"),
+    Forbidden => ("FORBIDDEN", 403, "您没有权限进行此操作"),
+    WechatAuthFailed => ("WECHAT_AUTH_FAILED", 401, "微信授权失败，请重新进入"),
+    LoginFailed => ("LOGIN_FAILED", 401, "用户名、密码或动态验证码错误"),
+    AccountLocked => ("ACCOUNT_LOCKED", 423, "登录失败次数过多，账号已临时锁定，请稍后再试"),
+    OtpReused => ("OTP_REUSED", 401, "动态验证码已使用，请等待下一个验证码"),
+    // Outside systems
+    HisUnavailable => ("HIS_UNAVAILABLE", 503, "医院系统繁忙，请稍后再试"),
+    HisRejected => ("HIS_REJECTED", 502, "医院系统未能办理该业务，请到窗口咨询"),
+    UpstreamUnavailable => ("UPSTREAM_UNAVAILABLE", 503, "服务繁忙，请稍后再试"),
+    // Everything else
+    Conflict => ("CONFLICT", 409, "数据已被修改，请刷新后重试"),
+    Internal => ("INTERNAL", 500, "系统繁忙，请稍后再试"),
+    StoreUnavailable => ("STORE_UNAVAILABLE", 503, "系统繁忙，请稍后再试"),
+}
+
+/// A failure with its stable code and a detail for the log (never shown to users, and
+/// never holding personal data: values are masked before they get here).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {detail}", code.code())]
+pub struct DomainError {
+    pub code: ErrorCode,
+    pub detail: String,
+}
+
+impl DomainError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into() }
+    }
+}
+
+impl From<ErrorCode> for DomainError {
+    fn from(code: ErrorCode) -> Self {
+        Self { code, detail: String::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_upper_snake_and_have_chinese_messages() {
+        let mut seen = HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.code()), "duplicate {}", c.code());
+            assert!(c.code().bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
+            assert!(c.message_zh().chars().any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)));
+            assert!((400..600).contains(&c.http_status()));
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The ports through which use cases reach outside systems. `gateways` implements each
+//! one against the real protocol; tests and demo mode point those at `sim`.
+use crate::booking::{Department, Doctor, Schedule};
+use crate::error::DomainError;
+use crate::identity::Gender;
+use crate::insurance::Coverage;
+use crate::money::Fen;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A patient record in the HIS (建档 result).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HisPatient {
+    pub his_patient_id: String,
+    pub mr_no: String,
+    pub name: String,
+    pub gender: Gender,
+    pub birth_date: NaiveDate,
+    pub coverage: Coverage,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewHisPatient {
+    pub name: String,
+    pub id_card_no: String,
+    pub mobile: Option<String>,
+    pub gender: Gender,
+    pub birth_date: NaiveDate,
+    /// Guardian's ID number for a minor.
+    pub guardian_id_card_no: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotLock {
+    pub pre_id: String,
+    pub see_no: u32,
+    pub reg_fee: Fen,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub reg_id: String,
+    pub see_no: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeItem {
+    pub item_code: String,
+    pub name: String,
+    pub qty: u32,
+    pub unit_price: Fen,
+    pub amount: Fen,
+    /// Whether insurance may pay for this line (甲/乙类 vs 自费).
+    pub insurable: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnpaidBill {
+    pub recipe_id: String,
+    pub visit_id: String,
+    pub dept_name: String,
+    pub doctor_name: String,
+    pub issued_at: DateTime<Utc>,
+    pub items: Vec<FeeItem>,
+    pub total: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreSettlement {
+    pub pre_settle_id: String,
+    pub total: Fen,
+    pub fund_pay: Fen,
+    pub personal_account_pay: Fen,
+    pub self_pay: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    pub settle_id: String,
+    pub invoice_no: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HisReport {
+    pub report_id: String,
+    pub kind: String,
+    pub title: String,
+    /// pending / in_progress / completed / abnormal (RPT-1).
+    pub status: String,
+    pub expected_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InpatientStay {
+    pub inpatient_no: String,
+    pub ward: String,
+    pub bed: String,
+    pub admitted_at: DateTime<Utc>,
+    pub deposit_balance: Fen,
+    pub charges_to_date: Fen,
+    /// 封账: the nurse closed the account; discharge settlement may start.
+    pub account_closed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyFeeList {
+    pub date: NaiveDate,
+    pub items: Vec<FeeItem>,
+    pub total: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HisTradeRecord {
+    pub trade_no: String,
+    pub kind: String,
+    pub amount: Fen,
+    pub at: DateTime<Utc>,
+}
+
+/// The hospital information system.
+#[async_trait]
+pub trait HisPort: Send + Sync {
+    async fn departments(&self) -> Result<Vec<Department>, DomainError>;
+    async fn doctors(&self, dept_id: &str) -> Result<Vec<Doctor>, DomainError>;
+    async fn schedules(&self, dept_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<Schedule>, DomainError>;
+    async fn find_patient(&self, id_card_no: &str) -> Result<Option<HisPatient>, DomainError>;
+    async fn register_patient(&self, p: &NewHisPatient) -> Result<HisPatient, DomainError>;
+    async fn lock_slot(&self, slot_id: &str, his_patient_id: &str, channel_order_no: &str) -> Result<SlotLock, DomainError>;
+    async fn unlock_slot(&self, pre_id: &str) -> Result<(), DomainError>;
+    async fn confirm_registration(&self, pre_id: &str, pay_trade_no: &str, amount: Fen) -> Result<Registration, DomainError>;
+    async fn unpaid_bills(&self, his_patient_id: &str) -> Result<Vec<UnpaidBill>, DomainError>;
+    async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], use_insurance: bool) -> Result<PreSettlement, DomainError>;
+    async fn settle(&self, pre_settle_id: &str, pay_trade_no: &str, self_pay: Fen) -> Result<Settlement, DomainError>;
+    async fn reports(&self, his_patient_id: &str) -> Result<Vec<HisReport>, DomainError>;
+    async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError>;
+    async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
+    async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError>;
+    async fn trade_records(&self, date: NaiveDate) -> Result<Vec<HisTradeRecord>, DomainError>;
+}
+
+/// A WeChat user identity as the official-account OAuth flow yields it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WechatIdentity {
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub nickname: Option<String>,
+}
+
+/// WeChat official-account web authorisation (网页授权).
+#[async_trait]
+pub trait WechatOAuthPort: Send + Sync {
+    /// The URL to send the browser to.
+    fn authorize_url(&self, redirect_uri: &str, state: &str) -> String;
+    /// Exchanges the one-time `code` for the user's identity.
+    async fn exchange_code(&self, code: &str) -> Result<WechatIdentity, DomainError>;
+}
+
+/// Real-name verification (实名核验): does this name belong to this ID number?
+#[async_trait]
+pub trait RealNamePort: Send + Sync {
+    async fn verify(&self, name: &str, id_card_no: &str) -> Result<bool, DomainError>;
+}
