@@ -58,6 +58,14 @@ impl IdCardNo {
         Ok(Masked::new(IdCardNo(s)))
     }
 
+    /// Re-reads a value this system validated before storing it (the date-range check
+    /// belongs to the day it was entered, not to every read).
+    pub fn parse_stored(raw: &str) -> Result<Masked<IdCardNo>, DomainError> {
+        let s = raw.trim().to_ascii_uppercase();
+        let born = NaiveDate::parse_from_str(s.get(6..14).unwrap_or(""), "%Y%m%d").map_err(|_| DomainError::new(ErrorCode::IdNumberInvalid, "stored birth date"))?;
+        Self::parse(&s, born)
+    }
+
     pub fn birth_date(&self) -> NaiveDate {
         NaiveDate::parse_from_str(&self.0[6..14], "%Y%m%d").expect("validated at parse")
     }

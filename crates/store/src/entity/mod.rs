@@ -1,0 +1,8 @@
+//! SeaORM entities, one module per table. Kept in this crate so edits elsewhere do not
+//! recompile the derive-heavy code.
+pub mod audit_log;
+pub mod outbox;
+pub mod patient;
+pub mod session;
+pub mod staff_user;
+pub mod wechat_account;

@@ -1,0 +1,14 @@
+//! One set of migrations for SQLite and PostgreSQL, written in SeaQuery so each backend
+//! gets its own DDL. A migration, once shipped, is never edited: add a new one.
+use sea_orm_migration::prelude::*;
+
+mod m0001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}
