@@ -1,0 +1,70 @@
+//! Simulators of the outside systems, speaking their wire protocols over real HTTP on
+//! loopback, with fault injection; and the demo hospital's data. `carebridge serve
+//! --demo` starts them in-process; `carebridge sim` runs them standalone.
+
+pub mod demo;
+pub mod his;
+pub mod realname;
+pub mod rng;
+pub mod wechat;
+
+use domain::Clock;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, Default)]
+pub struct SimConfig {
+    pub his: his::HisSimConfig,
+    pub wechat: wechat::WechatSimConfig,
+    pub realname: realname::RealNameSimConfig,
+    /// Ports to bind on 127.0.0.1; 0 picks a free one.
+    pub his_port: u16,
+    pub wechat_port: u16,
+    pub realname_port: u16,
+}
+
+/// Running simulators: their base URLs and handles to their state.
+pub struct RunningSims {
+    pub his_url: String,
+    pub wechat_url: String,
+    pub realname_url: String,
+    pub his: his::SharedHis,
+    pub wechat: wechat::SharedWechat,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RunningSims {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn serve(router: axum::Router, port: u16) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((addr, task))
+}
+
+/// Starts every simulator on loopback.
+pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<RunningSims> {
+    let his_state = Arc::new(Mutex::new(his::HisState::new(cfg.his.clone(), clock.clone())));
+    let today = domain::clock::to_local(clock.now()).date_naive();
+    let wechat_state = Arc::new(Mutex::new(wechat::WechatState::new(cfg.wechat.clone(), clock.clone())));
+    let realname_state = Arc::new(realname::RealNameState { cfg: cfg.realname.clone(), registry: demo::citizens(today) });
+    let (his_addr, t1) = serve(his::router(his_state.clone()), cfg.his_port).await?;
+    let (wx_addr, t2) = serve(wechat::router(wechat_state.clone()), cfg.wechat_port).await?;
+    let (rn_addr, t3) = serve(realname::router(realname_state), cfg.realname_port).await?;
+    Ok(RunningSims {
+        his_url: format!("http://{his_addr}"),
+        wechat_url: format!("http://{wx_addr}"),
+        realname_url: format!("http://{rn_addr}"),
+        his: his_state,
+        wechat: wechat_state,
+        tasks: vec![t1, t2, t3],
+    })
+}

@@ -1,0 +1,470 @@
+//! The HIS connector: the only code that speaks the HIS front-end-processor protocol
+//! (see `sim::his` for the wire format). Every call is signed with the channel key;
+//! every answer is checked for `resultCode` and its fields parsed into domain types, so
+//! a malformed HIS answer becomes an error, never a half-filled value.
+use crate::http::{HttpExecutor, TransportError};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use domain::booking::{Department, Doctor, Schedule, SessionPeriod, Slot};
+use domain::identity::Gender;
+use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
+use domain::ports::*;
+use domain::{DomainError, ErrorCode, Fen};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct HisClientConfig {
+    pub base_url: String,
+    pub channel_id: String,
+    pub channel_key: String,
+    pub timeout: Duration,
+}
+
+pub struct HisClient {
+    cfg: HisClientConfig,
+    http: HttpExecutor,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    result_code: String,
+    result_msg: Option<String>,
+    #[serde(default)]
+    data: Value,
+}
+
+fn malformed(op: &str, why: impl std::fmt::Display) -> DomainError {
+    DomainError::new(ErrorCode::HisUnavailable, format!("his {op}: malformed answer: {why}"))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(op: &str, v: Value) -> Result<T, DomainError> {
+    serde_json::from_value(v).map_err(|e| malformed(op, e))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeptDto {
+    dept_id: String,
+    dept_name: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    intro: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DoctorDto {
+    doctor_code: String,
+    dept_id: String,
+    doctor_name: String,
+    title: String,
+    #[serde(default)]
+    specialty: String,
+    reg_fee: i64,
+    treat_fee: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlotDto {
+    slot_id: String,
+    start_time: String,
+    end_time: String,
+    total: u32,
+    remain: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScheduleDto {
+    schedule_id: String,
+    doctor_code: String,
+    dept_id: String,
+    schedule_date: NaiveDate,
+    time_flag: u8,
+    stop_flag: String,
+    slots: Vec<SlotDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferralDto {
+    referral_no: String,
+    from_chc: String,
+    dept_id: Option<String>,
+    valid_until: NaiveDate,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GrantDto {
+    grantor_psn_no: String,
+    grantor_name: String,
+    valid_until: NaiveDate,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InsuranceDto {
+    med_type: String,
+    psn_no: Option<String>,
+    bound_chc: Option<String>,
+    referral: Option<ReferralDto>,
+    #[serde(default)]
+    acct_balance: i64,
+    #[serde(default)]
+    mutual_aid: Vec<GrantDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatientDto {
+    patient_id: String,
+    mr_no: String,
+    name: String,
+    sex: String,
+    birth_date: NaiveDate,
+    insurance: InsuranceDto,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemDto {
+    item_code: String,
+    item_name: String,
+    qty: u32,
+    price: i64,
+    amount: i64,
+    insurable: bool,
+}
+
+impl From<ItemDto> for FeeItem {
+    fn from(i: ItemDto) -> Self {
+        FeeItem { item_code: i.item_code, name: i.item_name, qty: i.qty, unit_price: Fen(i.price), amount: Fen(i.amount), insurable: i.insurable }
+    }
+}
+
+fn kind(s: &str) -> Result<InsuranceKind, String> {
+    Ok(match s {
+        "tier1" => InsuranceKind::Tier1,
+        "tier2" => InsuranceKind::Tier2,
+        "tier3" => InsuranceKind::Tier3,
+        "children" => InsuranceKind::Children,
+        "self_pay" => InsuranceKind::SelfPay,
+        other => return Err(format!("unknown medType {other}")),
+    })
+}
+
+fn patient(p: PatientDto) -> Result<HisPatient, DomainError> {
+    let i = p.insurance;
+    Ok(HisPatient {
+        his_patient_id: p.patient_id,
+        mr_no: p.mr_no,
+        name: p.name,
+        gender: match p.sex.as_str() {
+            "1" => Gender::Male,
+            "2" => Gender::Female,
+            other => return Err(malformed("patient", format!("sex {other}"))),
+        },
+        birth_date: p.birth_date,
+        coverage: Coverage {
+            kind: kind(&i.med_type).map_err(|e| malformed("patient", e))?,
+            psn_no: i.psn_no,
+            bound_chc: i.bound_chc,
+            referral: i.referral.map(|r| Referral { referral_no: r.referral_no, from_chc: r.from_chc, dept_id: r.dept_id, valid_until: r.valid_until }),
+            personal_account_balance: Fen(i.acct_balance),
+            mutual_aid_grants: i.mutual_aid.into_iter().map(|g| MutualAidGrant { grantor_psn_no: g.grantor_psn_no, grantor_name_masked: g.grantor_name, valid_until: g.valid_until }).collect(),
+        },
+    })
+}
+
+fn hm(op: &str, s: &str) -> Result<NaiveTime, DomainError> {
+    NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| malformed(op, e))
+}
+
+impl HisClient {
+    pub fn new(cfg: HisClientConfig) -> Self {
+        let http = HttpExecutor::new(cfg.timeout);
+        Self { cfg, http }
+    }
+
+    /// One signed call. `Ok(Err(code, msg))` is a business refusal from the HIS.
+    async fn call(&self, op: &str, data: Value) -> Result<Result<Value, (String, String)>, DomainError> {
+        let body = json!({
+            "channelId": self.cfg.channel_id,
+            "timestamp": Utc::now().format("%Y%m%d%H%M%S").to_string(),
+            "nonce": hex::encode(crypto::random_bytes::<8>()),
+            "data": data,
+        })
+        .to_string();
+        let sign = hex::encode(crypto::mac::hmac_sha256(self.cfg.channel_key.as_bytes(), body.as_bytes()));
+        let url = format!("{}/his/api/v1/{op}", self.cfg.base_url.trim_end_matches('/'));
+        let req = self.http.client().post(url).header("content-type", "application/json").header("x-his-sign", sign).body(body);
+        let started = std::time::Instant::now();
+        let result = self.http.send(req).await;
+        metrics::histogram!("carebridge_outbound_seconds", "system" => "his", "op" => op.to_owned()).record(started.elapsed().as_secs_f64());
+        let answer = result.map_err(|e| {
+            let code = match e {
+                TransportError::Unreachable(_) | TransportError::Unknown(_) | TransportError::Status(_) => ErrorCode::HisUnavailable,
+                TransportError::Malformed(_) => ErrorCode::HisUnavailable,
+            };
+            DomainError::new(code, format!("his {op}: {e}"))
+        })?;
+        let env: Envelope = answer.json().map_err(|e| malformed(op, e))?;
+        if env.result_code == "0" {
+            Ok(Ok(env.data))
+        } else {
+            Ok(Err((env.result_code, env.result_msg.unwrap_or_default())))
+        }
+    }
+
+    /// A call whose business refusals are all errors.
+    async fn call_ok(&self, op: &str, data: Value) -> Result<Value, DomainError> {
+        match self.call(op, data).await? {
+            Ok(v) => Ok(v),
+            Err((code, msg)) => Err(refusal(op, &code, &msg)),
+        }
+    }
+}
+
+/// Maps HIS result codes to the catalogue. The HIS message goes to the log only.
+fn refusal(op: &str, code: &str, msg: &str) -> DomainError {
+    let c = match code {
+        "1002" | "1005" => ErrorCode::HisUnavailable, // our signature or channel: a configuration fault
+        "2006" => ErrorCode::RealNameMismatch,
+        "2001" => ErrorCode::PatientNotFound,
+        _ => ErrorCode::HisRejected,
+    };
+    DomainError::new(c, format!("his {op} refused {code}: {msg}"))
+}
+
+#[async_trait]
+impl HisPort for HisClient {
+    async fn departments(&self) -> Result<Vec<Department>, DomainError> {
+        let v: Vec<DeptDto> = parse("department_list", self.call_ok("department_list", json!({})).await?)?;
+        Ok(v.into_iter().map(|d| Department { dept_id: d.dept_id, name: d.dept_name, category: d.category, location: d.location, intro: d.intro }).collect())
+    }
+
+    async fn doctors(&self, dept_id: &str) -> Result<Vec<Doctor>, DomainError> {
+        let v: Vec<DoctorDto> = parse("doctor_list", self.call_ok("doctor_list", json!({"deptId": dept_id})).await?)?;
+        Ok(v.into_iter()
+            .map(|d| Doctor { doctor_code: d.doctor_code, dept_id: d.dept_id, name: d.doctor_name, title: d.title, specialty: d.specialty, reg_fee: Fen(d.reg_fee), treat_fee: Fen(d.treat_fee) })
+            .collect())
+    }
+
+    async fn schedules(&self, dept_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<Schedule>, DomainError> {
+        let op = "schedule_list";
+        let v: Vec<ScheduleDto> = parse(op, self.call_ok(op, json!({"deptId": dept_id, "beginDate": from.to_string(), "endDate": to.to_string()})).await?)?;
+        v.into_iter()
+            .map(|s| {
+                let period = match s.time_flag {
+                    1 => SessionPeriod::Morning,
+                    2 => SessionPeriod::Afternoon,
+                    3 => SessionPeriod::Evening,
+                    f => return Err(malformed(op, format!("timeFlag {f}"))),
+                };
+                let slots = s
+                    .slots
+                    .into_iter()
+                    .map(|x| {
+                        if x.remain > x.total {
+                            return Err(malformed(op, "remain > total"));
+                        }
+                        Ok(Slot { slot_id: x.slot_id, start: hm(op, &x.start_time)?, end: hm(op, &x.end_time)?, capacity: x.total, available: x.remain })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Schedule { schedule_id: s.schedule_id, doctor_code: s.doctor_code, dept_id: s.dept_id, date: s.schedule_date, period, suspended: s.stop_flag == "1", slots })
+            })
+            .collect()
+    }
+
+    async fn find_patient(&self, id_card_no: &str) -> Result<Option<HisPatient>, DomainError> {
+        match self.call("patient_query", json!({"idCardNo": id_card_no})).await? {
+            Ok(v) => Ok(Some(patient(parse("patient_query", v)?)?)),
+            Err((code, _)) if code == "2001" => Ok(None),
+            Err((code, msg)) => Err(refusal("patient_query", &code, &msg)),
+        }
+    }
+
+    async fn register_patient(&self, p: &NewHisPatient) -> Result<HisPatient, DomainError> {
+        let v = self
+            .call_ok(
+                "patient_create",
+                json!({"name": p.name, "idCardNo": p.id_card_no, "mobile": p.mobile, "sex": if p.gender == Gender::Male { "1" } else { "2" }, "birthDate": p.birth_date.to_string(), "guardianIdCardNo": p.guardian_id_card_no}),
+            )
+            .await?;
+        patient(parse("patient_create", v)?)
+    }
+
+    async fn lock_slot(&self, slot_id: &str, his_patient_id: &str, channel_order_no: &str) -> Result<SlotLock, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            pre_id: String,
+            see_no: u32,
+            reg_fee: i64,
+            expire_time: DateTime<Utc>,
+        }
+        let r: R = parse("lock_reg", self.call_ok("lock_reg", json!({"slotId": slot_id, "patientId": his_patient_id, "channelOrderNo": channel_order_no})).await?)?;
+        Ok(SlotLock { pre_id: r.pre_id, see_no: r.see_no, reg_fee: Fen(r.reg_fee), expires_at: r.expire_time })
+    }
+
+    async fn unlock_slot(&self, pre_id: &str) -> Result<(), DomainError> {
+        self.call_ok("unlock_reg", json!({"preId": pre_id})).await.map(|_| ())
+    }
+
+    async fn confirm_registration(&self, pre_id: &str, pay_trade_no: &str, amount: Fen) -> Result<Registration, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            reg_id: String,
+            see_no: u32,
+        }
+        let r: R = parse("reg_confirm", self.call_ok("reg_confirm", json!({"preId": pre_id, "payTradeNo": pay_trade_no, "amount": amount.0})).await?)?;
+        Ok(Registration { reg_id: r.reg_id, see_no: r.see_no })
+    }
+
+    async fn unpaid_bills(&self, his_patient_id: &str) -> Result<Vec<UnpaidBill>, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            recipe_id: String,
+            visit_id: String,
+            dept_name: String,
+            doctor_name: String,
+            issued_at: DateTime<Utc>,
+            items: Vec<ItemDto>,
+            total_fee: i64,
+        }
+        let v: Vec<R> = parse("unpaid_fees", self.call_ok("unpaid_fees", json!({"patientId": his_patient_id})).await?)?;
+        v.into_iter()
+            .map(|b| {
+                let items: Vec<FeeItem> = b.items.into_iter().map(Into::into).collect();
+                if items.iter().map(|i| i.amount.0).sum::<i64>() != b.total_fee {
+                    return Err(malformed("unpaid_fees", "lines do not sum to totalFee"));
+                }
+                Ok(UnpaidBill { recipe_id: b.recipe_id, visit_id: b.visit_id, dept_name: b.dept_name, doctor_name: b.doctor_name, issued_at: b.issued_at, items, total: Fen(b.total_fee) })
+            })
+            .collect()
+    }
+
+    async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], use_insurance: bool) -> Result<PreSettlement, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            pre_settle_id: String,
+            total_fee: i64,
+            fund_pay: i64,
+            acct_pay: i64,
+            own_pay: i64,
+        }
+        let r: R = parse(
+            "settlement_pre",
+            self.call_ok("settlement_pre", json!({"patientId": his_patient_id, "recipeIds": recipe_ids, "medType": if use_insurance { "M" } else { "O" }})).await?,
+        )?;
+        if r.fund_pay + r.acct_pay + r.own_pay != r.total_fee || r.fund_pay < 0 || r.acct_pay < 0 || r.own_pay < 0 {
+            return Err(malformed("settlement_pre", "parts do not sum to the total"));
+        }
+        Ok(PreSettlement { pre_settle_id: r.pre_settle_id, total: Fen(r.total_fee), fund_pay: Fen(r.fund_pay), personal_account_pay: Fen(r.acct_pay), self_pay: Fen(r.own_pay) })
+    }
+
+    async fn settle(&self, pre_settle_id: &str, pay_trade_no: &str, self_pay: Fen) -> Result<Settlement, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            settle_id: String,
+            invoice_no: String,
+        }
+        let r: R = parse("charge_commit", self.call_ok("charge_commit", json!({"preSettleId": pre_settle_id, "payTradeNo": pay_trade_no, "ownPay": self_pay.0})).await?)?;
+        Ok(Settlement { settle_id: r.settle_id, invoice_no: r.invoice_no })
+    }
+
+    async fn reports(&self, his_patient_id: &str) -> Result<Vec<HisReport>, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            report_id: String,
+            report_type: String,
+            title: String,
+            status: String,
+            expect_time: Option<DateTime<Utc>>,
+            report_time: Option<DateTime<Utc>>,
+        }
+        let v: Vec<R> = parse("report_list", self.call_ok("report_list", json!({"patientId": his_patient_id})).await?)?;
+        v.into_iter()
+            .map(|r| {
+                if !matches!(r.status.as_str(), "pending" | "in_progress" | "completed" | "abnormal") {
+                    return Err(malformed("report_list", format!("status {}", r.status)));
+                }
+                Ok(HisReport { report_id: r.report_id, kind: r.report_type, title: r.title, status: r.status, expected_at: r.expect_time, completed_at: r.report_time })
+            })
+            .collect()
+    }
+
+    async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            inpatient_no: String,
+            ward: String,
+            bed: String,
+            admit_time: DateTime<Utc>,
+            prepay_balance: i64,
+            total_cost: i64,
+            account_closed: bool,
+        }
+        match self.call("inhospital_info", json!({"patientId": his_patient_id})).await? {
+            Ok(v) => {
+                let r: R = parse("inhospital_info", v)?;
+                Ok(Some(InpatientStay { inpatient_no: r.inpatient_no, ward: r.ward, bed: r.bed, admitted_at: r.admit_time, deposit_balance: Fen(r.prepay_balance), charges_to_date: Fen(r.total_cost), account_closed: r.account_closed }))
+            }
+            Err((code, _)) if code == "2010" => Ok(None),
+            Err((code, msg)) => Err(refusal("inhospital_info", &code, &msg)),
+        }
+    }
+
+    async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            prepay_balance: i64,
+        }
+        let r: R = parse("prepay", self.call_ok("prepay", json!({"inpatientNo": inpatient_no, "amount": amount.0, "payTradeNo": pay_trade_no})).await?)?;
+        Ok(Fen(r.prepay_balance))
+    }
+
+    async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            date: NaiveDate,
+            items: Vec<ItemDto>,
+            total_fee: i64,
+        }
+        let r: R = parse("daily_list", self.call_ok("daily_list", json!({"inpatientNo": inpatient_no, "date": date.to_string()})).await?)?;
+        let items: Vec<FeeItem> = r.items.into_iter().map(Into::into).collect();
+        if items.iter().map(|i| i.amount.0).sum::<i64>() != r.total_fee {
+            return Err(malformed("daily_list", "lines do not sum to totalFee"));
+        }
+        Ok(DailyFeeList { date: r.date, items, total: Fen(r.total_fee) })
+    }
+
+    async fn trade_records(&self, date: NaiveDate) -> Result<Vec<HisTradeRecord>, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            trade_no: String,
+            trade_type: String,
+            amount: i64,
+            trade_time: DateTime<Utc>,
+        }
+        let v: Vec<R> = parse("trade_check", self.call_ok("trade_check", json!({"date": date.to_string()})).await?)?;
+        Ok(v.into_iter().map(|r| HisTradeRecord { trade_no: r.trade_no, kind: r.trade_type, amount: Fen(r.amount), at: r.trade_time }).collect())
+    }
+}

@@ -1,0 +1,590 @@
+//! The HIS simulator: a hospital information system's front-end-processor API as
+//! Chinese HIS vendors expose it (protocols.md §8.2): `POST /his/api/v1/<operation>`,
+//! a JSON envelope `{channelId, timestamp, nonce, data}`, an HMAC-SHA256 signature of
+//! the raw body in `X-His-Sign`, and answers `{resultCode, resultMsg, data}` where
+//! `resultCode` "0" is success. Amounts are integer fen.
+//!
+//! The vendor protocols are proprietary, so the exact operation and field names here
+//! are our choice, modelled on the names those integrations use [I]; the connector in
+//! `gateways::his` is the only code that depends on them.
+use crate::demo::{self, Citizen, DemoHospital};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use domain::booking::{Schedule, SessionPeriod};
+use domain::ports::FeeItem;
+use domain::{Clock, Fen};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const LOCK_TTL_MINUTES: i64 = 15;
+
+#[derive(Clone, Debug)]
+pub struct HisSimConfig {
+    pub channel_id: String,
+    pub channel_key: String,
+    pub seed: u64,
+}
+
+impl Default for HisSimConfig {
+    fn default() -> Self {
+        Self { channel_id: "WX01".into(), channel_key: "demo-his-channel-key".into(), seed: demo::DEFAULT_SEED }
+    }
+}
+
+/// Injected faults, set through `POST /__sim/faults`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct Faults {
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// The next calls of an operation answer with this result code.
+    #[serde(default)]
+    pub fail_next: Vec<(String, String)>,
+    /// The next call of an operation is carried out, then answered with 504: the
+    /// caller cannot tell whether it happened (timeout after commit).
+    #[serde(default)]
+    pub lose_response_next: Vec<String>,
+}
+
+struct Patient {
+    patient_id: String,
+    mr_no: String,
+    citizen: Citizen,
+}
+
+struct Lock {
+    pre_id: String,
+    slot_id: String,
+    patient_id: String,
+    channel_order_no: String,
+    see_no: u32,
+    fee: Fen,
+    expires_at: DateTime<Utc>,
+    confirmed: Option<String>,
+}
+
+struct Bill {
+    recipe_id: String,
+    visit_id: String,
+    dept_name: String,
+    doctor_name: String,
+    issued_at: DateTime<Utc>,
+    items: Vec<FeeItem>,
+    paid: bool,
+}
+
+struct PreSettle {
+    patient_id: String,
+    recipe_ids: Vec<String>,
+    total: Fen,
+    fund: Fen,
+    acct: Fen,
+    own: Fen,
+    settled: Option<(String, String)>,
+}
+
+struct Stay {
+    inpatient_no: String,
+    patient_id: String,
+    ward: String,
+    bed: String,
+    admitted_at: DateTime<Utc>,
+    deposits: Fen,
+    charges: Fen,
+    closed: bool,
+}
+
+struct Trade {
+    trade_no: String,
+    kind: &'static str,
+    amount: Fen,
+    at: DateTime<Utc>,
+}
+
+pub struct HisState {
+    cfg: HisSimConfig,
+    clock: Arc<dyn Clock>,
+    hospital: DemoHospital,
+    patients: Vec<Patient>,
+    locks: Vec<Lock>,
+    bills: HashMap<String, Vec<Bill>>,
+    pre_settles: HashMap<String, PreSettle>,
+    stays: Vec<Stay>,
+    trades: Vec<Trade>,
+    seq: u64,
+    faults: Faults,
+}
+
+pub type SharedHis = Arc<Mutex<HisState>>;
+
+type OpResult = Result<Value, (&'static str, String)>;
+
+fn err<T>(code: &'static str, msg: impl Into<String>) -> Result<T, (&'static str, String)> {
+    Err((code, msg.into()))
+}
+
+fn s<'a>(data: &'a Value, key: &str) -> Result<&'a str, (&'static str, String)> {
+    data.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).ok_or(("1001", format!("缺少参数 {key}")))
+}
+
+fn fen(data: &Value, key: &str) -> Result<Fen, (&'static str, String)> {
+    data.get(key).and_then(Value::as_i64).map(Fen).ok_or(("1001", format!("缺少参数 {key}")))
+}
+
+fn period_flag(p: SessionPeriod) -> u8 {
+    match p {
+        SessionPeriod::Morning => 1,
+        SessionPeriod::Afternoon => 2,
+        SessionPeriod::Evening => 3,
+    }
+}
+
+fn items_json(items: &[FeeItem]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|i| json!({"itemCode": i.item_code, "itemName": i.name, "qty": i.qty, "price": i.unit_price.0, "amount": i.amount.0, "insurable": i.insurable}))
+            .collect(),
+    )
+}
+
+impl HisState {
+    pub fn new(cfg: HisSimConfig, clock: Arc<dyn Clock>) -> Self {
+        let today = domain::clock::to_local(clock.now()).date_naive();
+        let hospital = DemoHospital::generate(cfg.seed, today);
+        let mut st = Self { cfg, clock, hospital, patients: vec![], locks: vec![], bills: HashMap::new(), pre_settles: HashMap::new(), stays: vec![], trades: vec![], seq: 0, faults: Faults::default() };
+        let citizens = st.hospital.citizens.clone();
+        for c in citizens.into_iter().filter(|c| c.registered_in_his) {
+            st.create_patient(c);
+        }
+        st.seed_activity();
+        st
+    }
+
+    fn next(&mut self, prefix: &str) -> String {
+        self.seq += 1;
+        format!("{prefix}{}{:06}", domain::clock::to_local(self.clock.now()).format("%Y%m%d"), self.seq)
+    }
+
+    fn create_patient(&mut self, c: Citizen) -> usize {
+        self.seq += 1;
+        let n = self.patients.len() + 1;
+        self.patients.push(Patient { patient_id: format!("P{:08}", 10_000 + n), mr_no: format!("MR{:08}", 2_026_000 + n), citizen: c });
+        self.patients.len() - 1
+    }
+
+    fn patient_by_id(&self, patient_id: &str) -> Option<&Patient> {
+        self.patients.iter().find(|p| p.patient_id == patient_id)
+    }
+
+    /// Demo activity: unpaid bills, an admitted patient with a closed account, another
+    /// with arrears.
+    fn seed_activity(&mut self) {
+        let now = self.clock.now();
+        let cat = demo::fee_catalogue();
+        let ids: Vec<(String, String)> = self.patients.iter().map(|p| (p.patient_id.clone(), p.citizen.name.clone())).collect();
+        for (pid, name) in &ids {
+            let items: Vec<FeeItem> = match name.as_str() {
+                "张伟" => vec![cat[0].clone(), cat[1].clone(), cat[3].clone()],
+                "李娜" => vec![cat[2].clone(), cat[5].clone()],
+                "赵小雨" => vec![cat[0].clone(), cat[4].clone()],
+                _ => continue,
+            };
+            let recipe_id = self.next("RX");
+            let visit_id = self.next("V");
+            self.bills.entry(pid.clone()).or_default().push(Bill { recipe_id, visit_id, dept_name: "内科".into(), doctor_name: self.hospital.doctors[0].name.clone(), issued_at: now - Duration::hours(1), items, paid: false });
+        }
+        for (pid, name) in &ids {
+            let (ward, bed, deposits, charges, closed) = match name.as_str() {
+                "吴秀英" => ("心血管内科病区（住院部8楼）", "08-12床", Fen(500_000), Fen(382_640), true),
+                "黄强" => ("骨科病区（住院部6楼）", "06-03床", Fen(200_000), Fen(263_100), false),
+                _ => continue,
+            };
+            let inpatient_no = self.next("ZY");
+            self.stays.push(Stay { inpatient_no, patient_id: pid.clone(), ward: ward.into(), bed: bed.into(), admitted_at: now - Duration::days(6), deposits, charges, closed });
+        }
+    }
+
+    fn schedule_mut(&mut self, slot_id: &str) -> Option<(&mut Schedule, usize)> {
+        let sched_id = slot_id.rsplit_once('-')?.0;
+        let s = self.hospital.schedules.iter_mut().find(|s| s.schedule_id == sched_id)?;
+        let i = s.slots.iter().position(|x| x.slot_id == slot_id)?;
+        Some((s, i))
+    }
+
+    /// Releases locks that expired unconfirmed: their places return to the pool.
+    fn expire_locks(&mut self) {
+        let now = self.clock.now();
+        let expired: Vec<String> = self.locks.iter().filter(|l| l.confirmed.is_none() && l.expires_at <= now).map(|l| l.slot_id.clone()).collect();
+        self.locks.retain(|l| l.confirmed.is_some() || l.expires_at > now);
+        for slot in expired {
+            if let Some((s, i)) = self.schedule_mut(&slot) {
+                s.slots[i].available += 1;
+            }
+        }
+    }
+
+    fn dispatch(&mut self, op: &str, data: &Value) -> OpResult {
+        self.expire_locks();
+        match op {
+            "department_list" => Ok(Value::Array(
+                self.hospital.departments.iter().map(|d| json!({"deptId": d.dept_id, "deptName": d.name, "category": d.category, "location": d.location, "intro": d.intro})).collect(),
+            )),
+            "doctor_list" => {
+                let dept = s(data, "deptId")?;
+                Ok(Value::Array(
+                    self.hospital
+                        .doctors
+                        .iter()
+                        .filter(|d| d.dept_id == dept)
+                        .map(|d| json!({"doctorCode": d.doctor_code, "deptId": d.dept_id, "doctorName": d.name, "title": d.title, "specialty": d.specialty, "regFee": d.reg_fee.0, "treatFee": d.treat_fee.0}))
+                        .collect(),
+                ))
+            }
+            "schedule_list" => {
+                let dept = s(data, "deptId")?;
+                let parse = |k| NaiveDate::parse_from_str(s(data, k)?, "%Y-%m-%d").map_err(|_| ("1001", format!("日期格式错误 {k}")));
+                let (from, to) = (parse("beginDate")?, parse("endDate")?);
+                Ok(Value::Array(
+                    self.hospital
+                        .schedules
+                        .iter()
+                        .filter(|x| x.dept_id == dept && x.date >= from && x.date <= to)
+                        .map(|x| {
+                            json!({
+                                "scheduleId": x.schedule_id, "doctorCode": x.doctor_code, "deptId": x.dept_id,
+                                "scheduleDate": x.date.format("%Y-%m-%d").to_string(), "timeFlag": period_flag(x.period),
+                                "stopFlag": if x.suspended { "1" } else { "0" },
+                                "slots": x.slots.iter().map(|sl| json!({"slotId": sl.slot_id, "startTime": sl.start.format("%H:%M").to_string(), "endTime": sl.end.format("%H:%M").to_string(), "total": sl.capacity, "remain": sl.available})).collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect(),
+                ))
+            }
+            "patient_query" => {
+                let id = s(data, "idCardNo")?.to_ascii_uppercase();
+                match self.patients.iter().find(|p| p.citizen.id_card_no == id) {
+                    Some(p) => Ok(patient_json(p)),
+                    None => err("2001", "患者不存在"),
+                }
+            }
+            "patient_create" => {
+                let id = s(data, "idCardNo")?.to_ascii_uppercase();
+                let name = s(data, "name")?;
+                if let Some(p) = self.patients.iter().find(|p| p.citizen.id_card_no == id) {
+                    // 建档 is idempotent per ID number; a different name is refused.
+                    return if p.citizen.name == name { Ok(patient_json(p)) } else { err("2006", "姓名与证件号码不符") };
+                }
+                let known = self.hospital.citizens.iter().find(|c| c.id_card_no == id).cloned();
+                if let Some(k) = &known
+                    && k.name != name
+                {
+                    return err("2006", "姓名与证件号码不符");
+                }
+                let citizen = known.unwrap_or_else(|| Citizen {
+                    name: name.to_owned(),
+                    id_card_no: id.clone(),
+                    mobile: data.get("mobile").and_then(Value::as_str).unwrap_or("").to_owned(),
+                    coverage: domain::insurance::Coverage::self_pay(),
+                    registered_in_his: true,
+                    guardian_id: data.get("guardianIdCardNo").and_then(Value::as_str).map(str::to_owned),
+                    note: "线上建档",
+                });
+                let i = self.create_patient(citizen);
+                Ok(patient_json(&self.patients[i]))
+            }
+            "lock_reg" => {
+                let slot_id = s(data, "slotId")?.to_owned();
+                let patient_id = s(data, "patientId")?.to_owned();
+                let order_no = s(data, "channelOrderNo")?.to_owned();
+                if self.patient_by_id(&patient_id).is_none() {
+                    return err("2001", "患者不存在");
+                }
+                if let Some(l) = self.locks.iter().find(|l| l.channel_order_no == order_no) {
+                    return Ok(json!({"preId": l.pre_id, "seeNo": l.see_no, "regFee": l.fee.0, "expireTime": l.expires_at.to_rfc3339()}));
+                }
+                let (sched_id, doctor_code, suspended) = match self.schedule_mut(&slot_id) {
+                    Some((s, _)) => (s.schedule_id.clone(), s.doctor_code.clone(), s.suspended),
+                    None => return err("2002", "号源不存在"),
+                };
+                if suspended {
+                    return err("2004", "该医生已停诊");
+                }
+                if self.locks.iter().any(|l| l.patient_id == patient_id && l.slot_id.starts_with(&sched_id)) {
+                    return err("2005", "同一时段不能重复挂号");
+                }
+                let fee = self.hospital.doctors.iter().find(|d| d.doctor_code == doctor_code).map(|d| Fen(d.reg_fee.0 + d.treat_fee.0)).unwrap_or(Fen::ZERO);
+                let (s, i) = self.schedule_mut(&slot_id).expect("found above");
+                if s.slots[i].available == 0 {
+                    return err("2003", "号源已满");
+                }
+                s.slots[i].available -= 1;
+                let see_no = (s.slots[i].capacity - s.slots[i].available) + i as u32 * s.slots[i].capacity;
+                let pre_id = self.next("PRE");
+                let expires_at = self.clock.now() + Duration::minutes(LOCK_TTL_MINUTES);
+                self.locks.push(Lock { pre_id: pre_id.clone(), slot_id, patient_id, channel_order_no: order_no, see_no, fee, expires_at, confirmed: None });
+                Ok(json!({"preId": pre_id, "seeNo": see_no, "regFee": fee.0, "expireTime": expires_at.to_rfc3339()}))
+            }
+            "unlock_reg" => {
+                let pre_id = s(data, "preId")?;
+                let Some(pos) = self.locks.iter().position(|l| l.pre_id == pre_id) else {
+                    return err("2007", "锁号不存在或已过期");
+                };
+                if self.locks[pos].confirmed.is_some() {
+                    return err("2008", "已挂号，请走退号流程");
+                }
+                let l = self.locks.remove(pos);
+                if let Some((s, i)) = self.schedule_mut(&l.slot_id) {
+                    s.slots[i].available += 1;
+                }
+                Ok(json!({}))
+            }
+            "reg_confirm" => {
+                let pre_id = s(data, "preId")?.to_owned();
+                let trade_no = s(data, "payTradeNo")?.to_owned();
+                let amount = fen(data, "amount")?;
+                let now = self.clock.now();
+                let Some(pos) = self.locks.iter().position(|l| l.pre_id == pre_id) else {
+                    return err("2007", "锁号不存在或已过期");
+                };
+                if amount != self.locks[pos].fee {
+                    return err("1003", "金额不符");
+                }
+                if let Some(reg) = &self.locks[pos].confirmed {
+                    return Ok(json!({"regId": reg, "seeNo": self.locks[pos].see_no}));
+                }
+                let reg_id = self.next("REG");
+                self.locks[pos].confirmed = Some(reg_id.clone());
+                let see_no = self.locks[pos].see_no;
+                self.trades.push(Trade { trade_no, kind: "register", amount, at: now });
+                Ok(json!({"regId": reg_id, "seeNo": see_no}))
+            }
+            "unpaid_fees" => {
+                let pid = s(data, "patientId")?;
+                let bills = self.bills.get(pid).map(|b| b.iter().filter(|b| !b.paid).collect::<Vec<_>>()).unwrap_or_default();
+                Ok(Value::Array(
+                    bills
+                        .iter()
+                        .map(|b| {
+                            let total: i64 = b.items.iter().map(|i| i.amount.0).sum();
+                            json!({"recipeId": b.recipe_id, "visitId": b.visit_id, "deptName": b.dept_name, "doctorName": b.doctor_name, "issuedAt": b.issued_at.to_rfc3339(), "items": items_json(&b.items), "totalFee": total})
+                        })
+                        .collect(),
+                ))
+            }
+            "settlement_pre" => {
+                let pid = s(data, "patientId")?.to_owned();
+                let med = data.get("medType").and_then(Value::as_str).unwrap_or("O");
+                let ids: Vec<String> = data.get("recipeIds").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                if ids.is_empty() {
+                    return err("1001", "缺少参数 recipeIds");
+                }
+                let Some(patient) = self.patient_by_id(&pid) else { return err("2001", "患者不存在") };
+                let cov = patient.citizen.coverage.clone();
+                let bills = self.bills.get(&pid).map(|v| v.as_slice()).unwrap_or_default();
+                let mut total = 0i64;
+                let mut insurable = 0i64;
+                for id in &ids {
+                    let Some(b) = bills.iter().find(|b| &b.recipe_id == id && !b.paid) else { return err("3001", "处方不存在或已缴费") };
+                    for i in &b.items {
+                        total += i.amount.0;
+                        if i.insurable {
+                            insurable += i.amount.0;
+                        }
+                    }
+                }
+                // A simple split: the fund pays 70 % of insurable lines (tier 1 uses the
+                // personal account for the rest first). Real ratios come from the
+                // insurance centre (6202); this keeps parts summing to the total.
+                let (fund, acct) = if med == "M" && cov.kind != domain::insurance::InsuranceKind::SelfPay {
+                    let fund = insurable * 70 / 100;
+                    let acct = (insurable - fund).min(cov.personal_account_balance.0.max(0));
+                    (fund, acct)
+                } else {
+                    (0, 0)
+                };
+                let own = total - fund - acct;
+                let id = self.next("PS");
+                self.pre_settles.insert(id.clone(), PreSettle { patient_id: pid, recipe_ids: ids, total: Fen(total), fund: Fen(fund), acct: Fen(acct), own: Fen(own), settled: None });
+                Ok(json!({"preSettleId": id, "totalFee": total, "fundPay": fund, "acctPay": acct, "ownPay": own}))
+            }
+            "charge_commit" => {
+                let ps_id = s(data, "preSettleId")?.to_owned();
+                let trade_no = s(data, "payTradeNo")?.to_owned();
+                let own = fen(data, "ownPay")?;
+                let now = self.clock.now();
+                let Some(ps) = self.pre_settles.get(&ps_id) else { return err("3002", "预结算不存在或已失效") };
+                if let Some((settle, invoice)) = &ps.settled {
+                    return Ok(json!({"settleId": settle, "invoiceNo": invoice}));
+                }
+                if ps.own != own {
+                    return err("1003", "金额不符");
+                }
+                let (pid, ids, total) = (ps.patient_id.clone(), ps.recipe_ids.clone(), ps.total);
+                let settle = self.next("ST");
+                let invoice = self.next("INV");
+                for b in self.bills.get_mut(&pid).into_iter().flatten() {
+                    if ids.contains(&b.recipe_id) {
+                        b.paid = true;
+                    }
+                }
+                let ps = self.pre_settles.get_mut(&ps_id).expect("present");
+                ps.settled = Some((settle.clone(), invoice.clone()));
+                let _ = (ps.fund, ps.acct);
+                self.trades.push(Trade { trade_no, kind: "outpatient", amount: total, at: now });
+                Ok(json!({"settleId": settle, "invoiceNo": invoice}))
+            }
+            "report_list" => {
+                let pid = s(data, "patientId")?;
+                let Some(p) = self.patient_by_id(pid) else { return err("2001", "患者不存在") };
+                let now = self.clock.now();
+                if p.citizen.name != "张伟" && p.citizen.name != "赵小雨" {
+                    return Ok(json!([]));
+                }
+                Ok(json!([
+                    {"reportId": format!("LIS{}01", p.patient_id), "reportType": "LIS", "title": "血常规（五分类）", "status": "completed", "expectTime": null, "reportTime": (now - Duration::hours(20)).to_rfc3339()},
+                    {"reportId": format!("LIS{}02", p.patient_id), "reportType": "LIS", "title": "C反应蛋白测定", "status": "in_progress", "expectTime": (now + Duration::hours(2)).to_rfc3339(), "reportTime": null},
+                    {"reportId": format!("PACS{}03", p.patient_id), "reportType": "PACS", "title": "胸部正侧位X线摄影", "status": "pending", "expectTime": null, "reportTime": null},
+                    {"reportId": format!("LIS{}04", p.patient_id), "reportType": "LIS", "title": "尿常规", "status": "abnormal", "expectTime": null, "reportTime": null},
+                ]))
+            }
+            "inhospital_info" => {
+                let pid = s(data, "patientId")?;
+                match self.stays.iter().find(|x| x.patient_id == pid) {
+                    Some(x) => Ok(json!({"inpatientNo": x.inpatient_no, "ward": x.ward, "bed": x.bed, "admitTime": x.admitted_at.to_rfc3339(), "prepayBalance": x.deposits.0, "totalCost": x.charges.0, "accountClosed": x.closed})),
+                    None => err("2010", "无在院记录"),
+                }
+            }
+            "prepay" => {
+                let no = s(data, "inpatientNo")?.to_owned();
+                let amount = fen(data, "amount")?;
+                let trade_no = s(data, "payTradeNo")?.to_owned();
+                if amount.0 <= 0 {
+                    return err("1001", "金额必须大于0");
+                }
+                if self.trades.iter().any(|t| t.trade_no == trade_no) {
+                    let x = self.stays.iter().find(|x| x.inpatient_no == no).ok_or(("2010", "无在院记录".to_owned()))?;
+                    return Ok(json!({"prepayBalance": x.deposits.0}));
+                }
+                let now = self.clock.now();
+                let Some(x) = self.stays.iter_mut().find(|x| x.inpatient_no == no) else { return err("2010", "无在院记录") };
+                if x.closed {
+                    return err("2011", "已封账，请办理出院结算");
+                }
+                x.deposits = Fen(x.deposits.0 + amount.0);
+                let bal = x.deposits.0;
+                self.trades.push(Trade { trade_no, kind: "deposit", amount, at: now });
+                Ok(json!({"prepayBalance": bal}))
+            }
+            "daily_list" => {
+                let no = s(data, "inpatientNo")?;
+                let date = NaiveDate::parse_from_str(s(data, "date")?, "%Y-%m-%d").map_err(|_| ("1001", "日期格式错误".to_owned()))?;
+                if !self.stays.iter().any(|x| x.inpatient_no == no) {
+                    return err("2010", "无在院记录");
+                }
+                let cat = demo::fee_catalogue();
+                let items = vec![cat[6].clone(), cat[7].clone(), cat[0].clone()];
+                let total: i64 = items.iter().map(|i| i.amount.0).sum();
+                Ok(json!({"date": date.format("%Y-%m-%d").to_string(), "items": items_json(&items), "totalFee": total}))
+            }
+            "trade_check" => {
+                let date = NaiveDate::parse_from_str(s(data, "date")?, "%Y-%m-%d").map_err(|_| ("1001", "日期格式错误".to_owned()))?;
+                Ok(Value::Array(
+                    self.trades
+                        .iter()
+                        .filter(|t| domain::clock::to_local(t.at).date_naive() == date)
+                        .map(|t| json!({"tradeNo": t.trade_no, "tradeType": t.kind, "amount": t.amount.0, "tradeTime": t.at.to_rfc3339()}))
+                        .collect(),
+                ))
+            }
+            _ => err("1004", "不支持的业务类型"),
+        }
+    }
+}
+
+fn patient_json(p: &Patient) -> Value {
+    let c = &p.citizen;
+    let cov = &c.coverage;
+    json!({
+        "patientId": p.patient_id, "mrNo": p.mr_no, "name": c.name,
+        "sex": if demo::gender_of(&c.id_card_no) == domain::identity::Gender::Male { "1" } else { "2" },
+        "birthDate": c.id_card_no.get(6..14).map(|b| format!("{}-{}-{}", &b[0..4], &b[4..6], &b[6..8])),
+        "insurance": {
+            "medType": cov.kind.as_str(), "psnNo": cov.psn_no, "boundChc": cov.bound_chc,
+            "referral": cov.referral.as_ref().map(|r| json!({"referralNo": r.referral_no, "fromChc": r.from_chc, "deptId": r.dept_id, "validUntil": r.valid_until.format("%Y-%m-%d").to_string()})),
+            "acctBalance": cov.personal_account_balance.0,
+            "mutualAid": cov.mutual_aid_grants.iter().map(|g| json!({"grantorPsnNo": g.grantor_psn_no, "grantorName": g.grantor_name_masked, "validUntil": g.valid_until.format("%Y-%m-%d").to_string()})).collect::<Vec<_>>(),
+        }
+    })
+}
+
+/// HMAC-SHA256 over the raw body, hex: what the HIS front-end processor checks.
+pub fn sign(key: &str, body: &[u8]) -> String {
+    hex::encode(crypto::mac::hmac_sha256(key.as_bytes(), body))
+}
+
+fn answer(code: &str, msg: &str, data: Value) -> Response {
+    Json(json!({"resultCode": code, "resultMsg": msg, "data": data})).into_response()
+}
+
+async fn handle(State(st): State<SharedHis>, Path(op): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let (latency, injected, lose, key, channel) = {
+        let mut g = st.lock().expect("his lock");
+        let injected = g.faults.fail_next.iter().position(|(o, _)| o == &op).map(|i| g.faults.fail_next.remove(i).1);
+        let lose = g.faults.lose_response_next.iter().position(|o| o == &op).map(|i| g.faults.lose_response_next.remove(i)).is_some();
+        (g.faults.latency_ms, injected, lose, g.cfg.channel_key.clone(), g.cfg.channel_id.clone())
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let given = headers.get("x-his-sign").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !crypto::constant_time_eq(given.as_bytes(), sign(&key, &body).as_bytes()) {
+        return answer("1002", "签名错误", Value::Null);
+    }
+    let Ok(env) = serde_json::from_slice::<Value>(&body) else {
+        return answer("1001", "报文格式错误", Value::Null);
+    };
+    if env.get("channelId").and_then(Value::as_str) != Some(channel.as_str()) {
+        return answer("1005", "渠道未授权", Value::Null);
+    }
+    if let Some(code) = injected {
+        return answer(&code, "模拟故障", Value::Null);
+    }
+    let data = env.get("data").cloned().unwrap_or(Value::Null);
+    let result = st.lock().expect("his lock").dispatch(&op, &data);
+    if lose {
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
+    match result {
+        Ok(v) => answer("0", "成功", v),
+        Err((code, msg)) => answer(code, &msg, Value::Null),
+    }
+}
+
+async fn set_faults(State(st): State<SharedHis>, Json(f): Json<Faults>) -> StatusCode {
+    st.lock().expect("his lock").faults = f;
+    StatusCode::NO_CONTENT
+}
+
+/// Slot occupancy as the HIS sees it (for tests comparing local and HIS counts).
+async fn inspect_slot(State(st): State<SharedHis>, Path(slot_id): Path<String>) -> Response {
+    let mut g = st.lock().expect("his lock");
+    g.expire_locks();
+    match g.schedule_mut(&slot_id) {
+        Some((s, i)) => Json(json!({"capacity": s.slots[i].capacity, "available": s.slots[i].available})).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+pub fn router(state: SharedHis) -> Router {
+    Router::new()
+        .route("/his/api/v1/{op}", post(handle))
+        .route("/__sim/faults", post(set_faults))
+        .route("/__sim/slot/{slot_id}", axum::routing::get(inspect_slot))
+        .with_state(state)
+}
