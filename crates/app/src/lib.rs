@@ -1,0 +1,87 @@
+//! Use cases, grouped by requirement area. Each is one unit of work: validate, ask the
+//! outside systems what must be asked, then one database transaction that writes the
+//! state change, its audit row and its outbox jobs together.
+
+pub mod booking;
+pub mod identity;
+pub mod jobs;
+pub mod staff;
+
+use domain::ports::{HisPort, RealNamePort, WechatOAuthPort};
+use domain::Clock;
+use std::sync::Arc;
+use store::session::SessionPolicy;
+use store::Store;
+
+/// Limits and timeouts the use cases enforce; all from settings.
+#[derive(Clone, Debug)]
+pub struct Policies {
+    pub patient_session: SessionPolicy,
+    pub staff_session: SessionPolicy,
+    /// Failed staff logins before the account locks (S5 allows at most 100 an hour).
+    pub staff_max_failed_logins: i32,
+    pub staff_lockout: chrono::Duration,
+    /// How long a schedule read from the HIS is served from memory.
+    pub schedule_cache_ttl: std::time::Duration,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Self {
+            patient_session: SessionPolicy { idle: chrono::Duration::minutes(30), absolute: chrono::Duration::days(7) },
+            staff_session: SessionPolicy { idle: chrono::Duration::minutes(15), absolute: chrono::Duration::hours(10) },
+            staff_max_failed_logins: 10,
+            staff_lockout: chrono::Duration::minutes(15),
+            schedule_cache_ttl: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a use case needs, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub his: Arc<dyn HisPort>,
+    pub wechat: Arc<dyn WechatOAuthPort>,
+    pub realname: Arc<dyn RealNamePort>,
+    pub policies: Policies,
+    pub catalogue: Arc<booking::CatalogueCache>,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, his: Arc<dyn HisPort>, wechat: Arc<dyn WechatOAuthPort>, realname: Arc<dyn RealNamePort>, policies: Policies) -> Self {
+        let catalogue = Arc::new(booking::CatalogueCache::new(policies.schedule_cache_ttl));
+        Self { store, clock, his, wechat, realname, policies, catalogue }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub fn today(&self) -> chrono::NaiveDate {
+        domain::clock::to_local(self.now()).date_naive()
+    }
+}
+
+/// Who is acting, for audit rows.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub id: String,
+    pub correlation_id: String,
+}
+
+impl Actor {
+    pub fn patient_account(account_id: i64, correlation_id: &str) -> Self {
+        Self { id: format!("patient_account:{account_id}"), correlation_id: correlation_id.into() }
+    }
+    pub fn staff(staff_id: i64, correlation_id: &str) -> Self {
+        Self { id: format!("staff:{staff_id}"), correlation_id: correlation_id.into() }
+    }
+    pub fn system(what: &str) -> Self {
+        Self { id: format!("system:{what}"), correlation_id: String::new() }
+    }
+    pub fn entry(&self, action: &str, subject: impl Into<String>, reason: &str) -> domain::audit::AuditEntry {
+        domain::audit::AuditEntry::new(self.id.clone(), action, subject, reason).with_correlation(self.correlation_id.clone())
+    }
+}

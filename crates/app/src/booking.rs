@@ -1,0 +1,75 @@
+//! Browsing the hospital's catalogue (departments, doctors, schedules). The HIS is the
+//! source of truth; a short cache keeps a morning rush of page views from becoming a
+//! rush on the HIS. Booking itself (lock, pay, confirm) comes with the registration
+//! work.
+use crate::App;
+use chrono::{Duration, NaiveDate};
+use domain::booking::{Department, Doctor, Schedule};
+use domain::DomainError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Clone)]
+enum Entry {
+    Departments(Vec<Department>),
+    Department(Vec<Doctor>, Vec<Schedule>),
+}
+
+pub struct CatalogueCache {
+    ttl: std::time::Duration,
+    entries: Mutex<HashMap<String, (Instant, Entry)>>,
+}
+
+impl CatalogueCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+    fn get(&self, key: &str) -> Option<Entry> {
+        let g = self.entries.lock().expect("cache lock");
+        g.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, e)| e.clone())
+    }
+    fn put(&self, key: String, e: Entry) {
+        let mut g = self.entries.lock().expect("cache lock");
+        if g.len() > 1000 {
+            g.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        g.insert(key, (Instant::now(), e));
+    }
+}
+
+/// One department's page: its doctors and their sessions over the booking window.
+pub struct DepartmentView {
+    pub department: Department,
+    pub doctors: Vec<Doctor>,
+    pub schedules: Vec<Schedule>,
+}
+
+/// How far ahead patients may book.
+pub const BOOKING_WINDOW_DAYS: i64 = 14;
+
+impl App {
+    pub async fn departments(&self) -> Result<Vec<Department>, DomainError> {
+        if let Some(Entry::Departments(d)) = self.catalogue.get("departments") {
+            return Ok(d);
+        }
+        let d = self.his.departments().await?;
+        self.catalogue.put("departments".into(), Entry::Departments(d.clone()));
+        Ok(d)
+    }
+
+    pub async fn department_view(&self, dept_id: &str) -> Result<DepartmentView, DomainError> {
+        let department = self.departments().await?.into_iter().find(|d| d.dept_id == dept_id).ok_or(domain::ErrorCode::NotFound)?;
+        let from: NaiveDate = self.today();
+        let key = format!("dept:{dept_id}:{from}");
+        let (doctors, schedules) = match self.catalogue.get(&key) {
+            Some(Entry::Department(d, s)) => (d, s),
+            _ => {
+                let (doctors, schedules) = tokio::try_join!(self.his.doctors(dept_id), self.his.schedules(dept_id, from, from + Duration::days(BOOKING_WINDOW_DAYS - 1)))?;
+                self.catalogue.put(key, Entry::Department(doctors.clone(), schedules.clone()));
+                (doctors, schedules)
+            }
+        };
+        Ok(DepartmentView { department, doctors, schedules })
+    }
+}

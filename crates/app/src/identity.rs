@@ -1,0 +1,158 @@
+//! Patient identity: WeChat sign-in and the 就诊人 a WeChat user manages (self,
+//! children as guardian, parents …), with real-name verification and HIS registration.
+use crate::{Actor, App};
+use domain::identity::{check_relationship, IdCardNo, Mobile, PersonName, Relationship, MAX_PATIENTS_PER_ACCOUNT};
+use domain::insurance::InsuranceKind;
+use domain::ports::NewHisPatient;
+use domain::{DomainError, ErrorCode};
+use store::identity::{NewPatient, PatientSummary};
+use store::session::SessionKind;
+
+/// What the patient typed on the "add 就诊人" form.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct AddPatientInput {
+    pub name: String,
+    pub id_card_no: String,
+    #[serde(default)]
+    pub mobile: Option<String>,
+    pub relationship: String,
+}
+
+/// A signed-in patient session: the cookie token and the account.
+pub struct PatientLogin {
+    pub token: String,
+    pub account_id: i64,
+}
+
+impl App {
+    /// Completes the WeChat OAuth round trip: exchanges the code, finds or creates the
+    /// account, opens a new session (a fresh identifier on every login: S2).
+    pub async fn wechat_login(&self, code: &str, correlation_id: &str) -> Result<PatientLogin, DomainError> {
+        if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(DomainError::new(ErrorCode::WechatAuthFailed, "code out of shape"));
+        }
+        let ident = self.wechat.exchange_code(code).await?;
+        let now = self.now();
+        let account_id = self.store.upsert_wechat_account(&ident.openid, ident.unionid.as_deref(), ident.nickname.as_deref(), now).await?;
+        let token = self.store.create_session(SessionKind::Patient, account_id, self.policies.patient_session, now).await?;
+        self.store.audit(&Actor::patient_account(account_id, correlation_id).entry("patient_account.login", format!("patient_account:{account_id}"), "wechat oauth"), now).await?;
+        Ok(PatientLogin { token, account_id })
+    }
+
+    pub async fn patient_session(&self, token: &str) -> Result<i64, DomainError> {
+        Ok(self.store.touch_session(token, SessionKind::Patient, self.policies.patient_session, self.now()).await?.subject_id)
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<(), DomainError> {
+        self.store.delete_session(token).await
+    }
+
+    pub async fn list_patients(&self, account_id: i64) -> Result<Vec<PatientSummary>, DomainError> {
+        self.store.list_patients(account_id).await
+    }
+
+    /// Adds a 就诊人: validates every field (GB 11643 for the ID number), checks the
+    /// relationship against age, verifies the name against the ID number, finds or
+    /// creates the HIS record (建档), then stores it with an audit row in one
+    /// transaction. Nothing is written unless everything passed.
+    pub async fn add_patient(&self, account_id: i64, input: &AddPatientInput, correlation_id: &str) -> Result<PatientSummary, DomainError> {
+        let today = self.today();
+        let name = PersonName::parse(&input.name)?;
+        let id = IdCardNo::parse(&input.id_card_no, today)?;
+        let mobile = match input.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(m) => Some(Mobile::parse(m)?),
+            None => None,
+        };
+        let relationship = Relationship::parse(&input.relationship)?;
+        check_relationship(relationship, id.expose(), today)?;
+
+        // Cheap refusals before asking anyone outside.
+        if self.store.account_has_patient(self.store.db(), account_id, &id).await? {
+            return Err(DomainError::new(ErrorCode::PatientAlreadyAdded, "pre-check"));
+        }
+        if self.store.count_patients(self.store.db(), account_id).await? >= MAX_PATIENTS_PER_ACCOUNT {
+            return Err(DomainError::new(ErrorCode::PatientLimitReached, "limit"));
+        }
+        if relationship == Relationship::Myself && self.store.list_patients(account_id).await?.iter().any(|p| p.relationship == Relationship::Myself) {
+            return Err(DomainError::new(ErrorCode::ValidationFailed, "a second 'self'"));
+        }
+
+        if !self.realname.verify(name.expose().as_ref(), id.expose().as_ref()).await? {
+            return Err(DomainError::new(ErrorCode::RealNameMismatch, "real-name check said no"));
+        }
+
+        let his_patient = match self.his.find_patient(id.expose().as_ref()).await? {
+            Some(p) if p.name != name.expose().as_ref() => return Err(DomainError::new(ErrorCode::RealNameMismatch, "HIS record has another name")),
+            Some(p) => p,
+            None => {
+                let guardian = if relationship == Relationship::Child { self.guardian_id_number(account_id).await? } else { None };
+                self.his
+                    .register_patient(&NewHisPatient {
+                        name: name.expose().as_ref().to_owned(),
+                        id_card_no: id.expose().as_ref().to_owned(),
+                        mobile: mobile.as_ref().map(|m| m.expose().as_ref().to_owned()),
+                        gender: id.expose().gender(),
+                        birth_date: id.expose().birth_date(),
+                        guardian_id_card_no: guardian,
+                    })
+                    .await?
+            }
+        };
+
+        let now = self.now();
+        let txn = self.store.write_txn().await?;
+        let summary = self
+            .store
+            .insert_patient(
+                &txn,
+                NewPatient {
+                    account_id,
+                    relationship,
+                    name: &name,
+                    id_card_no: &id,
+                    mobile: mobile.as_ref(),
+                    his_patient_id: his_patient.his_patient_id.clone(),
+                    mr_no: his_patient.mr_no.clone(),
+                    insurance_kind: his_patient.coverage.kind,
+                },
+                now,
+            )
+            .await?;
+        self.store
+            .append_audit(&txn, &Actor::patient_account(account_id, correlation_id).entry("patient.add", format!("patient:{}", summary.id), relationship.as_str()), now)
+            .await?;
+        txn.commit().await.map_err(store::db_err)?;
+        tracing::info!(patient_id = summary.id, account_id, insurance = his_patient.coverage.kind.as_str(), "patient added");
+        Ok(summary)
+    }
+
+    /// The guardian's own ID number, when the account has a "self" patient.
+    async fn guardian_id_number(&self, account_id: i64) -> Result<Option<String>, DomainError> {
+        let me = self.store.list_patients(account_id).await?.into_iter().find(|p| p.relationship == Relationship::Myself);
+        match me {
+            Some(p) => {
+                let full = self.store.patient_identity(account_id, p.id).await?;
+                self.store.audit(&Actor::system("his_registration").entry("patient.identity_read", format!("patient:{}", p.id), "guardian id for HIS registration of a child"), self.now()).await?;
+                Ok(Some(full.id_card_no.expose().as_ref().to_owned()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub async fn remove_patient(&self, account_id: i64, patient_id: i64, correlation_id: &str) -> Result<(), DomainError> {
+        let now = self.now();
+        let txn = self.store.write_txn().await?;
+        self.store.delete_patient(&txn, account_id, patient_id).await?;
+        self.store.append_audit(&txn, &Actor::patient_account(account_id, correlation_id).entry("patient.remove", format!("patient:{patient_id}"), "by owner"), now).await?;
+        txn.commit().await.map_err(store::db_err)?;
+        Ok(())
+    }
+
+    pub fn insurance_label(kind: &str) -> &'static str {
+        [InsuranceKind::Tier1, InsuranceKind::Tier2, InsuranceKind::Tier3, InsuranceKind::Children, InsuranceKind::SelfPay]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .map(|k| k.label_zh())
+            .unwrap_or("未知")
+    }
+}

@@ -1,0 +1,193 @@
+//! The outbox worker pool: claims due jobs, runs their handlers with a deadline, acks,
+//! retries with backoff and jitter, or dead-letters with a reason. Shutdown stops
+//! claiming and lets running jobs finish (bounded), so a deploy loses nothing; a
+//! crash loses nothing either, because an unacked job's lease expires and it runs again.
+use crate::App;
+use async_trait::async_trait;
+use chrono::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug)]
+pub enum JobError {
+    /// Worth trying again later (timeouts, 5xx, the other side busy).
+    Retry(String),
+    /// Will never succeed (bad payload, refused for good): dead-letter now.
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError>;
+}
+
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+}
+
+impl Registry {
+    pub fn with(mut self, kind: &str, h: impl JobHandler + 'static) -> Self {
+        self.handlers.insert(kind.to_owned(), Arc::new(h));
+        self
+    }
+    /// The handlers every node runs.
+    pub fn standard() -> Self {
+        Self::default().with(PURGE_SESSIONS, PurgeSessions)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub workers: usize,
+    pub batch: u32,
+    pub lease: Duration,
+    pub poll_interval: std::time::Duration,
+    pub job_timeout: std::time::Duration,
+    pub worker_id: String,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            batch: 8,
+            lease: Duration::seconds(60),
+            poll_interval: std::time::Duration::from_millis(500),
+            job_timeout: std::time::Duration::from_secs(30),
+            worker_id: format!("node-{}", hex::encode(crypto::random_bytes::<4>())),
+        }
+    }
+}
+
+pub struct WorkerPool {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    pub fn start(app: App, registry: Registry, cfg: PoolConfig) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let registry = Arc::new(registry);
+        let tasks = (0..cfg.workers.max(1))
+            .map(|i| {
+                let (app, registry, cfg, mut stop_rx) = (app.clone(), registry.clone(), cfg.clone(), stop_rx.clone());
+                tokio::spawn(async move {
+                    let worker = format!("{}-w{i}", cfg.worker_id);
+                    loop {
+                        if *stop_rx.borrow() {
+                            break;
+                        }
+                        let worked = match run_once(&app, &registry, &cfg, &worker).await {
+                            Ok(n) => n > 0,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "outbox claim failed");
+                                false
+                            }
+                        };
+                        if !worked {
+                            tokio::select! {
+                                _ = tokio::time::sleep(cfg.poll_interval) => {}
+                                _ = stop_rx.changed() => {}
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    /// Stops claiming and waits for running jobs, at most `grace`.
+    pub async fn shutdown(self, grace: std::time::Duration) {
+        let _ = self.stop.send(true);
+        let all = futures_join(self.tasks);
+        let _ = tokio::time::timeout(grace, all).await;
+    }
+}
+
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Claims one batch and runs it; returns how many jobs ran.
+pub async fn run_once(app: &App, registry: &Registry, cfg: &PoolConfig, worker: &str) -> Result<usize, domain::DomainError> {
+    let jobs = app.store.claim_jobs(worker, cfg.batch, cfg.lease, app.now()).await?;
+    let n = jobs.len();
+    for job in jobs {
+        let started = std::time::Instant::now();
+        let outcome = match registry.handlers.get(&job.kind) {
+            None => Err(JobError::Permanent(format!("no handler for kind {}", job.kind))),
+            Some(h) => match serde_json::from_str::<serde_json::Value>(&job.payload) {
+                Err(e) => Err(JobError::Permanent(format!("payload is not JSON: {e}"))),
+                Ok(payload) => {
+                    let (h, app2) = (h.clone(), app.clone());
+                    // Run on its own task: a panicking handler is a failed attempt, not a dead worker.
+                    let task = tokio::spawn(async move { h.run(&app2, &payload).await });
+                    match tokio::time::timeout(cfg.job_timeout, task).await {
+                        Err(_) => Err(JobError::Retry("timed out".into())),
+                        Ok(Err(join)) => Err(JobError::Retry(format!("handler panicked: {join}"))),
+                        Ok(Ok(r)) => r,
+                    }
+                }
+            },
+        };
+        let now = app.now();
+        let kind = job.kind.clone();
+        match outcome {
+            Ok(()) => {
+                app.store.complete_job(job.id, worker, now).await?;
+                metrics::counter!("carebridge_jobs_total", "kind" => kind, "outcome" => "done").increment(1);
+            }
+            Err(JobError::Retry(why)) => {
+                let retry_at = now + store::outbox::backoff(job.attempts, rand::random::<f64>());
+                tracing::warn!(job_id = job.id, kind = %job.kind, attempts = job.attempts, error = %why, "job failed, will retry");
+                app.store.fail_job(&job, worker, &why, Some(retry_at), now).await?;
+                metrics::counter!("carebridge_jobs_total", "kind" => kind, "outcome" => if job.attempts >= job.max_attempts { "dead" } else { "retry" }).increment(1);
+            }
+            Err(JobError::Permanent(why)) => {
+                tracing::error!(job_id = job.id, kind = %job.kind, error = %why, "job dead-lettered");
+                app.store.fail_job(&job, worker, &why, None, now).await?;
+                metrics::counter!("carebridge_jobs_total", "kind" => kind, "outcome" => "dead").increment(1);
+            }
+        }
+        metrics::histogram!("carebridge_job_seconds", "kind" => job.kind).record(started.elapsed().as_secs_f64());
+    }
+    Ok(n)
+}
+
+pub const PURGE_SESSIONS: &str = "maintenance.purge_sessions";
+pub const PURGE_EVERY_MINUTES: i64 = 10;
+
+/// Deletes expired sessions, then schedules its own next run (one live job at a time,
+/// guarded by a dedupe key per time slot, so several nodes do not multiply it).
+pub struct PurgeSessions;
+
+#[async_trait]
+impl JobHandler for PurgeSessions {
+    async fn run(&self, app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
+        let now = app.now();
+        let longest_idle = app.policies.patient_session.idle.max(app.policies.staff_session.idle);
+        let n = app.store.purge_sessions(now, longest_idle).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        tracing::info!(purged = n, "expired sessions purged");
+        schedule_purge(app, now + Duration::minutes(PURGE_EVERY_MINUTES)).await.map_err(|e| JobError::Retry(e.to_string()))
+    }
+}
+
+pub async fn schedule_purge(app: &App, at: chrono::DateTime<chrono::Utc>) -> Result<(), domain::DomainError> {
+    let slot = at.timestamp() / (PURGE_EVERY_MINUTES * 60);
+    let job = store::outbox::NewJob::new(PURGE_SESSIONS, serde_json::json!({}), app.now()).at(at).dedupe(format!("{PURGE_SESSIONS}:{slot}"));
+    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
+}
+
+/// Makes sure the recurring jobs exist (at start-up).
+pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
+    if app.store.live_jobs_of_kind(PURGE_SESSIONS).await? == 0 {
+        schedule_purge(app, app.now()).await?;
+    }
+    Ok(())
+}
