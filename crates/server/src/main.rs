@@ -1,1 +1,167 @@
-fn main() {}
+//! `carebridge`: the hospital's patient-service platform in one binary.
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use domain::{Clock, SystemClock};
+use server::settings::Settings;
+use std::io::BufRead;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "carebridge", version, about = "Carebridge 智慧服务平台")]
+struct Cli {
+    /// Settings file (default: ./carebridge.toml if present).
+    #[arg(long, global = true)]
+    config: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the platform.
+    Serve {
+        /// Start every simulator on loopback and seed the demo hospital.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run the simulators standalone (HIS, WeChat, real-name).
+    Sim,
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        cmd: AdminCmd,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// Print the effective settings, secrets masked.
+    PrintConfig,
+    /// Print the current TOTP code for a Base32 secret (for demo staff sign-in).
+    Otp { secret: String },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create a staff account (the first admin, typically). Reads the password from stdin.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        /// Comma-separated: admin,nurse,doctor,lab,records,finance
+        #[arg(long, default_value = "admin")]
+        roles: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Recompute the hash chain; exit 1 if any row was edited, removed or reordered.
+    Verify,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("carebridge: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    match cli.cmd {
+        Cmd::Serve { demo } => {
+            if demo {
+                settings.log.format = std::env::var("CAREBRIDGE__LOG__FORMAT").unwrap_or_else(|_| "pretty".into());
+            }
+            settings.validate(demo)?;
+            server::init_logging(&settings);
+            let bind = settings.server.bind.clone();
+            let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind} (setting `server.bind`)"))?;
+            let addr = listener.local_addr()?;
+            let data_dir = settings.demo.data_dir.clone();
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let node = server::assemble(settings, demo, clock, true).await?;
+            if let Some(sims) = &node.sims {
+                println!("{}", server::demo::banner(&format!("http://{addr}"), &node.demo_credentials, sims, &data_dir));
+            }
+            tracing::info!(%addr, demo, "carebridge listening");
+            server::serve(node, listener, server::shutdown_signal()).await
+        }
+        Cmd::Migrate => {
+            settings.validate(false)?;
+            server::init_logging(&settings);
+            let store = server::open_store(&settings).await?;
+            store.migrate().await.map_err(|e| anyhow::anyhow!("migrations: {}", e.detail))?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Cmd::Sim => {
+            settings.log.format = "pretty".into();
+            server::init_logging(&settings);
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let sims = sim::start(server::demo::sim_config(&settings), clock).await.context("starting simulators")?;
+            let d = sim::SimConfig::default();
+            println!("HIS simulator       {}  (channel {} / key {})", sims.his_url, d.his.channel_id, d.his.channel_key);
+            println!("WeChat simulator    {}  (appid {} / secret {})", sims.wechat_url, d.wechat.appid, d.wechat.secret);
+            println!("Real-name simulator {}  (key {})", sims.realname_url, d.realname.key);
+            println!("Ctrl-C to stop.");
+            server::shutdown_signal().await;
+            Ok(())
+        }
+        Cmd::Admin { cmd: AdminCmd::Create { username, display_name, roles } } => {
+            settings.validate(false)?;
+            let roles: Vec<domain::staff::Role> = roles.split(',').map(|r| domain::staff::Role::parse(r.trim()).with_context(|| format!("unknown role {r}"))).collect::<Result<_>>()?;
+            eprintln!("Password for {username} (one line on stdin; at least 10 characters from three of: lower, upper, digit, symbol):");
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let app = offline_app(&settings).await?;
+            let en = app
+                .create_staff(app::staff::NewStaffAccount { username, display_name, password, roles }, &app::Actor::system("cli"))
+                .await
+                .map_err(|e| anyhow::anyhow!("{} ({})", e.code.message_zh(), e.detail))?;
+            println!("created staff {} (id {})", en.username, en.staff_id);
+            println!("TOTP secret (add to an authenticator app; shown once): {}", en.totp_secret_base32);
+            println!("{}", en.otpauth_uri);
+            Ok(())
+        }
+        Cmd::Audit { cmd: AuditCmd::Verify } => {
+            settings.validate(false)?;
+            let store = server::open_store(&settings).await?;
+            match store.verify_audit_chain().await.map_err(|e| anyhow::anyhow!(e.detail))? {
+                store::audit::ChainVerdict::Intact { rows } => {
+                    println!("audit chain intact: {rows} rows");
+                    Ok(())
+                }
+                store::audit::ChainVerdict::Broken { seq, reason } => bail!("audit chain BROKEN at row {seq}: {reason}"),
+            }
+        }
+        Cmd::PrintConfig => {
+            print!("{}", settings.masked_toml()?);
+            Ok(())
+        }
+        Cmd::Otp { secret } => {
+            let key = crypto::totp::base32_decode(&secret).context("not a Base32 secret")?;
+            println!("{}", crypto::totp::code_at(&key, chrono::Utc::now().timestamp()));
+            Ok(())
+        }
+    }
+}
+
+/// An App for CLI work: the store and no outside systems reachable (they are not used).
+async fn offline_app(s: &Settings) -> Result<app::App> {
+    let store = server::open_store(s).await?;
+    store.migrate().await.map_err(|e| anyhow::anyhow!("migrations: {}", e.detail))?;
+    let t = std::time::Duration::from_secs(1);
+    let his = Arc::new(gateways::HisClient::new(gateways::HisClientConfig { base_url: s.his.base_url.clone(), channel_id: s.his.channel_id.clone(), channel_key: s.his.channel_key.clone(), timeout: t }));
+    let wechat = Arc::new(gateways::WechatOAuthClient::new(gateways::WechatOAuthConfig { authorize_base: s.wechat.authorize_base.clone(), api_base: s.wechat.api_base.clone(), appid: s.wechat.appid.clone(), secret: s.wechat.secret.clone(), scope: s.wechat.scope.clone(), timeout: t }));
+    let realname = Arc::new(gateways::RealNameClient::new(gateways::RealNameClientConfig { base_url: s.realname.base_url.clone(), key: s.realname.key.clone(), timeout: t }));
+    Ok(app::App::new(store, Arc::new(SystemClock), his, wechat, realname, app::Policies::default()))
+}

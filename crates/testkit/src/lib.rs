@@ -1,5 +1,8 @@
 //! Test support: fresh databases on both backends, the whole application spawned on
 //! 127.0.0.1:0 against the simulators, and a headless-Chromium driver.
+pub mod app;
+pub mod browser;
 pub mod db;
 
+pub use app::TestApp;
 pub use db::{pg_admin_url, test_keys, TestBackend, TestDb};

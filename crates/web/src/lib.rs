@@ -1,0 +1,144 @@
+//! HTTP: patient pages, the staff console, the JSON API with OpenAPI, callbacks and
+//! operations endpoints. Handlers are thin: parse, authorise, call one use case,
+//! render. Errors become `{code, message, correlation_id}` (or a Chinese error page).
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod middleware;
+pub mod ops;
+pub mod pages;
+pub mod staff;
+
+use app::App;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use domain::staff::Role;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use utoipa::OpenApi;
+
+/// Settings the web layer needs.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    pub hospital_name: String,
+    /// `https://wx.hospital.example` in production; when unset, built from the Host
+    /// header (fine on loopback, not behind a proxy).
+    pub public_base_url: Option<String>,
+    /// Where the WeChat authorise page lives, for the CSP `form-action`/navigation.
+    pub metrics_public: bool,
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { hospital_name: "深圳市示范医院".into(), public_base_url: None, metrics_public: false, max_body_bytes: 64 * 1024 }
+    }
+}
+
+#[derive(Clone)]
+pub struct WebState {
+    pub app: App,
+    pub hospital_name: String,
+    pub public_origin: Option<String>,
+    pub csp: HeaderValue,
+    pub metrics: PrometheusHandle,
+    pub metrics_public: bool,
+}
+
+impl WebState {
+    /// Scheme and host of this site, for absolute URLs (the OAuth redirect).
+    pub fn public_base(&self, headers: &axum::http::HeaderMap) -> String {
+        if let Some(p) = &self.public_origin {
+            return p.clone();
+        }
+        let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))).unwrap_or("127.0.0.1");
+        format!("http://{host}")
+    }
+}
+
+static HOSPITAL_NAME: OnceLock<String> = OnceLock::new();
+
+pub(crate) fn hospital_name_for_errors() -> &'static str {
+    HOSPITAL_NAME.get().map(String::as_str).unwrap_or("智慧服务平台")
+}
+
+/// The process-wide metrics recorder (installed once; later calls share it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static H: OnceLock<PrometheusHandle> = OnceLock::new();
+    H.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+    .clone()
+}
+
+const CSS: &str = include_str!("../static/app.css");
+
+async fn css() -> impl axum::response::IntoResponse {
+    ([("content-type", "text/css; charset=utf-8"), ("cache-control", "public, max-age=3600")], CSS)
+}
+
+const STAFF_ANY: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Records, Role::Finance, Role::Admin];
+const STAFF_ADMIN: &[Role] = &[Role::Admin];
+
+pub fn router(app: App, cfg: WebConfig) -> Router {
+    let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
+    let public_origin = cfg.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_owned());
+    let csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+    let st = WebState {
+        app,
+        hospital_name: cfg.hospital_name.clone(),
+        public_origin,
+        csp: HeaderValue::from_static(csp),
+        metrics: metrics_handle(),
+        metrics_public: cfg.metrics_public,
+    };
+
+    let staff_any = Router::new()
+        .route("/staff", get(staff::home))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_ANY), auth::require_roles));
+    let staff_admin = Router::new()
+        .route("/staff/admin/staff", get(staff::users).post(staff::create_user))
+        .route("/staff/admin/audit", get(staff::audit))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_ADMIN), auth::require_roles));
+
+    let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
+
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/settings/text-size", get(pages::text_size))
+        .route("/wx/login", get(pages::wechat_login))
+        .route("/wx/callback", get(pages::wechat_callback))
+        .route("/logout", post(pages::logout))
+        .route("/patients", get(pages::patients).post(pages::create_patient))
+        .route("/patients/new", get(pages::new_patient))
+        .route("/patients/{id}/delete", post(pages::remove_patient))
+        .route("/departments", get(pages::departments))
+        .route("/departments/{dept_id}", get(pages::department))
+        .route("/staff/login", get(staff::login_form).post(staff::login))
+        .route("/staff/logout", post(staff::logout))
+        .merge(staff_any)
+        .merge(staff_admin)
+        .route("/api/v1/me/patients", get(api::list_patients).post(api::add_patient))
+        .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
+        .route("/api/v1/departments", get(api::departments))
+        .route("/api/v1/departments/{dept_id}/schedules", get(api::schedules))
+        .merge(swagger)
+        .route("/static/app.css", get(css))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(from_fn(middleware::http_metrics))
+        .layer(from_fn_with_state(st.clone(), middleware::same_origin_writes))
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(from_fn_with_state(st.clone(), middleware::security_headers))
+        .layer(from_fn(middleware::correlate_and_normalise))
+        .with_state(st)
+}

@@ -1,0 +1,162 @@
+//! Demo mode: keys generated once and kept under the data folder, the simulators wired
+//! in, and demo staff whose passwords and TOTP secrets are generated (never defaults)
+//! and written to a file readable by the owner only.
+use crate::settings::Settings;
+use anyhow::{Context, Result};
+use app::staff::NewStaffAccount;
+use app::{Actor, App};
+use domain::staff::Role;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct DemoCredential {
+    pub username: String,
+    pub display_name: String,
+    pub roles: String,
+    pub password: String,
+    pub totp_secret: String,
+}
+
+fn data_dir(s: &Settings) -> PathBuf {
+    PathBuf::from(&s.demo.data_dir)
+}
+
+fn write_private(path: &PathBuf, content: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    std::fs::write(path, content).with_context(|| format!("write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(())
+}
+
+/// Fills in missing data keys from `<data_dir>/demo-keys.toml`, creating it on first run,
+/// so a restarted demo can still read what it stored.
+pub fn ensure_demo_keys(s: &mut Settings) -> Result<()> {
+    if !s.security.field_key.is_empty() && !s.security.lookup_key.is_empty() {
+        return Ok(());
+    }
+    let path = data_dir(s).join("demo-keys.toml");
+    let (field, lookup) = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k} = \""))).map(|v| v.trim_end_matches('"').to_owned());
+            (get("field_key").context("demo-keys.toml lacks field_key")?, get("lookup_key").context("demo-keys.toml lacks lookup_key")?)
+        }
+        Err(_) => {
+            let alg = crypto::FieldCipherAlgorithm::parse(&s.security.field_cipher).context("security.field_cipher")?;
+            let field = hex::encode(&crypto::random_bytes::<32>()[..alg.key_len()]);
+            let lookup = hex::encode(crypto::random_bytes::<32>());
+            write_private(&path, &format!("# Demo-mode data keys. Production keys come from settings or a secret store.\nfield_key = \"{field}\"\nlookup_key = \"{lookup}\"\n"))?;
+            (field, lookup)
+        }
+    };
+    if s.security.field_key.is_empty() {
+        s.security.field_key = field;
+    }
+    if s.security.lookup_key.is_empty() {
+        s.security.lookup_key = lookup;
+    }
+    Ok(())
+}
+
+pub fn sim_config(s: &Settings) -> sim::SimConfig {
+    let mut c = sim::SimConfig { his_port: s.demo.his_port, wechat_port: s.demo.wechat_port, realname_port: s.demo.realname_port, ..Default::default() };
+    c.his.seed = s.demo.seed;
+    c
+}
+
+/// Points every connector at the running simulators, with the simulators' demo keys.
+pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
+    let d = sim::SimConfig::default();
+    s.his.base_url = sims.his_url.clone();
+    s.his.channel_id = d.his.channel_id.clone();
+    s.his.channel_key = d.his.channel_key.clone();
+    s.wechat.authorize_base = sims.wechat_url.clone();
+    s.wechat.api_base = sims.wechat_url.clone();
+    s.wechat.appid = d.wechat.appid.clone();
+    s.wechat.secret = d.wechat.secret.clone();
+    s.realname.base_url = sims.realname_url.clone();
+    s.realname.key = d.realname.key.clone();
+}
+
+const DEMO_STAFF: &[(&str, &str, &[Role])] = &[
+    ("admin", "系统管理员", &[Role::Admin]),
+    ("nurse01", "护士 周敏", &[Role::Nurse]),
+    ("doctor01", "医生 王建国", &[Role::Doctor]),
+    ("lab01", "检验科 李晓燕", &[Role::Lab]),
+    ("records01", "病案室 陈慧敏", &[Role::Records]),
+    ("finance01", "财务 刘海涛", &[Role::Finance]),
+];
+
+fn random_password() -> String {
+    // 12 characters from four classes, so it passes the password policy.
+    const LOWER: &[u8] = b"abcdefghijkmnpqrstuvwxyz";
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const DIGIT: &[u8] = b"23456789";
+    let r = crypto::random_bytes::<12>();
+    let mut p = String::new();
+    for (i, b) in r.iter().enumerate() {
+        let set = [LOWER, UPPER, DIGIT][i % 3];
+        p.push(set[*b as usize % set.len()] as char);
+    }
+    p.push('!');
+    p
+}
+
+/// Creates the demo staff once (when there are no staff at all) and returns their
+/// credentials, read back from the credentials file on later runs.
+pub async fn seed_demo_staff(app: &App, s: &Settings) -> Result<Vec<DemoCredential>> {
+    let path = data_dir(s).join("demo-credentials.txt");
+    if app.store.staff_count().await.map_err(|e| anyhow::anyhow!(e.detail))? > 0 {
+        return Ok(read_credentials(&path));
+    }
+    let mut creds = Vec::new();
+    for (username, name, roles) in DEMO_STAFF {
+        let password = random_password();
+        let en = app
+            .create_staff(NewStaffAccount { username: (*username).into(), display_name: (*name).into(), password: password.clone(), roles: roles.to_vec() }, &Actor::system("demo_seed"))
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding demo staff: {}", e.detail))?;
+        creds.push(DemoCredential { username: en.username, display_name: (*name).into(), roles: roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","), password, totp_secret: en.totp_secret_base32 });
+    }
+    let mut text = String::from("# Demo staff (demo mode only). username\tpassword\ttotp_secret\troles\n");
+    for c in &creds {
+        text.push_str(&format!("{}\t{}\t{}\t{}\t{}\n", c.username, c.password, c.totp_secret, c.roles, c.display_name));
+    }
+    write_private(&path, &text)?;
+    Ok(creds)
+}
+
+fn read_credentials(path: &PathBuf) -> Vec<DemoCredential> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 5).then(|| DemoCredential { username: f[0].into(), password: f[1].into(), totp_secret: f[2].into(), roles: f[3].into(), display_name: f[4].into() })
+        })
+        .collect()
+}
+
+/// What demo mode prints at start.
+pub fn banner(base: &str, creds: &[DemoCredential], sims: &sim::RunningSims, data_dir: &str) -> String {
+    let mut b = String::new();
+    b.push_str("\n================ Carebridge demo hospital ================\n");
+    b.push_str(&format!("Patient pages (open at phone width):  {base}/\n"));
+    b.push_str("  Sign in with WeChat, then pick a demo WeChat user (张伟, 李娜, 王芳 or a new user).\n");
+    b.push_str(&format!("Staff console:  {base}/staff/login\n"));
+    b.push_str(&format!("API docs:       {base}/api/docs\n"));
+    b.push_str(&format!("Simulators:     HIS {}  WeChat {}  real-name {}\n", sims.his_url, sims.wechat_url, sims.realname_url));
+    b.push_str("Demo staff (password, then the 6-digit code from `carebridge otp <secret>` or any authenticator app):\n");
+    for c in creds {
+        b.push_str(&format!("  {:<10} {:<14} password {:<14} TOTP secret {}\n", c.username, c.roles, c.password, c.totp_secret));
+    }
+    b.push_str(&format!("(kept in {data_dir}/demo-credentials.txt)\n"));
+    b.push_str("===========================================================\n");
+    b
+}

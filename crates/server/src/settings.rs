@@ -1,0 +1,338 @@
+//! Settings: built-in defaults < `carebridge.toml` < `CAREBRIDGE__*` environment
+//! variables (`CAREBRIDGE__DATABASE__URL=postgres://…`). A bad value stops start-up
+//! with a message naming the key.
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: Server,
+    pub database: Database,
+    pub security: Security,
+    pub his: His,
+    pub wechat: Wechat,
+    pub realname: RealName,
+    pub workers: Workers,
+    pub log: Log,
+    pub demo: Demo,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub bind: String,
+    pub public_base_url: String,
+    pub hospital_name: String,
+    pub metrics_public: bool,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// `sqlite://data/carebridge.db?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// `sm4-gcm` or `aes-256-gcm`, for personal data at rest.
+    pub field_cipher: String,
+    /// Hex key for the field cipher (16 bytes for SM4, 32 for AES). Kept out of the database.
+    pub field_key: String,
+    pub field_key_version: u32,
+    /// Hex key (≥ 16 bytes) for keyed lookup hashes of ID numbers.
+    pub lookup_key: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct His {
+    pub base_url: String,
+    pub channel_id: String,
+    pub channel_key: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wechat {
+    pub authorize_base: String,
+    pub api_base: String,
+    pub appid: String,
+    pub secret: String,
+    pub scope: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealName {
+    pub base_url: String,
+    pub key: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workers {
+    pub count: usize,
+    pub poll_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `json` (one object a line, for collectors) or `pretty`.
+    pub format: String,
+    /// An `EnvFilter` directive, e.g. `info,sqlx=warn`.
+    pub level: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demo {
+    pub seed: u64,
+    /// Where demo keys and demo staff credentials are kept between runs.
+    pub data_dir: String,
+    pub his_port: u16,
+    pub wechat_port: u16,
+    pub realname_port: u16,
+}
+
+const DEFAULTS: &str = r#"
+[server]
+bind = "127.0.0.1:8080"
+public_base_url = ""
+hospital_name = "深圳市示范医院"
+metrics_public = false
+max_body_bytes = 65536
+
+[database]
+url = "sqlite://data/carebridge.db?mode=rwc"
+max_connections = 16
+
+[security]
+field_cipher = "sm4-gcm"
+field_key = ""
+field_key_version = 1
+lookup_key = ""
+
+[his]
+base_url = ""
+channel_id = "WX01"
+channel_key = ""
+timeout_ms = 5000
+
+[wechat]
+authorize_base = "https://open.weixin.qq.com"
+api_base = "https://api.weixin.qq.com"
+appid = ""
+secret = ""
+scope = "snsapi_userinfo"
+timeout_ms = 5000
+
+[realname]
+base_url = ""
+key = ""
+timeout_ms = 5000
+
+[workers]
+count = 4
+poll_ms = 500
+
+[log]
+format = "json"
+level = "info,sqlx=warn,sea_orm=warn,tower_http=warn"
+
+[demo]
+seed = 20261125
+data_dir = "data"
+his_port = 18081
+wechat_port = 18082
+realname_port = 18083
+"#;
+
+impl Settings {
+    /// Loads defaults, then the file (if present), then the environment.
+    pub fn load(file: Option<&str>) -> Result<Self> {
+        let mut b = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        match file {
+            Some(path) => b = b.add_source(config::File::with_name(path).required(true)),
+            None => b = b.add_source(config::File::with_name("carebridge.toml").required(false)),
+        }
+        b = b.add_source(config::Environment::with_prefix("CAREBRIDGE").prefix_separator("__").separator("__").try_parsing(true));
+        let s: Settings = b.build().map_err(explain)?.try_deserialize().map_err(explain)?;
+        Ok(s)
+    }
+
+    /// Built-in defaults only (no file, no environment): the base tests start from.
+    pub fn defaults() -> Self {
+        config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("built-in defaults are valid")
+    }
+
+    /// Checks every value that can be checked without connecting anywhere. `demo`
+    /// relaxes what demo mode fills in itself (keys, outside systems).
+    pub fn validate(&self, demo: bool) -> Result<()> {
+        let bad = |key: &str, why: &str| Err(anyhow!("invalid setting `{key}`: {why}"));
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("server.bind", "expected host:port, e.g. 127.0.0.1:8080");
+        }
+        let u = &self.server.public_base_url;
+        if !u.is_empty() && !(u.starts_with("https://") || u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost")) {
+            return bad("server.public_base_url", "must be https:// (http only on loopback)");
+        }
+        if self.server.hospital_name.trim().is_empty() {
+            return bad("server.hospital_name", "must not be empty");
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return bad("server.max_body_bytes", "between 1024 and 67108864");
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return bad("database.url", "must start with sqlite: or postgres://");
+        }
+        if self.database.max_connections == 0 || self.database.max_connections > 1000 {
+            return bad("database.max_connections", "between 1 and 1000");
+        }
+        let alg = crypto::FieldCipherAlgorithm::parse(&self.security.field_cipher);
+        if alg.is_none() {
+            return bad("security.field_cipher", "sm4-gcm or aes-256-gcm");
+        }
+        if self.log.format != "json" && self.log.format != "pretty" {
+            return bad("log.format", "json or pretty");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad("log.level", "not a valid filter directive");
+        }
+        if self.workers.count == 0 || self.workers.count > 64 {
+            return bad("workers.count", "between 1 and 64");
+        }
+        if !matches!(self.wechat.scope.as_str(), "snsapi_base" | "snsapi_userinfo") {
+            return bad("wechat.scope", "snsapi_base or snsapi_userinfo");
+        }
+        if demo {
+            return Ok(());
+        }
+        self.field_key_bytes()?;
+        self.lookup_key_bytes()?;
+        for (key, v) in [("his.base_url", &self.his.base_url), ("wechat.appid", &self.wechat.appid), ("wechat.secret", &self.wechat.secret), ("his.channel_key", &self.his.channel_key), ("realname.base_url", &self.realname.base_url), ("realname.key", &self.realname.key)] {
+            if v.is_empty() {
+                return bad(key, "required (outside demo mode)");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn field_key_bytes(&self) -> Result<Vec<u8>> {
+        let alg = crypto::FieldCipherAlgorithm::parse(&self.security.field_cipher).ok_or_else(|| anyhow!("invalid setting `security.field_cipher`"))?;
+        let k = hex::decode(&self.security.field_key).map_err(|_| anyhow!("invalid setting `security.field_key`: must be hex"))?;
+        if k.len() != alg.key_len() {
+            bail!("invalid setting `security.field_key`: {} needs {} bytes ({} hex digits)", self.security.field_cipher, alg.key_len(), alg.key_len() * 2);
+        }
+        Ok(k)
+    }
+
+    pub fn lookup_key_bytes(&self) -> Result<Vec<u8>> {
+        let k = hex::decode(&self.security.lookup_key).map_err(|_| anyhow!("invalid setting `security.lookup_key`: must be hex"))?;
+        if k.len() < 16 {
+            bail!("invalid setting `security.lookup_key`: at least 16 bytes (32 hex digits)");
+        }
+        Ok(k)
+    }
+
+    /// The settings as TOML with every secret replaced by whether it is set.
+    pub fn masked_toml(&self) -> Result<String> {
+        let mut s = self.clone();
+        let mask = |v: &mut String| *v = if v.is_empty() { "(unset)".into() } else { "***".into() };
+        mask(&mut s.security.field_key);
+        mask(&mut s.security.lookup_key);
+        mask(&mut s.his.channel_key);
+        mask(&mut s.wechat.secret);
+        mask(&mut s.realname.key);
+        s.database.url = mask_db_password(&s.database.url);
+        toml_string(&s)
+    }
+}
+
+fn toml_string(s: &Settings) -> Result<String> {
+    // `config` reads TOML; for writing, serde_json → a small TOML emitter is enough for
+    // our two-level shape.
+    let v = serde_json::to_value(s).context("serialise settings")?;
+    let mut out = String::new();
+    for (section, fields) in v.as_object().into_iter().flatten() {
+        out.push_str(&format!("[{section}]\n"));
+        for (k, val) in fields.as_object().into_iter().flatten() {
+            let rendered = match val {
+                serde_json::Value::String(s) => format!("{s:?}"),
+                other => other.to_string(),
+            };
+            out.push_str(&format!("{k} = {rendered}\n"));
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn mask_db_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((cred, host)) = rest.split_once('@')
+        && let Some((user, _)) = cred.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+fn explain(e: config::ConfigError) -> anyhow::Error {
+    anyhow!("invalid settings: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate_in_demo() {
+        let s = Settings::load(Some("/nonexistent/none.toml"));
+        assert!(s.is_err(), "a named file must exist");
+        let s: Settings = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        s.validate(true).unwrap();
+        let err = s.validate(false).unwrap_err().to_string();
+        assert!(err.contains("security.field_key"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let base: Settings = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        let mut s = base.clone();
+        s.database.url = "mysql://x".into();
+        assert!(s.validate(true).unwrap_err().to_string().contains("database.url"));
+        let mut s = base.clone();
+        s.server.bind = "nonsense".into();
+        assert!(s.validate(true).unwrap_err().to_string().contains("server.bind"));
+        let mut s = base.clone();
+        s.security.field_key = "00".into();
+        s.security.lookup_key = "11".repeat(16);
+        assert!(s.validate(false).unwrap_err().to_string().contains("security.field_key"));
+    }
+
+    #[test]
+    fn masking_hides_secrets_and_db_password() {
+        let mut s: Settings = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        s.wechat.secret = "topsecret".into();
+        s.database.url = "postgres://app:hunter2@db/carebridge".into();
+        let t = s.masked_toml().unwrap();
+        assert!(!t.contains("topsecret") && !t.contains("hunter2"), "{t}");
+        assert!(t.contains("postgres://app:***@db/carebridge"));
+        assert!(t.contains("field_key = \"(unset)\""));
+    }
+}

@@ -1,0 +1,141 @@
+//! The whole application on 127.0.0.1:0, wired exactly as `carebridge serve --demo`
+//! wires it (simulators on loopback ports, real HTTP between every part), on a fresh
+//! database of the chosen backend.
+use crate::db::{TestBackend, TestDb};
+use domain::{Clock, SystemClock};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use server::settings::Settings;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub app: app::App,
+    pub his_url: String,
+    pub wechat_url: String,
+    pub his: sim::his::SharedHis,
+    pub wechat: sim::wechat::SharedWechat,
+    pub demo_credentials: Vec<server::demo::DemoCredential>,
+    pub data_dir: std::path::PathBuf,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: TestBackend) -> Self {
+        Self::spawn_with(backend, Arc::new(SystemClock), |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: TestBackend, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDb::new(backend).await;
+        let data_dir = std::env::temp_dir().join(format!("cb-app-{}", uuid::Uuid::new_v4().simple()));
+        let mut s = Settings::defaults();
+        s.database.url = db.url.clone();
+        s.database.max_connections = 8;
+        s.demo.data_dir = data_dir.display().to_string();
+        s.demo.his_port = 0;
+        s.demo.wechat_port = 0;
+        s.demo.realname_port = 0;
+        s.workers.count = 2;
+        s.workers.poll_ms = 50;
+        s.server.bind = "127.0.0.1:0".into();
+        tweak(&mut s);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let node = server::assemble(s, true, clock, true).await.expect("assemble node");
+        let sims = node.sims.as_ref().expect("demo sims");
+        let (his_url, wechat_url, his, wechat) = (sims.his_url.clone(), sims.wechat_url.clone(), sims.his.clone(), sims.wechat.clone());
+        let app = node.app.clone();
+        let demo_credentials = node.demo_credentials.clone();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            let _ = server::serve(node, listener, async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+        Self { base: format!("http://{addr}"), app, his_url, wechat_url, his, wechat, demo_credentials, data_dir, db, stop: Some(stop), done: Some(done) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client that does not follow redirects (tests look at each hop).
+    pub fn http() -> reqwest::Client {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    }
+
+    /// Signs in as a demo WeChat user through the real OAuth round trip (our login
+    /// endpoint → the WeChat simulator's consent form → our callback). Returns the
+    /// session cookie's `Set-Cookie` header and the `name=value` pair to send back.
+    pub async fn wechat_sign_in(&self, openid: &str) -> (String, String) {
+        let http = Self::http();
+        let r = http.get(self.url("/wx/login?next=%2Fpatients")).send().await.expect("login");
+        assert_eq!(r.status(), 303, "login redirects to WeChat");
+        let state_cookie = cookie_pair(r.headers(), "__Host-cb_oauth").expect("oauth state cookie");
+        let authorize = location(r.headers());
+        let q: Vec<(String, String)> = url_query(&authorize);
+        let get = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let r = http
+            .post(format!("{}/connect/oauth2/authorize/confirm", self.wechat_url))
+            .form(&[("openid", openid), ("redirect_uri", &get("redirect_uri")), ("state", &get("state")), ("scope", &get("scope"))])
+            .send()
+            .await
+            .expect("consent");
+        assert_eq!(r.status(), 303, "consent redirects back");
+        let callback = location(r.headers());
+        let r = http.get(callback).header("cookie", &state_cookie).send().await.expect("callback");
+        assert_eq!(r.status(), 303, "callback signs in: {:?}", r.headers());
+        let set = r.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with("__Host-cb_patient=")).expect("session cookie").to_owned();
+        let pair = set.split(';').next().unwrap().to_owned();
+        (set, pair)
+    }
+
+    /// Signs a demo staff member in with password and the current TOTP code.
+    pub async fn staff_sign_in(&self, username: &str) -> String {
+        let c = self.demo_credentials.iter().find(|c| c.username == username).expect("demo staff");
+        let secret = crypto::totp::base32_decode(&c.totp_secret).unwrap();
+        let code = crypto::totp::code_at(&secret, chrono::Utc::now().timestamp());
+        let r = Self::http().post(self.url("/staff/login")).form(&[("username", username), ("password", &c.password), ("otp", &code), ("next", "/staff")]).send().await.expect("staff login");
+        assert_eq!(r.status(), 303, "staff login succeeds");
+        cookie_pair(r.headers(), "__Host-cb_staff").expect("staff cookie")
+    }
+
+    pub async fn set_his_faults(&self, faults: serde_json::Value) {
+        let r = Self::http().post(format!("{}/__sim/faults", self.his_url)).json(&faults).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            d.abort();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn location(h: &HeaderMap) -> String {
+    h.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+pub fn cookie_pair(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with(&format!("{name}="))).map(|v| v.split(';').next().unwrap_or("").to_owned())
+}
+
+pub fn url_query(url: &str) -> Vec<(String, String)> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let q = q.split('#').next().unwrap_or("");
+    serde_urlencoded::from_str(q).unwrap_or_default()
+}
+
+/// A valid ID number (GB 11643) with the given first 17 digits' prefix and birth date.
+pub fn id_number(first17: &str) -> String {
+    format!("{first17}{}", domain::identity::IdCardNo::check_char(first17).unwrap())
+}

@@ -1,0 +1,188 @@
+//! The JSON API, described by OpenAPI at `/api/openapi.json` (Swagger UI at
+//! `/api/docs`). Patient routes authenticate with the patient session cookie.
+use crate::auth::PatientAuth;
+use crate::error::{AppError, ErrorBody};
+use crate::middleware::CorrelationId;
+use crate::WebState;
+use app::identity::AddPatientInput;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use domain::ErrorCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+/// `Json` whose rejections use the error catalogue: wrong content type → 415
+/// `UNSUPPORTED_MEDIA_TYPE`, bad JSON → 400 `BAD_REQUEST`, too large → 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rej) => {
+                let code = match &rej {
+                    JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
+                    JsonRejection::BytesRejection(_) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+                    JsonRejection::JsonDataError(_) => ErrorCode::ValidationFailed,
+                    _ => ErrorCode::BadRequest,
+                };
+                Err(domain::DomainError::new(code, format!("json: {}", rej.body_text())).into())
+            }
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PatientDto {
+    pub id: i64,
+    /// self / child / parent / spouse / other
+    pub relationship: String,
+    pub name_masked: String,
+    pub id_no_masked: String,
+    pub mobile_masked: Option<String>,
+    pub gender: String,
+    pub birth_date: String,
+    pub mr_no: String,
+    /// tier1 / tier2 / tier3 / children / self_pay
+    pub insurance_kind: String,
+    pub is_default: bool,
+}
+
+impl From<store::identity::PatientSummary> for PatientDto {
+    fn from(p: store::identity::PatientSummary) -> Self {
+        Self {
+            id: p.id,
+            relationship: p.relationship.as_str().into(),
+            name_masked: p.name_masked,
+            id_no_masked: p.id_no_masked,
+            mobile_masked: p.mobile_masked,
+            gender: format!("{:?}", p.gender).to_lowercase(),
+            birth_date: p.birth_date.to_string(),
+            mr_no: p.mr_no,
+            insurance_kind: p.insurance_kind,
+            is_default: p.is_default,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AddPatientRequest {
+    /// As on the ID card.
+    pub name: String,
+    /// 18-digit resident ID number (GB 11643 check digit).
+    pub id_card_no: String,
+    pub mobile: Option<String>,
+    /// self / child / parent / spouse / other
+    pub relationship: String,
+}
+
+/// The patients the signed-in WeChat user manages.
+#[utoipa::path(get, path = "/api/v1/me/patients", tag = "identity",
+    responses((status = 200, body = Vec<PatientDto>), (status = 401, body = ErrorBody)))]
+pub async fn list_patients(State(st): State<WebState>, auth: PatientAuth) -> Result<Json<Vec<PatientDto>>, AppError> {
+    Ok(Json(st.app.list_patients(auth.account_id).await?.into_iter().map(Into::into).collect()))
+}
+
+/// Adds a patient after real-name verification and HIS registration (建档).
+#[utoipa::path(post, path = "/api/v1/me/patients", tag = "identity", request_body = AddPatientRequest,
+    responses((status = 201, body = PatientDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "PATIENT_ALREADY_ADDED / PATIENT_LIMIT_REACHED"),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody, description = "ID_NUMBER_INVALID, NAME_INVALID, MOBILE_INVALID, REAL_NAME_MISMATCH …")))]
+pub async fn add_patient(State(st): State<WebState>, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, ApiJson(req): ApiJson<AddPatientRequest>) -> Result<Response, AppError> {
+    let input = AddPatientInput { name: req.name, id_card_no: req.id_card_no, mobile: req.mobile, relationship: req.relationship };
+    let p = st.app.add_patient(auth.account_id, &input, &cid.0).await?;
+    Ok((StatusCode::CREATED, Json(PatientDto::from(p))).into_response())
+}
+
+/// Removes a patient from the signed-in user's list.
+#[utoipa::path(delete, path = "/api/v1/me/patients/{id}", tag = "identity", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_patient(State(st): State<WebState>, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, Path(id): Path<i64>) -> Result<StatusCode, AppError> {
+    st.app.remove_patient(auth.account_id, id, &cid.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DepartmentDto {
+    pub dept_id: String,
+    pub name: String,
+    pub category: String,
+    pub location: String,
+    pub intro: String,
+}
+
+/// The hospital's departments.
+#[utoipa::path(get, path = "/api/v1/departments", tag = "booking", responses((status = 200, body = Vec<DepartmentDto>), (status = 503, body = ErrorBody)))]
+pub async fn departments(State(st): State<WebState>) -> Result<Json<Vec<DepartmentDto>>, AppError> {
+    Ok(Json(
+        st.app.departments().await?.into_iter().map(|d| DepartmentDto { dept_id: d.dept_id, name: d.name, category: d.category, location: d.location, intro: d.intro }).collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotDto {
+    pub slot_id: String,
+    /// HH:MM, Asia/Shanghai
+    pub start: String,
+    pub end: String,
+    pub capacity: u32,
+    pub available: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleDto {
+    pub schedule_id: String,
+    pub doctor_code: String,
+    pub doctor_name: String,
+    pub doctor_title: String,
+    /// Registration plus consultation fee, in fen.
+    pub fee_fen: i64,
+    pub date: String,
+    /// morning / afternoon / evening
+    pub period: String,
+    pub suspended: bool,
+    pub slots: Vec<SlotDto>,
+}
+
+/// A department's sessions over the next 14 days, with live availability.
+#[utoipa::path(get, path = "/api/v1/departments/{dept_id}/schedules", tag = "booking", params(("dept_id" = String, Path)),
+    responses((status = 200, body = Vec<ScheduleDto>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) -> Result<Json<Vec<ScheduleDto>>, AppError> {
+    if dept_id.len() > 32 || !dept_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let v = st.app.department_view(&dept_id).await?;
+    Ok(Json(
+        v.schedules
+            .iter()
+            .map(|s| {
+                let d = v.doctors.iter().find(|d| d.doctor_code == s.doctor_code);
+                ScheduleDto {
+                    schedule_id: s.schedule_id.clone(),
+                    doctor_code: s.doctor_code.clone(),
+                    doctor_name: d.map(|d| d.name.clone()).unwrap_or_default(),
+                    doctor_title: d.map(|d| d.title.clone()).unwrap_or_default(),
+                    fee_fen: d.map(|d| d.reg_fee.0 + d.treat_fee.0).unwrap_or(0),
+                    date: s.date.to_string(),
+                    period: serde_json::to_value(s.period).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                    suspended: s.suspended,
+                    slots: s.slots.iter().map(|x| SlotDto { slot_id: x.slot_id.clone(), start: x.start.format("%H:%M").to_string(), end: x.end.format("%H:%M").to_string(), capacity: x.capacity, available: x.available }).collect(),
+                }
+            })
+            .collect(),
+    ))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Carebridge 智慧服务平台 API", version = "1", description = "Patient-service APIs. Errors are `{code, message, correlation_id}` with stable codes."),
+    paths(list_patients, add_patient, remove_patient, departments, schedules),
+    components(schemas(ErrorBody, PatientDto, AddPatientRequest, DepartmentDto, ScheduleDto, SlotDto)),
+    tags((name = "identity", description = "就诊人 and sign-in"), (name = "booking", description = "Departments and schedules"))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,209 @@
+//! The staff console shell: sign-in with two factors, a home page listing the modules
+//! a role may open, and the admin's staff-account and audit pages. Every route under
+//! `/staff` other than sign-in sits behind `require_roles`.
+use crate::auth::{clear_cookie, read_cookie, safe_next, set_cookie, StaffAuth, STAFF_COOKIE};
+use crate::error::AppError;
+use crate::middleware::CorrelationId;
+use crate::WebState;
+use app::staff::NewStaffAccount;
+use app::Actor;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, RawForm, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use domain::staff::Role;
+use domain::ErrorCode;
+use serde::Deserialize;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_login.html")]
+struct LoginPage {
+    hospital: String,
+    error: Option<&'static str>,
+    next: String,
+    username: String,
+    max_failed: i32,
+    lock_minutes: i64,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_page(st: &WebState, error: Option<&'static str>, next: String, username: String) -> LoginPage {
+    LoginPage { hospital: st.hospital_name.clone(), error, next, username, max_failed: st.app.policies.staff_max_failed_logins, lock_minutes: st.app.policies.staff_lockout.num_minutes() }
+}
+
+pub async fn login_form(State(st): State<WebState>, Query(q): Query<NextQuery>) -> Response {
+    login_page(&st, None, safe_next(q.next.as_deref().unwrap_or("/staff")), String::new()).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    otp: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login(State(st): State<WebState>, Extension(cid): Extension<CorrelationId>, Form(f): Form<LoginForm>) -> Result<Response, AppError> {
+    let next = safe_next(if f.next.is_empty() { "/staff" } else { &f.next });
+    let next = if next.starts_with("/staff") { next } else { "/staff".into() };
+    match st.app.staff_login(&f.username, &f.password, &f.otp, &cid.0).await {
+        Ok((token, _)) => {
+            let mut r = Redirect::to(&next).into_response();
+            r.headers_mut().append(header::SET_COOKIE, set_cookie(STAFF_COOKIE, &token, None));
+            Ok(r)
+        }
+        Err(e) if matches!(e.code, ErrorCode::LoginFailed | ErrorCode::AccountLocked | ErrorCode::OtpReused) => {
+            let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            let mut r = (status, login_page(&st, Some(e.code.message_zh()), next, f.username.chars().take(32).collect())).into_response();
+            r.extensions_mut().insert(crate::error::Normalised);
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn logout(State(st): State<WebState>, headers: HeaderMap) -> Result<Response, AppError> {
+    if let Some(t) = read_cookie(&headers, STAFF_COOKIE) {
+        st.app.logout(&t).await?;
+    }
+    let mut r = Redirect::to("/staff/login").into_response();
+    r.headers_mut().append(header::SET_COOKIE, clear_cookie(STAFF_COOKIE));
+    Ok(r)
+}
+
+pub struct Module {
+    pub name: &'static str,
+    pub note: &'static str,
+    pub href: Option<&'static str>,
+}
+
+/// The console's modules and who may open them. Modules not built yet are listed (so
+/// staff see what is coming) but not linked.
+fn modules_for(roles: &[Role]) -> Vec<Module> {
+    use Role::*;
+    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 8] = [
+        ("工作人员账号", "创建账号、分配角色", Some("/staff/admin/staff"), &[Admin]),
+        ("审计日志", "完整性校验与追溯查询", Some("/staff/admin/audit"), &[Admin]),
+        ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),
+        ("住院封账", "封账与出院结算（建设中）", None, &[Nurse, Finance, Admin]),
+        ("检验检查", "报告状态与异常通知（建设中）", None, &[Lab, Admin]),
+        ("病历复印", "审核、计费、寄送（建设中）", None, &[Records, Admin]),
+        ("财务对账", "订单、退款、对账（建设中）", None, &[Finance, Admin]),
+        ("诊间工作站", "刷脸看诊（建设中）", None, &[Doctor, Admin]),
+    ];
+    all.into_iter().filter(|(_, _, _, who)| who.iter().any(|r| roles.contains(r))).map(|(name, note, href, _)| Module { name, note, href }).collect()
+}
+
+fn roles_label(roles: &[Role]) -> String {
+    roles.iter().map(|r| r.label_zh()).collect::<Vec<_>>().join("、")
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_home.html")]
+struct HomePage {
+    hospital: String,
+    display_name: String,
+    roles: String,
+    modules: Vec<Module>,
+}
+
+pub async fn home(State(st): State<WebState>, StaffAuth(p): StaffAuth) -> Response {
+    HomePage { hospital: st.hospital_name.clone(), display_name: p.display_name.clone(), roles: roles_label(&p.roles), modules: modules_for(&p.roles) }.into_response()
+}
+
+pub struct StaffRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub roles: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_users.html")]
+struct UsersPage {
+    hospital: String,
+    staff: Vec<StaffRow>,
+    roles: Vec<(&'static str, &'static str)>,
+    error: Option<&'static str>,
+    enrolled: Option<app::staff::StaffEnrolment>,
+}
+
+async fn users_page(st: &WebState, error: Option<&'static str>, enrolled: Option<app::staff::StaffEnrolment>) -> Result<UsersPage, AppError> {
+    let staff = st.app.list_staff().await?.into_iter().map(|s| StaffRow { id: s.id, username: s.username, display_name: s.display_name, roles: roles_label(&s.roles) }).collect();
+    Ok(UsersPage { hospital: st.hospital_name.clone(), staff, roles: Role::ALL.iter().map(|r| (r.as_str(), r.label_zh())).collect(), error, enrolled })
+}
+
+pub async fn users(State(st): State<WebState>) -> Result<Response, AppError> {
+    Ok(users_page(&st, None, None).await?.into_response())
+}
+
+/// Form with repeated `roles` checkboxes: parsed by hand, since the urlencoded
+/// extractor takes one value per key.
+pub async fn create_user(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extension(cid): Extension<CorrelationId>, RawForm(raw): RawForm) -> Result<Response, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&raw).map_err(|_| AppError::from(ErrorCode::BadRequest))?;
+    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let roles: Vec<Role> = pairs.iter().filter(|(k, _)| k == "roles").filter_map(|(_, v)| Role::parse(v)).collect();
+    let acct = NewStaffAccount { username: get("username"), display_name: get("display_name"), password: get("password"), roles };
+    match st.app.create_staff(acct, &Actor::staff(p.id, &cid.0)).await {
+        Ok(en) => Ok(users_page(&st, None, Some(en)).await?.into_response()),
+        Err(e) if e.code.http_status() < 500 => {
+            let msg = match (e.code, e.detail.as_str()) {
+                (ErrorCode::Conflict, _) => "该用户名已存在",
+                (_, "password policy") => "密码至少10位，且包含大写字母、小写字母、数字、符号中的至少三类",
+                (_, "username") => "用户名需为3-32位小写字母、数字或 . _ -，以字母开头",
+                (_, "no role") => "请至少选择一个角色",
+                _ => e.code.message_zh(),
+            };
+            let mut r = (StatusCode::UNPROCESSABLE_ENTITY, users_page(&st, Some(msg), None).await?).into_response();
+            r.extensions_mut().insert(crate::error::Normalised);
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_audit.html")]
+struct AuditPage {
+    hospital: String,
+    intact: bool,
+    rows: u64,
+    verdict: String,
+    actor: String,
+    hours: i64,
+    entries: Vec<(i64, String, String, String, String)>,
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    hours: Option<i64>,
+}
+
+pub async fn audit(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extension(cid): Extension<CorrelationId>, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
+    let verdict = st.app.store.verify_audit_chain().await?;
+    let (intact, rows, verdict_text) = match &verdict {
+        store::audit::ChainVerdict::Intact { rows } => (true, *rows, String::new()),
+        store::audit::ChainVerdict::Broken { seq, reason } => (false, 0, format!("第 {seq} 条：{reason}")),
+    };
+    let hours = q.hours.unwrap_or(24).clamp(1, 24 * 400);
+    let actor = q.actor.unwrap_or_default().chars().take(64).collect::<String>();
+    let mut entries = Vec::new();
+    if !actor.is_empty() {
+        let now = st.app.now();
+        let found = st.app.store.audit_by_actor(&actor, now - chrono::Duration::hours(hours), now + chrono::Duration::minutes(1)).await?;
+        st.app.store.audit(&Actor::staff(p.id, &cid.0).entry("audit.query", format!("actor:{actor}"), "audit review"), now).await?;
+        entries = found.into_iter().map(|m| (m.seq, domain::clock::to_local(m.at).format("%Y-%m-%d %H:%M:%S").to_string(), m.action, m.subject, m.reason)).collect();
+    }
+    Ok(AuditPage { hospital: st.hospital_name.clone(), intact, rows, verdict: verdict_text, actor, hours, entries }.into_response())
+}
