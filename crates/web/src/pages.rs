@@ -248,7 +248,10 @@ pub async fn create_patient(State(st): State<WebState>, headers: HeaderMap, auth
             tracing::info!(code = e.code.code(), detail = %e.detail, "add patient refused");
             let c = Chrome::new(&st, &headers, "/patients/new");
             let page = NewPatientPage { hospital: c.hospital, big_text: c.big_text, back: c.back, error: Some(e.code.message_zh()), form, relationships: relationship_choices() };
-            Ok((StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY), page).into_response())
+            // The form itself is the error page: mark it so the normaliser keeps it.
+            let mut r = (StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY), page).into_response();
+            r.extensions_mut().insert(crate::error::Normalised);
+            Ok(r)
         }
         Err(e) => Err(e.into()),
     }

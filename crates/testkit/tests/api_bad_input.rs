@@ -1,0 +1,154 @@
+//! Bad input of every kind gets its stable code, a Chinese message, a correlation id,
+//! and no internals (S17), on both backends.
+use serde_json::Value;
+use testkit::{on_both_backends, TestApp};
+
+fn assert_clean_error(body: &str) {
+    for leak in ["panicked", "sqlx", "sea_orm", "DbErr", "at src/", "stack backtrace", "SELECT ", "postgres://", "sqlite:"] {
+        assert!(!body.contains(leak), "error body leaks {leak}: {body}");
+    }
+}
+
+async fn json_error(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_clean_error(&text);
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+}
+
+on_both_backends! {
+    async fn malformed_requests_get_catalogued_errors(backend) {
+        let t = TestApp::spawn(backend).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_lina_0002").await;
+        let h = TestApp::http();
+        let url = t.url("/api/v1/me/patients");
+
+        let (s, e) = json_error(h.post(&url).header("cookie", &cookie).header("content-type", "text/plain").body("{}").send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (415, "UNSUPPORTED_MEDIA_TYPE"));
+
+        let (s, e) = json_error(h.post(&url).header("cookie", &cookie).header("content-type", "application/json").body("{\"name\": ").send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (400, "BAD_REQUEST"));
+
+        let (s, e) = json_error(h.post(&url).header("cookie", &cookie).header("content-type", "application/json").body("{\"name\": 5}").send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (422, "VALIDATION_FAILED"));
+
+        let big = format!("{{\"name\": \"{}\"}}", "x".repeat(200_000));
+        let (s, e) = json_error(h.post(&url).header("cookie", &cookie).header("content-type", "application/json").body(big).send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (413, "PAYLOAD_TOO_LARGE"));
+
+        let (s, e) = json_error(h.get(t.url("/api/v1/nothing-here")).send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (404, "NOT_FOUND"));
+
+        let (s, e) = json_error(h.put(t.url("/api/v1/departments")).send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (405, "METHOD_NOT_ALLOWED"));
+
+        let (s, e) = json_error(h.delete(t.url("/api/v1/me/patients/not-a-number")).header("cookie", &cookie).send().await.unwrap()).await;
+        assert_eq!(s, 400, "{e}");
+
+        // Forged and garbled session cookies.
+        for forged in ["__Host-cb_patient=00000000000000000000000000000000", "__Host-cb_patient=<script>", "__Host-cb_patient="] {
+            let (s, e) = json_error(h.get(&url).header("cookie", forged).send().await.unwrap()).await;
+            assert_eq!((s, e["code"].as_str().unwrap()), (401, "UNAUTHENTICATED"), "{forged}");
+        }
+        // Nothing was added by any of it.
+        let r = h.get(&url).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 0);
+    }
+}
+
+on_both_backends! {
+    async fn pages_answer_errors_in_chinese_with_a_correlation_id(backend) {
+        let t = TestApp::spawn(backend).await;
+        let h = TestApp::http();
+        let r = h.get(t.url("/no/such/page")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let id = r.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
+        let body = r.text().await.unwrap();
+        assert!(body.contains("您访问的页面或资源不存在") && body.contains("NOT_FOUND") && body.contains(&id), "{body}");
+        assert_clean_error(&body);
+        // Unauthenticated page → the WeChat sign-in, remembering where to come back.
+        let r = h.get(t.url("/patients")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(testkit::app::location(r.headers()), "/wx/login?next=%2Fpatients");
+        // Open redirects are refused: `next` must be a local path.
+        let r = h.get(t.url("/wx/login?next=https%3A%2F%2Fevil.example%2F")).send().await.unwrap();
+        let state = testkit::app::url_query(&testkit::app::location(r.headers())).into_iter().find(|(k, _)| k == "state").unwrap().1;
+        assert!(state.ends_with(&format!(".{}", hex::encode("/"))), "{state}");
+    }
+}
+
+on_both_backends! {
+    async fn cross_site_form_posts_are_refused(backend) {
+        let t = TestApp::spawn(backend).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_lina_0002").await;
+        let r = TestApp::http()
+            .post(t.url("/patients"))
+            .header("cookie", &cookie)
+            .header("origin", "https://evil.example")
+            .form(&[("name", "李娜"), ("id_card_no", "x"), ("relationship", "self")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.text().await.unwrap().contains("CSRF_REJECTED"));
+        // The same post from our own origin goes through to validation.
+        let r = TestApp::http()
+            .post(t.url("/patients"))
+            .header("cookie", &cookie)
+            .header("origin", &t.base)
+            .form(&[("name", "李娜"), ("id_card_no", "x"), ("relationship", "self")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("身份证号码不正确") && body.contains("value=\"李娜\""), "form re-rendered with what was typed");
+    }
+}
+
+on_both_backends! {
+    async fn security_headers_and_ops_endpoints(backend) {
+        let t = TestApp::spawn(backend).await;
+        let h = TestApp::http();
+        let r = h.get(t.url("/")).send().await.unwrap();
+        for (k, v) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("cache-control", "no-store")] {
+            assert_eq!(r.headers().get(k).unwrap(), v);
+        }
+        assert!(r.headers().get("content-security-policy").unwrap().to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert!(r.headers().get("server").is_none());
+        assert_eq!(h.get(t.url("/healthz")).send().await.unwrap().status(), 200);
+        let r = h.get(t.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let m = h.get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(m.contains("carebridge_http_requests_total"), "{m}");
+        let spec: Value = h.get(t.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(spec["openapi"].as_str().unwrap().chars().next(), Some('3'));
+        for p in ["/api/v1/me/patients", "/api/v1/me/patients/{id}", "/api/v1/departments", "/api/v1/departments/{dept_id}/schedules"] {
+            assert!(spec["paths"].get(p).is_some(), "{p} documented");
+        }
+        let docs = h.get(t.url("/api/docs/")).send().await.unwrap();
+        assert_eq!(docs.status(), 200);
+        assert!(docs.text().await.unwrap().contains("swagger"));
+    }
+}
+
+on_both_backends! {
+    async fn catalogue_from_the_his(backend) {
+        let t = TestApp::spawn(backend).await;
+        let h = TestApp::http();
+        let depts: Vec<Value> = h.get(t.url("/api/v1/departments")).send().await.unwrap().json().await.unwrap();
+        assert!(depts.len() >= 10);
+        let peds = depts.iter().find(|d| d["name"] == "儿科").unwrap();
+        let sched: Vec<Value> = h.get(t.url(&format!("/api/v1/departments/{}/schedules", peds["dept_id"].as_str().unwrap()))).send().await.unwrap().json().await.unwrap();
+        assert!(!sched.is_empty());
+        for s in &sched {
+            for slot in s["slots"].as_array().unwrap() {
+                assert!(slot["available"].as_u64().unwrap() <= slot["capacity"].as_u64().unwrap());
+            }
+        }
+        let r = h.get(t.url("/api/v1/departments/9999/schedules")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let page = h.get(t.url(&format!("/departments/{}", peds["dept_id"].as_str().unwrap()))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("儿科") && page.contains("余号"));
+    }
+}

@@ -1,0 +1,66 @@
+//! In headless Chromium at phone width: sign in as a demo WeChat user, add a child as
+//! 就诊人 with the real-name check, and see the child listed. Screenshots of the pages
+//! are written to target/screenshots for a person to look at.
+use fantoccini::Locator;
+use std::time::Duration;
+use testkit::browser::Browser;
+use testkit::{TestApp, TestBackend};
+
+async fn wait_for(b: &Browser, css: &str) -> fantoccini::elements::Element {
+    b.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}
+
+fn shots() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guardian_adds_a_child_in_the_browser() {
+    let t = TestApp::spawn(TestBackend::Sqlite).await;
+    let b = Browser::start(390, 844).await;
+    let c = &b.client;
+    // Loopback over `localhost`, where Chromium accepts Secure cookies on http.
+    let base = t.base.replace("127.0.0.1", "localhost");
+    c.goto(&format!("{base}/")).await.unwrap();
+    b.screenshot(&shots().join("home-signed-out.png")).await;
+    wait_for(&b, "a.btn[href^='/wx/login']").await.click().await.unwrap();
+    // The WeChat consent page (simulator): choose 李娜.
+    wait_for(&b, "button[data-openid='oDemo_lina_0002']").await.click().await.unwrap();
+    // Back on our side, on the patients page we asked for.
+    wait_for(&b, "h1").await;
+    c.goto(&format!("{base}/patients/new")).await.unwrap();
+    wait_for(&b, "form").await;
+    let today = domain::clock::to_local(chrono::Utc::now()).date_naive();
+    let kid = sim::demo::citizens(today).into_iter().find(|x| x.name == "杨小宝").unwrap();
+    c.find(Locator::Css("input[name='relationship'][value='child']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("name")).await.unwrap().send_keys(&kid.name).await.unwrap();
+    // First a typo in the ID number: a clear message, and what was typed is kept.
+    let typo = format!("{}0", &kid.id_card_no[..17]);
+    let typo = if typo == kid.id_card_no { format!("{}1", &kid.id_card_no[..17]) } else { typo };
+    c.find(Locator::Id("id_card_no")).await.unwrap().send_keys(&typo).await.unwrap();
+    c.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
+    let err = wait_for(&b, "#form-error").await.text().await.unwrap();
+    assert!(err.contains("身份证号码不正确"), "{err}");
+    assert_eq!(c.find(Locator::Id("name")).await.unwrap().prop("value").await.unwrap().as_deref(), Some(kid.name.as_str()));
+    b.screenshot(&shots().join("add-patient-error.png")).await;
+    let id_input = c.find(Locator::Id("id_card_no")).await.unwrap();
+    id_input.clear().await.unwrap();
+    id_input.send_keys(&kid.id_card_no).await.unwrap();
+    c.find(Locator::Css("input[name='relationship'][value='child']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
+    let list = wait_for(&b, "#patient-list").await.text().await.unwrap();
+    assert!(list.contains("杨**"), "{list}");
+    assert!(list.contains("子女") && list.contains("少儿医保"), "{list}");
+    assert!(!list.contains(&kid.id_card_no), "the full ID number is never shown");
+    b.screenshot(&shots().join("patients-after-adding-child.png")).await;
+    // The home page now greets the user with the current patient.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let hero = wait_for(&b, ".hero").await.text().await.unwrap();
+    assert!(hero.contains("李娜") && hero.contains("杨**"), "{hero}");
+    b.screenshot(&shots().join("home-signed-in.png")).await;
+    // Large-text mode for elderly patients.
+    wait_for(&b, "a[aria-label='切换为大字模式']").await.click().await.unwrap();
+    wait_for(&b, "html.big").await;
+    b.screenshot(&shots().join("home-large-text.png")).await;
+    b.close().await;
+}

@@ -1,0 +1,149 @@
+//! The HIS connector against the HIS simulator over real HTTP: every operation of
+//! protocols.md §8.2, the answers checked, and the faults (refusals, bad keys, lost
+//! answers after commit) mapped to the catalogue.
+use chrono::Duration;
+use domain::ports::{HisPort, NewHisPatient};
+use domain::{Clock, ErrorCode, Fen, SystemClock};
+use gateways::{HisClient, HisClientConfig};
+use std::sync::Arc;
+
+async fn setup() -> (sim::RunningSims, HisClient) {
+    let cfg = sim::SimConfig::default();
+    let sims = sim::start(cfg.clone(), Arc::new(SystemClock)).await.unwrap();
+    let client = HisClient::new(HisClientConfig { base_url: sims.his_url.clone(), channel_id: cfg.his.channel_id, channel_key: cfg.his.channel_key, timeout: std::time::Duration::from_secs(3) });
+    (sims, client)
+}
+
+fn today() -> chrono::NaiveDate {
+    domain::clock::to_local(SystemClock.now()).date_naive()
+}
+
+async fn slot_state(sims: &sim::RunningSims, slot: &str) -> (u64, u64) {
+    let v: serde_json::Value = reqwest::get(format!("{}/__sim/slot/{slot}", sims.his_url)).await.unwrap().json().await.unwrap();
+    (v["capacity"].as_u64().unwrap(), v["available"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn catalogue_operations() {
+    let (_sims, his) = setup().await;
+    let depts = his.departments().await.unwrap();
+    assert!(depts.len() >= 10);
+    let mut doctors = 0;
+    for d in &depts {
+        let docs = his.doctors(&d.dept_id).await.unwrap();
+        doctors += docs.len();
+        assert!(docs.iter().all(|x| x.dept_id == d.dept_id && x.treat_fee > Fen::ZERO));
+    }
+    assert!(doctors >= 30);
+    let s = his.schedules("0105", today(), today() + Duration::days(13)).await.unwrap();
+    assert!(!s.is_empty(), "the fever clinic is open every day");
+    assert!(s.iter().all(|x| x.slots.iter().all(|sl| sl.end - sl.start <= Duration::minutes(30))));
+}
+
+#[tokio::test]
+async fn patient_lookup_and_idempotent_registration() {
+    let (_sims, his) = setup().await;
+    let cs = sim::demo::citizens(today());
+    let zhang = cs.iter().find(|c| c.name == "张伟").unwrap();
+    let p = his.find_patient(&zhang.id_card_no).await.unwrap().unwrap();
+    assert_eq!(p.coverage.kind, domain::insurance::InsuranceKind::Tier1);
+    assert!(p.coverage.personal_account_balance > Fen::ZERO);
+    let chen = his.find_patient(&cs.iter().find(|c| c.name == "陈静").unwrap().id_card_no).await.unwrap().unwrap();
+    assert_eq!(chen.coverage.mutual_aid_grants.len(), 1);
+    let kid = cs.iter().find(|c| c.name == "杨小宝").unwrap();
+    assert!(his.find_patient(&kid.id_card_no).await.unwrap().is_none(), "not yet registered");
+    let new = NewHisPatient { name: kid.name.clone(), id_card_no: kid.id_card_no.clone(), mobile: None, gender: domain::identity::Gender::Male, birth_date: chrono::NaiveDate::from_ymd_opt(2020, 6, 1).unwrap(), guardian_id_card_no: kid.guardian_id.clone() };
+    let a = his.register_patient(&new).await.unwrap();
+    let b = his.register_patient(&new).await.unwrap();
+    assert_eq!(a.his_patient_id, b.his_patient_id, "建档 is idempotent per ID number");
+    assert_eq!(a.coverage.kind, domain::insurance::InsuranceKind::Children);
+    let wrong = NewHisPatient { name: "别人".into(), ..new };
+    assert_eq!(his.register_patient(&wrong).await.unwrap_err().code, ErrorCode::RealNameMismatch);
+}
+
+#[tokio::test]
+async fn lock_unlock_confirm_keep_capacity_right() {
+    let (sims, his) = setup().await;
+    let zhang = his.find_patient(&sim::demo::citizens(today()).iter().find(|c| c.name == "张伟").unwrap().id_card_no).await.unwrap().unwrap();
+    let sched = his.schedules("0105", today() + Duration::days(1), today() + Duration::days(1)).await.unwrap();
+    let slot = &sched.iter().find(|s| !s.suspended).unwrap().slots[0];
+    let (cap, before) = slot_state(&sims, &slot.slot_id).await;
+    assert_eq!(before, cap);
+    let lock = his.lock_slot(&slot.slot_id, &zhang.his_patient_id, "ORD-1").await.unwrap();
+    assert_eq!(slot_state(&sims, &slot.slot_id).await.1, cap - 1);
+    // Same channel order number: the same lock, not a second place.
+    let again = his.lock_slot(&slot.slot_id, &zhang.his_patient_id, "ORD-1").await.unwrap();
+    assert_eq!(again.pre_id, lock.pre_id);
+    assert_eq!(slot_state(&sims, &slot.slot_id).await.1, cap - 1);
+    his.unlock_slot(&lock.pre_id).await.unwrap();
+    assert_eq!(slot_state(&sims, &slot.slot_id).await.1, cap);
+    let lock = his.lock_slot(&slot.slot_id, &zhang.his_patient_id, "ORD-2").await.unwrap();
+    assert_eq!(his.confirm_registration(&lock.pre_id, "PAY-1", Fen(lock.reg_fee.0 + 1)).await.unwrap_err().code, ErrorCode::HisRejected, "amount must match");
+    let reg = his.confirm_registration(&lock.pre_id, "PAY-1", lock.reg_fee).await.unwrap();
+    assert_eq!(his.confirm_registration(&lock.pre_id, "PAY-1", lock.reg_fee).await.unwrap(), reg, "confirm is idempotent");
+    assert!(his.unlock_slot(&lock.pre_id).await.is_err(), "a confirmed registration is not unlocked");
+    let trades = his.trade_records(today()).await.unwrap();
+    assert!(trades.iter().any(|t| t.trade_no == "PAY-1" && t.amount == lock.reg_fee));
+}
+
+#[tokio::test]
+async fn bills_settlement_reports_and_inpatient() {
+    let (_sims, his) = setup().await;
+    let cs = sim::demo::citizens(today());
+    let zhang = his.find_patient(&cs.iter().find(|c| c.name == "张伟").unwrap().id_card_no).await.unwrap().unwrap();
+    let bills = his.unpaid_bills(&zhang.his_patient_id).await.unwrap();
+    assert_eq!(bills.len(), 1);
+    let ids = vec![bills[0].recipe_id.clone()];
+    let pre = his.pre_settle(&zhang.his_patient_id, &ids, true).await.unwrap();
+    assert_eq!(pre.fund_pay.0 + pre.personal_account_pay.0 + pre.self_pay.0, pre.total.0);
+    assert_eq!(pre.total, bills[0].total);
+    assert!(pre.fund_pay > Fen::ZERO);
+    let st = his.settle(&pre.pre_settle_id, "PAY-2", pre.self_pay).await.unwrap();
+    assert_eq!(his.settle(&pre.pre_settle_id, "PAY-2", pre.self_pay).await.unwrap(), st, "settle is idempotent");
+    assert!(his.unpaid_bills(&zhang.his_patient_id).await.unwrap().is_empty());
+    let reports = his.reports(&zhang.his_patient_id).await.unwrap();
+    let states: std::collections::BTreeSet<_> = reports.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(states.into_iter().collect::<Vec<_>>(), vec!["abnormal", "completed", "in_progress", "pending"]);
+    assert!(his.inpatient_stay(&zhang.his_patient_id).await.unwrap().is_none());
+    let wu = his.find_patient(&cs.iter().find(|c| c.name == "吴秀英").unwrap().id_card_no).await.unwrap().unwrap();
+    let stay = his.inpatient_stay(&wu.his_patient_id).await.unwrap().unwrap();
+    assert!(stay.account_closed && stay.deposit_balance > stay.charges_to_date);
+    assert!(his.pay_deposit(&stay.inpatient_no, Fen(10_000), "DEP-1").await.is_err(), "closed account takes no deposit");
+    let huang = his.find_patient(&cs.iter().find(|c| c.name == "黄强").unwrap().id_card_no).await.unwrap().unwrap();
+    let stay = his.inpatient_stay(&huang.his_patient_id).await.unwrap().unwrap();
+    let bal = his.pay_deposit(&stay.inpatient_no, Fen(100_000), "DEP-2").await.unwrap();
+    assert_eq!(bal, Fen(stay.deposit_balance.0 + 100_000));
+    assert_eq!(his.pay_deposit(&stay.inpatient_no, Fen(100_000), "DEP-2").await.unwrap(), bal, "same trade number, no second deposit");
+    let fees = his.daily_fees(&stay.inpatient_no, today()).await.unwrap();
+    assert_eq!(fees.items.iter().map(|i| i.amount.0).sum::<i64>(), fees.total.0);
+}
+
+#[tokio::test]
+async fn faults_map_to_the_catalogue() {
+    let (sims, his) = setup().await;
+    let bad_key = HisClient::new(HisClientConfig { base_url: sims.his_url.clone(), channel_id: "WX01".into(), channel_key: "wrong".into(), timeout: std::time::Duration::from_secs(2) });
+    assert_eq!(bad_key.departments().await.unwrap_err().code, ErrorCode::HisUnavailable, "a signature refusal is a configuration fault");
+    let unreachable = HisClient::new(HisClientConfig { base_url: "http://127.0.0.1:9".into(), channel_id: "WX01".into(), channel_key: "k".into(), timeout: std::time::Duration::from_secs(2) });
+    assert_eq!(unreachable.departments().await.unwrap_err().code, ErrorCode::HisUnavailable);
+    let set = |f: serde_json::Value| {
+        let url = format!("{}/__sim/faults", sims.his_url);
+        async move { reqwest::Client::new().post(url).json(&f).send().await.unwrap() }
+    };
+    set(serde_json::json!({"fail_next": [["department_list", "9999"]]})).await;
+    assert_eq!(his.departments().await.unwrap_err().code, ErrorCode::HisRejected);
+    assert!(his.departments().await.is_ok(), "one failure only");
+    // A lock whose answer is lost: the HIS holds the place although we saw an error.
+    let zhang = his.find_patient(&sim::demo::citizens(today()).iter().find(|c| c.name == "张伟").unwrap().id_card_no).await.unwrap().unwrap();
+    let slot = his.schedules("0105", today() + Duration::days(2), today() + Duration::days(2)).await.unwrap()[0].slots[1].slot_id.clone();
+    let (cap, _) = slot_state(&sims, &slot).await;
+    set(serde_json::json!({"lose_response_next": ["lock_reg"]})).await;
+    assert_eq!(his.lock_slot(&slot, &zhang.his_patient_id, "ORD-LOST").await.unwrap_err().code, ErrorCode::HisUnavailable);
+    assert_eq!(slot_state(&sims, &slot).await.1, cap - 1, "committed on the HIS side");
+    // Retrying with the same order number recovers the same lock (no second place).
+    let lock = his.lock_slot(&slot, &zhang.his_patient_id, "ORD-LOST").await.unwrap();
+    assert_eq!(slot_state(&sims, &slot).await.1, cap - 1);
+    his.unlock_slot(&lock.pre_id).await.unwrap();
+    set(serde_json::json!({"latency_ms": 2500})).await;
+    let slow = HisClient::new(HisClientConfig { base_url: sims.his_url.clone(), channel_id: "WX01".into(), channel_key: "demo-his-channel-key".into(), timeout: std::time::Duration::from_millis(300) });
+    assert_eq!(slow.departments().await.unwrap_err().code, ErrorCode::HisUnavailable, "a timeout is 'unknown', surfaced as unavailable");
+}
