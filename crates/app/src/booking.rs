@@ -4,8 +4,8 @@
 //! work.
 use crate::App;
 use chrono::{Duration, NaiveDate};
-use domain::booking::{Department, Doctor, Schedule};
 use domain::DomainError;
+use domain::booking::{Department, Doctor, Schedule};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -65,7 +65,8 @@ impl App {
         let (doctors, schedules) = match self.catalogue.get(&key) {
             Some(Entry::Department(d, s)) => (d, s),
             _ => {
-                let (doctors, schedules) = tokio::try_join!(self.his.doctors(dept_id), self.his.schedules(dept_id, from, from + Duration::days(BOOKING_WINDOW_DAYS - 1)))?;
+                let (doctors, schedules) =
+                    tokio::try_join!(self.his.doctors(dept_id), self.his.schedules(dept_id, from, from + Duration::days(BOOKING_WINDOW_DAYS - 1)))?;
                 self.catalogue.put(key, Entry::Department(doctors.clone(), schedules.clone()));
                 (doctors, schedules)
             }

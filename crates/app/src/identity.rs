@@ -1,7 +1,7 @@
 //! Patient identity: WeChat sign-in and the 就诊人 a WeChat user manages (self,
 //! children as guardian, parents …), with real-name verification and HIS registration.
 use crate::{Actor, App};
-use domain::identity::{check_relationship, IdCardNo, Mobile, PersonName, Relationship, MAX_PATIENTS_PER_ACCOUNT};
+use domain::identity::{IdCardNo, MAX_PATIENTS_PER_ACCOUNT, Mobile, PersonName, Relationship, check_relationship};
 use domain::insurance::InsuranceKind;
 use domain::ports::NewHisPatient;
 use domain::{DomainError, ErrorCode};
@@ -35,7 +35,12 @@ impl App {
         let now = self.now();
         let account_id = self.store.upsert_wechat_account(&ident.openid, ident.unionid.as_deref(), ident.nickname.as_deref(), now).await?;
         let token = self.store.create_session(SessionKind::Patient, account_id, self.policies.patient_session, now).await?;
-        self.store.audit(&Actor::patient_account(account_id, correlation_id).entry("patient_account.login", format!("patient_account:{account_id}"), "wechat oauth"), now).await?;
+        self.store
+            .audit(
+                &Actor::patient_account(account_id, correlation_id).entry("patient_account.login", format!("patient_account:{account_id}"), "wechat oauth"),
+                now,
+            )
+            .await?;
         Ok(PatientLogin { token, account_id })
     }
 
@@ -119,7 +124,11 @@ impl App {
             )
             .await?;
         self.store
-            .append_audit(&txn, &Actor::patient_account(account_id, correlation_id).entry("patient.add", format!("patient:{}", summary.id), relationship.as_str()), now)
+            .append_audit(
+                &txn,
+                &Actor::patient_account(account_id, correlation_id).entry("patient.add", format!("patient:{}", summary.id), relationship.as_str()),
+                now,
+            )
             .await?;
         txn.commit().await.map_err(store::db_err)?;
         tracing::info!(patient_id = summary.id, account_id, insurance = his_patient.coverage.kind.as_str(), "patient added");
@@ -132,7 +141,16 @@ impl App {
         match me {
             Some(p) => {
                 let full = self.store.patient_identity(account_id, p.id).await?;
-                self.store.audit(&Actor::system("his_registration").entry("patient.identity_read", format!("patient:{}", p.id), "guardian id for HIS registration of a child"), self.now()).await?;
+                self.store
+                    .audit(
+                        &Actor::system("his_registration").entry(
+                            "patient.identity_read",
+                            format!("patient:{}", p.id),
+                            "guardian id for HIS registration of a child",
+                        ),
+                        self.now(),
+                    )
+                    .await?;
                 Ok(Some(full.id_card_no.expose().as_ref().to_owned()))
             }
             None => Ok(None),
@@ -143,7 +161,9 @@ impl App {
         let now = self.now();
         let txn = self.store.write_txn().await?;
         self.store.delete_patient(&txn, account_id, patient_id).await?;
-        self.store.append_audit(&txn, &Actor::patient_account(account_id, correlation_id).entry("patient.remove", format!("patient:{patient_id}"), "by owner"), now).await?;
+        self.store
+            .append_audit(&txn, &Actor::patient_account(account_id, correlation_id).entry("patient.remove", format!("patient:{patient_id}"), "by owner"), now)
+            .await?;
         txn.commit().await.map_err(store::db_err)?;
         Ok(())
     }

@@ -147,7 +147,8 @@ pub async fn run_once(app: &App, registry: &Registry, cfg: &PoolConfig, worker: 
                 let retry_at = now + store::outbox::backoff(job.attempts, rand::random::<f64>());
                 tracing::warn!(job_id = job.id, kind = %job.kind, attempts = job.attempts, error = %why, "job failed, will retry");
                 app.store.fail_job(&job, worker, &why, Some(retry_at), now).await?;
-                metrics::counter!("carebridge_jobs_total", "kind" => kind, "outcome" => if job.attempts >= job.max_attempts { "dead" } else { "retry" }).increment(1);
+                metrics::counter!("carebridge_jobs_total", "kind" => kind, "outcome" => if job.attempts >= job.max_attempts { "dead" } else { "retry" })
+                    .increment(1);
             }
             Err(JobError::Permanent(why)) => {
                 tracing::error!(job_id = job.id, kind = %job.kind, error = %why, "job dead-lettered");

@@ -7,11 +7,11 @@ pub mod identity;
 pub mod jobs;
 pub mod staff;
 
-use domain::ports::{HisPort, RealNamePort, WechatOAuthPort};
 use domain::Clock;
+use domain::ports::{HisPort, RealNamePort, WechatOAuthPort};
 use std::sync::Arc;
-use store::session::SessionPolicy;
 use store::Store;
+use store::session::SessionPolicy;
 
 /// Limits and timeouts the use cases enforce; all from settings.
 #[derive(Clone, Debug)]
@@ -50,7 +50,14 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, his: Arc<dyn HisPort>, wechat: Arc<dyn WechatOAuthPort>, realname: Arc<dyn RealNamePort>, policies: Policies) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        his: Arc<dyn HisPort>,
+        wechat: Arc<dyn WechatOAuthPort>,
+        realname: Arc<dyn RealNamePort>,
+        policies: Policies,
+    ) -> Self {
         let catalogue = Arc::new(booking::CatalogueCache::new(policies.schedule_cache_ttl));
         Self { store, clock, his, wechat, realname, policies, catalogue }
     }

@@ -2,10 +2,10 @@
 //! (level-5 item 16; S4, S5). There are no default accounts: the first admin is made
 //! with `carebridge admin create`.
 use crate::{Actor, App};
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
-use domain::staff::{password_acceptable, valid_username, Role};
+use domain::staff::{Role, password_acceptable, valid_username};
 use domain::{DomainError, ErrorCode};
 use store::session::SessionKind;
 use store::staff::{NewStaff, StaffRecord};
@@ -42,10 +42,7 @@ impl StaffPrincipal {
 }
 
 pub fn hash_password(password: &str) -> Result<String, DomainError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("argon2: {e}")))
+    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| DomainError::new(ErrorCode::Internal, format!("argon2: {e}")))
 }
 
 fn verify_password(password: &str, phc: &str) -> bool {
@@ -79,7 +76,16 @@ impl App {
         let now = self.now();
         let rec = self
             .store
-            .insert_staff(NewStaff { username: &username, display_name: display, password_hash: hash_password(&acct.password)?, totp_secret: &secret, roles: &acct.roles }, now)
+            .insert_staff(
+                NewStaff {
+                    username: &username,
+                    display_name: display,
+                    password_hash: hash_password(&acct.password)?,
+                    totp_secret: &secret,
+                    roles: &acct.roles,
+                },
+                now,
+            )
             .await?;
         let roles: Vec<&str> = acct.roles.iter().map(|r| r.as_str()).collect();
         self.store.audit(&by.entry("staff.create", format!("staff:{}", rec.id), &roles.join(",")), now).await?;
@@ -124,7 +130,9 @@ impl App {
                 let failed = rec.failed_logins + 1;
                 let lock = (failed >= self.policies.staff_max_failed_logins).then(|| now + self.policies.staff_lockout);
                 self.store.record_staff_login_failure(rec.id, if lock.is_some() { 0 } else { failed }, lock).await?;
-                self.store.audit(&actor.entry("staff.login_failed", format!("staff:{}", rec.id), if password_ok { "bad totp" } else { "bad password" }), now).await?;
+                self.store
+                    .audit(&actor.entry("staff.login_failed", format!("staff:{}", rec.id), if password_ok { "bad totp" } else { "bad password" }), now)
+                    .await?;
                 Err(DomainError::new(if lock.is_some() { ErrorCode::AccountLocked } else { ErrorCode::LoginFailed }, "bad credentials"))
             }
         }

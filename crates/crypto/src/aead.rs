@@ -7,22 +7,20 @@ use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce};
 
 pub type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
 
-fn seal_with<C: Aead + KeyInit>(key: &[u8], nonce: &[u8; 12], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>>
+fn seal_with<C>(key: &[u8], nonce: &[u8; 12], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>>
 where
-    C: aes_gcm::AeadCore<NonceSize = U12>,
+    C: Aead + KeyInit + aes_gcm::AeadCore<NonceSize = U12>,
 {
     let c = C::new_from_slice(key).map_err(|_| CryptoError::InvalidKey("wrong AEAD key length"))?;
-    c.encrypt(&Nonce::from(*nonce), Payload { msg: pt, aad })
-        .map_err(|_| CryptoError::Malformed("plaintext too long"))
+    c.encrypt(&Nonce::from(*nonce), Payload { msg: pt, aad }).map_err(|_| CryptoError::Malformed("plaintext too long"))
 }
 
-fn open_with<C: Aead + KeyInit>(key: &[u8], nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Result<Vec<u8>>
+fn open_with<C>(key: &[u8], nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Result<Vec<u8>>
 where
-    C: aes_gcm::AeadCore<NonceSize = U12>,
+    C: Aead + KeyInit + aes_gcm::AeadCore<NonceSize = U12>,
 {
     let c = C::new_from_slice(key).map_err(|_| CryptoError::InvalidKey("wrong AEAD key length"))?;
-    c.decrypt(&Nonce::from(*nonce), Payload { msg: ct, aad })
-        .map_err(|_| CryptoError::DecryptFailed)
+    c.decrypt(&Nonce::from(*nonce), Payload { msg: ct, aad }).map_err(|_| CryptoError::DecryptFailed)
 }
 
 /// AES-GCM with a 16- or 32-byte key (128 or 256 bit). Output is `ct‖tag`.
@@ -74,10 +72,7 @@ mod tests {
         let key = b"0123456789abcdef0123456789abcdef";
         let pt = br#"{"mix_trade_no":"M1","mix_pay_status":"MIX_PAY_SUCCESS"}"#;
         let ct = aes_gcm_seal(key, &n("abcdefghijkl"), b"transaction", pt).unwrap();
-        assert_eq!(
-            B64.encode(&ct),
-            "Eu6k1rO6GaECeJdOZPZ6BX58ij2VogIyZuFO/asDvZ4NvNWPDG7Q7gMiz/BPytiOyxb/8egNVIb3/p6KQ7rsJjaSD+1AN1cg"
-        );
+        assert_eq!(B64.encode(&ct), "Eu6k1rO6GaECeJdOZPZ6BX58ij2VogIyZuFO/asDvZ4NvNWPDG7Q7gMiz/BPytiOyxb/8egNVIb3/p6KQ7rsJjaSD+1AN1cg");
         assert_eq!(aes_gcm_open(key, &n("abcdefghijkl"), b"transaction", &ct).unwrap(), pt);
     }
 
@@ -97,10 +92,9 @@ mod tests {
         let key = hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap();
         let iv: [u8; 12] = hex::decode("00001234567800000000ABCD").unwrap().try_into().unwrap();
         let aad = hex::decode("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2").unwrap();
-        let pt = hex::decode(
-            "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDDEEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA",
-        )
-        .unwrap();
+        let pt =
+            hex::decode("AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDDEEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA")
+                .unwrap();
         let ct = sm4_gcm_seal(&key, &iv, &aad, &pt).unwrap();
         assert_eq!(
             hex::encode_upper(&ct[..pt.len()]),

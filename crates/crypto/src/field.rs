@@ -93,12 +93,7 @@ impl FieldCipher {
         let key = if alg == self.alg && ver == self.version {
             &self.key
         } else {
-            &self
-                .retired
-                .iter()
-                .find(|(a, v, _)| *a == alg && *v == ver)
-                .ok_or(CryptoError::InvalidKey("no key for this sealed field's version"))?
-                .2
+            &self.retired.iter().find(|(a, v, _)| *a == alg && *v == ver).ok_or(CryptoError::InvalidKey("no key for this sealed field's version"))?.2
         };
         let blob = B64.decode(body).map_err(|_| CryptoError::Malformed("sealed field base64"))?;
         if blob.len() < 12 + 16 {
@@ -178,10 +173,8 @@ mod tests {
     fn rotation_keeps_old_values_readable() {
         let old = FieldCipher::new(FieldCipherAlgorithm::Sm4Gcm, 1, vec![1u8; 16]).unwrap();
         let sealed = old.seal("c", "13800138000");
-        let new = FieldCipher::new(FieldCipherAlgorithm::Aes256Gcm, 2, vec![2u8; 32])
-            .unwrap()
-            .with_retired(FieldCipherAlgorithm::Sm4Gcm, 1, vec![1u8; 16])
-            .unwrap();
+        let new =
+            FieldCipher::new(FieldCipherAlgorithm::Aes256Gcm, 2, vec![2u8; 32]).unwrap().with_retired(FieldCipherAlgorithm::Sm4Gcm, 1, vec![1u8; 16]).unwrap();
         assert_eq!(new.open("c", &sealed).unwrap(), "13800138000");
         assert!(new.seal("c", "v").starts_with("a256:2:"));
     }

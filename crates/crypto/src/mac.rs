@@ -36,14 +36,8 @@ mod tests {
     // RFC 4231 test cases 1 and 2.
     #[test]
     fn rfc_4231_hmac_sha256() {
-        assert_eq!(
-            hex::encode(hmac_sha256(&[0x0b; 20], b"Hi There")),
-            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
-        );
-        assert_eq!(
-            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex::encode(hmac_sha256(&[0x0b; 20], b"Hi There")), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+        assert_eq!(hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
         assert!(verify_hmac_sha256(b"Jefe", b"what do ya want for nothing?", &hmac_sha256(b"Jefe", b"what do ya want for nothing?")));
         assert!(!verify_hmac_sha256(b"Jefe", b"what do ya want for nothing!", &hmac_sha256(b"Jefe", b"what do ya want for nothing?")));
     }
@@ -51,17 +45,11 @@ mod tests {
     // RFC 2202 test case 2.
     #[test]
     fn rfc_2202_hmac_sha1() {
-        assert_eq!(
-            hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
-            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
-        );
+        assert_eq!(hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
     }
 
     #[test]
     fn sha256_abc() {
-        assert_eq!(
-            hex::encode(sha256(b"abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex::encode(sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -17,8 +17,7 @@ pub struct RsaSigner {
 impl RsaSigner {
     /// From a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`).
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self> {
-        let private = PrivateKey::from_pkcs8_pem(pem)
-            .map_err(|_| CryptoError::InvalidKey("not a PKCS#8 RSA private key"))?;
+        let private = PrivateKey::from_pkcs8_pem(pem).map_err(|_| CryptoError::InvalidKey("not a PKCS#8 RSA private key"))?;
         let public = private.to_public_key();
         Ok(Self { key: SigningKey::new(private), public })
     }
@@ -30,9 +29,7 @@ impl RsaSigner {
     }
 
     pub fn public_key_pem(&self) -> String {
-        self.public
-            .to_public_key_pem(LineEnding::LF)
-            .expect("RSA public key encodes")
+        self.public.to_public_key_pem(LineEnding::LF).expect("RSA public key encodes")
     }
 
     pub fn verifier(&self) -> RsaVerifier {
@@ -48,16 +45,13 @@ pub struct RsaVerifier {
 impl RsaVerifier {
     /// From a SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
     pub fn from_public_key_pem(pem: &str) -> Result<Self> {
-        let public = PublicKey::from_public_key_pem(pem)
-            .map_err(|_| CryptoError::InvalidKey("not an RSA public key"))?;
+        let public = PublicKey::from_public_key_pem(pem).map_err(|_| CryptoError::InvalidKey("not an RSA public key"))?;
         Ok(Self { key: VerifyingKey::new(public) })
     }
 
     /// Verifies a Base64 signature over `msg`.
     pub fn verify_base64(&self, msg: &[u8], signature_b64: &str) -> Result<()> {
-        let raw = B64
-            .decode(signature_b64.trim())
-            .map_err(|_| CryptoError::InvalidSignatureEncoding)?;
+        let raw = B64.decode(signature_b64.trim()).map_err(|_| CryptoError::InvalidSignatureEncoding)?;
         let sig = Signature::try_from(raw.as_slice()).map_err(|_| CryptoError::InvalidSignatureEncoding)?;
         self.key.verify(msg, &sig).map_err(|_| CryptoError::BadSignature)
     }

@@ -24,8 +24,7 @@ impl Sm2Signer {
             33 if secret[0] == 0 => &secret[1..],
             _ => return Err(CryptoError::InvalidKey("SM2 private key must be 32 bytes")),
         };
-        let key = SigningKey::from_slice(signer_id, d)
-            .map_err(|_| CryptoError::InvalidKey("SM2 private key out of range"))?;
+        let key = SigningKey::from_slice(signer_id, d).map_err(|_| CryptoError::InvalidKey("SM2 private key out of range"))?;
         Ok(Self { key })
     }
 
@@ -66,8 +65,7 @@ pub struct Sm2Verifier {
 impl Sm2Verifier {
     /// `public_key` is SEC1: uncompressed `04‖X‖Y` or compressed.
     pub fn from_public_key_bytes(signer_id: &str, public_key: &[u8]) -> Result<Self> {
-        let key = VerifyingKey::from_sec1_bytes(signer_id, public_key)
-            .map_err(|_| CryptoError::InvalidKey("SM2 public key is not a curve point"))?;
+        let key = VerifyingKey::from_sec1_bytes(signer_id, public_key).map_err(|_| CryptoError::InvalidKey("SM2 public key is not a curve point"))?;
         Ok(Self { key })
     }
 
@@ -118,10 +116,7 @@ mod tests {
     #[test]
     fn signer_id_is_part_of_the_signature() {
         let v = Sm2Verifier::from_public_key_bytes("another-id", &hex::decode(PUB).unwrap()).unwrap();
-        assert_eq!(
-            v.verify(b"message digest", &hex::decode(SIG).unwrap()),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(v.verify(b"message digest", &hex::decode(SIG).unwrap()), Err(CryptoError::BadSignature));
     }
 
     #[test]

@@ -18,17 +18,11 @@ mod tests {
     // GB/T 32905-2016 Appendix A, examples 1 and 2.
     #[test]
     fn gbt_32905_example_1_abc() {
-        assert_eq!(
-            hex_digest(b"abc"),
-            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
-        );
+        assert_eq!(hex_digest(b"abc"), "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0");
     }
 
     #[test]
     fn gbt_32905_example_2_512_bits() {
-        assert_eq!(
-            hex_digest("abcd".repeat(16).as_bytes()),
-            "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
-        );
+        assert_eq!(hex_digest("abcd".repeat(16).as_bytes()), "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732");
     }
 }

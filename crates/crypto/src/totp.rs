@@ -79,13 +79,7 @@ pub fn provisioning_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
             })
             .collect()
     };
-    format!(
-        "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits=6&period=30",
-        enc(issuer),
-        enc(account),
-        base32_encode(secret),
-        enc(issuer)
-    )
+    format!("otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits=6&period=30", enc(issuer), enc(account), base32_encode(secret), enc(issuer))
 }
 
 #[cfg(test)]

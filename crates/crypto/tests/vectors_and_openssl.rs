@@ -91,17 +91,12 @@ fn sm2_signatures_interoperate_with_openssl_both_ways() {
     // Ours -> OpenSSL.
     let sig_der = crypto::sm2::raw_to_der(&signer.sign(msg)).unwrap();
     let sig_path = tmp("ours.sig", &sig_der);
-    let (ok, out) = openssl(
-        &["pkeyutl", "-verify", "-inkey", &key_path, "-rawin", "-digest", "sm3", "-in", &msg_path, "-sigfile", &sig_path, "-pkeyopt", &distid],
-        b"",
-    );
+    let (ok, out) =
+        openssl(&["pkeyutl", "-verify", "-inkey", &key_path, "-rawin", "-digest", "sm3", "-in", &msg_path, "-sigfile", &sig_path, "-pkeyopt", &distid], b"");
     assert!(ok, "openssl rejected our SM2 signature: {}", String::from_utf8_lossy(&out));
 
     // OpenSSL -> ours.
-    let (ok, sig) = openssl(
-        &["pkeyutl", "-sign", "-inkey", &key_path, "-rawin", "-digest", "sm3", "-in", &msg_path, "-pkeyopt", &distid],
-        b"",
-    );
+    let (ok, sig) = openssl(&["pkeyutl", "-sign", "-inkey", &key_path, "-rawin", "-digest", "sm3", "-in", &msg_path, "-pkeyopt", &distid], b"");
     assert!(ok, "openssl could not sign");
     let v = Sm2Verifier::from_public_key_bytes(id, &signer.public_key_bytes()).unwrap();
     assert!(v.verify_der(msg, &sig).is_ok());

@@ -2,7 +2,7 @@
 //! (GB 11643-1999, with its check digit), mobile numbers, names, HIS record numbers,
 //! and the relation between the WeChat user who manages a patient and that patient.
 use crate::error::{DomainError, ErrorCode};
-use crate::masked::{keep_ends, MaskRule, Masked};
+use crate::masked::{MaskRule, Masked, keep_ends};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +45,7 @@ impl IdCardNo {
         }
         let (first, last) = s.split_at(17);
         let check = Self::check_char(first).ok_or_else(|| bad("digits"))?;
-        if last.chars().next() != Some(check) {
+        if !last.starts_with(check) {
             return Err(bad("check digit"));
         }
         if &s[0..2] == "00" || &s[0..6] == "000000" {
@@ -62,7 +62,8 @@ impl IdCardNo {
     /// belongs to the day it was entered, not to every read).
     pub fn parse_stored(raw: &str) -> Result<Masked<IdCardNo>, DomainError> {
         let s = raw.trim().to_ascii_uppercase();
-        let born = NaiveDate::parse_from_str(s.get(6..14).unwrap_or(""), "%Y%m%d").map_err(|_| DomainError::new(ErrorCode::IdNumberInvalid, "stored birth date"))?;
+        let born =
+            NaiveDate::parse_from_str(s.get(6..14).unwrap_or(""), "%Y%m%d").map_err(|_| DomainError::new(ErrorCode::IdNumberInvalid, "stored birth date"))?;
         Self::parse(&s, born)
     }
 
@@ -150,7 +151,8 @@ impl PersonName {
     pub fn parse(raw: &str) -> Result<Masked<PersonName>, DomainError> {
         let s = raw.trim().replace(['•', '・', '．'], "·");
         let n = s.chars().count();
-        let ok_char = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c) || c.is_ascii_alphabetic() || c == '·' || c == ' ';
+        let ok_char =
+            |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c) || c.is_ascii_alphabetic() || c == '·' || c == ' ';
         if !(2..=30).contains(&n) || !s.chars().all(ok_char) || s.starts_with('·') || s.ends_with('·') || s.contains("  ") {
             return Err(DomainError::new(ErrorCode::NameInvalid, "format"));
         }
@@ -204,10 +206,7 @@ impl Relationship {
         }
     }
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| DomainError::new(ErrorCode::RelationshipInvalid, "unknown relationship"))
+        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| DomainError::new(ErrorCode::RelationshipInvalid, "unknown relationship"))
     }
     pub fn label_zh(self) -> &'static str {
         match self {

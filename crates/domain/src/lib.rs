@@ -18,5 +18,5 @@ pub mod staff;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{DomainError, ErrorCode};
-pub use masked::{Masked, MaskRule};
+pub use masked::{MaskRule, Masked};
 pub use money::Fen;

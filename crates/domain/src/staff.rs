@@ -43,7 +43,9 @@ impl Role {
 /// Usernames: 3–32 of a-z, 0-9, `.`, `_`, `-`, starting with a letter.
 pub fn valid_username(s: &str) -> bool {
     let b = s.as_bytes();
-    (3..=32).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+    (3..=32).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// A password policy in line with 等保 2.0 level 3: at least 10 characters from at least

@@ -11,7 +11,7 @@ use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
 use domain::ports::*;
 use domain::{DomainError, ErrorCode, Fen};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -179,7 +179,11 @@ fn patient(p: PatientDto) -> Result<HisPatient, DomainError> {
             bound_chc: i.bound_chc,
             referral: i.referral.map(|r| Referral { referral_no: r.referral_no, from_chc: r.from_chc, dept_id: r.dept_id, valid_until: r.valid_until }),
             personal_account_balance: Fen(i.acct_balance),
-            mutual_aid_grants: i.mutual_aid.into_iter().map(|g| MutualAidGrant { grantor_psn_no: g.grantor_psn_no, grantor_name_masked: g.grantor_name, valid_until: g.valid_until }).collect(),
+            mutual_aid_grants: i
+                .mutual_aid
+                .into_iter()
+                .map(|g| MutualAidGrant { grantor_psn_no: g.grantor_psn_no, grantor_name_masked: g.grantor_name, valid_until: g.valid_until })
+                .collect(),
         },
     })
 }
@@ -217,11 +221,7 @@ impl HisClient {
             DomainError::new(code, format!("his {op}: {e}"))
         })?;
         let env: Envelope = answer.json().map_err(|e| malformed(op, e))?;
-        if env.result_code == "0" {
-            Ok(Ok(env.data))
-        } else {
-            Ok(Err((env.result_code, env.result_msg.unwrap_or_default())))
-        }
+        if env.result_code == "0" { Ok(Ok(env.data)) } else { Ok(Err((env.result_code, env.result_msg.unwrap_or_default()))) }
     }
 
     /// A call whose business refusals are all errors.
@@ -254,7 +254,15 @@ impl HisPort for HisClient {
     async fn doctors(&self, dept_id: &str) -> Result<Vec<Doctor>, DomainError> {
         let v: Vec<DoctorDto> = parse("doctor_list", self.call_ok("doctor_list", json!({"deptId": dept_id})).await?)?;
         Ok(v.into_iter()
-            .map(|d| Doctor { doctor_code: d.doctor_code, dept_id: d.dept_id, name: d.doctor_name, title: d.title, specialty: d.specialty, reg_fee: Fen(d.reg_fee), treat_fee: Fen(d.treat_fee) })
+            .map(|d| Doctor {
+                doctor_code: d.doctor_code,
+                dept_id: d.dept_id,
+                name: d.doctor_name,
+                title: d.title,
+                specialty: d.specialty,
+                reg_fee: Fen(d.reg_fee),
+                treat_fee: Fen(d.treat_fee),
+            })
             .collect())
     }
 
@@ -279,7 +287,15 @@ impl HisPort for HisClient {
                         Ok(Slot { slot_id: x.slot_id, start: hm(op, &x.start_time)?, end: hm(op, &x.end_time)?, capacity: x.total, available: x.remain })
                     })
                     .collect::<Result<_, _>>()?;
-                Ok(Schedule { schedule_id: s.schedule_id, doctor_code: s.doctor_code, dept_id: s.dept_id, date: s.schedule_date, period, suspended: s.stop_flag == "1", slots })
+                Ok(Schedule {
+                    schedule_id: s.schedule_id,
+                    doctor_code: s.doctor_code,
+                    dept_id: s.dept_id,
+                    date: s.schedule_date,
+                    period,
+                    suspended: s.stop_flag == "1",
+                    slots,
+                })
             })
             .collect()
     }
@@ -311,7 +327,8 @@ impl HisPort for HisClient {
             reg_fee: i64,
             expire_time: DateTime<Utc>,
         }
-        let r: R = parse("lock_reg", self.call_ok("lock_reg", json!({"slotId": slot_id, "patientId": his_patient_id, "channelOrderNo": channel_order_no})).await?)?;
+        let r: R =
+            parse("lock_reg", self.call_ok("lock_reg", json!({"slotId": slot_id, "patientId": his_patient_id, "channelOrderNo": channel_order_no})).await?)?;
         Ok(SlotLock { pre_id: r.pre_id, see_no: r.see_no, reg_fee: Fen(r.reg_fee), expires_at: r.expire_time })
     }
 
@@ -349,7 +366,15 @@ impl HisPort for HisClient {
                 if items.iter().map(|i| i.amount.0).sum::<i64>() != b.total_fee {
                     return Err(malformed("unpaid_fees", "lines do not sum to totalFee"));
                 }
-                Ok(UnpaidBill { recipe_id: b.recipe_id, visit_id: b.visit_id, dept_name: b.dept_name, doctor_name: b.doctor_name, issued_at: b.issued_at, items, total: Fen(b.total_fee) })
+                Ok(UnpaidBill {
+                    recipe_id: b.recipe_id,
+                    visit_id: b.visit_id,
+                    dept_name: b.dept_name,
+                    doctor_name: b.doctor_name,
+                    issued_at: b.issued_at,
+                    items,
+                    total: Fen(b.total_fee),
+                })
             })
             .collect()
     }
@@ -366,12 +391,19 @@ impl HisPort for HisClient {
         }
         let r: R = parse(
             "settlement_pre",
-            self.call_ok("settlement_pre", json!({"patientId": his_patient_id, "recipeIds": recipe_ids, "medType": if use_insurance { "M" } else { "O" }})).await?,
+            self.call_ok("settlement_pre", json!({"patientId": his_patient_id, "recipeIds": recipe_ids, "medType": if use_insurance { "M" } else { "O" }}))
+                .await?,
         )?;
         if r.fund_pay + r.acct_pay + r.own_pay != r.total_fee || r.fund_pay < 0 || r.acct_pay < 0 || r.own_pay < 0 {
             return Err(malformed("settlement_pre", "parts do not sum to the total"));
         }
-        Ok(PreSettlement { pre_settle_id: r.pre_settle_id, total: Fen(r.total_fee), fund_pay: Fen(r.fund_pay), personal_account_pay: Fen(r.acct_pay), self_pay: Fen(r.own_pay) })
+        Ok(PreSettlement {
+            pre_settle_id: r.pre_settle_id,
+            total: Fen(r.total_fee),
+            fund_pay: Fen(r.fund_pay),
+            personal_account_pay: Fen(r.acct_pay),
+            self_pay: Fen(r.own_pay),
+        })
     }
 
     async fn settle(&self, pre_settle_id: &str, pay_trade_no: &str, self_pay: Fen) -> Result<Settlement, DomainError> {
@@ -381,7 +413,10 @@ impl HisPort for HisClient {
             settle_id: String,
             invoice_no: String,
         }
-        let r: R = parse("charge_commit", self.call_ok("charge_commit", json!({"preSettleId": pre_settle_id, "payTradeNo": pay_trade_no, "ownPay": self_pay.0})).await?)?;
+        let r: R = parse(
+            "charge_commit",
+            self.call_ok("charge_commit", json!({"preSettleId": pre_settle_id, "payTradeNo": pay_trade_no, "ownPay": self_pay.0})).await?,
+        )?;
         Ok(Settlement { settle_id: r.settle_id, invoice_no: r.invoice_no })
     }
 
@@ -402,7 +437,14 @@ impl HisPort for HisClient {
                 if !matches!(r.status.as_str(), "pending" | "in_progress" | "completed" | "abnormal") {
                     return Err(malformed("report_list", format!("status {}", r.status)));
                 }
-                Ok(HisReport { report_id: r.report_id, kind: r.report_type, title: r.title, status: r.status, expected_at: r.expect_time, completed_at: r.report_time })
+                Ok(HisReport {
+                    report_id: r.report_id,
+                    kind: r.report_type,
+                    title: r.title,
+                    status: r.status,
+                    expected_at: r.expect_time,
+                    completed_at: r.report_time,
+                })
             })
             .collect()
     }
@@ -422,7 +464,15 @@ impl HisPort for HisClient {
         match self.call("inhospital_info", json!({"patientId": his_patient_id})).await? {
             Ok(v) => {
                 let r: R = parse("inhospital_info", v)?;
-                Ok(Some(InpatientStay { inpatient_no: r.inpatient_no, ward: r.ward, bed: r.bed, admitted_at: r.admit_time, deposit_balance: Fen(r.prepay_balance), charges_to_date: Fen(r.total_cost), account_closed: r.account_closed }))
+                Ok(Some(InpatientStay {
+                    inpatient_no: r.inpatient_no,
+                    ward: r.ward,
+                    bed: r.bed,
+                    admitted_at: r.admit_time,
+                    deposit_balance: Fen(r.prepay_balance),
+                    charges_to_date: Fen(r.total_cost),
+                    account_closed: r.account_closed,
+                }))
             }
             Err((code, _)) if code == "2010" => Ok(None),
             Err((code, msg)) => Err(refusal("inhospital_info", &code, &msg)),

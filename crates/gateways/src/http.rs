@@ -58,11 +58,7 @@ impl HttpExecutor {
 }
 
 fn classify(e: reqwest::Error) -> TransportError {
-    if e.is_connect() {
-        TransportError::Unreachable(e.to_string())
-    } else {
-        TransportError::Unknown(e.to_string())
-    }
+    if e.is_connect() { TransportError::Unreachable(e.to_string()) } else { TransportError::Unknown(e.to_string()) }
 }
 
 pub mod bytes_like {

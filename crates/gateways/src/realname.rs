@@ -45,7 +45,8 @@ impl RealNamePort for RealNameClient {
             .header("x-sign", sign)
             .body(body);
         let unavailable = |d: String| DomainError::new(ErrorCode::UpstreamUnavailable, d);
-        let a: Answer = self.http.send(req).await.map_err(|e| unavailable(format!("realname: {e}")))?.json().map_err(|e| unavailable(format!("realname: {e}")))?;
+        let a: Answer =
+            self.http.send(req).await.map_err(|e| unavailable(format!("realname: {e}")))?.json().map_err(|e| unavailable(format!("realname: {e}")))?;
         if a.code != "0" {
             return Err(unavailable(format!("realname refused code {}", a.code)));
         }

@@ -34,9 +34,7 @@ impl WechatOAuthClient {
 }
 
 pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 #[derive(Deserialize)]
@@ -89,7 +87,11 @@ impl WechatOAuthPort for WechatOAuthClient {
         }
         let mut nickname = None;
         if self.cfg.scope == "snsapi_userinfo" {
-            let req = self.http.client().get(format!("{api}/sns/userinfo")).query(&[("access_token", token.as_str()), ("openid", openid.as_str()), ("lang", "zh_CN")]);
+            let req = self.http.client().get(format!("{api}/sns/userinfo")).query(&[
+                ("access_token", token.as_str()),
+                ("openid", openid.as_str()),
+                ("lang", "zh_CN"),
+            ]);
             // The nickname is a nicety: a failure here does not fail the login.
             if let Ok(body) = self.http.send(req).await
                 && let Ok(u) = body.json::<UserInfo>()

@@ -50,7 +50,10 @@ pub fn ensure_demo_keys(s: &mut Settings) -> Result<()> {
             let alg = crypto::FieldCipherAlgorithm::parse(&s.security.field_cipher).context("security.field_cipher")?;
             let field = hex::encode(&crypto::random_bytes::<32>()[..alg.key_len()]);
             let lookup = hex::encode(crypto::random_bytes::<32>());
-            write_private(&path, &format!("# Demo-mode data keys. Production keys come from settings or a secret store.\nfield_key = \"{field}\"\nlookup_key = \"{lookup}\"\n"))?;
+            write_private(
+                &path,
+                &format!("# Demo-mode data keys. Production keys come from settings or a secret store.\nfield_key = \"{field}\"\nlookup_key = \"{lookup}\"\n"),
+            )?;
             (field, lookup)
         }
     };
@@ -118,10 +121,19 @@ pub async fn seed_demo_staff(app: &App, s: &Settings) -> Result<Vec<DemoCredenti
     for (username, name, roles) in DEMO_STAFF {
         let password = random_password();
         let en = app
-            .create_staff(NewStaffAccount { username: (*username).into(), display_name: (*name).into(), password: password.clone(), roles: roles.to_vec() }, &Actor::system("demo_seed"))
+            .create_staff(
+                NewStaffAccount { username: (*username).into(), display_name: (*name).into(), password: password.clone(), roles: roles.to_vec() },
+                &Actor::system("demo_seed"),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("seeding demo staff: {}", e.detail))?;
-        creds.push(DemoCredential { username: en.username, display_name: (*name).into(), roles: roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","), password, totp_secret: en.totp_secret_base32 });
+        creds.push(DemoCredential {
+            username: en.username,
+            display_name: (*name).into(),
+            roles: roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+            password,
+            totp_secret: en.totp_secret_base32,
+        });
     }
     let mut text = String::from("# Demo staff (demo mode only). username\tpassword\ttotp_secret\troles\n");
     for c in &creds {
@@ -138,7 +150,13 @@ fn read_credentials(path: &PathBuf) -> Vec<DemoCredential> {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            (f.len() == 5).then(|| DemoCredential { username: f[0].into(), password: f[1].into(), totp_secret: f[2].into(), roles: f[3].into(), display_name: f[4].into() })
+            (f.len() == 5).then(|| DemoCredential {
+                username: f[0].into(),
+                password: f[1].into(),
+                totp_secret: f[2].into(),
+                roles: f[3].into(),
+                display_name: f[4].into(),
+            })
         })
         .collect()
 }

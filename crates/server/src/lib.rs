@@ -28,7 +28,8 @@ pub struct Node {
 pub fn data_keys(s: &Settings) -> Result<DataKeys> {
     let alg = FieldCipherAlgorithm::parse(&s.security.field_cipher).context("security.field_cipher")?;
     Ok(DataKeys {
-        cipher: FieldCipher::new(alg, s.security.field_key_version, s.field_key_bytes()?).map_err(|e| anyhow::anyhow!("invalid setting `security.field_key`: {e}"))?,
+        cipher: FieldCipher::new(alg, s.security.field_key_version, s.field_key_bytes()?)
+            .map_err(|e| anyhow::anyhow!("invalid setting `security.field_key`: {e}"))?,
         hasher: KeyedHasher::new(s.lookup_key_bytes()?).map_err(|e| anyhow::anyhow!("invalid setting `security.lookup_key`: {e}"))?,
     })
 }
@@ -36,7 +37,8 @@ pub fn data_keys(s: &Settings) -> Result<DataKeys> {
 pub async fn open_store(s: &Settings) -> Result<Store> {
     let mut cfg = StoreConfig::new(s.database.url.clone());
     cfg.max_connections = s.database.max_connections;
-    let store = Store::connect(&cfg, data_keys(s)?).await.map_err(|e| anyhow::anyhow!("database ({}): {}", settings::mask_db_password(&s.database.url), e.detail))?;
+    let store =
+        Store::connect(&cfg, data_keys(s)?).await.map_err(|e| anyhow::anyhow!("database ({}): {}", settings::mask_db_password(&s.database.url), e.detail))?;
     Ok(store)
 }
 
@@ -47,7 +49,9 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     if demo_mode {
         demo::ensure_demo_keys(&mut s)?;
         let cfg = demo::sim_config(&s);
-        let running = sim::start(cfg, clock.clone()).await.context("starting the simulators (is another demo already running on ports 18081-18083? set demo.*_port = 0)")?;
+        let running = sim::start(cfg, clock.clone())
+            .await
+            .context("starting the simulators (is another demo already running on ports 18081-18083? set demo.*_port = 0)")?;
         demo::point_at_sims(&mut s, &running);
         sims = Some(running);
     }
@@ -55,7 +59,12 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     let store = open_store(&s).await?;
     store.migrate().await.map_err(|e| anyhow::anyhow!("migrations: {}", e.detail))?;
 
-    let his = Arc::new(HisClient::new(HisClientConfig { base_url: s.his.base_url.clone(), channel_id: s.his.channel_id.clone(), channel_key: s.his.channel_key.clone(), timeout: Duration::from_millis(s.his.timeout_ms) }));
+    let his = Arc::new(HisClient::new(HisClientConfig {
+        base_url: s.his.base_url.clone(),
+        channel_id: s.his.channel_id.clone(),
+        channel_key: s.his.channel_key.clone(),
+        timeout: Duration::from_millis(s.his.timeout_ms),
+    }));
     let wechat = Arc::new(WechatOAuthClient::new(WechatOAuthConfig {
         authorize_base: s.wechat.authorize_base.clone(),
         api_base: s.wechat.api_base.clone(),
@@ -64,13 +73,21 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         scope: s.wechat.scope.clone(),
         timeout: Duration::from_millis(s.wechat.timeout_ms),
     }));
-    let realname = Arc::new(RealNameClient::new(RealNameClientConfig { base_url: s.realname.base_url.clone(), key: s.realname.key.clone(), timeout: Duration::from_millis(s.realname.timeout_ms) }));
+    let realname = Arc::new(RealNameClient::new(RealNameClientConfig {
+        base_url: s.realname.base_url.clone(),
+        key: s.realname.key.clone(),
+        timeout: Duration::from_millis(s.realname.timeout_ms),
+    }));
     let app = App::new(store, clock, his, wechat, realname, Policies::default());
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };
     app::jobs::ensure_recurring(&app).await.map_err(|e| anyhow::anyhow!("scheduling recurring jobs: {}", e.detail))?;
     let pool = start_workers.then(|| {
-        WorkerPool::start(app.clone(), Registry::standard(), PoolConfig { workers: s.workers.count, poll_interval: Duration::from_millis(s.workers.poll_ms), ..Default::default() })
+        WorkerPool::start(
+            app.clone(),
+            Registry::standard(),
+            PoolConfig { workers: s.workers.count, poll_interval: Duration::from_millis(s.workers.poll_ms), ..Default::default() },
+        )
     });
     let router = web::router(
         app.clone(),
@@ -88,7 +105,10 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
 /// requests, let running jobs finish (bounded), close the database.
 pub async fn serve(node: Node, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     let Node { app, router, pool, sims, .. } = node;
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await.context("http server")?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("http server")?;
     tracing::info!("http server stopped; draining workers");
     if let Some(p) = pool {
         p.shutdown(Duration::from_secs(10)).await;
@@ -118,5 +138,9 @@ pub async fn shutdown_signal() {
 pub fn init_logging(s: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&s.log.level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let _ = if s.log.format == "pretty" { builder.compact().try_init() } else { builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init() };
+    let _ = if s.log.format == "pretty" {
+        builder.compact().try_init()
+    } else {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    };
 }

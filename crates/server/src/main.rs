@@ -1,5 +1,5 @@
 //! `carebridge`: the hospital's patient-service platform in one binary.
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use domain::{Clock, SystemClock};
 use server::settings::Settings;
@@ -117,7 +117,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Admin { cmd: AdminCmd::Create { username, display_name, roles } } => {
             settings.validate(false)?;
-            let roles: Vec<domain::staff::Role> = roles.split(',').map(|r| domain::staff::Role::parse(r.trim()).with_context(|| format!("unknown role {r}"))).collect::<Result<_>>()?;
+            let roles: Vec<domain::staff::Role> =
+                roles.split(',').map(|r| domain::staff::Role::parse(r.trim()).with_context(|| format!("unknown role {r}"))).collect::<Result<_>>()?;
             eprintln!("Password for {username} (one line on stdin; at least 10 characters from three of: lower, upper, digit, symbol):");
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password)?;
@@ -160,8 +161,24 @@ async fn offline_app(s: &Settings) -> Result<app::App> {
     let store = server::open_store(s).await?;
     store.migrate().await.map_err(|e| anyhow::anyhow!("migrations: {}", e.detail))?;
     let t = std::time::Duration::from_secs(1);
-    let his = Arc::new(gateways::HisClient::new(gateways::HisClientConfig { base_url: s.his.base_url.clone(), channel_id: s.his.channel_id.clone(), channel_key: s.his.channel_key.clone(), timeout: t }));
-    let wechat = Arc::new(gateways::WechatOAuthClient::new(gateways::WechatOAuthConfig { authorize_base: s.wechat.authorize_base.clone(), api_base: s.wechat.api_base.clone(), appid: s.wechat.appid.clone(), secret: s.wechat.secret.clone(), scope: s.wechat.scope.clone(), timeout: t }));
-    let realname = Arc::new(gateways::RealNameClient::new(gateways::RealNameClientConfig { base_url: s.realname.base_url.clone(), key: s.realname.key.clone(), timeout: t }));
+    let his = Arc::new(gateways::HisClient::new(gateways::HisClientConfig {
+        base_url: s.his.base_url.clone(),
+        channel_id: s.his.channel_id.clone(),
+        channel_key: s.his.channel_key.clone(),
+        timeout: t,
+    }));
+    let wechat = Arc::new(gateways::WechatOAuthClient::new(gateways::WechatOAuthConfig {
+        authorize_base: s.wechat.authorize_base.clone(),
+        api_base: s.wechat.api_base.clone(),
+        appid: s.wechat.appid.clone(),
+        secret: s.wechat.secret.clone(),
+        scope: s.wechat.scope.clone(),
+        timeout: t,
+    }));
+    let realname = Arc::new(gateways::RealNameClient::new(gateways::RealNameClientConfig {
+        base_url: s.realname.base_url.clone(),
+        key: s.realname.key.clone(),
+        timeout: t,
+    }));
     Ok(app::App::new(store, Arc::new(SystemClock), his, wechat, realname, app::Policies::default()))
 }

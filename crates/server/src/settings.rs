@@ -1,7 +1,7 @@
 //! Settings: built-in defaults < `carebridge.toml` < `CAREBRIDGE__*` environment
 //! variables (`CAREBRIDGE__DATABASE__URL=postgres://…`). A bad value stops start-up
 //! with a message naming the key.
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,7 +186,7 @@ impl Settings {
             return bad("server.bind", "expected host:port, e.g. 127.0.0.1:8080");
         }
         let u = &self.server.public_base_url;
-        if !u.is_empty() && !(u.starts_with("https://") || u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost")) {
+        if !(u.is_empty() || u.starts_with("https://") || u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost")) {
             return bad("server.public_base_url", "must be https:// (http only on loopback)");
         }
         if self.server.hospital_name.trim().is_empty() {
@@ -223,7 +223,14 @@ impl Settings {
         }
         self.field_key_bytes()?;
         self.lookup_key_bytes()?;
-        for (key, v) in [("his.base_url", &self.his.base_url), ("wechat.appid", &self.wechat.appid), ("wechat.secret", &self.wechat.secret), ("his.channel_key", &self.his.channel_key), ("realname.base_url", &self.realname.base_url), ("realname.key", &self.realname.key)] {
+        for (key, v) in [
+            ("his.base_url", &self.his.base_url),
+            ("wechat.appid", &self.wechat.appid),
+            ("wechat.secret", &self.wechat.secret),
+            ("his.channel_key", &self.his.channel_key),
+            ("realname.base_url", &self.realname.base_url),
+            ("realname.key", &self.realname.key),
+        ] {
             if v.is_empty() {
                 return bad(key, "required (outside demo mode)");
             }
@@ -304,7 +311,8 @@ mod tests {
     fn defaults_load_and_validate_in_demo() {
         let s = Settings::load(Some("/nonexistent/none.toml"));
         assert!(s.is_err(), "a named file must exist");
-        let s: Settings = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        let s: Settings =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
         s.validate(true).unwrap();
         let err = s.validate(false).unwrap_err().to_string();
         assert!(err.contains("security.field_key"), "{err}");
@@ -312,7 +320,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let base: Settings = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        let base: Settings =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
         let mut s = base.clone();
         s.database.url = "mysql://x".into();
         assert!(s.validate(true).unwrap_err().to_string().contains("database.url"));
@@ -327,7 +336,8 @@ mod tests {
 
     #[test]
     fn masking_hides_secrets_and_db_password() {
-        let mut s: Settings = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        let mut s: Settings =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
         s.wechat.secret = "topsecret".into();
         s.database.url = "postgres://app:hunter2@db/carebridge".into();
         let t = s.masked_toml().unwrap();

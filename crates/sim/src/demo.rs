@@ -3,11 +3,11 @@
 //! same hospital every time.
 use crate::rng::SeededRng;
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, Weekday};
+use domain::Fen;
 use domain::booking::{Department, Doctor, Schedule, SessionPeriod, Slot};
 use domain::identity::{Gender, IdCardNo};
 use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
 use domain::ports::FeeItem;
-use domain::Fen;
 
 pub const DEFAULT_SEED: u64 = 20_261_125;
 pub const SCHEDULE_DAYS: i64 = 14;
@@ -34,7 +34,8 @@ const DEPARTMENTS: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高"];
-const GIVEN: &[&str] = &["建国", "丽华", "志强", "秀兰", "海涛", "晓燕", "国平", "慧敏", "文杰", "雪梅", "振华", "玉兰", "伟", "静", "磊", "芳", "敏", "洋", "婷", "军"];
+const GIVEN: &[&str] =
+    &["建国", "丽华", "志强", "秀兰", "海涛", "晓燕", "国平", "慧敏", "文杰", "雪梅", "振华", "玉兰", "伟", "静", "磊", "芳", "敏", "洋", "婷", "军"];
 const TITLES: &[(&str, i64, i64, u32)] = &[
     // title, registration fee, consultation fee (fen), patients per 30-minute slot
     ("主任医师", 0, 5000, 2),
@@ -100,7 +101,12 @@ fn coverage(kind: InsuranceKind, psn: &str, chc: Option<&str>, referral: Option<
 pub fn citizens(today: NaiveDate) -> Vec<Citizen> {
     let valid = today + Duration::days(30);
     let expired = today - Duration::days(3);
-    let referral = |no: &str, dept: Option<&str>, until: NaiveDate| Referral { referral_no: no.into(), from_chc: OWN_CHC.into(), dept_id: dept.map(str::to_owned), valid_until: until };
+    let referral = |no: &str, dept: Option<&str>, until: NaiveDate| Referral {
+        referral_no: no.into(),
+        from_chc: OWN_CHC.into(),
+        dept_id: dept.map(str::to_owned),
+        valid_until: until,
+    };
     let zhang_id = id_number("440305", d(1985, 3, 12), 101, true);
     let li_id = id_number("440305", d(1990, 7, 8), 102, false);
     let wang_id = id_number("440304", d(1988, 11, 23), 103, false);
@@ -114,24 +120,95 @@ pub fn citizens(today: NaiveDate) -> Vec<Citizen> {
         note,
     };
     vec![
-        c("张伟", zhang_id.clone(), "13800138001", coverage(InsuranceKind::Tier1, "44030000000101", None, None, 286_050, vec![]), true, None, "一档，个人账户有余额"),
-        c("李娜", li_id.clone(), "13800138002", coverage(InsuranceKind::Tier2, "44030000000102", Some(OWN_CHC), Some(referral("ZZ202611250001", None, valid)), 0, vec![]), true, None, "二档，绑定本院社康，转诊有效"),
-        c("王芳", wang_id.clone(), "13800138003", coverage(InsuranceKind::Tier2, "44030000000103", Some(OWN_CHC), None, 0, vec![]), true, None, "二档，绑定本院社康，无转诊"),
-        c("刘洋", id_number("440306", d(1979, 1, 30), 104, true), "13800138004", coverage(InsuranceKind::Tier3, "44030000000104", Some(OWN_CHC), Some(referral("ZZ202611250002", Some("0101"), valid)), 0, vec![]), true, None, "三档，转诊至内科有效"),
+        c(
+            "张伟",
+            zhang_id.clone(),
+            "13800138001",
+            coverage(InsuranceKind::Tier1, "44030000000101", None, None, 286_050, vec![]),
+            true,
+            None,
+            "一档，个人账户有余额",
+        ),
+        c(
+            "李娜",
+            li_id.clone(),
+            "13800138002",
+            coverage(InsuranceKind::Tier2, "44030000000102", Some(OWN_CHC), Some(referral("ZZ202611250001", None, valid)), 0, vec![]),
+            true,
+            None,
+            "二档，绑定本院社康，转诊有效",
+        ),
+        c(
+            "王芳",
+            wang_id.clone(),
+            "13800138003",
+            coverage(InsuranceKind::Tier2, "44030000000103", Some(OWN_CHC), None, 0, vec![]),
+            true,
+            None,
+            "二档，绑定本院社康，无转诊",
+        ),
+        c(
+            "刘洋",
+            id_number("440306", d(1979, 1, 30), 104, true),
+            "13800138004",
+            coverage(InsuranceKind::Tier3, "44030000000104", Some(OWN_CHC), Some(referral("ZZ202611250002", Some("0101"), valid)), 0, vec![]),
+            true,
+            None,
+            "三档，转诊至内科有效",
+        ),
         c(
             "陈静",
             id_number("440305", d(1992, 5, 17), 105, false),
             "13800138005",
-            coverage(InsuranceKind::Tier3, "44030000000105", Some(OTHER_CHC), None, 0, vec![MutualAidGrant { grantor_psn_no: "44030000000101".into(), grantor_name_masked: "张*".into(), valid_until: valid }]),
+            coverage(
+                InsuranceKind::Tier3,
+                "44030000000105",
+                Some(OTHER_CHC),
+                None,
+                0,
+                vec![MutualAidGrant { grantor_psn_no: "44030000000101".into(), grantor_name_masked: "张*".into(), valid_until: valid }],
+            ),
             true,
             None,
             "三档，未转诊，有家庭共济授权（张伟）",
         ),
-        c("杨小宝", id_number("440305", d(2020, 6, 1), 106, true), "13800138002", coverage(InsuranceKind::Children, "44030000000106", Some(OWN_CHC), None, 0, vec![]), false, Some(li_id), "少儿医保，监护人李娜，尚未建档"),
-        c("赵小雨", id_number("440304", d(2018, 9, 9), 107, false), "13800138003", coverage(InsuranceKind::Children, "44030000000107", Some(OWN_CHC), None, 0, vec![]), true, Some(wang_id), "少儿医保，监护人王芳"),
+        c(
+            "杨小宝",
+            id_number("440305", d(2020, 6, 1), 106, true),
+            "13800138002",
+            coverage(InsuranceKind::Children, "44030000000106", Some(OWN_CHC), None, 0, vec![]),
+            false,
+            Some(li_id),
+            "少儿医保，监护人李娜，尚未建档",
+        ),
+        c(
+            "赵小雨",
+            id_number("440304", d(2018, 9, 9), 107, false),
+            "13800138003",
+            coverage(InsuranceKind::Children, "44030000000107", Some(OWN_CHC), None, 0, vec![]),
+            true,
+            Some(wang_id),
+            "少儿医保，监护人王芳",
+        ),
         c("黄强", id_number("440307", d(1975, 12, 2), 108, true), "13800138008", Coverage::self_pay(), true, None, "自费"),
-        c("周敏", id_number("440305", d(1995, 2, 14), 109, false), "13800138009", coverage(InsuranceKind::Tier2, "44030000000109", Some(OWN_CHC), Some(referral("ZZ202611010003", None, expired)), 0, vec![]), true, None, "二档，转诊已过期"),
-        c("吴秀英", id_number("440305", d(1952, 8, 20), 110, false), "13800138010", coverage(InsuranceKind::Tier1, "44030000000110", None, None, 1_520_000, vec![]), true, Some(zhang_id), "一档，张伟的母亲，住院中"),
+        c(
+            "周敏",
+            id_number("440305", d(1995, 2, 14), 109, false),
+            "13800138009",
+            coverage(InsuranceKind::Tier2, "44030000000109", Some(OWN_CHC), Some(referral("ZZ202611010003", None, expired)), 0, vec![]),
+            true,
+            None,
+            "二档，转诊已过期",
+        ),
+        c(
+            "吴秀英",
+            id_number("440305", d(1952, 8, 20), 110, false),
+            "13800138010",
+            coverage(InsuranceKind::Tier1, "44030000000110", None, None, 1_520_000, vec![]),
+            true,
+            Some(zhang_id),
+            "一档，张伟的母亲，住院中",
+        ),
     ]
 }
 
@@ -154,7 +231,13 @@ impl DemoHospital {
         let mut rng = SeededRng::new(seed);
         let departments: Vec<Department> = DEPARTMENTS
             .iter()
-            .map(|(id, name, cat, loc, intro)| Department { dept_id: (*id).into(), name: (*name).into(), category: (*cat).into(), location: (*loc).into(), intro: (*intro).into() })
+            .map(|(id, name, cat, loc, intro)| Department {
+                dept_id: (*id).into(),
+                name: (*name).into(),
+                category: (*cat).into(),
+                location: (*loc).into(),
+                intro: (*intro).into(),
+            })
             .collect();
         let mut doctors = Vec::new();
         let mut used_names = std::collections::HashSet::new();
@@ -214,7 +297,15 @@ impl DemoHospital {
                             Slot { slot_id: format!("{schedule_id}-{:02}", i + 1), start: s, end: s + Duration::minutes(30), capacity: cap, available: cap }
                         })
                         .collect();
-                    schedules.push(Schedule { schedule_id, doctor_code: doc.doctor_code.clone(), dept_id: doc.dept_id.clone(), date, period, suspended: day > 0 && rng.chance(2), slots });
+                    schedules.push(Schedule {
+                        schedule_id,
+                        doctor_code: doc.doctor_code.clone(),
+                        dept_id: doc.dept_id.clone(),
+                        date,
+                        period,
+                        suspended: day > 0 && rng.chance(2),
+                        slots,
+                    });
                 }
             }
         }
@@ -224,7 +315,14 @@ impl DemoHospital {
 
 /// A few fee lines for demo bills (outpatient) and daily lists (inpatient).
 pub fn fee_catalogue() -> Vec<FeeItem> {
-    let f = |code: &str, name: &str, price: i64, insurable: bool| FeeItem { item_code: code.into(), name: name.into(), qty: 1, unit_price: Fen(price), amount: Fen(price), insurable };
+    let f = |code: &str, name: &str, price: i64, insurable: bool| FeeItem {
+        item_code: code.into(),
+        name: name.into(),
+        qty: 1,
+        unit_price: Fen(price),
+        amount: Fen(price),
+        insurable,
+    };
     vec![
         f("250101001", "血常规（五分类）", 2500, true),
         f("250301001", "C反应蛋白测定", 3000, true),

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::booking::{Schedule, SessionPeriod};
 use domain::ports::FeeItem;
 use domain::{Clock, Fen};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -148,7 +148,9 @@ fn items_json(items: &[FeeItem]) -> Value {
     Value::Array(
         items
             .iter()
-            .map(|i| json!({"itemCode": i.item_code, "itemName": i.name, "qty": i.qty, "price": i.unit_price.0, "amount": i.amount.0, "insurable": i.insurable}))
+            .map(
+                |i| json!({"itemCode": i.item_code, "itemName": i.name, "qty": i.qty, "price": i.unit_price.0, "amount": i.amount.0, "insurable": i.insurable}),
+            )
             .collect(),
     )
 }
@@ -157,7 +159,19 @@ impl HisState {
     pub fn new(cfg: HisSimConfig, clock: Arc<dyn Clock>) -> Self {
         let today = domain::clock::to_local(clock.now()).date_naive();
         let hospital = DemoHospital::generate(cfg.seed, today);
-        let mut st = Self { cfg, clock, hospital, patients: vec![], locks: vec![], bills: HashMap::new(), pre_settles: HashMap::new(), stays: vec![], trades: vec![], seq: 0, faults: Faults::default() };
+        let mut st = Self {
+            cfg,
+            clock,
+            hospital,
+            patients: vec![],
+            locks: vec![],
+            bills: HashMap::new(),
+            pre_settles: HashMap::new(),
+            stays: vec![],
+            trades: vec![],
+            seq: 0,
+            faults: Faults::default(),
+        };
         let citizens = st.hospital.citizens.clone();
         for c in citizens.into_iter().filter(|c| c.registered_in_his) {
             st.create_patient(c);
@@ -197,7 +211,15 @@ impl HisState {
             };
             let recipe_id = self.next("RX");
             let visit_id = self.next("V");
-            self.bills.entry(pid.clone()).or_default().push(Bill { recipe_id, visit_id, dept_name: "内科".into(), doctor_name: self.hospital.doctors[0].name.clone(), issued_at: now - Duration::hours(1), items, paid: false });
+            self.bills.entry(pid.clone()).or_default().push(Bill {
+                recipe_id,
+                visit_id,
+                dept_name: "内科".into(),
+                doctor_name: self.hospital.doctors[0].name.clone(),
+                issued_at: now - Duration::hours(1),
+                items,
+                paid: false,
+            });
         }
         for (pid, name) in &ids {
             let (ward, bed, deposits, charges, closed) = match name.as_str() {
@@ -206,7 +228,16 @@ impl HisState {
                 _ => continue,
             };
             let inpatient_no = self.next("ZY");
-            self.stays.push(Stay { inpatient_no, patient_id: pid.clone(), ward: ward.into(), bed: bed.into(), admitted_at: now - Duration::days(6), deposits, charges, closed });
+            self.stays.push(Stay {
+                inpatient_no,
+                patient_id: pid.clone(),
+                ward: ward.into(),
+                bed: bed.into(),
+                admitted_at: now - Duration::days(6),
+                deposits,
+                charges,
+                closed,
+            });
         }
     }
 
@@ -233,7 +264,11 @@ impl HisState {
         self.expire_locks();
         match op {
             "department_list" => Ok(Value::Array(
-                self.hospital.departments.iter().map(|d| json!({"deptId": d.dept_id, "deptName": d.name, "category": d.category, "location": d.location, "intro": d.intro})).collect(),
+                self.hospital
+                    .departments
+                    .iter()
+                    .map(|d| json!({"deptId": d.dept_id, "deptName": d.name, "category": d.category, "location": d.location, "intro": d.intro}))
+                    .collect(),
             )),
             "doctor_list" => {
                 let dept = s(data, "deptId")?;
@@ -380,7 +415,11 @@ impl HisState {
             "settlement_pre" => {
                 let pid = s(data, "patientId")?.to_owned();
                 let med = data.get("medType").and_then(Value::as_str).unwrap_or("O");
-                let ids: Vec<String> = data.get("recipeIds").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                let ids: Vec<String> = data
+                    .get("recipeIds")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
                 if ids.is_empty() {
                     return err("1001", "缺少参数 recipeIds");
                 }
@@ -410,7 +449,10 @@ impl HisState {
                 };
                 let own = total - fund - acct;
                 let id = self.next("PS");
-                self.pre_settles.insert(id.clone(), PreSettle { patient_id: pid, recipe_ids: ids, total: Fen(total), fund: Fen(fund), acct: Fen(acct), own: Fen(own), settled: None });
+                self.pre_settles.insert(
+                    id.clone(),
+                    PreSettle { patient_id: pid, recipe_ids: ids, total: Fen(total), fund: Fen(fund), acct: Fen(acct), own: Fen(own), settled: None },
+                );
                 Ok(json!({"preSettleId": id, "totalFee": total, "fundPay": fund, "acctPay": acct, "ownPay": own}))
             }
             "charge_commit" => {
@@ -456,7 +498,9 @@ impl HisState {
             "inhospital_info" => {
                 let pid = s(data, "patientId")?;
                 match self.stays.iter().find(|x| x.patient_id == pid) {
-                    Some(x) => Ok(json!({"inpatientNo": x.inpatient_no, "ward": x.ward, "bed": x.bed, "admitTime": x.admitted_at.to_rfc3339(), "prepayBalance": x.deposits.0, "totalCost": x.charges.0, "accountClosed": x.closed})),
+                    Some(x) => Ok(
+                        json!({"inpatientNo": x.inpatient_no, "ward": x.ward, "bed": x.bed, "admitTime": x.admitted_at.to_rfc3339(), "prepayBalance": x.deposits.0, "totalCost": x.charges.0, "accountClosed": x.closed}),
+                    ),
                     None => err("2010", "无在院记录"),
                 }
             }

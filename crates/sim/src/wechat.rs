@@ -119,7 +119,9 @@ async fn confirm(State(st): State<SharedWechat>, Form(f): Form<Confirm>) -> Resp
     }
     let code = g.issue_code(&f.openid, &f.scope);
     let sep = if f.redirect_uri.contains('?') { '&' } else { '?' };
-    let enc = |s: &str| -> String { s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect() };
+    let enc = |s: &str| -> String {
+        s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    };
     Redirect::to(&format!("{}{sep}code={}&state={}", f.redirect_uri, code, enc(&f.state))).into_response()
 }
 

@@ -3,10 +3,10 @@
 //! verification from that row on. Appends are serialised: SQLite's write lock on
 //! SQLite, an advisory transaction lock on PostgreSQL.
 use crate::entity::audit_log;
-use crate::{db_err, dialect, micros, Store};
+use crate::{Store, db_err, dialect, micros};
 use chrono::{DateTime, Utc};
-use domain::audit::AuditEntry;
 use domain::DomainError;
+use domain::audit::AuditEntry;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -19,9 +19,14 @@ pub fn chain_hash(prev_hash: &str, at: DateTime<Utc>, e: &AuditEntry) -> String 
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChainVerdict {
-    Intact { rows: u64 },
+    Intact {
+        rows: u64,
+    },
     /// The first row whose stored hash or link does not match.
-    Broken { seq: i64, reason: String },
+    Broken {
+        seq: i64,
+        reason: String,
+    },
 }
 
 impl Store {
@@ -86,7 +91,13 @@ impl Store {
                 if m.prev_hash != prev {
                     return Ok(ChainVerdict::Broken { seq: m.seq, reason: "link to previous row does not match (row removed or reordered)".into() });
                 }
-                let e = AuditEntry { actor: m.actor.clone(), action: m.action.clone(), subject: m.subject.clone(), reason: m.reason.clone(), correlation_id: m.correlation_id.clone() };
+                let e = AuditEntry {
+                    actor: m.actor.clone(),
+                    action: m.action.clone(),
+                    subject: m.subject.clone(),
+                    reason: m.reason.clone(),
+                    correlation_id: m.correlation_id.clone(),
+                };
                 if chain_hash(&m.prev_hash, m.at, &e) != m.hash {
                     return Ok(ChainVerdict::Broken { seq: m.seq, reason: "content does not match its hash (row edited)".into() });
                 }

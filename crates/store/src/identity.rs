@@ -1,6 +1,6 @@
 //! WeChat accounts and the patients (就诊人) they manage.
 use crate::entity::{patient, wechat_account};
-use crate::{db_err, is_unique_violation, micros, Store};
+use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::identity::{Gender, IdCardNo, Mobile, PersonName, Relationship};
 use domain::insurance::InsuranceKind;

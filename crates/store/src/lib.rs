@@ -14,8 +14,8 @@ pub mod staff;
 use crypto::{FieldCipher, KeyedHasher};
 use domain::{DomainError, ErrorCode};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
@@ -153,10 +153,8 @@ impl Store {
     /// Starts a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so a read-then-write cannot fail half-way on lock upgrade.
     pub async fn write_txn(&self) -> Result<DatabaseTransaction, DomainError> {
-        let opts = TransactionOptions {
-            sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
+        let opts =
+            TransactionOptions { sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate), ..Default::default() };
         self.db.begin_with_options(opts).await.map_err(db_err)
     }
 

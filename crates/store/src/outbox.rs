@@ -3,7 +3,7 @@
 //! then ack, retry with exponential backoff and jitter, or dead-letter with a reason.
 //! A worker that dies mid-job loses its lease and the job is claimed again.
 use crate::entity::outbox;
-use crate::{db_err, dialect, is_unique_violation, micros, Store};
+use crate::{Store, db_err, dialect, is_unique_violation, micros};
 use chrono::{DateTime, Duration, Utc};
 use domain::{DomainError, ErrorCode};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, Set, Statement};
@@ -103,11 +103,8 @@ impl Store {
     /// Claims up to `limit` due jobs (or jobs whose lease expired) for `worker`.
     pub async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration, now: DateTime<Utc>) -> Result<Vec<ClaimedJob>, DomainError> {
         let sql = dialect::outbox_claim_sql(self.backend);
-        let stmt = Statement::from_sql_and_values(
-            self.db_backend(),
-            sql,
-            [micros(now + lease).into(), worker.into(), micros(now).into(), (limit as i64).into()],
-        );
+        let stmt =
+            Statement::from_sql_and_values(self.db_backend(), sql, [micros(now + lease).into(), worker.into(), micros(now).into(), (limit as i64).into()]);
         ClaimedJob::find_by_statement(stmt).all(&self.db).await.map_err(db_err)
     }
 
@@ -141,30 +138,20 @@ impl Store {
         if dead {
             q = q.col_expr(outbox::Column::State, "dead".into()).col_expr(outbox::Column::FinishedAt, micros(now).into());
         } else {
-            q = q
-                .col_expr(outbox::Column::State, "pending".into())
-                .col_expr(outbox::Column::RunAt, micros(retry_at.expect("checked")).into());
+            q = q.col_expr(outbox::Column::State, "pending".into()).col_expr(outbox::Column::RunAt, micros(retry_at.expect("checked")).into());
         }
         q.exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
     pub async fn outbox_stats(&self) -> Result<OutboxStats, DomainError> {
-        let count = |state: &'static str| async move {
-            outbox::Entity::find().filter(outbox::Column::State.eq(state)).count(&self.db).await.map_err(db_err)
-        };
+        let count = |state: &'static str| async move { outbox::Entity::find().filter(outbox::Column::State.eq(state)).count(&self.db).await.map_err(db_err) };
         Ok(OutboxStats { pending: count("pending").await?, running: count("running").await?, done: count("done").await?, dead: count("dead").await? })
     }
 
     pub async fn dead_jobs(&self, limit: u64) -> Result<Vec<outbox::Model>, DomainError> {
         use sea_orm::QuerySelect;
-        outbox::Entity::find()
-            .filter(outbox::Column::State.eq("dead"))
-            .order_by_desc(outbox::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await
-            .map_err(db_err)
+        outbox::Entity::find().filter(outbox::Column::State.eq("dead")).order_by_desc(outbox::Column::Id).limit(limit).all(&self.db).await.map_err(db_err)
     }
 
     pub async fn job(&self, id: i64) -> Result<outbox::Model, DomainError> {

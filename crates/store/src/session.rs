@@ -1,7 +1,7 @@
 //! Server-side sessions (S1, S2). The browser holds a random 256-bit token; the table
 //! holds its SHA-256, the subject, and three clocks: idle, absolute and last strong auth.
 use crate::entity::session;
-use crate::{db_err, micros, Store};
+use crate::{Store, db_err, micros};
 use chrono::{DateTime, Duration, Utc};
 use domain::{DomainError, ErrorCode};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set};

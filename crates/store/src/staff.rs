@@ -1,6 +1,6 @@
 //! Staff accounts: password hash, sealed TOTP secret, roles, lockout counters.
 use crate::entity::staff_user;
-use crate::{db_err, is_unique_violation, micros, Store};
+use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, Utc};
 use domain::staff::Role;
 use domain::{DomainError, ErrorCode};

@@ -88,7 +88,14 @@ impl TestApp {
         let callback = location(r.headers());
         let r = http.get(callback).header("cookie", &state_cookie).send().await.expect("callback");
         assert_eq!(r.status(), 303, "callback signs in: {:?}", r.headers());
-        let set = r.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with("__Host-cb_patient=")).expect("session cookie").to_owned();
+        let set = r
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("__Host-cb_patient="))
+            .expect("session cookie")
+            .to_owned();
         let pair = set.split(';').next().unwrap().to_owned();
         (set, pair)
     }
@@ -98,7 +105,12 @@ impl TestApp {
         let c = self.demo_credentials.iter().find(|c| c.username == username).expect("demo staff");
         let secret = crypto::totp::base32_decode(&c.totp_secret).unwrap();
         let code = crypto::totp::code_at(&secret, chrono::Utc::now().timestamp());
-        let r = Self::http().post(self.url("/staff/login")).form(&[("username", username), ("password", &c.password), ("otp", &code), ("next", "/staff")]).send().await.expect("staff login");
+        let r = Self::http()
+            .post(self.url("/staff/login"))
+            .form(&[("username", username), ("password", &c.password), ("otp", &code), ("next", "/staff")])
+            .send()
+            .await
+            .expect("staff login");
         assert_eq!(r.status(), 303, "staff login succeeds");
         cookie_pair(r.headers(), "__Host-cb_staff").expect("staff cookie")
     }
@@ -126,7 +138,11 @@ pub fn location(h: &HeaderMap) -> String {
 }
 
 pub fn cookie_pair(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with(&format!("{name}="))).map(|v| v.split(';').next().unwrap_or("").to_owned())
+    h.get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
 }
 
 pub fn url_query(url: &str) -> Vec<(String, String)> {

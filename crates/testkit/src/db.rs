@@ -36,9 +36,8 @@ impl TestDb {
             }
             TestBackend::Postgres => {
                 let name = format!("cbt_{}", &tag[..20]);
-                let admin = sea_orm::Database::connect(pg_admin_url())
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL for tests unreachable at {}: {e}", pg_admin_url()));
+                let admin =
+                    sea_orm::Database::connect(pg_admin_url()).await.unwrap_or_else(|e| panic!("PostgreSQL for tests unreachable at {}: {e}", pg_admin_url()));
                 use sea_orm::ConnectionTrait;
                 admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
                 let _ = admin.close().await;
@@ -60,10 +59,7 @@ impl TestDb {
 }
 
 pub fn test_keys() -> DataKeys {
-    DataKeys {
-        cipher: FieldCipher::new(FieldCipherAlgorithm::Sm4Gcm, 1, vec![0x42; 16]).expect("key"),
-        hasher: KeyedHasher::new(vec![0x24; 32]).expect("key"),
-    }
+    DataKeys { cipher: FieldCipher::new(FieldCipherAlgorithm::Sm4Gcm, 1, vec![0x42; 16]).expect("key"), hasher: KeyedHasher::new(vec![0x24; 32]).expect("key") }
 }
 
 impl Drop for TestDb {

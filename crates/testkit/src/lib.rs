@@ -5,4 +5,4 @@ pub mod browser;
 pub mod db;
 
 pub use app::TestApp;
-pub use db::{pg_admin_url, test_keys, TestBackend, TestDb};
+pub use db::{TestBackend, TestDb, pg_admin_url, test_keys};

@@ -1,7 +1,7 @@
 //! Bad input of every kind gets its stable code, a Chinese message, a correlation id,
 //! and no internals (S17), on both backends.
 use serde_json::Value;
-use testkit::{on_both_backends, TestApp};
+use testkit::{TestApp, on_both_backends};
 
 fn assert_clean_error(body: &str) {
     for leak in ["panicked", "sqlx", "sea_orm", "DbErr", "at src/", "stack backtrace", "SELECT ", "postgres://", "sqlite:"] {

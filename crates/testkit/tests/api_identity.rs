@@ -1,7 +1,7 @@
 //! Patient sign-in and 就诊人 management through the real HTTP API, on both backends.
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use testkit::app::id_number;
-use testkit::{on_both_backends, TestApp};
+use testkit::{TestApp, on_both_backends};
 
 const LINA: &str = "oDemo_lina_0002";
 const ZHANG: &str = "oDemo_zhangwei_0001";

@@ -1,6 +1,6 @@
 //! Staff sign-in with two factors, lockout, one-time codes, and the role matrix (S4, S5),
 //! on both backends.
-use testkit::{on_both_backends, TestApp};
+use testkit::{TestApp, on_both_backends};
 
 async fn post_login(t: &TestApp, user: &str, password: &str, otp: &str) -> reqwest::Response {
     TestApp::http().post(t.url("/staff/login")).form(&[("username", user), ("password", password), ("otp", otp), ("next", "/staff")]).send().await.unwrap()

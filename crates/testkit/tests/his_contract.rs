@@ -10,7 +10,12 @@ use std::sync::Arc;
 async fn setup() -> (sim::RunningSims, HisClient) {
     let cfg = sim::SimConfig::default();
     let sims = sim::start(cfg.clone(), Arc::new(SystemClock)).await.unwrap();
-    let client = HisClient::new(HisClientConfig { base_url: sims.his_url.clone(), channel_id: cfg.his.channel_id, channel_key: cfg.his.channel_key, timeout: std::time::Duration::from_secs(3) });
+    let client = HisClient::new(HisClientConfig {
+        base_url: sims.his_url.clone(),
+        channel_id: cfg.his.channel_id,
+        channel_key: cfg.his.channel_key,
+        timeout: std::time::Duration::from_secs(3),
+    });
     (sims, client)
 }
 
@@ -52,7 +57,14 @@ async fn patient_lookup_and_idempotent_registration() {
     assert_eq!(chen.coverage.mutual_aid_grants.len(), 1);
     let kid = cs.iter().find(|c| c.name == "杨小宝").unwrap();
     assert!(his.find_patient(&kid.id_card_no).await.unwrap().is_none(), "not yet registered");
-    let new = NewHisPatient { name: kid.name.clone(), id_card_no: kid.id_card_no.clone(), mobile: None, gender: domain::identity::Gender::Male, birth_date: chrono::NaiveDate::from_ymd_opt(2020, 6, 1).unwrap(), guardian_id_card_no: kid.guardian_id.clone() };
+    let new = NewHisPatient {
+        name: kid.name.clone(),
+        id_card_no: kid.id_card_no.clone(),
+        mobile: None,
+        gender: domain::identity::Gender::Male,
+        birth_date: chrono::NaiveDate::from_ymd_opt(2020, 6, 1).unwrap(),
+        guardian_id_card_no: kid.guardian_id.clone(),
+    };
     let a = his.register_patient(&new).await.unwrap();
     let b = his.register_patient(&new).await.unwrap();
     assert_eq!(a.his_patient_id, b.his_patient_id, "建档 is idempotent per ID number");
@@ -121,9 +133,19 @@ async fn bills_settlement_reports_and_inpatient() {
 #[tokio::test]
 async fn faults_map_to_the_catalogue() {
     let (sims, his) = setup().await;
-    let bad_key = HisClient::new(HisClientConfig { base_url: sims.his_url.clone(), channel_id: "WX01".into(), channel_key: "wrong".into(), timeout: std::time::Duration::from_secs(2) });
+    let bad_key = HisClient::new(HisClientConfig {
+        base_url: sims.his_url.clone(),
+        channel_id: "WX01".into(),
+        channel_key: "wrong".into(),
+        timeout: std::time::Duration::from_secs(2),
+    });
     assert_eq!(bad_key.departments().await.unwrap_err().code, ErrorCode::HisUnavailable, "a signature refusal is a configuration fault");
-    let unreachable = HisClient::new(HisClientConfig { base_url: "http://127.0.0.1:9".into(), channel_id: "WX01".into(), channel_key: "k".into(), timeout: std::time::Duration::from_secs(2) });
+    let unreachable = HisClient::new(HisClientConfig {
+        base_url: "http://127.0.0.1:9".into(),
+        channel_id: "WX01".into(),
+        channel_key: "k".into(),
+        timeout: std::time::Duration::from_secs(2),
+    });
     assert_eq!(unreachable.departments().await.unwrap_err().code, ErrorCode::HisUnavailable);
     let set = |f: serde_json::Value| {
         let url = format!("{}/__sim/faults", sims.his_url);
@@ -144,6 +166,11 @@ async fn faults_map_to_the_catalogue() {
     assert_eq!(slot_state(&sims, &slot).await.1, cap - 1);
     his.unlock_slot(&lock.pre_id).await.unwrap();
     set(serde_json::json!({"latency_ms": 2500})).await;
-    let slow = HisClient::new(HisClientConfig { base_url: sims.his_url.clone(), channel_id: "WX01".into(), channel_key: "demo-his-channel-key".into(), timeout: std::time::Duration::from_millis(300) });
+    let slow = HisClient::new(HisClientConfig {
+        base_url: sims.his_url.clone(),
+        channel_id: "WX01".into(),
+        channel_key: "demo-his-channel-key".into(),
+        timeout: std::time::Duration::from_millis(300),
+    });
     assert_eq!(slow.departments().await.unwrap_err().code, ErrorCode::HisUnavailable, "a timeout is 'unknown', surfaced as unavailable");
 }

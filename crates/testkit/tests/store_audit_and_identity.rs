@@ -1,14 +1,14 @@
 //! The audit chain, sessions and patient records on both backends.
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use domain::ErrorCode;
 use domain::audit::AuditEntry;
 use domain::identity::{IdCardNo, Mobile, PersonName, Relationship};
 use domain::insurance::InsuranceKind;
-use domain::ErrorCode;
 use sea_orm::ConnectionTrait;
 use store::audit::ChainVerdict;
 use store::identity::NewPatient;
 use store::session::{SessionKind, SessionPolicy};
-use testkit::{on_both_backends, TestDb};
+use testkit::{TestDb, on_both_backends};
 
 fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap()

@@ -3,7 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 use store::outbox::{Enqueued, NewJob};
-use testkit::{on_both_backends, TestDb};
+use testkit::{TestDb, on_both_backends};
 
 fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap()

@@ -1,9 +1,9 @@
 //! The JSON API, described by OpenAPI at `/api/openapi.json` (Swagger UI at
 //! `/api/docs`). Patient routes authenticate with the patient session cookie.
+use crate::WebState;
 use crate::auth::PatientAuth;
 use crate::error::{AppError, ErrorBody};
 use crate::middleware::CorrelationId;
-use crate::WebState;
 use app::identity::AddPatientInput;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -93,7 +93,12 @@ pub async fn list_patients(State(st): State<WebState>, auth: PatientAuth) -> Res
     responses((status = 201, body = PatientDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "PATIENT_ALREADY_ADDED / PATIENT_LIMIT_REACHED"),
               (status = 415, body = ErrorBody), (status = 422, body = ErrorBody, description = "ID_NUMBER_INVALID, NAME_INVALID, MOBILE_INVALID, REAL_NAME_MISMATCH …")))]
-pub async fn add_patient(State(st): State<WebState>, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, ApiJson(req): ApiJson<AddPatientRequest>) -> Result<Response, AppError> {
+pub async fn add_patient(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    ApiJson(req): ApiJson<AddPatientRequest>,
+) -> Result<Response, AppError> {
     let input = AddPatientInput { name: req.name, id_card_no: req.id_card_no, mobile: req.mobile, relationship: req.relationship };
     let p = st.app.add_patient(auth.account_id, &input, &cid.0).await?;
     Ok((StatusCode::CREATED, Json(PatientDto::from(p))).into_response())
@@ -102,7 +107,12 @@ pub async fn add_patient(State(st): State<WebState>, auth: PatientAuth, Extensio
 /// Removes a patient from the signed-in user's list.
 #[utoipa::path(delete, path = "/api/v1/me/patients/{id}", tag = "identity", params(("id" = i64, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn remove_patient(State(st): State<WebState>, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, Path(id): Path<i64>) -> Result<StatusCode, AppError> {
+pub async fn remove_patient(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
     st.app.remove_patient(auth.account_id, id, &cid.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -120,7 +130,12 @@ pub struct DepartmentDto {
 #[utoipa::path(get, path = "/api/v1/departments", tag = "booking", responses((status = 200, body = Vec<DepartmentDto>), (status = 503, body = ErrorBody)))]
 pub async fn departments(State(st): State<WebState>) -> Result<Json<Vec<DepartmentDto>>, AppError> {
     Ok(Json(
-        st.app.departments().await?.into_iter().map(|d| DepartmentDto { dept_id: d.dept_id, name: d.name, category: d.category, location: d.location, intro: d.intro }).collect(),
+        st.app
+            .departments()
+            .await?
+            .into_iter()
+            .map(|d| DepartmentDto { dept_id: d.dept_id, name: d.name, category: d.category, location: d.location, intro: d.intro })
+            .collect(),
     ))
 }
 
@@ -171,7 +186,17 @@ pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) 
                     date: s.date.to_string(),
                     period: serde_json::to_value(s.period).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
                     suspended: s.suspended,
-                    slots: s.slots.iter().map(|x| SlotDto { slot_id: x.slot_id.clone(), start: x.start.format("%H:%M").to_string(), end: x.end.format("%H:%M").to_string(), capacity: x.capacity, available: x.available }).collect(),
+                    slots: s
+                        .slots
+                        .iter()
+                        .map(|x| SlotDto {
+                            slot_id: x.slot_id.clone(),
+                            start: x.start.format("%H:%M").to_string(),
+                            end: x.end.format("%H:%M").to_string(),
+                            capacity: x.capacity,
+                            available: x.available,
+                        })
+                        .collect(),
                 }
             })
             .collect(),

@@ -1,16 +1,16 @@
 //! Session cookies and the extractors that turn them into a signed-in patient account
 //! or staff member. Cookies are `__Host-` prefixed, Secure, HttpOnly, SameSite=Lax
 //! (S1); the token is 256 random bits; the server keeps only its hash.
-use crate::error::AppError;
 use crate::WebState;
+use crate::error::AppError;
 use app::staff::StaffPrincipal;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::staff::Role;
 use domain::ErrorCode;
+use domain::staff::Role;
 
 pub const PATIENT_COOKIE: &str = "__Host-cb_patient";
 pub const STAFF_COOKIE: &str = "__Host-cb_staff";
@@ -115,7 +115,11 @@ impl FromRequestParts<WebState> for StaffAuth {
             return Ok(Self(p.clone()));
         }
         let fail = |e: AppError, parts: &Parts| {
-            if wants_page(parts) { AuthRejection::Redirect(format!("/staff/login?next={}", url_encode(&path_and_query(parts)))) } else { AuthRejection::Error(e) }
+            if wants_page(parts) {
+                AuthRejection::Redirect(format!("/staff/login?next={}", url_encode(&path_and_query(parts))))
+            } else {
+                AuthRejection::Error(e)
+            }
         };
         let Some(token) = read_cookie(&parts.headers, STAFF_COOKIE) else {
             return Err(fail(ErrorCode::Unauthenticated.into(), parts));

@@ -1,6 +1,6 @@
 //! `AppError` → HTTP. Every error response carries the stable code, the Chinese
 //! message and the request's correlation id; the cause goes to the log only (S17).
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use domain::{DomainError, ErrorCode};
 use serde::Serialize;
@@ -60,7 +60,9 @@ impl IntoResponse for AppError {
 pub fn render_error(code: ErrorCode, correlation_id: &str, flavour: Flavour) -> Response {
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = match flavour {
-        Flavour::Json => (status, axum::Json(ErrorBody { code: code.code(), message: code.message_zh(), correlation_id: correlation_id.to_owned() })).into_response(),
+        Flavour::Json => {
+            (status, axum::Json(ErrorBody { code: code.code(), message: code.message_zh(), correlation_id: correlation_id.to_owned() })).into_response()
+        }
         Flavour::Html => (status, Html(crate::pages::error_page(code, correlation_id))).into_response(),
     };
     if code == ErrorCode::RateLimited {

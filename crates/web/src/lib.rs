@@ -11,11 +11,11 @@ pub mod pages;
 pub mod staff;
 
 use app::App;
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post};
-use axum::Router;
 use domain::staff::Role;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -55,7 +55,11 @@ impl WebState {
         if let Some(p) = &self.public_origin {
             return p.clone();
         }
-        let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))).unwrap_or("127.0.0.1");
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .unwrap_or("127.0.0.1");
         format!("http://{host}")
     }
 }
@@ -100,9 +104,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         metrics_public: cfg.metrics_public,
     };
 
-    let staff_any = Router::new()
-        .route("/staff", get(staff::home))
-        .route_layer(from_fn_with_state((st.clone(), STAFF_ANY), auth::require_roles));
+    let staff_any = Router::new().route("/staff", get(staff::home)).route_layer(from_fn_with_state((st.clone(), STAFF_ANY), auth::require_roles));
     let staff_admin = Router::new()
         .route("/staff/admin/staff", get(staff::users).post(staff::create_user))
         .route("/staff/admin/audit", get(staff::audit))

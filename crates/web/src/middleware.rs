@@ -1,9 +1,9 @@
 //! Cross-cutting layers: correlation ids, security headers, error normalisation,
 //! same-origin checks for cookie-authenticated writes, and request metrics.
-use crate::error::{code_for_status, render_error, Flavour, Normalised};
 use crate::WebState;
+use crate::error::{Flavour, Normalised, code_for_status, render_error};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use domain::ErrorCode;
@@ -41,14 +41,12 @@ pub async fn correlate_and_normalise(mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     let status = resp.status();
-    if status.is_client_error() || status.is_server_error() {
-        if resp.extensions().get::<Normalised>().is_none() {
-            let code = resp.extensions().get::<ErrorCode>().copied().unwrap_or_else(|| code_for_status(status));
-            let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
-            resp = render_error(code, &id, fl);
-            if let Some(r) = retry_after {
-                resp.headers_mut().insert(header::RETRY_AFTER, r);
-            }
+    if (status.is_client_error() || status.is_server_error()) && resp.extensions().get::<Normalised>().is_none() {
+        let code = resp.extensions().get::<ErrorCode>().copied().unwrap_or_else(|| code_for_status(status));
+        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        resp = render_error(code, &id, fl);
+        if let Some(r) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, r);
         }
     }
     span.in_scope(|| tracing::info!(status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "served"));

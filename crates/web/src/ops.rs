@@ -1,9 +1,9 @@
 //! Liveness, readiness and metrics for the load balancer and Prometheus.
 use crate::WebState;
+use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 use std::net::SocketAddr;
 

@@ -1,18 +1,18 @@
 //! Patient pages (server-rendered, mobile first, Chinese). No JavaScript is needed for
 //! any of them; a large-text mode for elderly patients is one tap away on every page.
-use crate::auth::{clear_cookie, read_cookie, safe_next, set_cookie, PatientAuth, OAUTH_STATE_COOKIE, PATIENT_COOKIE};
+use crate::WebState;
+use crate::auth::{OAUTH_STATE_COOKIE, PATIENT_COOKIE, PatientAuth, clear_cookie, read_cookie, safe_next, set_cookie};
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
-use crate::WebState;
 use app::identity::AddPatientInput;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use chrono::Datelike;
-use domain::identity::{Relationship, MAX_PATIENTS_PER_ACCOUNT};
+use domain::identity::{MAX_PATIENTS_PER_ACCOUNT, Relationship};
 use domain::{DomainError, ErrorCode};
 use serde::Deserialize;
 use store::identity::PatientSummary;
@@ -72,7 +72,11 @@ pub async fn home(State(st): State<WebState>, headers: HeaderMap, auth: Option<P
         Some(a) => {
             let patients = st.app.list_patients(a.account_id).await?;
             let nickname = st.app.store.wechat_account_nickname(a.account_id).await?.unwrap_or_else(|| "微信用户".into());
-            let current = patients.first().map(|p| PatientCard { name_masked: p.name_masked.clone(), insurance: app::App::insurance_label(&p.insurance_kind), mr_no: p.mr_no.clone() });
+            let current = patients.first().map(|p| PatientCard {
+                name_masked: p.name_masked.clone(),
+                insurance: app::App::insurance_label(&p.insurance_kind),
+                mr_no: p.mr_no.clone(),
+            });
             (Some(nickname), current)
         }
     };
@@ -117,7 +121,12 @@ pub struct Callback {
     state: Option<String>,
 }
 
-pub async fn wechat_callback(State(st): State<WebState>, headers: HeaderMap, Extension(cid): Extension<CorrelationId>, Query(q): Query<Callback>) -> Result<Response, AppError> {
+pub async fn wechat_callback(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<Callback>,
+) -> Result<Response, AppError> {
     let (Some(code), Some(state)) = (q.code, q.state) else {
         return Err(DomainError::new(ErrorCode::WechatAuthFailed, "callback without code/state").into());
     };
@@ -240,14 +249,32 @@ pub async fn new_patient(State(st): State<WebState>, headers: HeaderMap, _auth: 
 }
 
 /// Creates the patient, or shows the form again with what was typed and the reason.
-pub async fn create_patient(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, Form(form): Form<PatientForm>) -> Result<Response, AppError> {
-    let input = AddPatientInput { name: form.name.clone(), id_card_no: form.id_card_no.clone(), mobile: Some(form.mobile.clone()), relationship: form.relationship.clone() };
+pub async fn create_patient(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(form): Form<PatientForm>,
+) -> Result<Response, AppError> {
+    let input = AddPatientInput {
+        name: form.name.clone(),
+        id_card_no: form.id_card_no.clone(),
+        mobile: Some(form.mobile.clone()),
+        relationship: form.relationship.clone(),
+    };
     match st.app.add_patient(auth.account_id, &input, &cid.0).await {
         Ok(_) => Ok(Redirect::to("/patients?added=1").into_response()),
         Err(e) if e.code.http_status() < 500 => {
             tracing::info!(code = e.code.code(), detail = %e.detail, "add patient refused");
             let c = Chrome::new(&st, &headers, "/patients/new");
-            let page = NewPatientPage { hospital: c.hospital, big_text: c.big_text, back: c.back, error: Some(e.code.message_zh()), form, relationships: relationship_choices() };
+            let page = NewPatientPage {
+                hospital: c.hospital,
+                big_text: c.big_text,
+                back: c.back,
+                error: Some(e.code.message_zh()),
+                form,
+                relationships: relationship_choices(),
+            };
             // The form itself is the error page: mark it so the normaliser keeps it.
             let mut r = (StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY), page).into_response();
             r.extensions_mut().insert(crate::error::Normalised);
@@ -257,7 +284,12 @@ pub async fn create_patient(State(st): State<WebState>, headers: HeaderMap, auth
     }
 }
 
-pub async fn remove_patient(State(st): State<WebState>, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub async fn remove_patient(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
     st.app.remove_patient(auth.account_id, id, &cid.0).await?;
     Ok(Redirect::to("/patients?removed=1").into_response())
 }
@@ -343,5 +375,14 @@ pub async fn department(State(st): State<WebState>, headers: HeaderMap, Path(dep
                 .collect(),
         })
         .collect();
-    Ok(DepartmentPage { hospital: c.hospital, big_text: c.big_text, back: c.back, name: v.department.name, location: v.department.location, intro: v.department.intro, doctors }.into_response())
+    Ok(DepartmentPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        name: v.department.name,
+        location: v.department.location,
+        intro: v.department.intro,
+        doctors,
+    }
+    .into_response())
 }

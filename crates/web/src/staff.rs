@@ -1,20 +1,20 @@
 //! The staff console shell: sign-in with two factors, a home page listing the modules
 //! a role may open, and the admin's staff-account and audit pages. Every route under
 //! `/staff` other than sign-in sits behind `require_roles`.
-use crate::auth::{clear_cookie, read_cookie, safe_next, set_cookie, StaffAuth, STAFF_COOKIE};
+use crate::WebState;
+use crate::auth::{STAFF_COOKIE, StaffAuth, clear_cookie, read_cookie, safe_next, set_cookie};
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
-use crate::WebState;
-use app::staff::NewStaffAccount;
 use app::Actor;
+use app::staff::NewStaffAccount;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, RawForm, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use domain::staff::Role;
 use domain::ErrorCode;
+use domain::staff::Role;
 use serde::Deserialize;
 
 #[derive(Template, WebTemplate)]
@@ -34,7 +34,14 @@ pub struct NextQuery {
 }
 
 fn login_page(st: &WebState, error: Option<&'static str>, next: String, username: String) -> LoginPage {
-    LoginPage { hospital: st.hospital_name.clone(), error, next, username, max_failed: st.app.policies.staff_max_failed_logins, lock_minutes: st.app.policies.staff_lockout.num_minutes() }
+    LoginPage {
+        hospital: st.hospital_name.clone(),
+        error,
+        next,
+        username,
+        max_failed: st.app.policies.staff_max_failed_logins,
+        lock_minutes: st.app.policies.staff_lockout.num_minutes(),
+    }
 }
 
 pub async fn login_form(State(st): State<WebState>, Query(q): Query<NextQuery>) -> Response {
@@ -118,7 +125,8 @@ struct HomePage {
 }
 
 pub async fn home(State(st): State<WebState>, StaffAuth(p): StaffAuth) -> Response {
-    HomePage { hospital: st.hospital_name.clone(), display_name: p.display_name.clone(), roles: roles_label(&p.roles), modules: modules_for(&p.roles) }.into_response()
+    HomePage { hospital: st.hospital_name.clone(), display_name: p.display_name.clone(), roles: roles_label(&p.roles), modules: modules_for(&p.roles) }
+        .into_response()
 }
 
 pub struct StaffRow {
@@ -139,7 +147,13 @@ struct UsersPage {
 }
 
 async fn users_page(st: &WebState, error: Option<&'static str>, enrolled: Option<app::staff::StaffEnrolment>) -> Result<UsersPage, AppError> {
-    let staff = st.app.list_staff().await?.into_iter().map(|s| StaffRow { id: s.id, username: s.username, display_name: s.display_name, roles: roles_label(&s.roles) }).collect();
+    let staff = st
+        .app
+        .list_staff()
+        .await?
+        .into_iter()
+        .map(|s| StaffRow { id: s.id, username: s.username, display_name: s.display_name, roles: roles_label(&s.roles) })
+        .collect();
     Ok(UsersPage { hospital: st.hospital_name.clone(), staff, roles: Role::ALL.iter().map(|r| (r.as_str(), r.label_zh())).collect(), error, enrolled })
 }
 
@@ -149,7 +163,12 @@ pub async fn users(State(st): State<WebState>) -> Result<Response, AppError> {
 
 /// Form with repeated `roles` checkboxes: parsed by hand, since the urlencoded
 /// extractor takes one value per key.
-pub async fn create_user(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extension(cid): Extension<CorrelationId>, RawForm(raw): RawForm) -> Result<Response, AppError> {
+pub async fn create_user(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    RawForm(raw): RawForm,
+) -> Result<Response, AppError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&raw).map_err(|_| AppError::from(ErrorCode::BadRequest))?;
     let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let roles: Vec<Role> = pairs.iter().filter(|(k, _)| k == "roles").filter_map(|(_, v)| Role::parse(v)).collect();
@@ -190,7 +209,12 @@ pub struct AuditQuery {
     hours: Option<i64>,
 }
 
-pub async fn audit(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extension(cid): Extension<CorrelationId>, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
+pub async fn audit(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, AppError> {
     let verdict = st.app.store.verify_audit_chain().await?;
     let (intact, rows, verdict_text) = match &verdict {
         store::audit::ChainVerdict::Intact { rows } => (true, *rows, String::new()),
@@ -203,7 +227,8 @@ pub async fn audit(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extensio
         let now = st.app.now();
         let found = st.app.store.audit_by_actor(&actor, now - chrono::Duration::hours(hours), now + chrono::Duration::minutes(1)).await?;
         st.app.store.audit(&Actor::staff(p.id, &cid.0).entry("audit.query", format!("actor:{actor}"), "audit review"), now).await?;
-        entries = found.into_iter().map(|m| (m.seq, domain::clock::to_local(m.at).format("%Y-%m-%d %H:%M:%S").to_string(), m.action, m.subject, m.reason)).collect();
+        entries =
+            found.into_iter().map(|m| (m.seq, domain::clock::to_local(m.at).format("%Y-%m-%d %H:%M:%S").to_string(), m.action, m.subject, m.reason)).collect();
     }
     Ok(AuditPage { hospital: st.hospital_name.clone(), intact, rows, verdict: verdict_text, actor, hours, entries }.into_response())
 }

@@ -50,26 +50,13 @@ impl MigrationTrait for Migration {
                 .col(string(a("insurance_kind")))
                 .col(boolean(a("is_default")))
                 .col(timestamp_with_time_zone(a("created_at")))
-                .foreign_key(
-                    ForeignKey::create()
-                        .from(a("patient"), a("account_id"))
-                        .to(a("wechat_account"), a("id"))
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
+                .foreign_key(ForeignKey::create().from(a("patient"), a("account_id")).to(a("wechat_account"), a("id")).on_delete(ForeignKeyAction::Cascade))
                 .to_owned(),
         )
         .await?;
         // One account cannot add the same person twice, even under a double submit.
-        m.create_index(
-            Index::create()
-                .name("ux_patient_account_id_no")
-                .table(a("patient"))
-                .col(a("account_id"))
-                .col(a("id_no_hash"))
-                .unique()
-                .to_owned(),
-        )
-        .await?;
+        m.create_index(Index::create().name("ux_patient_account_id_no").table(a("patient")).col(a("account_id")).col(a("id_no_hash")).unique().to_owned())
+            .await?;
 
         m.create_table(
             Table::create()
@@ -102,8 +89,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("ix_session_subject").table(a("session")).col(a("kind")).col(a("subject_id")).to_owned())
-            .await?;
+        m.create_index(Index::create().name("ix_session_subject").table(a("session")).col(a("kind")).col(a("subject_id")).to_owned()).await?;
 
         m.create_table(
             Table::create()
@@ -124,8 +110,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("ix_outbox_due").table(a("outbox")).col(a("state")).col(a("run_at")).to_owned())
-            .await?;
+        m.create_index(Index::create().name("ix_outbox_due").table(a("outbox")).col(a("state")).col(a("run_at")).to_owned()).await?;
 
         m.create_table(
             Table::create()
@@ -142,10 +127,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("ix_audit_actor_at").table(a("audit_log")).col(a("actor")).col(a("at")).to_owned())
-            .await?;
-        m.create_index(Index::create().name("ix_audit_subject").table(a("audit_log")).col(a("subject")).to_owned())
-            .await?;
+        m.create_index(Index::create().name("ix_audit_actor_at").table(a("audit_log")).col(a("actor")).col(a("at")).to_owned()).await?;
+        m.create_index(Index::create().name("ix_audit_subject").table(a("audit_log")).col(a("subject")).to_owned()).await?;
         Ok(())
     }
 
