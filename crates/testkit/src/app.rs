@@ -28,6 +28,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: TestBackend, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_opts(backend, clock, true, tweak).await
+    }
+
+    /// `workers: false` leaves the outbox to the test (to drive a pool of its own).
+    pub async fn spawn_opts(backend: TestBackend, clock: Arc<dyn Clock>, workers: bool, tweak: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::new(backend).await;
         let data_dir = std::env::temp_dir().join(format!("cb-app-{}", uuid::Uuid::new_v4().simple()));
         let mut s = Settings::defaults();
@@ -43,7 +48,7 @@ impl TestApp {
         tweak(&mut s);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("addr");
-        let node = server::assemble(s, true, clock, true).await.expect("assemble node");
+        let node = server::assemble(s, true, clock, workers).await.expect("assemble node");
         let sims = node.sims.as_ref().expect("demo sims");
         let (his_url, wechat_url, his, wechat) = (sims.his_url.clone(), sims.wechat_url.clone(), sims.his.clone(), sims.wechat.clone());
         let app = node.app.clone();
