@@ -37,6 +37,17 @@ pub fn clear_cookie(name: &str) -> HeaderValue {
     set_cookie(name, "", Some(0))
 }
 
+/// Ends the session named by `cookie` (server-side delete, cookie cleared) and
+/// redirects; shared by the patient and staff sign-out.
+pub async fn end_session(st: &WebState, headers: &HeaderMap, cookie: &str, then: &str) -> Result<Response, AppError> {
+    if let Some(t) = read_cookie(headers, cookie) {
+        st.app.logout(&t).await?;
+    }
+    let mut r = Redirect::to(then).into_response();
+    r.headers_mut().append(header::SET_COOKIE, clear_cookie(cookie));
+    Ok(r)
+}
+
 fn path_and_query(parts: &Parts) -> String {
     parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into())
 }

@@ -145,12 +145,7 @@ pub async fn wechat_callback(
 }
 
 pub async fn logout(State(st): State<WebState>, headers: HeaderMap) -> Result<Response, AppError> {
-    if let Some(t) = read_cookie(&headers, PATIENT_COOKIE) {
-        st.app.logout(&t).await?;
-    }
-    let mut r = Redirect::to("/").into_response();
-    r.headers_mut().append(header::SET_COOKIE, clear_cookie(PATIENT_COOKIE));
-    Ok(r)
+    crate::auth::end_session(&st, &headers, PATIENT_COOKIE, "/").await
 }
 
 pub struct PatientRow {

@@ -2,7 +2,7 @@
 //! a role may open, and the admin's staff-account and audit pages. Every route under
 //! `/staff` other than sign-in sits behind `require_roles`.
 use crate::WebState;
-use crate::auth::{STAFF_COOKIE, StaffAuth, clear_cookie, read_cookie, safe_next, set_cookie};
+use crate::auth::{STAFF_COOKIE, StaffAuth, safe_next, set_cookie};
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use app::Actor;
@@ -80,12 +80,7 @@ pub async fn login(State(st): State<WebState>, Extension(cid): Extension<Correla
 }
 
 pub async fn logout(State(st): State<WebState>, headers: HeaderMap) -> Result<Response, AppError> {
-    if let Some(t) = read_cookie(&headers, STAFF_COOKIE) {
-        st.app.logout(&t).await?;
-    }
-    let mut r = Redirect::to("/staff/login").into_response();
-    r.headers_mut().append(header::SET_COOKIE, clear_cookie(STAFF_COOKIE));
-    Ok(r)
+    crate::auth::end_session(&st, &headers, STAFF_COOKIE, "/staff/login").await
 }
 
 pub struct Module {
