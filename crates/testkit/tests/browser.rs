@@ -64,3 +64,42 @@ async fn guardian_adds_a_child_in_the_browser() {
     b.screenshot(&shots().join("home-large-text.png")).await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_sign_in_with_two_factors_and_role_menus() {
+    let t = TestApp::spawn(TestBackend::Sqlite).await;
+    let b = Browser::start(1280, 900).await;
+    let c = &b.client;
+    let base = t.base.replace("127.0.0.1", "localhost");
+    let sign_in = async |user: &str| {
+        let cred = t.demo_credentials.iter().find(|x| x.username == user).unwrap().clone();
+        c.goto(&format!("{base}/staff/login")).await.unwrap();
+        wait_for(&b, "#username").await.send_keys(user).await.unwrap();
+        c.find(Locator::Id("password")).await.unwrap().send_keys(&cred.password).await.unwrap();
+        let code = crypto::totp::code_at(&crypto::totp::base32_decode(&cred.totp_secret).unwrap(), chrono::Utc::now().timestamp());
+        c.find(Locator::Id("otp")).await.unwrap().send_keys(&code).await.unwrap();
+        c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    };
+    // A nurse sees the nurse's modules and not the admin's.
+    sign_in("nurse01").await;
+    let menu = wait_for(&b, ".menu").await.text().await.unwrap();
+    assert!(menu.contains("分诊报到") && !menu.contains("工作人员账号"), "{menu}");
+    c.find(Locator::Css("form[action='/staff/logout'] button")).await.unwrap().click().await.unwrap();
+    wait_for(&b, "#username").await;
+    // The admin opens staff accounts and creates one.
+    sign_in("admin").await;
+    wait_for(&b, "a[href='/staff/admin/staff']").await.click().await.unwrap();
+    wait_for(&b, "form[action='/staff/admin/staff'] #username").await.send_keys("nurse02").await.unwrap();
+    c.find(Locator::Id("display_name")).await.unwrap().send_keys("护士 新同事").await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys("Nurse-Strong-2026").await.unwrap();
+    c.find(Locator::Css("input[name=roles][value=nurse]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("form[action='/staff/admin/staff'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    let done = wait_for(&b, ".alert.ok").await.text().await.unwrap();
+    assert!(done.contains("nurse02"), "{done}");
+    b.screenshot(&shots().join("staff-accounts.png")).await;
+    c.goto(&format!("{base}/staff/admin/audit?actor=staff%3A1")).await.unwrap();
+    let audit = wait_for(&b, ".alert").await.text().await.unwrap();
+    assert!(audit.contains("哈希链校验通过"), "{audit}");
+    b.screenshot(&shots().join("staff-audit.png")).await;
+    b.close().await;
+}
