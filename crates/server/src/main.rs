@@ -89,7 +89,9 @@ async fn run(cli: Cli) -> Result<()> {
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let node = server::assemble(settings, demo, clock, true).await?;
             if let Some(sims) = &node.sims {
-                println!("{}", server::demo::banner(&format!("http://{addr}"), &node.demo_credentials, sims, &data_dir));
+                // Browsers treat `localhost` as a secure context, so the Secure session cookie works on http.
+                let shown = if addr.ip().is_loopback() { format!("http://localhost:{}", addr.port()) } else { format!("http://{addr}") };
+                println!("{}", server::demo::banner(&shown, &node.demo_credentials, sims, &data_dir));
             }
             tracing::info!(%addr, demo, "carebridge listening");
             server::serve(node, listener, server::shutdown_signal()).await

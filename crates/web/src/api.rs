@@ -184,7 +184,12 @@ pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) 
                     doctor_title: d.map(|d| d.title.clone()).unwrap_or_default(),
                     fee_fen: d.map(|d| d.reg_fee.0 + d.treat_fee.0).unwrap_or(0),
                     date: s.date.to_string(),
-                    period: serde_json::to_value(s.period).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                    period: match s.period {
+                        domain::booking::SessionPeriod::Morning => "morning",
+                        domain::booking::SessionPeriod::Afternoon => "afternoon",
+                        domain::booking::SessionPeriod::Evening => "evening",
+                    }
+                    .into(),
                     suspended: s.suspended,
                     slots: s
                         .slots

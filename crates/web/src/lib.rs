@@ -28,7 +28,7 @@ pub struct WebConfig {
     /// `https://wx.hospital.example` in production; when unset, built from the Host
     /// header (fine on loopback, not behind a proxy).
     pub public_base_url: Option<String>,
-    /// Where the WeChat authorise page lives, for the CSP `form-action`/navigation.
+    /// Serve `/metrics` to any peer (default: loopback only).
     pub metrics_public: bool,
     pub max_body_bytes: usize,
 }
