@@ -7,13 +7,14 @@ use chrono::{Duration, NaiveDate};
 use domain::DomainError;
 use domain::booking::{Department, Doctor, Schedule};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Cached values are shared, not copied: a rush of page views costs no deep clones.
 #[derive(Clone)]
 enum Entry {
-    Departments(Vec<Department>),
-    Department(Vec<Doctor>, Vec<Schedule>),
+    Departments(Arc<Vec<Department>>),
+    Department(Arc<Vec<Doctor>>, Arc<Vec<Schedule>>),
 }
 
 pub struct CatalogueCache {
@@ -41,25 +42,25 @@ impl CatalogueCache {
 /// One department's page: its doctors and their sessions over the booking window.
 pub struct DepartmentView {
     pub department: Department,
-    pub doctors: Vec<Doctor>,
-    pub schedules: Vec<Schedule>,
+    pub doctors: Arc<Vec<Doctor>>,
+    pub schedules: Arc<Vec<Schedule>>,
 }
 
 /// How far ahead patients may book.
 pub const BOOKING_WINDOW_DAYS: i64 = 14;
 
 impl App {
-    pub async fn departments(&self) -> Result<Vec<Department>, DomainError> {
+    pub async fn departments(&self) -> Result<Arc<Vec<Department>>, DomainError> {
         if let Some(Entry::Departments(d)) = self.catalogue.get("departments") {
             return Ok(d);
         }
-        let d = self.his.departments().await?;
+        let d = Arc::new(self.his.departments().await?);
         self.catalogue.put("departments".into(), Entry::Departments(d.clone()));
         Ok(d)
     }
 
     pub async fn department_view(&self, dept_id: &str) -> Result<DepartmentView, DomainError> {
-        let department = self.departments().await?.into_iter().find(|d| d.dept_id == dept_id).ok_or(domain::ErrorCode::NotFound)?;
+        let department = self.departments().await?.iter().find(|d| d.dept_id == dept_id).cloned().ok_or(domain::ErrorCode::NotFound)?;
         let from: NaiveDate = self.today();
         let key = format!("dept:{dept_id}:{from}");
         let (doctors, schedules) = match self.catalogue.get(&key) {
@@ -67,6 +68,7 @@ impl App {
             _ => {
                 let (doctors, schedules) =
                     tokio::try_join!(self.his.doctors(dept_id), self.his.schedules(dept_id, from, from + Duration::days(BOOKING_WINDOW_DAYS - 1)))?;
+                let (doctors, schedules) = (Arc::new(doctors), Arc::new(schedules));
                 self.catalogue.put(key, Entry::Department(doctors.clone(), schedules.clone()));
                 (doctors, schedules)
             }

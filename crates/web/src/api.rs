@@ -133,8 +133,14 @@ pub async fn departments(State(st): State<WebState>) -> Result<Json<Vec<Departme
         st.app
             .departments()
             .await?
-            .into_iter()
-            .map(|d| DepartmentDto { dept_id: d.dept_id, name: d.name, category: d.category, location: d.location, intro: d.intro })
+            .iter()
+            .map(|d| DepartmentDto {
+                dept_id: d.dept_id.clone(),
+                name: d.name.clone(),
+                category: d.category.clone(),
+                location: d.location.clone(),
+                intro: d.intro.clone(),
+            })
             .collect(),
     ))
 }

@@ -295,7 +295,7 @@ struct DepartmentsPage {
     hospital: String,
     big_text: bool,
     back: String,
-    departments: Vec<domain::booking::Department>,
+    departments: std::sync::Arc<Vec<domain::booking::Department>>,
 }
 
 pub async fn departments(State(st): State<WebState>, headers: HeaderMap) -> Result<Response, AppError> {
