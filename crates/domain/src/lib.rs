@@ -6,6 +6,7 @@
 //! that a requirement's code carries the same word in every crate.
 
 pub mod audit;
+pub mod billing;
 pub mod booking;
 pub mod clock;
 pub mod error;
