@@ -4,6 +4,7 @@
 
 pub mod his;
 pub mod http;
+pub mod nhsa;
 pub mod realname;
 pub mod wechat;
 
