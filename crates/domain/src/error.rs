@@ -56,6 +56,11 @@ error_codes! {
     HisUnavailable => ("HIS_UNAVAILABLE", 503, "医院系统繁忙，请稍后再试"),
     HisRejected => ("HIS_REJECTED", 502, "医院系统未能办理该业务，请到窗口咨询"),
     UpstreamUnavailable => ("UPSTREAM_UNAVAILABLE", 503, "服务繁忙，请稍后再试"),
+    // Money
+    OrderNotFound => ("ORDER_NOT_FOUND", 404, "未找到该订单"),
+    OrderStateConflict => ("ORDER_STATE_CONFLICT", 409, "订单状态已变化，请刷新后查看"),
+    AmountMismatch => ("AMOUNT_MISMATCH", 422, "金额与订单不符"),
+    RefundExceedsCaptured => ("REFUND_EXCEEDS_CAPTURED", 409, "退款金额超过可退金额"),
     // Everything else
     Conflict => ("CONFLICT", 409, "数据已被修改，请刷新后重试"),
     Internal => ("INTERNAL", 500, "系统繁忙，请稍后再试"),

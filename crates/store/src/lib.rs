@@ -3,6 +3,7 @@
 //! with the field cipher on the way in. Backend-specific SQL lives in [`dialect`] only.
 
 pub mod audit;
+pub mod billing;
 pub mod dialect;
 pub mod entity;
 pub mod identity;

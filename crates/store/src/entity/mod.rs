@@ -1,8 +1,11 @@
 //! SeaORM entities, one module per table. Kept in this crate so edits elsewhere do not
 //! recompile the derive-heavy code.
 pub mod audit_log;
+pub mod channel_event;
+pub mod ledger_entry;
 pub mod outbox;
 pub mod patient;
+pub mod payment_order;
 pub mod session;
 pub mod staff_user;
 pub mod wechat_account;

@@ -1,0 +1,174 @@
+//! Orders, raw channel events and the double-entry ledger. An event is applied to an
+//! order in one transaction that also writes the ledger postings for any money it
+//! moved; a version column makes two racing applications of the same event change
+//! the order once (P1), and the ledger's postings always sum to zero (P8).
+use crate::entity::{channel_event, ledger_entry, payment_order};
+use crate::{Store, db_err, is_unique_violation, micros};
+use chrono::{DateTime, Utc};
+use domain::billing::{Applied, Channel, Order, OrderEvent, TransitionError};
+use domain::{DomainError, ErrorCode};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+fn enum_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+pub fn transition_error(e: TransitionError) -> DomainError {
+    let code = match e {
+        TransitionError::NotAllowed { .. } => ErrorCode::OrderStateConflict,
+        TransitionError::AmountMismatch | TransitionError::InvalidSplit => ErrorCode::AmountMismatch,
+        TransitionError::RefundExceedsCaptured => ErrorCode::RefundExceedsCaptured,
+    };
+    DomainError::new(code, format!("{e:?}"))
+}
+
+/// The ledger account a channel's money clears through.
+pub fn clearing_account(c: Channel) -> &'static str {
+    match c {
+        Channel::Insurance => "clearing:insurance",
+        Channel::SelfPay => "clearing:bank",
+    }
+}
+
+/// The postings that take `before` to `after`: money captured goes clearing → revenue,
+/// money refunded goes back. Each posting is two legs summing to zero.
+pub fn postings(before: &Order, after: &Order) -> Vec<(String, &'static str, i64)> {
+    let revenue = match after.purpose {
+        domain::billing::Purpose::Registration => "revenue:registration",
+        domain::billing::Purpose::OutpatientBill => "revenue:outpatient",
+        domain::billing::Purpose::DepositTopUp => "liability:deposit",
+        domain::billing::Purpose::CardRecharge => "liability:card",
+        domain::billing::Purpose::RecordCopy => "revenue:record_copy",
+        domain::billing::Purpose::DischargeBalance => "revenue:inpatient",
+    };
+    let mut out = Vec::new();
+    for c in [Channel::Insurance, Channel::SelfPay] {
+        let captured = after.captured.get(c).0 - before.captured.get(c).0;
+        if captured != 0 {
+            out.push((clearing_account(c).to_owned(), "capture", captured));
+            out.push((revenue.to_owned(), "capture", -captured));
+        }
+        let refunded = after.refunded.get(c).0 - before.refunded.get(c).0;
+        if refunded != 0 {
+            out.push((revenue.to_owned(), "refund", refunded));
+            out.push((clearing_account(c).to_owned(), "refund", -refunded));
+        }
+    }
+    out
+}
+
+impl Store {
+    pub async fn create_order<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        order_no: &str,
+        patient_id: Option<i64>,
+        order: &Order,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let now = micros(now);
+        payment_order::ActiveModel {
+            order_no: Set(order_no.to_owned()),
+            patient_id: Set(patient_id),
+            purpose: Set(enum_text(&order.purpose)),
+            state: Set(enum_text(&order.state)),
+            total: Set(order.total().0),
+            body: Set(serde_json::to_string(order).expect("order serialises")),
+            version: Set(1),
+            expires_at: Set(micros(expires_at)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { DomainError::new(ErrorCode::Conflict, "order_no taken") } else { db_err(e) })?;
+        Ok(())
+    }
+
+    pub async fn order(&self, order_no: &str) -> Result<(Order, i32), DomainError> {
+        let m = payment_order::Entity::find()
+            .filter(payment_order::Column::OrderNo.eq(order_no))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or(ErrorCode::OrderNotFound)?;
+        let o: Order = serde_json::from_str(&m.body).map_err(|e| DomainError::new(ErrorCode::Internal, format!("order body: {e}")))?;
+        Ok((o, m.version))
+    }
+
+    /// Stores a raw inbound notification. Returns false when this channel event id was
+    /// seen before (a duplicate delivery: acknowledge it, do nothing else).
+    pub async fn record_channel_event(&self, channel: &str, event_id: &str, order_no: &str, raw: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        let am = channel_event::ActiveModel {
+            channel: Set(channel.into()),
+            event_id: Set(event_id.into()),
+            order_no: Set(order_no.into()),
+            raw: Set(raw.into()),
+            received_at: Set(micros(now)),
+            ..Default::default()
+        };
+        match am.insert(&self.db).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    /// Applies an event to an order with its ledger postings, in one transaction.
+    /// Concurrent appliers retry on a version conflict, so a duplicated event lands once.
+    pub async fn apply_order_event(&self, order_no: &str, ev: OrderEvent, now: DateTime<Utc>) -> Result<Applied, DomainError> {
+        for _ in 0..8 {
+            let (before, version) = self.order(order_no).await?;
+            let mut after = before.clone();
+            let applied = after.apply(ev).map_err(transition_error)?;
+            if applied == Applied::AlreadyApplied {
+                return Ok(applied);
+            }
+            let txn = self.write_txn().await?;
+            let res = payment_order::Entity::update_many()
+                .col_expr(payment_order::Column::Body, Expr::value(serde_json::to_string(&after).expect("order serialises")))
+                .col_expr(payment_order::Column::State, Expr::value(enum_text(&after.state)))
+                .col_expr(payment_order::Column::Version, Expr::value(version + 1))
+                .col_expr(payment_order::Column::UpdatedAt, Expr::value(micros(now)))
+                .filter(payment_order::Column::OrderNo.eq(order_no))
+                .filter(payment_order::Column::Version.eq(version))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            if res.rows_affected != 1 {
+                txn.rollback().await.map_err(db_err)?;
+                continue;
+            }
+            let posting = format!("{order_no}:v{}", version + 1);
+            for (account, memo, amount) in postings(&before, &after) {
+                ledger_entry::ActiveModel {
+                    posting: Set(posting.clone()),
+                    order_no: Set(order_no.into()),
+                    account: Set(account),
+                    amount: Set(amount),
+                    memo: Set(memo.into()),
+                    at: Set(micros(now)),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await
+                .map_err(db_err)?;
+            }
+            txn.commit().await.map_err(db_err)?;
+            return Ok(applied);
+        }
+        Err(DomainError::new(ErrorCode::OrderStateConflict, "too many concurrent updates"))
+    }
+
+    pub async fn ledger_of(&self, order_no: &str) -> Result<Vec<ledger_entry::Model>, DomainError> {
+        ledger_entry::Entity::find()
+            .filter(ledger_entry::Column::OrderNo.eq(order_no))
+            .order_by_asc(ledger_entry::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+}
