@@ -24,6 +24,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(data).into()
 }
 
+/// MD5, lower-case hex. Only for protocols that demand it (the bank's order MAC); never
+/// for anything we choose ourselves.
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
 /// Verifies a MAC in constant time.
 pub fn verify_hmac_sha256(key: &[u8], data: &[u8], expected: &[u8]) -> bool {
     crate::constant_time_eq(&hmac_sha256(key, data), expected)
@@ -46,6 +53,13 @@ mod tests {
     #[test]
     fn rfc_2202_hmac_sha1() {
         assert_eq!(hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+    }
+
+    // RFC 1321 appendix A.5.
+    #[test]
+    fn rfc_1321_md5() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(md5_hex(b"message digest"), "f96b697d7cb7938d525a2f31aaf161d0");
     }
 
     #[test]

@@ -104,3 +104,22 @@ fn sm2_signatures_interoperate_with_openssl_both_ways() {
     let wrong = Sm2Verifier::from_public_key_bytes("1234567812345678", &signer.public_key_bytes()).unwrap();
     assert!(wrong.verify_der(msg, &sig).is_err());
 }
+
+#[test]
+fn md5_with_rsa_matches_openssl() {
+    let s = RsaSigner::from_pkcs8_pem(WECHATPAY_GO_KEY).unwrap();
+    let msg = b"POSID=100001&BRANCHID=442000000&ORDERID=CB1&PAYMENT=0.01&CURCODE=01&REMARK1=&REMARK2=&SUCCESS=Y";
+    let sig_hex = s.sign_md5_hex(msg);
+    let key = tmp("rsa.pem", WECHATPAY_GO_KEY.as_bytes());
+    let pubkey = tmp("rsa_pub.pem", s.public_key_pem().as_bytes());
+    let data = tmp("ccb.txt", msg);
+    let (ok, sig) = openssl(&["dgst", "-md5", "-sign", &key, &data], b"");
+    assert!(ok);
+    assert_eq!(hex::encode(&sig), sig_hex, "PKCS#1 v1.5 is deterministic: same bytes as OpenSSL");
+    let sig_path = tmp("ccb.sig", &sig);
+    let (ok, _) = openssl(&["dgst", "-md5", "-verify", &pubkey, "-signature", &sig_path, &data], b"");
+    assert!(ok);
+    let v = s.verifier();
+    assert!(v.verify_md5_hex(msg, &sig_hex).is_ok());
+    assert!(v.verify_md5_hex(b"tampered", &sig_hex).is_err());
+}

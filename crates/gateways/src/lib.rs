@@ -2,6 +2,7 @@
 //! checks answers, and maps failures to the stable error catalogue; the HTTP executor
 //! is shared. Switching from a simulator to the real system is configuration only.
 
+pub mod ccb;
 pub mod his;
 pub mod http;
 pub mod nhsa;
