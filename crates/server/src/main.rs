@@ -113,6 +113,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("HIS simulator       {}  (channel {} / key {})", sims.his_url, d.his.channel_id, d.his.channel_key);
             println!("WeChat simulator    {}  (appid {} / secret {})", sims.wechat_url, d.wechat.appid, d.wechat.secret);
             println!("Real-name simulator {}  (key {})", sims.realname_url, d.realname.key);
+            println!("NHSA simulator      {}  (appId {}; demo SM2 keys, see sim::nhsa)", sims.nhsa_url, d.nhsa.app_id);
             println!("Ctrl-C to stop.");
             server::shutdown_signal().await;
             Ok(())

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod his;
+pub mod nhsa;
 pub mod realname;
 pub mod rng;
 pub mod wechat;
@@ -17,10 +18,12 @@ pub struct SimConfig {
     pub his: his::HisSimConfig,
     pub wechat: wechat::WechatSimConfig,
     pub realname: realname::RealNameSimConfig,
+    pub nhsa: nhsa::NhsaSimConfig,
     /// Ports to bind on 127.0.0.1; 0 picks a free one.
     pub his_port: u16,
     pub wechat_port: u16,
     pub realname_port: u16,
+    pub nhsa_port: u16,
 }
 
 /// Running simulators: their base URLs and handles to their state.
@@ -28,6 +31,8 @@ pub struct RunningSims {
     pub his_url: String,
     pub wechat_url: String,
     pub realname_url: String,
+    pub nhsa_url: String,
+    pub nhsa: nhsa::SharedNhsa,
     pub his: his::SharedHis,
     pub wechat: wechat::SharedWechat,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -59,12 +64,16 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
     let (his_addr, t1) = serve(his::router(his_state.clone()), cfg.his_port).await?;
     let (wx_addr, t2) = serve(wechat::router(wechat_state.clone()), cfg.wechat_port).await?;
     let (rn_addr, t3) = serve(realname::router(realname_state), cfg.realname_port).await?;
+    let nhsa_state = Arc::new(Mutex::new(nhsa::NhsaState::new(&cfg.nhsa)));
+    let (nhsa_addr, t4) = serve(nhsa::router(nhsa_state.clone()), cfg.nhsa_port).await?;
     Ok(RunningSims {
         his_url: format!("http://{his_addr}"),
         wechat_url: format!("http://{wx_addr}"),
         realname_url: format!("http://{rn_addr}"),
+        nhsa_url: format!("http://{nhsa_addr}"),
+        nhsa: nhsa_state,
         his: his_state,
         wechat: wechat_state,
-        tasks: vec![t1, t2, t3],
+        tasks: vec![t1, t2, t3, t4],
     })
 }

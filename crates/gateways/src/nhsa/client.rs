@@ -1,0 +1,186 @@
+//! The insurance centre connector: 6201 fee upload, 6202 pay order, 6301 query, 6203
+//! refund, 6401 revoke, each sealed with the envelope and each answer opened and
+//! verified. Amounts cross the wire as yuan strings and are parsed exactly. A 6202
+//! "success" is not payment success: only `ordStas` (from 6301 or a callback) is.
+use super::envelope::{EnvelopeError, Party};
+use crate::http::{HttpExecutor, TransportError};
+use domain::{DomainError, ErrorCode, Fen};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// Relay paths as observed in city deployments (protocols.md §1.1); the prefix is the
+/// city's, so only the base URL is configured.
+pub const PATH_6201: &str = "/org/local/api/hos/uldFeeInfo";
+pub const PATH_6202: &str = "/org/local/api/hos/pay_order";
+pub const PATH_6203: &str = "/org/local/api/hos/refund_Order";
+pub const PATH_6301: &str = "/org/local/api/hos/query_order_info";
+pub const PATH_6401: &str = "/org/local/api/hos/revoke_order";
+
+/// `ordStas` grouped as adapters group it (protocols.md §1.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrdStasClass {
+    Processing,
+    PaidPartial,
+    Paid,
+    Refunded,
+    Cancelled,
+    Failed,
+}
+
+pub fn classify(ord_stas: &str) -> Option<OrdStasClass> {
+    Some(match ord_stas.parse::<u8>().ok()? {
+        0..=2 | 17 => OrdStasClass::Processing,
+        3 | 4 => OrdStasClass::PaidPartial,
+        5 | 6 => OrdStasClass::Paid,
+        7..=11 => OrdStasClass::Refunded,
+        12 | 13 => OrdStasClass::Cancelled,
+        14..=16 => OrdStasClass::Failed,
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeeUpload {
+    pub pay_ord_id: String,
+    pub pay_token: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub ord_stas: String,
+    pub fee_sumamt: Fen,
+    pub own_pay_amt: Fen,
+    pub psn_acct_pay: Fen,
+    pub fund_pay: Fen,
+    pub acct_mulaid_pay: Fen,
+}
+
+impl Settlement {
+    /// Fund + personal account + mutual aid + cash must equal the total (P9); an answer
+    /// that does not add up is refused.
+    fn check(&self) -> bool {
+        self.fund_pay.0 + self.psn_acct_pay.0 + self.acct_mulaid_pay.0 + self.own_pay_amt.0 == self.fee_sumamt.0
+    }
+}
+
+pub struct NhsaClient {
+    base_url: String,
+    party: Party,
+    http: HttpExecutor,
+}
+
+fn yuan(v: &Value, k: &str) -> Result<Fen, DomainError> {
+    match v.get(k) {
+        None | Some(Value::Null) => Ok(Fen::ZERO),
+        Some(Value::String(s)) if s.is_empty() => Ok(Fen::ZERO),
+        Some(Value::String(s)) => Fen::parse_yuan(s).ok_or_else(|| malformed(&format!("{k} not yuan"))),
+        Some(Value::Number(n)) => Fen::parse_yuan(&n.to_string()).ok_or_else(|| malformed(&format!("{k} not yuan"))),
+        _ => Err(malformed(&format!("{k} not yuan"))),
+    }
+}
+
+fn text(v: &Value, k: &str) -> Result<String, DomainError> {
+    v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned).ok_or_else(|| malformed(&format!("missing {k}")))
+}
+
+fn malformed(why: &str) -> DomainError {
+    DomainError::new(ErrorCode::UpstreamUnavailable, format!("nhsa: malformed answer: {why}"))
+}
+
+fn settlement(d: &Value) -> Result<Settlement, DomainError> {
+    let s = Settlement {
+        ord_stas: d.get("ordStas").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).ok_or_else(|| malformed("missing ordStas"))?,
+        fee_sumamt: yuan(d, "feeSumamt")?,
+        own_pay_amt: yuan(d, "ownPayAmt")?,
+        psn_acct_pay: yuan(d, "psnAcctPay")?,
+        fund_pay: yuan(d, "fundPay")?,
+        acct_mulaid_pay: yuan(d, "acctMulaidPay")?,
+    };
+    if classify(&s.ord_stas).is_none() {
+        return Err(malformed("unknown ordStas"));
+    }
+    if s.fee_sumamt.0 > 0 && !s.check() {
+        return Err(malformed("parts do not sum to feeSumamt"));
+    }
+    Ok(s)
+}
+
+impl NhsaClient {
+    pub fn new(base_url: &str, party: Party, timeout: Duration) -> Self {
+        Self { base_url: base_url.trim_end_matches('/').to_owned(), party, http: HttpExecutor::new(timeout) }
+    }
+
+    async fn call(&self, infno: &str, path: &str, data: Value) -> Result<Value, DomainError> {
+        let mut f = Map::new();
+        f.insert("encType".into(), json!("SM4"));
+        f.insert("signType".into(), json!("SM2"));
+        f.insert("timestamp".into(), json!(chrono::Utc::now().timestamp_millis().to_string()));
+        f.insert("version".into(), json!("2.0.1"));
+        let wire = self.party.seal(f, &data);
+        let req = self.http.client().post(format!("{}{path}", self.base_url)).header("content-type", "application/json").body(wire.to_string());
+        let body = self.http.send(req).await.map_err(|e| {
+            let why = match e {
+                TransportError::Unreachable(_) => "unreachable",
+                _ => "no answer (outcome unknown)",
+            };
+            DomainError::new(ErrorCode::UpstreamUnavailable, format!("nhsa {infno}: {why}: {e}"))
+        })?;
+        let answer: Value = body.json().map_err(|e| malformed(&e.to_string()))?;
+        // Protocol fields first, then the business code, then the transaction status.
+        let code = answer.get("code").map(|c| c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string())).unwrap_or_default();
+        if code != "0" {
+            let msg = answer.get("message").and_then(Value::as_str).unwrap_or("");
+            return Err(DomainError::new(ErrorCode::UpstreamUnavailable, format!("nhsa {infno} refused code {code}: {msg}")));
+        }
+        let (data, _) = self.party.open(&answer).map_err(|e: EnvelopeError| DomainError::new(ErrorCode::UpstreamUnavailable, format!("nhsa {infno}: {e}")))?;
+        Ok(data)
+    }
+
+    /// 6201: uploads the visit's fee lines; `medfee_sumamt` must equal their sum, and
+    /// `insurable` is the part within the insurance catalogue (`inscpScpAmt`).
+    pub async fn upload_fees(&self, med_org_ord: &str, pay_auth_no: &str, lines: &[(String, String, Fen)], insurable: Fen) -> Result<FeeUpload, DomainError> {
+        let total: i64 = lines.iter().map(|l| l.2.0).sum();
+        let data = json!({
+            "medOrgOrd": med_org_ord, "payAuthNo": pay_auth_no, "medType": "11",
+            "medfeeSumamt": Fen(total).to_yuan_string(), "inscpScpAmt": insurable.to_yuan_string(),
+            "fulamtOwnpayAmt": Fen(total - insurable.0).to_yuan_string(),
+            "feedetailList": lines.iter().map(|(code, name, amt)| json!({"medListCodg": code, "medListName": name, "cnt": "1", "pric": amt.to_yuan_string(), "detItemFeeSumamt": amt.to_yuan_string()})).collect::<Vec<_>>(),
+        });
+        let d = self.call("6201", PATH_6201, data).await?;
+        Ok(FeeUpload { pay_ord_id: text(&d, "payOrdId")?, pay_token: text(&d, "payToken")? })
+    }
+
+    /// 6202: pre-settles with the patient's authorisation; returns the split.
+    pub async fn pay_order(&self, up: &FeeUpload, pay_auth_no: &str, use_personal_account: bool) -> Result<Settlement, DomainError> {
+        let d = self.call("6202", PATH_6202, json!({"payAuthNo": pay_auth_no, "payOrdId": up.pay_ord_id, "payToken": up.pay_token, "acctUsedFlag": if use_personal_account { "1" } else { "0" }})).await?;
+        settlement(&d)
+    }
+
+    /// 6301: where the order stands at the centre — the answer to every uncertainty.
+    pub async fn query(&self, up: &FeeUpload) -> Result<Settlement, DomainError> {
+        let d = self.call("6301", PATH_6301, json!({"payOrdId": up.pay_ord_id, "payToken": up.pay_token})).await?;
+        settlement(&d)
+    }
+
+    /// 6203: refunds; `app_refd_sn` is stable per refund so a retry is the same refund.
+    pub async fn refund(&self, up: &FeeUpload, app_refd_sn: &str, refd_type: &str, fund: Fen, psn_acct: Fen, cash: Fen) -> Result<String, DomainError> {
+        let total = Fen(fund.0 + psn_acct.0 + cash.0);
+        let d = self
+            .call(
+                "6203",
+                PATH_6203,
+                json!({"payOrdId": up.pay_ord_id, "appRefdSn": app_refd_sn, "appRefdTime": chrono::Utc::now().format("%Y%m%d%H%M%S").to_string(), "totlRefdAmt": total.to_yuan_string(), "fundRefdAmt": fund.to_yuan_string(), "psnAcctRefdAmt": psn_acct.to_yuan_string(), "cashRefdAmt": cash.to_yuan_string(), "refdType": refd_type}),
+            )
+            .await?;
+        let s = text(&d, "refStatus")?;
+        if !matches!(s.as_str(), "SUCC" | "FAIL" | "EXP") {
+            return Err(malformed("unknown refStatus"));
+        }
+        Ok(s)
+    }
+
+    /// 6401: revokes an upload that was never paid.
+    pub async fn revoke(&self, up: &FeeUpload) -> Result<(), DomainError> {
+        self.call("6401", PATH_6401, json!({"payOrdId": up.pay_ord_id, "payToken": up.pay_token})).await.map(|_| ())
+    }
+}
