@@ -2,6 +2,7 @@
 //! loopback, with fault injection; and the demo hospital's data. `carebridge serve
 //! --demo` starts them in-process; `carebridge sim` runs them standalone.
 
+pub mod ccb;
 pub mod demo;
 pub mod his;
 pub mod nhsa;
@@ -19,11 +20,13 @@ pub struct SimConfig {
     pub wechat: wechat::WechatSimConfig,
     pub realname: realname::RealNameSimConfig,
     pub nhsa: nhsa::NhsaSimConfig,
+    pub ccb: ccb::CcbSimConfig,
     /// Ports to bind on 127.0.0.1; 0 picks a free one.
     pub his_port: u16,
     pub wechat_port: u16,
     pub realname_port: u16,
     pub nhsa_port: u16,
+    pub ccb_port: u16,
 }
 
 /// Running simulators: their base URLs and handles to their state.
@@ -33,6 +36,8 @@ pub struct RunningSims {
     pub realname_url: String,
     pub nhsa_url: String,
     pub nhsa: nhsa::SharedNhsa,
+    pub ccb_url: String,
+    pub ccb: ccb::SharedCcb,
     pub his: his::SharedHis,
     pub wechat: wechat::SharedWechat,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -66,14 +71,19 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
     let (rn_addr, t3) = serve(realname::router(realname_state), cfg.realname_port).await?;
     let nhsa_state = Arc::new(Mutex::new(nhsa::NhsaState::new(&cfg.nhsa)));
     let (nhsa_addr, t4) = serve(nhsa::router(nhsa_state.clone()), cfg.nhsa_port).await?;
+    let ccb_state = Arc::new(Mutex::new(ccb::CcbState::new(cfg.ccb.clone())));
+    let (ccb_addr, t5) = serve(ccb::router(ccb_state.clone()), cfg.ccb_port).await?;
+    ccb_state.lock().expect("ccb lock").set_base_url(&format!("http://{ccb_addr}"));
     Ok(RunningSims {
         his_url: format!("http://{his_addr}"),
         wechat_url: format!("http://{wx_addr}"),
         realname_url: format!("http://{rn_addr}"),
         nhsa_url: format!("http://{nhsa_addr}"),
         nhsa: nhsa_state,
+        ccb_url: format!("http://{ccb_addr}"),
+        ccb: ccb_state,
         his: his_state,
         wechat: wechat_state,
-        tasks: vec![t1, t2, t3, t4],
+        tasks: vec![t1, t2, t3, t4, t5],
     })
 }

@@ -2,4 +2,5 @@
 //! every non-insurance online payment (INS-1). protocols.md §4. This module holds the
 //! pure pieces shared by the connector and the simulator: the order MAC and the
 //! notification's verify string and signature.
+pub mod client;
 pub mod signing;
