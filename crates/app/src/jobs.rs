@@ -35,7 +35,7 @@ impl Registry {
     }
     /// The handlers every node runs.
     pub fn standard() -> Self {
-        Self::default().with(PURGE_SESSIONS, PurgeSessions)
+        Self::default().with(PURGE_SESSIONS, PurgeSessions).with(crate::billing::PAYMENT_QUERY, crate::billing::PaymentQuery)
     }
 }
 

@@ -2,6 +2,7 @@
 //! outside systems what must be asked, then one database transaction that writes the
 //! state change, its audit row and its outbox jobs together.
 
+pub mod billing;
 pub mod booking;
 pub mod identity;
 pub mod jobs;
@@ -23,6 +24,10 @@ pub struct Policies {
     pub staff_lockout: chrono::Duration,
     /// How long a schedule read from the HIS is served from memory.
     pub schedule_cache_ttl: std::time::Duration,
+    /// How long an order may stay unpaid (T_close, P4).
+    pub order_close_after: chrono::Duration,
+    /// When to ask the bank first if no notification came (P5).
+    pub first_payment_query_after: chrono::Duration,
 }
 
 impl Default for Policies {
@@ -33,6 +38,8 @@ impl Default for Policies {
             staff_max_failed_logins: 10,
             staff_lockout: chrono::Duration::minutes(15),
             schedule_cache_ttl: std::time::Duration::from_secs(5),
+            order_close_after: chrono::Duration::minutes(15),
+            first_payment_query_after: chrono::Duration::seconds(60),
         }
     }
 }
@@ -47,6 +54,8 @@ pub struct App {
     pub realname: Arc<dyn RealNamePort>,
     pub policies: Policies,
     pub catalogue: Arc<booking::CatalogueCache>,
+    /// The bank's aggregated payment; `None` where it is not configured.
+    pub ccb: Option<Arc<gateways::ccb::client::CcbClient>>,
 }
 
 impl App {
@@ -59,7 +68,12 @@ impl App {
         policies: Policies,
     ) -> Self {
         let catalogue = Arc::new(booking::CatalogueCache::new(policies.schedule_cache_ttl));
-        Self { store, clock, his, wechat, realname, policies, catalogue }
+        Self { store, clock, his, wechat, realname, policies, catalogue, ccb: None }
+    }
+
+    pub fn with_ccb(mut self, ccb: Arc<gateways::ccb::client::CcbClient>) -> Self {
+        self.ccb = Some(ccb);
+        self
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -67,7 +67,18 @@ pub fn ensure_demo_keys(s: &mut Settings) -> Result<()> {
 }
 
 pub fn sim_config(s: &Settings) -> sim::SimConfig {
-    let mut c = sim::SimConfig { his_port: s.demo.his_port, wechat_port: s.demo.wechat_port, realname_port: s.demo.realname_port, ..Default::default() };
+    let mut c = sim::SimConfig {
+        his_port: s.demo.his_port,
+        wechat_port: s.demo.wechat_port,
+        realname_port: s.demo.realname_port,
+        nhsa_port: s.demo.nhsa_port,
+        ccb_port: s.demo.ccb_port,
+        ..Default::default()
+    };
+    // The bank notifies our callback route; the address is known once the listener is bound.
+    if !s.server.callback_base_url.is_empty() {
+        c.ccb.notify_url = format!("{}/callbacks/ccb", s.server.callback_base_url.trim_end_matches('/'));
+    }
     c.his.seed = s.demo.seed;
     c
 }
@@ -84,6 +95,15 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.wechat.secret = d.wechat.secret.clone();
     s.realname.base_url = sims.realname_url.clone();
     s.realname.key = d.realname.key.clone();
+    s.ccb.base_url = sims.ccb_url.clone();
+    s.ccb.merchant_client_url = format!("{}/merchant-client", sims.ccb_url);
+    s.ccb.merchant_id = d.ccb.merchant_id.clone();
+    s.ccb.pos_id = d.ccb.pos_id.clone();
+    s.ccb.branch_id = d.ccb.branch_id.clone();
+    s.ccb.user_id = "demo-operator".into();
+    s.ccb.password = "demo-operator-password".into();
+    s.ccb.bank_public_key = sims.ccb.lock().expect("ccb lock").public_key_pem();
+    s.ccb.notify_digest = "md5".into();
 }
 
 const DEMO_STAFF: &[(&str, &str, &[Role])] = &[

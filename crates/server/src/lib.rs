@@ -51,7 +51,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         let cfg = demo::sim_config(&s);
         let running = sim::start(cfg, clock.clone())
             .await
-            .context("starting the simulators (is another demo already running on ports 18081-18083? set demo.*_port = 0)")?;
+            .context("starting the simulators (is another demo already running on ports 18081-18085? set demo.*_port = 0)")?;
         demo::point_at_sims(&mut s, &running);
         sims = Some(running);
     }
@@ -78,7 +78,28 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         key: s.realname.key.clone(),
         timeout: Duration::from_millis(s.realname.timeout_ms),
     }));
-    let app = App::new(store, clock, his, wechat, realname, Policies::default());
+    let policies = Policies {
+        order_close_after: chrono::Duration::minutes(s.payment.close_after_minutes),
+        first_payment_query_after: chrono::Duration::seconds(s.payment.first_query_after_secs),
+        ..Policies::default()
+    };
+    let mut app = App::new(store, clock, his, wechat, realname, policies);
+    if !s.ccb.base_url.is_empty() {
+        let ccb = gateways::ccb::client::CcbClient::new(gateways::ccb::client::CcbClientConfig {
+            base_url: s.ccb.base_url.clone(),
+            merchant_client_url: s.ccb.merchant_client_url.clone(),
+            merchant_id: s.ccb.merchant_id.clone(),
+            pos_id: s.ccb.pos_id.clone(),
+            branch_id: s.ccb.branch_id.clone(),
+            user_id: s.ccb.user_id.clone(),
+            password: s.ccb.password.clone(),
+            bank_public_key: s.ccb.bank_public_key.clone(),
+            digest: if s.ccb.notify_digest == "sha256" { gateways::ccb::signing::SignDigest::Sha256 } else { gateways::ccb::signing::SignDigest::Md5 },
+            timeout: Duration::from_millis(s.ccb.timeout_ms),
+        })
+        .map_err(|e| anyhow::anyhow!("invalid setting `ccb.bank_public_key`: {}", e.detail))?;
+        app = app.with_ccb(Arc::new(ccb));
+    }
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };
     app::jobs::ensure_recurring(&app).await.map_err(|e| anyhow::anyhow!("scheduling recurring jobs: {}", e.detail))?;

@@ -85,6 +85,9 @@ async fn run(cli: Cli) -> Result<()> {
             let bind = settings.server.bind.clone();
             let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind} (setting `server.bind`)"))?;
             let addr = listener.local_addr()?;
+            if demo && settings.server.callback_base_url.is_empty() {
+                settings.server.callback_base_url = format!("http://{addr}");
+            }
             let data_dir = settings.demo.data_dir.clone();
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let node = server::assemble(settings, demo, clock, true).await?;

@@ -13,6 +13,8 @@ pub struct Settings {
     pub his: His,
     pub wechat: Wechat,
     pub realname: RealName,
+    pub ccb: Ccb,
+    pub payment: Payment,
     pub workers: Workers,
     pub log: Log,
     pub demo: Demo,
@@ -23,6 +25,9 @@ pub struct Settings {
 pub struct Server {
     pub bind: String,
     pub public_base_url: String,
+    /// The base URL outside systems (the bank, the insurance centre) use to reach our
+    /// callback routes; often an internal address. Demo mode fills it in.
+    pub callback_base_url: String,
     pub hospital_name: String,
     pub metrics_public: bool,
     pub max_body_bytes: usize,
@@ -76,6 +81,33 @@ pub struct RealName {
     pub timeout_ms: u64,
 }
 
+/// The bank's aggregated payment (protocols.md §4). Empty `base_url` = not configured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ccb {
+    pub base_url: String,
+    pub merchant_client_url: String,
+    pub merchant_id: String,
+    pub pos_id: String,
+    pub branch_id: String,
+    pub user_id: String,
+    pub password: String,
+    /// The bank-issued RSA public key (PEM or bare Base64).
+    pub bank_public_key: String,
+    /// `md5` (MD5withRSA, widely reported) or `sha256`: the notification signature digest [I].
+    pub notify_digest: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    /// Minutes an order may stay unpaid before it closes (T_close of P4).
+    pub close_after_minutes: i64,
+    /// Seconds after creation of the first query to the bank, should no notification arrive (P5).
+    pub first_query_after_secs: i64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workers {
@@ -101,12 +133,15 @@ pub struct Demo {
     pub his_port: u16,
     pub wechat_port: u16,
     pub realname_port: u16,
+    pub nhsa_port: u16,
+    pub ccb_port: u16,
 }
 
 const DEFAULTS: &str = r#"
 [server]
 bind = "127.0.0.1:8080"
 public_base_url = ""
+callback_base_url = ""
 hospital_name = "深圳市示范医院"
 metrics_public = false
 max_body_bytes = 65536
@@ -140,6 +175,22 @@ base_url = ""
 key = ""
 timeout_ms = 5000
 
+[ccb]
+base_url = ""
+merchant_client_url = ""
+merchant_id = ""
+pos_id = ""
+branch_id = ""
+user_id = ""
+password = ""
+bank_public_key = ""
+notify_digest = "md5"
+timeout_ms = 5000
+
+[payment]
+close_after_minutes = 15
+first_query_after_secs = 60
+
 [workers]
 count = 4
 poll_ms = 500
@@ -154,6 +205,8 @@ data_dir = "data"
 his_port = 18081
 wechat_port = 18082
 realname_port = 18083
+nhsa_port = 18084
+ccb_port = 18085
 "#;
 
 impl Settings {
@@ -218,6 +271,12 @@ impl Settings {
         if !matches!(self.wechat.scope.as_str(), "snsapi_base" | "snsapi_userinfo") {
             return bad("wechat.scope", "snsapi_base or snsapi_userinfo");
         }
+        if !matches!(self.ccb.notify_digest.as_str(), "md5" | "sha256") {
+            return bad("ccb.notify_digest", "md5 or sha256");
+        }
+        if !(1..=24 * 60).contains(&self.payment.close_after_minutes) {
+            return bad("payment.close_after_minutes", "between 1 and 1440");
+        }
         if demo {
             return Ok(());
         }
@@ -264,6 +323,7 @@ impl Settings {
         mask(&mut s.his.channel_key);
         mask(&mut s.wechat.secret);
         mask(&mut s.realname.key);
+        mask(&mut s.ccb.password);
         s.database.url = mask_db_password(&s.database.url);
         toml_string(&s)
     }

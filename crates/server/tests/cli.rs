@@ -130,6 +130,8 @@ async fn demo_run_logs_contain_no_personal_data() {
         .env("CAREBRIDGE__DEMO__HIS_PORT", "0")
         .env("CAREBRIDGE__DEMO__WECHAT_PORT", "0")
         .env("CAREBRIDGE__DEMO__REALNAME_PORT", "0")
+        .env("CAREBRIDGE__DEMO__NHSA_PORT", "0")
+        .env("CAREBRIDGE__DEMO__CCB_PORT", "0")
         .env("CAREBRIDGE__LOG__FORMAT", "json")
         .env("CAREBRIDGE__LOG__LEVEL", "info,app=debug,web=debug,store=debug,gateways=debug,server=debug")
         .stdout(log.try_clone().unwrap())

@@ -100,6 +100,11 @@ impl CcbState {
         self.public_key_pem().lines().filter(|l| !l.starts_with("-----")).collect()
     }
 
+    /// The signed notification the bank would send now for `order_id` (tests replay it).
+    pub fn notification_for(&self, order_id: &str) -> Option<Vec<(String, String)>> {
+        self.payments.get(order_id).map(|p| self.notification(p))
+    }
+
     fn notification(&self, p: &Payment) -> Vec<(String, String)> {
         let mut n = signing::Notification {
             pos_id: self.cfg.pos_id.clone(),

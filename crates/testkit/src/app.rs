@@ -15,6 +15,8 @@ pub struct TestApp {
     pub wechat_url: String,
     pub his: sim::his::SharedHis,
     pub wechat: sim::wechat::SharedWechat,
+    pub ccb_url: String,
+    pub ccb: sim::ccb::SharedCcb,
     pub demo_credentials: Vec<server::demo::DemoCredential>,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
@@ -42,15 +44,19 @@ impl TestApp {
         s.demo.his_port = 0;
         s.demo.wechat_port = 0;
         s.demo.realname_port = 0;
+        s.demo.nhsa_port = 0;
+        s.demo.ccb_port = 0;
         s.workers.count = 2;
         s.workers.poll_ms = 50;
         s.server.bind = "127.0.0.1:0".into();
-        tweak(&mut s);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("addr");
+        s.server.callback_base_url = format!("http://{addr}");
+        tweak(&mut s);
         let node = server::assemble(s, true, clock, workers).await.expect("assemble node");
         let sims = node.sims.as_ref().expect("demo sims");
-        let (his_url, wechat_url, his, wechat) = (sims.his_url.clone(), sims.wechat_url.clone(), sims.his.clone(), sims.wechat.clone());
+        let (his_url, wechat_url, his, wechat, ccb_url, ccb) =
+            (sims.his_url.clone(), sims.wechat_url.clone(), sims.his.clone(), sims.wechat.clone(), sims.ccb_url.clone(), sims.ccb.clone());
         let app = node.app.clone();
         let demo_credentials = node.demo_credentials.clone();
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -60,7 +66,21 @@ impl TestApp {
             })
             .await;
         });
-        Self { base: format!("http://{addr}"), app, his_url, wechat_url, his, wechat, demo_credentials, data_dir, db, stop: Some(stop), done: Some(done) }
+        Self {
+            base: format!("http://{addr}"),
+            app,
+            his_url,
+            wechat_url,
+            his,
+            wechat,
+            ccb_url,
+            ccb,
+            demo_credentials,
+            data_dir,
+            db,
+            stop: Some(stop),
+            done: Some(done),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -222,3 +222,14 @@ pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) 
     tags((name = "identity", description = "就诊人 and sign-in"), (name = "booking", description = "Departments and schedules"))
 )]
 pub struct ApiDoc;
+
+/// The bank's result notification (form-encoded). Answers `SUCCESS` once the
+/// notification is verified and stored, including for duplicates; a forged or
+/// mismatching one gets a stable error and changes nothing.
+pub async fn ccb_callback(State(st): State<WebState>, body: axum::body::Bytes) -> Result<Response, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::from(ErrorCode::BadRequest))?;
+    let raw = String::from_utf8_lossy(&body);
+    let outcome = st.app.handle_ccb_notification(&pairs, &raw).await?;
+    tracing::info!(?outcome, "ccb notification");
+    Ok(([("content-type", "text/plain")], "SUCCESS").into_response())
+}

@@ -130,6 +130,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/patients", get(api::list_patients).post(api::add_patient))
         .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
         .route("/api/v1/departments", get(api::departments))
+        .route("/callbacks/ccb", post(api::ccb_callback))
         .route("/api/v1/departments/{dept_id}/schedules", get(api::schedules))
         .merge(swagger)
         .route("/static/app.css", get(css))

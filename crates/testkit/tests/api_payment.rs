@@ -1,0 +1,95 @@
+//! A self-pay order through the bank, end to end on both backends: the cashier, the
+//! notification callback (replayed concurrently: P1), forged notifications (P2), and
+//! the persisted query job healing a lost notification or closing an abandoned order
+//! (P4, P5). The ledger balances throughout (P8).
+use chrono::{Duration, TimeZone, Utc};
+use domain::billing::{OrderLine, OrderState, Purpose};
+use domain::{FakeClock, Fen};
+use std::sync::Arc;
+use testkit::{TestApp, on_both_backends};
+
+fn lines() -> Vec<OrderLine> {
+    vec![OrderLine { code: "REG".into(), name: "挂号费".into(), qty: 1, unit_price: Fen(2_500), amount: Fen(2_500) }]
+}
+
+async fn pay_at_cashier(url: &str) {
+    let r = TestApp::http().post(format!("{url}/pay")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+async fn state(t: &TestApp, order_no: &str) -> OrderState {
+    t.app.store.order(order_no).await.unwrap().0.state
+}
+
+fn balanced(t: &[store::entity::ledger_entry::Model]) -> bool {
+    let mut m = std::collections::HashMap::<&str, i64>::new();
+    for e in t {
+        *m.entry(&e.posting).or_default() += e.amount;
+    }
+    m.values().all(|v| *v == 0)
+}
+
+on_both_backends! {
+    async fn notification_replayed_concurrently_changes_the_order_once(backend) {
+        let t = TestApp::spawn(backend).await;
+        let created = t.app.create_self_pay_order(Some(1), Purpose::Registration, lines(), &app::Actor::system("test")).await.unwrap();
+        assert_eq!(state(&t, &created.order_no).await, OrderState::Paying);
+        pay_at_cashier(&created.cashier_url).await;
+        for _ in 0..100 {
+            if state(&t, &created.order_no).await == OrderState::Paid { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(state(&t, &created.order_no).await, OrderState::Paid, "the bank's notification reached our callback");
+        // The bank (or an attacker with a copy) sends it ten more times, concurrently.
+        let form = t.ccb.lock().unwrap().notification_for(&created.order_no).unwrap();
+        let mut hs = Vec::new();
+        for _ in 0..10 {
+            let (url, form) = (t.url("/callbacks/ccb"), form.clone());
+            hs.push(tokio::spawn(async move { TestApp::http().post(url).form(&form).send().await.unwrap().status().as_u16() }));
+        }
+        for h in hs { assert_eq!(h.await.unwrap(), 200); }
+        let ledger = t.app.store.ledger_of(&created.order_no).await.unwrap();
+        assert_eq!(ledger.len(), 2, "one posting");
+        assert!(balanced(&ledger));
+        use sea_orm::ConnectionTrait;
+        let rows = t.app.store.db().query_all_raw(sea_orm::Statement::from_string(t.app.store.db_backend(), "SELECT id FROM channel_event")).await.unwrap();
+        assert_eq!(rows.len(), 1, "one raw event per notification");
+        // Forged: a changed amount breaks the signature; nothing changes.
+        let mut forged = form.clone();
+        for (k, v) in forged.iter_mut() { if k == "PAYMENT" { *v = "0.01".into(); } }
+        let r = TestApp::http().post(t.url("/callbacks/ccb")).form(&forged).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "BAD_REQUEST");
+        let r = TestApp::http().post(t.url("/callbacks/ccb")).body("garbage=%").header("content-type", "application/x-www-form-urlencoded").send().await.unwrap();
+        assert!(r.status().is_client_error());
+        assert_eq!(t.app.store.order(&created.order_no).await.unwrap().1, 3, "version: created, paying, paid");
+    }
+}
+
+on_both_backends! {
+    async fn lost_notification_is_healed_by_the_query_job_and_abandoned_orders_close(backend) {
+        let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 0, 30, 0).unwrap());
+        // No callback address: the bank's notifications go nowhere.
+        let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |s| s.server.callback_base_url = String::new()).await;
+        let actor = app::Actor::system("test");
+        let paid = t.app.create_self_pay_order(None, Purpose::Registration, lines(), &actor).await.unwrap();
+        let abandoned = t.app.create_self_pay_order(None, Purpose::Registration, lines(), &actor).await.unwrap();
+        pay_at_cashier(&paid.cashier_url).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(state(&t, &paid.order_no).await, OrderState::Paying, "no notification arrived");
+        let reg = app::jobs::Registry::standard();
+        let cfg = app::jobs::PoolConfig::default();
+        clock.advance(Duration::seconds(61));
+        app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
+        assert_eq!(state(&t, &paid.order_no).await, OrderState::Paid, "healed by asking the bank (P5)");
+        assert_eq!(state(&t, &abandoned.order_no).await, OrderState::Paying, "still within T_close");
+        // Time passes; the job keeps asking with backoff until T_close, then closes it.
+        for _ in 0..20 {
+            clock.advance(Duration::minutes(2));
+            app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
+        }
+        assert_eq!(state(&t, &abandoned.order_no).await, OrderState::Closed, "terminal within T_close (P4)");
+        assert!(t.app.store.ledger_of(&abandoned.order_no).await.unwrap().is_empty());
+        assert_eq!(t.app.store.outbox_stats().await.unwrap().dead, 0);
+    }
+}
