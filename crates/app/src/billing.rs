@@ -12,6 +12,7 @@ use gateways::ccb::client::BankStatus;
 use store::outbox::NewJob;
 
 pub const PAYMENT_QUERY: &str = "payment.query";
+pub const REFUND_EXECUTE: &str = "refund.execute";
 
 /// A new order number: `CB` + local timestamp + 6 random hex digits (≤ 30 characters,
 /// what the bank's ORDERID takes).
@@ -134,6 +135,56 @@ impl App {
             .map_err(store::db_err)?
             .ok_or(ErrorCode::OrderNotFound)?;
         Ok(self.now() >= m.expires_at)
+    }
+}
+
+impl App {
+    /// Requests a self-pay refund of `amount` (full or partial). The request and the job
+    /// that carries it out commit together; the refund number is stable
+    /// (`<order>-R<version>`), so every retry is the same refund at the bank (P7). A
+    /// second refund while one is in flight, or more than is left, is refused.
+    pub async fn request_refund(&self, order_no: &str, amount: Fen, reason: &str, actor: &Actor) -> Result<String, DomainError> {
+        let amounts = domain::billing::PerChannel { insurance: Fen::ZERO, self_pay: amount };
+        let now = self.now();
+        let job = |version: i32| {
+            let no = format!("{order_no}-R{version}");
+            NewJob::new(REFUND_EXECUTE, serde_json::json!({"order_no": order_no, "refund_no": no, "amount": amount.0}), now)
+                .dedupe(format!("{REFUND_EXECUTE}:{no}"))
+                .max_attempts(30)
+        };
+        let (applied, version) = self.store.apply_order_event_with(order_no, OrderEvent::RefundRequested { amounts }, now, |_, v| vec![job(v)]).await?;
+        if applied == Applied::AlreadyApplied {
+            return Err(DomainError::new(ErrorCode::OrderStateConflict, "refund not recorded"));
+        }
+        let no = format!("{order_no}-R{version}");
+        self.store.audit(&actor.entry("order.refund_request", format!("order:{order_no}"), reason), now).await?;
+        Ok(no)
+    }
+}
+
+/// Carries out a requested refund at the bank. A refusal for good (more than is left)
+/// fails the refund; an unknown outcome is retried with the same refund number.
+pub struct RefundExecute;
+
+#[async_trait]
+impl JobHandler for RefundExecute {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let field = |k: &str| payload.get(k).cloned().ok_or_else(|| JobError::Permanent(format!("payload lacks {k}")));
+        let order_no = field("order_no")?.as_str().unwrap_or_default().to_owned();
+        let refund_no = field("refund_no")?.as_str().unwrap_or_default().to_owned();
+        let amount = Fen(field("amount")?.as_i64().ok_or_else(|| JobError::Permanent("amount".into()))?);
+        let amounts = domain::billing::PerChannel { insurance: Fen::ZERO, self_pay: amount };
+        let ccb = app.ccb().map_err(|e| JobError::Retry(e.to_string()))?;
+        let ev = match ccb.refund(&order_no, &refund_no, amount).await {
+            Ok(()) => OrderEvent::RefundSucceeded { amounts },
+            Err(e) if e.code == ErrorCode::RefundExceedsCaptured => OrderEvent::RefundFailed { amounts },
+            Err(e) => return Err(JobError::Retry(e.to_string())),
+        };
+        match app.store.apply_order_event(&order_no, ev, app.now()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == ErrorCode::OrderStateConflict => Ok(()),
+            Err(e) => Err(JobError::Retry(e.to_string())),
+        }
     }
 }
 

@@ -35,7 +35,10 @@ impl Registry {
     }
     /// The handlers every node runs.
     pub fn standard() -> Self {
-        Self::default().with(PURGE_SESSIONS, PurgeSessions).with(crate::billing::PAYMENT_QUERY, crate::billing::PaymentQuery)
+        Self::default()
+            .with(PURGE_SESSIONS, PurgeSessions)
+            .with(crate::billing::PAYMENT_QUERY, crate::billing::PaymentQuery)
+            .with(crate::billing::REFUND_EXECUTE, crate::billing::RefundExecute)
     }
 }
 

@@ -120,12 +120,26 @@ impl Store {
     /// Applies an event to an order with its ledger postings, in one transaction.
     /// Concurrent appliers retry on a version conflict, so a duplicated event lands once.
     pub async fn apply_order_event(&self, order_no: &str, ev: OrderEvent, now: DateTime<Utc>) -> Result<Applied, DomainError> {
+        self.apply_order_event_with(order_no, ev, now, |_, _| Vec::new()).await.map(|(a, _)| a)
+    }
+
+    /// Like [`Store::apply_order_event`], and when the event changes the order, enqueues
+    /// the jobs `jobs(order, new_version)` returns in the same transaction — the side
+    /// effect the change decided can never be lost (DESIGN: the outbox). Returns the new
+    /// version too.
+    pub async fn apply_order_event_with(
+        &self,
+        order_no: &str,
+        ev: OrderEvent,
+        now: DateTime<Utc>,
+        jobs: impl Fn(&Order, i32) -> Vec<crate::outbox::NewJob>,
+    ) -> Result<(Applied, i32), DomainError> {
         for _ in 0..8 {
             let (before, version) = self.order(order_no).await?;
             let mut after = before.clone();
             let applied = after.apply(ev).map_err(transition_error)?;
             if applied == Applied::AlreadyApplied {
-                return Ok(applied);
+                return Ok((applied, version));
             }
             let txn = self.write_txn().await?;
             let res = payment_order::Entity::update_many()
@@ -157,8 +171,11 @@ impl Store {
                 .await
                 .map_err(db_err)?;
             }
+            for job in jobs(&after, version + 1) {
+                self.enqueue(&txn, job, now).await?;
+            }
             txn.commit().await.map_err(db_err)?;
-            return Ok(applied);
+            return Ok((applied, version + 1));
         }
         Err(DomainError::new(ErrorCode::OrderStateConflict, "too many concurrent updates"))
     }

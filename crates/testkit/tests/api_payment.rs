@@ -93,3 +93,41 @@ on_both_backends! {
         assert_eq!(t.app.store.outbox_stats().await.unwrap().dead, 0);
     }
 }
+
+on_both_backends! {
+    async fn refunds_are_bounded_serialised_and_retry_safe(backend) {
+        let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 25, 0, 30, 0).unwrap());
+        let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |_| {}).await;
+        let actor = app::Actor::system("test");
+        let reg = app::jobs::Registry::standard();
+        let cfg = app::jobs::PoolConfig::default();
+        let o = t.app.create_self_pay_order(None, Purpose::Registration, lines(), &actor).await.unwrap();
+        pay_at_cashier(&o.cashier_url).await;
+        for _ in 0..100 {
+            if state(&t, &o.order_no).await == OrderState::Paid { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // Two refunds racing: one is accepted, the other refused (P7, S16).
+        let (a, b) = tokio::join!(
+            t.app.request_refund(&o.order_no, Fen(1_000), "患者申请", &actor),
+            t.app.request_refund(&o.order_no, Fen(1_000), "患者申请", &actor)
+        );
+        assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|x| **x).count(), 1, "{a:?} {b:?}");
+        let refund_no = a.or(b).unwrap();
+        // More than is left is refused outright.
+        assert_eq!(t.app.request_refund(&o.order_no, Fen(2_000), "x", &actor).await.unwrap_err().code, domain::ErrorCode::OrderStateConflict, "one in flight");
+        // The outbox job carries it out at the bank, under its stable refund number.
+        app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
+        assert_eq!(state(&t, &o.order_no).await, OrderState::PartiallyRefunded);
+        assert!(refund_no.ends_with("-R4"), "{refund_no}");
+        assert_eq!(t.app.request_refund(&o.order_no, Fen(1_501), "x", &actor).await.unwrap_err().code, domain::ErrorCode::RefundExceedsCaptured);
+        t.app.request_refund(&o.order_no, Fen(1_500), "退号", &actor).await.unwrap();
+        app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
+        assert_eq!(state(&t, &o.order_no).await, OrderState::Refunded);
+        let bank = t.app.ccb.as_ref().unwrap().query(&o.order_no).await.unwrap().unwrap();
+        assert_eq!(bank.refunded, Fen(2_500), "the bank refunded exactly what we recorded");
+        let ledger = t.app.store.ledger_of(&o.order_no).await.unwrap();
+        assert!(balanced(&ledger));
+        assert_eq!(ledger.iter().filter(|e| e.account == "clearing:bank").map(|e| e.amount).sum::<i64>(), 0);
+    }
+}
