@@ -189,7 +189,10 @@ pub fn banner(base: &str, creds: &[DemoCredential], sims: &sim::RunningSims, dat
     b.push_str("  Sign in with WeChat, then pick a demo WeChat user (张伟, 李娜, 王芳 or a new user).\n");
     b.push_str(&format!("Staff console:  {base}/staff/login\n"));
     b.push_str(&format!("API docs:       {base}/api/docs\n"));
-    b.push_str(&format!("Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}\n", sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url));
+    b.push_str(&format!(
+        "Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}  CCB {}\n",
+        sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url, sims.ccb_url
+    ));
     b.push_str("Demo staff (password, then the 6-digit code from `carebridge otp <secret>` or any authenticator app):\n");
     for c in creds {
         b.push_str(&format!("  {:<10} {:<14} password {:<14} TOTP secret {}\n", c.username, c.roles, c.password, c.totp_secret));

@@ -117,6 +117,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("WeChat simulator    {}  (appid {} / secret {})", sims.wechat_url, d.wechat.appid, d.wechat.secret);
             println!("Real-name simulator {}  (key {})", sims.realname_url, d.realname.key);
             println!("NHSA simulator      {}  (appId {}; demo SM2 keys, see sim::nhsa)", sims.nhsa_url, d.nhsa.app_id);
+            println!("CCB simulator       {}  (merchant {} / POS {} / branch {})", sims.ccb_url, d.ccb.merchant_id, d.ccb.pos_id, d.ccb.branch_id);
             println!("Ctrl-C to stop.");
             server::shutdown_signal().await;
             Ok(())
