@@ -66,7 +66,19 @@ struct Payment {
     refunds: HashMap<String, Fen>,
 }
 
+/// Injected faults, set through `POST /__sim/faults`.
+#[derive(Default, serde::Deserialize)]
+pub struct CcbFaults {
+    /// Merchant-client transactions (e.g. `5W1004`) carried out, then answered with 504.
+    #[serde(default)]
+    pub lose_response_next: Vec<String>,
+    /// Drop the next N result notifications (the bank's callback never arrives).
+    #[serde(default)]
+    pub drop_notifications: usize,
+}
+
 pub struct CcbState {
+    pub faults: CcbFaults,
     pub cfg: CcbSimConfig,
     signer: RsaSigner,
     base_url: String,
@@ -80,6 +92,7 @@ pub type SharedCcb = Arc<Mutex<CcbState>>;
 impl CcbState {
     pub fn new(cfg: CcbSimConfig) -> Self {
         Self {
+            faults: CcbFaults::default(),
             cfg,
             signer: RsaSigner::from_pkcs8_pem(DEMO_BANK_KEY).expect("demo key"),
             base_url: String::new(),
@@ -235,8 +248,14 @@ async fn finish(st: SharedCcb, token: String, to: Status) -> Response {
         }
         let p = &g.payments[&order_id];
         let form = g.notification(p);
-        g.notifications_sent += g.cfg.notify_copies;
-        (g.cfg.notify_url.clone(), g.cfg.notify_copies, form)
+        let copies = if g.faults.drop_notifications > 0 {
+            g.faults.drop_notifications -= 1;
+            0
+        } else {
+            g.cfg.notify_copies
+        };
+        g.notifications_sent += copies;
+        (g.cfg.notify_url.clone(), copies, form)
     };
     if !notify_url.is_empty() {
         // Fire and forget, like the bank: the merchant queries if it hears nothing.
@@ -281,7 +300,18 @@ async fn merchant_client(State(st): State<SharedCcb>, _h: HeaderMap, body: Bytes
         return reply("0130Z0100001", "商户号错误", "");
     }
     let order = xml_tag(&xml, "ORDER").unwrap_or("").to_owned();
-    match xml_tag(&xml, "TX_CODE") {
+    let tx = xml_tag(&xml, "TX_CODE").unwrap_or("").to_owned();
+    let lose = g.faults.lose_response_next.iter().position(|t| *t == tx).map(|i| g.faults.lose_response_next.remove(i)).is_some();
+    let answer = handle_tx(&mut g, &xml, &order);
+    if lose {
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
+    answer
+}
+
+fn handle_tx(g: &mut CcbState, xml: &str, order: &str) -> Response {
+    let order = order.to_owned();
+    match xml_tag(xml, "TX_CODE") {
         Some("5W1002") => match g.payments.get(&order) {
             None => reply("0130Z0100004", "流水记录不存在", ""),
             Some(p) => {
@@ -305,10 +335,10 @@ async fn merchant_client(State(st): State<SharedCcb>, _h: HeaderMap, body: Bytes
             }
         },
         Some("5W1004") => {
-            let Some(money) = xml_tag(&xml, "MONEY").and_then(Fen::parse_yuan).filter(|m| m.0 > 0) else {
+            let Some(money) = xml_tag(xml, "MONEY").and_then(Fen::parse_yuan).filter(|m| m.0 > 0) else {
                 return reply("0130Z0100002", "退款金额错误", "");
             };
-            let code = xml_tag(&xml, "REFUND_CODE").unwrap_or("").to_owned();
+            let code = xml_tag(xml, "REFUND_CODE").unwrap_or("").to_owned();
             let Some(p) = g.payments.get_mut(&order) else {
                 return reply("0130Z0100004", "流水记录不存在", "");
             };
@@ -333,6 +363,11 @@ async fn merchant_client(State(st): State<SharedCcb>, _h: HeaderMap, body: Bytes
     }
 }
 
+async fn set_faults(State(st): State<SharedCcb>, axum::Json(f): axum::Json<CcbFaults>) -> StatusCode {
+    st.lock().expect("ccb lock").faults = f;
+    StatusCode::NO_CONTENT
+}
+
 pub fn router(state: SharedCcb) -> Router {
     Router::new()
         .route("/CCBIS/ccbMain", post(ccb_main))
@@ -341,5 +376,6 @@ pub fn router(state: SharedCcb) -> Router {
         .route("/cashier/{token}/pay", post(pay))
         .route("/cashier/{token}/cancel", post(cancel))
         .route("/merchant-client", post(merchant_client))
+        .route("/__sim/faults", post(set_faults))
         .with_state(state)
 }

@@ -116,9 +116,15 @@ on_both_backends! {
         let refund_no = a.or(b).unwrap();
         // More than is left is refused outright.
         assert_eq!(t.app.request_refund(&o.order_no, Fen(2_000), "x", &actor).await.unwrap_err().code, domain::ErrorCode::OrderStateConflict, "one in flight");
-        // The outbox job carries it out at the bank, under its stable refund number.
+        // The bank carries the refund out but its answer is lost: still refunding; the
+        // job retries later under the same refund number, and the bank refunds once.
+        TestApp::http().post(format!("{}/__sim/faults", t.ccb_url)).json(&serde_json::json!({"lose_response_next": ["5W1004"]})).send().await.unwrap();
+        app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
+        assert_eq!(state(&t, &o.order_no).await, OrderState::Refunding, "outcome unknown: not guessed");
+        clock.advance(Duration::seconds(10));
         app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
         assert_eq!(state(&t, &o.order_no).await, OrderState::PartiallyRefunded);
+        assert_eq!(t.app.ccb.as_ref().unwrap().query(&o.order_no).await.unwrap().unwrap().refunded, Fen(1_000), "refunded once at the bank");
         assert!(refund_no.ends_with("-R4"), "{refund_no}");
         assert_eq!(t.app.request_refund(&o.order_no, Fen(1_501), "x", &actor).await.unwrap_err().code, domain::ErrorCode::RefundExceedsCaptured);
         t.app.request_refund(&o.order_no, Fen(1_500), "退号", &actor).await.unwrap();
