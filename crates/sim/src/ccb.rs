@@ -277,14 +277,7 @@ async fn cancel(State(st): State<SharedCcb>, Path(token): Path<String>) -> Respo
     finish(st, token, Status::Cancelled).await
 }
 
-/// The text of the first `<tag>…</tag>`.
-pub fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&close)? + start;
-    Some(&xml[start..end])
-}
+pub use gateways::ccb::client::xml_tag;
 
 fn reply(code: &str, msg: &str, info: &str) -> Response {
     let body = format!(

@@ -53,7 +53,8 @@ fn unavailable(d: String) -> DomainError {
     DomainError::new(ErrorCode::UpstreamUnavailable, d)
 }
 
-fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+/// The text of the first `<tag>…</tag>` in a flat merchant-client message.
+pub fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let start = xml.find(&open)? + open.len();

@@ -2,16 +2,14 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use super::a;
+
 pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m0001_foundation"
     }
-}
-
-fn a(s: &'static str) -> Alias {
-    Alias::new(s)
 }
 
 #[async_trait::async_trait]

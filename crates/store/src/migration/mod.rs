@@ -5,6 +5,11 @@ use sea_orm_migration::prelude::*;
 mod m0001_foundation;
 mod m0002_billing;
 
+/// A column or table name.
+pub(crate) fn a(s: &'static str) -> Alias {
+    Alias::new(s)
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
