@@ -120,21 +120,10 @@ impl App {
         };
         if let Some(ev) = ev {
             self.store.apply_order_event(order_no, ev, self.now()).await?;
-        } else if self.order_expired(order_no).await? {
+        } else if self.store.order_expired(order_no, self.now()).await? {
             self.store.apply_order_event(order_no, OrderEvent::Expired, self.now()).await?;
         }
         Ok(self.store.order(order_no).await?.0.state)
-    }
-
-    async fn order_expired(&self, order_no: &str) -> Result<bool, DomainError> {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        let m = store::entity::payment_order::Entity::find()
-            .filter(store::entity::payment_order::Column::OrderNo.eq(order_no))
-            .one(self.store.db())
-            .await
-            .map_err(store::db_err)?
-            .ok_or(ErrorCode::OrderNotFound)?;
-        Ok(self.now() >= m.expires_at)
     }
 }
 

@@ -128,7 +128,9 @@ pub enum OrderState {
 }
 
 impl OrderState {
-    pub fn is_terminal(self) -> bool {
+    /// Nothing more happens without a new request: the three terminal states, plus
+    /// `PartiallyRefunded`, which rests until someone asks for another refund.
+    pub fn is_resting(self) -> bool {
         matches!(self, Self::Fulfilled | Self::Closed | Self::Refunded | Self::PartiallyRefunded)
     }
 }
@@ -429,7 +431,7 @@ mod tests {
         assert_eq!(o.state, OrderState::Paid);
         assert_eq!(o.apply(OrderEvent::Captured { channel: Channel::SelfPay, amount: Fen(3_000) }).unwrap(), Applied::AlreadyApplied);
         o.apply(OrderEvent::Fulfilled).unwrap();
-        assert!(o.state.is_terminal());
+        assert!(o.state.is_resting());
     }
 
     #[test]

@@ -99,6 +99,17 @@ impl Store {
         Ok((o, m.version))
     }
 
+    /// Whether the order's time to pay (T_close) has run out at `now`.
+    pub async fn order_expired(&self, order_no: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        let m = payment_order::Entity::find()
+            .filter(payment_order::Column::OrderNo.eq(order_no))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or(ErrorCode::OrderNotFound)?;
+        Ok(now >= m.expires_at)
+    }
+
     /// Stores a raw inbound notification. Returns false when this channel event id was
     /// seen before (a duplicate delivery: acknowledge it, do nothing else).
     pub async fn record_channel_event(&self, channel: &str, event_id: &str, order_no: &str, raw: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
