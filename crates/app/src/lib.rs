@@ -56,6 +56,8 @@ pub struct App {
     pub catalogue: Arc<booking::CatalogueCache>,
     /// The bank's aggregated payment; `None` where it is not configured.
     pub ccb: Option<Arc<gateways::ccb::client::CcbClient>>,
+    /// The insurance centre and its authorisation; `None` where insurance payment is not offered.
+    pub insurance: Option<Arc<billing::InsuranceChannel>>,
 }
 
 impl App {
@@ -68,11 +70,16 @@ impl App {
         policies: Policies,
     ) -> Self {
         let catalogue = Arc::new(booking::CatalogueCache::new(policies.schedule_cache_ttl));
-        Self { store, clock, his, wechat, realname, policies, catalogue, ccb: None }
+        Self { store, clock, his, wechat, realname, policies, catalogue, ccb: None, insurance: None }
     }
 
     pub fn with_ccb(mut self, ccb: Arc<gateways::ccb::client::CcbClient>) -> Self {
         self.ccb = Some(ccb);
+        self
+    }
+
+    pub fn with_insurance(mut self, insurance: billing::InsuranceChannel) -> Self {
+        self.insurance = Some(Arc::new(insurance));
         self
     }
 

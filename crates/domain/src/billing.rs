@@ -44,6 +44,9 @@ pub struct OrderLine {
     pub qty: u32,
     pub unit_price: Fen,
     pub amount: Fen,
+    /// Within the insurance catalogue (what 6201 reports as `inscpScpAmt`).
+    #[serde(default)]
+    pub insurable: bool,
 }
 
 /// How an order's total is paid. The three insurance parts settle as one unit.
@@ -139,6 +142,12 @@ impl OrderState {
 /// and staff's actions are all turned into these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderEvent {
+    /// The insurance centre's pre-settlement (6202) decided how the total splits between
+    /// the insurance parts and self-pay; or the patient chose to pay it all themselves.
+    /// Only before anything is captured, and the total never changes (P9).
+    Priced {
+        split: Split,
+    },
     PaymentStarted,
     /// The channel reports this amount captured (a callback or a query answer).
     Captured {
@@ -229,6 +238,17 @@ impl Order {
         self.split.total()
     }
 
+    /// The part of the lines within the insurance catalogue.
+    pub fn insurable(&self) -> Fen {
+        Fen(self.lines.iter().filter(|l| l.insurable).map(|l| l.amount.0).sum())
+    }
+
+    /// What a patient may be offered: insurance for medical services only (never a
+    /// deposit, a card top-up or a copy fee).
+    pub fn insurance_may_pay(&self) -> bool {
+        matches!(self.purpose, Purpose::Registration | Purpose::OutpatientBill | Purpose::DischargeBalance) && self.insurable().0 > 0
+    }
+
     /// What a channel is owed for this order.
     pub fn due(&self, c: Channel) -> Fen {
         match c {
@@ -273,6 +293,20 @@ impl Order {
         use OrderState as S;
         let not_allowed = |s: OrderState| Err(TransitionError::NotAllowed { state: s });
         match (self.state, ev) {
+            (S::Created | S::Paying, OrderEvent::Priced { split }) => {
+                if split.any_negative() || split.total() != self.total() {
+                    return Err(TransitionError::InvalidSplit);
+                }
+                if self.captured.total().0 != 0 {
+                    return not_allowed(self.state);
+                }
+                if split == self.split {
+                    return Ok(Applied::AlreadyApplied);
+                }
+                self.split = split;
+                let state = self.state;
+                self.to(state)
+            }
             (S::Created, OrderEvent::PaymentStarted) => self.to(S::Paying),
             (S::Paying, OrderEvent::PaymentStarted) => Ok(Applied::AlreadyApplied),
 
@@ -396,7 +430,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn line(amount: i64) -> OrderLine {
-        OrderLine { code: "X".into(), name: "项目".into(), qty: 1, unit_price: Fen(amount), amount: Fen(amount) }
+        OrderLine { code: "X".into(), name: "项目".into(), qty: 1, unit_price: Fen(amount), amount: Fen(amount), insurable: true }
     }
 
     fn mixed() -> Order {
@@ -413,7 +447,7 @@ mod tests {
         assert!(Order::new(Purpose::Registration, vec![line(100)], Split::self_pay_only(Fen(99))).is_err());
         assert!(Order::new(Purpose::Registration, vec![line(0)], Split::self_pay_only(Fen(0))).is_err());
         assert!(Order::new(Purpose::Registration, vec![line(100)], Split { fund: Fen(-1), self_pay: Fen(101), ..Default::default() }).is_err());
-        let bad_line = OrderLine { code: "X".into(), name: "x".into(), qty: 2, unit_price: Fen(30), amount: Fen(70) };
+        let bad_line = OrderLine { code: "X".into(), name: "x".into(), qty: 2, unit_price: Fen(30), amount: Fen(70), insurable: false };
         assert!(Order::new(Purpose::Registration, vec![bad_line], Split::self_pay_only(Fen(70))).is_err());
     }
 
@@ -475,6 +509,18 @@ mod tests {
     }
 
     #[test]
+    fn pricing_resplits_the_same_total_only_before_capture() {
+        let mut o = Order::new(Purpose::OutpatientBill, vec![line(10_000)], Split::self_pay_only(Fen(10_000))).unwrap();
+        let split = Split { fund: Fen(6_000), personal_account: Fen(1_000), mutual_aid: Fen(0), self_pay: Fen(3_000) };
+        assert_eq!(o.apply(OrderEvent::Priced { split: Split::self_pay_only(Fen(9_999)) }), Err(TransitionError::InvalidSplit));
+        o.apply(OrderEvent::Priced { split }).unwrap();
+        assert_eq!(o.apply(OrderEvent::Priced { split }).unwrap(), Applied::AlreadyApplied);
+        assert_eq!(o.due(Channel::Insurance), Fen(7_000));
+        o.apply(OrderEvent::Captured { channel: Channel::Insurance, amount: Fen(7_000) }).unwrap();
+        assert!(matches!(o.apply(OrderEvent::Priced { split: Split::self_pay_only(Fen(10_000)) }), Err(TransitionError::NotAllowed { .. })));
+    }
+
+    #[test]
     fn expiry_closes_or_unwinds() {
         let mut o = mixed();
         o.apply(OrderEvent::Expired).unwrap();
@@ -510,7 +556,7 @@ mod tests {
     /// Events drawn both at random and "right" for the order (the due amount, the
     /// in-flight refund), so deep paths are reached.
     fn arb_event() -> impl Strategy<Value = (u8, Channel, PerChannel, i64)> {
-        (0u8..12, arb_channel(), arb_amounts(), 0i64..60_000)
+        (0u8..14, arb_channel(), arb_amounts(), 0i64..60_000)
     }
 
     fn make_event(o: &Order, (kind, channel, amounts, n): (u8, Channel, PerChannel, i64)) -> OrderEvent {
@@ -531,7 +577,21 @@ mod tests {
             },
             9 => OrderEvent::RefundRequested { amounts },
             10 => OrderEvent::RefundSucceeded { amounts: o.refund_in_flight },
-            _ => OrderEvent::RefundFailed { amounts: o.refund_in_flight },
+            11 => OrderEvent::RefundFailed { amounts: o.refund_in_flight },
+            // A re-split of the same total (what 6202 answers), and one of a wrong total.
+            12 => {
+                let total = o.total().0;
+                let insurance = n.min(total);
+                OrderEvent::Priced {
+                    split: Split {
+                        fund: Fen(insurance / 2),
+                        personal_account: Fen(insurance - insurance / 2),
+                        mutual_aid: Fen(0),
+                        self_pay: Fen(total - insurance),
+                    },
+                }
+            }
+            _ => OrderEvent::Priced { split: Split::self_pay_only(Fen(o.total().0 + 1 + n % 3)) },
         }
     }
 

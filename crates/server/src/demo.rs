@@ -79,6 +79,13 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
     if !s.server.callback_base_url.is_empty() {
         c.ccb.notify_url = format!("{}/callbacks/ccb", s.server.callback_base_url.trim_end_matches('/'));
     }
+    // Where the bank's cashier sends the payer back: the patient-facing address (the
+    // browser keeps its cookies on `localhost`, not on `127.0.0.1`).
+    let public =
+        if s.server.public_base_url.is_empty() { s.server.callback_base_url.replace("://127.0.0.1", "://localhost") } else { s.server.public_base_url.clone() };
+    if !public.is_empty() {
+        c.ccb.return_url = format!("{}/pay/{{order}}/result", public.trim_end_matches('/'));
+    }
     c.his.seed = s.demo.seed;
     c
 }
@@ -104,6 +111,19 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.ccb.password = "demo-operator-password".into();
     s.ccb.bank_public_key = sims.ccb.lock().expect("ccb lock").public_key_pem();
     s.ccb.notify_digest = "md5".into();
+    let b64 = |b: &[u8]| base64::engine::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    s.nhsa.base_url = sims.nhsa_url.clone();
+    s.nhsa.app_id = d.nhsa.app_id.clone();
+    s.nhsa.app_secret = d.nhsa.app_secret.clone();
+    s.nhsa.signer_id = d.nhsa.signer_id.clone();
+    s.nhsa.hospital_private_key = b64(&sim::nhsa::demo_secret("carebridge-demo-hospital-sm2"));
+    s.nhsa.centre_public_key = b64(&sims.nhsa.lock().expect("nhsa lock").centre_public());
+    s.nhsa.org_codg = "H44030300001".into();
+    s.nhsa.auth_page_url = format!("{}/__sim/medins/auth", sims.nhsa_url);
+    s.nhsa.receiver_base = sims.nhsa_url.clone();
+    s.nhsa.partner_id = d.nhsa.partner_id.clone();
+    s.nhsa.partner_secret = d.nhsa.partner_secret.clone();
+    s.nhsa.cashier_url = format!("{}/__sim/nhsa/cashier/{{pay_ord_id}}?redirect={{redirect}}", sims.nhsa_url);
 }
 
 const DEMO_STAFF: &[(&str, &str, &[Role])] = &[

@@ -42,6 +42,35 @@ pub async fn open_store(s: &Settings) -> Result<Store> {
     Ok(store)
 }
 
+fn insurance_channel(s: &Settings) -> Result<app::billing::InsuranceChannel> {
+    use base64::Engine;
+    let n = &s.nhsa;
+    let b64 = |key: &str, v: &str| {
+        base64::engine::general_purpose::STANDARD.decode(v.trim()).map_err(|_| anyhow::anyhow!("invalid setting `nhsa.{key}`: not Base64"))
+    };
+    let signer_id = if n.signer_id.is_empty() { n.app_secret.clone() } else { n.signer_id.clone() };
+    let signer = crypto::sm2::Sm2Signer::from_secret_bytes(&signer_id, &b64("hospital_private_key", &n.hospital_private_key)?)
+        .map_err(|e| anyhow::anyhow!("invalid setting `nhsa.hospital_private_key`: {e}"))?;
+    let peer = crypto::sm2::Sm2Verifier::from_public_key_bytes(&signer_id, &b64("centre_public_key", &n.centre_public_key)?)
+        .map_err(|e| anyhow::anyhow!("invalid setting `nhsa.centre_public_key`: {e}"))?;
+    let party = gateways::nhsa::envelope::Party { app_id: n.app_id.clone(), app_secret: n.app_secret.clone(), signer, peer };
+    let timeout = Duration::from_millis(n.timeout_ms);
+    Ok(app::billing::InsuranceChannel {
+        centre: gateways::nhsa::client::NhsaClient::new(&n.base_url, party, timeout),
+        auth: gateways::nhsa::auth::MedInsAuthClient::new(gateways::nhsa::auth::MedInsAuthConfig {
+            auth_page_url: n.auth_page_url.clone(),
+            receiver_base: n.receiver_base.clone(),
+            partner_id: n.partner_id.clone(),
+            partner_secret: n.partner_secret.clone(),
+            org_codg: n.org_codg.clone(),
+            city_code: n.city_code.clone(),
+            timeout,
+        }),
+        cashier_url: n.cashier_url.clone(),
+        use_personal_account: n.use_personal_account,
+    })
+}
+
 /// Builds a node. In demo mode the simulators start on loopback first and the
 /// connectors are pointed at them; keys and demo staff are created if missing.
 pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, start_workers: bool) -> Result<Node> {
@@ -99,6 +128,9 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         })
         .map_err(|e| anyhow::anyhow!("invalid setting `ccb.bank_public_key`: {}", e.detail))?;
         app = app.with_ccb(Arc::new(ccb));
+    }
+    if !s.nhsa.base_url.is_empty() {
+        app = app.with_insurance(insurance_channel(&s)?);
     }
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };

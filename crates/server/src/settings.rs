@@ -14,6 +14,7 @@ pub struct Settings {
     pub wechat: Wechat,
     pub realname: RealName,
     pub ccb: Ccb,
+    pub nhsa: Nhsa,
     pub payment: Payment,
     pub workers: Workers,
     pub log: Log,
@@ -96,6 +97,36 @@ pub struct Ccb {
     pub bank_public_key: String,
     /// `md5` (MD5withRSA, widely reported) or `sha256`: the notification signature digest [I].
     pub notify_digest: String,
+    pub timeout_ms: u64,
+}
+
+/// The insurance mobile-payment centre (protocols.md §1) and the WeChat 医保 authorisation
+/// (§1.6). Empty `base_url` = insurance payment not offered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nhsa {
+    pub base_url: String,
+    pub app_id: String,
+    pub app_secret: String,
+    /// The SM2 distinguishing ID; empty means the appSecret (as the Java EncUtil does).
+    /// Some provinces use `1234567812345678` [I].
+    pub signer_id: String,
+    /// Base64 of the hospital's SM2 private scalar.
+    pub hospital_private_key: String,
+    /// Base64 of the centre's SM2 public key (`04‖X‖Y`).
+    pub centre_public_key: String,
+    /// 定点机构编码 and the city code (admdvs) of the hospital.
+    pub org_codg: String,
+    pub city_code: String,
+    /// The H5 authorisation page [I] and the userQuery receiver with its partner credentials.
+    pub auth_page_url: String,
+    pub receiver_base: String,
+    pub partner_id: String,
+    pub partner_secret: String,
+    /// The 医保 cashier address, `{pay_ord_id}` and `{redirect}` filled in [I].
+    pub cashier_url: String,
+    /// Let the personal account pay the insurable remainder (acctUsedFlag).
+    pub use_personal_account: bool,
     pub timeout_ms: u64,
 }
 
@@ -186,6 +217,23 @@ password = ""
 bank_public_key = ""
 notify_digest = "md5"
 timeout_ms = 5000
+
+[nhsa]
+base_url = ""
+app_id = ""
+app_secret = ""
+signer_id = ""
+hospital_private_key = ""
+centre_public_key = ""
+org_codg = ""
+city_code = "440300"
+auth_page_url = ""
+receiver_base = ""
+partner_id = ""
+partner_secret = ""
+cashier_url = ""
+use_personal_account = true
+timeout_ms = 8000
 
 [payment]
 close_after_minutes = 15
@@ -324,6 +372,10 @@ impl Settings {
         mask(&mut s.wechat.secret);
         mask(&mut s.realname.key);
         mask(&mut s.ccb.password);
+        mask(&mut s.nhsa.app_secret);
+        mask(&mut s.nhsa.hospital_private_key);
+        mask(&mut s.nhsa.partner_secret);
+        mask(&mut s.nhsa.signer_id);
         s.database.url = mask_db_password(&s.database.url);
         toml_string(&s)
     }

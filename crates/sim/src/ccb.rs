@@ -35,6 +35,9 @@ pub struct CcbSimConfig {
     /// How many copies of each notification to send (duplicates on purpose).
     pub notify_copies: usize,
     pub sha256_signatures: bool,
+    /// The merchant's result page, where the cashier sends the payer afterwards; `{order}`
+    /// is replaced by the order number. (The bank lets a merchant register one [I].)
+    pub return_url: String,
 }
 
 impl Default for CcbSimConfig {
@@ -46,6 +49,7 @@ impl Default for CcbSimConfig {
             notify_url: String::new(),
             notify_copies: 1,
             sha256_signatures: false,
+            return_url: String::new(),
         }
     }
 }
@@ -237,7 +241,7 @@ async fn cashier(State(st): State<SharedCcb>, Path(token): Path<String>) -> Resp
 }
 
 async fn finish(st: SharedCcb, token: String, to: Status) -> Response {
-    let (notify_url, copies, form) = {
+    let (notify_url, copies, form, back) = {
         let mut g = st.lock().expect("ccb lock");
         let Some(order_id) = g.by_token.get(&token).cloned() else {
             return StatusCode::NOT_FOUND.into_response();
@@ -255,7 +259,8 @@ async fn finish(st: SharedCcb, token: String, to: Status) -> Response {
             g.cfg.notify_copies
         };
         g.notifications_sent += copies;
-        (g.cfg.notify_url.clone(), copies, form)
+        let back = if g.cfg.return_url.is_empty() { format!("/cashier/{token}") } else { g.cfg.return_url.replace("{order}", &order_id) };
+        (g.cfg.notify_url.clone(), copies, form, back)
     };
     if !notify_url.is_empty() {
         // Fire and forget, like the bank: the merchant queries if it hears nothing.
@@ -266,7 +271,7 @@ async fn finish(st: SharedCcb, token: String, to: Status) -> Response {
             }
         });
     }
-    Redirect::to(&format!("/cashier/{token}")).into_response()
+    Redirect::to(&back).into_response()
 }
 
 async fn pay(State(st): State<SharedCcb>, Path(token): Path<String>) -> Response {

@@ -10,10 +10,10 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use crypto::sm2::{Sm2Signer, Sm2Verifier};
 use domain::Fen;
 use gateways::nhsa::client::{PATH_6201, PATH_6202, PATH_6203, PATH_6301, PATH_6401};
@@ -31,6 +31,11 @@ pub struct NhsaSimConfig {
     pub centre_secret: [u8; 32],
     /// The hospital's SM2 public key (`04‖X‖Y`).
     pub hospital_public: Vec<u8>,
+    /// The authorisation receiver's partner credentials (userQuery, §1.6).
+    pub partner_id: String,
+    pub partner_secret: String,
+    /// The personal-account balance every simulated insured adult has, for `acctUsedFlag=1`.
+    pub personal_account_balance: Fen,
 }
 
 /// Demo keys, derived from fixed labels so the demo's two sides agree without setup.
@@ -49,6 +54,9 @@ impl Default for NhsaSimConfig {
             signer_id: "30BFE2B0C715E516E5EDF21E289DA826".into(),
             centre_secret: demo_secret("carebridge-demo-nhsa-centre-sm2"),
             hospital_public: hospital.public_key_bytes(),
+            partner_id: "CBDEMO0001".into(),
+            partner_secret: "carebridge-demo-partner-secret".into(),
+            personal_account_balance: Fen(30_000),
         }
     }
 }
@@ -56,11 +64,14 @@ impl Default for NhsaSimConfig {
 struct PayOrder {
     token: String,
     total: Fen,
+    insurable: Fen,
     fund: Fen,
+    psn: Fen,
     cash: Fen,
     ord_stas: u8,
-    refunds: HashMap<String, (Fen, Fen)>,
+    refunds: HashMap<String, (Fen, Fen, Fen)>,
     refunded_fund: Fen,
+    refunded_psn: Fen,
     refunded_cash: Fen,
 }
 
@@ -74,9 +85,14 @@ pub struct NhsaFaults {
 
 pub struct NhsaState {
     party: Party,
+    cfg: NhsaSimConfig,
     orders: HashMap<String, PayOrder>,
     seq: u64,
     faults: NhsaFaults,
+    /// One-time authorisation codes → (pay_auth_no, for a relative).
+    auth_codes: HashMap<String, (String, bool)>,
+    /// Issued authorisations → for a relative.
+    authorisations: HashMap<String, bool>,
 }
 
 pub type SharedNhsa = Arc<Mutex<NhsaState>>;
@@ -87,9 +103,12 @@ impl NhsaState {
         let peer = Sm2Verifier::from_public_key_bytes(&cfg.signer_id, &cfg.hospital_public).expect("hospital public key");
         Self {
             party: Party { app_id: cfg.app_id.clone(), app_secret: cfg.app_secret.clone(), signer, peer },
+            cfg: cfg.clone(),
             orders: HashMap::new(),
             seq: 0,
             faults: NhsaFaults::default(),
+            auth_codes: HashMap::new(),
+            authorisations: HashMap::new(),
         }
     }
 
@@ -99,7 +118,7 @@ impl NhsaState {
     }
 
     fn settlement(&self, id: &str, o: &PayOrder) -> Value {
-        json!({"payOrdId": id, "ordStas": o.ord_stas.to_string(), "feeSumamt": o.total.to_yuan_string(), "fundPay": o.fund.to_yuan_string(), "psnAcctPay": "0.00", "acctMulaidPay": "0.00", "ownPayAmt": o.cash.to_yuan_string()})
+        json!({"payOrdId": id, "ordStas": o.ord_stas.to_string(), "feeSumamt": o.total.to_yuan_string(), "fundPay": o.fund.to_yuan_string(), "psnAcctPay": o.psn.to_yuan_string(), "acctMulaidPay": "0.00", "ownPayAmt": o.cash.to_yuan_string()})
     }
 
     fn handle(&mut self, infno: &str, d: &Value) -> Result<Value, (&'static str, String)> {
@@ -123,11 +142,14 @@ impl NhsaState {
                 let o = PayOrder {
                     token: hex::encode(crypto::random_bytes::<8>()),
                     total,
+                    insurable,
                     fund,
+                    psn: Fen::ZERO,
                     cash: Fen(total.0 - fund.0),
                     ord_stas: 0,
                     refunds: HashMap::new(),
                     refunded_fund: Fen::ZERO,
+                    refunded_psn: Fen::ZERO,
                     refunded_cash: Fen::ZERO,
                 };
                 let token = o.token.clone();
@@ -137,13 +159,21 @@ impl NhsaState {
             "6202" | "6301" | "6401" => {
                 let id = s("payOrdId")?;
                 let token = s("payToken")?;
+                let auth = if infno == "6202" { Some(s("payAuthNo")?) } else { None };
+                let relative = match &auth {
+                    Some(no) => Some(*self.authorisations.get(no).ok_or(("2003", "医保授权无效".to_owned()))?),
+                    None => None,
+                };
+                let balance = self.cfg.personal_account_balance;
+                let use_account = d.get("acctUsedFlag").and_then(Value::as_str) == Some("1");
                 let o = self.orders.get_mut(&id).filter(|o| o.token == token).ok_or(("2002", "支付订单不存在".to_owned()))?;
                 match infno {
                     "6202" => {
-                        if !s("payAuthNo")?.starts_with("AUTH") {
-                            return Err(("2003", "医保授权无效".into()));
-                        }
                         if o.ord_stas <= 2 {
+                            // The personal account pays the rest of the in-catalogue amount, up to
+                            // its balance; children's insurance (paid by a relative) has none.
+                            o.psn = if use_account && relative == Some(false) { Fen((o.insurable.0 - o.fund.0).min(balance.0)) } else { Fen::ZERO };
+                            o.cash = Fen(o.total.0 - o.fund.0 - o.psn.0);
                             o.ord_stas = if o.cash.0 > 0 { 2 } else { 1 };
                         }
                     }
@@ -163,26 +193,34 @@ impl NhsaState {
                 let id = s("payOrdId")?;
                 let sn = s("appRefdSn")?;
                 let fund = y("fundRefdAmt").unwrap_or(Fen::ZERO);
+                let psn = y("psnAcctRefdAmt").unwrap_or(Fen::ZERO);
                 let cash = y("cashRefdAmt").unwrap_or(Fen::ZERO);
                 let kind = s("refdType")?;
                 let o = self.orders.get_mut(&id).ok_or(("2002", "支付订单不存在".to_owned()))?;
                 if let Some(prev) = o.refunds.get(&sn) {
-                    return if *prev == (fund, cash) {
+                    return if *prev == (fund, psn, cash) {
                         Ok(json!({"refStatus": "SUCC", "appRefdSn": sn}))
                     } else {
                         Err(("2006", "退款流水号重复且金额不同".into()))
                     };
                 }
-                if o.ord_stas != 6 && !(7..=11).contains(&o.ord_stas) {
+                // 4 (insurance paid, cash not yet) is refundable too: that is the reversal
+                // after the cash part failed (P9).
+                if !matches!(o.ord_stas, 4 | 6 | 7..=11) {
                     return Err(("2005", "订单未结算，不能退款".into()));
                 }
-                if o.refunded_fund.0 + fund.0 > o.fund.0 || o.refunded_cash.0 + cash.0 > o.cash.0 || fund.0 + cash.0 <= 0 {
+                if o.refunded_fund.0 + fund.0 > o.fund.0
+                    || o.refunded_psn.0 + psn.0 > o.psn.0
+                    || o.refunded_cash.0 + cash.0 > o.cash.0
+                    || fund.0 + psn.0 + cash.0 <= 0
+                {
                     return Err(("2007", "退款金额超过可退金额".into()));
                 }
-                o.refunds.insert(sn.clone(), (fund, cash));
+                o.refunds.insert(sn.clone(), (fund, psn, cash));
                 o.refunded_fund.0 += fund.0;
+                o.refunded_psn.0 += psn.0;
                 o.refunded_cash.0 += cash.0;
-                let all = o.refunded_fund == o.fund && o.refunded_cash == o.cash;
+                let all = o.refunded_fund == o.fund && o.refunded_psn == o.psn && (o.refunded_cash == o.cash || o.ord_stas == 4);
                 o.ord_stas = match kind.as_str() {
                     _ if all => 7,
                     "HI" => 8,
@@ -237,17 +275,171 @@ async fn endpoint(st: SharedNhsa, infno: &'static str, body: Bytes) -> Response 
     }
 }
 
-/// The patient confirms on the cashier (simulated): the order settles (ordStas 6).
-async fn confirm(State(st): State<SharedNhsa>, Path(id): Path<String>) -> StatusCode {
-    let mut g = st.lock().expect("nhsa lock");
-    match g.orders.get_mut(&id) {
-        Some(o) if (1..=2).contains(&o.ord_stas) => {
-            o.ord_stas = 6;
-            StatusCode::NO_CONTENT
+impl NhsaState {
+    /// The patient confirms the insurance part with the 医保 password: it settles at once
+    /// (ordStas 6) when nothing is left in cash, else it waits for the cash part (4).
+    /// Declining cancels the order (12).
+    fn patient_decides(&mut self, id: &str, confirm: bool) -> StatusCode {
+        match self.orders.get_mut(id) {
+            Some(o) if (1..=2).contains(&o.ord_stas) => {
+                o.ord_stas = match (confirm, o.cash.0 > 0) {
+                    (false, _) => 12,
+                    (true, true) => 4,
+                    (true, false) => 6,
+                };
+                StatusCode::NO_CONTENT
+            }
+            Some(_) => StatusCode::CONFLICT,
+            None => StatusCode::NOT_FOUND,
         }
-        Some(_) => StatusCode::CONFLICT,
-        None => StatusCode::NOT_FOUND,
     }
+
+    /// Issues a one-time authorisation code, as the 医保 mini-program does after the
+    /// patient authorises; `relative` marks 亲情付 (a guardian for a child).
+    pub fn issue_auth_code(&mut self, relative: bool) -> String {
+        self.seq += 1;
+        let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+        let pay_auth_no = format!("AUTH440300{now}{:07}", self.seq);
+        let code = hex::encode(crypto::random_bytes::<12>());
+        self.auth_codes.insert(code.clone(), (pay_auth_no, relative));
+        code
+    }
+}
+
+/// The patient confirms on the cashier (simulated), for tests.
+async fn confirm(State(st): State<SharedNhsa>, Path(id): Path<String>) -> StatusCode {
+    st.lock().expect("nhsa lock").patient_decides(&id, true)
+}
+
+#[derive(serde::Deserialize)]
+struct CashierQuery {
+    #[serde(default)]
+    redirect: String,
+}
+
+fn page(title: &str, body: &str) -> Response {
+    Html(format!(
+        "<!doctype html><html lang=zh-CN><meta charset=utf-8><meta name=viewport content='width=device-width,initial-scale=1'><title>{title}</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;background:#eef6f3}}main{{background:#fff;margin:12px;padding:16px;border-radius:8px}}\
+         .amt{{font-size:28px;font-weight:600}}button{{width:100%;padding:12px;margin:8px 0;font-size:16px;border:0;border-radius:6px}}\
+         .ok{{background:#0a8f5b;color:#fff}}.no{{background:#eee}}table{{width:100%}}td:last-child{{text-align:right}}</style><main>{body}</main></html>"
+    ))
+    .into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// The 医保 cashier (simulated): shows the split and asks for the 医保电子凭证 password.
+async fn cashier(State(st): State<SharedNhsa>, Path(id): Path<String>, Query(q): Query<CashierQuery>) -> Response {
+    let g = st.lock().expect("nhsa lock");
+    let Some(o) = g.orders.get(&id) else {
+        return (StatusCode::NOT_FOUND, Html("<p>医保订单不存在</p>".to_owned())).into_response();
+    };
+    let redirect = html_escape(&q.redirect);
+    page(
+        "医保支付（模拟）",
+        &format!(
+            "<h1 style='font-size:18px'>医保电子凭证支付（模拟器）</h1><p>医保订单 {id}</p><p class=amt>¥{}</p>\
+             <table><tr><td>医保统筹支付</td><td>¥{}</td></tr><tr><td>个人账户支付</td><td>¥{}</td></tr><tr><td>需自付</td><td>¥{}</td></tr></table>\
+             <form method=post action='/__sim/nhsa/cashier/{id}'><input type=hidden name=redirect value='{redirect}'><input type=hidden name=decision value=confirm>\
+             <label>医保电子凭证密码 <input name=pin type=password inputmode=numeric value='123456'></label><button class=ok id=confirm type=submit>确认医保支付</button></form>\
+             <form method=post action='/__sim/nhsa/cashier/{id}'><input type=hidden name=redirect value='{redirect}'><input type=hidden name=decision value=cancel><button class=no id=cancel type=submit>取消</button></form>",
+            o.total.to_yuan_string(),
+            o.fund.to_yuan_string(),
+            o.psn.to_yuan_string(),
+            o.cash.to_yuan_string()
+        ),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct Decision {
+    decision: String,
+    #[serde(default)]
+    redirect: String,
+}
+
+async fn cashier_decide(State(st): State<SharedNhsa>, Path(id): Path<String>, Form(d): Form<Decision>) -> Response {
+    let status = st.lock().expect("nhsa lock").patient_decides(&id, d.decision == "confirm");
+    if status == StatusCode::NOT_FOUND {
+        return status.into_response();
+    }
+    if d.redirect.is_empty() {
+        page("医保支付（模拟）", "<p>已完成，请返回医院页面。</p>")
+    } else {
+        Redirect::to(&d.redirect).into_response()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AuthQuery {
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    relative: String,
+}
+
+/// The 医保电子凭证 authorisation page (simulated H5 equivalent of the mini-program).
+async fn auth_page(Query(q): Query<AuthQuery>) -> Response {
+    let who = if q.relative == "1" { "为亲属（少儿医保）授权支付" } else { "本人医保电子凭证授权" };
+    let hidden = format!(
+        "<input type=hidden name=redirect_uri value='{}'><input type=hidden name=state value='{}'><input type=hidden name=relative value='{}'>",
+        html_escape(&q.redirect_uri),
+        html_escape(&q.state),
+        html_escape(&q.relative)
+    );
+    page(
+        "医保授权（模拟）",
+        &format!(
+            "<h1 style='font-size:18px'>国家医保服务平台 授权（模拟器）</h1><p>{who}</p><p>授权后，医院可使用您的医保电子凭证完成本次医保结算。</p>\
+             <form method=post action='/__sim/medins/auth'>{hidden}<input type=hidden name=decision value=allow><button class=ok id=allow type=submit>同意授权</button></form>\
+             <form method=post action='/__sim/medins/auth'>{hidden}<input type=hidden name=decision value=deny><button class=no id=deny type=submit>拒绝</button></form>"
+        ),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct AuthDecision {
+    decision: String,
+    redirect_uri: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    relative: String,
+}
+
+async fn auth_decide(State(st): State<SharedNhsa>, Form(d): Form<AuthDecision>) -> Response {
+    let sep = if d.redirect_uri.contains('?') { '&' } else { '?' };
+    let state = gateways::wechat::url_encode(&d.state);
+    if d.decision != "allow" {
+        return Redirect::to(&format!("{}{sep}error=denied&state={state}", d.redirect_uri)).into_response();
+    }
+    let code = st.lock().expect("nhsa lock").issue_auth_code(d.relative == "1");
+    Redirect::to(&format!("{}{sep}authCode={code}&state={state}", d.redirect_uri)).into_response()
+}
+
+/// userQuery: trades a one-time code for the authorisation, after checking the partner's
+/// HMAC signature and a fresh timestamp.
+async fn user_query(State(st): State<SharedNhsa>, Path(partner): Path<String>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let mut g = st.lock().expect("nhsa lock");
+    let ts = h("god-portal-timestamp");
+    let fresh = ts.parse::<i64>().map(|t| (chrono::Utc::now().timestamp_millis() - t).abs() < 300_000).unwrap_or(false);
+    let expected = gateways::nhsa::auth::portal_signature(&g.cfg.partner_secret, &g.cfg.partner_id, &ts);
+    if partner != g.cfg.partner_id || !fresh || !crypto::constant_time_eq(expected.as_bytes(), h("god-portal-signature").as_bytes()) {
+        return Json(json!({"code": 401, "message": "签名校验失败"})).into_response();
+    }
+    let code = body.get("qrcode").and_then(Value::as_str).unwrap_or("");
+    let Some((no, relative)) = g.auth_codes.remove(code) else {
+        return Json(json!({"code": 1001, "message": "授权码无效或已使用"})).into_response();
+    };
+    g.authorisations.insert(no.clone(), relative);
+    let (own, family) = if relative { ("", no.as_str()) } else { (no.as_str(), "") };
+    Json(json!({"code": 0, "message": "success", "pay_auth_no": own, "family_pay_auth_no": family})).into_response()
 }
 
 async fn set_faults(State(st): State<SharedNhsa>, Json(f): Json<NhsaFaults>) -> StatusCode {
@@ -267,6 +459,9 @@ pub fn router(state: SharedNhsa) -> Router {
         .route(PATH_6301, r("6301"))
         .route(PATH_6401, r("6401"))
         .route("/__sim/nhsa/confirm/{pay_ord_id}", post(confirm))
+        .route("/__sim/nhsa/cashier/{pay_ord_id}", get(cashier).post(cashier_decide))
+        .route("/__sim/medins/auth", get(auth_page).post(auth_decide))
+        .route("/api/mipuserquery/userQuery/{partner}", post(user_query))
         .route("/__sim/faults", post(set_faults))
         .with_state(state)
 }

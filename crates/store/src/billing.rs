@@ -2,7 +2,7 @@
 //! order in one transaction that also writes the ledger postings for any money it
 //! moved; a version column makes two racing applications of the same event change
 //! the order once (P1), and the ledger's postings always sum to zero (P8).
-use crate::entity::{channel_event, ledger_entry, payment_order};
+use crate::entity::{channel_event, ledger_entry, payment_attempt, payment_order};
 use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, Utc};
 use domain::billing::{Applied, Channel, Order, OrderEvent, TransitionError};
@@ -65,11 +65,13 @@ impl Store {
         order_no: &str,
         patient_id: Option<i64>,
         order: &Order,
+        subject: Option<&str>,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let now = micros(now);
         payment_order::ActiveModel {
+            subject: Set(subject.map(str::to_owned)),
             order_no: Set(order_no.to_owned()),
             patient_id: Set(patient_id),
             purpose: Set(enum_text(&order.purpose)),
@@ -195,6 +197,147 @@ impl Store {
         ledger_entry::Entity::find()
             .filter(ledger_entry::Column::OrderNo.eq(order_no))
             .order_by_asc(ledger_entry::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+}
+
+/// One row of an order list: what the lists show without decoding every body.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OrderRow {
+    pub order_no: String,
+    pub patient_id: Option<i64>,
+    pub subject: Option<String>,
+    pub order: Order,
+    pub version: i32,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn order_row(m: payment_order::Model) -> Result<OrderRow, DomainError> {
+    let order: Order = serde_json::from_str(&m.body).map_err(|e| DomainError::new(ErrorCode::Internal, format!("order body: {e}")))?;
+    Ok(OrderRow {
+        order_no: m.order_no,
+        patient_id: m.patient_id,
+        subject: m.subject,
+        order,
+        version: m.version,
+        expires_at: m.expires_at,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+/// What the finance console searches by. Empty fields do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct OrderFilter {
+    pub order_no: Option<String>,
+    pub state: Option<String>,
+    pub purpose: Option<String>,
+    pub patient_ids: Option<Vec<i64>>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    pub async fn order_row(&self, order_no: &str) -> Result<OrderRow, DomainError> {
+        let m = payment_order::Entity::find()
+            .filter(payment_order::Column::OrderNo.eq(order_no))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or(ErrorCode::OrderNotFound)?;
+        order_row(m)
+    }
+
+    /// Orders matching `f`, newest first, at most `limit`.
+    pub async fn search_orders(&self, f: &OrderFilter, limit: u64) -> Result<Vec<OrderRow>, DomainError> {
+        use sea_orm::QuerySelect;
+        let mut q = payment_order::Entity::find();
+        if let Some(no) = f.order_no.as_deref().filter(|s| !s.is_empty()) {
+            q = q.filter(payment_order::Column::OrderNo.starts_with(no));
+        }
+        if let Some(s) = f.state.as_deref().filter(|s| !s.is_empty()) {
+            q = q.filter(payment_order::Column::State.eq(s));
+        }
+        if let Some(p) = f.purpose.as_deref().filter(|s| !s.is_empty()) {
+            q = q.filter(payment_order::Column::Purpose.eq(p));
+        }
+        if let Some(ids) = &f.patient_ids {
+            q = q.filter(payment_order::Column::PatientId.is_in(ids.clone()));
+        }
+        if let Some(t) = f.from {
+            q = q.filter(payment_order::Column::CreatedAt.gte(micros(t)));
+        }
+        if let Some(t) = f.to {
+            q = q.filter(payment_order::Column::CreatedAt.lt(micros(t)));
+        }
+        let rows =
+            q.order_by_desc(payment_order::Column::CreatedAt).order_by_desc(payment_order::Column::Id).limit(limit).all(&self.db).await.map_err(db_err)?;
+        rows.into_iter().map(order_row).collect()
+    }
+
+    /// Records (or updates) the order's payment at a channel.
+    pub async fn put_attempt(&self, order_no: &str, channel: &str, reference: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let existing = payment_attempt::Entity::find()
+            .filter(payment_attempt::Column::OrderNo.eq(order_no))
+            .filter(payment_attempt::Column::Channel.eq(channel))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        let detail = detail.to_string();
+        match existing {
+            Some(m) => {
+                let mut am: payment_attempt::ActiveModel = m.into();
+                am.reference = Set(reference.into());
+                am.detail = Set(detail);
+                am.updated_at = Set(micros(now));
+                am.update(&self.db).await.map_err(db_err)?;
+            }
+            None => {
+                payment_attempt::ActiveModel {
+                    order_no: Set(order_no.into()),
+                    channel: Set(channel.into()),
+                    reference: Set(reference.into()),
+                    detail: Set(detail),
+                    created_at: Set(micros(now)),
+                    updated_at: Set(micros(now)),
+                    ..Default::default()
+                }
+                .insert(&self.db)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { DomainError::new(ErrorCode::Conflict, "attempt raced") } else { db_err(e) })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The order's payment at a channel: its reference and detail.
+    pub async fn attempt(&self, order_no: &str, channel: &str) -> Result<Option<(String, serde_json::Value)>, DomainError> {
+        let m = payment_attempt::Entity::find()
+            .filter(payment_attempt::Column::OrderNo.eq(order_no))
+            .filter(payment_attempt::Column::Channel.eq(channel))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(m.map(|m| (m.reference, serde_json::from_str(&m.detail).unwrap_or(serde_json::Value::Null))))
+    }
+
+    pub async fn attempts_of(&self, order_no: &str) -> Result<Vec<payment_attempt::Model>, DomainError> {
+        payment_attempt::Entity::find()
+            .filter(payment_attempt::Column::OrderNo.eq(order_no))
+            .order_by_asc(payment_attempt::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
+    pub async fn channel_events_of(&self, order_no: &str) -> Result<Vec<channel_event::Model>, DomainError> {
+        channel_event::Entity::find()
+            .filter(channel_event::Column::OrderNo.eq(order_no))
+            .order_by_asc(channel_event::Column::Id)
             .all(&self.db)
             .await
             .map_err(db_err)

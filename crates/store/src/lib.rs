@@ -6,6 +6,7 @@ pub mod audit;
 pub mod billing;
 pub mod dialect;
 pub mod entity;
+pub mod idempotency;
 pub mod identity;
 pub mod migration;
 pub mod outbox;

@@ -3,18 +3,22 @@
 //! the persisted query job healing a lost notification or closing an abandoned order
 //! (P4, P5). The ledger balances throughout (P8).
 use chrono::{Duration, TimeZone, Utc};
-use domain::billing::{OrderLine, OrderState, Purpose};
+use domain::billing::{OrderLine, OrderState, PerChannel, Purpose};
 use domain::{FakeClock, Fen};
 use std::sync::Arc;
 use testkit::{TestApp, on_both_backends};
 
 fn lines() -> Vec<OrderLine> {
-    vec![OrderLine { code: "REG".into(), name: "挂号费".into(), qty: 1, unit_price: Fen(2_500), amount: Fen(2_500) }]
+    vec![OrderLine { code: "REG".into(), name: "挂号费".into(), qty: 1, unit_price: Fen(2_500), amount: Fen(2_500), insurable: true }]
 }
 
 async fn pay_at_cashier(url: &str) {
     let r = TestApp::http().post(format!("{url}/pay")).send().await.unwrap();
     assert_eq!(r.status(), 303);
+}
+
+fn self_pay(n: i64) -> PerChannel {
+    PerChannel { insurance: Fen::ZERO, self_pay: Fen(n) }
 }
 
 async fn state(t: &TestApp, order_no: &str) -> OrderState {
@@ -36,10 +40,10 @@ on_both_backends! {
         assert_eq!(state(&t, &created.order_no).await, OrderState::Paying);
         pay_at_cashier(&created.cashier_url).await;
         for _ in 0..100 {
-            if state(&t, &created.order_no).await == OrderState::Paid { break; }
+            if state(&t, &created.order_no).await == OrderState::Fulfilled { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert_eq!(state(&t, &created.order_no).await, OrderState::Paid, "the bank's notification reached our callback");
+        assert_eq!(state(&t, &created.order_no).await, OrderState::Fulfilled, "the bank's notification reached our callback; the fulfilment job ran");
         // The bank (or an attacker with a copy) sends it ten more times, concurrently.
         let form = t.ccb.lock().unwrap().notification_for(&created.order_no).unwrap();
         let mut hs = Vec::new();
@@ -62,7 +66,7 @@ on_both_backends! {
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "BAD_REQUEST");
         let r = TestApp::http().post(t.url("/callbacks/ccb")).body("garbage=%").header("content-type", "application/x-www-form-urlencoded").send().await.unwrap();
         assert!(r.status().is_client_error());
-        assert_eq!(t.app.store.order(&created.order_no).await.unwrap().1, 3, "version: created, paying, paid");
+        assert_eq!(t.app.store.order(&created.order_no).await.unwrap().1, 4, "version: created, paying, paid, fulfilled");
     }
 }
 
@@ -109,13 +113,13 @@ on_both_backends! {
         }
         // Two refunds racing: one is accepted, the other refused (P7, S16).
         let (a, b) = tokio::join!(
-            t.app.request_refund(&o.order_no, Fen(1_000), "患者申请", &actor),
-            t.app.request_refund(&o.order_no, Fen(1_000), "患者申请", &actor)
+            t.app.request_refund(&o.order_no, self_pay(1_000), "患者申请", &actor),
+            t.app.request_refund(&o.order_no, self_pay(1_000), "患者申请", &actor)
         );
         assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|x| **x).count(), 1, "{a:?} {b:?}");
         let refund_no = a.or(b).unwrap();
         // More than is left is refused outright.
-        assert_eq!(t.app.request_refund(&o.order_no, Fen(2_000), "x", &actor).await.unwrap_err().code, domain::ErrorCode::OrderStateConflict, "one in flight");
+        assert_eq!(t.app.request_refund(&o.order_no, self_pay(2_000), "x", &actor).await.unwrap_err().code, domain::ErrorCode::OrderStateConflict, "one in flight");
         // The bank carries the refund out but its answer is lost: still refunding; the
         // job retries later under the same refund number, and the bank refunds once.
         TestApp::http().post(format!("{}/__sim/faults", t.ccb_url)).json(&serde_json::json!({"lose_response_next": ["5W1004"]})).send().await.unwrap();
@@ -126,8 +130,8 @@ on_both_backends! {
         assert_eq!(state(&t, &o.order_no).await, OrderState::PartiallyRefunded);
         assert_eq!(t.app.ccb.as_ref().unwrap().query(&o.order_no).await.unwrap().unwrap().refunded, Fen(1_000), "refunded once at the bank");
         assert!(refund_no.ends_with("-R4"), "{refund_no}");
-        assert_eq!(t.app.request_refund(&o.order_no, Fen(1_501), "x", &actor).await.unwrap_err().code, domain::ErrorCode::RefundExceedsCaptured);
-        t.app.request_refund(&o.order_no, Fen(1_500), "退号", &actor).await.unwrap();
+        assert_eq!(t.app.request_refund(&o.order_no, self_pay(1_501), "x", &actor).await.unwrap_err().code, domain::ErrorCode::RefundExceedsCaptured);
+        t.app.request_refund(&o.order_no, self_pay(1_500), "退号", &actor).await.unwrap();
         app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
         assert_eq!(state(&t, &o.order_no).await, OrderState::Refunded);
         let bank = t.app.ccb.as_ref().unwrap().query(&o.order_no).await.unwrap().unwrap();

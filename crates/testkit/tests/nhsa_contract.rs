@@ -3,6 +3,7 @@
 //! above what was paid, revocation, and forged or faulty answers refused.
 use crypto::sm2::{Sm2Signer, Sm2Verifier};
 use domain::{ErrorCode, Fen, SystemClock};
+use gateways::nhsa::auth::{MedInsAuthClient, MedInsAuthConfig};
 use gateways::nhsa::client::{NhsaClient, OrdStasClass, classify};
 use gateways::nhsa::envelope::Party;
 use std::sync::Arc;
@@ -30,49 +31,104 @@ fn lines() -> Vec<(String, String, Fen)> {
     ]
 }
 
+fn auth_client(sims: &sim::RunningSims, n: &sim::nhsa::NhsaSimConfig, secret: &str) -> MedInsAuthClient {
+    MedInsAuthClient::new(MedInsAuthConfig {
+        auth_page_url: format!("{}/__sim/medins/auth", sims.nhsa_url),
+        receiver_base: sims.nhsa_url.clone(),
+        partner_id: n.partner_id.clone(),
+        partner_secret: secret.into(),
+        org_codg: "H44030300001".into(),
+        city_code: "440300".into(),
+        timeout: std::time::Duration::from_secs(3),
+    })
+}
+
+/// The patient authorises (the sim issues the one-time code) and the hospital trades it.
+async fn authorise(sims: &sim::RunningSims, n: &sim::nhsa::NhsaSimConfig, relative: bool) -> String {
+    let code = sims.nhsa.lock().unwrap().issue_auth_code(relative);
+    let auth = auth_client(sims, n, &n.partner_secret).user_query(&code, "oDemo_zhangwei_0001").await.unwrap();
+    assert_eq!(auth.for_relative, relative);
+    assert!(auth.pay_auth_no.starts_with("AUTH440300"), "{}", auth.pay_auth_no);
+    auth.pay_auth_no
+}
+
 async fn confirm(sims: &sim::RunningSims, id: &str) {
     let r = reqwest::Client::new().post(format!("{}/__sim/nhsa/confirm/{id}", sims.nhsa_url)).send().await.unwrap();
     assert_eq!(r.status(), 204);
 }
 
 #[tokio::test]
+async fn authorisation_is_signed_single_use_and_knows_relatives() {
+    let (sims, _, n) = setup().await;
+    let code = sims.nhsa.lock().unwrap().issue_auth_code(false);
+    let e = auth_client(&sims, &n, "wrong-secret").user_query(&code, "o1").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InsuranceAuthFailed, "a bad partner signature is refused");
+    let good = auth_client(&sims, &n, &n.partner_secret);
+    assert!(!good.user_query(&code, "o1").await.unwrap().for_relative);
+    assert_eq!(good.user_query(&code, "o1").await.unwrap_err().code, ErrorCode::InsuranceAuthFailed, "a code works once");
+    authorise(&sims, &n, true).await;
+    let url = good.authorize_url("http://localhost:1/pay/CB1/insurance-auth", "st&ate", gateways::nhsa::auth::AuthFor::Relative);
+    assert!(url.contains("relative=1") && url.contains("state=st%26ate") && url.contains("bizType=04107"), "{url}");
+}
+
+#[tokio::test]
 async fn pay_query_refund_round_trip() {
-    let (sims, nhsa, _) = setup().await;
-    let up = nhsa.upload_fees("CB-RX-1", "AUTH440300202611250800000001", &lines(), Fen(4_360)).await.unwrap();
+    let (sims, nhsa, n) = setup().await;
+    // Everything in the catalogue and the personal account used: no cash part.
+    let insurable: Vec<(String, String, Fen)> = lines().into_iter().take(2).collect();
+    let auth = authorise(&sims, &n, false).await;
+    let up = nhsa.upload_fees("CB-RX-1", &auth, &insurable, Fen(4_360)).await.unwrap();
     assert!(up.pay_ord_id.starts_with("ORD"));
-    let pre = nhsa.pay_order(&up, "AUTH440300202611250800000001", false).await.unwrap();
-    assert_eq!(pre.fee_sumamt, Fen(8_860));
-    assert_eq!(pre.fund_pay.0 + pre.own_pay_amt.0, 8_860, "parts sum to the total (P9)");
+    let pre = nhsa.pay_order(&up, &auth, true).await.unwrap();
+    assert_eq!(pre.fee_sumamt, Fen(4_360));
+    assert_eq!((pre.fund_pay, pre.psn_acct_pay, pre.own_pay_amt), (Fen(3_052), Fen(1_308), Fen(0)), "70 % fund, the rest from the account");
     assert_eq!(classify(&pre.ord_stas), Some(OrdStasClass::Processing), "6202 is not payment success");
     confirm(&sims, &up.pay_ord_id).await;
     let q = nhsa.query(&up).await.unwrap();
     assert_eq!(classify(&q.ord_stas), Some(OrdStasClass::Paid));
-    // Partial cash refund, retried with the same serial: one refund.
-    assert_eq!(nhsa.refund(&up, "RF-1", "CASH", Fen(0), Fen(0), Fen(1_000)).await.unwrap(), "SUCC");
-    assert_eq!(nhsa.refund(&up, "RF-1", "CASH", Fen(0), Fen(0), Fen(1_000)).await.unwrap(), "SUCC");
-    assert_eq!(nhsa.query(&up).await.unwrap().ord_stas, "10");
+    // Partial fund refund, retried with the same serial: one refund.
+    assert_eq!(nhsa.refund(&up, "RF-1", "HI", Fen(1_000), Fen(0), Fen(0)).await.unwrap(), "SUCC");
+    assert_eq!(nhsa.refund(&up, "RF-1", "HI", Fen(1_000), Fen(0), Fen(0)).await.unwrap(), "SUCC");
+    assert_eq!(nhsa.query(&up).await.unwrap().ord_stas, "8");
     // More than is left is refused; the same serial with another amount too.
-    assert!(nhsa.refund(&up, "RF-2", "CASH", Fen(0), Fen(0), Fen(pre.own_pay_amt.0)).await.is_err());
-    assert!(nhsa.refund(&up, "RF-1", "CASH", Fen(0), Fen(0), Fen(999)).await.is_err());
+    assert!(nhsa.refund(&up, "RF-2", "HI", pre.fund_pay, Fen(0), Fen(0)).await.is_err());
+    assert!(nhsa.refund(&up, "RF-1", "HI", Fen(999), Fen(0), Fen(0)).await.is_err());
     // The rest, both parts: fully refunded.
-    nhsa.refund(&up, "RF-3", "ALL", pre.fund_pay, Fen(0), Fen(pre.own_pay_amt.0 - 1_000)).await.unwrap();
+    nhsa.refund(&up, "RF-3", "ALL", Fen(pre.fund_pay.0 - 1_000), pre.psn_acct_pay, Fen(0)).await.unwrap();
+    assert_eq!(nhsa.query(&up).await.unwrap().ord_stas, "7");
+}
+
+#[tokio::test]
+async fn mixed_order_waits_for_cash_and_reverses() {
+    let (sims, nhsa, n) = setup().await;
+    let auth = authorise(&sims, &n, true).await;
+    let up = nhsa.upload_fees("CB-RX-5", &auth, &lines(), Fen(4_360)).await.unwrap();
+    // A child's insurance (亲情付) has no personal account, even when asked.
+    let pre = nhsa.pay_order(&up, &auth, true).await.unwrap();
+    assert_eq!((pre.fund_pay, pre.psn_acct_pay, pre.own_pay_amt), (Fen(3_052), Fen(0), Fen(5_808)));
+    assert_eq!(pre.ord_stas, "2", "cash due");
+    confirm(&sims, &up.pay_ord_id).await;
+    assert_eq!(nhsa.query(&up).await.unwrap().ord_stas, "4", "insurance paid, cash pending");
+    // The cash part failed: the insurance part is reversed (P9).
+    assert_eq!(nhsa.refund(&up, "RV-1", "HI", pre.fund_pay, Fen(0), Fen(0)).await.unwrap(), "SUCC");
     assert_eq!(classify(&nhsa.query(&up).await.unwrap().ord_stas), Some(OrdStasClass::Refunded));
 }
 
 #[tokio::test]
 async fn revoke_unpaid_and_refuse_bad_input() {
-    let (sims, nhsa, _) = setup().await;
-    let up = nhsa.upload_fees("CB-RX-2", "AUTH1", &lines(), Fen(4_360)).await.unwrap();
-    assert!(nhsa.pay_order(&up, "NOT-AN-AUTH", false).await.is_err(), "a bad authorisation is refused");
+    let (sims, nhsa, n) = setup().await;
+    let auth = authorise(&sims, &n, false).await;
+    let up = nhsa.upload_fees("CB-RX-2", &auth, &lines(), Fen(4_360)).await.unwrap();
+    assert!(nhsa.pay_order(&up, "AUTH440300NEVERISSUED", false).await.is_err(), "an authorisation the centre never issued is refused");
     nhsa.revoke(&up).await.unwrap();
     assert_eq!(classify(&nhsa.query(&up).await.unwrap().ord_stas), Some(OrdStasClass::Cancelled));
     assert!(nhsa.refund(&up, "RF-X", "ALL", Fen(100), Fen(0), Fen(0)).await.is_err(), "nothing to refund on a revoked order");
     // Insurable above the total: the centre refuses the upload.
-    assert!(nhsa.upload_fees("CB-RX-3", "AUTH1", &lines(), Fen(9_999)).await.is_err());
-    let paid = nhsa.upload_fees("CB-RX-4", "AUTH1", &lines(), Fen(4_360)).await.unwrap();
-    nhsa.pay_order(&paid, "AUTH1", false).await.unwrap();
+    assert!(nhsa.upload_fees("CB-RX-3", &auth, &lines(), Fen(9_999)).await.is_err());
+    let paid = nhsa.upload_fees("CB-RX-4", &auth, &lines(), Fen(4_360)).await.unwrap();
+    nhsa.pay_order(&paid, &auth, false).await.unwrap();
     confirm(&sims, &paid.pay_ord_id).await;
-    assert!(nhsa.revoke(&paid).await.is_err(), "a settled order is refunded, not revoked");
+    assert!(nhsa.revoke(&paid).await.is_err(), "a paid order is refunded, not revoked");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ fn t0() -> chrono::DateTime<Utc> {
 }
 
 fn mixed() -> Order {
-    let line = OrderLine { code: "RX1".into(), name: "门诊处方".into(), qty: 1, unit_price: Fen(10_000), amount: Fen(10_000) };
+    let line = OrderLine { code: "RX1".into(), name: "门诊处方".into(), qty: 1, unit_price: Fen(10_000), amount: Fen(10_000), insurable: true };
     Order::new(Purpose::OutpatientBill, vec![line], Split { fund: Fen(6_000), personal_account: Fen(1_000), mutual_aid: Fen(0), self_pay: Fen(3_000) }).unwrap()
 }
 
@@ -28,7 +28,7 @@ on_both_backends! {
     async fn concurrent_duplicate_events_apply_once_and_the_ledger_balances(backend) {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        store.create_order(store.db(), "CB1", Some(1), &mixed(), t0() + Duration::minutes(15), t0()).await.unwrap();
+        store.create_order(store.db(), "CB1", Some(1), &mixed(), None, t0() + Duration::minutes(15), t0()).await.unwrap();
         let capture = OrderEvent::Captured { channel: Channel::Insurance, amount: Fen(7_000) };
         let mut hs = Vec::new();
         for _ in 0..10 {
@@ -55,7 +55,7 @@ on_both_backends! {
     async fn refused_events_write_nothing_and_refunds_post_back(backend) {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        store.create_order(store.db(), "CB2", None, &mixed(), t0() + Duration::minutes(15), t0()).await.unwrap();
+        store.create_order(store.db(), "CB2", None, &mixed(), None, t0() + Duration::minutes(15), t0()).await.unwrap();
         let err = store.apply_order_event("CB2", OrderEvent::Captured { channel: Channel::SelfPay, amount: Fen(2_999) }, t0()).await.unwrap_err();
         assert_eq!(err.code, domain::ErrorCode::AmountMismatch);
         assert_eq!(store.order("CB2").await.unwrap().1, 1, "version unchanged");

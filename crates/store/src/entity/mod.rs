@@ -2,9 +2,11 @@
 //! recompile the derive-heavy code.
 pub mod audit_log;
 pub mod channel_event;
+pub mod idempotency_key;
 pub mod ledger_entry;
 pub mod outbox;
 pub mod patient;
+pub mod payment_attempt;
 pub mod payment_order;
 pub mod session;
 pub mod staff_user;

@@ -1,0 +1,242 @@
+//! Paying with insurance (医保移动支付, protocols.md §1.2): the patient authorises (own
+//! insurance, or a guardian for a child's 少儿医保 via 亲情付), the fee lines go up (6201),
+//! the centre pre-settles and says how the bill splits (6202), the patient confirms the
+//! insurance part on the 医保 cashier, and 6301 — never the 6202 answer — says it was
+//! paid. The rest is self-pay through the bank. If the self-pay part fails after the
+//! insurance part was paid, the insurance settlement is reversed (6203) (P9).
+use super::{BANK, CENTRE};
+use crate::{Actor, App};
+use domain::billing::{Channel, Order, OrderEvent, OrderState, Split};
+use domain::insurance::InsuranceKind;
+use domain::{DomainError, ErrorCode};
+use gateways::nhsa::auth::{AuthFor, MedInsAuthClient};
+use gateways::nhsa::client::{FeeUpload, NhsaClient, OrdStasClass, classify};
+use serde_json::json;
+
+pub struct InsuranceChannel {
+    pub centre: NhsaClient,
+    pub auth: MedInsAuthClient,
+    /// The 医保 cashier: `{pay_ord_id}` and `{redirect}` are filled in. In WeChat this is
+    /// the `requestMedicalInsurancePay` JSAPI; an H5 page address is assumed here [I].
+    pub cashier_url: String,
+    pub use_personal_account: bool,
+}
+
+/// How the patient chose to pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMethod {
+    /// 医保: the patient's own insurance.
+    Insurance,
+    /// 少儿医保: a child's insurance, authorised by the guardian (亲情付).
+    ChildInsurance,
+    /// 自费.
+    SelfPay,
+}
+
+impl PayMethod {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "insurance" => Some(Self::Insurance),
+            "child_insurance" => Some(Self::ChildInsurance),
+            "self_pay" => Some(Self::SelfPay),
+            _ => None,
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Insurance => "医保支付",
+            Self::ChildInsurance => "少儿医保支付",
+            Self::SelfPay => "自费支付",
+        }
+    }
+}
+
+/// The methods a patient of this insurance kind may use for this order.
+pub fn methods_for(order: &Order, kind: &str, insurance_offered: bool) -> Vec<PayMethod> {
+    let mut m = Vec::new();
+    if insurance_offered && order.insurance_may_pay() {
+        match kind {
+            k if k == InsuranceKind::Tier1.as_str() || k == InsuranceKind::Tier2.as_str() || k == InsuranceKind::Tier3.as_str() => m.push(PayMethod::Insurance),
+            k if k == InsuranceKind::Children.as_str() => m.push(PayMethod::ChildInsurance),
+            _ => {}
+        }
+    }
+    m.push(PayMethod::SelfPay);
+    m
+}
+
+/// The centre's references for an order, kept in the attempt row.
+fn upload_of(detail: &serde_json::Value) -> Option<FeeUpload> {
+    let s = |k: &str| detail.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_owned);
+    Some(FeeUpload { pay_ord_id: s("pay_ord_id")?, pay_token: s("pay_token")? })
+}
+
+fn not_offered() -> DomainError {
+    DomainError::new(ErrorCode::InsuranceNotAllowed, "insurance payment not configured")
+}
+
+impl App {
+    fn insurance(&self) -> Result<&InsuranceChannel, DomainError> {
+        self.insurance.as_deref().ok_or_else(not_offered)
+    }
+
+    /// The insurance split may still change: nothing captured and no bank payment opened
+    /// (the bank will not take a second amount under the same order number).
+    async fn check_resplittable(&self, order_no: &str, order: &Order) -> Result<(), DomainError> {
+        if !matches!(order.state, OrderState::Created | OrderState::Paying) || order.captured.total().0 != 0 {
+            return Err(DomainError::new(ErrorCode::PaymentMethodLocked, "payment under way"));
+        }
+        if self.store.attempt(order_no, BANK).await?.is_some() {
+            return Err(DomainError::new(ErrorCode::PaymentMethodLocked, "bank payment already opened"));
+        }
+        Ok(())
+    }
+
+    /// Step 1: where to send the patient to authorise. `insurance_kind` is the patient's
+    /// (from their card); the method must fit it.
+    pub async fn insurance_authorize_url(&self, order_no: &str, insurance_kind: &str, method: PayMethod, redirect_uri: &str) -> Result<String, DomainError> {
+        let ins = self.insurance()?;
+        let (order, _) = self.store.order(order_no).await?;
+        if method == PayMethod::SelfPay || !methods_for(&order, insurance_kind, true).contains(&method) {
+            return Err(DomainError::new(ErrorCode::InsuranceNotAllowed, "method not allowed for this patient or order"));
+        }
+        self.check_resplittable(order_no, &order).await?;
+        let state = hex::encode(crypto::random_bytes::<16>());
+        let detail = match self.store.attempt(order_no, CENTRE).await? {
+            Some((_, mut d)) => {
+                d["auth_state"] = json!(state);
+                d["method"] = json!(method);
+                d
+            }
+            None => json!({"auth_state": state, "method": method}),
+        };
+        self.store.put_attempt(order_no, CENTRE, "", &detail, self.now()).await?;
+        let who = if method == PayMethod::ChildInsurance { AuthFor::Relative } else { AuthFor::Own };
+        Ok(ins.auth.authorize_url(redirect_uri, &state, who))
+    }
+
+    /// Step 2: the patient came back with an `authCode`. Trades it for the authorisation,
+    /// uploads the fee lines (6201) and pre-settles (6202); the order takes the centre's
+    /// split. Nothing is paid yet.
+    pub async fn insurance_presettle(&self, order_no: &str, auth_code: &str, state: &str, openid: &str, actor: &Actor) -> Result<Split, DomainError> {
+        let ins = self.insurance()?;
+        let (order, _) = self.store.order(order_no).await?;
+        let (_, detail) =
+            self.store.attempt(order_no, CENTRE).await?.ok_or_else(|| DomainError::new(ErrorCode::InsuranceAuthFailed, "no authorisation started"))?;
+        let expected = detail.get("auth_state").and_then(|v| v.as_str()).unwrap_or_default();
+        if expected.is_empty() || !crypto::constant_time_eq(expected.as_bytes(), state.as_bytes()) {
+            return Err(DomainError::new(ErrorCode::InsuranceAuthFailed, "authorisation state mismatch"));
+        }
+        let method: PayMethod = serde_json::from_value(detail["method"].clone()).map_err(|_| DomainError::new(ErrorCode::InsuranceAuthFailed, "no method"))?;
+        self.check_resplittable(order_no, &order).await?;
+        let auth = ins.auth.user_query(auth_code, openid).await?;
+        if auth.for_relative != (method == PayMethod::ChildInsurance) {
+            return Err(DomainError::new(ErrorCode::InsuranceAuthFailed, "authorisation is for the wrong person"));
+        }
+        // A previous pre-settlement (the patient authorised twice) is revoked first.
+        self.drop_insurance_presettlement(order_no).await?;
+        let lines: Vec<(String, String, domain::Fen)> = order.lines.iter().map(|l| (l.code.clone(), l.name.clone(), l.amount)).collect();
+        let up = ins.centre.upload_fees(order_no, &auth.pay_auth_no, &lines, order.insurable()).await?;
+        let detail = json!({"method": method, "pay_ord_id": up.pay_ord_id, "pay_token": up.pay_token, "for_relative": auth.for_relative});
+        self.store.put_attempt(order_no, CENTRE, &up.pay_ord_id, &detail, self.now()).await?;
+        let s = ins.centre.pay_order(&up, &auth.pay_auth_no, ins.use_personal_account && !auth.for_relative).await?;
+        let split = Split { fund: s.fund_pay, personal_account: s.psn_acct_pay, mutual_aid: s.acct_mulaid_pay, self_pay: s.own_pay_amt };
+        if s.fee_sumamt != order.total() || split.total() != order.total() || classify(&s.ord_stas) != Some(OrdStasClass::Processing) {
+            let _ = ins.centre.revoke(&up).await;
+            return Err(DomainError::new(ErrorCode::InsuranceRejected, format!("6202 answer does not fit the order (ordStas {})", s.ord_stas)));
+        }
+        self.apply(order_no, OrderEvent::Priced { split }).await?;
+        let why = format!(
+            "{} 统筹{} 个账{} 共济{} 自付{}",
+            method.label_zh(),
+            split.fund.to_yuan_string(),
+            split.personal_account.to_yuan_string(),
+            split.mutual_aid.to_yuan_string(),
+            split.self_pay.to_yuan_string()
+        );
+        self.store.audit(&actor.entry("order.insurance_presettle", format!("order:{order_no}"), &why), self.now()).await?;
+        Ok(split)
+    }
+
+    /// Step 3: the patient confirms. Returns the 医保 cashier address.
+    pub async fn insurance_cashier_url(&self, order_no: &str, redirect: &str) -> Result<String, DomainError> {
+        let ins = self.insurance()?;
+        let (order, _) = self.store.order(order_no).await?;
+        let up = match self.store.attempt(order_no, CENTRE).await? {
+            Some((_, d)) => upload_of(&d),
+            None => None,
+        }
+        .ok_or_else(|| DomainError::new(ErrorCode::InsuranceAuthFailed, "not pre-settled"))?;
+        if !matches!(order.state, OrderState::Created | OrderState::Paying) || order.captured.insurance.0 != 0 || order.due(Channel::Insurance).0 == 0 {
+            return Err(DomainError::new(ErrorCode::OrderStateConflict, "insurance part not payable"));
+        }
+        self.apply_if_current(order_no, OrderEvent::PaymentStarted).await?;
+        Ok(ins
+            .cashier_url
+            .replace("{pay_ord_id}", &gateways::wechat::url_encode(&up.pay_ord_id))
+            .replace("{redirect}", &gateways::wechat::url_encode(redirect)))
+    }
+
+    /// Asks the centre (6301) about a pre-settled insurance part not yet captured, and
+    /// applies the answer. Amounts that differ from the split are refused (P2).
+    pub(crate) async fn resolve_insurance(&self, order_no: &str, order: &Order) -> Result<(), DomainError> {
+        let due = order.due(Channel::Insurance);
+        if due.0 == 0 || order.captured.insurance == due {
+            return Ok(());
+        }
+        let Some(up) = self.store.attempt(order_no, CENTRE).await?.and_then(|(_, d)| upload_of(&d)) else { return Ok(()) };
+        let s = self.insurance()?.centre.query(&up).await?;
+        let ev = match (s.ord_stas.as_str(), classify(&s.ord_stas)) {
+            // 4 医保支付完成 (cash pending), 5/6 settled: the insurance part is paid.
+            ("4" | "5" | "6", _) => {
+                let paid = domain::Fen(s.fund_pay.0 + s.psn_acct_pay.0 + s.acct_mulaid_pay.0);
+                if paid != due {
+                    return Err(DomainError::new(ErrorCode::AmountMismatch, "centre's insurance amount differs from the split"));
+                }
+                OrderEvent::Captured { channel: Channel::Insurance, amount: due }
+            }
+            (_, Some(OrdStasClass::Cancelled | OrdStasClass::Failed)) => OrderEvent::PaymentFailed { channel: Channel::Insurance },
+            _ => return Ok(()),
+        };
+        self.apply_if_current(order_no, ev).await
+    }
+
+    /// Revokes (6401) an insurance pre-settlement that was never paid, so the centre
+    /// cannot settle it later. Already revoked or cancelled is fine; paid is not.
+    pub(crate) async fn drop_insurance_presettlement(&self, order_no: &str) -> Result<(), DomainError> {
+        let Some((_, detail)) = self.store.attempt(order_no, CENTRE).await? else { return Ok(()) };
+        let Some(up) = upload_of(&detail) else { return Ok(()) };
+        let centre = &self.insurance()?.centre;
+        let s = centre.query(&up).await?;
+        match classify(&s.ord_stas) {
+            Some(OrdStasClass::Processing) => centre.revoke(&up).await?,
+            Some(OrdStasClass::Cancelled | OrdStasClass::Failed) => {}
+            _ => return Err(DomainError::new(ErrorCode::PaymentMethodLocked, format!("centre says ordStas {}", s.ord_stas))),
+        }
+        let mut d = detail;
+        d["pay_ord_id"] = json!("");
+        d["revoked"] = json!(up.pay_ord_id);
+        self.store.put_attempt(order_no, CENTRE, "", &d, self.now()).await
+    }
+
+    /// Returns the insurance part to the centre (6203, `HI`) under a stable serial number.
+    /// `Ok(true)` = refunded; `Ok(false)` = the centre refused for good.
+    pub(crate) async fn refund_insurance(&self, order_no: &str, sn: &str) -> Result<bool, DomainError> {
+        let (order, _) = self.store.order(order_no).await?;
+        let up = self
+            .store
+            .attempt(order_no, CENTRE)
+            .await?
+            .and_then(|(_, d)| upload_of(&d))
+            .ok_or_else(|| DomainError::new(ErrorCode::Internal, "insurance refund without a centre order"))?;
+        // The mutual-aid part is paid from a relative's personal account, so it returns
+        // with the personal-account part [I].
+        let psn = domain::Fen(order.split.personal_account.0 + order.split.mutual_aid.0);
+        match self.insurance()?.centre.refund(&up, sn, "HI", order.split.fund, psn, domain::Fen::ZERO).await?.as_str() {
+            "SUCC" => Ok(true),
+            "FAIL" => Ok(false),
+            _ => Err(DomainError::new(ErrorCode::UpstreamUnavailable, "6203 outcome pending (EXP)")),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The persisted jobs that carry money work through crashes: each is an outbox row
+//! written in the transaction that made it necessary, and each is safe to run again
+//! (stable refund numbers, idempotent state events).
+use crate::App;
+use crate::jobs::{JobError, JobHandler};
+use async_trait::async_trait;
+use domain::billing::{OrderEvent, OrderState, PerChannel};
+use domain::{ErrorCode, Fen};
+
+fn text(payload: &serde_json::Value, k: &str) -> Result<String, JobError> {
+    payload.get(k).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| JobError::Permanent(format!("payload lacks {k}")))
+}
+
+fn retry(e: domain::DomainError) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
+/// Applies a job's resulting event; an order that already moved past it is fine.
+async fn settle(app: &App, order_no: &str, ev: OrderEvent) -> Result<(), JobError> {
+    match app.apply(order_no, ev).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == ErrorCode::OrderStateConflict => Ok(()),
+        Err(e) => Err(retry(e)),
+    }
+}
+
+/// Carries out a refund the order recorded: the insurance part through the centre
+/// (6203), the self-pay part through the bank, both under the same stable refund number.
+/// A refusal for good fails the refund (the money stays captured and the order goes back
+/// to where it was); an unknown outcome is retried with the same number.
+pub struct RefundExecute;
+
+#[async_trait]
+impl JobHandler for RefundExecute {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let order_no = text(payload, "order_no")?;
+        let no = text(payload, "refund_no")?;
+        let fen = |k: &str| Fen(payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0));
+        let amounts = PerChannel { insurance: fen("insurance"), self_pay: fen("self_pay") };
+        if amounts.insurance.0 > 0 && !app.refund_insurance(&order_no, &no).await.map_err(retry)? {
+            return settle(app, &order_no, OrderEvent::RefundFailed { amounts }).await;
+        }
+        if amounts.self_pay.0 > 0 {
+            match app.ccb().map_err(retry)?.refund(&order_no, &no, amounts.self_pay).await {
+                Ok(()) => {}
+                Err(e) if e.code == ErrorCode::RefundExceedsCaptured && amounts.insurance.0 == 0 => {
+                    return settle(app, &order_no, OrderEvent::RefundFailed { amounts }).await;
+                }
+                Err(e) => return Err(retry(e)),
+            }
+        }
+        settle(app, &order_no, OrderEvent::RefundSucceeded { amounts }).await
+    }
+}
+
+/// Reverses an insurance settlement whose self-pay part failed or ran out of time (P9).
+pub struct InsuranceReverse;
+
+#[async_trait]
+impl JobHandler for InsuranceReverse {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let order_no = text(payload, "order_no")?;
+        let sn = text(payload, "sn")?;
+        if app.refund_insurance(&order_no, &sn).await.map_err(retry)? {
+            settle(app, &order_no, OrderEvent::InsuranceReversed).await
+        } else {
+            Err(JobError::Retry("centre refused the reversal; a person must look (reconciliation lists it)".into()))
+        }
+    }
+}
+
+/// The persisted recovery job: asks the channels until the order is settled one way or
+/// the other. Survives crashes because it is an outbox row written with the order.
+pub struct PaymentQuery;
+
+#[async_trait]
+impl JobHandler for PaymentQuery {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let order_no = text(payload, "order_no")?;
+        match app.resolve_payment(&order_no).await {
+            Ok(OrderState::Created | OrderState::Paying) => Err(JobError::Retry("payment pending".into())),
+            Ok(_) => Ok(()),
+            Err(e) if e.code == ErrorCode::OrderNotFound => Err(JobError::Permanent(e.to_string())),
+            Err(e) => Err(retry(e)),
+        }
+    }
+}
+
+/// Delivers what a paid order bought. An outpatient bill (`bill:<his patient>:<recipe,…>`)
+/// is settled in the HIS; an order without a subject has nothing more to deliver. When
+/// the HIS refuses for good, everything is refunded (P6).
+pub struct FulfilOrder;
+
+#[async_trait]
+impl JobHandler for FulfilOrder {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let order_no = text(payload, "order_no")?;
+        let row = app.store.order_row(&order_no).await.map_err(retry)?;
+        if row.order.state != OrderState::Paid {
+            return Ok(());
+        }
+        let subject = row.subject.clone().unwrap_or_default();
+        if let Some(rest) = subject.strip_prefix("bill:") {
+            let (his_patient, recipes) = rest.split_once(':').ok_or_else(|| JobError::Permanent("bad bill subject".into()))?;
+            let recipes: Vec<String> = recipes.split(',').map(str::to_owned).collect();
+            let done = async {
+                let pre = app.his.pre_settle(his_patient, &recipes, false).await?;
+                if pre.total != row.order.total() {
+                    return Err(domain::DomainError::new(ErrorCode::HisRejected, "bill total changed in the HIS"));
+                }
+                app.his.settle(&pre.pre_settle_id, &order_no, pre.self_pay).await
+            }
+            .await;
+            return match done {
+                Ok(_) => settle(app, &order_no, OrderEvent::Fulfilled).await,
+                Err(e) if e.code == ErrorCode::HisRejected => app.fulfilment_failed(&order_no, "HIS refused the bill settlement").await.map_err(retry),
+                Err(e) => Err(retry(e)),
+            };
+        }
+        if subject.is_empty() {
+            return settle(app, &order_no, OrderEvent::Fulfilled).await;
+        }
+        Err(JobError::Permanent(format!("no fulfilment for subject {subject}")))
+    }
+}
