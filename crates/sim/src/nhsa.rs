@@ -168,14 +168,12 @@ impl NhsaState {
                 let use_account = d.get("acctUsedFlag").and_then(Value::as_str) == Some("1");
                 let o = self.orders.get_mut(&id).filter(|o| o.token == token).ok_or(("2002", "支付订单不存在".to_owned()))?;
                 match infno {
-                    "6202" => {
-                        if o.ord_stas <= 2 {
-                            // The personal account pays the rest of the in-catalogue amount, up to
-                            // its balance; children's insurance (paid by a relative) has none.
-                            o.psn = if use_account && relative == Some(false) { Fen((o.insurable.0 - o.fund.0).min(balance.0)) } else { Fen::ZERO };
-                            o.cash = Fen(o.total.0 - o.fund.0 - o.psn.0);
-                            o.ord_stas = if o.cash.0 > 0 { 2 } else { 1 };
-                        }
+                    // The personal account pays the rest of the in-catalogue amount, up to its
+                    // balance; children's insurance (paid by a relative) has none.
+                    "6202" if o.ord_stas <= 2 => {
+                        o.psn = if use_account && relative == Some(false) { Fen((o.insurable.0 - o.fund.0).min(balance.0)) } else { Fen::ZERO };
+                        o.cash = Fen(o.total.0 - o.fund.0 - o.psn.0);
+                        o.ord_stas = if o.cash.0 > 0 { 2 } else { 1 };
                     }
                     "6401" => {
                         if o.ord_stas > 2 {

@@ -58,17 +58,19 @@ pub fn postings(before: &Order, after: &Order) -> Vec<(String, &'static str, i64
     out
 }
 
+/// A new order row.
+pub struct NewOrder<'a> {
+    pub order_no: &'a str,
+    pub patient_id: Option<i64>,
+    pub order: &'a Order,
+    /// What it pays for, for fulfilment (`bill:<his patient>:<recipes>` …).
+    pub subject: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+}
+
 impl Store {
-    pub async fn create_order<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        order_no: &str,
-        patient_id: Option<i64>,
-        order: &Order,
-        subject: Option<&str>,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    pub async fn create_order<C: ConnectionTrait>(&self, conn: &C, o: NewOrder<'_>, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let NewOrder { order_no, patient_id, order, subject, expires_at } = o;
         let now = micros(now);
         payment_order::ActiveModel {
             subject: Set(subject.map(str::to_owned)),

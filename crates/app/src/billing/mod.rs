@@ -122,7 +122,8 @@ impl App {
         let now = self.now();
         let order_no = new_order_no(now);
         let txn = self.store.write_txn().await?;
-        self.store.create_order(&txn, &order_no, patient_id, &order, subject, now + self.policies.order_close_after, now).await?;
+        let row = store::billing::NewOrder { order_no: &order_no, patient_id, order: &order, subject, expires_at: now + self.policies.order_close_after };
+        self.store.create_order(&txn, row, now).await?;
         let job = NewJob::new(PAYMENT_QUERY, serde_json::json!({"order_no": order_no}), now).at(now + self.policies.first_payment_query_after).max_attempts(50);
         self.store.enqueue(&txn, job, now).await?;
         self.store.append_audit(&txn, &actor.entry("order.create", format!("order:{order_no}"), purpose.label_zh()), now).await?;
