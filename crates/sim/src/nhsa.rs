@@ -292,6 +292,11 @@ impl NhsaState {
         }
     }
 
+    /// Where a centre order stands (for tests and the demo's inspection).
+    pub fn ord_stas_of(&self, pay_ord_id: &str) -> Option<u8> {
+        self.orders.get(pay_ord_id).map(|o| o.ord_stas)
+    }
+
     /// Issues a one-time authorisation code, as the 医保 mini-program does after the
     /// patient authorises; `relative` marks 亲情付 (a guardian for a child).
     pub fn issue_auth_code(&mut self, relative: bool) -> String {

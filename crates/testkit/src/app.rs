@@ -17,6 +17,8 @@ pub struct TestApp {
     pub wechat: sim::wechat::SharedWechat,
     pub ccb_url: String,
     pub ccb: sim::ccb::SharedCcb,
+    pub nhsa_url: String,
+    pub nhsa: sim::nhsa::SharedNhsa,
     pub demo_credentials: Vec<server::demo::DemoCredential>,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
@@ -57,6 +59,7 @@ impl TestApp {
         let sims = node.sims.as_ref().expect("demo sims");
         let (his_url, wechat_url, his, wechat, ccb_url, ccb) =
             (sims.his_url.clone(), sims.wechat_url.clone(), sims.his.clone(), sims.wechat.clone(), sims.ccb_url.clone(), sims.ccb.clone());
+        let (nhsa_url, nhsa) = (sims.nhsa_url.clone(), sims.nhsa.clone());
         let app = node.app.clone();
         let demo_credentials = node.demo_credentials.clone();
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -75,12 +78,47 @@ impl TestApp {
             wechat,
             ccb_url,
             ccb,
+            nhsa_url,
+            nhsa,
             demo_credentials,
             data_dir,
             db,
             stop: Some(stop),
             done: Some(done),
         }
+    }
+
+    /// Runs due jobs until none is left (tests that drive the outbox themselves).
+    pub async fn drain_jobs(&self) {
+        let reg = app::jobs::Registry::standard();
+        let cfg = app::jobs::PoolConfig::default();
+        for _ in 0..50 {
+            if app::jobs::run_once(&self.app, &reg, &cfg, "test").await.expect("run jobs") == 0 {
+                return;
+            }
+        }
+        panic!("jobs keep coming");
+    }
+
+    /// The patient authorises on the insurance simulator's page: returns (authCode, state)
+    /// from where it sends the browser back.
+    pub async fn authorise_insurance(&self, authorize_url: &str, allow: bool) -> (String, String) {
+        let q = url_query(authorize_url);
+        let get = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let r = Self::http()
+            .post(format!("{}/__sim/medins/auth", self.nhsa_url))
+            .form(&[
+                ("decision", if allow { "allow" } else { "deny" }),
+                ("redirect_uri", &get("redirect_uri")),
+                ("state", &get("state")),
+                ("relative", &get("relative")),
+            ])
+            .send()
+            .await
+            .expect("authorise");
+        let back = url_query(&location(r.headers()));
+        let get = |k: &str| back.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        (get("authCode"), get("state"))
     }
 
     pub fn url(&self, path: &str) -> String {
