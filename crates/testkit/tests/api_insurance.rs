@@ -43,7 +43,7 @@ async fn pay_insurance_part(t: &TestApp, no: &str, kind: &str, method: PayMethod
     split
 }
 
-async fn bank(t: &TestApp, cashier_url: &str, action: &str) {
+async fn bank(cashier_url: &str, action: &str) {
     let r = TestApp::http().post(format!("{cashier_url}/{action}")).send().await.unwrap();
     assert_eq!(r.status(), 303);
 }
@@ -63,7 +63,7 @@ on_both_backends! {
         // The insurance part is in; the bank payment is for the rest only.
         let cashier = t.app.start_self_pay(&no).await.unwrap();
         assert_eq!(t.app.start_self_pay(&no).await.unwrap(), cashier, "re-opening gives the same cashier");
-        bank(&t, &cashier, "pay").await;
+        bank(&cashier, "pay").await;
         for _ in 0..100 {
             if state(&t, &no).await == OrderState::Paid { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -108,7 +108,7 @@ on_both_backends! {
         let split = pay_insurance_part(&t, &no, "children", PayMethod::ChildInsurance).await;
         assert_eq!((split.fund, split.personal_account, split.self_pay), (Fen(3_052), Fen(0), Fen(5_808)));
         let cashier = t.app.start_self_pay(&no).await.unwrap();
-        bank(&t, &cashier, "cancel").await;
+        bank(&cashier, "cancel").await;
         for _ in 0..100 {
             if state(&t, &no).await == OrderState::Reversing { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -132,7 +132,7 @@ on_both_backends! {
         let no = t.app.create_order(None, Purpose::OutpatientBill, bill(), None, &actor).await.unwrap();
         let split = pay_insurance_part(&t, &no, "tier2", PayMethod::Insurance).await;
         let cashier = t.app.start_self_pay(&no).await.unwrap();
-        bank(&t, &cashier, "cancel").await;
+        bank(&cashier, "cancel").await;
         for _ in 0..100 {
             if state(&t, &no).await == OrderState::Reversing { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
