@@ -138,6 +138,33 @@ impl App {
         }
     }
 
+    /// A fresh second factor for a sensitive action (S6): the current TOTP code, never
+    /// one used before (the step is consumed like a login's). Failures count towards the
+    /// lockout like login failures do.
+    pub async fn staff_step_up(&self, staff_id: i64, otp: &str, action: &str, correlation_id: &str) -> Result<(), DomainError> {
+        let now = self.now();
+        let rec = self.store.staff_by_id(staff_id).await?.filter(|r| r.active).ok_or(ErrorCode::Unauthenticated)?;
+        if rec.locked_until.is_some_and(|t| t > now) {
+            return Err(DomainError::new(ErrorCode::AccountLocked, "locked"));
+        }
+        let secret = self.store.staff_totp_secret(rec.id).await?;
+        let actor = Actor::staff(rec.id, correlation_id);
+        match crypto::totp::verify(&secret, otp.trim(), now.timestamp()) {
+            Some(step) if step > rec.last_totp_step && self.store.record_staff_login_success(rec.id, step).await? => {
+                self.store.audit(&actor.entry("staff.step_up", format!("staff:{}", rec.id), action), now).await?;
+                Ok(())
+            }
+            Some(_) => Err(DomainError::new(ErrorCode::OtpReused, "step already used")),
+            None => {
+                let failed = rec.failed_logins + 1;
+                let lock = (failed >= self.policies.staff_max_failed_logins).then(|| now + self.policies.staff_lockout);
+                self.store.record_staff_login_failure(rec.id, if lock.is_some() { 0 } else { failed }, lock).await?;
+                self.store.audit(&actor.entry("staff.step_up_failed", format!("staff:{}", rec.id), action), now).await?;
+                Err(DomainError::new(if lock.is_some() { ErrorCode::AccountLocked } else { ErrorCode::StepUpRequired }, "bad totp"))
+            }
+        }
+    }
+
     pub async fn staff_session(&self, token: &str) -> Result<StaffPrincipal, DomainError> {
         let info = self.store.touch_session(token, SessionKind::Staff, self.policies.staff_session, self.now()).await?;
         let rec = self.store.staff_by_id(info.subject_id).await?.filter(|r| r.active).ok_or(ErrorCode::Unauthenticated)?;

@@ -131,6 +131,42 @@ pub enum OrderState {
 }
 
 impl OrderState {
+    pub const ALL: [OrderState; 9] =
+        [Self::Created, Self::Paying, Self::Paid, Self::Fulfilled, Self::Reversing, Self::Closed, Self::Refunding, Self::PartiallyRefunded, Self::Refunded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Paying => "paying",
+            Self::Paid => "paid",
+            Self::Fulfilled => "fulfilled",
+            Self::Reversing => "reversing",
+            Self::Closed => "closed",
+            Self::Refunding => "refunding",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Created => "待支付",
+            Self::Paying => "支付中",
+            Self::Paid => "已支付",
+            Self::Fulfilled => "已完成",
+            Self::Reversing => "医保撤销中",
+            Self::Closed => "已关闭",
+            Self::Refunding => "退款中",
+            Self::PartiallyRefunded => "部分退款",
+            Self::Refunded => "已退款",
+        }
+    }
+
+    /// The patient's money is confirmed taken (and perhaps partly returned).
+    pub fn money_confirmed(self) -> bool {
+        matches!(self, Self::Paid | Self::Fulfilled | Self::Refunding | Self::PartiallyRefunded | Self::Refunded)
+    }
+
     /// Nothing more happens without a new request: the three terminal states, plus
     /// `PartiallyRefunded`, which rests until someone asks for another refund.
     pub fn is_resting(self) -> bool {
@@ -440,6 +476,14 @@ mod tests {
             Split { fund: Fen(6_000), personal_account: Fen(1_000), mutual_aid: Fen(0), self_pay: Fen(3_000) },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn state_names_match_their_serde_form() {
+        for st in OrderState::ALL {
+            assert_eq!(serde_json::to_value(st).unwrap(), serde_json::json!(st.as_str()));
+            assert!(!st.label_zh().is_empty());
+        }
     }
 
     #[test]

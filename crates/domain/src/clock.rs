@@ -46,3 +46,9 @@ pub fn shanghai() -> FixedOffset {
 pub fn to_local(t: DateTime<Utc>) -> DateTime<FixedOffset> {
     t.with_timezone(&shanghai())
 }
+
+/// The instant a local (Shanghai) day starts.
+pub fn local_midnight_utc(d: chrono::NaiveDate) -> DateTime<Utc> {
+    let naive = d.and_hms_opt(0, 0, 0).expect("midnight exists");
+    (naive - chrono::Duration::hours(8)).and_utc()
+}

@@ -204,7 +204,7 @@ impl HisState {
         let ids: Vec<(String, String)> = self.patients.iter().map(|p| (p.patient_id.clone(), p.citizen.name.clone())).collect();
         for (pid, name) in &ids {
             let items: Vec<FeeItem> = match name.as_str() {
-                "张伟" => vec![cat[0].clone(), cat[1].clone(), cat[3].clone()],
+                "张伟" => vec![cat[0].clone(), cat[1].clone(), cat[3].clone(), cat[5].clone()],
                 "李娜" => vec![cat[2].clone(), cat[5].clone()],
                 "赵小雨" => vec![cat[0].clone(), cat[4].clone()],
                 _ => continue,

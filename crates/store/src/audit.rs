@@ -120,6 +120,11 @@ impl Store {
             .map_err(db_err)
     }
 
+    /// Everything recorded about one subject (an order's story), oldest first.
+    pub async fn audit_by_subject(&self, subject: &str) -> Result<Vec<audit_log::Model>, DomainError> {
+        audit_log::Entity::find().filter(audit_log::Column::Subject.eq(subject)).order_by_asc(audit_log::Column::Seq).all(&self.db).await.map_err(db_err)
+    }
+
     pub async fn audit_count(&self, action: Option<&str>) -> Result<u64, DomainError> {
         use sea_orm::PaginatorTrait;
         let mut q = audit_log::Entity::find();

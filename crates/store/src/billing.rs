@@ -281,6 +281,18 @@ impl Store {
         rows.into_iter().map(order_row).collect()
     }
 
+    /// The newest order still open (created or paying) for a subject, if any.
+    pub async fn open_order_for_subject(&self, subject: &str) -> Result<Option<OrderRow>, DomainError> {
+        let m = payment_order::Entity::find()
+            .filter(payment_order::Column::Subject.eq(subject))
+            .filter(payment_order::Column::State.is_in(["created", "paying"]))
+            .order_by_desc(payment_order::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        m.map(order_row).transpose()
+    }
+
     /// Records (or updates) the order's payment at a channel.
     pub async fn put_attempt(&self, order_no: &str, channel: &str, reference: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<(), DomainError> {
         let existing = payment_attempt::Entity::find()

@@ -107,6 +107,10 @@ impl Store {
         }
     }
 
+    pub async fn wechat_openid(&self, account_id: i64) -> Result<String, DomainError> {
+        wechat_account::Entity::find_by_id(account_id).one(&self.db).await.map_err(db_err)?.map(|m| m.openid).ok_or(ErrorCode::Unauthenticated.into())
+    }
+
     pub async fn wechat_account_nickname(&self, account_id: i64) -> Result<Option<String>, DomainError> {
         Ok(wechat_account::Entity::find_by_id(account_id).one(&self.db).await.map_err(db_err)?.and_then(|m| m.nickname))
     }
@@ -171,6 +175,11 @@ impl Store {
             .await
             .map_err(db_err)?;
         Ok(rows.iter().map(summary).collect())
+    }
+
+    /// A patient by id, whatever the account (staff views; the caller audits).
+    pub async fn patient_by_id(&self, patient_id: i64) -> Result<Option<PatientSummary>, DomainError> {
+        Ok(patient::Entity::find_by_id(patient_id).one(&self.db).await.map_err(db_err)?.as_ref().map(summary))
     }
 
     /// One patient of this account; another account's patient is "not found" (never

@@ -167,7 +167,7 @@ impl TestApp {
     pub async fn staff_sign_in(&self, username: &str) -> String {
         let c = self.demo_credentials.iter().find(|c| c.username == username).expect("demo staff");
         let secret = crypto::totp::base32_decode(&c.totp_secret).unwrap();
-        let code = crypto::totp::code_at(&secret, chrono::Utc::now().timestamp());
+        let code = crypto::totp::code_at(&secret, self.app.now().timestamp());
         let r = Self::http()
             .post(self.url("/staff/login"))
             .form(&[("username", username), ("password", &c.password), ("otp", &code), ("next", "/staff")])

@@ -217,9 +217,13 @@ pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Carebridge 智慧服务平台 API", version = "1", description = "Patient-service APIs. Errors are `{code, message, correlation_id}` with stable codes."),
-    paths(list_patients, add_patient, remove_patient, departments, schedules),
-    components(schemas(ErrorBody, PatientDto, AddPatientRequest, DepartmentDto, ScheduleDto, SlotDto)),
-    tags((name = "identity", description = "就诊人 and sign-in"), (name = "booking", description = "Departments and schedules"))
+    paths(list_patients, add_patient, remove_patient, departments, schedules, crate::payments::api_order, crate::payments::api_orders),
+    components(schemas(ErrorBody, PatientDto, AddPatientRequest, DepartmentDto, ScheduleDto, SlotDto, crate::payments::OrderDto)),
+    tags(
+        (name = "identity", description = "就诊人 and sign-in"),
+        (name = "booking", description = "Departments and schedules"),
+        (name = "payments", description = "Orders and their payment")
+    )
 )]
 pub struct ApiDoc;
 

@@ -5,9 +5,11 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod finance;
 pub mod middleware;
 pub mod ops;
 pub mod pages;
+pub mod payments;
 pub mod staff;
 
 use app::App;
@@ -83,6 +85,11 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 const CSS: &str = include_str!("../static/app.css");
+const PAY_JS: &str = include_str!("../static/pay.js");
+
+async fn pay_js() -> impl axum::response::IntoResponse {
+    ([("content-type", "text/javascript; charset=utf-8"), ("cache-control", "public, max-age=3600")], PAY_JS)
+}
 
 async fn css() -> impl axum::response::IntoResponse {
     ([("content-type", "text/css; charset=utf-8"), ("cache-control", "public, max-age=3600")], CSS)
@@ -90,6 +97,7 @@ async fn css() -> impl axum::response::IntoResponse {
 
 const STAFF_ANY: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Records, Role::Finance, Role::Admin];
 const STAFF_ADMIN: &[Role] = &[Role::Admin];
+const STAFF_FINANCE: &[Role] = &[Role::Finance];
 
 pub fn router(app: App, cfg: WebConfig) -> Router {
     let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
@@ -110,6 +118,11 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/admin/audit", get(staff::audit))
         .route_layer(from_fn_with_state((st.clone(), STAFF_ADMIN), auth::require_roles));
 
+    let staff_finance = Router::new()
+        .route("/staff/finance/orders", get(finance::orders))
+        .route("/staff/finance/orders/{order_no}", get(finance::order))
+        .route("/staff/finance/orders/{order_no}/refund", post(finance::refund))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_FINANCE), auth::require_roles));
     let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
 
     Router::new()
@@ -127,13 +140,26 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/logout", post(staff::logout))
         .merge(staff_any)
         .merge(staff_admin)
+        .merge(staff_finance)
         .route("/api/v1/me/patients", get(api::list_patients).post(api::add_patient))
         .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
         .route("/api/v1/departments", get(api::departments))
         .route("/callbacks/ccb", post(api::ccb_callback))
+        .route("/bills", get(payments::bills))
+        .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))
+        .route("/payments", get(payments::my_payments))
+        .route("/pay/{order_no}", get(payments::pay_page))
+        .route("/pay/{order_no}/method", post(payments::choose_method))
+        .route("/pay/{order_no}/insurance-auth", get(payments::insurance_auth_back))
+        .route("/pay/{order_no}/confirm", post(payments::confirm_insurance))
+        .route("/pay/{order_no}/self-pay", post(payments::pay_rest))
+        .route("/pay/{order_no}/result", get(payments::result_page))
+        .route("/api/v1/me/orders", get(payments::api_orders))
+        .route("/api/v1/me/orders/{order_no}", get(payments::api_order))
         .route("/api/v1/departments/{dept_id}/schedules", get(api::schedules))
         .merge(swagger)
         .route("/static/app.css", get(css))
+        .route("/static/pay.js", get(pay_js))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

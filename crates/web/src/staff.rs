@@ -100,7 +100,7 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("住院封账", "封账与出院结算（建设中）", None, &[Nurse, Finance, Admin]),
         ("检验检查", "报告状态与异常通知（建设中）", None, &[Lab, Admin]),
         ("病历复印", "审核、计费、寄送（建设中）", None, &[Records, Admin]),
-        ("财务对账", "订单、退款、对账（建设中）", None, &[Finance, Admin]),
+        ("订单与退款", "订单查询、订单全流程、退款", Some("/staff/finance/orders"), &[Finance]),
         ("诊间工作站", "刷脸看诊（建设中）", None, &[Doctor, Admin]),
     ];
     all.into_iter().filter(|(_, _, _, who)| who.iter().any(|r| roles.contains(r))).map(|(name, note, href, _)| Module { name, note, href }).collect()

@@ -6,8 +6,10 @@
 //! (P4, P5). Whatever a transition decides must happen next — a refund, an insurance
 //! reversal — is enqueued in the same transaction as the transition (`apply`), so a crash
 //! can never lose it.
+pub mod console;
 pub mod insurance;
 pub mod jobs;
+pub mod patient;
 
 use crate::{Actor, App};
 use domain::billing::{Applied, Channel, Order, OrderEvent, OrderLine, OrderState, PerChannel, Purpose, Split};

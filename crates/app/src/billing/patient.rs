@@ -1,0 +1,115 @@
+//! What a patient's WeChat account may see and do with orders. Every order is reached
+//! through the account's own patients: another account's order is "not found", never
+//! "forbidden" (it would confirm it exists).
+use super::insurance::{PayMethod, methods_for};
+use crate::{Actor, App};
+use domain::billing::{Channel, OrderLine, OrderState, Purpose};
+use domain::ports::UnpaidBill;
+use domain::{DomainError, ErrorCode};
+use store::billing::{OrderFilter, OrderRow};
+use store::identity::PatientSummary;
+
+/// An order as its payer sees it.
+pub struct PatientOrder {
+    pub row: OrderRow,
+    pub patient: PatientSummary,
+    /// The methods offered while the method may still be chosen.
+    pub methods: Vec<PayMethod>,
+    /// The insurance pre-settlement is in and waits for the patient's confirmation.
+    pub awaiting_insurance_confirmation: bool,
+    /// The insurance part is paid and the rest is still to pay.
+    pub self_pay_pending: bool,
+}
+
+impl App {
+    pub async fn patient_order(&self, account_id: i64, order_no: &str) -> Result<PatientOrder, DomainError> {
+        let row = self.store.order_row(order_no).await?;
+        let pid = row.patient_id.ok_or(ErrorCode::OrderNotFound)?;
+        let patient = self.store.patient_summary(account_id, pid).await.map_err(|_| DomainError::from(ErrorCode::OrderNotFound))?;
+        let o = &row.order;
+        let open = matches!(o.state, OrderState::Created | OrderState::Paying);
+        let presettled = match self.store.attempt(order_no, super::CENTRE).await? {
+            Some((_, d)) => d.get("pay_ord_id").and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()),
+            None => false,
+        };
+        let bank_opened = self.store.attempt(order_no, super::BANK).await?.is_some();
+        let awaiting_insurance_confirmation = open && presettled && o.due(Channel::Insurance).0 > 0 && o.captured.insurance.0 == 0;
+        let self_pay_pending = open && o.captured.insurance.0 > 0 && o.captured.self_pay.0 == 0 && o.due(Channel::SelfPay).0 > 0;
+        let methods =
+            if open && o.captured.total().0 == 0 && !bank_opened { methods_for(o, &patient.insurance_kind, self.insurance.is_some()) } else { vec![] };
+        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending })
+    }
+
+    /// The account's orders, newest first.
+    pub async fn patient_orders(&self, account_id: i64, limit: u64) -> Result<Vec<(OrderRow, PatientSummary)>, DomainError> {
+        let patients = self.store.list_patients(account_id).await?;
+        if patients.is_empty() {
+            return Ok(vec![]);
+        }
+        let f = OrderFilter { patient_ids: Some(patients.iter().map(|p| p.id).collect()), ..Default::default() };
+        let rows = self.store.search_orders(&f, limit).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let p = patients.iter().find(|p| Some(p.id) == r.patient_id)?.clone();
+                Some((r, p))
+            })
+            .collect())
+    }
+
+    /// Every unpaid outpatient bill of the account's patients (from the HIS).
+    pub async fn patient_bills(&self, account_id: i64) -> Result<Vec<(PatientSummary, Vec<UnpaidBill>)>, DomainError> {
+        let mut out = Vec::new();
+        for p in self.store.list_patients(account_id).await? {
+            let bills = self.his.unpaid_bills(&p.his_patient_id).await?;
+            if !bills.is_empty() {
+                out.push((p, bills));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The order that pays one unpaid bill: the open one if the patient already started
+    /// paying it, else a new one priced from the HIS's lines (never from the client).
+    pub async fn order_for_bill(&self, account_id: i64, patient_id: i64, recipe_id: &str, actor: &Actor) -> Result<String, DomainError> {
+        let p = self.store.patient_summary(account_id, patient_id).await?;
+        let bill = self
+            .his
+            .unpaid_bills(&p.his_patient_id)
+            .await?
+            .into_iter()
+            .find(|b| b.recipe_id == recipe_id)
+            .ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no such unpaid bill"))?;
+        let subject = format!("bill:{}:{}", p.his_patient_id, bill.recipe_id);
+        if let Some(open) = self.store.open_order_for_subject(&subject).await? {
+            return Ok(open.order_no);
+        }
+        let lines = bill
+            .items
+            .iter()
+            .map(|i| OrderLine {
+                code: i.item_code.clone(),
+                name: i.name.clone(),
+                qty: i.qty,
+                unit_price: i.unit_price,
+                amount: i.amount,
+                insurable: i.insurable,
+            })
+            .collect();
+        self.create_order(Some(patient_id), Purpose::OutpatientBill, lines, Some(&subject), actor).await
+    }
+
+    /// Where the patient's result page stands: asks the channels while the payment is
+    /// open (never shows success before the money is confirmed).
+    pub async fn patient_payment_status(&self, account_id: i64, order_no: &str) -> Result<PatientOrder, DomainError> {
+        let po = self.patient_order(account_id, order_no).await?;
+        if matches!(po.row.order.state, OrderState::Created | OrderState::Paying) {
+            // An outside system being slow must not break the page: it shows "处理中".
+            if let Err(e) = self.resolve_payment(order_no).await {
+                tracing::warn!(order_no, error = %e, "status check could not reach a channel");
+            }
+            return self.patient_order(account_id, order_no).await;
+        }
+        Ok(po)
+    }
+}

@@ -1,0 +1,374 @@
+//! The patient's money pages: unpaid bills (门诊缴费), the generic "pay this order" page
+//! (choose 医保 / 少儿医保 / 自费 where allowed, see the split before paying), the result
+//! page that polls and never shows success before the money is confirmed, and "my
+//! payments" with refunds. Failed steps come back to the pay page with the reason
+//! (post/redirect/get), so a refresh never repeats a payment step.
+use crate::WebState;
+use crate::auth::PatientAuth;
+use crate::error::AppError;
+use crate::middleware::CorrelationId;
+use crate::pages::Chrome;
+use app::Actor;
+use app::billing::PayMethod;
+use app::billing::patient::PatientOrder;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form, Json};
+use domain::billing::{Channel, OrderState};
+use domain::{DomainError, ErrorCode, Fen};
+use serde::{Deserialize, Serialize};
+
+pub fn yuan(f: Fen) -> String {
+    f.to_yuan_string()
+}
+
+/// The Chinese message of a catalogue code carried in a redirect, if it is one.
+fn message_of(code: Option<&str>) -> Option<&'static str> {
+    let code = code?;
+    ErrorCode::ALL.iter().find(|c| c.code() == code).map(|c| c.message_zh())
+}
+
+fn back_with(order_no: &str, e: &DomainError) -> Response {
+    tracing::info!(order_no, code = e.code.code(), detail = %e.detail, "payment step refused");
+    Redirect::to(&format!("/pay/{order_no}?error={}", e.code.code())).into_response()
+}
+
+pub struct BillRow {
+    pub patient_id: i64,
+    pub patient: String,
+    pub recipe_id: String,
+    pub dept: String,
+    pub doctor: String,
+    pub issued: String,
+    pub items: Vec<(String, String)>,
+    pub total: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "bills.html")]
+struct BillsPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    bills: Vec<BillRow>,
+}
+
+pub async fn bills(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/bills");
+    let mut rows = Vec::new();
+    for (p, bills) in st.app.patient_bills(auth.account_id).await? {
+        for b in bills {
+            rows.push(BillRow {
+                patient_id: p.id,
+                patient: p.name_masked.clone(),
+                recipe_id: b.recipe_id,
+                dept: b.dept_name,
+                doctor: b.doctor_name,
+                issued: domain::clock::to_local(b.issued_at).format("%m-%d %H:%M").to_string(),
+                items: b.items.iter().map(|i| (i.name.clone(), yuan(i.amount))).collect(),
+                total: yuan(b.total),
+            });
+        }
+    }
+    Ok(BillsPage { hospital: c.hospital, big_text: c.big_text, back: c.back, bills: rows }.into_response())
+}
+
+pub async fn pay_bill(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path((patient_id, recipe_id)): Path<(i64, String)>,
+) -> Result<Response, AppError> {
+    let no = st.app.order_for_bill(auth.account_id, patient_id, &recipe_id, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    Ok(Redirect::to(&format!("/pay/{no}")).into_response())
+}
+
+/// What the pay and result pages show of an order.
+pub struct OrderView {
+    pub order_no: String,
+    pub purpose: &'static str,
+    pub patient: String,
+    pub state: &'static str,
+    pub state_code: &'static str,
+    pub lines: Vec<(String, u32, String)>,
+    pub total: String,
+    pub fund: String,
+    pub personal_account: String,
+    pub mutual_aid: String,
+    pub self_pay: String,
+    pub insurance_split: bool,
+    pub insurance_paid: bool,
+    pub refunded: String,
+    pub any_refund: bool,
+    pub created: String,
+}
+
+impl OrderView {
+    pub fn of(po: &PatientOrder) -> Self {
+        let o = &po.row.order;
+        Self {
+            order_no: po.row.order_no.clone(),
+            purpose: o.purpose.label_zh(),
+            patient: po.patient.name_masked.clone(),
+            state: o.state.label_zh(),
+            state_code: o.state.as_str(),
+            lines: o.lines.iter().map(|l| (l.name.clone(), l.qty, yuan(l.amount))).collect(),
+            total: yuan(o.total()),
+            fund: yuan(o.split.fund),
+            personal_account: yuan(o.split.personal_account),
+            mutual_aid: yuan(o.split.mutual_aid),
+            self_pay: yuan(o.split.self_pay),
+            insurance_split: o.split.insurance().0 > 0,
+            insurance_paid: o.captured.insurance.0 > 0,
+            refunded: yuan(o.refunded.total()),
+            any_refund: o.refunded.total().0 > 0,
+            created: domain::clock::to_local(po.row.created_at).format("%Y-%m-%d %H:%M").to_string(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pay.html")]
+struct PayPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    o: OrderView,
+    error: Option<&'static str>,
+    methods: Vec<(&'static str, &'static str, &'static str)>,
+    confirm_insurance: bool,
+    pay_rest: bool,
+    finished: bool,
+}
+
+#[derive(Deserialize)]
+pub struct ErrorQuery {
+    error: Option<String>,
+}
+
+pub async fn pay_page(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Path(no): Path<String>,
+    Query(q): Query<ErrorQuery>,
+) -> Result<Response, AppError> {
+    let po = st.app.patient_order(auth.account_id, &no).await?;
+    let c = Chrome::new(&st, &headers, &format!("/pay/{no}"));
+    let methods = po
+        .methods
+        .iter()
+        .map(|m| match m {
+            PayMethod::Insurance => ("insurance", m.label_zh(), "使用本人医保电子凭证，医保统筹和个人账户先行支付，剩余部分自付"),
+            PayMethod::ChildInsurance => ("child_insurance", m.label_zh(), "由监护人授权使用孩子的少儿医保（亲情付），剩余部分自付"),
+            PayMethod::SelfPay => ("self_pay", m.label_zh(), "全部自费，通过建设银行聚合支付（微信、支付宝、银行卡）"),
+        })
+        .collect();
+    let state = po.row.order.state;
+    let page = PayPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        o: OrderView::of(&po),
+        error: message_of(q.error.as_deref()),
+        methods,
+        confirm_insurance: po.awaiting_insurance_confirmation,
+        pay_rest: po.self_pay_pending,
+        finished: !matches!(state, OrderState::Created | OrderState::Paying),
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MethodForm {
+    #[serde(default)]
+    method: String,
+}
+
+pub async fn choose_method(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Path(no): Path<String>,
+    Form(f): Form<MethodForm>,
+) -> Result<Response, AppError> {
+    let po = st.app.patient_order(auth.account_id, &no).await?;
+    let Some(method) = PayMethod::parse(&f.method) else {
+        return Ok(back_with(&no, &ErrorCode::ValidationFailed.into()));
+    };
+    let step = match method {
+        PayMethod::SelfPay => st.app.start_self_pay(&no).await,
+        _ => {
+            let redirect = format!("{}/pay/{no}/insurance-auth", st.public_base(&headers));
+            st.app.insurance_authorize_url(&no, &po.patient.insurance_kind, method, &redirect).await
+        }
+    };
+    Ok(match step {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => back_with(&no, &e),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AuthBack {
+    #[serde(rename = "authCode")]
+    auth_code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Back from the 医保 authorisation: pre-settle, then show the split on the pay page.
+pub async fn insurance_auth_back(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+    Query(q): Query<AuthBack>,
+) -> Result<Response, AppError> {
+    st.app.patient_order(auth.account_id, &no).await?;
+    let (Some(code), Some(state), None) = (q.auth_code, q.state, q.error) else {
+        return Ok(back_with(&no, &ErrorCode::InsuranceAuthFailed.into()));
+    };
+    let openid = st.app.store.wechat_openid(auth.account_id).await?;
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    Ok(match st.app.insurance_presettle(&no, &code, &state, &openid, &actor).await {
+        Ok(_) => Redirect::to(&format!("/pay/{no}")).into_response(),
+        Err(e) => back_with(&no, &e),
+    })
+}
+
+/// The patient confirms the split: on to the 医保 cashier.
+pub async fn confirm_insurance(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
+    st.app.patient_order(auth.account_id, &no).await?;
+    let result = format!("{}/pay/{no}/result", st.public_base(&headers));
+    Ok(match st.app.insurance_cashier_url(&no, &result).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => back_with(&no, &e),
+    })
+}
+
+/// The rest after the insurance part: on to the bank's cashier.
+pub async fn pay_rest(State(st): State<WebState>, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
+    st.app.patient_order(auth.account_id, &no).await?;
+    Ok(match st.app.start_self_pay(&no).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => back_with(&no, &e),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pay_result.html")]
+struct ResultPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    o: OrderView,
+    outcome: &'static str,
+}
+
+/// What the result page says, from the order's state alone: success only once the
+/// money is confirmed.
+pub fn outcome(po: &PatientOrder) -> &'static str {
+    let s = po.row.order.state;
+    if s.money_confirmed() {
+        "paid"
+    } else if po.self_pay_pending {
+        "pay_rest"
+    } else if matches!(s, OrderState::Closed) {
+        "closed"
+    } else if matches!(s, OrderState::Reversing) {
+        "reversing"
+    } else {
+        "pending"
+    }
+}
+
+pub async fn result_page(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
+    let po = st.app.patient_payment_status(auth.account_id, &no).await?;
+    let c = Chrome::new(&st, &headers, &format!("/pay/{no}/result"));
+    Ok(ResultPage { hospital: c.hospital, big_text: c.big_text, back: c.back, o: OrderView::of(&po), outcome: outcome(&po) }.into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "payments.html")]
+struct PaymentsPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    rows: Vec<OrderView>,
+}
+
+pub async fn my_payments(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/payments");
+    let rows = st
+        .app
+        .patient_orders(auth.account_id, 100)
+        .await?
+        .into_iter()
+        .map(|(row, patient)| OrderView::of(&PatientOrder { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false }))
+        .collect();
+    Ok(PaymentsPage { hospital: c.hospital, big_text: c.big_text, back: c.back, rows }.into_response())
+}
+
+/// An order as the API gives it to its payer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrderDto {
+    pub order_no: String,
+    /// registration / outpatient_bill / deposit_top_up / card_recharge / record_copy / discharge_balance
+    pub purpose: String,
+    /// created / paying / paid / fulfilled / reversing / closed / refunding / partially_refunded / refunded
+    pub state: String,
+    pub state_label: String,
+    /// pending / pay_rest / paid / reversing / closed: what the result page shows.
+    pub outcome: String,
+    /// Amounts in fen.
+    pub total: i64,
+    pub insurance: i64,
+    pub self_pay: i64,
+    pub captured: i64,
+    pub refunded: i64,
+}
+
+impl OrderDto {
+    fn of(po: &PatientOrder) -> Self {
+        let o = &po.row.order;
+        Self {
+            order_no: po.row.order_no.clone(),
+            purpose: serde_json::to_value(o.purpose).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            state: o.state.as_str().into(),
+            state_label: o.state.label_zh().into(),
+            outcome: outcome(po).into(),
+            total: o.total().0,
+            insurance: o.due(Channel::Insurance).0,
+            self_pay: o.due(Channel::SelfPay).0,
+            captured: o.captured.total().0,
+            refunded: o.refunded.total().0,
+        }
+    }
+}
+
+/// Where my order stands; while it is open, the channels are asked first.
+#[utoipa::path(get, path = "/api/v1/me/orders/{order_no}", tag = "payments",
+    params(("order_no" = String, Path, description = "Order number")),
+    responses((status = 200, body = OrderDto), (status = 404, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn api_order(State(st): State<WebState>, auth: PatientAuth, Path(no): Path<String>) -> Result<Json<OrderDto>, AppError> {
+    let po = st.app.patient_payment_status(auth.account_id, &no).await?;
+    Ok(Json(OrderDto::of(&po)))
+}
+
+/// My orders, newest first.
+#[utoipa::path(get, path = "/api/v1/me/orders", tag = "payments",
+    responses((status = 200, body = Vec<OrderDto>), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn api_orders(State(st): State<WebState>, auth: PatientAuth) -> Result<Json<Vec<OrderDto>>, AppError> {
+    let rows = st.app.patient_orders(auth.account_id, 100).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(row, patient)| {
+                OrderDto::of(&PatientOrder { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false })
+            })
+            .collect(),
+    ))
+}
