@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod finance;
+pub mod idempotency;
 pub mod middleware;
 pub mod ops;
 pub mod pages;
@@ -154,8 +155,9 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/pay/{order_no}/confirm", post(payments::confirm_insurance))
         .route("/pay/{order_no}/self-pay", post(payments::pay_rest))
         .route("/pay/{order_no}/result", get(payments::result_page))
-        .route("/api/v1/me/orders", get(payments::api_orders))
+        .route("/api/v1/me/orders", get(payments::api_orders).post(payments::api_create_order))
         .route("/api/v1/me/orders/{order_no}", get(payments::api_order))
+        .route("/api/v1/me/orders/{order_no}/pay", post(payments::api_pay))
         .route("/api/v1/departments/{dept_id}/schedules", get(api::schedules))
         .merge(swagger)
         .route("/static/app.css", get(css))

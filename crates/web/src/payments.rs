@@ -372,3 +372,86 @@ pub async fn api_orders(State(st): State<WebState>, auth: PatientAuth) -> Result
             .collect(),
     ))
 }
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct CreateOrderRequest {
+    /// One of my patients.
+    pub patient_id: i64,
+    /// The HIS prescription (recipe) id of an unpaid bill.
+    pub recipe_id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedOrderDto {
+    pub order_no: String,
+}
+
+/// Opens (or returns the already open) order for one of my unpaid bills. Send an
+/// `Idempotency-Key` header to make retries safe (P3).
+#[utoipa::path(post, path = "/api/v1/me/orders", tag = "payments", request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-64 of A-Z a-z 0-9 - _")),
+    responses((status = 201, body = CreatedOrderDto), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn api_create_order(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    crate::api::ApiJson(req): crate::api::ApiJson<CreateOrderRequest>,
+) -> Result<Response, AppError> {
+    let scope = format!("account:{}:create_order", auth.account_id);
+    let fingerprint = serde_json::to_string(&req).unwrap_or_default();
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    crate::idempotency::once(&st, &headers, &scope, &fingerprint, &cid.0, || async {
+        let no = st.app.order_for_bill(auth.account_id, req.patient_id, &req.recipe_id, &actor).await?;
+        Ok((axum::http::StatusCode::CREATED, serde_json::json!({"order_no": no})))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct PayRequest {
+    /// insurance / child_insurance / self_pay
+    pub method: String,
+    /// Where the 医保 authorisation sends the browser back (our `/pay/{order_no}/insurance-auth`
+    /// page by default).
+    pub redirect_uri: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PayStepDto {
+    /// Where to send the payer next: the bank's cashier or the 医保 authorisation.
+    pub next_url: String,
+}
+
+/// Starts paying an order with the chosen method. Send an `Idempotency-Key` header:
+/// a retry returns the same next step and never opens a second payment (P3).
+#[utoipa::path(post, path = "/api/v1/me/orders/{order_no}/pay", tag = "payments", request_body = PayRequest,
+    params(("order_no" = String, Path, description = "Order number"), ("Idempotency-Key" = Option<String>, Header, description = "1-64 of A-Z a-z 0-9 - _")),
+    responses((status = 200, body = PayStepDto), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn api_pay(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+    crate::api::ApiJson(req): crate::api::ApiJson<PayRequest>,
+) -> Result<Response, AppError> {
+    let po = st.app.patient_order(auth.account_id, &no).await?;
+    let scope = format!("account:{}:pay", auth.account_id);
+    let fingerprint = format!("{no}|{}", serde_json::to_string(&req).unwrap_or_default());
+    let base = st.public_base(&headers);
+    crate::idempotency::once(&st, &headers, &scope, &fingerprint, &cid.0, || async {
+        let method = PayMethod::parse(&req.method).ok_or_else(|| DomainError::new(ErrorCode::ValidationFailed, "method"))?;
+        let next_url = match method {
+            PayMethod::SelfPay => st.app.start_self_pay(&no).await?,
+            _ => {
+                // Only back to our own site: never an open redirect.
+                let own = format!("{base}/pay/{no}/insurance-auth");
+                let redirect = req.redirect_uri.clone().filter(|u| u.starts_with(&format!("{base}/"))).unwrap_or(own);
+                st.app.insurance_authorize_url(&no, &po.patient.insurance_kind, method, &redirect).await?
+            }
+        };
+        Ok((axum::http::StatusCode::OK, serde_json::json!({"next_url": next_url})))
+    })
+    .await
+}

@@ -1,0 +1,132 @@
+//! The money pages and API over HTTP on both backends: an order is only ever reached
+//! through one's own patients (IDOR), payment steps that fail come back with a stable
+//! code, idempotency keys replay byte for byte (P3), and the finance routes are gated by
+//! role and refunds by a fresh second factor (S6).
+use testkit::{TestApp, location, on_both_backends};
+
+/// Signs `openid` in and adds the demo citizen `name` as the account's own patient.
+async fn patient(t: &TestApp, openid: &str, name: &str) -> (String, i64) {
+    let (_, cookie) = t.wechat_sign_in(openid).await;
+    let c = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == name).unwrap();
+    let r = TestApp::http()
+        .post(t.url("/api/v1/me/patients"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"name": c.name, "id_card_no": c.id_card_no, "relationship": "self"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    (cookie, id)
+}
+
+async fn first_recipe(t: &TestApp, account_cookie: &str) -> String {
+    let page = TestApp::http().get(t.url("/bills")).header("cookie", account_cookie).send().await.unwrap().text().await.unwrap();
+    let at = page.find("data-recipe=\"").expect("a bill") + "data-recipe=\"".len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+on_both_backends! {
+    async fn orders_are_reachable_only_through_ones_own_patients(backend) {
+        let t = TestApp::spawn(backend).await;
+        let (zhang, zid) = patient(&t, "oDemo_zhangwei_0001", "张伟").await;
+        let (lina, _) = patient(&t, "oDemo_lina_0002", "李娜").await;
+        let recipe = first_recipe(&t, &zhang).await;
+        // 张伟 opens an order for his bill; the same request again gives the same order.
+        let create = |cookie: String, key: &'static str, recipe: String| {
+            let url = t.url("/api/v1/me/orders");
+            async move {
+                TestApp::http().post(url).header("cookie", cookie).header("idempotency-key", key)
+                    .json(&serde_json::json!({"patient_id": zid, "recipe_id": recipe})).send().await.unwrap()
+            }
+        };
+        let r = create(zhang.clone(), "k-1", recipe.clone()).await;
+        assert_eq!(r.status(), 201);
+        let first = r.text().await.unwrap();
+        let r = create(zhang.clone(), "k-1", recipe.clone()).await;
+        assert_eq!(r.headers().get("idempotent-replayed").unwrap(), "true");
+        assert_eq!(r.text().await.unwrap(), first, "replayed byte for byte (P3)");
+        let r = create(zhang.clone(), "k-1", "RX-OTHER".into()).await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "IDEMPOTENCY_KEY_REUSED");
+        let no = serde_json::from_str::<serde_json::Value>(&first).unwrap()["order_no"].as_str().unwrap().to_owned();
+        // 李娜 cannot see, pay or even confirm the existence of 张伟's order, nor use his patient.
+        for path in [format!("/pay/{no}"), format!("/pay/{no}/result"), format!("/api/v1/me/orders/{no}")] {
+            let r = TestApp::http().get(t.url(&path)).header("cookie", &lina).send().await.unwrap();
+            assert_eq!(r.status(), 404, "{path}");
+        }
+        let r = TestApp::http().post(t.url(&format!("/pay/{no}/method"))).header("cookie", &lina).form(&[("method", "self_pay")]).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let r = create(lina.clone(), "k-2", recipe.clone()).await;
+        assert_eq!(r.status(), 404, "another account's patient");
+        assert!(t.app.store.attempt(&no, "ccb").await.unwrap().is_none(), "no payment was opened");
+        // His own view works; an unknown method comes back with a stable code.
+        let r = TestApp::http().get(t.url(&format!("/api/v1/me/orders/{no}"))).header("cookie", &zhang).send().await.unwrap();
+        let o: serde_json::Value = r.json().await.unwrap();
+        assert_eq!((o["state"].as_str(), o["outcome"].as_str(), o["total"].as_i64()), (Some("created"), Some("pending"), Some(11_860)));
+        let r = TestApp::http().post(t.url(&format!("/pay/{no}/method"))).header("cookie", &zhang).form(&[("method", "bitcoin")]).send().await.unwrap();
+        assert_eq!(location(r.headers()), format!("/pay/{no}?error=VALIDATION_FAILED"));
+        let r = TestApp::http().get(t.url(&format!("/pay/{no}?error=VALIDATION_FAILED"))).header("cookie", &zhang).send().await.unwrap();
+        assert!(r.text().await.unwrap().contains("填写的信息有误"));
+        // Declining the 医保 authorisation, or a forged return, changes nothing.
+        let r = TestApp::http().get(t.url(&format!("/pay/{no}/insurance-auth?error=denied&state=x"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(location(r.headers()), format!("/pay/{no}?error=INSURANCE_AUTH_FAILED"));
+        let r = TestApp::http().get(t.url(&format!("/pay/{no}/insurance-auth?authCode=abc&state=forged"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(location(r.headers()), format!("/pay/{no}?error=INSURANCE_AUTH_FAILED"));
+        // Self-pay through the API, twice with one key: one bank payment, the same cashier.
+        let pay = |key: &'static str, body: serde_json::Value| {
+            let (url, cookie) = (t.url(&format!("/api/v1/me/orders/{no}/pay")), zhang.clone());
+            async move { TestApp::http().post(url).header("cookie", cookie).header("idempotency-key", key).json(&body).send().await.unwrap() }
+        };
+        let a = pay("p-1", serde_json::json!({"method": "self_pay"})).await.text().await.unwrap();
+        let b = pay("p-1", serde_json::json!({"method": "self_pay"})).await.text().await.unwrap();
+        assert_eq!(a, b);
+        assert!(a.contains("/cashier/"), "{a}");
+        // Once the bank payment is open the method is locked.
+        let r = pay("p-2", serde_json::json!({"method": "insurance"})).await;
+        assert_eq!(r.status(), 409);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "PAYMENT_METHOD_LOCKED");
+        assert_eq!(t.app.store.order(&no).await.unwrap().0.state, domain::billing::OrderState::Paying);
+    }
+}
+
+on_both_backends! {
+    async fn finance_routes_need_the_role_and_refunds_a_fresh_code(backend) {
+        let t = TestApp::spawn(backend).await;
+        let actor = app::Actor::system("test");
+        let line = domain::billing::OrderLine { code: "REG".into(), name: "挂号费".into(), qty: 1, unit_price: domain::Fen(2_500), amount: domain::Fen(2_500), insurable: true };
+        let o = t.app.create_self_pay_order(None, domain::billing::Purpose::Registration, vec![line], &actor).await.unwrap();
+        TestApp::http().post(format!("{}/pay", o.cashier_url)).send().await.unwrap();
+        for _ in 0..100 {
+            if t.app.store.order(&o.order_no).await.unwrap().0.state == domain::billing::OrderState::Fulfilled { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let nurse = t.staff_sign_in("nurse01").await;
+        for path in ["/staff/finance/orders".to_owned(), format!("/staff/finance/orders/{}", o.order_no)] {
+            assert_eq!(TestApp::http().get(t.url(&path)).header("cookie", &nurse).send().await.unwrap().status(), 403, "{path}");
+        }
+        let finance = t.staff_sign_in("finance01").await;
+        let list = TestApp::http().get(t.url("/staff/finance/orders?state=fulfilled")).header("cookie", &finance).send().await.unwrap().text().await.unwrap();
+        assert!(list.contains(&o.order_no));
+        let list = TestApp::http().get(t.url("/staff/finance/orders?from=yesterday")).header("cookie", &finance).send().await.unwrap().text().await.unwrap();
+        assert!(list.contains("日期格式"));
+        let story = TestApp::http().get(t.url(&format!("/staff/finance/orders/{}", o.order_no))).header("cookie", &finance).send().await.unwrap().text().await.unwrap();
+        assert!(story.contains("SUCCESS=Y") && story.contains("clearing:bank") && story.contains("order.create"), "raw callback, ledger and audit shown");
+        assert_eq!(t.app.store.audit_count(Some("finance.order_view")).await.unwrap(), 1, "viewing the story is audited");
+        let refund = |form: Vec<(&'static str, String)>| {
+            let (url, cookie) = (t.url(&format!("/staff/finance/orders/{}/refund", o.order_no)), finance.clone());
+            async move { location(TestApp::http().post(url).header("cookie", cookie).form(&form).send().await.unwrap().headers()) }
+        };
+        let wrong = refund(vec![("self_pay", "10.00".into()), ("reason", "退号".into()), ("otp", "000000".into())]).await;
+        assert!(wrong.ends_with("error=STEP_UP_REQUIRED"), "{wrong}");
+        let bad_amount = refund(vec![("self_pay", "ten".into()), ("reason", "退号".into()), ("otp", "000000".into())]).await;
+        assert!(bad_amount.ends_with("error=VALIDATION_FAILED"), "{bad_amount}");
+        // The code used to sign in is not fresh.
+        let c = t.demo_credentials.iter().find(|c| c.username == "finance01").unwrap();
+        let code = crypto::totp::code_at(&crypto::totp::base32_decode(&c.totp_secret).unwrap(), t.app.now().timestamp());
+        let reused = refund(vec![("self_pay", "10.00".into()), ("reason", "退号".into()), ("otp", code)]).await;
+        assert!(reused.ends_with("error=OTP_REUSED"), "{reused}");
+        assert_eq!(t.app.store.order(&o.order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "nothing refunded");
+        assert!(t.app.store.audit_count(Some("staff.step_up_failed")).await.unwrap() >= 1);
+    }
+}
