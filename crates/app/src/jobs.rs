@@ -41,6 +41,8 @@ impl Registry {
             .with(crate::billing::REFUND_EXECUTE, crate::billing::RefundExecute)
             .with(crate::billing::INSURANCE_REVERSE, crate::billing::InsuranceReverse)
             .with(crate::billing::ORDER_FULFIL, crate::billing::FulfilOrder)
+            .with(crate::billing::late::LATE_REFUND, crate::billing::late::LateRefund)
+            .with(crate::billing::reconcile::RECONCILE_DAILY, crate::billing::reconcile::ReconcileDaily)
     }
 }
 
@@ -194,6 +196,9 @@ pub async fn schedule_purge(app: &App, at: chrono::DateTime<chrono::Utc>) -> Res
 pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     if app.store.live_jobs_of_kind(PURGE_SESSIONS).await? == 0 {
         schedule_purge(app, app.now()).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::billing::reconcile::RECONCILE_DAILY).await? == 0 {
+        crate::billing::reconcile::schedule_daily(app).await?;
     }
     Ok(())
 }

@@ -79,10 +79,27 @@ pub struct CcbFaults {
     /// Drop the next N result notifications (the bank's callback never arrives).
     #[serde(default)]
     pub drop_notifications: usize,
+    /// Never notify for these orders (a lost callback for one order among many).
+    #[serde(default)]
+    pub drop_for: std::collections::HashSet<String>,
+}
+
+/// One line of the bank's books, for the daily statement.
+#[derive(Clone, Debug)]
+pub struct JournalLine {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub order_id: String,
+    /// `PAY` or `REFUND`.
+    pub kind: &'static str,
+    pub amount: Fen,
+    /// The refund number for a refund; empty for a payment.
+    pub serial: String,
 }
 
 pub struct CcbState {
     pub faults: CcbFaults,
+    clock: Arc<dyn domain::Clock>,
+    pub journal: Vec<JournalLine>,
     pub cfg: CcbSimConfig,
     signer: RsaSigner,
     base_url: String,
@@ -94,9 +111,11 @@ pub struct CcbState {
 pub type SharedCcb = Arc<Mutex<CcbState>>;
 
 impl CcbState {
-    pub fn new(cfg: CcbSimConfig) -> Self {
+    pub fn new(cfg: CcbSimConfig, clock: Arc<dyn domain::Clock>) -> Self {
         Self {
             faults: CcbFaults::default(),
+            clock,
+            journal: Vec::new(),
             cfg,
             signer: RsaSigner::from_pkcs8_pem(DEMO_BANK_KEY).expect("demo key"),
             base_url: String::new(),
@@ -134,7 +153,7 @@ impl CcbState {
             acc_type: Some("12".into()),
             success: if p.status == Status::Paid { "Y".into() } else { "N".into() },
             type_referer_clientip: None,
-            acc_date: Some(chrono::Utc::now().format("%Y%m%d").to_string()),
+            acc_date: Some(domain::clock::to_local(self.clock.now()).format("%Y%m%d").to_string()),
             sign: String::new(),
         };
         let src = n.verify_string();
@@ -246,13 +265,21 @@ async fn finish(st: SharedCcb, token: String, to: Status) -> Response {
         let Some(order_id) = g.by_token.get(&token).cloned() else {
             return StatusCode::NOT_FOUND.into_response();
         };
+        let now = g.clock.now();
         let p = g.payments.get_mut(&order_id).expect("payment of token");
+        let paid_now = p.status == Status::Pending && to == Status::Paid;
         if p.status == Status::Pending {
             p.status = to;
         }
+        let amount = p.amount;
+        if paid_now {
+            g.journal.push(JournalLine { at: now, order_id: order_id.clone(), kind: "PAY", amount, serial: String::new() });
+        }
         let p = &g.payments[&order_id];
         let form = g.notification(p);
-        let copies = if g.faults.drop_notifications > 0 {
+        let copies = if g.faults.drop_for.contains(&order_id) {
+            0
+        } else if g.faults.drop_notifications > 0 {
             g.faults.drop_notifications -= 1;
             0
         } else {
@@ -354,8 +381,24 @@ fn handle_tx(g: &mut CcbState, xml: &str, order: &str) -> Response {
             if refunded + money.0 > p.amount.0 {
                 return reply("YBLA10001112", "退款金额超过可退金额", "");
             }
-            p.refunds.insert(code, money);
+            p.refunds.insert(code.clone(), money);
+            let now = g.clock.now();
+            g.journal.push(JournalLine { at: now, order_id: order.clone(), kind: "REFUND", amount: money, serial: code });
             reply("000000", "成功", &format!("<ORDER_NUM>{order}</ORDER_NUM><AMOUNT>{}</AMOUNT>", money.to_yuan_string()))
+        }
+        // The daily statement (对账单) [I]: the public material does not document the
+        // download transaction, so this simulator answers `5W1005` with the day's lines as
+        // text, `|`-separated, one per line, after a header (protocols.md §4.4).
+        Some("5W1005") => {
+            let Some(day) = xml_tag(xml, "DATE").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok()) else {
+                return reply("0130Z0100002", "日期格式错误", "");
+            };
+            let mut file = String::from("交易日期|交易时间|订单号|交易类型|交易金额|退款流水号\n");
+            for l in g.journal.iter().filter(|l| domain::clock::to_local(l.at).date_naive() == day) {
+                let t = domain::clock::to_local(l.at);
+                file.push_str(&format!("{}|{}|{}|{}|{}|{}\n", t.format("%Y%m%d"), t.format("%H%M%S"), l.order_id, l.kind, l.amount.to_yuan_string(), l.serial));
+            }
+            reply("000000", "成功", &format!("<DATE>{}</DATE><FILE>{file}</FILE>", day.format("%Y%m%d")))
         }
         _ => reply("0130Z0100003", "不支持的交易码", ""),
     }

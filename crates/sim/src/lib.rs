@@ -69,9 +69,9 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
     let (his_addr, t1) = serve(his::router(his_state.clone()), cfg.his_port).await?;
     let (wx_addr, t2) = serve(wechat::router(wechat_state.clone()), cfg.wechat_port).await?;
     let (rn_addr, t3) = serve(realname::router(realname_state), cfg.realname_port).await?;
-    let nhsa_state = Arc::new(Mutex::new(nhsa::NhsaState::new(&cfg.nhsa)));
+    let nhsa_state = Arc::new(Mutex::new(nhsa::NhsaState::new(&cfg.nhsa, clock.clone())));
     let (nhsa_addr, t4) = serve(nhsa::router(nhsa_state.clone()), cfg.nhsa_port).await?;
-    let ccb_state = Arc::new(Mutex::new(ccb::CcbState::new(cfg.ccb.clone())));
+    let ccb_state = Arc::new(Mutex::new(ccb::CcbState::new(cfg.ccb.clone(), clock.clone())));
     let (ccb_addr, t5) = serve(ccb::router(ccb_state.clone()), cfg.ccb_port).await?;
     ccb_state.lock().expect("ccb lock").set_base_url(&format!("http://{ccb_addr}"));
     Ok(RunningSims {

@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use crypto::sm2::{Sm2Signer, Sm2Verifier};
 use domain::Fen;
-use gateways::nhsa::client::{PATH_6201, PATH_6202, PATH_6203, PATH_6301, PATH_6401};
+use gateways::nhsa::client::{PATH_3201, PATH_3202, PATH_6201, PATH_6202, PATH_6203, PATH_6301, PATH_6401};
 use gateways::nhsa::envelope::Party;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -62,6 +62,7 @@ impl Default for NhsaSimConfig {
 }
 
 struct PayOrder {
+    med_org_ord: String,
     token: String,
     total: Fen,
     insurable: Fen,
@@ -83,8 +84,23 @@ pub struct NhsaFaults {
     pub lose_response_next: Vec<String>,
 }
 
+/// One settlement or refund at the centre, for the daily statements (3201/3202).
+#[derive(Clone, Debug)]
+pub struct CentreLine {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub pay_ord_id: String,
+    pub med_org_ord: String,
+    /// `SETL` (settled) or `REFD` (refunded).
+    pub kind: &'static str,
+    pub fund: Fen,
+    pub psn: Fen,
+    pub serial: String,
+}
+
 pub struct NhsaState {
     party: Party,
+    clock: Arc<dyn domain::Clock>,
+    pub journal: Vec<CentreLine>,
     cfg: NhsaSimConfig,
     orders: HashMap<String, PayOrder>,
     seq: u64,
@@ -98,12 +114,14 @@ pub struct NhsaState {
 pub type SharedNhsa = Arc<Mutex<NhsaState>>;
 
 impl NhsaState {
-    pub fn new(cfg: &NhsaSimConfig) -> Self {
+    pub fn new(cfg: &NhsaSimConfig, clock: Arc<dyn domain::Clock>) -> Self {
         let signer = Sm2Signer::from_secret_bytes(&cfg.signer_id, &cfg.centre_secret).expect("centre key in range");
         let peer = Sm2Verifier::from_public_key_bytes(&cfg.signer_id, &cfg.hospital_public).expect("hospital public key");
         Self {
             party: Party { app_id: cfg.app_id.clone(), app_secret: cfg.app_secret.clone(), signer, peer },
             cfg: cfg.clone(),
+            clock,
+            journal: Vec::new(),
             orders: HashMap::new(),
             seq: 0,
             faults: NhsaFaults::default(),
@@ -140,6 +158,7 @@ impl NhsaState {
                 let id = format!("ORD440300{:014}", self.seq);
                 let fund = Fen(insurable.0 * 70 / 100);
                 let o = PayOrder {
+                    med_org_ord: s("medOrgOrd")?,
                     token: hex::encode(crypto::random_bytes::<8>()),
                     total,
                     insurable,
@@ -215,6 +234,15 @@ impl NhsaState {
                     return Err(("2007", "退款金额超过可退金额".into()));
                 }
                 o.refunds.insert(sn.clone(), (fund, psn, cash));
+                let line = CentreLine {
+                    at: self.clock.now(),
+                    pay_ord_id: id.clone(),
+                    med_org_ord: o.med_org_ord.clone(),
+                    kind: "REFD",
+                    fund,
+                    psn,
+                    serial: sn.clone(),
+                };
                 o.refunded_fund.0 += fund.0;
                 o.refunded_psn.0 += psn.0;
                 o.refunded_cash.0 += cash.0;
@@ -225,7 +253,31 @@ impl NhsaState {
                     "CASH" if o.refunded_cash == o.cash => 9,
                     _ => 10,
                 };
+                self.journal.push(line);
                 Ok(json!({"refStatus": "SUCC", "appRefdSn": sn}))
+            }
+            // Daily statements [I]: 3201 compares the hospital's totals with the centre's;
+            // 3202 gives the centre's detail lines of a day, for the hospital to match.
+            "3201" | "3202" => {
+                let day = s("stmtDate").and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| ("1001", "日期格式错误".to_owned())))?;
+                let lines: Vec<&CentreLine> = self.journal.iter().filter(|l| domain::clock::to_local(l.at).date_naive() == day).collect();
+                let net = |k: &str| lines.iter().filter(|l| l.kind == k).map(|l| l.fund.0 + l.psn.0).sum::<i64>();
+                if infno == "3201" {
+                    let fund: i64 = lines.iter().map(|l| if l.kind == "SETL" { l.fund.0 } else { -l.fund.0 }).sum();
+                    let psn: i64 = lines.iter().map(|l| if l.kind == "SETL" { l.psn.0 } else { -l.psn.0 }).sum();
+                    let theirs = (y("fundPaySumamt")?, y("acctPaySumamt")?);
+                    let agree = theirs == (Fen(fund), Fen(psn));
+                    return Ok(
+                        json!({"stmtRslt": if agree { "0" } else { "1" }, "fundPaySumamt": Fen(fund).to_yuan_string(), "acctPaySumamt": Fen(psn).to_yuan_string(),
+                        "setlCnt": lines.iter().filter(|l| l.kind == "SETL").count().to_string(), "setlSumamt": Fen(net("SETL")).to_yuan_string(), "refdSumamt": Fen(net("REFD")).to_yuan_string()}),
+                    );
+                }
+                let detail: Vec<Value> = lines
+                    .iter()
+                    .map(|l| json!({"payOrdId": l.pay_ord_id, "medOrgOrd": l.med_org_ord, "type": l.kind, "fundPay": l.fund.to_yuan_string(), "psnAcctPay": l.psn.to_yuan_string(),
+                        "serial": l.serial, "time": domain::clock::to_local(l.at).format("%Y-%m-%d %H:%M:%S").to_string()}))
+                    .collect();
+                Ok(json!({"stmtDate": day.to_string(), "detail": detail}))
             }
             _ => Err(("1004", "不支持的接口".into())),
         }
@@ -278,6 +330,7 @@ impl NhsaState {
     /// (ordStas 6) when nothing is left in cash, else it waits for the cash part (4).
     /// Declining cancels the order (12).
     fn patient_decides(&mut self, id: &str, confirm: bool) -> StatusCode {
+        let now = self.clock.now();
         match self.orders.get_mut(id) {
             Some(o) if (1..=2).contains(&o.ord_stas) => {
                 o.ord_stas = match (confirm, o.cash.0 > 0) {
@@ -285,6 +338,18 @@ impl NhsaState {
                     (true, true) => 4,
                     (true, false) => 6,
                 };
+                if confirm {
+                    let line = CentreLine {
+                        at: now,
+                        pay_ord_id: id.to_owned(),
+                        med_org_ord: o.med_org_ord.clone(),
+                        kind: "SETL",
+                        fund: o.fund,
+                        psn: o.psn,
+                        serial: String::new(),
+                    };
+                    self.journal.push(line);
+                }
                 StatusCode::NO_CONTENT
             }
             Some(_) => StatusCode::CONFLICT,
@@ -461,6 +526,8 @@ pub fn router(state: SharedNhsa) -> Router {
         .route(PATH_6203, r("6203"))
         .route(PATH_6301, r("6301"))
         .route(PATH_6401, r("6401"))
+        .route(PATH_3201, r("3201"))
+        .route(PATH_3202, r("3202"))
         .route("/__sim/nhsa/confirm/{pay_ord_id}", post(confirm))
         .route("/__sim/nhsa/cashier/{pay_ord_id}", get(cashier).post(cashier_decide))
         .route("/__sim/medins/auth", get(auth_page).post(auth_decide))

@@ -68,7 +68,89 @@ pub struct NewOrder<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Writes a posting's legs. Fails with a unique violation if the posting was written before.
+async fn write_legs<C: ConnectionTrait>(
+    conn: &C,
+    posting: &str,
+    order_no: &str,
+    legs: &[(String, &'static str, i64)],
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    debug_assert_eq!(legs.iter().map(|l| l.2).sum::<i64>(), 0, "a posting sums to zero");
+    for (i, (account, memo, amount)) in legs.iter().enumerate() {
+        ledger_entry::ActiveModel {
+            posting: Set(posting.to_owned()),
+            order_no: Set(order_no.into()),
+            account: Set(account.clone()),
+            amount: Set(*amount),
+            memo: Set((*memo).into()),
+            at: Set(micros(now)),
+            leg: Set(i as i32),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { DomainError::new(ErrorCode::Conflict, "posting already written") } else { db_err(e) })?;
+    }
+    Ok(())
+}
+
 impl Store {
+    /// Writes a posting that is not an order transition (a late payment held in suspense
+    /// and its refund), with the jobs it makes necessary. Returns false when it was
+    /// written before: safe to call again.
+    pub async fn post_once(
+        &self,
+        posting: &str,
+        order_no: &str,
+        legs: &[(String, &'static str, i64)],
+        jobs: Vec<crate::outbox::NewJob>,
+        now: DateTime<Utc>,
+        value_at: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        if legs.iter().map(|l| l.2).sum::<i64>() != 0 {
+            return Err(DomainError::new(ErrorCode::Internal, "unbalanced posting"));
+        }
+        let txn = self.write_txn().await?;
+        match write_legs(&txn, posting, order_no, legs, value_at).await {
+            Ok(()) => {
+                for job in jobs {
+                    self.enqueue(&txn, job, now).await?;
+                }
+                txn.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+            Err(e) if e.code == ErrorCode::Conflict => {
+                txn.rollback().await.map_err(db_err)?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ledger entries with `from <= at < to`, in posting order.
+    pub async fn ledger_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ledger_entry::Model>, DomainError> {
+        ledger_entry::Entity::find()
+            .filter(ledger_entry::Column::At.gte(micros(from)))
+            .filter(ledger_entry::Column::At.lt(micros(to)))
+            .order_by_asc(ledger_entry::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Orders by number (for decorating ledger lines and reconciliation).
+    pub async fn orders_by_no(&self, order_nos: &[String]) -> Result<Vec<OrderRow>, DomainError> {
+        let mut out = Vec::with_capacity(order_nos.len());
+        for chunk in order_nos.chunks(500) {
+            let rows = payment_order::Entity::find().filter(payment_order::Column::OrderNo.is_in(chunk.to_vec())).all(&self.db).await.map_err(db_err)?;
+            for m in rows {
+                out.push(order_row(m)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn create_order<C: ConnectionTrait>(&self, conn: &C, o: NewOrder<'_>, now: DateTime<Utc>) -> Result<(), DomainError> {
         let NewOrder { order_no, patient_id, order, subject, expires_at } = o;
         let now = micros(now);
@@ -149,6 +231,20 @@ impl Store {
         now: DateTime<Utc>,
         jobs: impl Fn(&Order, i32) -> Vec<crate::outbox::NewJob>,
     ) -> Result<(Applied, i32), DomainError> {
+        self.apply_order_event_valued(order_no, ev, now, now, jobs).await
+    }
+
+    /// Like [`Store::apply_order_event_with`], with the ledger legs dated `value_at`: when
+    /// money is found late (a lost callback healed by reconciliation), it is booked on the
+    /// day it moved at the channel, so the day's books match the channel's statement.
+    pub async fn apply_order_event_valued(
+        &self,
+        order_no: &str,
+        ev: OrderEvent,
+        now: DateTime<Utc>,
+        value_at: DateTime<Utc>,
+        jobs: impl Fn(&Order, i32) -> Vec<crate::outbox::NewJob>,
+    ) -> Result<(Applied, i32), DomainError> {
         for _ in 0..8 {
             let (before, version) = self.order(order_no).await?;
             let mut after = before.clone();
@@ -172,20 +268,7 @@ impl Store {
                 continue;
             }
             let posting = format!("{order_no}:v{}", version + 1);
-            for (account, memo, amount) in postings(&before, &after) {
-                ledger_entry::ActiveModel {
-                    posting: Set(posting.clone()),
-                    order_no: Set(order_no.into()),
-                    account: Set(account),
-                    amount: Set(amount),
-                    memo: Set(memo.into()),
-                    at: Set(micros(now)),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await
-                .map_err(db_err)?;
-            }
+            write_legs(&txn, &posting, order_no, &postings(&before, &after), value_at).await?;
             for job in jobs(&after, version + 1) {
                 self.enqueue(&txn, job, now).await?;
             }

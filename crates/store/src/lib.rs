@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod migration;
 pub mod outbox;
+pub mod reconciliation;
 pub mod session;
 pub mod staff;
 

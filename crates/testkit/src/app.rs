@@ -92,7 +92,7 @@ impl TestApp {
     pub async fn drain_jobs(&self) {
         let reg = app::jobs::Registry::standard();
         let cfg = app::jobs::PoolConfig::default();
-        for _ in 0..50 {
+        for _ in 0..5_000 {
             if app::jobs::run_once(&self.app, &reg, &cfg, "test").await.expect("run jobs") == 0 {
                 return;
             }

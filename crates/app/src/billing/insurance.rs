@@ -180,7 +180,7 @@ impl App {
 
     /// Asks the centre (6301) about a pre-settled insurance part not yet captured, and
     /// applies the answer. Amounts that differ from the split are refused (P2).
-    pub(crate) async fn resolve_insurance(&self, order_no: &str, order: &Order) -> Result<(), DomainError> {
+    pub(crate) async fn resolve_insurance(&self, order_no: &str, order: &Order, value_at: Option<chrono::DateTime<chrono::Utc>>) -> Result<(), DomainError> {
         let due = order.due(Channel::Insurance);
         if due.0 == 0 || order.captured.insurance == due {
             return Ok(());
@@ -199,7 +199,7 @@ impl App {
             (_, Some(OrdStasClass::Cancelled | OrdStasClass::Failed)) => OrderEvent::PaymentFailed { channel: Channel::Insurance },
             _ => return Ok(()),
         };
-        self.apply_if_current(order_no, ev).await
+        self.apply_if_current_valued(order_no, ev, value_at).await
     }
 
     /// Revokes (6401) an insurance pre-settlement that was never paid, so the centre

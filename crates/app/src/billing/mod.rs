@@ -9,7 +9,9 @@
 pub mod console;
 pub mod insurance;
 pub mod jobs;
+pub mod late;
 pub mod patient;
+pub mod reconcile;
 
 use crate::{Actor, App};
 use domain::billing::{Applied, Channel, Order, OrderEvent, OrderLine, OrderState, PerChannel, Purpose, Split};
@@ -52,8 +54,10 @@ pub enum NotificationOutcome {
     Applied,
     /// Seen before: acknowledged, nothing done (P1).
     Duplicate,
-    /// For an order that has moved on (a late payment after close): kept for reconciliation.
+    /// For an order that has moved on; kept raw for reconciliation.
     Ignored,
+    /// Money for an order that had closed: held in suspense and refunded.
+    LatePayment,
 }
 
 /// The jobs a transition makes necessary, enqueued with it: a refund to carry out, an
@@ -95,14 +99,23 @@ impl App {
 
     /// Applies an event with the jobs it makes necessary, in one transaction.
     pub async fn apply(&self, order_no: &str, ev: OrderEvent) -> Result<(Applied, i32), DomainError> {
+        self.apply_valued(order_no, ev, None).await
+    }
+
+    /// [`App::apply`] with the money dated `value_at` (reconciliation's healing).
+    async fn apply_valued(&self, order_no: &str, ev: OrderEvent, value_at: Option<chrono::DateTime<chrono::Utc>>) -> Result<(Applied, i32), DomainError> {
         let now = self.now();
-        self.store.apply_order_event_with(order_no, ev, now, |after, v| follow_ups(order_no, after, v, now)).await
+        self.store.apply_order_event_valued(order_no, ev, now, value_at.unwrap_or(now), |after, v| follow_ups(order_no, after, v, now)).await
     }
 
     /// Like [`App::apply`], but an event the order has moved past is not an error: the
     /// caller was late, and the order already says what happened.
     async fn apply_if_current(&self, order_no: &str, ev: OrderEvent) -> Result<(), DomainError> {
-        match self.apply(order_no, ev).await {
+        self.apply_if_current_valued(order_no, ev, None).await
+    }
+
+    async fn apply_if_current_valued(&self, order_no: &str, ev: OrderEvent, value_at: Option<chrono::DateTime<chrono::Utc>>) -> Result<(), DomainError> {
+        match self.apply_valued(order_no, ev, value_at).await {
             Ok(_) => Ok(()),
             Err(e) if e.code == ErrorCode::OrderStateConflict => Ok(()),
             Err(e) => Err(e),
@@ -202,6 +215,11 @@ impl App {
             Ok((Applied::Changed { .. }, _)) => Ok(NotificationOutcome::Applied),
             Ok((Applied::AlreadyApplied, _)) => Ok(NotificationOutcome::Duplicate),
             Err(e) if e.code == ErrorCode::OrderStateConflict => {
+                let (now_order, _) = self.store.order(&n.order_id).await?;
+                if n.says_paid() && now_order.state == OrderState::Closed && now_order.captured.self_pay.0 == 0 {
+                    self.book_late_payment(&n.order_id, amount, self.now()).await?;
+                    return Ok(NotificationOutcome::LatePayment);
+                }
                 tracing::warn!(order_no = %n.order_id, "notification for an order that moved on; left to reconciliation");
                 Ok(NotificationOutcome::Ignored)
             }
@@ -211,7 +229,7 @@ impl App {
 
     /// Asks the bank about the self-pay part, if a bank payment was opened and is not yet
     /// captured, and applies the answer.
-    async fn resolve_self_pay(&self, order_no: &str, order: &Order) -> Result<(), DomainError> {
+    async fn resolve_self_pay(&self, order_no: &str, order: &Order, value_at: Option<chrono::DateTime<chrono::Utc>>) -> Result<(), DomainError> {
         let due = order.due(Channel::SelfPay);
         if due.0 == 0 || order.captured.self_pay == due || self.store.attempt(order_no, BANK).await?.is_none() {
             return Ok(());
@@ -226,20 +244,25 @@ impl App {
             Some(b) if b.status == BankStatus::Failed => OrderEvent::PaymentFailed { channel: Channel::SelfPay },
             _ => return Ok(()),
         };
-        self.apply_if_current(order_no, ev).await
+        self.apply_if_current_valued(order_no, ev, value_at).await
     }
 
     /// Asks every channel where the order stands and applies the answers; closes (or
     /// unwinds) it when unpaid past T_close. Returns the order's state afterwards.
     pub async fn resolve_payment(&self, order_no: &str) -> Result<OrderState, DomainError> {
+        self.resolve_payment_valued(order_no, None).await
+    }
+
+    /// [`App::resolve_payment`] booking found money at `value_at` (reconciliation).
+    pub async fn resolve_payment_valued(&self, order_no: &str, value_at: Option<chrono::DateTime<chrono::Utc>>) -> Result<OrderState, DomainError> {
         let (order, _) = self.store.order(order_no).await?;
         if !matches!(order.state, OrderState::Created | OrderState::Paying) {
             return Ok(order.state);
         }
-        self.resolve_insurance(order_no, &order).await?;
+        self.resolve_insurance(order_no, &order, value_at).await?;
         let (order, _) = self.store.order(order_no).await?;
         if matches!(order.state, OrderState::Created | OrderState::Paying) {
-            self.resolve_self_pay(order_no, &order).await?;
+            self.resolve_self_pay(order_no, &order, value_at).await?;
         }
         let (order, _) = self.store.order(order_no).await?;
         if matches!(order.state, OrderState::Created | OrderState::Paying) && self.store.order_expired(order_no, self.now()).await? {

@@ -15,6 +15,10 @@ pub const PATH_6202: &str = "/org/local/api/hos/pay_order";
 pub const PATH_6203: &str = "/org/local/api/hos/refund_Order";
 pub const PATH_6301: &str = "/org/local/api/hos/query_order_info";
 pub const PATH_6401: &str = "/org/local/api/hos/revoke_order";
+/// Daily statements (对总账 / 对明细账). The mobile-payment relay paths for these are not
+/// in the public material; these are our choice [I] and only the base URL is configured.
+pub const PATH_3201: &str = "/org/local/api/hos/stmt_total";
+pub const PATH_3202: &str = "/org/local/api/hos/stmt_detail";
 
 /// `ordStas` grouped as adapters group it (protocols.md §1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +65,18 @@ impl Settlement {
     fn check(&self) -> bool {
         self.fund_pay.0 + self.psn_acct_pay.0 + self.acct_mulaid_pay.0 + self.own_pay_amt.0 == self.fee_sumamt.0
     }
+}
+
+/// One line of the centre's daily detail statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CentreLine {
+    pub pay_ord_id: String,
+    /// Our order number (`medOrgOrd` of 6201).
+    pub med_org_ord: String,
+    pub refund: bool,
+    pub fund: Fen,
+    pub psn_acct: Fen,
+    pub serial: String,
 }
 
 pub struct NhsaClient {
@@ -177,6 +193,41 @@ impl NhsaClient {
             return Err(malformed("unknown refStatus"));
         }
         Ok(s)
+    }
+
+    /// 3202: the centre's settlement and refund lines of a local day.
+    pub async fn statement_detail(&self, day: chrono::NaiveDate) -> Result<Vec<CentreLine>, DomainError> {
+        let d = self.call("3202", PATH_3202, json!({"stmtDate": day.to_string()})).await?;
+        let lines = d.get("detail").and_then(Value::as_array).ok_or_else(|| malformed("3202 without detail"))?;
+        lines
+            .iter()
+            .map(|l| {
+                let kind = text(l, "type")?;
+                if kind != "SETL" && kind != "REFD" {
+                    return Err(malformed("3202 line type"));
+                }
+                Ok(CentreLine {
+                    pay_ord_id: text(l, "payOrdId")?,
+                    med_org_ord: text(l, "medOrgOrd")?,
+                    refund: kind == "REFD",
+                    fund: yuan(l, "fundPay")?,
+                    psn_acct: yuan(l, "psnAcctPay")?,
+                    serial: l.get("serial").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// 3201: whether the centre's totals of a day agree with ours (net fund and account).
+    pub async fn statement_total(&self, day: chrono::NaiveDate, fund: Fen, psn_acct: Fen) -> Result<bool, DomainError> {
+        let d = self
+            .call("3201", PATH_3201, json!({"stmtDate": day.to_string(), "fundPaySumamt": fund.to_yuan_string(), "acctPaySumamt": psn_acct.to_yuan_string()}))
+            .await?;
+        match text(&d, "stmtRslt")?.as_str() {
+            "0" => Ok(true),
+            "1" => Ok(false),
+            _ => Err(malformed("3201 stmtRslt")),
+        }
     }
 
     /// 6401: revokes an upload that was never paid.

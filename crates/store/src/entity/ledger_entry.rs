@@ -13,6 +13,9 @@ pub struct Model {
     pub amount: i64,
     pub memo: String,
     pub at: DateTimeUtc,
+    /// The leg's number within its posting; (posting, leg) is unique, so a posting is
+    /// written once.
+    pub leg: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

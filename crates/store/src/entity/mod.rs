@@ -8,6 +8,8 @@ pub mod outbox;
 pub mod patient;
 pub mod payment_attempt;
 pub mod payment_order;
+pub mod recon_item;
+pub mod recon_run;
 pub mod session;
 pub mod staff_user;
 pub mod wechat_account;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_foundation;
 mod m0002_billing;
 mod m0003_attempts;
+mod m0004_reconciliation;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -16,6 +17,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_billing::Migration), Box::new(m0003_attempts::Migration)]
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_billing::Migration),
+            Box::new(m0003_attempts::Migration),
+            Box::new(m0004_reconciliation::Migration),
+        ]
     }
 }
