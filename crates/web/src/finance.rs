@@ -226,3 +226,334 @@ pub async fn refund(
         Err(e) => Err(e.into()),
     }
 }
+
+fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    use axum::http::header;
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition), (header::CACHE_CONTROL, "no-store".to_owned())], bytes)
+        .into_response()
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const CSV: &str = "text/csv; charset=utf-8";
+
+#[derive(Deserialize, Default)]
+pub struct LedgerQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    format: String,
+}
+
+impl LedgerQuery {
+    fn query_string(&self) -> String {
+        serde_urlencoded::to_string([("from", &self.from), ("to", &self.to), ("purpose", &self.purpose), ("account", &self.account)]).unwrap_or_default()
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_ledger.html")]
+struct LedgerPage {
+    hospital: String,
+    q: LedgerQuery,
+    qs: String,
+    purposes: Vec<(String, &'static str)>,
+    accounts: Vec<(&'static str, &'static str)>,
+    lines: Vec<(String, String, String, String, &'static str, &'static str, String)>,
+    by_account: Vec<(String, &'static str, String)>,
+    by_purpose: Vec<(&'static str, String, String)>,
+    sum: i64,
+    shown: usize,
+    total_lines: usize,
+    error: Option<&'static str>,
+}
+
+const ACCOUNTS: [&str; 9] = [
+    "clearing:bank",
+    "clearing:insurance",
+    "revenue:registration",
+    "revenue:outpatient",
+    "revenue:inpatient",
+    "revenue:record_copy",
+    "liability:deposit",
+    "liability:card",
+    "suspense:late_payment",
+];
+
+fn purposes() -> Vec<(String, &'static str)> {
+    [Purpose::Registration, Purpose::OutpatientBill, Purpose::DepositTopUp, Purpose::CardRecharge, Purpose::RecordCopy, Purpose::DischargeBalance]
+        .into_iter()
+        .map(|p| (purpose_code(p), p.label_zh()))
+        .collect()
+}
+
+pub async fn ledger(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<LedgerQuery>,
+) -> Result<Response, AppError> {
+    use app::billing::ledger::{LedgerFilter, account_label_zh, ledger_csv, ledger_xlsx, memo_label_zh};
+    let today = st.app.today();
+    let (from, to) = match (day(&q.from), day(&q.to)) {
+        (Ok(f), Ok(t)) => {
+            (f.unwrap_or(domain::clock::local_midnight_utc(today)), t.unwrap_or(domain::clock::local_midnight_utc(today)) + chrono::Duration::days(1))
+        }
+        _ => (domain::clock::local_midnight_utc(today), domain::clock::local_midnight_utc(today) + chrono::Duration::days(1)),
+    };
+    let bad_dates = day(&q.from).is_err() || day(&q.to).is_err();
+    let purpose = purposes().into_iter().find(|(c, _)| *c == q.purpose).and_then(|(c, _)| serde_json::from_value::<Purpose>(serde_json::json!(c)).ok());
+    let filter =
+        LedgerFilter { from: Some(from), to: Some(to), purpose, account: ACCOUNTS.iter().find(|a| **a == q.account).map(|a| a.to_string()), patient_id: None };
+    let report = match st.app.ledger_report(&filter).await {
+        Ok(r) => Some(r),
+        Err(e) if e.code == ErrorCode::ValidationFailed => None,
+        Err(e) => return Err(e.into()),
+    };
+    let actor = Actor::staff(p.id, &cid.0);
+    if let Some(r) = report.as_ref().filter(|_| !bad_dates) {
+        let name = format!(
+            "ledger-{}-{}",
+            domain::clock::to_local(from).format("%Y%m%d"),
+            domain::clock::to_local(to - chrono::Duration::seconds(1)).format("%Y%m%d")
+        );
+        match q.format.as_str() {
+            "csv" => {
+                st.app.audit_export(&format!("ledger:{name}"), r.lines.len(), &actor).await?;
+                return Ok(download(ledger_csv(r)?, CSV, &format!("{name}.csv")));
+            }
+            "xlsx" => {
+                st.app.audit_export(&format!("ledger:{name}"), r.lines.len(), &actor).await?;
+                return Ok(download(ledger_xlsx(r)?, XLSX, &format!("{name}.xlsx")));
+            }
+            _ => {}
+        }
+    }
+    let error = if bad_dates {
+        Some("日期格式应为 2026-11-25")
+    } else if report.is_none() {
+        Some("查询范围需在 92 天以内，且起始日期不晚于截止日期")
+    } else {
+        None
+    };
+    let r = report.unwrap_or_default();
+    const SHOW: usize = 500;
+    let page = LedgerPage {
+        hospital: st.hospital_name.clone(),
+        qs: q.query_string(),
+        purposes: purposes(),
+        accounts: ACCOUNTS.iter().map(|a| (*a, account_label_zh(a))).collect(),
+        lines: r
+            .lines
+            .iter()
+            .take(SHOW)
+            .map(|l| {
+                (
+                    local(l.at),
+                    l.posting.clone(),
+                    l.order_no.clone(),
+                    l.purpose.map(|p| p.label_zh()).unwrap_or("").to_owned(),
+                    account_label_zh(&l.account),
+                    memo_label_zh(&l.memo),
+                    yuan(l.amount),
+                )
+            })
+            .collect(),
+        by_account: r.by_account.iter().map(|(a, v)| (a.clone(), account_label_zh(a), yuan(Fen(*v)))).collect(),
+        by_purpose: r.by_purpose.iter().map(|(p, (inn, out))| (*p, yuan(Fen(*inn)), yuan(Fen(*out)))).collect(),
+        sum: r.sum,
+        shown: r.lines.len().min(SHOW),
+        total_lines: r.lines.len(),
+        error,
+        q,
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_recon_runs.html")]
+struct ReconRunsPage {
+    hospital: String,
+    runs: Vec<(i64, String, &'static str, String, String, String)>,
+    yesterday: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct RunsQuery {
+    error: Option<String>,
+}
+
+fn summary_line(summary: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(summary).unwrap_or_default();
+    if v.get("error").is_some() {
+        return format!("失败：{}", v["error"].as_str().unwrap_or(""));
+    }
+    format!(
+        "一致 {} 笔，差异 {} 项（自动补单 {}，自动退款 {}，待处理 {}）{}",
+        v["matched"],
+        v["differences"],
+        v["auto_healed"],
+        v["auto_refunded"],
+        v["open"],
+        match v["total_check"]["agree"].as_bool() {
+            Some(true) => "，医保总账相符",
+            Some(false) => "，医保总账不符",
+            None => "",
+        }
+    )
+}
+
+pub async fn recon_runs(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<RunsQuery>) -> Result<Response, AppError> {
+    let runs = st.app.store.recon_runs(60).await?;
+    let page = ReconRunsPage {
+        hospital: st.hospital_name.clone(),
+        runs: runs
+            .iter()
+            .map(|r| {
+                let status = match r.status.as_str() {
+                    "done" => "已完成",
+                    "running" => "进行中",
+                    _ => "失败",
+                };
+                (r.id, r.business_date.clone(), status, summary_line(&r.summary), local(r.started_at), r.finished_at.map(local).unwrap_or_default())
+            })
+            .collect(),
+        yesterday: (st.app.today() - chrono::Duration::days(1)).to_string(),
+        error: q.error.as_deref().and_then(|c| ErrorCode::ALL.iter().find(|e| e.code() == c)).map(|e| e.message_zh()),
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RunForm {
+    #[serde(default)]
+    date: String,
+}
+
+/// Runs (or re-runs) the reconciliation of a day now.
+pub async fn run_recon(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<RunForm>,
+) -> Result<Response, AppError> {
+    let Ok(date) = chrono::NaiveDate::parse_from_str(f.date.trim(), "%Y-%m-%d") else {
+        return Ok(Redirect::to("/staff/finance/reconciliation?error=VALIDATION_FAILED").into_response());
+    };
+    if date >= st.app.today() {
+        return Ok(Redirect::to("/staff/finance/reconciliation?error=VALIDATION_FAILED").into_response());
+    }
+    match st.app.reconcile_day(date, &Actor::staff(p.id, &cid.0)).await {
+        Ok(run) => Ok(Redirect::to(&format!("/staff/finance/reconciliation/{run}")).into_response()),
+        Err(e) if e.code.http_status() >= 500 => Ok(Redirect::to(&format!("/staff/finance/reconciliation?error={}", e.code.code())).into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct ItemView {
+    pub id: i64,
+    pub channel: &'static str,
+    pub order_no: String,
+    pub kind: &'static str,
+    pub local: String,
+    pub remote: String,
+    pub detail: String,
+    pub resolution: &'static str,
+    pub open: bool,
+    pub note: String,
+    pub resolved_by: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_recon_run.html")]
+struct ReconRunPage {
+    hospital: String,
+    id: i64,
+    date: String,
+    summary: String,
+    items: Vec<ItemView>,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct RunQuery {
+    #[serde(default)]
+    format: String,
+    error: Option<String>,
+}
+
+pub async fn recon_run(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(id): Path<i64>,
+    Query(q): Query<RunQuery>,
+) -> Result<Response, AppError> {
+    use app::billing::reconcile::{ITEM_HEADERS, channel_label_zh, item_row, kind_label_zh, resolution_label_zh};
+    let (run, items) = st.app.store.recon_run(id).await?;
+    if q.format == "csv" || q.format == "xlsx" {
+        st.app.audit_export(&format!("recon:{id}"), items.len(), &Actor::staff(p.id, &cid.0)).await?;
+        let name = format!("reconciliation-{}-run{id}", run.business_date);
+        let rows = items.iter().map(item_row);
+        return Ok(if q.format == "csv" {
+            download(app::billing::ledger::to_csv(&ITEM_HEADERS, rows)?, CSV, &format!("{name}.csv"))
+        } else {
+            download(app::billing::ledger::to_xlsx("对账差异", &ITEM_HEADERS, rows, &[4, 5])?, XLSX, &format!("{name}.xlsx"))
+        });
+    }
+    let page = ReconRunPage {
+        hospital: st.hospital_name.clone(),
+        id,
+        date: run.business_date.clone(),
+        summary: summary_line(&run.summary),
+        items: items
+            .iter()
+            .map(|i| ItemView {
+                id: i.id,
+                channel: channel_label_zh(&i.channel),
+                order_no: i.order_no.clone(),
+                kind: kind_label_zh(&i.kind),
+                local: yuan(Fen(i.local_amount)),
+                remote: yuan(Fen(i.remote_amount)),
+                detail: i.detail.clone(),
+                resolution: resolution_label_zh(&i.resolution),
+                open: i.resolution == "open",
+                note: i.note.clone(),
+                resolved_by: i.resolved_by.clone().unwrap_or_default(),
+            })
+            .collect(),
+        error: q.error.as_deref().and_then(|c| ErrorCode::ALL.iter().find(|e| e.code() == c)).map(|e| e.message_zh()),
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn resolve_item(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path((run, item)): Path<(i64, i64)>,
+    Form(f): Form<ResolveForm>,
+) -> Result<Response, AppError> {
+    let (_, items) = st.app.store.recon_run(run).await?;
+    if !items.iter().any(|i| i.id == item) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    Ok(match st.app.resolve_recon_item(item, &f.note, &Actor::staff(p.id, &cid.0)).await {
+        Ok(()) => Redirect::to(&format!("/staff/finance/reconciliation/{run}")).into_response(),
+        Err(e) if e.code.http_status() < 500 => Redirect::to(&format!("/staff/finance/reconciliation/{run}?error={}", e.code.code())).into_response(),
+        Err(e) => return Err(e.into()),
+    })
+}

@@ -123,6 +123,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/finance/orders", get(finance::orders))
         .route("/staff/finance/orders/{order_no}", get(finance::order))
         .route("/staff/finance/orders/{order_no}/refund", post(finance::refund))
+        .route("/staff/finance/ledger", get(finance::ledger))
+        .route("/staff/finance/reconciliation", get(finance::recon_runs).post(finance::run_recon))
+        .route("/staff/finance/reconciliation/{run_id}", get(finance::recon_run))
+        .route("/staff/finance/reconciliation/{run_id}/items/{item_id}/resolve", post(finance::resolve_item))
         .route_layer(from_fn_with_state((st.clone(), STAFF_FINANCE), auth::require_roles));
     let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
 

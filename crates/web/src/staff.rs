@@ -93,7 +93,7 @@ pub struct Module {
 /// staff see what is coming) but not linked.
 fn modules_for(roles: &[Role]) -> Vec<Module> {
     use Role::*;
-    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 8] = [
+    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 10] = [
         ("工作人员账号", "创建账号、分配角色", Some("/staff/admin/staff"), &[Admin]),
         ("审计日志", "完整性校验与追溯查询", Some("/staff/admin/audit"), &[Admin]),
         ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),
@@ -101,6 +101,8 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("检验检查", "报告状态与异常通知（建设中）", None, &[Lab, Admin]),
         ("病历复印", "审核、计费、寄送（建设中）", None, &[Records, Admin]),
         ("订单与退款", "订单查询、订单全流程、退款", Some("/staff/finance/orders"), &[Finance]),
+        ("账务明细", "复式记账分录、合计、导出", Some("/staff/finance/ledger"), &[Finance]),
+        ("每日对账", "银行与医保对账、差异处理", Some("/staff/finance/reconciliation"), &[Finance]),
         ("诊间工作站", "刷脸看诊（建设中）", None, &[Doctor, Admin]),
     ];
     all.into_iter().filter(|(_, _, _, who)| who.iter().any(|r| roles.contains(r))).map(|(name, note, href, _)| Module { name, note, href }).collect()

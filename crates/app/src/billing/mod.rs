@@ -10,6 +10,7 @@ pub mod console;
 pub mod insurance;
 pub mod jobs;
 pub mod late;
+pub mod ledger;
 pub mod patient;
 pub mod reconcile;
 

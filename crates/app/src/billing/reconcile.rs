@@ -273,6 +273,30 @@ impl App {
     }
 }
 
+pub const ITEM_HEADERS: [&str; 11] =
+    ["差异编号", "渠道", "订单号", "差异类型", "本地净额（元）", "渠道净额（元）", "说明", "处理结果", "处理说明", "处理人", "处理时间"];
+
+pub fn channel_label_zh(c: &str) -> &'static str {
+    if c == "nhsa" { "医保中心" } else { "建设银行" }
+}
+
+/// One difference as an export row.
+pub fn item_row(i: &store::entity::recon_item::Model) -> Vec<String> {
+    vec![
+        i.id.to_string(),
+        channel_label_zh(&i.channel).to_owned(),
+        i.order_no.clone(),
+        kind_label_zh(&i.kind).to_owned(),
+        Fen(i.local_amount).to_yuan_string(),
+        Fen(i.remote_amount).to_yuan_string(),
+        i.detail.clone(),
+        resolution_label_zh(&i.resolution).to_owned(),
+        i.note.clone(),
+        i.resolved_by.clone().unwrap_or_default(),
+        i.resolved_at.map(|t| domain::clock::to_local(t).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
+    ]
+}
+
 /// When the next daily run is due: the next `DAILY_AT_HOUR` local after `now`.
 pub fn next_daily_run(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     let local = domain::clock::to_local(now);
