@@ -139,7 +139,12 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         WorkerPool::start(
             app.clone(),
             Registry::standard(),
-            PoolConfig { workers: s.workers.count, poll_interval: Duration::from_millis(s.workers.poll_ms), ..Default::default() },
+            PoolConfig {
+                workers: s.workers.count,
+                poll_interval: Duration::from_millis(s.workers.poll_ms),
+                lease: chrono::Duration::seconds(s.workers.lease_secs.max(1)),
+                ..Default::default()
+            },
         )
     });
     let router = web::router(

@@ -144,6 +144,9 @@ pub struct Payment {
 pub struct Workers {
     pub count: usize,
     pub poll_ms: u64,
+    /// How long a claimed job is a worker's before another may take it (a crashed
+    /// node's jobs run again after this).
+    pub lease_secs: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -242,6 +245,7 @@ first_query_after_secs = 60
 [workers]
 count = 4
 poll_ms = 500
+lease_secs = 60
 
 [log]
 format = "json"
@@ -360,6 +364,11 @@ impl Settings {
             bail!("invalid setting `security.lookup_key`: at least 16 bytes (32 hex digits)");
         }
         Ok(k)
+    }
+
+    /// The settings as TOML, secrets included (for writing a configuration file).
+    pub fn to_toml(&self) -> Result<String> {
+        toml_string(self)
     }
 
     /// The settings as TOML with every secret replaced by whether it is set.
