@@ -130,3 +130,31 @@ on_both_backends! {
         assert!(t.app.store.audit_count(Some("staff.step_up_failed")).await.unwrap() >= 1);
     }
 }
+
+on_both_backends! {
+    async fn a_paid_bill_the_his_refuses_is_refunded_automatically(backend) {
+        let t = TestApp::spawn(backend).await;
+        let (zhang, zid) = patient(&t, "oDemo_zhangwei_0001", "张伟").await;
+        let recipe = first_recipe(&t, &zhang).await;
+        let actor = app::Actor::system("test");
+        let no = t.app.order_for_bill(1, zid, &recipe, &actor).await.unwrap();
+        let cashier = t.app.start_self_pay(&no).await.unwrap();
+        // Meanwhile the bill is paid at the window: the HIS will refuse our settlement.
+        let me = t.app.store.patient_summary(1, zid).await.unwrap();
+        let pre = t.app.his.pre_settle(&me.his_patient_id, std::slice::from_ref(&recipe), false).await.unwrap();
+        t.app.his.settle(&pre.pre_settle_id, "WINDOW-1", pre.self_pay).await.unwrap();
+        TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap();
+        for _ in 0..150 {
+            if t.app.store.order(&no).await.unwrap().0.state == domain::billing::OrderState::Refunded { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let (o, _) = t.app.store.order(&no).await.unwrap();
+        assert_eq!(o.state, domain::billing::OrderState::Refunded, "money is never held without a service (P6)");
+        let bank = t.app.ccb.as_ref().unwrap().query(&no).await.unwrap().unwrap();
+        assert_eq!(bank.refunded, bank.amount, "refunded in full at the bank");
+        assert_eq!(t.app.store.audit_count(Some("order.fulfilment_failed")).await.unwrap(), 1);
+        // The patient sees it under "my payments" as refunded.
+        let page = TestApp::http().get(t.url("/payments")).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("已退款"), "{page}");
+    }
+}
