@@ -359,6 +359,20 @@ fn handle_tx(g: &mut CcbState, xml: &str, order: &str) -> Response {
                 )
             }
         },
+        Some("5W1003") => {
+            let code = xml_tag(xml, "REFUND_CODE").unwrap_or("");
+            match g.payments.get(&order).and_then(|p| p.refunds.get(code)) {
+                None => reply("0130Z0100004", "流水记录不存在", ""),
+                Some(money) => reply(
+                    "000000",
+                    "成功",
+                    &format!(
+                        "<ORDER>{order}</ORDER><REFUND_CODE>{code}</REFUND_CODE><ORDER_STATUS>1</ORDER_STATUS><REFUNDEMENT_AMOUNT>{}</REFUNDEMENT_AMOUNT>",
+                        money.to_yuan_string()
+                    ),
+                ),
+            }
+        }
         Some("5W1004") => {
             let Some(money) = xml_tag(xml, "MONEY").and_then(Fen::parse_yuan).filter(|m| m.0 > 0) else {
                 return reply("0130Z0100002", "退款金额错误", "");

@@ -351,6 +351,9 @@ impl Store {
             q = q.filter(payment_order::Column::Purpose.eq(p));
         }
         if let Some(ids) = &f.patient_ids {
+            if ids.is_empty() {
+                return Ok(vec![]);
+            }
             q = q.filter(payment_order::Column::PatientId.is_in(ids.clone()));
         }
         if let Some(t) = f.from {

@@ -177,6 +177,12 @@ impl Store {
         Ok(rows.iter().map(summary).collect())
     }
 
+    /// Every patient row of one person (several accounts may hold the same person), by
+    /// the hospital's medical-record number.
+    pub async fn patient_ids_by_mr_no(&self, mr_no: &str) -> Result<Vec<i64>, DomainError> {
+        Ok(patient::Entity::find().filter(patient::Column::MrNo.eq(mr_no)).all(&self.db).await.map_err(db_err)?.into_iter().map(|m| m.id).collect())
+    }
+
     /// A patient by id, whatever the account (staff views; the caller audits).
     pub async fn patient_by_id(&self, patient_id: i64) -> Result<Option<PatientSummary>, DomainError> {
         Ok(patient::Entity::find_by_id(patient_id).one(&self.db).await.map_err(db_err)?.as_ref().map(summary))

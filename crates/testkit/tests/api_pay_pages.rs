@@ -156,5 +156,12 @@ on_both_backends! {
         // The patient sees it under "my payments" as refunded.
         let page = TestApp::http().get(t.url("/payments")).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("已退款"), "{page}");
+        // Finance finds it by the patient's 病案号, in orders and in the ledger.
+        let finance = t.staff_sign_in("finance01").await;
+        let get = |q: String| { let (u, c) = (t.url(&q), finance.clone()); async move { TestApp::http().get(u).header("cookie", c).send().await.unwrap().text().await.unwrap() } };
+        assert!(get(format!("/staff/finance/orders?mr_no={}", me.mr_no)).await.contains(&no));
+        assert!(!get("/staff/finance/orders?mr_no=NOBODY".into()).await.contains(&no));
+        assert!(get(format!("/staff/finance/ledger?mr_no={}", me.mr_no)).await.contains(&no));
+        assert!(!get("/staff/finance/ledger?mr_no=NOBODY".into()).await.contains(&no));
     }
 }

@@ -91,6 +91,19 @@ async fn pay_notify_query_refund() {
     let q = ccb.query("CB20261125000001").await.unwrap().unwrap();
     assert_eq!((q.status, q.refunded), (BankStatus::Refunded, Fen(1_000)), "the retried refund counted once");
     assert!(ccb.query("NO-SUCH-ORDER").await.unwrap().is_none());
+    // 5W1003: the bank's word on one refund.
+    assert_eq!(ccb.refund_query("CB20261125000001", "RF1").await.unwrap(), Some(Fen(1_000)));
+    assert_eq!(ccb.refund_query("CB20261125000001", "RF2").await.unwrap(), None, "a refused refund does not exist");
+    // 5W1005: the day's statement lists the payment and the refund once each.
+    let today = domain::clock::to_local(chrono::Utc::now()).date_naive();
+    let lines = ccb.statement(today).await.unwrap();
+    let mine: Vec<_> = lines.iter().filter(|l| l.order_id == "CB20261125000001").collect();
+    assert_eq!(mine.len(), 2, "{lines:?}");
+    assert!(mine.iter().any(|l| !l.refund && l.amount == Fen(3_000)) && mine.iter().any(|l| l.refund && l.amount == Fen(1_000) && l.serial == "RF1"));
+    assert!(
+        gateways::ccb::client::parse_statement("交易日期|交易时间|订单号|交易类型|交易金额|退款流水号\n20261125|1|CB1|PAY|abc|\n").is_err(),
+        "a malformed line fails the file"
+    );
 }
 
 #[tokio::test]

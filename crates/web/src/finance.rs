@@ -54,6 +54,9 @@ fn line_row(r: &OrderRow) -> OrderLineRow {
 pub struct SearchQuery {
     #[serde(default)]
     no: String,
+    /// 病案号: every order of that person.
+    #[serde(default)]
+    mr_no: String,
     #[serde(default)]
     state: String,
     #[serde(default)]
@@ -97,7 +100,8 @@ pub async fn orders(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(
             return Ok(page.into_response());
         }
     };
-    let f = OrderFilter { order_no: Some(q.no.trim().to_owned()), state: Some(q.state.clone()), purpose: Some(q.purpose.clone()), patient_ids: None, from, to };
+    let patient_ids = if q.mr_no.trim().is_empty() { None } else { Some(st.app.store.patient_ids_by_mr_no(q.mr_no.trim()).await?) };
+    let f = OrderFilter { order_no: Some(q.no.trim().to_owned()), state: Some(q.state.clone()), purpose: Some(q.purpose.clone()), patient_ids, from, to };
     let rows = st.app.store.search_orders(&f, 200).await?.iter().map(line_row).collect();
     Ok(OrdersPage { hospital: st.hospital_name.clone(), q, states, purposes, rows, error: None }.into_response())
 }
@@ -248,12 +252,15 @@ pub struct LedgerQuery {
     #[serde(default)]
     account: String,
     #[serde(default)]
+    mr_no: String,
+    #[serde(default)]
     format: String,
 }
 
 impl LedgerQuery {
     fn query_string(&self) -> String {
-        serde_urlencoded::to_string([("from", &self.from), ("to", &self.to), ("purpose", &self.purpose), ("account", &self.account)]).unwrap_or_default()
+        serde_urlencoded::to_string([("from", &self.from), ("to", &self.to), ("purpose", &self.purpose), ("account", &self.account), ("mr_no", &self.mr_no)])
+            .unwrap_or_default()
     }
 }
 
@@ -309,8 +316,13 @@ pub async fn ledger(
     };
     let bad_dates = day(&q.from).is_err() || day(&q.to).is_err();
     let purpose = purposes().into_iter().find(|(c, _)| *c == q.purpose).and_then(|(c, _)| serde_json::from_value::<Purpose>(serde_json::json!(c)).ok());
-    let filter =
-        LedgerFilter { from: Some(from), to: Some(to), purpose, account: ACCOUNTS.iter().find(|a| **a == q.account).map(|a| a.to_string()), patient_id: None };
+    let filter = LedgerFilter {
+        from: Some(from),
+        to: Some(to),
+        purpose,
+        account: ACCOUNTS.iter().find(|a| **a == q.account).map(|a| a.to_string()),
+        patient_ids: if q.mr_no.trim().is_empty() { None } else { Some(st.app.store.patient_ids_by_mr_no(q.mr_no.trim()).await?) },
+    };
     let report = match st.app.ledger_report(&filter).await {
         Ok(r) => Some(r),
         Err(e) if e.code == ErrorCode::ValidationFailed => None,

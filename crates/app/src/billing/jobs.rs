@@ -41,7 +41,15 @@ impl JobHandler for RefundExecute {
             return settle(app, &order_no, OrderEvent::RefundFailed { amounts }).await;
         }
         if amounts.self_pay.0 > 0 {
-            match app.ccb().map_err(retry)?.refund(&order_no, &no, amounts.self_pay).await {
+            let ccb = app.ccb().map_err(retry)?;
+            // Ask first: after a lost answer the refund may already be done, and the bank is
+            // not relied on to treat a repeated 5W1004 as the same refund.
+            match ccb.refund_query(&order_no, &no).await.map_err(retry)? {
+                Some(done) if done == amounts.self_pay => return settle(app, &order_no, OrderEvent::RefundSucceeded { amounts }).await,
+                Some(other) => return Err(JobError::Permanent(format!("bank refund {no} is {other:?}, we asked {:?}: a person must look", amounts.self_pay))),
+                None => {}
+            }
+            match ccb.refund(&order_no, &no, amounts.self_pay).await {
                 Ok(()) => {}
                 Err(e) if e.code == ErrorCode::RefundExceedsCaptured && amounts.insurance.0 == 0 => {
                     return settle(app, &order_no, OrderEvent::RefundFailed { amounts }).await;

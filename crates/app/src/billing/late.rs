@@ -51,7 +51,10 @@ impl JobHandler for LateRefund {
         let order_no = payload.get("order_no").and_then(|v| v.as_str()).ok_or_else(|| JobError::Permanent("payload lacks order_no".into()))?;
         let amount = Fen(payload.get("amount").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Permanent("payload lacks amount".into()))?);
         let ccb = app.ccb().map_err(|e| JobError::Retry(e.to_string()))?;
-        ccb.refund(order_no, &late_refund_no(order_no), amount).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let no = late_refund_no(order_no);
+        if ccb.refund_query(order_no, &no).await.map_err(|e| JobError::Retry(e.to_string()))?.is_none() {
+            ccb.refund(order_no, &no, amount).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        }
         let legs = [(SUSPENSE.to_owned(), "late_refund", amount.0), (clearing_account(Channel::SelfPay).to_owned(), "late_refund", -amount.0)];
         app.store
             .post_once(&format!("{order_no}:late-refund"), order_no, &legs, vec![], app.now(), app.now())

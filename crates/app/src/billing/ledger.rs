@@ -39,7 +39,8 @@ pub struct LedgerFilter {
     pub to: Option<DateTime<Utc>>,
     pub purpose: Option<Purpose>,
     pub account: Option<String>,
-    pub patient_id: Option<i64>,
+    /// The patient rows of one person (see `Store::patient_ids_by_mr_no`).
+    pub patient_ids: Option<Vec<i64>>,
 }
 
 #[derive(Clone, Debug)]
@@ -87,7 +88,9 @@ impl App {
             if f.purpose.is_some() && purpose != f.purpose {
                 continue;
             }
-            if f.patient_id.is_some() && patient_id != f.patient_id {
+            if let Some(ids) = &f.patient_ids
+                && !patient_id.is_some_and(|p| ids.contains(&p))
+            {
                 continue;
             }
             if let Some(a) = &f.account

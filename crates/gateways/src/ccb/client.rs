@@ -199,6 +199,26 @@ impl CcbClient {
         }
     }
 
+    /// 5W1003: whether the bank carried out the refund `refund_code`, and for how much.
+    /// `None` = the bank has no such refund (it may be issued, or issued again).
+    pub async fn refund_query(&self, order_id: &str, refund_code: &str) -> Result<Option<Fen>, DomainError> {
+        let x = self
+            .merchant_client("5W1003", &format!("<ORDER>{}</ORDER><REFUND_CODE>{}</REFUND_CODE><KIND>0</KIND>", xml_escape(order_id), xml_escape(refund_code)))
+            .await?;
+        match xml_tag(&x, "RETURN_CODE") {
+            Some("000000") => {}
+            Some("0130Z0100004") => return Ok(None),
+            other => return Err(unavailable(format!("ccb 5W1003 code {other:?}"))),
+        }
+        // ORDER_STATUS [I]: 1 refunded; anything else is not (yet) a refund.
+        if xml_tag(&x, "ORDER_STATUS") != Some("1") {
+            return Ok(None);
+        }
+        let amount =
+            xml_tag(&x, "REFUNDEMENT_AMOUNT").and_then(Fen::parse_yuan).ok_or_else(|| unavailable("ccb 5W1003 malformed REFUNDEMENT_AMOUNT".into()))?;
+        Ok(Some(amount))
+    }
+
     /// Parses and verifies a result notification from its form pairs.
     pub fn verify_notification(&self, pairs: &[(String, String)]) -> Result<Notification, NotifyError> {
         let n = Notification::from_pairs(pairs)?;
