@@ -72,6 +72,13 @@ pub fn render_error(code: ErrorCode, correlation_id: &str, flavour: Flavour) -> 
     r
 }
 
+/// The Chinese message of a catalogue code carried in a redirect (`?error=CODE`), if it
+/// is one; anything else shows nothing.
+pub fn message_of(code: Option<&str>) -> Option<&'static str> {
+    let code = code?;
+    ErrorCode::ALL.iter().find(|c| c.code() == code).map(|c| c.message_zh())
+}
+
 /// Maps a bare status (from axum's own rejections or tower layers) to the catalogue.
 pub fn code_for_status(s: StatusCode) -> ErrorCode {
     match s.as_u16() {

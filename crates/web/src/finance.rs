@@ -191,7 +191,7 @@ pub async fn order(
         ledger_sum: s.ledger.iter().map(|e| e.amount).sum(),
         audit: s.audit.iter().map(|a| (a.seq, local(a.at), a.actor.clone(), a.action.clone(), a.reason.clone())).collect(),
         notice: q.refunded.map(|r| format!("退款已受理，退款单号 {r}。银行与医保处理完成后状态将自动更新。")),
-        error: q.error.as_deref().and_then(|c| ErrorCode::ALL.iter().find(|e| e.code() == c)).map(|e| e.message_zh()),
+        error: crate::error::message_of(q.error.as_deref()),
     };
     Ok(page.into_response())
 }
@@ -438,7 +438,7 @@ pub async fn recon_runs(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Qu
             })
             .collect(),
         yesterday: (st.app.today() - chrono::Duration::days(1)).to_string(),
-        error: q.error.as_deref().and_then(|c| ErrorCode::ALL.iter().find(|e| e.code() == c)).map(|e| e.message_zh()),
+        error: crate::error::message_of(q.error.as_deref()),
     };
     Ok(page.into_response())
 }
@@ -541,7 +541,7 @@ pub async fn recon_run(
                 resolved_by: i.resolved_by.clone().unwrap_or_default(),
             })
             .collect(),
-        error: q.error.as_deref().and_then(|c| ErrorCode::ALL.iter().find(|e| e.code() == c)).map(|e| e.message_zh()),
+        error: crate::error::message_of(q.error.as_deref()),
     };
     Ok(page.into_response())
 }

@@ -25,15 +25,18 @@ pub fn yuan(f: Fen) -> String {
     f.to_yuan_string()
 }
 
-/// The Chinese message of a catalogue code carried in a redirect, if it is one.
-fn message_of(code: Option<&str>) -> Option<&'static str> {
-    let code = code?;
-    ErrorCode::ALL.iter().find(|c| c.code() == code).map(|c| c.message_zh())
-}
-
 fn back_with(order_no: &str, e: &DomainError) -> Response {
     tracing::info!(order_no, code = e.code.code(), detail = %e.detail, "payment step refused");
     Redirect::to(&format!("/pay/{order_no}?error={}", e.code.code())).into_response()
+}
+
+/// A payment step's outcome for the browser: on to where the step leads (a cashier, the
+/// authorisation), or back to the pay page with the reason.
+fn onward(order_no: &str, step: Result<String, DomainError>) -> Result<Response, AppError> {
+    Ok(match step {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => back_with(order_no, &e),
+    })
 }
 
 pub struct BillRow {
@@ -173,7 +176,7 @@ pub async fn pay_page(
         big_text: c.big_text,
         back: c.back,
         o: OrderView::of(&po),
-        error: message_of(q.error.as_deref()),
+        error: crate::error::message_of(q.error.as_deref()),
         methods,
         confirm_insurance: po.awaiting_insurance_confirmation,
         pay_rest: po.self_pay_pending,
@@ -206,10 +209,7 @@ pub async fn choose_method(
             st.app.insurance_authorize_url(&no, &po.patient.insurance_kind, method, &redirect).await
         }
     };
-    Ok(match step {
-        Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => back_with(&no, &e),
-    })
+    onward(&no, step)
 }
 
 #[derive(Deserialize)]
@@ -244,19 +244,13 @@ pub async fn insurance_auth_back(
 pub async fn confirm_insurance(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
     st.app.patient_order(auth.account_id, &no).await?;
     let result = format!("{}/pay/{no}/result", st.public_base(&headers));
-    Ok(match st.app.insurance_cashier_url(&no, &result).await {
-        Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => back_with(&no, &e),
-    })
+    onward(&no, st.app.insurance_cashier_url(&no, &result).await)
 }
 
 /// The rest after the insurance part: on to the bank's cashier.
 pub async fn pay_rest(State(st): State<WebState>, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
     st.app.patient_order(auth.account_id, &no).await?;
-    Ok(match st.app.start_self_pay(&no).await {
-        Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => back_with(&no, &e),
-    })
+    onward(&no, st.app.start_self_pay(&no).await)
 }
 
 #[derive(Template, WebTemplate)]
