@@ -19,7 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use store::billing::NewOrder;
 use testkit::{TestBackend, TestDb};
 
-const CASES: u32 = 1_000;
+/// 1,000 in CI; `CAREBRIDGE_PROPTEST_CASES=10000` for the nightly depth G6 asks for.
+fn cases() -> u32 {
+    std::env::var("CAREBRIDGE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000)
+}
 
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
@@ -97,7 +100,7 @@ fn g9(backend: TestBackend) {
     let db = rt.block_on(TestDb::new(backend));
     let store = rt.block_on(db.store());
     let seq = AtomicUsize::new(0);
-    let mut runner = TestRunner::new(Config { cases: CASES, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
     let steps = proptest::collection::vec((0u8..15, any::<bool>(), 0i64..60_000), 50);
     runner
         .run(&(arb_split(), steps), |(split, steps)| {
@@ -138,7 +141,7 @@ fn g6(backend: TestBackend) {
     let db = rt.block_on(TestDb::new(backend));
     let store = Arc::new(rt.block_on(db.store()));
     let seq = AtomicUsize::new(0);
-    let mut runner = TestRunner::new(Config { cases: CASES, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
     runner
         .run(&(arb_split(), 1usize..=10, 1usize..=10, any::<u64>(), any::<bool>()), |(split, n_ins, n_self, shuffle, refund)| {
             let no = format!("G6-{}", seq.fetch_add(1, Ordering::Relaxed));
