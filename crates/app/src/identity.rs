@@ -44,8 +44,19 @@ impl App {
         Ok(PatientLogin { token, account_id })
     }
 
-    pub async fn patient_session(&self, token: &str) -> Result<i64, DomainError> {
-        Ok(self.store.touch_session(token, SessionKind::Patient, self.policies.patient_session, self.now()).await?.subject_id)
+    /// The account behind a session token, and when it last signed in.
+    pub async fn patient_session(&self, token: &str) -> Result<(i64, chrono::DateTime<chrono::Utc>), DomainError> {
+        let info = self.store.touch_session(token, SessionKind::Patient, self.policies.patient_session, self.now()).await?;
+        Ok((info.subject_id, info.authenticated_at))
+    }
+
+    /// S6: money moves only after a recent sign-in. In WeChat the sign-in round trip is
+    /// silent (snsapi_base), so asking again costs the patient nothing.
+    pub fn require_fresh_auth(&self, authenticated_at: chrono::DateTime<chrono::Utc>) -> Result<(), DomainError> {
+        if self.now() - authenticated_at > self.policies.patient_fresh_auth {
+            return Err(DomainError::new(ErrorCode::ReauthRequired, "sign-in older than the fresh-auth window"));
+        }
+        Ok(())
     }
 
     pub async fn logout(&self, token: &str) -> Result<(), DomainError> {

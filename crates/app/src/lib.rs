@@ -28,6 +28,8 @@ pub struct Policies {
     pub order_close_after: chrono::Duration,
     /// When to ask the bank first if no notification came (P5).
     pub first_payment_query_after: chrono::Duration,
+    /// How recent a patient's sign-in must be to start a payment (S6).
+    pub patient_fresh_auth: chrono::Duration,
 }
 
 impl Default for Policies {
@@ -40,6 +42,7 @@ impl Default for Policies {
             schedule_cache_ttl: std::time::Duration::from_secs(5),
             order_close_after: chrono::Duration::minutes(15),
             first_payment_query_after: chrono::Duration::seconds(60),
+            patient_fresh_auth: chrono::Duration::minutes(10),
         }
     }
 }

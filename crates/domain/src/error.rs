@@ -67,6 +67,7 @@ error_codes! {
     PaymentMethodLocked => ("PAYMENT_METHOD_LOCKED", 409, "支付已发起，不能更换支付方式，请完成支付或等待订单关闭"),
     InsuranceRefundWhole => ("INSURANCE_REFUND_WHOLE", 422, "医保部分只能整笔退回"),
     StepUpRequired => ("STEP_UP_REQUIRED", 401, "请输入当前的动态验证码以确认此操作"),
+    ReauthRequired => ("REAUTH_REQUIRED", 401, "为保障资金安全，请重新验证身份后继续"),
     IdempotencyKeyReused => ("IDEMPOTENCY_KEY_REUSED", 422, "请求编号已用于另一笔不同的请求"),
     IdempotencyInProgress => ("IDEMPOTENCY_IN_PROGRESS", 409, "相同的请求正在处理中，请稍候"),
     // Everything else

@@ -79,6 +79,9 @@ pub struct CcbFaults {
     /// Drop the next N result notifications (the bank's callback never arrives).
     #[serde(default)]
     pub drop_notifications: usize,
+    /// Create the next N payments, then answer with 504 (the merchant never hears).
+    #[serde(default)]
+    pub lose_create_next: usize,
     /// Never notify for these orders (a lost callback for one order among many).
     #[serde(default)]
     pub drop_for: std::collections::HashSet<String>,
@@ -225,6 +228,10 @@ async fn ccb_main(State(st): State<SharedCcb>, Form(f): Form<HashMap<String, Str
         status: Status::Pending,
         refunds: HashMap::new(),
     });
+    if g.faults.lose_create_next > 0 {
+        g.faults.lose_create_next -= 1;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
     axum::Json(json!({"SUCCESS": "true", "PAYURL": format!("{}/CCBIS/payurl/{token}", g.base_url)})).into_response()
 }
 

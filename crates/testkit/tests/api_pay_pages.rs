@@ -165,3 +165,27 @@ on_both_backends! {
         assert!(!get("/staff/finance/ledger?mr_no=NOBODY".into()).await.contains(&no));
     }
 }
+
+on_both_backends! {
+    async fn paying_needs_a_recent_sign_in(backend) {
+        let clock = domain::FakeClock::new(chrono::Utc::now());
+        let t = TestApp::spawn_with(backend, std::sync::Arc::new(clock.clone()), |_| {}).await;
+        let (zhang, zid) = patient(&t, "oDemo_zhangwei_0001", "张伟").await;
+        let recipe = first_recipe(&t, &zhang).await;
+        let r = TestApp::http().post(t.url("/api/v1/me/orders")).header("cookie", &zhang).json(&serde_json::json!({"patient_id": zid, "recipe_id": recipe})).send().await.unwrap();
+        let no = r.json::<serde_json::Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
+        // Eleven minutes later the session is still open, but too old to move money (S6).
+        clock.advance(chrono::Duration::minutes(11));
+        let r = TestApp::http().post(t.url(&format!("/pay/{no}/method"))).header("cookie", &zhang).form(&[("method", "self_pay")]).send().await.unwrap();
+        assert_eq!(location(r.headers()), format!("/wx/login?next=%2Fpay%2F{no}"), "signed in again, then back to the order");
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/orders/{no}/pay"))).header("cookie", &zhang).json(&serde_json::json!({"method": "self_pay"})).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "REAUTH_REQUIRED");
+        assert!(t.app.store.attempt(&no, "ccb").await.unwrap().is_none(), "no payment opened");
+        // Viewing is still fine; after signing in again paying is too.
+        assert_eq!(TestApp::http().get(t.url(&format!("/pay/{no}"))).header("cookie", &zhang).send().await.unwrap().status(), 200);
+        let (_, fresh) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let r = TestApp::http().post(t.url(&format!("/pay/{no}/method"))).header("cookie", &fresh).form(&[("method", "self_pay")]).send().await.unwrap();
+        assert!(location(r.headers()).contains("/cashier/"), "{:?}", r.headers());
+    }
+}

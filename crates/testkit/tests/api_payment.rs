@@ -141,3 +141,26 @@ on_both_backends! {
         assert_eq!(ledger.iter().filter(|e| e.account == "clearing:bank").map(|e| e.amount).sum::<i64>(), 0);
     }
 }
+
+on_both_backends! {
+    async fn a_lost_answer_when_opening_the_bank_payment_is_asked_again(backend) {
+        let t = TestApp::spawn(backend).await;
+        let actor = app::Actor::system("test");
+        let no = t.app.create_order(None, Purpose::Registration, lines(), None, &actor).await.unwrap();
+        t.ccb.lock().unwrap().faults.lose_create_next = 1;
+        let e = t.app.start_self_pay(&no).await.unwrap_err();
+        assert_eq!(e.code, domain::ErrorCode::UpstreamUnavailable, "the bank created it, but we never heard");
+        assert_eq!(state(&t, &no).await, OrderState::Created, "nothing assumed");
+        // The patient taps again: the same order and amount, the same bank payment.
+        let cashier = t.app.start_self_pay(&no).await.unwrap();
+        pay_at_cashier(&cashier).await;
+        for _ in 0..100 {
+            if state(&t, &no).await == OrderState::Fulfilled { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(state(&t, &no).await, OrderState::Fulfilled);
+        // Insurance can no longer be chosen: the bank payment exists.
+        let e = t.app.insurance_authorize_url(&no, "tier1", app::billing::PayMethod::Insurance, "http://localhost/x").await.unwrap_err();
+        assert_eq!(e.code, domain::ErrorCode::PaymentMethodLocked);
+    }
+}

@@ -60,6 +60,8 @@ fn wants_page(parts: &Parts) -> bool {
 /// answers 401.
 pub struct PatientAuth {
     pub account_id: i64,
+    /// When this session signed in (for S6: money needs a recent sign-in).
+    pub authenticated_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub enum AuthRejection {
@@ -96,7 +98,7 @@ impl FromRequestParts<WebState> for PatientAuth {
             return Err(fail(ErrorCode::Unauthenticated.into(), parts));
         };
         match st.app.patient_session(&token).await {
-            Ok(account_id) => Ok(Self { account_id }),
+            Ok((account_id, authenticated_at)) => Ok(Self { account_id, authenticated_at }),
             Err(e) => Err(fail(e.into(), parts)),
         }
     }
@@ -108,7 +110,7 @@ impl OptionalFromRequestParts<WebState> for PatientAuth {
     async fn from_request_parts(parts: &mut Parts, st: &WebState) -> Result<Option<Self>, Self::Rejection> {
         let Some(token) = read_cookie(&parts.headers, PATIENT_COOKIE) else { return Ok(None) };
         match st.app.patient_session(&token).await {
-            Ok(account_id) => Ok(Some(Self { account_id })),
+            Ok((account_id, authenticated_at)) => Ok(Some(Self { account_id, authenticated_at })),
             Err(e) if matches!(e.code, ErrorCode::Unauthenticated | ErrorCode::SessionExpired) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -30,6 +30,15 @@ fn back_with(order_no: &str, e: &DomainError) -> Response {
     Redirect::to(&format!("/pay/{order_no}?error={}", e.code.code())).into_response()
 }
 
+/// S6 for pages: a stale sign-in goes through WeChat sign-in again (silent inside
+/// WeChat) and comes back to the pay page.
+fn fresh_or_reauth(st: &WebState, auth: &PatientAuth, order_no: &str) -> Option<Response> {
+    st.app.require_fresh_auth(auth.authenticated_at).err().map(|_| {
+        let next = format!("/pay/{order_no}");
+        Redirect::to(&format!("/wx/login?next={}", gateways::wechat::url_encode(&next))).into_response()
+    })
+}
+
 /// A payment step's outcome for the browser: on to where the step leads (a cashier, the
 /// authorisation), or back to the pay page with the reason.
 fn onward(order_no: &str, step: Result<String, DomainError>) -> Result<Response, AppError> {
@@ -199,6 +208,9 @@ pub async fn choose_method(
     Form(f): Form<MethodForm>,
 ) -> Result<Response, AppError> {
     let po = st.app.patient_order(auth.account_id, &no).await?;
+    if let Some(r) = fresh_or_reauth(&st, &auth, &no) {
+        return Ok(r);
+    }
     let Some(method) = PayMethod::parse(&f.method) else {
         return Ok(back_with(&no, &ErrorCode::ValidationFailed.into()));
     };
@@ -243,6 +255,9 @@ pub async fn insurance_auth_back(
 /// The patient confirms the split: on to the 医保 cashier.
 pub async fn confirm_insurance(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
     st.app.patient_order(auth.account_id, &no).await?;
+    if let Some(r) = fresh_or_reauth(&st, &auth, &no) {
+        return Ok(r);
+    }
     let result = format!("{}/pay/{no}/result", st.public_base(&headers));
     onward(&no, st.app.insurance_cashier_url(&no, &result).await)
 }
@@ -250,6 +265,9 @@ pub async fn confirm_insurance(State(st): State<WebState>, headers: HeaderMap, a
 /// The rest after the insurance part: on to the bank's cashier.
 pub async fn pay_rest(State(st): State<WebState>, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
     st.app.patient_order(auth.account_id, &no).await?;
+    if let Some(r) = fresh_or_reauth(&st, &auth, &no) {
+        return Ok(r);
+    }
     onward(&no, st.app.start_self_pay(&no).await)
 }
 
@@ -418,10 +436,11 @@ pub struct PayStepDto {
 }
 
 /// Starts paying an order with the chosen method. Send an `Idempotency-Key` header:
-/// a retry returns the same next step and never opens a second payment (P3).
+/// a retry returns the same next step and never opens a second payment (P3). A sign-in
+/// older than ten minutes gets 401 `REAUTH_REQUIRED` (S6): sign in again, then retry.
 #[utoipa::path(post, path = "/api/v1/me/orders/{order_no}/pay", tag = "payments", request_body = PayRequest,
     params(("order_no" = String, Path, description = "Order number"), ("Idempotency-Key" = Option<String>, Header, description = "1-64 of A-Z a-z 0-9 - _")),
-    responses((status = 200, body = PayStepDto), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = PayStepDto), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn api_pay(
     State(st): State<WebState>,
     headers: HeaderMap,
@@ -431,6 +450,7 @@ pub async fn api_pay(
     crate::api::ApiJson(req): crate::api::ApiJson<PayRequest>,
 ) -> Result<Response, AppError> {
     let po = st.app.patient_order(auth.account_id, &no).await?;
+    st.app.require_fresh_auth(auth.authenticated_at)?;
     let scope = format!("account:{}:pay", auth.account_id);
     let fingerprint = format!("{no}|{}", serde_json::to_string(&req).unwrap_or_default());
     let base = st.public_base(&headers);

@@ -172,10 +172,14 @@ impl App {
         if let Some((_, detail)) = self.store.attempt(order_no, BANK).await? {
             let amount = detail.get("amount").and_then(|v| v.as_i64()).unwrap_or(-1);
             let url = detail.get("cashier_url").and_then(|v| v.as_str()).unwrap_or_default();
-            if amount == order.due(Channel::SelfPay).0 && !url.is_empty() {
+            if amount != order.due(Channel::SelfPay).0 {
+                return Err(DomainError::new(ErrorCode::PaymentMethodLocked, "bank payment opened for another amount"));
+            }
+            if !url.is_empty() {
                 return Ok(url.to_owned());
             }
-            return Err(DomainError::new(ErrorCode::PaymentMethodLocked, "bank payment opened for another amount"));
+            // The bank was asked before but its answer never reached us: ask again for the
+            // same order and amount (the bank answers a repeat with the same payment).
         }
         if order.captured.insurance.0 == 0 && order.split != Split::self_pay_only(order.total()) {
             self.drop_insurance_presettlement(order_no).await?;
