@@ -152,7 +152,7 @@ on_both_backends! {
         let opened = in_parallel(plan.clone(), 16, |i, f| open_and_pay(t.clone(), i, f)).await;
         let orders: HashMap<usize, (Fate, String)> = opened.into_iter().map(|(i, f, no)| (i, (f, no))).collect();
         // Notifications arrive asynchronously; wait until every notified payment is recorded.
-        for _ in 0..200 {
+        for _ in 0..600 {
             let mut pending = 0;
             for (f, no) in orders.values() {
                 if matches!(f, Fate::Normal | Fate::Duplicated | Fate::Forged | Fate::Mixed) && t.app.store.order(no).await.unwrap().0.state != OrderState::Paid {
