@@ -130,6 +130,15 @@ async fn mixed_payment_then_refund_from_the_finance_console() {
     let ledger = text_of(&b, "h2:has(+ #ledger)").await;
     assert!(ledger.contains("借贷合计 0 分"), "{ledger}");
     b.screenshot(&shots().join("finance-order-refunded.png")).await;
+    // The day's ledger: the payment and the refund, summing to zero; and a reconciliation run.
+    c.goto(&format!("{base}/staff/finance/ledger")).await.unwrap();
+    assert!(text_of(&b, "#ledger-sum").await.contains("借贷合计 0 分"));
+    assert!(text_of(&b, "#ledger-lines").await.contains(&order_no));
+    b.screenshot(&shots().join("finance-ledger.png")).await;
+    c.goto(&format!("{base}/staff/finance/reconciliation")).await.unwrap();
+    click(&b, "#run-recon").await;
+    assert!(text_of(&b, "#summary").await.contains("待处理 0"));
+    b.screenshot(&shots().join("finance-reconciliation.png")).await;
 
     // The patient sees the refund under "my payments".
     b.client.set_window_size(390, 844).await.unwrap();
