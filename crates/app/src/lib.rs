@@ -30,6 +30,9 @@ pub struct Policies {
     pub first_payment_query_after: chrono::Duration,
     /// How recent a patient's sign-in must be to start a payment (S6).
     pub patient_fresh_auth: chrono::Duration,
+    /// How often a patient's result page may make us ask the bank and the centre about
+    /// one order (the page polls every two seconds; thousands may poll at once).
+    pub payment_status_check_every: std::time::Duration,
 }
 
 impl Default for Policies {
@@ -43,6 +46,7 @@ impl Default for Policies {
             order_close_after: chrono::Duration::minutes(15),
             first_payment_query_after: chrono::Duration::seconds(60),
             patient_fresh_auth: chrono::Duration::minutes(10),
+            payment_status_check_every: std::time::Duration::from_secs(3),
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct App {
     pub realname: Arc<dyn RealNamePort>,
     pub policies: Policies,
     pub catalogue: Arc<booking::CatalogueCache>,
+    /// When each open order's channels were last asked on a patient's behalf.
+    pub status_checks: Arc<billing::patient::StatusThrottle>,
     /// The bank's aggregated payment; `None` where it is not configured.
     pub ccb: Option<Arc<gateways::ccb::client::CcbClient>>,
     /// The insurance centre and its authorisation; `None` where insurance payment is not offered.
@@ -73,7 +79,8 @@ impl App {
         policies: Policies,
     ) -> Self {
         let catalogue = Arc::new(booking::CatalogueCache::new(policies.schedule_cache_ttl));
-        Self { store, clock, his, wechat, realname, policies, catalogue, ccb: None, insurance: None }
+        let status_checks = Arc::new(billing::patient::StatusThrottle::new(policies.payment_status_check_every));
+        Self { store, clock, his, wechat, realname, policies, catalogue, status_checks, ccb: None, insurance: None }
     }
 
     pub fn with_ccb(mut self, ccb: Arc<gateways::ccb::client::CcbClient>) -> Self {

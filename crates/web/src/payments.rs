@@ -287,7 +287,7 @@ pub fn outcome(po: &PatientOrder) -> &'static str {
     let s = po.row.order.state;
     if s.money_confirmed() {
         "paid"
-    } else if po.self_pay_pending {
+    } else if po.self_pay_pending && !po.bank_opened {
         "pay_rest"
     } else if matches!(s, OrderState::Closed) {
         "closed"
@@ -320,7 +320,9 @@ pub async fn my_payments(State(st): State<WebState>, headers: HeaderMap, auth: P
         .patient_orders(auth.account_id, 100)
         .await?
         .into_iter()
-        .map(|(row, patient)| OrderView::of(&PatientOrder { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false }))
+        .map(|(row, patient)| {
+            OrderView::of(&PatientOrder { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false, bank_opened: false })
+        })
         .collect();
     Ok(PaymentsPage { hospital: c.hospital, big_text: c.big_text, back: c.back, rows }.into_response())
 }
@@ -379,7 +381,14 @@ pub async fn api_orders(State(st): State<WebState>, auth: PatientAuth) -> Result
     Ok(Json(
         rows.into_iter()
             .map(|(row, patient)| {
-                OrderDto::of(&PatientOrder { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false })
+                OrderDto::of(&PatientOrder {
+                    row,
+                    patient,
+                    methods: vec![],
+                    awaiting_insurance_confirmation: false,
+                    self_pay_pending: false,
+                    bank_opened: false,
+                })
             })
             .collect(),
     ))

@@ -9,6 +9,36 @@ use domain::{DomainError, ErrorCode};
 use store::billing::{OrderFilter, OrderRow};
 use store::identity::PatientSummary;
 
+/// Asks the channels about one order at most once per interval on patients' behalf; the
+/// persisted query job keeps asking regardless. In memory per node: a second node may
+/// ask once more, which is harmless.
+pub struct StatusThrottle {
+    every: std::time::Duration,
+    last: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl StatusThrottle {
+    pub fn new(every: std::time::Duration) -> Self {
+        Self { every, last: Default::default() }
+    }
+
+    /// Whether to ask now; if so, the time is recorded.
+    pub fn admit(&self, order_no: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut m = self.last.lock().expect("throttle lock");
+        if m.len() > 50_000 {
+            m.retain(|_, t| now.duration_since(*t) < self.every);
+        }
+        match m.get(order_no) {
+            Some(t) if now.duration_since(*t) < self.every => false,
+            _ => {
+                m.insert(order_no.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
 /// An order as its payer sees it.
 pub struct PatientOrder {
     pub row: OrderRow,
@@ -19,6 +49,8 @@ pub struct PatientOrder {
     pub awaiting_insurance_confirmation: bool,
     /// The insurance part is paid and the rest is still to pay.
     pub self_pay_pending: bool,
+    /// A bank payment was opened (its result may still be on the way).
+    pub bank_opened: bool,
 }
 
 impl App {
@@ -37,7 +69,7 @@ impl App {
         let self_pay_pending = open && o.captured.insurance.0 > 0 && o.captured.self_pay.0 == 0 && o.due(Channel::SelfPay).0 > 0;
         let methods =
             if open && o.captured.total().0 == 0 && !bank_opened { methods_for(o, &patient.insurance_kind, self.insurance.is_some()) } else { vec![] };
-        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending })
+        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending, bank_opened })
     }
 
     /// The account's orders, newest first.
@@ -103,7 +135,7 @@ impl App {
     /// open (never shows success before the money is confirmed).
     pub async fn patient_payment_status(&self, account_id: i64, order_no: &str) -> Result<PatientOrder, DomainError> {
         let po = self.patient_order(account_id, order_no).await?;
-        if matches!(po.row.order.state, OrderState::Created | OrderState::Paying) {
+        if matches!(po.row.order.state, OrderState::Created | OrderState::Paying) && self.status_checks.admit(order_no) {
             // An outside system being slow must not break the page: it shows "处理中".
             if let Err(e) = self.resolve_payment(order_no).await {
                 tracing::warn!(order_no, error = %e, "status check could not reach a channel");
@@ -111,5 +143,20 @@ impl App {
             return self.patient_order(account_id, order_no).await;
         }
         Ok(po)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatusThrottle;
+
+    #[test]
+    fn one_check_per_interval_per_order() {
+        let t = StatusThrottle::new(std::time::Duration::from_millis(200));
+        assert!(t.admit("A"));
+        assert!(!t.admit("A"), "asked too soon");
+        assert!(t.admit("B"), "other orders are not held back");
+        std::thread::sleep(std::time::Duration::from_millis(220));
+        assert!(t.admit("A"));
     }
 }
