@@ -164,3 +164,25 @@ on_both_backends! {
         assert_eq!(e.code, domain::ErrorCode::PaymentMethodLocked);
     }
 }
+
+on_both_backends! {
+    async fn a_notification_stored_but_never_applied_is_applied_when_it_comes_again(backend) {
+        let t = TestApp::spawn(backend).await;
+        let created = t.app.create_self_pay_order(None, Purpose::Registration, lines(), &app::Actor::system("test")).await.unwrap();
+        t.ccb.lock().unwrap().faults.drop_for.insert(created.order_no.clone());
+        pay_at_cashier(&created.cashier_url).await;
+        let form = t.ccb.lock().unwrap().notification_for(&created.order_no).unwrap();
+        // A previous delivery was verified and stored, then the process died before applying it.
+        let n = gateways::ccb::signing::Notification::from_pairs(&form).unwrap();
+        let event_id = crypto::sm3::hex_digest(n.verify_string().as_bytes());
+        assert!(t.app.store.record_channel_event("ccb", &event_id, &created.order_no, "raw", t.app.now()).await.unwrap());
+        assert_eq!(state(&t, &created.order_no).await, OrderState::Paying);
+        // The bank tries again: the event is not lost (P12).
+        let r = TestApp::http().post(t.url("/callbacks/ccb")).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(state(&t, &created.order_no).await.money_confirmed(), "applied on the repeat");
+        let r = TestApp::http().post(t.url("/callbacks/ccb")).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 200, "and further repeats are acknowledged");
+        assert_eq!(t.app.store.ledger_of(&created.order_no).await.unwrap().len(), 2, "captured once");
+    }
+}

@@ -209,11 +209,11 @@ impl App {
         if amount != order.due(Channel::SelfPay) {
             return Err(DomainError::new(ErrorCode::AmountMismatch, "ccb amount differs from the order"));
         }
-        // The bank gives no event id: the verified content identifies a notification.
+        // The bank gives no event id: the verified content identifies a notification. It is
+        // stored once; applying it is idempotent, so a repeat is applied again — which is
+        // what heals a crash between storing the event and applying it (P12).
         let event_id = crypto::sm3::hex_digest(n.verify_string().as_bytes());
-        if !self.store.record_channel_event("ccb", &event_id, &n.order_id, raw, self.now()).await? {
-            return Ok(NotificationOutcome::Duplicate);
-        }
+        self.store.record_channel_event("ccb", &event_id, &n.order_id, raw, self.now()).await?;
         let ev =
             if n.says_paid() { OrderEvent::Captured { channel: Channel::SelfPay, amount } } else { OrderEvent::PaymentFailed { channel: Channel::SelfPay } };
         match self.apply(&n.order_id, ev).await {
