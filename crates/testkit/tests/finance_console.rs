@@ -68,6 +68,12 @@ on_both_backends! {
 
         // The next morning the day is reconciled from the console.
         clock.set(domain::clock::local_midnight_utc(day) + Duration::hours(27));
+        // 03:00: the nightly job reconciles yesterday by itself and schedules tomorrow's run.
+        t.drain_jobs().await;
+        let runs = t.app.store.recon_runs(10).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!((runs[0].business_date.as_str(), runs[0].status.as_str()), ("2026-11-24", "done"));
+        assert_eq!(t.app.store.live_jobs_of_kind(app::billing::reconcile::RECONCILE_DAILY).await.unwrap(), 1, "tomorrow's run is scheduled");
         // A new working day, a new sign-in (the session from yesterday has expired).
         let finance = t.staff_sign_in("finance01").await;
         let get = |path: String| { let c = finance.clone(); async move { TestApp::http().get(path).header("cookie", c).send().await.unwrap() } };
