@@ -25,6 +25,24 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    pub const ALL: [Purpose; 6] = [Self::Registration, Self::OutpatientBill, Self::DepositTopUp, Self::CardRecharge, Self::RecordCopy, Self::DischargeBalance];
+
+    /// The stored and wire name (the serde form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registration => "registration",
+            Self::OutpatientBill => "outpatient_bill",
+            Self::DepositTopUp => "deposit_top_up",
+            Self::CardRecharge => "card_recharge",
+            Self::RecordCopy => "record_copy",
+            Self::DischargeBalance => "discharge_balance",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             Self::Registration => "挂号费",
@@ -483,6 +501,10 @@ mod tests {
         for st in OrderState::ALL {
             assert_eq!(serde_json::to_value(st).unwrap(), serde_json::json!(st.as_str()));
             assert!(!st.label_zh().is_empty());
+        }
+        for p in Purpose::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), serde_json::json!(p.as_str()));
+            assert_eq!(Purpose::parse(p.as_str()), Some(p));
         }
     }
 

@@ -10,10 +10,6 @@ use domain::{DomainError, ErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-fn enum_text<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 pub fn transition_error(e: TransitionError) -> DomainError {
     let code = match e {
         TransitionError::NotAllowed { .. } => ErrorCode::OrderStateConflict,
@@ -158,8 +154,8 @@ impl Store {
             subject: Set(subject.map(str::to_owned)),
             order_no: Set(order_no.to_owned()),
             patient_id: Set(patient_id),
-            purpose: Set(enum_text(&order.purpose)),
-            state: Set(enum_text(&order.state)),
+            purpose: Set(order.purpose.as_str().to_owned()),
+            state: Set(order.state.as_str().to_owned()),
             total: Set(order.total().0),
             body: Set(serde_json::to_string(order).expect("order serialises")),
             version: Set(1),
@@ -255,7 +251,7 @@ impl Store {
             let txn = self.write_txn().await?;
             let res = payment_order::Entity::update_many()
                 .col_expr(payment_order::Column::Body, Expr::value(serde_json::to_string(&after).expect("order serialises")))
-                .col_expr(payment_order::Column::State, Expr::value(enum_text(&after.state)))
+                .col_expr(payment_order::Column::State, Expr::value(after.state.as_str()))
                 .col_expr(payment_order::Column::Version, Expr::value(version + 1))
                 .col_expr(payment_order::Column::UpdatedAt, Expr::value(micros(now)))
                 .filter(payment_order::Column::OrderNo.eq(order_no))

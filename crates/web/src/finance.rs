@@ -21,10 +21,6 @@ fn local(t: chrono::DateTime<chrono::Utc>) -> String {
     domain::clock::to_local(t).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-fn purpose_code(p: Purpose) -> String {
-    serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 pub struct OrderLineRow {
     pub order_no: String,
     pub created: String,
@@ -73,7 +69,7 @@ struct OrdersPage {
     hospital: String,
     q: SearchQuery,
     states: Vec<(&'static str, &'static str)>,
-    purposes: Vec<(String, &'static str)>,
+    purposes: Vec<(&'static str, &'static str)>,
     rows: Vec<OrderLineRow>,
     error: Option<&'static str>,
 }
@@ -87,11 +83,7 @@ fn day(s: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
 }
 
 pub async fn orders(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<SearchQuery>) -> Result<Response, AppError> {
-    let purposes =
-        [Purpose::Registration, Purpose::OutpatientBill, Purpose::DepositTopUp, Purpose::CardRecharge, Purpose::RecordCopy, Purpose::DischargeBalance]
-            .into_iter()
-            .map(|p| (purpose_code(p), p.label_zh()))
-            .collect();
+    let purposes = purposes();
     let states = OrderState::ALL.iter().map(|s| (s.as_str(), s.label_zh())).collect();
     let (from, to) = match (day(&q.from), day(&q.to)) {
         (Ok(f), Ok(t)) => (f, t.map(|t| t + chrono::Duration::days(1))),
@@ -270,7 +262,7 @@ struct LedgerPage {
     hospital: String,
     q: LedgerQuery,
     qs: String,
-    purposes: Vec<(String, &'static str)>,
+    purposes: Vec<(&'static str, &'static str)>,
     accounts: Vec<(&'static str, &'static str)>,
     lines: Vec<(String, String, String, String, &'static str, &'static str, String)>,
     by_account: Vec<(String, &'static str, String)>,
@@ -293,11 +285,8 @@ const ACCOUNTS: [&str; 9] = [
     "suspense:late_payment",
 ];
 
-fn purposes() -> Vec<(String, &'static str)> {
-    [Purpose::Registration, Purpose::OutpatientBill, Purpose::DepositTopUp, Purpose::CardRecharge, Purpose::RecordCopy, Purpose::DischargeBalance]
-        .into_iter()
-        .map(|p| (purpose_code(p), p.label_zh()))
-        .collect()
+fn purposes() -> Vec<(&'static str, &'static str)> {
+    Purpose::ALL.iter().map(|p| (p.as_str(), p.label_zh())).collect()
 }
 
 pub async fn ledger(
@@ -315,7 +304,7 @@ pub async fn ledger(
         _ => (domain::clock::local_midnight_utc(today), domain::clock::local_midnight_utc(today) + chrono::Duration::days(1)),
     };
     let bad_dates = day(&q.from).is_err() || day(&q.to).is_err();
-    let purpose = purposes().into_iter().find(|(c, _)| *c == q.purpose).and_then(|(c, _)| serde_json::from_value::<Purpose>(serde_json::json!(c)).ok());
+    let purpose = Purpose::parse(&q.purpose);
     let filter = LedgerFilter {
         from: Some(from),
         to: Some(to),

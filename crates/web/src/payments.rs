@@ -315,15 +315,8 @@ struct PaymentsPage {
 
 pub async fn my_payments(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/payments");
-    let rows = st
-        .app
-        .patient_orders(auth.account_id, 100)
-        .await?
-        .into_iter()
-        .map(|(row, patient)| {
-            OrderView::of(&PatientOrder { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false, bank_opened: false })
-        })
-        .collect();
+    let rows =
+        st.app.patient_orders(auth.account_id, 100).await?.into_iter().map(|(row, patient)| OrderView::of(&PatientOrder::listed(row, patient))).collect();
     Ok(PaymentsPage { hospital: c.hospital, big_text: c.big_text, back: c.back, rows }.into_response())
 }
 
@@ -351,7 +344,7 @@ impl OrderDto {
         let o = &po.row.order;
         Self {
             order_no: po.row.order_no.clone(),
-            purpose: serde_json::to_value(o.purpose).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            purpose: o.purpose.as_str().into(),
             state: o.state.as_str().into(),
             state_label: o.state.label_zh().into(),
             outcome: outcome(po).into(),
@@ -378,20 +371,7 @@ pub async fn api_order(State(st): State<WebState>, auth: PatientAuth, Path(no): 
     responses((status = 200, body = Vec<OrderDto>), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn api_orders(State(st): State<WebState>, auth: PatientAuth) -> Result<Json<Vec<OrderDto>>, AppError> {
     let rows = st.app.patient_orders(auth.account_id, 100).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(row, patient)| {
-                OrderDto::of(&PatientOrder {
-                    row,
-                    patient,
-                    methods: vec![],
-                    awaiting_insurance_confirmation: false,
-                    self_pay_pending: false,
-                    bank_opened: false,
-                })
-            })
-            .collect(),
-    ))
+    Ok(Json(rows.into_iter().map(|(row, patient)| OrderDto::of(&PatientOrder::listed(row, patient))).collect()))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]

@@ -53,6 +53,13 @@ pub struct PatientOrder {
     pub bank_opened: bool,
 }
 
+impl PatientOrder {
+    /// An order as a list shows it: no payment step is offered from a list.
+    pub fn listed(row: OrderRow, patient: PatientSummary) -> Self {
+        Self { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false, bank_opened: false }
+    }
+}
+
 impl App {
     pub async fn patient_order(&self, account_id: i64, order_no: &str) -> Result<PatientOrder, DomainError> {
         let row = self.store.order_row(order_no).await?;
