@@ -30,6 +30,11 @@ impl CatalogueCache {
         let g = self.entries.lock().expect("cache lock");
         g.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, e)| e.clone())
     }
+    /// Drops a department's cached schedules: after the HIS refused a slot the page
+    /// showed, or a booking gave one back, the next view reads the HIS afresh.
+    pub fn forget_department(&self, dept_id: &str, from: NaiveDate) {
+        self.entries.lock().expect("cache lock").remove(&format!("dept:{dept_id}:{from}"));
+    }
     fn put(&self, key: String, e: Entry) {
         let mut g = self.entries.lock().expect("cache lock");
         if g.len() > 1000 {

@@ -43,6 +43,10 @@ impl Registry {
             .with(crate::billing::ORDER_FULFIL, crate::billing::FulfilOrder)
             .with(crate::billing::late::LATE_REFUND, crate::billing::late::LateRefund)
             .with(crate::billing::reconcile::RECONCILE_DAILY, crate::billing::reconcile::ReconcileDaily)
+            .with(crate::registration::BOOKING_SETTLE_LOCK, crate::registration::SettleLock)
+            .with(crate::registration::BOOKING_RELEASE, crate::registration::ReleaseBooking)
+            .with(crate::registration::BOOKING_REFUND, crate::registration::RefundBooking)
+            .with(crate::registration::BOOKING_REMIND, crate::registration::RemindBooking)
     }
 }
 

@@ -5,7 +5,9 @@
 pub mod billing;
 pub mod booking;
 pub mod identity;
+pub mod insurance;
 pub mod jobs;
+pub mod registration;
 pub mod staff;
 
 use domain::Clock;
@@ -33,6 +35,13 @@ pub struct Policies {
     /// How often a patient's result page may make us ask the bank and the centre about
     /// one order (the page polls every two seconds; thousands may poll at once).
     pub payment_status_check_every: std::time::Duration,
+    /// This hospital's 定点医疗机构 code: a referral must name it (INS-2).
+    pub hospital_code: String,
+    /// How long before a slot starts a paid booking may still be cancelled online.
+    pub cancel_before_start: chrono::Duration,
+    /// A booking still `Locking` this long after it was made (the HIS answer was lost)
+    /// is settled by the sweeper: asked again and released.
+    pub lock_answer_grace: chrono::Duration,
 }
 
 impl Default for Policies {
@@ -47,6 +56,9 @@ impl Default for Policies {
             first_payment_query_after: chrono::Duration::seconds(60),
             patient_fresh_auth: chrono::Duration::minutes(10),
             payment_status_check_every: std::time::Duration::from_secs(3),
+            hospital_code: String::new(),
+            cancel_before_start: chrono::Duration::minutes(30),
+            lock_answer_grace: chrono::Duration::minutes(2),
         }
     }
 }

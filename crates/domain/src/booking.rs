@@ -65,3 +65,82 @@ pub struct Schedule {
     pub suspended: bool,
     pub slots: Vec<Slot>,
 }
+
+/// Where a booking (挂号) stands. A booking holds a place from `Locking` (the row exists
+/// before the HIS is asked, so a lost answer can be asked again) until it is released,
+/// cancelled or has been attended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingState {
+    /// Asking the HIS for the lock.
+    Locking,
+    /// Locked in the HIS; waiting for payment.
+    Locked,
+    /// Paid and confirmed in the HIS.
+    Confirmed,
+    /// The patient checked in at the hospital (签到/取号).
+    CheckedIn,
+    /// The HIS refused the lock (full, suspended …); nothing was held.
+    Failed,
+    /// Not paid in time or given up before paying: the lock was released.
+    Released,
+    /// Cancelled after payment (退号); the money goes back.
+    Cancelled,
+    /// Paid, but the HIS no longer held the place: refunded automatically (P6).
+    LockLost,
+}
+
+impl BookingState {
+    pub const ALL: [BookingState; 8] =
+        [Self::Locking, Self::Locked, Self::Confirmed, Self::CheckedIn, Self::Failed, Self::Released, Self::Cancelled, Self::LockLost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Locking => "locking",
+            Self::Locked => "locked",
+            Self::Confirmed => "confirmed",
+            Self::CheckedIn => "checked_in",
+            Self::Failed => "failed",
+            Self::Released => "released",
+            Self::Cancelled => "cancelled",
+            Self::LockLost => "lock_lost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Locking => "锁号中",
+            Self::Locked => "待支付",
+            Self::Confirmed => "预约成功",
+            Self::CheckedIn => "已签到",
+            Self::Failed => "预约未成功",
+            Self::Released => "已取消（未支付）",
+            Self::Cancelled => "已退号",
+            Self::LockLost => "预约失败，已退款",
+        }
+    }
+
+    /// Whether the booking holds (or may hold) a place in the session.
+    pub fn holds_place(self) -> bool {
+        matches!(self, Self::Locking | Self::Locked | Self::Confirmed | Self::CheckedIn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booking_states_round_trip_and_only_live_ones_hold_a_place() {
+        for s in BookingState::ALL {
+            assert_eq!(BookingState::parse(s.as_str()), Some(s));
+            assert!(!s.label_zh().is_empty());
+        }
+        let holding: Vec<_> = BookingState::ALL.into_iter().filter(|s| s.holds_place()).collect();
+        assert_eq!(holding, [BookingState::Locking, BookingState::Locked, BookingState::Confirmed, BookingState::CheckedIn]);
+    }
+}

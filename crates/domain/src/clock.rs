@@ -49,6 +49,11 @@ pub fn to_local(t: DateTime<Utc>) -> DateTime<FixedOffset> {
 
 /// The instant a local (Shanghai) day starts.
 pub fn local_midnight_utc(d: chrono::NaiveDate) -> DateTime<Utc> {
-    let naive = d.and_hms_opt(0, 0, 0).expect("midnight exists");
-    (naive - chrono::Duration::hours(8)).and_utc()
+    local_to_utc(d.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// The instant of a local (Shanghai) wall-clock time (a fixed offset: every local time
+/// exists exactly once).
+pub fn local_to_utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
+    (t - chrono::Duration::hours(8)).and_utc()
 }

@@ -71,6 +71,15 @@ error_codes! {
     IdempotencyKeyReused => ("IDEMPOTENCY_KEY_REUSED", 422, "请求编号已用于另一笔不同的请求"),
     IdempotencyInProgress => ("IDEMPOTENCY_IN_PROGRESS", 409, "相同的请求正在处理中，请稍候"),
     // Everything else
+    // Registration (issue 4)
+    SlotTaken => ("SLOT_TAKEN", 409, "该时段号源已被约满，请选择其他时段"),
+    SessionSuspended => ("SESSION_SUSPENDED", 409, "该医生本时段已停诊，请选择其他医生或时段"),
+    SlotNotBookable => ("SLOT_NOT_BOOKABLE", 422, "该时段不可预约（已过就诊时间或不在预约期内）"),
+    BookingDuplicate => ("BOOKING_DUPLICATE", 409, "您在该时段已有预约，请勿重复挂号"),
+    BookingNotFound => ("BOOKING_NOT_FOUND", 404, "未找到该预约"),
+    BookingNotCancellable => ("BOOKING_NOT_CANCELLABLE", 409, "该预约当前不能取消，如有疑问请到窗口咨询"),
+    InsuranceRegistrationException => ("INSURANCE_REGISTRATION_EXCEPTION", 422, "医保挂号异常：按深圳医保规定，本次不能使用医保支付，可选择自费支付或先到绑定社康办理转诊"),
+    BookingBlacklisted => ("BOOKING_BLACKLISTED", 403, "因多次预约未就诊，暂停网上预约，请到窗口挂号或联系客服"),
     Conflict => ("CONFLICT", 409, "数据已被修改，请刷新后重试"),
     Internal => ("INTERNAL", 500, "系统繁忙，请稍后再试"),
     StoreUnavailable => ("STORE_UNAVAILABLE", 503, "系统繁忙，请稍后再试"),

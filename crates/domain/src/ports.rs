@@ -60,11 +60,23 @@ pub struct FeeItem {
 pub struct UnpaidBill {
     pub recipe_id: String,
     pub visit_id: String,
+    pub dept_id: String,
     pub dept_name: String,
     pub doctor_name: String,
     pub issued_at: DateTime<Utc>,
     pub items: Vec<FeeItem>,
     pub total: Fen,
+}
+
+/// What the insurance centre settled for a bill (6301), passed to the HIS so its
+/// settlement books the same parts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsuranceShare {
+    /// The centre's payment order (payOrdId).
+    pub pay_ord_id: String,
+    pub fund: Fen,
+    pub personal_account: Fen,
+    pub mutual_aid: Fen,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,12 +139,18 @@ pub trait HisPort: Send + Sync {
     async fn doctors(&self, dept_id: &str) -> Result<Vec<Doctor>, DomainError>;
     async fn schedules(&self, dept_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<Schedule>, DomainError>;
     async fn find_patient(&self, id_card_no: &str) -> Result<Option<HisPatient>, DomainError>;
+    /// The patient's record by HIS id, with today's insurance standing (referrals change).
+    async fn patient(&self, his_patient_id: &str) -> Result<Option<HisPatient>, DomainError>;
     async fn register_patient(&self, p: &NewHisPatient) -> Result<HisPatient, DomainError>;
     async fn lock_slot(&self, slot_id: &str, his_patient_id: &str, channel_order_no: &str) -> Result<SlotLock, DomainError>;
     async fn unlock_slot(&self, pre_id: &str) -> Result<(), DomainError>;
     async fn confirm_registration(&self, pre_id: &str, pay_trade_no: &str, amount: Fen) -> Result<Registration, DomainError>;
+    /// 退号: cancels a confirmed registration; idempotent on `refund_no`.
+    async fn cancel_registration(&self, reg_id: &str, refund_no: &str) -> Result<(), DomainError>;
     async fn unpaid_bills(&self, his_patient_id: &str) -> Result<Vec<UnpaidBill>, DomainError>;
-    async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], use_insurance: bool) -> Result<PreSettlement, DomainError>;
+    /// 预结算. With `insurance`, the HIS books the centre's parts and the rest is self-pay;
+    /// without, the whole bill is self-pay.
+    async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], insurance: Option<&InsuranceShare>) -> Result<PreSettlement, DomainError>;
     async fn settle(&self, pre_settle_id: &str, pay_trade_no: &str, self_pay: Fen) -> Result<Settlement, DomainError>;
     async fn reports(&self, his_patient_id: &str) -> Result<Vec<HisReport>, DomainError>;
     async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError>;

@@ -97,6 +97,7 @@ struct ScheduleDto {
 struct ReferralDto {
     referral_no: String,
     from_chc: String,
+    to_org: String,
     dept_id: Option<String>,
     valid_until: NaiveDate,
 }
@@ -177,7 +178,13 @@ fn patient(p: PatientDto) -> Result<HisPatient, DomainError> {
             kind: kind(&i.med_type).map_err(|e| malformed("patient", e))?,
             psn_no: i.psn_no,
             bound_chc: i.bound_chc,
-            referral: i.referral.map(|r| Referral { referral_no: r.referral_no, from_chc: r.from_chc, dept_id: r.dept_id, valid_until: r.valid_until }),
+            referral: i.referral.map(|r| Referral {
+                referral_no: r.referral_no,
+                from_chc: r.from_chc,
+                to_org: r.to_org,
+                dept_id: r.dept_id,
+                valid_until: r.valid_until,
+            }),
             personal_account_balance: Fen(i.acct_balance),
             mutual_aid_grants: i
                 .mutual_aid
@@ -308,6 +315,14 @@ impl HisPort for HisClient {
         }
     }
 
+    async fn patient(&self, his_patient_id: &str) -> Result<Option<HisPatient>, DomainError> {
+        match self.call("patient_info", json!({"patientId": his_patient_id})).await? {
+            Ok(v) => Ok(Some(patient(parse("patient_info", v)?)?)),
+            Err((code, _)) if code == "2001" => Ok(None),
+            Err((code, msg)) => Err(refusal("patient_info", &code, &msg)),
+        }
+    }
+
     async fn register_patient(&self, p: &NewHisPatient) -> Result<HisPatient, DomainError> {
         let v = self
             .call_ok(
@@ -327,8 +342,21 @@ impl HisPort for HisClient {
             reg_fee: i64,
             expire_time: DateTime<Utc>,
         }
-        let r: R =
-            parse("lock_reg", self.call_ok("lock_reg", json!({"slotId": slot_id, "patientId": his_patient_id, "channelOrderNo": channel_order_no})).await?)?;
+        let answer = self.call("lock_reg", json!({"slotId": slot_id, "patientId": his_patient_id, "channelOrderNo": channel_order_no})).await?;
+        let r: R = match answer {
+            Ok(v) => parse("lock_reg", v)?,
+            // The refusals a patient can act on get their own codes.
+            Err((code, msg)) => {
+                let c = match code.as_str() {
+                    "2003" => ErrorCode::SlotTaken,
+                    "2004" => ErrorCode::SessionSuspended,
+                    "2005" => ErrorCode::BookingDuplicate,
+                    "2002" => ErrorCode::SlotNotBookable,
+                    _ => return Err(refusal("lock_reg", &code, &msg)),
+                };
+                return Err(DomainError::new(c, format!("his lock_reg refused {code}: {msg}")));
+            }
+        };
         Ok(SlotLock { pre_id: r.pre_id, see_no: r.see_no, reg_fee: Fen(r.reg_fee), expires_at: r.expire_time })
     }
 
@@ -347,12 +375,21 @@ impl HisPort for HisClient {
         Ok(Registration { reg_id: r.reg_id, see_no: r.see_no })
     }
 
+    async fn cancel_registration(&self, reg_id: &str, refund_no: &str) -> Result<(), DomainError> {
+        match self.call("reg_cancel", json!({"regId": reg_id, "refundTradeNo": refund_no})).await? {
+            Ok(_) => Ok(()),
+            Err((code, msg)) if code == "2009" => Err(DomainError::new(ErrorCode::BookingNotCancellable, format!("his reg_cancel refused {code}: {msg}"))),
+            Err((code, msg)) => Err(refusal("reg_cancel", &code, &msg)),
+        }
+    }
+
     async fn unpaid_bills(&self, his_patient_id: &str) -> Result<Vec<UnpaidBill>, DomainError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct R {
             recipe_id: String,
             visit_id: String,
+            dept_id: String,
             dept_name: String,
             doctor_name: String,
             issued_at: DateTime<Utc>,
@@ -369,6 +406,7 @@ impl HisPort for HisClient {
                 Ok(UnpaidBill {
                     recipe_id: b.recipe_id,
                     visit_id: b.visit_id,
+                    dept_id: b.dept_id,
                     dept_name: b.dept_name,
                     doctor_name: b.doctor_name,
                     issued_at: b.issued_at,
@@ -379,7 +417,7 @@ impl HisPort for HisClient {
             .collect()
     }
 
-    async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], use_insurance: bool) -> Result<PreSettlement, DomainError> {
+    async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], insurance: Option<&InsuranceShare>) -> Result<PreSettlement, DomainError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct R {
@@ -391,8 +429,15 @@ impl HisPort for HisClient {
         }
         let r: R = parse(
             "settlement_pre",
-            self.call_ok("settlement_pre", json!({"patientId": his_patient_id, "recipeIds": recipe_ids, "medType": if use_insurance { "M" } else { "O" }}))
-                .await?,
+            self.call_ok(
+                "settlement_pre",
+                match insurance {
+                    Some(i) => json!({"patientId": his_patient_id, "recipeIds": recipe_ids, "medType": "M", "insuPayOrdId": i.pay_ord_id,
+                        "fundPay": i.fund.0, "acctPay": i.personal_account.0, "mulaidPay": i.mutual_aid.0}),
+                    None => json!({"patientId": his_patient_id, "recipeIds": recipe_ids, "medType": "O"}),
+                },
+            )
+            .await?,
         )?;
         if r.fund_pay + r.acct_pay + r.own_pay != r.total_fee || r.fund_pay < 0 || r.acct_pay < 0 || r.own_pay < 0 {
             return Err(malformed("settlement_pre", "parts do not sum to the total"));

@@ -118,7 +118,7 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.nhsa.signer_id = d.nhsa.signer_id.clone();
     s.nhsa.hospital_private_key = b64(&sim::nhsa::demo_secret("carebridge-demo-hospital-sm2"));
     s.nhsa.centre_public_key = b64(&sims.nhsa.lock().expect("nhsa lock").centre_public());
-    s.nhsa.org_codg = "H44030300001".into();
+    s.nhsa.org_codg = sim::demo::HOSPITAL_CODE.into();
     s.nhsa.auth_page_url = format!("{}/__sim/medins/auth", sims.nhsa_url);
     s.nhsa.receiver_base = sims.nhsa_url.clone();
     s.nhsa.partner_id = d.nhsa.partner_id.clone();
@@ -148,6 +148,26 @@ fn random_password() -> String {
     }
     p.push('!');
     p
+}
+
+/// The demo hospital's INS-2 department exceptions (protocols.md §7: children's,
+/// maternity and fever clinics), written once; the console edits them afterwards.
+pub async fn seed_insurance_rules(app: &App) -> Result<()> {
+    use domain::insurance::{DeptException, InsuranceKind::*};
+    if !app.store.insurance_rule_rows().await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_empty() {
+        return Ok(());
+    }
+    let rows = [
+        ("0103", vec![Children], "儿科（少儿医保）直接就诊"),
+        ("0104", vec![Tier2, Tier3], "产科（生育）直接就诊"),
+        ("0105", vec![Tier2, Tier3, Children], "发热门诊直接就诊"),
+    ];
+    let actor = Actor::system("demo");
+    for (dept, kinds, label) in rows {
+        let e = DeptException { dept_id: dept.into(), kinds, label: label.into() };
+        app.add_insurance_exception(&e, &actor).await.map_err(|e| anyhow::anyhow!("seeding insurance rules: {}", e.detail))?;
+    }
+    Ok(())
 }
 
 /// Creates the demo staff once (when there are no staff at all) and returns their

@@ -110,6 +110,8 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     let policies = Policies {
         order_close_after: chrono::Duration::minutes(s.payment.close_after_minutes),
         first_payment_query_after: chrono::Duration::seconds(s.payment.first_query_after_secs),
+        hospital_code: s.nhsa.org_codg.clone(),
+        cancel_before_start: chrono::Duration::minutes(s.registration.cancel_before_minutes),
         ..Policies::default()
     };
     let mut app = App::new(store, clock, his, wechat, realname, policies);
@@ -134,6 +136,9 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     }
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };
+    if demo_mode {
+        demo::seed_insurance_rules(&app).await?;
+    }
     app::jobs::ensure_recurring(&app).await.map_err(|e| anyhow::anyhow!("scheduling recurring jobs: {}", e.detail))?;
     let pool = start_workers.then(|| {
         WorkerPool::start(

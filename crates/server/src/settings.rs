@@ -16,6 +16,7 @@ pub struct Settings {
     pub ccb: Ccb,
     pub nhsa: Nhsa,
     pub payment: Payment,
+    pub registration: Registration,
     pub workers: Workers,
     pub log: Log,
     pub demo: Demo,
@@ -141,6 +142,14 @@ pub struct Payment {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// Minutes before a slot starts after which a paid booking can no longer be cancelled
+    /// online (the patient goes to a window).
+    pub cancel_before_minutes: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Workers {
     pub count: usize,
     pub poll_ms: u64,
@@ -242,6 +251,9 @@ timeout_ms = 8000
 close_after_minutes = 15
 first_query_after_secs = 60
 
+[registration]
+cancel_before_minutes = 30
+
 [workers]
 count = 4
 poll_ms = 500
@@ -325,6 +337,9 @@ impl Settings {
         }
         if !matches!(self.ccb.notify_digest.as_str(), "md5" | "sha256") {
             return bad("ccb.notify_digest", "md5 or sha256");
+        }
+        if !(0..=7 * 24 * 60).contains(&self.registration.cancel_before_minutes) {
+            return bad("registration.cancel_before_minutes", "between 0 and 10080");
         }
         if !(1..=24 * 60).contains(&self.payment.close_after_minutes) {
             return bad("payment.close_after_minutes", "between 1 and 1440");

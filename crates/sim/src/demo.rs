@@ -17,6 +17,8 @@ pub const SCHEDULE_DAYS: i64 = 14;
 pub const OWN_CHC: &str = "SK440305001";
 pub const OWN_CHC_NAME: &str = "南山区桃源社康中心";
 pub const OTHER_CHC: &str = "SK440304009";
+/// This hospital's 定点医疗机构 code: referrals must name it.
+pub const HOSPITAL_CODE: &str = "H44030300001";
 
 const DEPARTMENTS: &[(&str, &str, &str, &str, &str)] = &[
     ("0101", "内科", "内科", "门诊楼2层A区", "高血压、糖尿病、呼吸道及消化道常见病诊治"),
@@ -104,6 +106,7 @@ pub fn citizens(today: NaiveDate) -> Vec<Citizen> {
     let referral = |no: &str, dept: Option<&str>, until: NaiveDate| Referral {
         referral_no: no.into(),
         from_chc: OWN_CHC.into(),
+        to_org: HOSPITAL_CODE.into(),
         dept_id: dept.map(str::to_owned),
         valid_until: until,
     };

@@ -66,11 +66,14 @@ struct Lock {
     fee: Fen,
     expires_at: DateTime<Utc>,
     confirmed: Option<String>,
+    /// 退号: the refund trade number it was cancelled under.
+    cancelled: Option<String>,
 }
 
 struct Bill {
     recipe_id: String,
     visit_id: String,
+    dept_id: String,
     dept_name: String,
     doctor_name: String,
     issued_at: DateTime<Utc>,
@@ -203,19 +206,24 @@ impl HisState {
         let cat = demo::fee_catalogue();
         let ids: Vec<(String, String)> = self.patients.iter().map(|p| (p.patient_id.clone(), p.citizen.name.clone())).collect();
         for (pid, name) in &ids {
-            let items: Vec<FeeItem> = match name.as_str() {
-                "张伟" => vec![cat[0].clone(), cat[1].clone(), cat[3].clone(), cat[5].clone()],
-                "李娜" => vec![cat[2].clone(), cat[5].clone()],
-                "赵小雨" => vec![cat[0].clone(), cat[4].clone()],
+            let (items, dept): (Vec<FeeItem>, &str) = match name.as_str() {
+                "张伟" => (vec![cat[0].clone(), cat[1].clone(), cat[3].clone(), cat[5].clone()], "0101"),
+                "李娜" => (vec![cat[2].clone(), cat[5].clone()], "0101"),
+                "王芳" => (vec![cat[2].clone()], "0101"),
+                "陈静" => (vec![cat[0].clone(), cat[5].clone()], "0101"),
+                "赵小雨" => (vec![cat[0].clone(), cat[4].clone()], "0103"),
                 _ => continue,
             };
+            let dept_name = self.hospital.departments.iter().find(|d| d.dept_id == dept).map(|d| d.name.clone()).unwrap_or_default();
+            let doctor_name = self.hospital.doctors.iter().find(|d| d.dept_id == dept).map(|d| d.name.clone()).unwrap_or_default();
             let recipe_id = self.next("RX");
             let visit_id = self.next("V");
             self.bills.entry(pid.clone()).or_default().push(Bill {
                 recipe_id,
                 visit_id,
-                dept_name: "内科".into(),
-                doctor_name: self.hospital.doctors[0].name.clone(),
+                dept_id: dept.into(),
+                dept_name,
+                doctor_name,
                 issued_at: now - Duration::hours(1),
                 items,
                 paid: false,
@@ -251,8 +259,9 @@ impl HisState {
     /// Releases locks that expired unconfirmed: their places return to the pool.
     fn expire_locks(&mut self) {
         let now = self.clock.now();
-        let expired: Vec<String> = self.locks.iter().filter(|l| l.confirmed.is_none() && l.expires_at <= now).map(|l| l.slot_id.clone()).collect();
-        self.locks.retain(|l| l.confirmed.is_some() || l.expires_at > now);
+        let expired: Vec<String> =
+            self.locks.iter().filter(|l| l.confirmed.is_none() && l.cancelled.is_none() && l.expires_at <= now).map(|l| l.slot_id.clone()).collect();
+        self.locks.retain(|l| l.confirmed.is_some() || l.cancelled.is_some() || l.expires_at > now);
         for slot in expired {
             if let Some((s, i)) = self.schedule_mut(&slot) {
                 s.slots[i].available += 1;
@@ -308,6 +317,13 @@ impl HisState {
                     None => err("2001", "患者不存在"),
                 }
             }
+            "patient_info" => {
+                let pid = s(data, "patientId")?;
+                match self.patient_by_id(pid) {
+                    Some(p) => Ok(patient_json(p)),
+                    None => err("2001", "患者不存在"),
+                }
+            }
             "patient_create" => {
                 let id = s(data, "idCardNo")?.to_ascii_uppercase();
                 let name = s(data, "name")?;
@@ -340,7 +356,7 @@ impl HisState {
                 if self.patient_by_id(&patient_id).is_none() {
                     return err("2001", "患者不存在");
                 }
-                if let Some(l) = self.locks.iter().find(|l| l.channel_order_no == order_no) {
+                if let Some(l) = self.locks.iter().find(|l| l.channel_order_no == order_no && l.cancelled.is_none()) {
                     return Ok(json!({"preId": l.pre_id, "seeNo": l.see_no, "regFee": l.fee.0, "expireTime": l.expires_at.to_rfc3339()}));
                 }
                 let (sched_id, doctor_code, suspended) = match self.schedule_mut(&slot_id) {
@@ -350,7 +366,7 @@ impl HisState {
                 if suspended {
                     return err("2004", "该医生已停诊");
                 }
-                if self.locks.iter().any(|l| l.patient_id == patient_id && l.slot_id.starts_with(&sched_id)) {
+                if self.locks.iter().any(|l| l.patient_id == patient_id && l.cancelled.is_none() && l.slot_id.starts_with(&sched_id)) {
                     return err("2005", "同一时段不能重复挂号");
                 }
                 let fee = self.hospital.doctors.iter().find(|d| d.doctor_code == doctor_code).map(|d| Fen(d.reg_fee.0 + d.treat_fee.0)).unwrap_or(Fen::ZERO);
@@ -362,7 +378,17 @@ impl HisState {
                 let see_no = (s.slots[i].capacity - s.slots[i].available) + i as u32 * s.slots[i].capacity;
                 let pre_id = self.next("PRE");
                 let expires_at = self.clock.now() + Duration::minutes(LOCK_TTL_MINUTES);
-                self.locks.push(Lock { pre_id: pre_id.clone(), slot_id, patient_id, channel_order_no: order_no, see_no, fee, expires_at, confirmed: None });
+                self.locks.push(Lock {
+                    pre_id: pre_id.clone(),
+                    slot_id,
+                    patient_id,
+                    channel_order_no: order_no,
+                    see_no,
+                    fee,
+                    expires_at,
+                    confirmed: None,
+                    cancelled: None,
+                });
                 Ok(json!({"preId": pre_id, "seeNo": see_no, "regFee": fee.0, "expireTime": expires_at.to_rfc3339()}))
             }
             "unlock_reg" => {
@@ -384,7 +410,7 @@ impl HisState {
                 let trade_no = s(data, "payTradeNo")?.to_owned();
                 let amount = fen(data, "amount")?;
                 let now = self.clock.now();
-                let Some(pos) = self.locks.iter().position(|l| l.pre_id == pre_id) else {
+                let Some(pos) = self.locks.iter().position(|l| l.pre_id == pre_id && l.cancelled.is_none()) else {
                     return err("2007", "锁号不存在或已过期");
                 };
                 if amount != self.locks[pos].fee {
@@ -399,6 +425,32 @@ impl HisState {
                 self.trades.push(Trade { trade_no, kind: "register", amount, at: now });
                 Ok(json!({"regId": reg_id, "seeNo": see_no}))
             }
+            "reg_cancel" => {
+                let reg_id = s(data, "regId")?.to_owned();
+                let refund_no = s(data, "refundTradeNo")?.to_owned();
+                let now = self.clock.now();
+                let Some(pos) = self.locks.iter().position(|l| l.confirmed.as_deref() == Some(reg_id.as_str())) else {
+                    return err("2007", "挂号记录不存在");
+                };
+                match &self.locks[pos].cancelled {
+                    Some(no) if *no == refund_no => return Ok(json!({})),
+                    Some(_) => return err("2009", "已退号"),
+                    None => {}
+                }
+                // The slot's start, local time: no 退号 once it has begun.
+                let slot_id = self.locks[pos].slot_id.clone();
+                let starts = self.schedule_mut(&slot_id).map(|(s, i)| s.date.and_time(s.slots[i].start));
+                if starts.is_none_or(|st| st <= domain::clock::to_local(now).naive_local()) {
+                    return err("2009", "已过就诊时间，不能退号");
+                }
+                self.locks[pos].cancelled = Some(refund_no.clone());
+                let fee = self.locks[pos].fee;
+                if let Some((s, i)) = self.schedule_mut(&slot_id) {
+                    s.slots[i].available += 1;
+                }
+                self.trades.push(Trade { trade_no: refund_no, kind: "register_refund", amount: Fen(-fee.0), at: now });
+                Ok(json!({}))
+            }
             "unpaid_fees" => {
                 let pid = s(data, "patientId")?;
                 let bills = self.bills.get(pid).map(|b| b.iter().filter(|b| !b.paid).collect::<Vec<_>>()).unwrap_or_default();
@@ -407,7 +459,7 @@ impl HisState {
                         .iter()
                         .map(|b| {
                             let total: i64 = b.items.iter().map(|i| i.amount.0).sum();
-                            json!({"recipeId": b.recipe_id, "visitId": b.visit_id, "deptName": b.dept_name, "doctorName": b.doctor_name, "issuedAt": b.issued_at.to_rfc3339(), "items": items_json(&b.items), "totalFee": total})
+                            json!({"recipeId": b.recipe_id, "visitId": b.visit_id, "deptId": b.dept_id, "deptName": b.dept_name, "doctorName": b.doctor_name, "issuedAt": b.issued_at.to_rfc3339(), "items": items_json(&b.items), "totalFee": total})
                         })
                         .collect(),
                 ))
@@ -437,13 +489,18 @@ impl HisState {
                         }
                     }
                 }
-                // A simple split: the fund pays 70 % of insurable lines (tier 1 uses the
-                // personal account for the rest first). Real ratios come from the
-                // insurance centre (6202); this keeps parts summing to the total.
-                let (fund, acct) = if med == "M" && cov.kind != domain::insurance::InsuranceKind::SelfPay {
-                    let fund = insurable * 70 / 100;
-                    let acct = (insurable - fund).min(cov.personal_account_balance.0.max(0));
-                    (fund, acct)
+                // With insurance, the HIS books what the insurance centre settled (its
+                // payOrdId and parts); it only checks they fit the bill.
+                let (fund, acct) = if med == "M" {
+                    if cov.kind == domain::insurance::InsuranceKind::SelfPay {
+                        return err("3003", "该患者无医保参保信息");
+                    }
+                    s(data, "insuPayOrdId")?;
+                    let (fund, acct, mulaid) = (fen(data, "fundPay")?.0, fen(data, "acctPay")?.0, fen(data, "mulaidPay")?.0);
+                    if fund < 0 || acct < 0 || mulaid < 0 || fund + acct + mulaid > insurable {
+                        return err("3004", "医保支付金额超过可报销金额");
+                    }
+                    (fund, acct + mulaid)
                 } else {
                     (0, 0)
                 };
@@ -560,7 +617,7 @@ fn patient_json(p: &Patient) -> Value {
         "birthDate": c.id_card_no.get(6..14).map(|b| format!("{}-{}-{}", &b[0..4], &b[4..6], &b[6..8])),
         "insurance": {
             "medType": cov.kind.as_str(), "psnNo": cov.psn_no, "boundChc": cov.bound_chc,
-            "referral": cov.referral.as_ref().map(|r| json!({"referralNo": r.referral_no, "fromChc": r.from_chc, "deptId": r.dept_id, "validUntil": r.valid_until.format("%Y-%m-%d").to_string()})),
+            "referral": cov.referral.as_ref().map(|r| json!({"referralNo": r.referral_no, "fromChc": r.from_chc, "toOrg": r.to_org, "deptId": r.dept_id, "validUntil": r.valid_until.format("%Y-%m-%d").to_string()})),
             "acctBalance": cov.personal_account_balance.0,
             "mutualAid": cov.mutual_aid_grants.iter().map(|g| json!({"grantorPsnNo": g.grantor_psn_no, "grantorName": g.grantor_name_masked, "validUntil": g.valid_until.format("%Y-%m-%d").to_string()})).collect::<Vec<_>>(),
         }

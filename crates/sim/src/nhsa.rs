@@ -7,6 +7,8 @@
 //!
 //! The split is a simulation rule, not Shenzhen's: the fund pays 70 % of the
 //! in-catalogue amount (`inscpScpAmt`); the rest is cash. Real ratios come from the centre.
+//! A visit outside pooling (`extData.poolPayFlag` "0", our choice [I]) gets nothing from
+//! the fund; the in-catalogue amount goes to the family mutual-aid account (`acctMulaidPay`).
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -67,7 +69,11 @@ struct PayOrder {
     total: Fen,
     insurable: Fen,
     fund: Fen,
+    /// What the accounts pay: the patient's own personal account, or — outside pooling
+    /// (`poolPayFlag` "0") — the family mutual-aid account (`mulaid` of it).
     psn: Fen,
+    mulaid: Fen,
+    pooled: bool,
     cash: Fen,
     ord_stas: u8,
     refunds: HashMap<String, (Fen, Fen, Fen)>,
@@ -136,7 +142,7 @@ impl NhsaState {
     }
 
     fn settlement(&self, id: &str, o: &PayOrder) -> Value {
-        json!({"payOrdId": id, "ordStas": o.ord_stas.to_string(), "feeSumamt": o.total.to_yuan_string(), "fundPay": o.fund.to_yuan_string(), "psnAcctPay": o.psn.to_yuan_string(), "acctMulaidPay": "0.00", "ownPayAmt": o.cash.to_yuan_string()})
+        json!({"payOrdId": id, "ordStas": o.ord_stas.to_string(), "feeSumamt": o.total.to_yuan_string(), "fundPay": o.fund.to_yuan_string(), "psnAcctPay": Fen(o.psn.0 - o.mulaid.0).to_yuan_string(), "acctMulaidPay": o.mulaid.to_yuan_string(), "ownPayAmt": o.cash.to_yuan_string()})
     }
 
     fn handle(&mut self, infno: &str, d: &Value) -> Result<Value, (&'static str, String)> {
@@ -156,7 +162,9 @@ impl NhsaState {
                 }
                 self.seq += 1;
                 let id = format!("ORD440300{:014}", self.seq);
-                let fund = Fen(insurable.0 * 70 / 100);
+                // Outside pooling (a visit INS-2 does not cover) the fund pays nothing [I].
+                let pooled = d.get("extData").and_then(|e| e.get("poolPayFlag")).and_then(Value::as_str) != Some("0");
+                let fund = if pooled { Fen(insurable.0 * 70 / 100) } else { Fen::ZERO };
                 let o = PayOrder {
                     med_org_ord: s("medOrgOrd")?,
                     token: hex::encode(crypto::random_bytes::<8>()),
@@ -164,6 +172,8 @@ impl NhsaState {
                     insurable,
                     fund,
                     psn: Fen::ZERO,
+                    mulaid: Fen::ZERO,
+                    pooled,
                     cash: Fen(total.0 - fund.0),
                     ord_stas: 0,
                     refunds: HashMap::new(),
@@ -191,6 +201,7 @@ impl NhsaState {
                     // balance; children's insurance (paid by a relative) has none.
                     "6202" if o.ord_stas <= 2 => {
                         o.psn = if use_account && relative == Some(false) { Fen((o.insurable.0 - o.fund.0).min(balance.0)) } else { Fen::ZERO };
+                        o.mulaid = if o.pooled { Fen::ZERO } else { o.psn };
                         o.cash = Fen(o.total.0 - o.fund.0 - o.psn.0);
                         o.ord_stas = if o.cash.0 > 0 { 2 } else { 1 };
                     }

@@ -61,6 +61,8 @@ pub struct NewOrder<'a> {
     pub order: &'a Order,
     /// What it pays for, for fulfilment (`bill:<his patient>:<recipes>` …).
     pub subject: Option<&'a str>,
+    /// The department it belongs to, for the INS-2 rule.
+    pub dept_id: Option<&'a str>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -148,10 +150,11 @@ impl Store {
     }
 
     pub async fn create_order<C: ConnectionTrait>(&self, conn: &C, o: NewOrder<'_>, now: DateTime<Utc>) -> Result<(), DomainError> {
-        let NewOrder { order_no, patient_id, order, subject, expires_at } = o;
+        let NewOrder { order_no, patient_id, order, subject, dept_id, expires_at } = o;
         let now = micros(now);
         payment_order::ActiveModel {
             subject: Set(subject.map(str::to_owned)),
+            dept_id: Set(dept_id.map(str::to_owned)),
             order_no: Set(order_no.to_owned()),
             patient_id: Set(patient_id),
             purpose: Set(order.purpose.as_str().to_owned()),
@@ -290,6 +293,7 @@ pub struct OrderRow {
     pub order_no: String,
     pub patient_id: Option<i64>,
     pub subject: Option<String>,
+    pub dept_id: Option<String>,
     pub order: Order,
     pub version: i32,
     pub expires_at: DateTime<Utc>,
@@ -303,6 +307,7 @@ fn order_row(m: payment_order::Model) -> Result<OrderRow, DomainError> {
         order_no: m.order_no,
         patient_id: m.patient_id,
         subject: m.subject,
+        dept_id: m.dept_id,
         order,
         version: m.version,
         expires_at: m.expires_at,

@@ -8,9 +8,11 @@ pub mod dialect;
 pub mod entity;
 pub mod idempotency;
 pub mod identity;
+pub mod journey;
 pub mod migration;
 pub mod outbox;
 pub mod reconciliation;
+pub mod registration;
 pub mod session;
 pub mod staff;
 

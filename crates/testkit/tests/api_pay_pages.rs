@@ -141,7 +141,7 @@ on_both_backends! {
         let cashier = t.app.start_self_pay(&no).await.unwrap();
         // Meanwhile the bill is paid at the window: the HIS will refuse our settlement.
         let me = t.app.store.patient_summary(1, zid).await.unwrap();
-        let pre = t.app.his.pre_settle(&me.his_patient_id, std::slice::from_ref(&recipe), false).await.unwrap();
+        let pre = t.app.his.pre_settle(&me.his_patient_id, std::slice::from_ref(&recipe), None).await.unwrap();
         t.app.his.settle(&pre.pre_settle_id, "WINDOW-1", pre.self_pay).await.unwrap();
         TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap();
         for _ in 0..150 {

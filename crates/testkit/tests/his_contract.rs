@@ -106,10 +106,15 @@ async fn bills_settlement_reports_and_inpatient() {
     let bills = his.unpaid_bills(&zhang.his_patient_id).await.unwrap();
     assert_eq!(bills.len(), 1);
     let ids = vec![bills[0].recipe_id.clone()];
-    let pre = his.pre_settle(&zhang.his_patient_id, &ids, true).await.unwrap();
+    let insurable: i64 = bills[0].items.iter().filter(|i| i.insurable).map(|i| i.amount.0).sum();
+    let share =
+        |fund: i64, acct: i64| domain::ports::InsuranceShare { pay_ord_id: "ORD1".into(), fund: Fen(fund), personal_account: Fen(acct), mutual_aid: Fen::ZERO };
+    let e = his.pre_settle(&zhang.his_patient_id, &ids, Some(&share(insurable, 1))).await.unwrap_err();
+    assert_eq!(e.code, domain::ErrorCode::HisRejected, "insurance parts above the insurable amount are refused");
+    let pre = his.pre_settle(&zhang.his_patient_id, &ids, Some(&share(1_000, 500))).await.unwrap();
+    assert_eq!((pre.fund_pay, pre.personal_account_pay), (Fen(1_000), Fen(500)), "the HIS books the centre's parts");
     assert_eq!(pre.fund_pay.0 + pre.personal_account_pay.0 + pre.self_pay.0, pre.total.0);
     assert_eq!(pre.total, bills[0].total);
-    assert!(pre.fund_pay > Fen::ZERO);
     let st = his.settle(&pre.pre_settle_id, "PAY-2", pre.self_pay).await.unwrap();
     assert_eq!(his.settle(&pre.pre_settle_id, "PAY-2", pre.self_pay).await.unwrap(), st, "settle is idempotent");
     assert!(his.unpaid_bills(&zhang.his_patient_id).await.unwrap().is_empty());

@@ -107,7 +107,7 @@ fn g9(backend: TestBackend) {
             let no = format!("G9-{}", seq.fetch_add(1, Ordering::Relaxed));
             let result: Result<(), String> = rt.block_on(async {
                 let mut model = order_of(split);
-                let row = NewOrder { order_no: &no, patient_id: None, order: &model, subject: None, expires_at: now() };
+                let row = NewOrder { order_no: &no, patient_id: None, order: &model, subject: None, dept_id: None, expires_at: now() };
                 store.create_order(store.db(), row, now()).await.map_err(|e| e.to_string())?;
                 let mut version = 1;
                 for step in steps {
@@ -147,7 +147,7 @@ fn g6(backend: TestBackend) {
             let no = format!("G6-{}", seq.fetch_add(1, Ordering::Relaxed));
             let result: Result<(), String> = rt.block_on(async {
                 let model = order_of(split);
-                let row = NewOrder { order_no: &no, patient_id: None, order: &model, subject: None, expires_at: now() };
+                let row = NewOrder { order_no: &no, patient_id: None, order: &model, subject: None, dept_id: None, expires_at: now() };
                 store.create_order(store.db(), row, now()).await.map_err(|e| e.to_string())?;
                 let mut deliveries = Vec::new();
                 for (c, n) in [(Channel::Insurance, n_ins), (Channel::SelfPay, n_self)] {

@@ -77,7 +77,7 @@ async fn pay_query_refund_round_trip() {
     // Everything in the catalogue and the personal account used: no cash part.
     let insurable: Vec<(String, String, Fen)> = lines().into_iter().take(2).collect();
     let auth = authorise(&sims, &n, false).await;
-    let up = nhsa.upload_fees("CB-RX-1", &auth, &insurable, Fen(4_360)).await.unwrap();
+    let up = nhsa.upload_fees("CB-RX-1", &auth, &insurable, Fen(4_360), true).await.unwrap();
     assert!(up.pay_ord_id.starts_with("ORD"));
     let pre = nhsa.pay_order(&up, &auth, true).await.unwrap();
     assert_eq!(pre.fee_sumamt, Fen(4_360));
@@ -102,7 +102,7 @@ async fn pay_query_refund_round_trip() {
 async fn mixed_order_waits_for_cash_and_reverses() {
     let (sims, nhsa, n) = setup().await;
     let auth = authorise(&sims, &n, true).await;
-    let up = nhsa.upload_fees("CB-RX-5", &auth, &lines(), Fen(4_360)).await.unwrap();
+    let up = nhsa.upload_fees("CB-RX-5", &auth, &lines(), Fen(4_360), true).await.unwrap();
     // A child's insurance (亲情付) has no personal account, even when asked.
     let pre = nhsa.pay_order(&up, &auth, true).await.unwrap();
     assert_eq!((pre.fund_pay, pre.psn_acct_pay, pre.own_pay_amt), (Fen(3_052), Fen(0), Fen(5_808)));
@@ -118,14 +118,14 @@ async fn mixed_order_waits_for_cash_and_reverses() {
 async fn revoke_unpaid_and_refuse_bad_input() {
     let (sims, nhsa, n) = setup().await;
     let auth = authorise(&sims, &n, false).await;
-    let up = nhsa.upload_fees("CB-RX-2", &auth, &lines(), Fen(4_360)).await.unwrap();
+    let up = nhsa.upload_fees("CB-RX-2", &auth, &lines(), Fen(4_360), true).await.unwrap();
     assert!(nhsa.pay_order(&up, "AUTH440300NEVERISSUED", false).await.is_err(), "an authorisation the centre never issued is refused");
     nhsa.revoke(&up).await.unwrap();
     assert_eq!(classify(&nhsa.query(&up).await.unwrap().ord_stas), Some(OrdStasClass::Cancelled));
     assert!(nhsa.refund(&up, "RF-X", "ALL", Fen(100), Fen(0), Fen(0)).await.is_err(), "nothing to refund on a revoked order");
     // Insurable above the total: the centre refuses the upload.
-    assert!(nhsa.upload_fees("CB-RX-3", &auth, &lines(), Fen(9_999)).await.is_err());
-    let paid = nhsa.upload_fees("CB-RX-4", &auth, &lines(), Fen(4_360)).await.unwrap();
+    assert!(nhsa.upload_fees("CB-RX-3", &auth, &lines(), Fen(9_999), true).await.is_err());
+    let paid = nhsa.upload_fees("CB-RX-4", &auth, &lines(), Fen(4_360), true).await.unwrap();
     nhsa.pay_order(&paid, &auth, false).await.unwrap();
     confirm(&sims, &paid.pay_ord_id).await;
     assert!(nhsa.revoke(&paid).await.is_err(), "a paid order is refunded, not revoked");
@@ -143,7 +143,7 @@ async fn forged_signatures_and_faults() {
         peer: Sm2Verifier::from_public_key_bytes(&n.signer_id, &centre_pub).unwrap(),
     };
     let bad = NhsaClient::new(&sims.nhsa_url, impostor, std::time::Duration::from_secs(3));
-    let e = bad.upload_fees("X", "AUTH1", &lines(), Fen(0)).await.unwrap_err();
+    let e = bad.upload_fees("X", "AUTH1", &lines(), Fen(0), true).await.unwrap_err();
     assert!(e.detail.contains("code 1002"), "{e:?}");
     // A hospital expecting another centre key: it refuses the centre's answers.
     let wrong_peer = Party {
@@ -153,11 +153,11 @@ async fn forged_signatures_and_faults() {
         peer: Sm2Verifier::from_public_key_bytes(&n.signer_id, &Sm2Signer::generate(&n.signer_id).public_key_bytes()).unwrap(),
     };
     let suspicious = NhsaClient::new(&sims.nhsa_url, wrong_peer, std::time::Duration::from_secs(3));
-    let e = suspicious.upload_fees("Y", "AUTH1", &lines(), Fen(0)).await.unwrap_err();
+    let e = suspicious.upload_fees("Y", "AUTH1", &lines(), Fen(0), true).await.unwrap_err();
     assert!(e.detail.contains("signature"), "{e:?}");
     assert_eq!(e.code, ErrorCode::UpstreamUnavailable);
     // A lost answer after the centre acted: an error for us, the order exists there.
     let (sims2, nhsa2, _) = setup().await;
     reqwest::Client::new().post(format!("{}/__sim/faults", sims2.nhsa_url)).json(&serde_json::json!({"lose_response_next": ["6201"]})).send().await.unwrap();
-    assert!(nhsa2.upload_fees("Z", "AUTH1", &lines(), Fen(0)).await.unwrap_err().detail.contains("6201"));
+    assert!(nhsa2.upload_fees("Z", "AUTH1", &lines(), Fen(0), true).await.unwrap_err().detail.contains("6201"));
 }

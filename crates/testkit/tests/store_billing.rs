@@ -29,7 +29,7 @@ on_both_backends! {
     async fn concurrent_duplicate_events_apply_once_and_the_ledger_balances(backend) {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        store.create_order(store.db(), NewOrder { order_no: "CB1", patient_id: Some(1), order: &mixed(), subject: None, expires_at: t0() + Duration::minutes(15) }, t0()).await.unwrap();
+        store.create_order(store.db(), NewOrder { order_no: "CB1", patient_id: Some(1), order: &mixed(), subject: None, dept_id: None, expires_at: t0() + Duration::minutes(15) }, t0()).await.unwrap();
         let capture = OrderEvent::Captured { channel: Channel::Insurance, amount: Fen(7_000) };
         let mut hs = Vec::new();
         for _ in 0..10 {
@@ -56,7 +56,7 @@ on_both_backends! {
     async fn refused_events_write_nothing_and_refunds_post_back(backend) {
         let db = TestDb::new(backend).await;
         let store = db.store().await;
-        store.create_order(store.db(), NewOrder { order_no: "CB2", patient_id: None, order: &mixed(), subject: None, expires_at: t0() + Duration::minutes(15) }, t0()).await.unwrap();
+        store.create_order(store.db(), NewOrder { order_no: "CB2", patient_id: None, order: &mixed(), subject: None, dept_id: None, expires_at: t0() + Duration::minutes(15) }, t0()).await.unwrap();
         let err = store.apply_order_event("CB2", OrderEvent::Captured { channel: Channel::SelfPay, amount: Fen(2_999) }, t0()).await.unwrap_err();
         assert_eq!(err.code, domain::ErrorCode::AmountMismatch);
         assert_eq!(store.order("CB2").await.unwrap().1, 1, "version unchanged");

@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod ops;
 pub mod pages;
 pub mod payments;
+pub mod registration;
 pub mod staff;
 
 use app::App;
@@ -150,6 +151,13 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
         .route("/api/v1/departments", get(api::departments))
         .route("/callbacks/ccb", post(api::ccb_callback))
+        .route("/book/{dept_id}/{schedule_id}", get(registration::book_page))
+        .route("/registrations", get(registration::list).post(registration::submit))
+        .route("/registrations/{booking_no}", get(registration::detail))
+        .route("/registrations/{booking_no}/cancel", post(registration::cancel))
+        .route("/api/v1/me/registrations", get(registration::api_list).post(registration::api_book))
+        .route("/api/v1/me/registrations/{booking_no}", get(registration::api_get))
+        .route("/api/v1/me/registrations/{booking_no}/cancel", post(registration::api_cancel))
         .route("/bills", get(payments::bills))
         .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))
         .route("/payments", get(payments::my_payments))

@@ -305,6 +305,8 @@ pub async fn departments(State(st): State<WebState>, headers: HeaderMap) -> Resu
 }
 
 pub struct SessionRow {
+    /// Where booking this session starts.
+    pub book_href: String,
     pub date: String,
     pub weekday: &'static str,
     pub period: &'static str,
@@ -359,6 +361,7 @@ pub async fn department(State(st): State<WebState>, headers: HeaderMap, Path(dep
                 .filter(|s| s.doctor_code == d.doctor_code)
                 .take(6)
                 .map(|s| SessionRow {
+                    book_href: format!("/book/{dept_id}/{}", s.schedule_id),
                     date: s.date.format("%m-%d").to_string(),
                     weekday: weekday_zh(s.date),
                     period: s.period.label_zh(),

@@ -154,6 +154,30 @@ struct PayPage {
     confirm_insurance: bool,
     pay_rest: bool,
     finished: bool,
+    notice: Option<InsuranceNotice>,
+}
+
+/// The 医保挂号异常提醒 (or the family-channel note) a page shows when INS-2 does not let
+/// the patient's own insurance pay.
+pub struct InsuranceNotice {
+    pub reason: &'static str,
+    pub advice: &'static str,
+    /// The relative whose 家庭共济 grant can pay instead.
+    pub grantor: Option<String>,
+}
+
+impl InsuranceNotice {
+    pub fn of(e: &domain::insurance::Eligibility) -> Option<Self> {
+        use domain::insurance::Eligibility;
+        match e {
+            Eligibility::Insurance(_) => None,
+            Eligibility::Refused { refusal } if *refusal == domain::insurance::InsuranceRefusal::NotInsured => None,
+            Eligibility::Refused { refusal } => Some(Self { reason: refusal.reason_zh(), advice: refusal.advice_zh(), grantor: None }),
+            Eligibility::MutualAid { grantor_name_masked, refusal } => {
+                Some(Self { reason: refusal.reason_zh(), advice: refusal.advice_zh(), grantor: Some(grantor_name_masked.clone()) })
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -176,6 +200,7 @@ pub async fn pay_page(
         .map(|m| match m {
             PayMethod::Insurance => ("insurance", m.label_zh(), "使用本人医保电子凭证，医保统筹和个人账户先行支付，剩余部分自付"),
             PayMethod::ChildInsurance => ("child_insurance", m.label_zh(), "由监护人授权使用孩子的少儿医保（亲情付），剩余部分自付"),
+            PayMethod::MutualAid => ("mutual_aid", m.label_zh(), "本次不能使用本人医保统筹，可由授权您家庭共济的亲属个人账户支付医保范围内费用，剩余部分自付"),
             PayMethod::SelfPay => ("self_pay", m.label_zh(), "全部自费，通过建设银行聚合支付（微信、支付宝、银行卡）"),
         })
         .collect();
@@ -190,6 +215,7 @@ pub async fn pay_page(
         confirm_insurance: po.awaiting_insurance_confirmation,
         pay_rest: po.self_pay_pending,
         finished: !matches!(state, OrderState::Created | OrderState::Paying),
+        notice: po.eligibility.as_ref().and_then(InsuranceNotice::of),
     };
     Ok(page.into_response())
 }
@@ -337,6 +363,9 @@ pub struct OrderDto {
     pub self_pay: i64,
     pub captured: i64,
     pub refunded: i64,
+    /// The methods that may be chosen now (insurance / child_insurance / mutual_aid /
+    /// self_pay); empty once a payment is under way.
+    pub methods: Vec<String>,
 }
 
 impl OrderDto {
@@ -353,6 +382,7 @@ impl OrderDto {
             self_pay: o.due(Channel::SelfPay).0,
             captured: o.captured.total().0,
             refunded: o.refunded.total().0,
+            methods: po.methods.iter().map(|m| m.as_str().to_owned()).collect(),
         }
     }
 }

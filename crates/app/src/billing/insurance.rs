@@ -7,7 +7,7 @@
 use super::{BANK, CENTRE};
 use crate::{Actor, App};
 use domain::billing::{Channel, Order, OrderEvent, OrderState, Split};
-use domain::insurance::InsuranceKind;
+use domain::insurance::{Eligibility, InsuranceBasis, InsuranceKind};
 use domain::{DomainError, ErrorCode};
 use gateways::nhsa::auth::{AuthFor, MedInsAuthClient};
 use gateways::nhsa::client::{FeeUpload, NhsaClient, OrdStasClass, classify};
@@ -30,36 +30,48 @@ pub enum PayMethod {
     Insurance,
     /// 少儿医保: a child's insurance, authorised by the guardian (亲情付).
     ChildInsurance,
+    /// 家庭共济: the patient's own insurance does not cover this visit (no referral), a
+    /// relative's personal account pays the in-catalogue part.
+    MutualAid,
     /// 自费.
     SelfPay,
 }
 
 impl PayMethod {
+    pub const ALL: [PayMethod; 4] = [Self::Insurance, Self::ChildInsurance, Self::MutualAid, Self::SelfPay];
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "insurance" => Some(Self::Insurance),
-            "child_insurance" => Some(Self::ChildInsurance),
-            "self_pay" => Some(Self::SelfPay),
-            _ => None,
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Insurance => "insurance",
+            Self::ChildInsurance => "child_insurance",
+            Self::MutualAid => "mutual_aid",
+            Self::SelfPay => "self_pay",
         }
     }
     pub fn label_zh(self) -> &'static str {
         match self {
             Self::Insurance => "医保支付",
             Self::ChildInsurance => "少儿医保支付",
+            Self::MutualAid => "家庭共济支付",
             Self::SelfPay => "自费支付",
         }
     }
 }
 
-/// The methods a patient of this insurance kind may use for this order.
-pub fn methods_for(order: &Order, kind: &str, insurance_offered: bool) -> Vec<PayMethod> {
+/// The methods a patient may use for this order, given what the INS-2 rule decided for
+/// them here: their own insurance (少儿医保 for a child), the family channel, or neither.
+/// Self-pay is always offered.
+pub fn methods_for(order: &Order, kind: InsuranceKind, eligibility: &Eligibility, insurance_offered: bool) -> Vec<PayMethod> {
     let mut m = Vec::new();
     if insurance_offered && order.insurance_may_pay() {
-        match kind {
-            k if k == InsuranceKind::Tier1.as_str() || k == InsuranceKind::Tier2.as_str() || k == InsuranceKind::Tier3.as_str() => m.push(PayMethod::Insurance),
-            k if k == InsuranceKind::Children.as_str() => m.push(PayMethod::ChildInsurance),
-            _ => {}
+        match (eligibility, kind) {
+            (Eligibility::Insurance(_), InsuranceKind::Children) => m.push(PayMethod::ChildInsurance),
+            (Eligibility::Insurance(_), InsuranceKind::SelfPay) | (Eligibility::Refused { .. }, _) => {}
+            (Eligibility::Insurance(_), _) => m.push(PayMethod::Insurance),
+            (Eligibility::MutualAid { .. }, _) => m.push(PayMethod::MutualAid),
         }
     }
     m.push(PayMethod::SelfPay);
@@ -81,6 +93,29 @@ impl App {
         self.insurance.as_deref().ok_or_else(not_offered)
     }
 
+    /// The methods the order's patient may use now: their insurance standing is asked of
+    /// the HIS each time (a referral may have lapsed since the order was made) and judged
+    /// by INS-2 for the order's department. An order without a patient (made by staff or
+    /// a test) is judged by `insurance_kind` alone, as tier 1 would be.
+    pub async fn order_methods(&self, row: &store::billing::OrderRow, insurance_kind: &str) -> Result<Vec<PayMethod>, DomainError> {
+        let offered = self.insurance.is_some();
+        if !offered || !row.order.insurance_may_pay() {
+            return Ok(vec![PayMethod::SelfPay]);
+        }
+        let (kind, eligibility) = match row.patient_id {
+            Some(pid) => {
+                let his_id = self.store.patient_by_id(pid).await?.ok_or(ErrorCode::PatientNotFound)?.his_patient_id;
+                let (cov, e) = self.eligibility(&his_id, row.dept_id.as_deref()).await?;
+                (cov.kind, e)
+            }
+            None => {
+                let kind = InsuranceKind::parse(insurance_kind).unwrap_or(InsuranceKind::SelfPay);
+                (kind, Eligibility::Insurance(InsuranceBasis::Tier1))
+            }
+        };
+        Ok(methods_for(&row.order, kind, &eligibility, offered))
+    }
+
     /// The insurance split may still change: nothing captured and no bank payment opened
     /// (the bank will not take a second amount under the same order number).
     async fn check_resplittable(&self, order_no: &str, order: &Order) -> Result<(), DomainError> {
@@ -97,8 +132,9 @@ impl App {
     /// (from their card); the method must fit it.
     pub async fn insurance_authorize_url(&self, order_no: &str, insurance_kind: &str, method: PayMethod, redirect_uri: &str) -> Result<String, DomainError> {
         let ins = self.insurance()?;
-        let (order, _) = self.store.order(order_no).await?;
-        if method == PayMethod::SelfPay || !methods_for(&order, insurance_kind, true).contains(&method) {
+        let row = self.store.order_row(order_no).await?;
+        let order = row.order.clone();
+        if method == PayMethod::SelfPay || !self.order_methods(&row, insurance_kind).await?.contains(&method) {
             return Err(DomainError::new(ErrorCode::InsuranceNotAllowed, "method not allowed for this patient or order"));
         }
         self.check_resplittable(order_no, &order).await?;
@@ -121,7 +157,8 @@ impl App {
     /// split. Nothing is paid yet.
     pub async fn insurance_presettle(&self, order_no: &str, auth_code: &str, state: &str, openid: &str, actor: &Actor) -> Result<Split, DomainError> {
         let ins = self.insurance()?;
-        let (order, _) = self.store.order(order_no).await?;
+        let row = self.store.order_row(order_no).await?;
+        let order = row.order.clone();
         let (_, detail) =
             self.store.attempt(order_no, CENTRE).await?.ok_or_else(|| DomainError::new(ErrorCode::InsuranceAuthFailed, "no authorisation started"))?;
         let expected = detail.get("auth_state").and_then(|v| v.as_str()).unwrap_or_default();
@@ -130,6 +167,11 @@ impl App {
         }
         let method: PayMethod = serde_json::from_value(detail["method"].clone()).map_err(|_| DomainError::new(ErrorCode::InsuranceAuthFailed, "no method"))?;
         self.check_resplittable(order_no, &order).await?;
+        // INS-2 again at pre-settlement: the standing may have changed since the method was
+        // chosen (a referral lapsed at midnight).
+        if row.patient_id.is_some() && !self.order_methods(&row, "").await?.contains(&method) {
+            return Err(DomainError::new(ErrorCode::InsuranceNotAllowed, "INS-2 no longer allows this method"));
+        }
         let auth = ins.auth.user_query(auth_code, openid).await?;
         if auth.for_relative != (method == PayMethod::ChildInsurance) {
             return Err(DomainError::new(ErrorCode::InsuranceAuthFailed, "authorisation is for the wrong person"));
@@ -137,10 +179,13 @@ impl App {
         // A previous pre-settlement (the patient authorised twice) is revoked first.
         self.drop_insurance_presettlement(order_no).await?;
         let lines: Vec<(String, String, domain::Fen)> = order.lines.iter().map(|l| (l.code.clone(), l.name.clone(), l.amount)).collect();
-        let up = ins.centre.upload_fees(order_no, &auth.pay_auth_no, &lines, order.insurable()).await?;
+        let pooled = method != PayMethod::MutualAid;
+        let up = ins.centre.upload_fees(order_no, &auth.pay_auth_no, &lines, order.insurable(), pooled).await?;
         let detail = json!({"method": method, "pay_ord_id": up.pay_ord_id, "pay_token": up.pay_token, "for_relative": auth.for_relative});
         self.store.put_attempt(order_no, CENTRE, &up.pay_ord_id, &detail, self.now()).await?;
-        let s = ins.centre.pay_order(&up, &auth.pay_auth_no, ins.use_personal_account && !auth.for_relative).await?;
+        // The family channel is the relative's personal account, so it is always used there.
+        let use_account = method == PayMethod::MutualAid || (ins.use_personal_account && !auth.for_relative);
+        let s = ins.centre.pay_order(&up, &auth.pay_auth_no, use_account).await?;
         let split = Split { fund: s.fund_pay, personal_account: s.psn_acct_pay, mutual_aid: s.acct_mulaid_pay, self_pay: s.own_pay_amt };
         if s.fee_sumamt != order.total() || split.total() != order.total() || classify(&s.ord_stas) != Some(OrdStasClass::Processing) {
             let _ = ins.centre.revoke(&up).await;

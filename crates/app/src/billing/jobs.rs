@@ -95,7 +95,8 @@ impl JobHandler for PaymentQuery {
 }
 
 /// Delivers what a paid order bought. An outpatient bill (`bill:<his patient>:<recipe,…>`)
-/// is settled in the HIS; an order without a subject has nothing more to deliver. When
+/// is settled in the HIS; a registration (`reg:<booking>`) is confirmed in the HIS; an
+/// order without a subject has nothing more to deliver. When
 /// the HIS refuses for good, everything is refunded (P6).
 pub struct FulfilOrder;
 
@@ -111,10 +112,21 @@ impl JobHandler for FulfilOrder {
         if let Some(rest) = subject.strip_prefix("bill:") {
             let (his_patient, recipes) = rest.split_once(':').ok_or_else(|| JobError::Permanent("bad bill subject".into()))?;
             let recipes: Vec<String> = recipes.split(',').map(str::to_owned).collect();
+            let o = &row.order;
+            // What the centre settled goes to the HIS with the bill, so both book the same parts.
+            let share = match app.store.attempt(&order_no, super::CENTRE).await.map_err(retry)? {
+                Some((_, d)) if o.captured.insurance.0 > 0 => Some(domain::ports::InsuranceShare {
+                    pay_ord_id: d.get("pay_ord_id").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+                    fund: o.split.fund,
+                    personal_account: o.split.personal_account,
+                    mutual_aid: o.split.mutual_aid,
+                }),
+                _ => None,
+            };
             let done = async {
-                let pre = app.his.pre_settle(his_patient, &recipes, false).await?;
-                if pre.total != row.order.total() {
-                    return Err(domain::DomainError::new(ErrorCode::HisRejected, "bill total changed in the HIS"));
+                let pre = app.his.pre_settle(his_patient, &recipes, share.as_ref()).await?;
+                if pre.total != o.total() || pre.self_pay != o.due(domain::billing::Channel::SelfPay) {
+                    return Err(domain::DomainError::new(ErrorCode::HisRejected, "bill total or split changed in the HIS"));
                 }
                 app.his.settle(&pre.pre_settle_id, &order_no, pre.self_pay).await
             }
@@ -124,6 +136,9 @@ impl JobHandler for FulfilOrder {
                 Err(e) if e.code == ErrorCode::HisRejected => app.fulfilment_failed(&order_no, "HIS refused the bill settlement").await.map_err(retry),
                 Err(e) => Err(retry(e)),
             };
+        }
+        if let Some(booking_no) = subject.strip_prefix("reg:") {
+            return crate::registration::fulfil_registration(app, booking_no, &order_no, row.order.total()).await;
         }
         if subject.is_empty() {
             return settle(app, &order_no, OrderEvent::Fulfilled).await;

@@ -90,6 +90,12 @@ fn follow_ups(order_no: &str, after: &Order, version: i32, now: chrono::DateTime
                     .max_attempts(30),
             ]
         }
+        // A registration that closed unpaid gives its HIS lock back.
+        OrderState::Closed if after.purpose == Purpose::Registration => vec![
+            NewJob::new(crate::registration::BOOKING_RELEASE, serde_json::json!({"order_no": order_no}), now)
+                .dedupe(format!("{}:{order_no}", crate::registration::BOOKING_RELEASE))
+                .max_attempts(30),
+        ],
         OrderState::Paid => {
             vec![NewJob::new(ORDER_FULFIL, serde_json::json!({"order_no": order_no}), now).dedupe(format!("{ORDER_FULFIL}:{order_no}")).max_attempts(30)]
         }
@@ -115,7 +121,7 @@ impl App {
 
     /// Like [`App::apply`], but an event the order has moved past is not an error: the
     /// caller was late, and the order already says what happened.
-    async fn apply_if_current(&self, order_no: &str, ev: OrderEvent) -> Result<(), DomainError> {
+    pub(crate) async fn apply_if_current(&self, order_no: &str, ev: OrderEvent) -> Result<(), DomainError> {
         self.apply_if_current_valued(order_no, ev, None).await
     }
 
@@ -137,6 +143,20 @@ impl App {
         subject: Option<&str>,
         actor: &Actor,
     ) -> Result<String, DomainError> {
+        self.create_order_for_dept(patient_id, purpose, lines, subject, None, actor).await
+    }
+
+    /// [`App::create_order`] for an order that belongs to a department (a registration,
+    /// a clinic's bill): the INS-2 rule reads the department at every payment step.
+    pub async fn create_order_for_dept(
+        &self,
+        patient_id: Option<i64>,
+        purpose: Purpose,
+        lines: Vec<OrderLine>,
+        subject: Option<&str>,
+        dept_id: Option<&str>,
+        actor: &Actor,
+    ) -> Result<String, DomainError> {
         let total = Fen(lines.iter().map(|l| l.amount.0).sum());
         let order = Order::new(purpose, lines, Split::self_pay_only(total)).map_err(store::billing::transition_error)?;
         let now = self.now();
@@ -144,7 +164,14 @@ impl App {
         let (txn, order_no) = loop {
             let order_no = new_order_no(now);
             let txn = self.store.write_txn().await?;
-            let row = store::billing::NewOrder { order_no: &order_no, patient_id, order: &order, subject, expires_at: now + self.policies.order_close_after };
+            let row = store::billing::NewOrder {
+                order_no: &order_no,
+                patient_id,
+                order: &order,
+                subject,
+                dept_id,
+                expires_at: now + self.policies.order_close_after,
+            };
             match self.store.create_order(&txn, row, now).await {
                 Ok(()) => break (txn, order_no),
                 // The number was taken (the transaction is dropped, so rolled back): draw again.

@@ -4,6 +4,7 @@
 use super::insurance::{PayMethod, methods_for};
 use crate::{Actor, App};
 use domain::billing::{Channel, OrderLine, OrderState, Purpose};
+use domain::insurance::Eligibility;
 use domain::ports::UnpaidBill;
 use domain::{DomainError, ErrorCode};
 use store::billing::{OrderFilter, OrderRow};
@@ -51,12 +52,15 @@ pub struct PatientOrder {
     pub self_pay_pending: bool,
     /// A bank payment was opened (its result may still be on the way).
     pub bank_opened: bool,
+    /// What INS-2 decided for this patient and the order's department, while the method
+    /// may still be chosen (the page explains a refusal: 医保挂号异常提醒).
+    pub eligibility: Option<Eligibility>,
 }
 
 impl PatientOrder {
     /// An order as a list shows it: no payment step is offered from a list.
     pub fn listed(row: OrderRow, patient: PatientSummary) -> Self {
-        Self { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false, bank_opened: false }
+        Self { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false, bank_opened: false, eligibility: None }
     }
 }
 
@@ -74,9 +78,13 @@ impl App {
         let bank_opened = self.store.attempt(order_no, super::BANK).await?.is_some();
         let awaiting_insurance_confirmation = open && presettled && o.due(Channel::Insurance).0 > 0 && o.captured.insurance.0 == 0;
         let self_pay_pending = open && o.captured.insurance.0 > 0 && o.captured.self_pay.0 == 0 && o.due(Channel::SelfPay).0 > 0;
-        let methods =
-            if open && o.captured.total().0 == 0 && !bank_opened { methods_for(o, &patient.insurance_kind, self.insurance.is_some()) } else { vec![] };
-        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending, bank_opened })
+        let (methods, eligibility) = if open && o.captured.total().0 == 0 && !bank_opened {
+            let (cov, e) = self.eligibility(&patient.his_patient_id, row.dept_id.as_deref()).await?;
+            (methods_for(o, cov.kind, &e, self.insurance.is_some()), Some(e))
+        } else {
+            (vec![], None)
+        };
+        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending, bank_opened, eligibility })
     }
 
     /// The account's orders, newest first.
@@ -135,7 +143,7 @@ impl App {
                 insurable: i.insurable,
             })
             .collect();
-        self.create_order(Some(patient_id), Purpose::OutpatientBill, lines, Some(&subject), actor).await
+        self.create_order_for_dept(Some(patient_id), Purpose::OutpatientBill, lines, Some(&subject), Some(&bill.dept_id), actor).await
     }
 
     /// Where the patient's result page stands: asks the channels while the payment is

@@ -154,9 +154,21 @@ impl NhsaClient {
 
     /// 6201: uploads the visit's fee lines; `medfee_sumamt` must equal their sum, and
     /// `insurable` is the part within the insurance catalogue (`inscpScpAmt`).
-    pub async fn upload_fees(&self, med_org_ord: &str, pay_auth_no: &str, lines: &[(String, String, Fen)], insurable: Fen) -> Result<FeeUpload, DomainError> {
+    /// `pooled` is false when the visit is outside the patient's outpatient pooling (a tier-2
+    /// patient without a referral paying through 家庭共济): the centre then pays nothing from
+    /// the fund. How a hospital tells the centre so is not public; we send it in `extData`
+    /// as `poolPayFlag` "0"/"1" [I] — a real adapter may need `medType` or `psnSetlway` instead.
+    pub async fn upload_fees(
+        &self,
+        med_org_ord: &str,
+        pay_auth_no: &str,
+        lines: &[(String, String, Fen)],
+        insurable: Fen,
+        pooled: bool,
+    ) -> Result<FeeUpload, DomainError> {
         let total: i64 = lines.iter().map(|l| l.2.0).sum();
         let data = json!({
+            "extData": {"poolPayFlag": if pooled { "1" } else { "0" }},
             "medOrgOrd": med_org_ord, "payAuthNo": pay_auth_no, "medType": "11",
             "medfeeSumamt": Fen(total).to_yuan_string(), "inscpScpAmt": insurable.to_yuan_string(),
             "fulamtOwnpayAmt": Fen(total - insurable.0).to_yuan_string(),

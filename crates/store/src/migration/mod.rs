@@ -6,6 +6,7 @@ mod m0001_foundation;
 mod m0002_billing;
 mod m0003_attempts;
 mod m0004_reconciliation;
+mod m0005_registration;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_billing::Migration),
             Box::new(m0003_attempts::Migration),
             Box::new(m0004_reconciliation::Migration),
+            Box::new(m0005_registration::Migration),
         ]
     }
 }

@@ -1,0 +1,524 @@
+//! Registration (挂号): book a slot, hold it in the HIS, pay, confirm; release it when the
+//! patient gives up or time runs out; cancel (退号) with a refund; the journey's events.
+//!
+//! The booking row is written (`Locking`) before the HIS is asked, with a job that settles
+//! it should the answer be lost or the process die (G5): `lock_reg` is idempotent on our
+//! booking number, so asking again tells us what the HIS holds. One live booking per
+//! patient per session is a unique key in the store, not a check that can race.
+use crate::jobs::{JobError, JobHandler};
+use crate::{Actor, App};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use domain::billing::{Channel, OrderEvent, OrderLine, OrderState, PerChannel, Purpose};
+use domain::booking::{BookingState, Doctor};
+use domain::insurance::Eligibility;
+use domain::ports::SlotLock;
+use domain::{DomainError, ErrorCode, Fen};
+use serde_json::json;
+use store::outbox::NewJob;
+use store::registration::{BookingChange, BookingRow, NewBooking, booking_state};
+
+/// Settles a booking whose HIS answer never came.
+pub const BOOKING_SETTLE_LOCK: &str = "registration.settle_lock";
+/// Releases the HIS lock of a booking whose order closed unpaid.
+pub const BOOKING_RELEASE: &str = "registration.release";
+/// Requests the refund of a cancelled (退号) booking.
+pub const BOOKING_REFUND: &str = "registration.refund";
+/// Records the reminders of a confirmed booking when their time comes.
+pub const BOOKING_REMIND: &str = "registration.remind";
+
+/// The journey events this module writes (the message platform delivers them).
+pub mod events {
+    pub const CONFIRMED: &str = "booking.confirmed";
+    pub const CANCELLED: &str = "booking.cancelled";
+    pub const LOCK_LOST: &str = "booking.lock_lost";
+    pub const VISIT_TOMORROW: &str = "booking.visit_tomorrow";
+    pub const TAKE_NUMBER: &str = "booking.take_number";
+}
+
+/// A booking that holds its place and waits for payment.
+#[derive(Debug)]
+pub struct Booked {
+    pub booking_no: String,
+    /// `None` when the registration is free and was confirmed at once.
+    pub order_no: Option<String>,
+}
+
+/// A booking as its patient sees it.
+pub struct PatientBooking {
+    pub row: BookingRow,
+    pub state: BookingState,
+    pub patient_name_masked: String,
+    /// What INS-2 decided at booking (the page explains a refusal).
+    pub eligibility: Option<Eligibility>,
+    pub cancellable: bool,
+}
+
+/// `RG` + local timestamp + 8 random hex digits: our channelOrderNo at the HIS.
+fn new_booking_no(now: DateTime<Utc>) -> String {
+    format!("RG{}{}", domain::clock::to_local(now).format("%Y%m%d%H%M%S"), hex::encode_upper(crypto::random_bytes::<4>()))
+}
+
+/// A failure that says nothing about what the other side did.
+fn transient(e: &DomainError) -> bool {
+    matches!(e.code, ErrorCode::HisUnavailable | ErrorCode::UpstreamUnavailable | ErrorCode::StoreUnavailable)
+}
+
+/// The local start of a booking's slot.
+fn starts_at(row: &BookingRow) -> Option<DateTime<Utc>> {
+    let date = NaiveDate::parse_from_str(&row.visit_date, "%Y-%m-%d").ok()?;
+    let time = NaiveTime::parse_from_str(&row.start_time, "%H:%M").ok()?;
+    Some(domain::clock::local_to_utc(date.and_time(time)))
+}
+
+/// What a notice about this booking needs, whoever sends it.
+fn event_payload(row: &BookingRow, patient_name_masked: &str) -> serde_json::Value {
+    json!({
+        "booking_no": row.booking_no, "patient_id": row.patient_id, "patient_name_masked": patient_name_masked,
+        "dept_id": row.dept_id, "dept_name": row.dept_name, "doctor_name": row.doctor_name, "doctor_title": row.doctor_title,
+        "visit_date": row.visit_date, "period": row.period, "start_time": row.start_time, "end_time": row.end_time,
+        "location": row.location, "see_no": row.see_no, "fee": row.fee, "order_no": row.order_no,
+        "link": format!("/registrations/{}", row.booking_no),
+    })
+}
+
+impl App {
+    /// Books a slot for one of the account's patients: checks what can be checked here,
+    /// writes the booking, locks the slot in the HIS and opens the order that pays it.
+    pub async fn book(&self, account_id: i64, patient_id: i64, dept_id: &str, slot_id: &str, actor: &Actor) -> Result<Booked, DomainError> {
+        let patient = self.store.patient_summary(account_id, patient_id).await?;
+        let now = self.now();
+        if self.store.blacklisting(&patient.his_patient_id, now).await?.is_some() {
+            return Err(ErrorCode::BookingBlacklisted.into());
+        }
+        let view = self.department_view(dept_id).await?;
+        let schedule_id = slot_id.rsplit_once('-').map(|(s, _)| s).ok_or(ErrorCode::SlotNotBookable)?;
+        let schedule = view.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::SlotNotBookable)?;
+        let slot = schedule.slots.iter().find(|s| s.slot_id == slot_id).ok_or(ErrorCode::SlotNotBookable)?;
+        if schedule.suspended {
+            return Err(ErrorCode::SessionSuspended.into());
+        }
+        // Same-day registration is open until the slot ends.
+        if domain::clock::local_to_utc(schedule.date.and_time(slot.end)) <= now {
+            return Err(ErrorCode::SlotNotBookable.into());
+        }
+        if slot.available == 0 {
+            return Err(ErrorCode::SlotTaken.into());
+        }
+        let doctor: &Doctor = view.doctors.iter().find(|d| d.doctor_code == schedule.doctor_code).ok_or(ErrorCode::SlotNotBookable)?;
+        let (_, eligibility) = self.eligibility(&patient.his_patient_id, Some(dept_id)).await?;
+        let booking_no = new_booking_no(now);
+        let new = NewBooking {
+            booking_no: booking_no.clone(),
+            patient_id,
+            schedule_id: schedule.schedule_id.clone(),
+            slot_id: slot.slot_id.clone(),
+            dept_id: dept_id.into(),
+            dept_name: view.department.name.clone(),
+            doctor_code: doctor.doctor_code.clone(),
+            doctor_name: doctor.name.clone(),
+            doctor_title: doctor.title.clone(),
+            visit_date: schedule.date.to_string(),
+            period: schedule.period.label_zh().into(),
+            start_time: slot.start.format("%H:%M").to_string(),
+            end_time: slot.end.format("%H:%M").to_string(),
+            location: view.department.location.clone(),
+            fee: Fen(doctor.reg_fee.0 + doctor.treat_fee.0).0,
+            eligibility: serde_json::to_string(&eligibility).expect("eligibility serialises"),
+        };
+        let txn = self.store.write_txn().await?;
+        self.store.insert_booking(&txn, new, now).await?;
+        let settle = NewJob::new(BOOKING_SETTLE_LOCK, json!({"booking_no": booking_no}), now)
+            .at(now + self.policies.lock_answer_grace)
+            .dedupe(format!("{BOOKING_SETTLE_LOCK}:{booking_no}"))
+            .max_attempts(30);
+        self.store.enqueue(&txn, settle, now).await?;
+        let what = format!("{} {} {} {}", view.department.name, doctor.name, schedule.date, slot.start.format("%H:%M"));
+        self.store.append_audit(&txn, &actor.entry("booking.create", format!("booking:{booking_no}"), &what), now).await?;
+        txn.commit().await.map_err(store::db_err)?;
+
+        // A lost answer is asked once more at once: lock_reg is idempotent on our number.
+        let lock = match self.his.lock_slot(slot_id, &patient.his_patient_id, &booking_no).await {
+            Err(e) if transient(&e) => self.his.lock_slot(slot_id, &patient.his_patient_id, &booking_no).await,
+            other => other,
+        };
+        match lock {
+            Ok(lock) => {
+                let row = self.store.booking(&booking_no).await?;
+                let order_no = self.attach_lock(&row, &lock).await?;
+                Ok(Booked { booking_no, order_no })
+            }
+            // Unknown: the settle job finds out and releases whatever the HIS holds.
+            Err(e) if transient(&e) => Err(e),
+            Err(e) => {
+                let note = Some(format!("医院系统未能锁号：{}", e.code.message_zh()));
+                self.store
+                    .move_booking(
+                        self.store.db(),
+                        &booking_no,
+                        &[BookingState::Locking],
+                        BookingState::Failed,
+                        BookingChange { note, ..Default::default() },
+                        self.now(),
+                    )
+                    .await?;
+                // The page showed a place the HIS does not have: read it afresh next time.
+                self.catalogue.forget_department(dept_id, self.today());
+                Err(e)
+            }
+        }
+    }
+
+    /// A lock the HIS granted: the order that pays it (one per booking, found again after
+    /// a crash), and the booking moves to `Locked`. A free registration is confirmed at once.
+    async fn attach_lock(&self, row: &BookingRow, lock: &SlotLock) -> Result<Option<String>, DomainError> {
+        let now = self.now();
+        let change = |order_no: Option<String>| BookingChange {
+            pre_id: Some(lock.pre_id.clone()),
+            see_no: Some(lock.see_no as i32),
+            order_no,
+            lock_expires_at: Some(lock.expires_at),
+            fee: Some(lock.reg_fee.0),
+            ..Default::default()
+        };
+        if lock.reg_fee.0 == 0 {
+            let reg = self.his.confirm_registration(&lock.pre_id, &row.booking_no, Fen::ZERO).await?;
+            let txn = self.store.write_txn().await?;
+            let mut c = change(None);
+            c.reg_id = Some(reg.reg_id);
+            c.see_no = Some(reg.see_no as i32);
+            if self.store.move_booking(&txn, &row.booking_no, &[BookingState::Locking], BookingState::Confirmed, c, now).await? {
+                self.booking_confirmed_effects(&txn, &row.booking_no).await?;
+            }
+            txn.commit().await.map_err(store::db_err)?;
+            return Ok(None);
+        }
+        let subject = format!("reg:{}", row.booking_no);
+        let order_no = match self.store.open_order_for_subject(&subject).await? {
+            Some(o) => o.order_no,
+            None => {
+                let line = OrderLine {
+                    code: "REG".into(),
+                    name: format!("挂号费（{}）", row.doctor_title),
+                    qty: 1,
+                    unit_price: lock.reg_fee,
+                    amount: lock.reg_fee,
+                    insurable: true,
+                };
+                let who = Actor::system("registration");
+                self.create_order_for_dept(Some(row.patient_id), Purpose::Registration, vec![line], Some(&subject), Some(&row.dept_id), &who).await?
+            }
+        };
+        if !self
+            .store
+            .move_booking(self.store.db(), &row.booking_no, &[BookingState::Locking], BookingState::Locked, change(Some(order_no.clone())), now)
+            .await?
+        {
+            // Settled meanwhile (released after a lost answer): the order has nothing to buy.
+            self.apply_if_current(&order_no, OrderEvent::Expired).await?;
+            return Err(DomainError::new(ErrorCode::BookingNotCancellable, "booking settled while locking"));
+        }
+        Ok(Some(order_no))
+    }
+
+    /// Writes what a confirmed booking sets off, in the caller's transaction: the
+    /// "booking confirmed" event, and the jobs that will record the visit-day reminders.
+    async fn booking_confirmed_effects<C: sea_orm::ConnectionTrait>(&self, conn: &C, booking_no: &str) -> Result<(), DomainError> {
+        let row = store::registration::booking_in(conn, booking_no).await?;
+        let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
+        let now = self.now();
+        self.store
+            .record_event(conn, events::CONFIRMED, &format!("{}:{booking_no}", events::CONFIRMED), Some(row.patient_id), &event_payload(&row, &name), now)
+            .await?;
+        if let Some(start) = starts_at(&row) {
+            // The evening before at 18:00 local, and 30 minutes before the slot.
+            let local_start = domain::clock::to_local(start);
+            let eve = local_start.date_naive().pred_opt().map(|d| domain::clock::local_to_utc(d.and_hms_opt(18, 0, 0).expect("valid time")));
+            for (kind, at) in [(events::VISIT_TOMORROW, eve), (events::TAKE_NUMBER, Some(start - Duration::minutes(30)))] {
+                let Some(at) = at.filter(|t| *t > now) else { continue };
+                let job = NewJob::new(BOOKING_REMIND, json!({"booking_no": booking_no, "kind": kind}), now).at(at).dedupe(format!("{kind}:{booking_no}"));
+                self.store.enqueue(conn, job, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fulfils a paid registration: confirms it in the HIS. A lock the HIS no longer has
+    /// makes the booking `LockLost` and refunds everything (P6).
+    pub(crate) async fn confirm_booking(&self, booking_no: &str, order_no: &str, amount: Fen) -> Result<(), DomainError> {
+        let row = self.store.booking(booking_no).await?;
+        match booking_state(&row) {
+            BookingState::Confirmed | BookingState::CheckedIn | BookingState::Cancelled => {
+                return self.apply_if_current(order_no, OrderEvent::Fulfilled).await;
+            }
+            BookingState::Locked => {}
+            _ => return self.booking_lock_lost(&row, order_no, "预约已失效").await,
+        }
+        let pre_id = row.pre_id.clone().unwrap_or_default();
+        match self.his.confirm_registration(&pre_id, order_no, amount).await {
+            Ok(reg) => {
+                let now = self.now();
+                let txn = self.store.write_txn().await?;
+                let change = BookingChange { reg_id: Some(reg.reg_id.clone()), see_no: Some(reg.see_no as i32), ..Default::default() };
+                if self.store.move_booking(&txn, booking_no, &[BookingState::Locked], BookingState::Confirmed, change, now).await? {
+                    self.booking_confirmed_effects(&txn, booking_no).await?;
+                    let what = format!("{} 就诊序号{}", reg.reg_id, reg.see_no);
+                    self.store.append_audit(&txn, &Actor::system("registration").entry("booking.confirm", format!("booking:{booking_no}"), &what), now).await?;
+                }
+                txn.commit().await.map_err(store::db_err)?;
+                self.apply_if_current(order_no, OrderEvent::Fulfilled).await
+            }
+            Err(e) if e.code == ErrorCode::HisRejected => self.booking_lock_lost(&row, order_no, "医院系统已不再保留该号源").await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn booking_lock_lost(&self, row: &BookingRow, order_no: &str, why: &str) -> Result<(), DomainError> {
+        let now = self.now();
+        let txn = self.store.write_txn().await?;
+        let from = [BookingState::Locking, BookingState::Locked, BookingState::Released, BookingState::Failed];
+        let note = Some(format!("{why}，已全额退款"));
+        if self.store.move_booking(&txn, &row.booking_no, &from, BookingState::LockLost, BookingChange { note, ..Default::default() }, now).await? {
+            let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
+            let key = format!("{}:{}", events::LOCK_LOST, row.booking_no);
+            self.store.record_event(&txn, events::LOCK_LOST, &key, Some(row.patient_id), &event_payload(row, &name), now).await?;
+        }
+        txn.commit().await.map_err(store::db_err)?;
+        self.fulfilment_failed(order_no, why).await
+    }
+
+    /// Releases the HIS lock of a booking that will not be paid; `why` is what the
+    /// patient reads. Safe to repeat.
+    pub(crate) async fn release_booking(&self, booking_no: &str, why: &str) -> Result<(), DomainError> {
+        let row = self.store.booking(booking_no).await?;
+        if booking_state(&row) != BookingState::Locked {
+            return Ok(());
+        }
+        if let Some(pre_id) = row.pre_id.as_deref() {
+            match self.his.unlock_slot(pre_id).await {
+                // Already gone at the HIS (its own timer released it): the same outcome.
+                Ok(()) => {}
+                Err(e) if e.code == ErrorCode::HisRejected => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let note = Some(why.to_owned());
+        self.store
+            .move_booking(
+                self.store.db(),
+                booking_no,
+                &[BookingState::Locked],
+                BookingState::Released,
+                BookingChange { note, ..Default::default() },
+                self.now(),
+            )
+            .await?;
+        self.catalogue.forget_department(&row.dept_id, self.today());
+        Ok(())
+    }
+
+    /// The patient cancels: before paying, the order closes and the lock is released;
+    /// after, the HIS cancels the registration (退号) and the money goes back by the
+    /// refund rules. Too close to the visit, the HIS or our deadline refuses.
+    pub async fn cancel_booking(&self, account_id: i64, booking_no: &str, actor: &Actor) -> Result<BookingState, DomainError> {
+        let row = self.store.booking(booking_no).await?;
+        self.store.patient_summary(account_id, row.patient_id).await.map_err(|_| DomainError::from(ErrorCode::BookingNotFound))?;
+        match booking_state(&row) {
+            BookingState::Locked => {
+                let order_no = row.order_no.clone().unwrap_or_default();
+                // Whatever the channels know comes in first: money on its way makes this a
+                // paid booking, not an abandoned one.
+                let state = self.resolve_payment(&order_no).await?;
+                if state != OrderState::Created && state != OrderState::Paying {
+                    return Err(DomainError::new(ErrorCode::BookingNotCancellable, "payment settled meanwhile"));
+                }
+                let (order, _) = self.store.order(&order_no).await?;
+                if order.captured.total().0 != 0 || self.store.attempt(&order_no, crate::billing::BANK).await?.is_some() {
+                    return Err(DomainError::new(ErrorCode::BookingNotCancellable, "a payment is under way"));
+                }
+                self.drop_insurance_presettlement(&order_no).await?;
+                self.apply_if_current(&order_no, OrderEvent::Expired).await?;
+                self.release_booking(booking_no, "您已取消预约").await?;
+                self.store.audit(&actor.entry("booking.abandon", format!("booking:{booking_no}"), "支付前取消"), self.now()).await?;
+                Ok(BookingState::Released)
+            }
+            BookingState::Confirmed => {
+                let now = self.now();
+                if starts_at(&row).is_none_or(|s| s - self.policies.cancel_before_start <= now) {
+                    return Err(DomainError::new(ErrorCode::BookingNotCancellable, "past the online cancellation deadline"));
+                }
+                let reg_id = row.reg_id.clone().unwrap_or_default();
+                // Stable per booking: a retry after a lost answer is the same 退号 at the HIS.
+                self.his.cancel_registration(&reg_id, &format!("{booking_no}-C")).await?;
+                let txn = self.store.write_txn().await?;
+                let note = Some("您已退号，挂号费按原支付方式退回".to_owned());
+                if self
+                    .store
+                    .move_booking(&txn, booking_no, &[BookingState::Confirmed], BookingState::Cancelled, BookingChange { note, ..Default::default() }, now)
+                    .await?
+                {
+                    let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
+                    let key = format!("{}:{booking_no}", events::CANCELLED);
+                    self.store.record_event(&txn, events::CANCELLED, &key, Some(row.patient_id), &event_payload(&row, &name), now).await?;
+                    if let Some(order_no) = &row.order_no {
+                        let job = NewJob::new(BOOKING_REFUND, json!({"order_no": order_no, "booking_no": booking_no}), now)
+                            .dedupe(format!("{BOOKING_REFUND}:{booking_no}"))
+                            .max_attempts(30);
+                        self.store.enqueue(&txn, job, now).await?;
+                    }
+                    self.store.append_audit(&txn, &actor.entry("booking.cancel", format!("booking:{booking_no}"), "退号"), now).await?;
+                }
+                txn.commit().await.map_err(store::db_err)?;
+                self.catalogue.forget_department(&row.dept_id, self.today());
+                Ok(BookingState::Cancelled)
+            }
+            _ => Err(ErrorCode::BookingNotCancellable.into()),
+        }
+    }
+
+    /// The account's bookings, newest first.
+    pub async fn patient_bookings(&self, account_id: i64, limit: u64) -> Result<Vec<PatientBooking>, DomainError> {
+        let patients = self.store.list_patients(account_id).await?;
+        let ids: Vec<i64> = patients.iter().map(|p| p.id).collect();
+        let rows = self.store.bookings_of(&ids, limit).await?;
+        let now = self.now();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let name = patients.iter().find(|p| p.id == row.patient_id).map(|p| p.name_masked.clone()).unwrap_or_default();
+                self.as_patient_booking(row, name, now)
+            })
+            .collect())
+    }
+
+    /// One booking of the account's patients; another account's is "not found".
+    pub async fn patient_booking(&self, account_id: i64, booking_no: &str) -> Result<PatientBooking, DomainError> {
+        let row = self.store.booking(booking_no).await?;
+        let p = self.store.patient_summary(account_id, row.patient_id).await.map_err(|_| DomainError::from(ErrorCode::BookingNotFound))?;
+        Ok(self.as_patient_booking(row, p.name_masked, self.now()))
+    }
+
+    fn as_patient_booking(&self, row: BookingRow, patient_name_masked: String, now: DateTime<Utc>) -> PatientBooking {
+        let state = booking_state(&row);
+        let cancellable = match state {
+            BookingState::Locked => true,
+            BookingState::Confirmed => starts_at(&row).is_some_and(|s| s - self.policies.cancel_before_start > now),
+            _ => false,
+        };
+        let eligibility = serde_json::from_str(&row.eligibility).ok();
+        PatientBooking { row, state, patient_name_masked, eligibility, cancellable }
+    }
+}
+
+fn text(payload: &serde_json::Value, k: &str) -> Result<String, JobError> {
+    payload.get(k).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| JobError::Permanent(format!("payload lacks {k}")))
+}
+
+fn retry(e: DomainError) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
+/// A booking still `Locking` after the grace period: its HIS answer was lost or the
+/// process died. Asking again (idempotent) says whether the HIS holds a place; if it
+/// does, nobody is waiting to pay for it, so it is released.
+pub struct SettleLock;
+
+#[async_trait]
+impl JobHandler for SettleLock {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let no = text(payload, "booking_no")?;
+        let row = app.store.booking(&no).await.map_err(retry)?;
+        if booking_state(&row) != BookingState::Locking {
+            return Ok(());
+        }
+        let his_id = app.store.patient_by_id(row.patient_id).await.map_err(retry)?.map(|p| p.his_patient_id).unwrap_or_default();
+        let now = app.now();
+        let note = |s: &str| BookingChange { note: Some(s.to_owned()), ..Default::default() };
+        match app.his.lock_slot(&row.slot_id, &his_id, &no).await {
+            Ok(lock) => {
+                match app.his.unlock_slot(&lock.pre_id).await {
+                    Ok(()) => {}
+                    Err(e) if e.code == ErrorCode::HisRejected => {}
+                    Err(e) => return Err(retry(e)),
+                }
+                app.store
+                    .move_booking(app.store.db(), &no, &[BookingState::Locking], BookingState::Released, note("医院系统应答超时，号源已释放，请重新预约"), now)
+                    .await
+                    .map_err(retry)?;
+            }
+            Err(e) if transient(&e) => return Err(retry(e)),
+            Err(_) => {
+                app.store
+                    .move_booking(app.store.db(), &no, &[BookingState::Locking], BookingState::Failed, note("医院系统未能锁号，请重新预约"), now)
+                    .await
+                    .map_err(retry)?;
+            }
+        }
+        app.catalogue.forget_department(&row.dept_id, app.today());
+        Ok(())
+    }
+}
+
+/// The order of a booking closed unpaid: the HIS lets the place go.
+pub struct ReleaseBooking;
+
+#[async_trait]
+impl JobHandler for ReleaseBooking {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let order_no = text(payload, "order_no")?;
+        let Some(row) = app.store.booking_by_order(&order_no).await.map_err(retry)? else { return Ok(()) };
+        app.release_booking(&row.booking_no, "未在规定时间内支付，预约已自动取消").await.map_err(retry)
+    }
+}
+
+/// A cancelled (退号) booking's money goes back to where it came from.
+pub struct RefundBooking;
+
+#[async_trait]
+impl JobHandler for RefundBooking {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let order_no = text(payload, "order_no")?;
+        let (order, _) = app.store.order(&order_no).await.map_err(retry)?;
+        let amounts = PerChannel { insurance: order.refundable(Channel::Insurance), self_pay: order.refundable(Channel::SelfPay) };
+        if amounts.insurance.0 == 0 && amounts.self_pay.0 == 0 {
+            return Ok(());
+        }
+        match app.request_refund(&order_no, amounts, "退号退费", &Actor::system("registration")).await {
+            Ok(_) => Ok(()),
+            // A refund is in flight or the order moved: look again later.
+            Err(e) if e.code == ErrorCode::OrderStateConflict => Err(JobError::Retry(e.to_string())),
+            Err(e) => Err(retry(e)),
+        }
+    }
+}
+
+/// Records a reminder event when its time comes, if the booking still stands.
+pub struct RemindBooking;
+
+#[async_trait]
+impl JobHandler for RemindBooking {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let no = text(payload, "booking_no")?;
+        let kind = text(payload, "kind")?;
+        if kind != events::VISIT_TOMORROW && kind != events::TAKE_NUMBER {
+            return Err(JobError::Permanent(format!("unknown reminder {kind}")));
+        }
+        let row = app.store.booking(&no).await.map_err(retry)?;
+        if booking_state(&row) != BookingState::Confirmed {
+            return Ok(());
+        }
+        let name = app.store.patient_by_id(row.patient_id).await.map_err(retry)?.map(|p| p.name_masked).unwrap_or_default();
+        let now = app.now();
+        app.store.record_event(app.store.db(), &kind, &format!("{kind}:{no}"), Some(row.patient_id), &event_payload(&row, &name), now).await.map_err(retry)?;
+        Ok(())
+    }
+}
+
+/// Used by the fulfilment job for `reg:<booking_no>` subjects.
+pub(crate) async fn fulfil_registration(app: &App, booking_no: &str, order_no: &str, amount: Fen) -> Result<(), JobError> {
+    match app.confirm_booking(booking_no, order_no, amount).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.code == ErrorCode::OrderStateConflict => Ok(()),
+        Err(e) => Err(retry(e)),
+    }
+}

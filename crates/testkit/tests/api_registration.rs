@@ -1,0 +1,334 @@
+//! Registration (挂号) over HTTP on both backends: book → HIS lock → pay → HIS confirm →
+//! events; double taps; cancel before and after paying; the tier-2/3 rule (INS-2) for
+//! every demo situation; a lock lost after payment refunded (P6); a lock whose answer was
+//! lost (G5); and many patients racing for few places (no oversell, no double booking).
+use chrono::{Duration, TimeZone, Utc};
+use domain::booking::BookingState;
+use domain::{ErrorCode, FakeClock};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use testkit::{TestApp, location, on_both_backends};
+
+async fn spawn(backend: testkit::TestBackend) -> (TestApp, FakeClock) {
+    // 08:00 local on a weekday: the day's sessions are all ahead.
+    let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap());
+    let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |_| {}).await;
+    (t, clock)
+}
+
+/// Signs `openid` in and adds each demo citizen in `names` (the first as self).
+async fn account(t: &TestApp, openid: &str, names: &[&str]) -> (String, Vec<i64>) {
+    let (_, cookie) = t.wechat_sign_in(openid).await;
+    let citizens = sim::demo::citizens(t.app.today());
+    let mut ids = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let c = citizens.iter().find(|x| x.name == *name).unwrap();
+        let rel = if i == 0 {
+            "self"
+        } else if c.guardian_id.is_some() {
+            "child"
+        } else {
+            "other"
+        };
+        let r = TestApp::http()
+            .post(t.url("/api/v1/me/patients"))
+            .header("cookie", &cookie)
+            .json(&json!({"name": c.name, "id_card_no": c.id_card_no, "relationship": rel}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{name}: {}", r.text().await.unwrap());
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    (cookie, ids)
+}
+
+/// A bookable slot in `dept` with at least `min` places, later today or tomorrow.
+async fn free_slot(t: &TestApp, dept: &str, min: u32) -> (String, String, u32) {
+    let v = t.app.department_view(dept).await.unwrap();
+    let now = domain::clock::to_local(t.app.now()).naive_local();
+    for s in v.schedules.iter().filter(|s| !s.suspended) {
+        for sl in &s.slots {
+            if sl.available >= min && s.date.and_time(sl.start) > now + Duration::hours(2) {
+                return (s.schedule_id.clone(), sl.slot_id.clone(), sl.available);
+            }
+        }
+    }
+    panic!("no free slot in {dept}");
+}
+
+async fn his_available(t: &TestApp, slot: &str) -> u64 {
+    let v: Value = TestApp::http().get(format!("{}/__sim/slot/{slot}", t.his_url)).send().await.unwrap().json().await.unwrap();
+    v["available"].as_u64().unwrap()
+}
+
+async fn book(t: &TestApp, cookie: &str, key: &str, patient: i64, dept: &str, slot: &str) -> reqwest::Response {
+    TestApp::http()
+        .post(t.url("/api/v1/me/registrations"))
+        .header("cookie", cookie)
+        .header("idempotency-key", key)
+        .json(&json!({"patient_id": patient, "dept_id": dept, "slot_id": slot}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_json(t: &TestApp, cookie: &str, path: &str) -> Value {
+    TestApp::http().get(t.url(path)).header("cookie", cookie).send().await.unwrap().json().await.unwrap()
+}
+
+/// Pays an order's self-pay part at the bank simulator's cashier.
+async fn pay_self(t: &TestApp, order_no: &str) {
+    let cashier = t.app.start_self_pay(order_no).await.unwrap();
+    let r = TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    t.app.resolve_payment(order_no).await.unwrap();
+    t.drain_jobs().await;
+}
+
+fn state(v: &Value) -> &str {
+    v["state"].as_str().unwrap()
+}
+
+on_both_backends! {
+    async fn book_pay_confirm_then_cancel_and_refund(backend) {
+        let (t, _) = spawn(backend).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (sched, slot, before) = free_slot(&t, "0101", 2).await;
+        let r = book(&t, &zhang, "b-1", ids[0], "0101", &slot).await;
+        assert_eq!(r.status(), 201);
+        let first = r.text().await.unwrap();
+        let b: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(state(&b), "locked");
+        assert_eq!(b["insurance_route"], "insurance", "tier 1 pays with insurance");
+        assert_eq!(his_available(&t, &slot).await, u64::from(before) - 1, "the HIS holds the place");
+        let no = b["booking_no"].as_str().unwrap().to_owned();
+        let order_no = b["order_no"].as_str().unwrap().to_owned();
+        // The same request again (a retry) is the same booking; a second tap with a new key
+        // is refused: one live booking per patient per session.
+        let again = book(&t, &zhang, "b-1", ids[0], "0101", &slot).await;
+        assert_eq!(again.text().await.unwrap(), first);
+        let (_, other_slot) = {
+            let v = t.app.department_view("0101").await.unwrap();
+            let s = v.schedules.iter().find(|s| s.schedule_id == sched).unwrap();
+            (0, s.slots.iter().find(|x| x.slot_id != slot && x.available > 0).unwrap().slot_id.clone())
+        };
+        let dup = book(&t, &zhang, "b-2", ids[0], "0101", &other_slot).await;
+        assert_eq!(dup.status(), 409);
+        assert_eq!(dup.json::<Value>().await.unwrap()["code"], "BOOKING_DUPLICATE");
+        // The order offers insurance and self-pay; pay self-pay.
+        let o = get_json(&t, &zhang, &format!("/api/v1/me/orders/{order_no}")).await;
+        assert_eq!(o["purpose"], "registration");
+        assert_eq!(o["methods"], json!(["insurance", "self_pay"]));
+        pay_self(&t, &order_no).await;
+        let b = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await;
+        assert_eq!(state(&b), "confirmed", "{b}");
+        assert!(b["see_no"].as_i64().unwrap() > 0);
+        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled);
+        // The journey event carries what a notice needs.
+        let events = t.app.store.events_of(ids[0]).await.unwrap();
+        let confirmed = events.iter().find(|e| e.kind == "booking.confirmed").expect("booking.confirmed written");
+        let p: Value = serde_json::from_str(&confirmed.payload).unwrap();
+        for k in ["dept_name", "doctor_name", "visit_date", "start_time", "location", "see_no", "link"] {
+            assert!(!p[k].is_null(), "{k} in {p}");
+        }
+        // Cancel (退号): the HIS gets the place back, the money goes back, the event is written.
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(state(&r.json::<Value>().await.unwrap()), "cancelled");
+        assert_eq!(his_available(&t, &slot).await, u64::from(before));
+        t.drain_jobs().await;
+        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded);
+        assert!(t.app.store.events_of(ids[0]).await.unwrap().iter().any(|e| e.kind == "booking.cancelled"));
+        // Cancelling twice is refused with its code; nothing more is refunded.
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "BOOKING_NOT_CANCELLABLE");
+        let ledger = t.app.store.ledger_of(&order_no).await.unwrap();
+        assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), 0, "the books balance");
+        // Another account cannot see it.
+        let (lina, _) = account(&t, "oDemo_lina_0002", &["李娜"]).await;
+        let r = TestApp::http().get(t.url(&format!("/api/v1/me/registrations/{no}"))).header("cookie", &lina).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
+}
+
+on_both_backends! {
+    async fn giving_up_or_not_paying_releases_the_place(backend) {
+        let (t, clock) = spawn(backend).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (_, slot, before) = free_slot(&t, "0102", 2).await;
+        // Given up before paying: the order closes and the HIS place is free at once.
+        let b = book(&t, &zhang, "g-1", ids[0], "0102", &slot).await.json::<Value>().await.unwrap();
+        let no = b["booking_no"].as_str().unwrap().to_owned();
+        let r = TestApp::http().post(t.url(&format!("/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(location(r.headers()), format!("/registrations/{no}?cancelled=1"));
+        assert_eq!(his_available(&t, &slot).await, u64::from(before));
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await), "released");
+        let order_no = b["order_no"].as_str().unwrap();
+        assert_eq!(t.app.store.order(order_no).await.unwrap().0.state, domain::billing::OrderState::Closed);
+        // Not paid in time: the payment query closes the order, the release job frees the place.
+        let b = book(&t, &zhang, "g-2", ids[0], "0102", &slot).await.json::<Value>().await.unwrap();
+        assert_eq!(state(&b), "locked", "the patient may book the session again");
+        assert_eq!(his_available(&t, &slot).await, u64::from(before) - 1);
+        clock.advance(Duration::minutes(16));
+        t.drain_jobs().await;
+        let no = b["booking_no"].as_str().unwrap();
+        let after = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await;
+        assert_eq!(state(&after), "released", "{after}");
+        assert_eq!(his_available(&t, &slot).await, u64::from(before));
+    }
+}
+
+on_both_backends! {
+    async fn a_lock_lost_after_payment_is_refunded_and_a_lost_lock_answer_is_settled(backend) {
+        let (t, clock) = spawn(backend).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (_, slot, before) = free_slot(&t, "0106", 2).await;
+        // P6: the patient pays after the HIS let the lock go (its 15 minutes passed).
+        let b = book(&t, &zhang, "l-1", ids[0], "0106", &slot).await.json::<Value>().await.unwrap();
+        let order_no = b["order_no"].as_str().unwrap().to_owned();
+        let cashier = t.app.start_self_pay(&order_no).await.unwrap();
+        clock.advance(Duration::minutes(15) + Duration::seconds(5));
+        assert_eq!(his_available(&t, &slot).await, u64::from(before), "the HIS released the lock");
+        TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap();
+        t.app.resolve_payment(&order_no).await.unwrap();
+        t.drain_jobs().await;
+        let no = b["booking_no"].as_str().unwrap();
+        let after = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await;
+        assert_eq!(state(&after), "lock_lost", "{after}");
+        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded, "refunded automatically");
+        assert!(t.app.store.events_of(ids[0]).await.unwrap().iter().any(|e| e.kind == "booking.lock_lost"));
+        // G5: the HIS makes the lock but the answer is lost twice (our retry too).
+        let (_, slot2, before2) = free_slot(&t, "0106", 2).await;
+        let faults = json!({"lose_response_next": ["lock_reg", "lock_reg"]});
+        TestApp::http().post(format!("{}/__sim/faults", t.his_url)).json(&faults).send().await.unwrap();
+        let r = book(&t, &zhang, "l-2", ids[0], "0106", &slot2).await;
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "HIS_UNAVAILABLE");
+        assert_eq!(his_available(&t, &slot2).await, u64::from(before2) - 1, "the HIS holds a place nobody will pay for");
+        let live = t.app.store.bookings_of(&ids, 10).await.unwrap();
+        let stuck = live.iter().find(|r| r.slot_id == slot2).unwrap();
+        assert_eq!(stuck.state, BookingState::Locking.as_str());
+        clock.advance(Duration::minutes(3));
+        t.drain_jobs().await;
+        assert_eq!(t.app.store.booking(&stuck.booking_no).await.unwrap().state, BookingState::Released.as_str());
+        assert_eq!(his_available(&t, &slot2).await, u64::from(before2), "the settle job gave the place back");
+    }
+}
+
+/// The demo citizens' INS-2 situations and what booking in a department says.
+const INS2_ROWS: &[(&str, &str, &str, Option<&str>)] = &[
+    // (citizen, department, route, methods offered besides self-pay)
+    ("张伟", "0101", "insurance", Some("insurance")),   // tier 1
+    ("李娜", "0101", "insurance", Some("insurance")),   // tier 2, valid referral, any department
+    ("王芳", "0101", "refused", None),                  // tier 2, no referral
+    ("王芳", "0105", "insurance", Some("insurance")),   // …but the fever clinic is an exception
+    ("刘洋", "0101", "insurance", Some("insurance")),   // tier 3, referral for 内科
+    ("刘洋", "0102", "refused", None),                  // …not for 外科
+    ("陈静", "0101", "mutual_aid", Some("mutual_aid")), // tier 3, no referral, 家庭共济 grant
+    ("周敏", "0101", "refused", None),                  // tier 2, referral expired
+    ("黄强", "0101", "refused", None),                  // self-pay
+];
+
+on_both_backends! {
+    async fn the_tier_rule_decides_every_demo_situation(backend) {
+        let (t, _) = spawn(backend).await;
+        let names: Vec<&str> = ["张伟", "李娜", "王芳", "刘洋", "陈静", "周敏", "黄强"].to_vec();
+        let (cookie, ids) = account(&t, "oDemo_newcomer_0004", &names).await;
+        for (i, (name, dept, route, method)) in INS2_ROWS.iter().enumerate() {
+            let pid = ids[names.iter().position(|n| n == name).unwrap()];
+            let (_, slot, _) = free_slot(&t, dept, 1).await;
+            let r = book(&t, &cookie, &format!("r-{i}"), pid, dept, &slot).await;
+            assert_eq!(r.status(), 201, "{name} {dept}");
+            let b: Value = r.json().await.unwrap();
+            assert_eq!(b["insurance_route"], *route, "{name} {dept}: {b}");
+            let o = get_json(&t, &cookie, &format!("/api/v1/me/orders/{}", b["order_no"].as_str().unwrap())).await;
+            let want: Vec<&str> = method.iter().copied().chain(["self_pay"]).collect();
+            assert_eq!(o["methods"], json!(want), "{name} {dept}");
+            let page = TestApp::http().get(t.url(&format!("/pay/{}", b["order_no"].as_str().unwrap()))).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+            assert_eq!(page.contains("医保挂号异常提醒"), *route == "refused" && *name != "黄强", "{name} {dept}: the notice shows exactly when refused");
+            if *route == "refused" {
+                assert!(b["insurance_notice"].as_str().is_some_and(|n| !n.is_empty()));
+                // The API refuses an insurance payment the rule does not allow.
+                let r = TestApp::http()
+                    .post(t.url(&format!("/api/v1/me/orders/{}/pay", b["order_no"].as_str().unwrap())))
+                    .header("cookie", &cookie)
+                    .json(&json!({"method": "insurance"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.json::<Value>().await.unwrap()["code"], "INSURANCE_NOT_ALLOWED", "{name} {dept}");
+            }
+            // Give the place back for the next row.
+            let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{}/cancel", b["booking_no"].as_str().unwrap()))).header("cookie", &cookie).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    }
+}
+
+on_both_backends! {
+    async fn a_mutual_aid_patient_pays_through_the_family_channel(backend) {
+        let (t, _) = spawn(backend).await;
+        let (cookie, ids) = account(&t, "oDemo_newcomer_0004", &["陈静"]).await;
+        let (_, slot, _) = free_slot(&t, "0101", 1).await;
+        let b: Value = book(&t, &cookie, "m-1", ids[0], "0101", &slot).await.json().await.unwrap();
+        let order_no = b["order_no"].as_str().unwrap().to_owned();
+        let actor = app::Actor::system("test");
+        let url = t.app.insurance_authorize_url(&order_no, "", app::billing::PayMethod::MutualAid, "http://localhost/x").await.unwrap();
+        let (code, st) = t.authorise_insurance(&url, true).await;
+        let split = t.app.insurance_presettle(&order_no, &code, &st, "oDemo_newcomer_0004", &actor).await.unwrap();
+        assert_eq!(split.fund.0, 0, "no pooling without a referral");
+        assert!(split.mutual_aid.0 > 0, "the relative's account pays: {split:?}");
+        assert_eq!(split.total(), t.app.store.order(&order_no).await.unwrap().0.total());
+        // Her own insurance is not offered.
+        assert_eq!(
+            t.app.insurance_authorize_url(&order_no, "", app::billing::PayMethod::Insurance, "http://localhost/x").await.unwrap_err().code,
+            ErrorCode::InsuranceNotAllowed
+        );
+    }
+}
+
+on_both_backends! {
+    async fn many_patients_few_places_no_oversell_no_double_booking(backend) {
+        let (t, _) = spawn(backend).await;
+        let (_, slot, capacity) = free_slot(&t, "0110", 2).await;
+        // 16 patients in 4 accounts; every one taps twice at once.
+        let mut patients = Vec::new();
+        for a in 0..4 {
+            let account = t.app.store.upsert_wechat_account(&format!("o-rush-{a}"), None, None, t.app.now()).await.unwrap();
+            for k in 0..4 {
+                let n = a * 4 + k;
+                let first = format!("44030519800101{:03}", 100 + n);
+                let id = format!("{first}{}", domain::identity::IdCardNo::check_char(&first).unwrap());
+                let input = app::identity::AddPatientInput { name: format!("测试{}", ["甲", "乙", "丙", "丁"][k]), id_card_no: id, mobile: None, relationship: if k == 0 { "self".into() } else { "other".into() } };
+                let p = t.app.add_patient(account, &input, "rush").await.unwrap();
+                patients.push((account, p.id));
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for &(account, pid) in &patients {
+            for _ in 0..2 {
+                let (app, slot) = (t.app.clone(), slot.clone());
+                tasks.spawn(async move { app.book(account, pid, "0110", &slot, &app::Actor::patient_account(account, "rush")).await.map_err(|e| e.code) });
+            }
+        }
+        let mut won = 0;
+        while let Some(r) = tasks.join_next().await {
+            match r.unwrap() {
+                Ok(_) => won += 1,
+                Err(ErrorCode::SlotTaken | ErrorCode::BookingDuplicate) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(won, capacity as usize, "exactly the slot's places were booked");
+        assert_eq!(his_available(&t, &slot).await, 0);
+        let ids: Vec<i64> = patients.iter().map(|p| p.1).collect();
+        let live: Vec<_> = t.app.store.bookings_of(&ids, 1000).await.unwrap().into_iter().filter(|r| r.slot_id == slot && r.active_key.is_some()).collect();
+        assert_eq!(live.len(), capacity as usize);
+        let mut owners: Vec<i64> = live.iter().map(|r| r.patient_id).collect();
+        owners.dedup();
+        owners.sort();
+        owners.dedup();
+        assert_eq!(owners.len(), live.len(), "nobody holds two places");
+    }
+}

@@ -1,0 +1,424 @@
+//! Booking pages and API (挂号): a session's slots → submit → pay → my bookings, cancel.
+use crate::WebState;
+use crate::auth::PatientAuth;
+use crate::error::AppError;
+use crate::middleware::CorrelationId;
+use crate::pages::{Chrome, weekday_zh};
+use crate::payments::InsuranceNotice;
+use app::registration::{Booked, PatientBooking};
+use app::{Actor, App};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Extension, Form, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::booking::BookingState;
+use domain::{DomainError, ErrorCode, Fen};
+use serde::{Deserialize, Serialize};
+
+/// Path pieces that go back into HIS calls: short and plain.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 48 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub struct SlotRow {
+    pub slot_id: String,
+    pub time: String,
+    pub available: u32,
+}
+
+pub struct PatientChoice {
+    pub id: i64,
+    pub label: String,
+    pub checked: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "book.html")]
+struct BookPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    dept_id: String,
+    schedule_id: String,
+    dept_name: String,
+    location: String,
+    doctor: String,
+    title: String,
+    fee: String,
+    date: String,
+    weekday: &'static str,
+    period: &'static str,
+    suspended: bool,
+    slots: Vec<SlotRow>,
+    patients: Vec<PatientChoice>,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct BookQuery {
+    error: Option<String>,
+    patient: Option<i64>,
+}
+
+/// One session of one doctor: its slots with what is left, and whom to book for.
+pub async fn book_page(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Path((dept_id, schedule_id)): Path<(String, String)>,
+    Query(q): Query<BookQuery>,
+) -> Result<Response, AppError> {
+    if !plain(&dept_id) || !plain(&schedule_id) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let c = Chrome::new(&st, &headers, &format!("/departments/{dept_id}"));
+    let v = st.app.department_view(&dept_id).await?;
+    let s = v.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::NotFound)?;
+    let d = v.doctors.iter().find(|d| d.doctor_code == s.doctor_code).ok_or(ErrorCode::NotFound)?;
+    let patients = st.app.list_patients(auth.account_id).await?;
+    if patients.is_empty() {
+        return Ok(Redirect::to("/patients/new").into_response());
+    }
+    let chosen =
+        q.patient.filter(|id| patients.iter().any(|p| p.id == *id)).unwrap_or_else(|| patients.iter().find(|p| p.is_default).unwrap_or(&patients[0]).id);
+    let now = domain::clock::to_local(st.app.now()).naive_local();
+    let page = BookPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        dept_id: dept_id.clone(),
+        schedule_id: schedule_id.clone(),
+        dept_name: v.department.name.clone(),
+        location: v.department.location.clone(),
+        doctor: d.name.clone(),
+        title: d.title.clone(),
+        fee: Fen(d.reg_fee.0 + d.treat_fee.0).to_string(),
+        date: s.date.format("%Y-%m-%d").to_string(),
+        weekday: weekday_zh(s.date),
+        period: s.period.label_zh(),
+        suspended: s.suspended,
+        // A slot that has ended is not offered; one that has begun still is (same day).
+        slots: s
+            .slots
+            .iter()
+            .filter(|x| s.date.and_time(x.end) > now)
+            .map(|x| SlotRow { slot_id: x.slot_id.clone(), time: format!("{}-{}", x.start.format("%H:%M"), x.end.format("%H:%M")), available: x.available })
+            .collect(),
+        patients: patients
+            .iter()
+            .map(|p| PatientChoice {
+                id: p.id,
+                label: format!("{}（{}）{}", p.name_masked, p.relationship.label_zh(), App::insurance_label(&p.insurance_kind)),
+                checked: p.id == chosen,
+            })
+            .collect(),
+        error: crate::error::message_of(q.error.as_deref()),
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct BookForm {
+    #[serde(default)]
+    dept_id: String,
+    #[serde(default)]
+    schedule_id: String,
+    #[serde(default)]
+    slot_id: String,
+    #[serde(default)]
+    patient_id: i64,
+}
+
+fn after_booking(b: &Booked) -> String {
+    match &b.order_no {
+        Some(no) => format!("/pay/{no}"),
+        None => format!("/registrations/{}", b.booking_no),
+    }
+}
+
+/// Submits a booking, then on to paying it. A second tap finds the first booking.
+pub async fn submit(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<BookForm>,
+) -> Result<Response, AppError> {
+    if !plain(&f.dept_id) || !plain(&f.schedule_id) {
+        return Err(ErrorCode::ValidationFailed.into());
+    }
+    let back = |e: &DomainError| {
+        tracing::info!(code = e.code.code(), detail = %e.detail, "booking refused");
+        Redirect::to(&format!("/book/{}/{}?patient={}&error={}", f.dept_id, f.schedule_id, f.patient_id, e.code.code())).into_response()
+    };
+    if !plain(&f.slot_id) {
+        return Ok(back(&ErrorCode::SlotNotBookable.into()));
+    }
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    Ok(match st.app.book(auth.account_id, f.patient_id, &f.dept_id, &f.slot_id, &actor).await {
+        Ok(b) => Redirect::to(&after_booking(&b)).into_response(),
+        Err(e) if e.code == ErrorCode::BookingDuplicate => match st.app.store.live_booking(f.patient_id, &f.schedule_id).await? {
+            Some(row) if st.app.patient_booking(auth.account_id, &row.booking_no).await.is_ok() => {
+                Redirect::to(&format!("/registrations/{}?error={}", row.booking_no, e.code.code())).into_response()
+            }
+            _ => back(&e),
+        },
+        Err(e) if e.code == ErrorCode::PatientNotFound => return Err(e.into()),
+        Err(e) => back(&e),
+    })
+}
+
+/// What the list and detail pages show of a booking.
+pub struct BookingView {
+    pub booking_no: String,
+    pub patient: String,
+    pub state: &'static str,
+    pub state_code: &'static str,
+    pub dept: String,
+    pub location: String,
+    pub doctor: String,
+    pub when: String,
+    pub see_no: Option<i32>,
+    pub fee: String,
+    pub order_no: Option<String>,
+    pub note: String,
+    pub cancellable: bool,
+    pub awaiting_payment: bool,
+}
+
+impl BookingView {
+    fn of(b: &PatientBooking) -> Self {
+        let r = &b.row;
+        let date = chrono::NaiveDate::parse_from_str(&r.visit_date, "%Y-%m-%d").ok();
+        Self {
+            booking_no: r.booking_no.clone(),
+            patient: b.patient_name_masked.clone(),
+            state: b.state.label_zh(),
+            state_code: b.state.as_str(),
+            dept: r.dept_name.clone(),
+            location: r.location.clone(),
+            doctor: format!("{} {}", r.doctor_name, r.doctor_title),
+            when: format!("{} {} {} {}-{}", r.visit_date, date.map(weekday_zh).unwrap_or(""), r.period, r.start_time, r.end_time),
+            see_no: r.see_no.filter(|_| matches!(b.state, BookingState::Confirmed | BookingState::CheckedIn)),
+            fee: Fen(r.fee).to_string(),
+            order_no: r.order_no.clone(),
+            note: r.note.clone(),
+            cancellable: b.cancellable,
+            awaiting_payment: b.state == BookingState::Locked,
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "registrations.html")]
+struct BookingsPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    rows: Vec<BookingView>,
+}
+
+pub async fn list(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/registrations");
+    let rows = st.app.patient_bookings(auth.account_id, 50).await?.iter().map(BookingView::of).collect();
+    Ok(BookingsPage { hospital: c.hospital, big_text: c.big_text, back: c.back, rows }.into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "registration.html")]
+struct BookingPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    b: BookingView,
+    notice: Option<InsuranceNotice>,
+    error: Option<&'static str>,
+    flash: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    error: Option<String>,
+    cancelled: Option<String>,
+}
+
+pub async fn detail(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Path(no): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let c = Chrome::new(&st, &headers, &format!("/registrations/{no}"));
+    let b = st.app.patient_booking(auth.account_id, &no).await?;
+    let notice = if b.state == BookingState::Locked { b.eligibility.as_ref().and_then(InsuranceNotice::of) } else { None };
+    let flash = q
+        .cancelled
+        .as_ref()
+        .map(|_| if b.state == BookingState::Cancelled { "已退号，挂号费将按原支付方式退回。" } else { "已取消预约，号源已释放。" });
+    Ok(BookingPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        b: BookingView::of(&b),
+        notice,
+        error: crate::error::message_of(q.error.as_deref()),
+        flash,
+    }
+    .into_response())
+}
+
+pub async fn cancel(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    Ok(match st.app.cancel_booking(auth.account_id, &no, &actor).await {
+        Ok(_) => Redirect::to(&format!("/registrations/{no}?cancelled=1")).into_response(),
+        Err(e) if e.code == ErrorCode::BookingNotFound => return Err(e.into()),
+        Err(e) => {
+            tracing::info!(code = e.code.code(), detail = %e.detail, "cancellation refused");
+            Redirect::to(&format!("/registrations/{no}?error={}", e.code.code())).into_response()
+        }
+    })
+}
+
+// ---- JSON API ----
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct BookRequest {
+    pub patient_id: i64,
+    pub dept_id: String,
+    pub slot_id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BookingDto {
+    pub booking_no: String,
+    /// locking / locked / confirmed / checked_in / failed / released / cancelled / lock_lost
+    pub state: String,
+    pub state_label: String,
+    pub patient_id: i64,
+    pub dept_id: String,
+    pub dept_name: String,
+    pub doctor_name: String,
+    pub doctor_title: String,
+    pub visit_date: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub location: String,
+    pub see_no: Option<i32>,
+    /// Fen.
+    pub fee: i64,
+    /// The order that pays it; pay through `/api/v1/me/orders/{order_no}/pay`.
+    pub order_no: Option<String>,
+    pub cancellable: bool,
+    /// What INS-2 decided at booking: `insurance`, `mutual_aid` or `refused`.
+    pub insurance_route: Option<String>,
+    /// Why insurance may not pay (INSURANCE_REGISTRATION_EXCEPTION's detail), in Chinese.
+    pub insurance_notice: Option<String>,
+    pub note: String,
+}
+
+impl BookingDto {
+    fn of(b: &PatientBooking) -> Self {
+        use domain::insurance::Eligibility;
+        let r = &b.row;
+        let (route, notice) = match &b.eligibility {
+            Some(Eligibility::Insurance(_)) => (Some("insurance"), None),
+            Some(Eligibility::MutualAid { refusal, .. }) => (Some("mutual_aid"), Some(refusal.reason_zh())),
+            Some(Eligibility::Refused { refusal }) => (Some("refused"), Some(refusal.reason_zh())),
+            None => (None, None),
+        };
+        Self {
+            booking_no: r.booking_no.clone(),
+            state: b.state.as_str().into(),
+            state_label: b.state.label_zh().into(),
+            patient_id: r.patient_id,
+            dept_id: r.dept_id.clone(),
+            dept_name: r.dept_name.clone(),
+            doctor_name: r.doctor_name.clone(),
+            doctor_title: r.doctor_title.clone(),
+            visit_date: r.visit_date.clone(),
+            start_time: r.start_time.clone(),
+            end_time: r.end_time.clone(),
+            location: r.location.clone(),
+            see_no: r.see_no,
+            fee: r.fee,
+            order_no: r.order_no.clone(),
+            cancellable: b.cancellable,
+            insurance_route: route.map(str::to_owned),
+            insurance_notice: notice.map(str::to_owned),
+            note: r.note.clone(),
+        }
+    }
+}
+
+/// Books a slot and opens the order that pays it. Send an `Idempotency-Key`: a retry
+/// returns the same booking. One live booking per patient per session
+/// (`BOOKING_DUPLICATE`); a slot the HIS has given away is `SLOT_TAKEN`.
+#[utoipa::path(post, path = "/api/v1/me/registrations", tag = "booking", request_body = BookRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-64 of A-Z a-z 0-9 - _")),
+    responses((status = 201, body = BookingDto), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn api_book(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    crate::api::ApiJson(req): crate::api::ApiJson<BookRequest>,
+) -> Result<Response, AppError> {
+    if !plain(&req.dept_id) || !plain(&req.slot_id) {
+        return Err(ErrorCode::ValidationFailed.into());
+    }
+    let scope = format!("account:{}:book", auth.account_id);
+    let fingerprint = serde_json::to_string(&req).unwrap_or_default();
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    crate::idempotency::once(&st, &headers, &scope, &fingerprint, &cid.0, || async {
+        let b = st.app.book(auth.account_id, req.patient_id, &req.dept_id, &req.slot_id, &actor).await?;
+        let pb = st.app.patient_booking(auth.account_id, &b.booking_no).await?;
+        Ok((axum::http::StatusCode::CREATED, serde_json::to_value(BookingDto::of(&pb)).expect("serialises")))
+    })
+    .await
+}
+
+/// The account's bookings, newest first.
+#[utoipa::path(get, path = "/api/v1/me/registrations", tag = "booking", responses((status = 200, body = [BookingDto]), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn api_list(State(st): State<WebState>, auth: PatientAuth) -> Result<Response, AppError> {
+    let rows: Vec<BookingDto> = st.app.patient_bookings(auth.account_id, 100).await?.iter().map(BookingDto::of).collect();
+    Ok(axum::Json(rows).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/registrations/{booking_no}", tag = "booking", params(("booking_no" = String, Path, description = "Booking number")),
+    responses((status = 200, body = BookingDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn api_get(State(st): State<WebState>, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, &no).await?)).into_response())
+}
+
+/// Cancels: before payment the place is released; after, 退号 and a refund to the original
+/// channels. Too close to the visit: `BOOKING_NOT_CANCELLABLE`.
+#[utoipa::path(post, path = "/api/v1/me/registrations/{booking_no}/cancel", tag = "booking", params(("booking_no" = String, Path, description = "Booking number")),
+    responses((status = 200, body = BookingDto), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn api_cancel(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    st.app.cancel_booking(auth.account_id, &no, &actor).await?;
+    Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, &no).await?)).into_response())
+}
