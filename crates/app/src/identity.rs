@@ -147,7 +147,7 @@ impl App {
     }
 
     /// The guardian's own ID number, when the account has a "self" patient.
-    async fn guardian_id_number(&self, account_id: i64) -> Result<Option<String>, DomainError> {
+    pub(crate) async fn guardian_id_number(&self, account_id: i64) -> Result<Option<String>, DomainError> {
         let me = self.store.list_patients(account_id).await?.into_iter().find(|p| p.relationship == Relationship::Myself);
         match me {
             Some(p) => {

@@ -47,3 +47,152 @@ impl App {
         Ok(())
     }
 }
+
+/// Where a guardian started binding a child's 少儿医保 (INS-3 names three entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindingSource {
+    /// The hospital's official-account menu.
+    OfficialAccount,
+    /// A deep link in the Shenzhen social-security account's notice.
+    SiNotice,
+    /// The electronic social-security card.
+    EssCard,
+}
+
+impl BindingSource {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "si_notice" => Self::SiNotice,
+            "esscard" => Self::EssCard,
+            _ => Self::OfficialAccount,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OfficialAccount => "official_account",
+            Self::SiNotice => "si_notice",
+            Self::EssCard => "esscard",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::OfficialAccount => "医院公众号",
+            Self::SiNotice => "深圳社保通知",
+            Self::EssCard => "电子社保卡",
+        }
+    }
+}
+
+/// How long a guardian has to finish the verification.
+const BINDING_WINDOW_MINUTES: i64 = 10;
+/// 少儿医保 covers minors.
+const CHILD_MAX_AGE: u32 = 17;
+
+impl App {
+    /// INS-3, step 1: checks what can be checked before asking the guardian to prove it is
+    /// them — the child's name against the ID number (real-name), the child's 少儿医保 and
+    /// registered guardian at the HIS, and that the guardian is this account's own 就诊人 —
+    /// then opens a pending binding and returns the verification page (WeChat Pay password,
+    /// simulated) to send the guardian to.
+    pub async fn start_child_binding(
+        &self,
+        account_id: i64,
+        name: &str,
+        id_card_no: &str,
+        source: BindingSource,
+        redirect_uri: &str,
+        actor: &Actor,
+    ) -> Result<String, DomainError> {
+        use domain::identity::{IdCardNo, PersonName};
+        let ins = self.insurance.as_deref().ok_or(ErrorCode::InsuranceNotAllowed)?;
+        let today = self.today();
+        let name = PersonName::parse(name)?;
+        let id = IdCardNo::parse(id_card_no, today)?;
+        if id.expose().age_on(today) > CHILD_MAX_AGE {
+            return Err(DomainError::new(ErrorCode::ChildNotInsured, "not a minor"));
+        }
+        let guardian = self.guardian_id_number(account_id).await?.ok_or(ErrorCode::GuardianSelfRequired)?;
+        if !self.realname.verify(name.expose().as_ref(), id.expose().as_ref()).await? {
+            return Err(DomainError::new(ErrorCode::RealNameMismatch, "child's name and ID"));
+        }
+        let record = self.his.find_patient(id.expose().as_ref()).await?;
+        if let Some(r) = &record {
+            if r.name != name.expose().as_ref() {
+                return Err(DomainError::new(ErrorCode::RealNameMismatch, "HIS record has another name"));
+            }
+            if r.coverage.kind != domain::insurance::InsuranceKind::Children {
+                return Err(DomainError::new(ErrorCode::ChildNotInsured, "HIS says not 少儿医保"));
+            }
+            let registered = r.guardian_id_card_no.as_deref().unwrap_or_default();
+            if !crypto::constant_time_eq(registered.as_bytes(), guardian.as_bytes()) {
+                return Err(DomainError::new(ErrorCode::ChildNotYourWard, "guardian differs"));
+            }
+        }
+        // A child the HIS does not know yet is checked when the record is made (建档 with
+        // the guardian's ID), after the verification.
+        let state = hex::encode(crypto::random_bytes::<16>());
+        let now = self.now();
+        let b = store::insurance::NewChildBinding {
+            account_id,
+            name: &name,
+            id_card_no: &id,
+            source: source.as_str(),
+            verify_state: &state,
+            expires_at: now + chrono::Duration::minutes(BINDING_WINDOW_MINUTES),
+        };
+        let binding_id = self.store.open_child_binding(b, now).await?;
+        self.store.audit(&actor.entry("child.bind_start", format!("child_binding:{binding_id}"), source.label_zh()), now).await?;
+        Ok(ins.auth.family_bind_url(redirect_uri, &state, &name.to_string()))
+    }
+
+    /// INS-3, step 2: the guardian is back from the verification. The result is asked of
+    /// the receiver (never taken from the URL); then the child becomes one of the account's
+    /// 就诊人 (or already is) and the binding is recorded, once.
+    pub async fn finish_child_binding(
+        &self,
+        account_id: i64,
+        bind_code: &str,
+        state: &str,
+        openid: &str,
+        actor: &Actor,
+    ) -> Result<store::identity::PatientSummary, DomainError> {
+        let ins = self.insurance.as_deref().ok_or(ErrorCode::InsuranceNotAllowed)?;
+        let now = self.now();
+        let (row, name, id) = self.store.pending_child_binding(account_id, state, now).await?;
+        self.store.audit(&actor.entry("child.identity_read", format!("child_binding:{}", row.id), "complete binding"), now).await?;
+        let how = ins.auth.family_bind_query(bind_code, openid).await?;
+        let input = crate::identity::AddPatientInput { name, id_card_no: id, mobile: None, relationship: "child".into() };
+        let (patient, added_now) = match self.add_patient(account_id, &input, &actor.correlation_id).await {
+            Ok(p) => (p, true),
+            Err(e) if e.code == ErrorCode::PatientAlreadyAdded => {
+                let pid = self.store.patient_id_by_id_hash(account_id, &row.id_no_hash).await?.ok_or(e)?;
+                (self.store.patient_summary(account_id, pid).await?, false)
+            }
+            Err(e) => return Err(e),
+        };
+        // Judged on the HIS record as it is now (a child the HIS registered just now was not
+        // checked at step 1): 少儿医保, and this account's own 就诊人 as the guardian.
+        let refusal = match self.his.patient(&patient.his_patient_id).await? {
+            Some(r) if r.coverage.kind != domain::insurance::InsuranceKind::Children => Some(ErrorCode::ChildNotInsured),
+            Some(r) => {
+                let guardian = self.guardian_id_number(account_id).await?.unwrap_or_default();
+                let ok = crypto::constant_time_eq(r.guardian_id_card_no.unwrap_or_default().as_bytes(), guardian.as_bytes());
+                (!ok).then_some(ErrorCode::ChildNotYourWard)
+            }
+            None => Some(ErrorCode::ChildNotInsured),
+        };
+        if let Some(code) = refusal {
+            // Nothing stays behind from a refused binding.
+            if added_now {
+                self.remove_patient(account_id, patient.id, &actor.correlation_id).await?;
+            }
+            return Err(DomainError::new(code, "binding refused after verification"));
+        }
+        if !self.store.complete_child_binding(row.id, patient.id, &how, self.now()).await? {
+            return Err(ErrorCode::ChildBindingExpired.into());
+        }
+        let what = format!("{} {}", row.source, how);
+        self.store.audit(&actor.entry("child.bind", format!("patient:{}", patient.id), &what), self.now()).await?;
+        Ok(patient)
+    }
+}

@@ -18,6 +18,8 @@ pub struct HisPatient {
     pub gender: Gender,
     pub birth_date: NaiveDate,
     pub coverage: Coverage,
+    /// The registered guardian's ID number, for a minor (INS-3 checks the binder is them).
+    pub guardian_id_card_no: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

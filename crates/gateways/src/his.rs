@@ -132,6 +132,8 @@ struct PatientDto {
     sex: String,
     birth_date: NaiveDate,
     insurance: InsuranceDto,
+    #[serde(default)]
+    guardian_id_card_no: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,7 +166,9 @@ fn kind(s: &str) -> Result<InsuranceKind, String> {
 
 fn patient(p: PatientDto) -> Result<HisPatient, DomainError> {
     let i = p.insurance;
+    let guardian_id_card_no = p.guardian_id_card_no.filter(|g| !g.is_empty());
     Ok(HisPatient {
+        guardian_id_card_no,
         his_patient_id: p.patient_id,
         mr_no: p.mr_no,
         name: p.name,

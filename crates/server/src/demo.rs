@@ -120,6 +120,7 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.nhsa.centre_public_key = b64(&sims.nhsa.lock().expect("nhsa lock").centre_public());
     s.nhsa.org_codg = sim::demo::HOSPITAL_CODE.into();
     s.nhsa.auth_page_url = format!("{}/__sim/medins/auth", sims.nhsa_url);
+    s.nhsa.family_bind_page_url = format!("{}/__sim/medins/family-bind", sims.nhsa_url);
     s.nhsa.receiver_base = sims.nhsa_url.clone();
     s.nhsa.partner_id = d.nhsa.partner_id.clone();
     s.nhsa.partner_secret = d.nhsa.partner_secret.clone();

@@ -59,6 +59,7 @@ fn insurance_channel(s: &Settings) -> Result<app::billing::InsuranceChannel> {
         centre: gateways::nhsa::client::NhsaClient::new(&n.base_url, party, timeout),
         auth: gateways::nhsa::auth::MedInsAuthClient::new(gateways::nhsa::auth::MedInsAuthConfig {
             auth_page_url: n.auth_page_url.clone(),
+            family_bind_page_url: n.family_bind_page_url.clone(),
             receiver_base: n.receiver_base.clone(),
             partner_id: n.partner_id.clone(),
             partner_secret: n.partner_secret.clone(),

@@ -121,6 +121,8 @@ pub struct Nhsa {
     pub city_code: String,
     /// The H5 authorisation page [I] and the userQuery receiver with its partner credentials.
     pub auth_page_url: String,
+    /// The family-account (亲情账户) verification page for binding a child's 少儿医保 [I].
+    pub family_bind_page_url: String,
     pub receiver_base: String,
     pub partner_id: String,
     pub partner_secret: String,
@@ -240,6 +242,7 @@ centre_public_key = ""
 org_codg = ""
 city_code = "440300"
 auth_page_url = ""
+family_bind_page_url = ""
 receiver_base = ""
 partner_id = ""
 partner_secret = ""

@@ -190,7 +190,7 @@ pub fn citizens(today: NaiveDate) -> Vec<Citizen> {
             "13800138003",
             coverage(InsuranceKind::Children, "44030000000107", Some(OWN_CHC), None, 0, vec![]),
             true,
-            Some(wang_id),
+            Some(wang_id.clone()),
             "少儿医保，监护人王芳",
         ),
         c("黄强", id_number("440307", d(1975, 12, 2), 108, true), "13800138008", Coverage::self_pay(), true, None, "自费"),
@@ -211,6 +211,15 @@ pub fn citizens(today: NaiveDate) -> Vec<Citizen> {
             true,
             Some(zhang_id),
             "一档，张伟的母亲，住院中",
+        ),
+        c(
+            "赵小川",
+            id_number("440304", d(2021, 3, 15), 111, true),
+            "13800138003",
+            coverage(InsuranceKind::Children, "44030000000111", Some(OWN_CHC), None, 0, vec![]),
+            false,
+            Some(wang_id),
+            "少儿医保，监护人王芳，尚未建档",
         ),
     ]
 }

@@ -115,6 +115,8 @@ pub struct NhsaState {
     auth_codes: HashMap<String, (String, bool)>,
     /// Issued authorisations → for a relative.
     authorisations: HashMap<String, bool>,
+    /// One-time codes of completed family-account (亲情账户) verifications.
+    bind_codes: HashMap<String, chrono::DateTime<chrono::Utc>>,
 }
 
 pub type SharedNhsa = Arc<Mutex<NhsaState>>;
@@ -133,6 +135,7 @@ impl NhsaState {
             faults: NhsaFaults::default(),
             auth_codes: HashMap::new(),
             authorisations: HashMap::new(),
+            bind_codes: HashMap::new(),
         }
     }
 
@@ -521,6 +524,91 @@ async fn user_query(State(st): State<SharedNhsa>, Path(partner): Path<String>, h
     Json(json!({"code": 0, "message": "success", "pay_auth_no": own, "family_pay_auth_no": family})).into_response()
 }
 
+/// The demo WeChat Pay password every simulated guardian has [I].
+pub const DEMO_PAY_PASSWORD: &str = "123456";
+
+#[derive(serde::Deserialize)]
+struct FamilyBindQuery {
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    child: String,
+    #[serde(default)]
+    error: String,
+}
+
+fn family_bind_form(q: &FamilyBindQuery) -> Response {
+    let hidden = format!(
+        "<input type=hidden name=redirect_uri value='{}'><input type=hidden name=state value='{}'><input type=hidden name=child value='{}'>",
+        html_escape(&q.redirect_uri),
+        html_escape(&q.state),
+        html_escape(&q.child)
+    );
+    let err = if q.error.is_empty() { String::new() } else { "<p style='color:#b3261e' id=pwd-error>支付密码错误，请重新输入</p>".to_owned() };
+    page(
+        "亲情账户绑定（模拟）",
+        &format!(
+            "<h1 style='font-size:18px'>医保亲情账户 · 身份验证（模拟器）</h1><p>为 {} 绑定少儿医保，需验证您的微信支付密码。</p>{err}             <form method=post action='/__sim/medins/family-bind'>{hidden}<input type=hidden name=decision value=verify>             <label>微信支付密码 <input id=pay-password name=password type=password inputmode=numeric maxlength=6 autocomplete=off></label>             <button class=ok id=verify type=submit>验证并授权绑定</button></form>             <form method=post action='/__sim/medins/family-bind'>{hidden}<input type=hidden name=decision value=cancel><button class=no id=cancel type=submit>取消</button></form>",
+            html_escape(&q.child)
+        ),
+    )
+}
+
+/// The family-account (亲情账户) verification: in WeChat the guardian proves it is them
+/// with the WeChat Pay password before a child's 少儿医保 can be bound for payment. The
+/// page and its parameters are our simulation of that step [I].
+async fn family_bind_page(Query(q): Query<FamilyBindQuery>) -> Response {
+    family_bind_form(&q)
+}
+
+#[derive(serde::Deserialize)]
+struct FamilyBindDecision {
+    decision: String,
+    redirect_uri: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    child: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn family_bind_decide(State(st): State<SharedNhsa>, Form(d): Form<FamilyBindDecision>) -> Response {
+    let sep = if d.redirect_uri.contains('?') { '&' } else { '?' };
+    let state = gateways::wechat::url_encode(&d.state);
+    if d.decision != "verify" {
+        return Redirect::to(&format!("{}{sep}error=cancelled&state={state}", d.redirect_uri)).into_response();
+    }
+    if !crypto::constant_time_eq(d.password.as_bytes(), DEMO_PAY_PASSWORD.as_bytes()) {
+        return family_bind_form(&FamilyBindQuery { redirect_uri: d.redirect_uri, state: d.state, child: d.child, error: "1".into() });
+    }
+    let code = hex::encode(crypto::random_bytes::<12>());
+    let mut g = st.lock().expect("nhsa lock");
+    let now = g.clock.now();
+    g.bind_codes.insert(code.clone(), now);
+    Redirect::to(&format!("{}{sep}bindCode={code}&state={state}", d.redirect_uri)).into_response()
+}
+
+/// familyBindQuery: trades the one-time bind code for the verification result, signed
+/// like userQuery [I].
+async fn family_bind_query(State(st): State<SharedNhsa>, Path(partner): Path<String>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let mut g = st.lock().expect("nhsa lock");
+    let ts = h("god-portal-timestamp");
+    let fresh = ts.parse::<i64>().map(|t| (chrono::Utc::now().timestamp_millis() - t).abs() < 300_000).unwrap_or(false);
+    let expected = gateways::nhsa::auth::portal_signature(&g.cfg.partner_secret, &g.cfg.partner_id, &ts);
+    if partner != g.cfg.partner_id || !fresh || !crypto::constant_time_eq(expected.as_bytes(), h("god-portal-signature").as_bytes()) {
+        return Json(json!({"code": 401, "message": "签名校验失败"})).into_response();
+    }
+    let code = body.get("qrcode").and_then(Value::as_str).unwrap_or("");
+    match g.bind_codes.remove(code) {
+        Some(at) => Json(json!({"code": 0, "message": "success", "verified": "1", "verify_type": "PAY_PWD", "verify_time": at.to_rfc3339()})).into_response(),
+        None => Json(json!({"code": 1001, "message": "验证码无效或已使用"})).into_response(),
+    }
+}
+
 async fn set_faults(State(st): State<SharedNhsa>, Json(f): Json<NhsaFaults>) -> StatusCode {
     st.lock().expect("nhsa lock").faults = f;
     StatusCode::NO_CONTENT
@@ -542,6 +630,8 @@ pub fn router(state: SharedNhsa) -> Router {
         .route("/__sim/nhsa/confirm/{pay_ord_id}", post(confirm))
         .route("/__sim/nhsa/cashier/{pay_ord_id}", get(cashier).post(cashier_decide))
         .route("/__sim/medins/auth", get(auth_page).post(auth_decide))
+        .route("/__sim/medins/family-bind", get(family_bind_page).post(family_bind_decide))
+        .route("/api/mipuserquery/familyBindQuery/{partner}", post(family_bind_query))
         .route("/api/mipuserquery/userQuery/{partner}", post(user_query))
         .route("/__sim/faults", post(set_faults))
         .with_state(state)

@@ -133,6 +133,17 @@ impl Store {
             > 0)
     }
 
+    /// The account's patient with this ID-number lookup hash, if any.
+    pub async fn patient_id_by_id_hash(&self, account_id: i64, id_no_hash: &str) -> Result<Option<i64>, DomainError> {
+        Ok(patient::Entity::find()
+            .filter(patient::Column::AccountId.eq(account_id))
+            .filter(patient::Column::IdNoHash.eq(id_no_hash))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| m.id))
+    }
+
     /// Inserts a patient. A second insert of the same ID number for the same account
     /// fails with `PATIENT_ALREADY_ADDED` (the unique index decides, so a double tap
     /// cannot slip through).

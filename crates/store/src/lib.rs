@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod entity;
 pub mod idempotency;
 pub mod identity;
+pub mod insurance;
 pub mod journey;
 pub mod migration;
 pub mod outbox;

@@ -4,5 +4,5 @@ pub mod app;
 pub mod browser;
 pub mod db;
 
-pub use app::{TestApp, location};
+pub use app::{TestApp, location, url_query};
 pub use db::{TestBackend, TestDb, pg_admin_url, test_keys};

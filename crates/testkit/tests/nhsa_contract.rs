@@ -34,6 +34,7 @@ fn lines() -> Vec<(String, String, Fen)> {
 fn auth_client(sims: &sim::RunningSims, n: &sim::nhsa::NhsaSimConfig, secret: &str) -> MedInsAuthClient {
     MedInsAuthClient::new(MedInsAuthConfig {
         auth_page_url: format!("{}/__sim/medins/auth", sims.nhsa_url),
+        family_bind_page_url: format!("{}/__sim/medins/family-bind", sims.nhsa_url),
         receiver_base: sims.nhsa_url.clone(),
         partner_id: n.partner_id.clone(),
         partner_secret: secret.into(),

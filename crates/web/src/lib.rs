@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod children;
 pub mod error;
 pub mod finance;
 pub mod idempotency;
@@ -151,6 +152,9 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
         .route("/api/v1/departments", get(api::departments))
         .route("/callbacks/ccb", post(api::ccb_callback))
+        .route("/children", get(children::list))
+        .route("/children/bind", get(children::form).post(children::start))
+        .route("/children/bind/back", get(children::back))
         .route("/book/{dept_id}/{schedule_id}", get(registration::book_page))
         .route("/registrations", get(registration::list).post(registration::submit))
         .route("/registrations/{booking_no}", get(registration::detail))

@@ -155,6 +155,7 @@ struct PayPage {
     pay_rest: bool,
     finished: bool,
     notice: Option<InsuranceNotice>,
+    child_binding_required: bool,
 }
 
 /// The 医保挂号异常提醒 (or the family-channel note) a page shows when INS-2 does not let
@@ -216,6 +217,7 @@ pub async fn pay_page(
         pay_rest: po.self_pay_pending,
         finished: !matches!(state, OrderState::Created | OrderState::Paying),
         notice: po.eligibility.as_ref().and_then(InsuranceNotice::of),
+        child_binding_required: po.child_binding_required,
     };
     Ok(page.into_response())
 }

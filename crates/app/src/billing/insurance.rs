@@ -22,6 +22,15 @@ pub struct InsuranceChannel {
     pub use_personal_account: bool,
 }
 
+/// What a patient may pay an order with, and why.
+pub struct PaymentOptions {
+    pub methods: Vec<PayMethod>,
+    /// What INS-2 decided (none when insurance cannot pay this order at all).
+    pub eligibility: Option<Eligibility>,
+    /// A child's 少儿医保 would pay, but no guardian has bound it yet (INS-3).
+    pub child_binding_required: bool,
+}
+
 /// How the patient chose to pay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,13 +71,14 @@ impl PayMethod {
 }
 
 /// The methods a patient may use for this order, given what the INS-2 rule decided for
-/// them here: their own insurance (少儿医保 for a child), the family channel, or neither.
-/// Self-pay is always offered.
-pub fn methods_for(order: &Order, kind: InsuranceKind, eligibility: &Eligibility, insurance_offered: bool) -> Vec<PayMethod> {
+/// them here: their own insurance (少儿医保 for a child, once a guardian has bound it —
+/// INS-3), the family channel, or neither. Self-pay is always offered.
+pub fn methods_for(order: &Order, kind: InsuranceKind, eligibility: &Eligibility, child_bound: bool, insurance_offered: bool) -> Vec<PayMethod> {
     let mut m = Vec::new();
     if insurance_offered && order.insurance_may_pay() {
         match (eligibility, kind) {
-            (Eligibility::Insurance(_), InsuranceKind::Children) => m.push(PayMethod::ChildInsurance),
+            (Eligibility::Insurance(_), InsuranceKind::Children) if child_bound => m.push(PayMethod::ChildInsurance),
+            (Eligibility::Insurance(_), InsuranceKind::Children) => {}
             (Eligibility::Insurance(_), InsuranceKind::SelfPay) | (Eligibility::Refused { .. }, _) => {}
             (Eligibility::Insurance(_), _) => m.push(PayMethod::Insurance),
             (Eligibility::MutualAid { .. }, _) => m.push(PayMethod::MutualAid),
@@ -98,22 +108,31 @@ impl App {
     /// by INS-2 for the order's department. An order without a patient (made by staff or
     /// a test) is judged by `insurance_kind` alone, as tier 1 would be.
     pub async fn order_methods(&self, row: &store::billing::OrderRow, insurance_kind: &str) -> Result<Vec<PayMethod>, DomainError> {
+        Ok(self.payment_options(row, insurance_kind).await?.methods)
+    }
+
+    /// [`App::order_methods`] with what they were judged on, for pages that explain a
+    /// refusal.
+    pub async fn payment_options(&self, row: &store::billing::OrderRow, insurance_kind: &str) -> Result<PaymentOptions, DomainError> {
         let offered = self.insurance.is_some();
         if !offered || !row.order.insurance_may_pay() {
-            return Ok(vec![PayMethod::SelfPay]);
+            return Ok(PaymentOptions { methods: vec![PayMethod::SelfPay], eligibility: None, child_binding_required: false });
         }
-        let (kind, eligibility) = match row.patient_id {
+        let (kind, eligibility, child_bound) = match row.patient_id {
             Some(pid) => {
                 let his_id = self.store.patient_by_id(pid).await?.ok_or(ErrorCode::PatientNotFound)?.his_patient_id;
                 let (cov, e) = self.eligibility(&his_id, row.dept_id.as_deref()).await?;
-                (cov.kind, e)
+                let bound = cov.kind == InsuranceKind::Children && self.store.child_bound(pid).await?;
+                (cov.kind, e, bound)
             }
             None => {
                 let kind = InsuranceKind::parse(insurance_kind).unwrap_or(InsuranceKind::SelfPay);
-                (kind, Eligibility::Insurance(InsuranceBasis::Tier1))
+                (kind, Eligibility::Insurance(InsuranceBasis::Tier1), true)
             }
         };
-        Ok(methods_for(&row.order, kind, &eligibility, offered))
+        let methods = methods_for(&row.order, kind, &eligibility, child_bound, offered);
+        let child_binding_required = kind == InsuranceKind::Children && eligibility.insurance_may_pay() && !child_bound;
+        Ok(PaymentOptions { methods, eligibility: Some(eligibility), child_binding_required })
     }
 
     /// The insurance split may still change: nothing captured and no bank payment opened

@@ -1,7 +1,7 @@
 //! What a patient's WeChat account may see and do with orders. Every order is reached
 //! through the account's own patients: another account's order is "not found", never
 //! "forbidden" (it would confirm it exists).
-use super::insurance::{PayMethod, methods_for};
+use super::insurance::PayMethod;
 use crate::{Actor, App};
 use domain::billing::{Channel, OrderLine, OrderState, Purpose};
 use domain::insurance::Eligibility;
@@ -55,12 +55,23 @@ pub struct PatientOrder {
     /// What INS-2 decided for this patient and the order's department, while the method
     /// may still be chosen (the page explains a refusal: 医保挂号异常提醒).
     pub eligibility: Option<Eligibility>,
+    /// The child's 少儿医保 would pay once a guardian binds it (INS-3).
+    pub child_binding_required: bool,
 }
 
 impl PatientOrder {
     /// An order as a list shows it: no payment step is offered from a list.
     pub fn listed(row: OrderRow, patient: PatientSummary) -> Self {
-        Self { row, patient, methods: vec![], awaiting_insurance_confirmation: false, self_pay_pending: false, bank_opened: false, eligibility: None }
+        Self {
+            row,
+            patient,
+            methods: vec![],
+            awaiting_insurance_confirmation: false,
+            self_pay_pending: false,
+            bank_opened: false,
+            eligibility: None,
+            child_binding_required: false,
+        }
     }
 }
 
@@ -78,13 +89,13 @@ impl App {
         let bank_opened = self.store.attempt(order_no, super::BANK).await?.is_some();
         let awaiting_insurance_confirmation = open && presettled && o.due(Channel::Insurance).0 > 0 && o.captured.insurance.0 == 0;
         let self_pay_pending = open && o.captured.insurance.0 > 0 && o.captured.self_pay.0 == 0 && o.due(Channel::SelfPay).0 > 0;
-        let (methods, eligibility) = if open && o.captured.total().0 == 0 && !bank_opened {
-            let (cov, e) = self.eligibility(&patient.his_patient_id, row.dept_id.as_deref()).await?;
-            (methods_for(o, cov.kind, &e, self.insurance.is_some()), Some(e))
+        let (methods, eligibility, child_binding_required) = if open && o.captured.total().0 == 0 && !bank_opened {
+            let opts = self.payment_options(&row, &patient.insurance_kind).await?;
+            (opts.methods, opts.eligibility, opts.child_binding_required)
         } else {
-            (vec![], None)
+            (vec![], None, false)
         };
-        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending, bank_opened, eligibility })
+        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending, bank_opened, eligibility, child_binding_required })
     }
 
     /// The account's orders, newest first.

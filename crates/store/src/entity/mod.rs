@@ -3,6 +3,7 @@
 pub mod audit_log;
 pub mod booking_blacklist;
 pub mod channel_event;
+pub mod child_binding;
 pub mod idempotency_key;
 pub mod insurance_dept_rule;
 pub mod journey_event;

@@ -1,6 +1,7 @@
 //! Registration (挂号): bookings with their HIS lock, the department an order belongs to
 //! (the INS-2 rule reads it at every step), the hospital's INS-2 department exceptions as
-//! rows, the no-show blacklist, and the journey events the message platform delivers.
+//! rows, the no-show blacklist, the journey events the message platform delivers, and
+//! guardians' bindings of children's insurance (INS-3).
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -106,12 +107,37 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(Index::create().name("ix_journey_event_pending").table(a("journey_event")).col(a("delivered_at")).col(a("id")).to_owned()).await?;
+        // INS-3: a guardian's binding of a child's 少儿医保 for payment. While pending, the
+        // child's name and ID number wait here sealed, for the verification to come back.
+        m.create_table(
+            Table::create()
+                .table(a("child_binding"))
+                .col(big_pk_auto(a("id")))
+                .col(big_integer(a("account_id")))
+                .col(big_integer_null(a("patient_id")))
+                .col(string(a("name_enc")))
+                .col(string(a("name_masked")))
+                .col(string(a("id_no_enc")))
+                .col(string(a("id_no_hash")))
+                .col(string(a("id_no_masked")))
+                .col(string(a("source")))
+                .col(string(a("state")))
+                .col(string_null(a("verify_state")).unique_key())
+                .col(string(a("verified_by")))
+                .col(timestamp_with_time_zone(a("created_at")))
+                .col(timestamp_with_time_zone(a("expires_at")))
+                .col(timestamp_with_time_zone_null(a("bound_at")))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("ix_child_binding_account").table(a("child_binding")).col(a("account_id")).to_owned()).await?;
+        m.create_index(Index::create().name("ix_child_binding_patient").table(a("child_binding")).col(a("patient_id")).to_owned()).await?;
         m.create_index(Index::create().name("ix_blacklist_person").table(a("booking_blacklist")).col(a("person_key")).to_owned()).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for t in ["journey_event", "booking_blacklist", "insurance_dept_rule", "registration"] {
+        for t in ["child_binding", "journey_event", "booking_blacklist", "insurance_dept_rule", "registration"] {
             m.drop_table(Table::drop().table(a(t)).to_owned()).await?;
         }
         m.alter_table(Table::alter().table(a("payment_order")).drop_column(a("dept_id")).to_owned()).await?;

@@ -1,0 +1,173 @@
+//! INS-3 pages: a guardian binds children's 少儿医保 (entry from the official account, a
+//! Shenzhen social-security notice deep link, or the electronic social-security card),
+//! verifies with the WeChat Pay password (simulated), and the binding is recorded.
+use crate::WebState;
+use crate::auth::PatientAuth;
+use crate::error::AppError;
+use crate::middleware::CorrelationId;
+use crate::pages::Chrome;
+use app::Actor;
+use app::insurance::BindingSource;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Extension, Form, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::ErrorCode;
+use serde::Deserialize;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "children.html")]
+struct ChildrenPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    children: Vec<(String, String, String, &'static str)>,
+    flash: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct ChildrenQuery {
+    bound: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn list(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<ChildrenQuery>) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/children");
+    let children = st
+        .app
+        .store
+        .child_bindings(auth.account_id)
+        .await?
+        .into_iter()
+        .map(|b| {
+            let at = b.bound_at.map(|t| domain::clock::to_local(t).format("%Y-%m-%d").to_string()).unwrap_or_default();
+            (b.name_masked, b.id_no_masked, at, BindingSource::parse(&b.source).label_zh())
+        })
+        .collect();
+    let page = ChildrenPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        children,
+        flash: q.bound.map(|_| "绑定成功，现在可以为孩子使用少儿医保支付。"),
+        error: crate::error::message_of(q.error.as_deref()),
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "child_bind.html")]
+struct BindPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    from: &'static str,
+    from_label: &'static str,
+    name: String,
+    id_card_no: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct BindQuery {
+    from: Option<String>,
+    /// A deep link may carry the child's name to fill in.
+    name: Option<String>,
+}
+
+pub async fn form(State(st): State<WebState>, headers: HeaderMap, _auth: PatientAuth, Query(q): Query<BindQuery>) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/children/bind");
+    let from = BindingSource::parse(q.from.as_deref().unwrap_or_default());
+    let name: String = q.name.unwrap_or_default().chars().take(30).collect();
+    Ok(BindPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        from: from.as_str(),
+        from_label: from.label_zh(),
+        name,
+        id_card_no: String::new(),
+        error: None,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct BindForm {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id_card_no: String,
+    #[serde(default)]
+    consent: String,
+}
+
+pub async fn start(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<BindForm>,
+) -> Result<Response, AppError> {
+    let from = BindingSource::parse(&f.from);
+    let again = |code: ErrorCode| {
+        let c = Chrome::new(&st, &headers, "/children/bind");
+        let name: String = f.name.chars().take(30).collect();
+        let id: String = f.id_card_no.chars().take(18).collect();
+        BindPage {
+            hospital: c.hospital,
+            big_text: c.big_text,
+            back: c.back,
+            from: from.as_str(),
+            from_label: from.label_zh(),
+            name,
+            id_card_no: id,
+            error: Some(code.message_zh()),
+        }
+        .into_response()
+    };
+    if f.consent != "1" {
+        return Ok(again(ErrorCode::ValidationFailed));
+    }
+    let redirect = format!("{}/children/bind/back", st.public_base(&headers));
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    Ok(match st.app.start_child_binding(auth.account_id, &f.name, &f.id_card_no, from, &redirect, &actor).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => {
+            tracing::info!(code = e.code.code(), detail = %e.detail, "child binding refused");
+            again(e.code)
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct BindBack {
+    #[serde(rename = "bindCode")]
+    bind_code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn back(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<BindBack>,
+) -> Result<Response, AppError> {
+    let (Some(code), Some(state), None) = (q.bind_code, q.state, q.error) else {
+        return Ok(Redirect::to(&format!("/children?error={}", ErrorCode::ChildBindingExpired.code())).into_response());
+    };
+    let openid = st.app.store.wechat_openid(auth.account_id).await?;
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    Ok(match st.app.finish_child_binding(auth.account_id, &code, &state, &openid, &actor).await {
+        Ok(p) => Redirect::to(&format!("/children?bound={}", p.id)).into_response(),
+        Err(e) => {
+            tracing::info!(code = e.code.code(), detail = %e.detail, "child binding not completed");
+            Redirect::to(&format!("/children?error={}", e.code.code())).into_response()
+        }
+    })
+}
