@@ -107,6 +107,11 @@ impl Store {
         }
     }
 
+    /// The account of a WeChat openid, if it ever signed in.
+    pub async fn wechat_account_id(&self, openid: &str) -> Result<Option<i64>, DomainError> {
+        Ok(wechat_account::Entity::find().filter(wechat_account::Column::Openid.eq(openid)).one(&self.db).await.map_err(db_err)?.map(|m| m.id))
+    }
+
     pub async fn wechat_openid(&self, account_id: i64) -> Result<String, DomainError> {
         wechat_account::Entity::find_by_id(account_id).one(&self.db).await.map_err(db_err)?.map(|m| m.openid).ok_or(ErrorCode::Unauthenticated.into())
     }

@@ -48,6 +48,29 @@ impl Browser {
         panic!("could not start headless Chromium: {last:?}");
     }
 
+    /// Waits (up to 15 s) for an element.
+    pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+    }
+
+    pub async fn text_of(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.unwrap()
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.unwrap();
+    }
+
+    /// Saves a screenshot under `target/screenshots/<name>`.
+    pub async fn shot(&self, name: &str) {
+        self.screenshot(&screenshots_dir().join(name)).await;
+    }
+
     pub async fn screenshot(&self, path: &std::path::Path) {
         let png = self.client.screenshot().await.expect("screenshot");
         if let Some(d) = path.parent() {
@@ -62,4 +85,9 @@ impl Browser {
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// Where browser tests leave their screenshots.
+pub fn screenshots_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
 }

@@ -2,16 +2,15 @@
 //! 就诊人 with the real-name check, and see the child listed. Screenshots of the pages
 //! are written to target/screenshots for a person to look at.
 use fantoccini::Locator;
-use std::time::Duration;
 use testkit::browser::Browser;
 use testkit::{TestApp, TestBackend};
 
 async fn wait_for(b: &Browser, css: &str) -> fantoccini::elements::Element {
-    b.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+    b.wait_for(css).await
 }
 
 fn shots() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+    testkit::browser::screenshots_dir()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,19 +12,19 @@ use testkit::browser::Browser;
 use testkit::{TestApp, TestBackend};
 
 async fn wait_for(b: &Browser, css: &str) -> fantoccini::elements::Element {
-    b.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+    b.wait_for(css).await
 }
 
 async fn text_of(b: &Browser, css: &str) -> String {
-    wait_for(b, css).await.text().await.unwrap()
+    b.text_of(css).await
 }
 
 async fn click(b: &Browser, css: &str) {
-    wait_for(b, css).await.click().await.unwrap();
+    b.click(css).await
 }
 
 fn shots() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+    testkit::browser::screenshots_dir()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,161 @@
+//! In headless Chromium at phone width, the registration journeys of issue 4:
+//! 1. 张伟 (tier 1) books a slot (department → doctor's session → slot → submit) and pays
+//!    self-pay; the booking shows 预约成功 with its number;
+//! 2. 王芳 (tier 2, no referral) books 内科 and sees the 医保挂号异常提醒 with no insurance
+//!    option; she binds her two children's 少儿医保 (pay-password verification) and pays
+//!    赵小雨's 儿科 registration with 少儿医保;
+//! 3. 陈静 (tier 3, no referral, a 家庭共济 grant) pays her registration through the
+//!    family channel.
+//! Screenshots go to target/screenshots.
+use domain::FakeClock;
+use fantoccini::Locator;
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::browser::Browser;
+use testkit::{TestApp, TestBackend};
+
+/// Signs in as a demo WeChat user and adds `name` as 就诊人 (self).
+async fn sign_in_and_add_self(b: &Browser, t: &TestApp, base: &str, openid: &str, name: &str) {
+    let c = &b.client;
+    c.goto(&format!("{base}/wx/login?next=%2Fpatients%2Fnew")).await.unwrap();
+    b.click(&format!("button[data-openid='{openid}']")).await;
+    let me = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == name).unwrap();
+    b.wait_for("#name").await.send_keys(&me.name).await.unwrap();
+    c.find(Locator::Id("id_card_no")).await.unwrap().send_keys(&me.id_card_no).await.unwrap();
+    c.find(Locator::Css("input[name='relationship'][value='self']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
+    b.wait_for("#patient-list").await;
+}
+
+async fn sign_out(b: &Browser, base: &str) {
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    b.click("form[action='/logout'] button").await;
+    b.wait_for("a[href='/wx/login?next=%2F']").await;
+}
+
+/// From the department page: the first bookable session, its first free slot, submit.
+/// `patient` picks the 就诊人 radio by id (the default otherwise).
+async fn book_first_free_slot(b: &Browser, base: &str, dept: &str, patient: Option<i64>) {
+    b.client.goto(&format!("{base}/departments/{dept}")).await.unwrap();
+    b.click(&format!("a.btn.small[href^='/book/{dept}/']")).await;
+    b.click("input[name='slot_id']:not([disabled])").await;
+    if let Some(id) = patient {
+        b.click(&format!("input[name='patient_id'][value='{id}']")).await;
+    }
+    b.click("#submit-booking").await;
+    b.wait_for("#order").await;
+}
+
+/// Waits on the result page until the order's money is confirmed.
+async fn wait_paid(b: &Browser) -> String {
+    let r = b.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css("#result[data-outcome='paid']")).await.expect("paid");
+    assert!(r.text().await.unwrap().contains("支付成功"));
+    r.attr("data-order").await.unwrap().unwrap()
+}
+
+/// Reloads the booking list until the newest booking is confirmed (the HIS confirmation
+/// runs as a job after the payment).
+async fn wait_confirmed(b: &Browser, base: &str) -> String {
+    for _ in 0..60 {
+        b.client.goto(&format!("{base}/registrations")).await.unwrap();
+        let first = b.wait_for("#registrations li").await;
+        if first.attr("data-state").await.unwrap().as_deref() == Some("confirmed") {
+            return first.text().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!("the booking was not confirmed");
+}
+
+/// 医保 authorisation → split shown → 医保 cashier → (bank for the rest) → paid.
+async fn pay_with_insurance(b: &Browser, method: &str) -> String {
+    b.click(&format!("#method-{method}")).await;
+    b.click("#allow").await;
+    let split = b.text_of("#split").await;
+    let rest = b.text_of("#self-pay").await;
+    b.click("#confirm-insurance").await;
+    b.click("#confirm").await;
+    if rest != "¥0.00" {
+        b.click("#pay-rest").await;
+        b.click("#pay").await;
+    }
+    wait_paid(b).await;
+    split
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
+    // Late evening would leave no slot today; the fake clock starts this morning.
+    let now = chrono::Utc::now();
+    let morning = domain::clock::local_to_utc(domain::clock::to_local(now).date_naive().and_hms_opt(7, 30, 0).unwrap());
+    let clock = FakeClock::new(morning);
+    let t = TestApp::spawn_with(TestBackend::Sqlite, Arc::new(clock.clone()), |_| {}).await;
+    let b = Browser::start(390, 844).await;
+    let base = t.base.replace("127.0.0.1", "localhost");
+
+    // 1. 张伟 books and pays self-pay.
+    sign_in_and_add_self(&b, &t, &base, "oDemo_zhangwei_0001", "张伟").await;
+    b.client.goto(&format!("{base}/departments/0101")).await.unwrap();
+    b.shot("department-book.png").await;
+    b.click("a.btn.small[href^='/book/0101/']").await;
+    b.click("input[name='slot_id']:not([disabled])").await;
+    b.shot("book-slot.png").await;
+    b.click("#submit-booking").await;
+    assert!(b.text_of("#order").await.contains("挂号费"));
+    assert!(b.client.find(Locator::Id("method-insurance")).await.is_ok(), "tier 1 may use insurance");
+    b.click("#method-self_pay").await;
+    b.click("#pay").await;
+    wait_paid(&b).await;
+    let row = wait_confirmed(&b, &base).await;
+    assert!(row.contains("预约成功") && row.contains("就诊序号"), "{row}");
+    b.click("#registrations li a").await;
+    assert!(!b.text_of("#see-no").await.is_empty());
+    b.shot("booking-confirmed.png").await;
+    sign_out(&b, &base).await;
+
+    // 2. 王芳: tier 2 without a referral is refused insurance, with the notice.
+    sign_in_and_add_self(&b, &t, &base, "oDemo_wangfang_0003", "王芳").await;
+    book_first_free_slot(&b, &base, "0101", None).await;
+    let notice = b.text_of("#insurance-notice").await;
+    assert!(notice.contains("医保挂号异常提醒") && notice.contains("转诊"), "{notice}");
+    assert!(b.client.find(Locator::Id("method-insurance")).await.is_err(), "no insurance option");
+    b.wait_for("#method-self_pay").await;
+    b.shot("booking-insurance-exception.png").await;
+    // She binds both children (one known to the HIS, one registered on the way).
+    for (child, from) in [("赵小雨", "si_notice"), ("赵小川", "esscard")] {
+        let c = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == child).unwrap();
+        b.client.goto(&format!("{base}/children/bind?from={from}")).await.unwrap();
+        b.wait_for("#name").await.send_keys(&c.name).await.unwrap();
+        b.client.find(Locator::Id("id_card_no")).await.unwrap().send_keys(&c.id_card_no).await.unwrap();
+        b.click("#consent").await;
+        b.click("#submit-binding").await;
+        b.wait_for("#pay-password").await.send_keys(sim::nhsa::DEMO_PAY_PASSWORD).await.unwrap();
+        b.click("#verify").await;
+        assert!(b.text_of("#bind-ok").await.contains("绑定成功"));
+    }
+    assert_eq!(b.client.find_all(Locator::Css("#bound-children li")).await.unwrap().len(), 2);
+    b.shot("children-bound.png").await;
+    // 赵小雨's 儿科 registration, paid with 少儿医保.
+    let account = t.app.store.wechat_account_id("oDemo_wangfang_0003").await.unwrap().unwrap();
+    let tail = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == "赵小雨").unwrap().id_card_no[14..].to_owned();
+    let xiaoyu = t.app.list_patients(account).await.unwrap().into_iter().find(|p| p.id_no_masked.ends_with(&tail)).unwrap().id;
+    book_first_free_slot(&b, &base, "0103", Some(xiaoyu)).await;
+    b.shot("pay-child-insurance.png").await;
+    let split = pay_with_insurance(&b, "child_insurance").await;
+    assert!(split.contains("医保统筹支付"), "{split}");
+    let row = wait_confirmed(&b, &base).await;
+    assert!(row.contains("儿科"), "{row}");
+    sign_out(&b, &base).await;
+
+    // 3. 陈静: no referral, but a relative's 家庭共济 grant pays.
+    sign_in_and_add_self(&b, &t, &base, "oDemo_newcomer_0004", "陈静").await;
+    book_first_free_slot(&b, &base, "0101", None).await;
+    assert!(b.text_of("#insurance-notice").await.contains("家庭共济"));
+    b.shot("pay-mutual-aid.png").await;
+    let split = pay_with_insurance(&b, "mutual_aid").await;
+    assert!(split.contains("家庭共济支付"), "{split}");
+    let row = wait_confirmed(&b, &base).await;
+    assert!(row.contains("预约成功"), "{row}");
+    b.shot("booking-mutual-aid-confirmed.png").await;
+    b.close().await;
+}
