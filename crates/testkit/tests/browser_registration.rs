@@ -6,6 +6,7 @@
 //!    赵小雨's 儿科 registration with 少儿医保;
 //! 3. 陈静 (tier 3, no referral, a 家庭共济 grant) pays her registration through the
 //!    family channel.
+//!
 //! Screenshots go to target/screenshots.
 use domain::FakeClock;
 use fantoccini::Locator;
