@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use domain::billing::{Channel, OrderEvent, OrderLine, OrderState, PerChannel, Purpose};
 use domain::booking::{BookingState, Doctor};
 use domain::insurance::Eligibility;
-use domain::ports::SlotLock;
+use domain::ports::{QueueStatus, SlotLock};
 use domain::{DomainError, ErrorCode, Fen};
 use serde_json::json;
 use store::outbox::NewJob;
@@ -52,7 +52,14 @@ pub struct PatientBooking {
     /// What INS-2 decided at booking (the page explains a refusal).
     pub eligibility: Option<Eligibility>,
     pub cancellable: bool,
+    /// On the visit day, from an hour before the slot until it ends.
+    pub can_check_in: bool,
+    /// The queue position once checked in (detail view only).
+    pub queue: Option<QueueStatus>,
 }
+
+/// How early before its slot a booking may check in.
+const CHECK_IN_OPENS_BEFORE_MINUTES: i64 = 60;
 
 /// `RG` + local timestamp + 8 random hex digits: our channelOrderNo at the HIS.
 fn new_booking_no(now: DateTime<Utc>) -> String {
@@ -66,9 +73,24 @@ fn transient(e: &DomainError) -> bool {
 
 /// The local start of a booking's slot.
 fn starts_at(row: &BookingRow) -> Option<DateTime<Utc>> {
-    let date = NaiveDate::parse_from_str(&row.visit_date, "%Y-%m-%d").ok()?;
-    let time = NaiveTime::parse_from_str(&row.start_time, "%H:%M").ok()?;
+    at_local(&row.visit_date, &row.start_time)
+}
+
+fn ends_at(row: &BookingRow) -> Option<DateTime<Utc>> {
+    at_local(&row.visit_date, &row.end_time)
+}
+
+fn at_local(date: &str, time: &str) -> Option<DateTime<Utc>> {
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let time = NaiveTime::parse_from_str(time, "%H:%M").ok()?;
     Some(domain::clock::local_to_utc(date.and_time(time)))
+}
+
+fn check_in_open(row: &BookingRow, now: DateTime<Utc>) -> bool {
+    match (starts_at(row), ends_at(row)) {
+        (Some(s), Some(e)) => now >= s - Duration::minutes(CHECK_IN_OPENS_BEFORE_MINUTES) && now < e,
+        _ => false,
+    }
 }
 
 /// What a notice about this booking needs, whoever sends it.
@@ -376,6 +398,27 @@ impl App {
         }
     }
 
+    /// 签到/取号 at the hospital on the visit day: the HIS gives the queue number. A second
+    /// tap shows the same number.
+    pub async fn check_in(&self, account_id: i64, booking_no: &str, actor: &Actor) -> Result<QueueStatus, DomainError> {
+        let row = self.store.booking(booking_no).await?;
+        self.store.patient_summary(account_id, row.patient_id).await.map_err(|_| DomainError::from(ErrorCode::BookingNotFound))?;
+        let state = booking_state(&row);
+        if !matches!(state, BookingState::Confirmed | BookingState::CheckedIn) {
+            return Err(DomainError::new(ErrorCode::CheckInNotOpen, "booking not confirmed"));
+        }
+        let now = self.now();
+        if state == BookingState::Confirmed && !check_in_open(&row, now) {
+            return Err(ErrorCode::CheckInNotOpen.into());
+        }
+        let q = self.his.check_in(row.reg_id.as_deref().unwrap_or_default()).await?;
+        let change = BookingChange { checked_in_at: Some(now), ..Default::default() };
+        if self.store.move_booking(self.store.db(), booking_no, &[BookingState::Confirmed], BookingState::CheckedIn, change, now).await? {
+            self.store.audit(&actor.entry("booking.check_in", format!("booking:{booking_no}"), &format!("排队号{}", q.queue_no)), now).await?;
+        }
+        Ok(q)
+    }
+
     /// The account's bookings, newest first.
     pub async fn patient_bookings(&self, account_id: i64, limit: u64) -> Result<Vec<PatientBooking>, DomainError> {
         let patients = self.store.list_patients(account_id).await?;
@@ -395,7 +438,12 @@ impl App {
     pub async fn patient_booking(&self, account_id: i64, booking_no: &str) -> Result<PatientBooking, DomainError> {
         let row = self.store.booking(booking_no).await?;
         let p = self.store.patient_summary(account_id, row.patient_id).await.map_err(|_| DomainError::from(ErrorCode::BookingNotFound))?;
-        Ok(self.as_patient_booking(row, p.name_masked, self.now()))
+        let mut b = self.as_patient_booking(row, p.name_masked, self.now());
+        if b.state == BookingState::CheckedIn {
+            // The queue moves on its own: asked each time, and a HIS hiccup only hides it.
+            b.queue = self.his.queue_status(b.row.reg_id.as_deref().unwrap_or_default()).await.ok().flatten();
+        }
+        Ok(b)
     }
 
     fn as_patient_booking(&self, row: BookingRow, patient_name_masked: String, now: DateTime<Utc>) -> PatientBooking {
@@ -406,7 +454,8 @@ impl App {
             _ => false,
         };
         let eligibility = serde_json::from_str(&row.eligibility).ok();
-        PatientBooking { row, state, patient_name_masked, eligibility, cancellable }
+        let can_check_in = state == BookingState::Confirmed && check_in_open(&row, now);
+        PatientBooking { row, state, patient_name_masked, eligibility, cancellable, can_check_in, queue: None }
     }
 }
 

@@ -47,6 +47,17 @@ pub struct Registration {
     pub see_no: u32,
 }
 
+/// Where a checked-in patient stands in the doctor's queue (排队叫号).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatus {
+    /// The number taken at check-in (取号).
+    pub queue_no: u32,
+    /// Patients still ahead.
+    pub ahead: u32,
+    /// Where to wait.
+    pub room: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeeItem {
     pub item_code: String,
@@ -149,6 +160,10 @@ pub trait HisPort: Send + Sync {
     async fn confirm_registration(&self, pre_id: &str, pay_trade_no: &str, amount: Fen) -> Result<Registration, DomainError>;
     /// 退号: cancels a confirmed registration; idempotent on `refund_no`.
     async fn cancel_registration(&self, reg_id: &str, refund_no: &str) -> Result<(), DomainError>;
+    /// 签到/取号 on the visit day; idempotent (a second check-in returns the same number).
+    async fn check_in(&self, reg_id: &str) -> Result<QueueStatus, DomainError>;
+    /// The queue position of a checked-in registration; `None` before check-in.
+    async fn queue_status(&self, reg_id: &str) -> Result<Option<QueueStatus>, DomainError>;
     async fn unpaid_bills(&self, his_patient_id: &str) -> Result<Vec<UnpaidBill>, DomainError>;
     /// 预结算. With `insurance`, the HIS books the centre's parts and the rest is self-pay;
     /// without, the whole bill is self-pay.

@@ -199,6 +199,21 @@ fn patient(p: PatientDto) -> Result<HisPatient, DomainError> {
     })
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueDto {
+    queue_no: u32,
+    ahead: u32,
+    room: String,
+}
+
+fn queue(q: QueueDto) -> Result<QueueStatus, DomainError> {
+    if q.queue_no == 0 {
+        return Err(malformed("queue", "queueNo 0"));
+    }
+    Ok(QueueStatus { queue_no: q.queue_no, ahead: q.ahead, room: q.room })
+}
+
 fn hm(op: &str, s: &str) -> Result<NaiveTime, DomainError> {
     NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| malformed(op, e))
 }
@@ -384,6 +399,22 @@ impl HisPort for HisClient {
             Ok(_) => Ok(()),
             Err((code, msg)) if code == "2009" => Err(DomainError::new(ErrorCode::BookingNotCancellable, format!("his reg_cancel refused {code}: {msg}"))),
             Err((code, msg)) => Err(refusal("reg_cancel", &code, &msg)),
+        }
+    }
+
+    async fn check_in(&self, reg_id: &str) -> Result<QueueStatus, DomainError> {
+        match self.call("reg_checkin", json!({"regId": reg_id})).await? {
+            Ok(v) => queue(parse("reg_checkin", v)?),
+            Err((code, msg)) if code == "2012" => Err(DomainError::new(ErrorCode::CheckInNotOpen, format!("his reg_checkin refused {code}: {msg}"))),
+            Err((code, msg)) => Err(refusal("reg_checkin", &code, &msg)),
+        }
+    }
+
+    async fn queue_status(&self, reg_id: &str) -> Result<Option<QueueStatus>, DomainError> {
+        match self.call("queue_status", json!({"regId": reg_id})).await? {
+            Ok(v) => Ok(Some(queue(parse("queue_status", v)?)?)),
+            Err((code, _)) if code == "2013" => Ok(None),
+            Err((code, msg)) => Err(refusal("queue_status", &code, &msg)),
         }
     }
 

@@ -68,6 +68,8 @@ struct Lock {
     confirmed: Option<String>,
     /// 退号: the refund trade number it was cancelled under.
     cancelled: Option<String>,
+    /// 签到: the queue number taken.
+    queue_no: Option<u32>,
 }
 
 struct Bill {
@@ -388,6 +390,7 @@ impl HisState {
                     expires_at,
                     confirmed: None,
                     cancelled: None,
+                    queue_no: None,
                 });
                 Ok(json!({"preId": pre_id, "seeNo": see_no, "regFee": fee.0, "expireTime": expires_at.to_rfc3339()}))
             }
@@ -450,6 +453,34 @@ impl HisState {
                 }
                 self.trades.push(Trade { trade_no: refund_no, kind: "register_refund", amount: Fen(-fee.0), at: now });
                 Ok(json!({}))
+            }
+            // 签到/取号: on the visit day, from an hour before the slot until it ends. The
+            // doctor calls one patient every ten minutes from the session's first slot.
+            "reg_checkin" | "queue_status" => {
+                let reg_id = s(data, "regId")?.to_owned();
+                let now = domain::clock::to_local(self.clock.now()).naive_local();
+                let Some(pos) = self.locks.iter().position(|l| l.confirmed.as_deref() == Some(reg_id.as_str()) && l.cancelled.is_none()) else {
+                    return err("2007", "挂号记录不存在");
+                };
+                let slot_id = self.locks[pos].slot_id.clone();
+                let Some((sched, i)) = self.schedule_mut(&slot_id) else { return err("2002", "号源不存在") };
+                let (start, end) = (sched.date.and_time(sched.slots[i].start), sched.date.and_time(sched.slots[i].end));
+                let first = sched.date.and_time(sched.slots[0].start);
+                let (sched_id, dept) = (sched.schedule_id.clone(), sched.dept_id.clone());
+                if self.locks[pos].queue_no.is_none() {
+                    if op == "queue_status" {
+                        return err("2013", "尚未签到");
+                    }
+                    if now < start - Duration::minutes(60) || now >= end {
+                        return err("2012", "不在签到时间内");
+                    }
+                    let taken = self.locks.iter().filter(|l| l.slot_id.starts_with(&sched_id) && l.queue_no.is_some()).count() as u32;
+                    self.locks[pos].queue_no = Some(taken + 1);
+                }
+                let queue_no = self.locks[pos].queue_no.expect("set above");
+                let called = if now > first { ((now - first).num_minutes() / 10) as u32 } else { 0 };
+                let room = self.hospital.departments.iter().find(|d| d.dept_id == dept).map(|d| d.location.clone()).unwrap_or_default();
+                Ok(json!({"queueNo": queue_no, "ahead": queue_no.saturating_sub(1).saturating_sub(called), "room": room}))
             }
             "unpaid_fees" => {
                 let pid = s(data, "patientId")?;

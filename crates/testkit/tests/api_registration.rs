@@ -332,3 +332,48 @@ on_both_backends! {
         assert_eq!(owners.len(), live.len(), "nobody holds two places");
     }
 }
+
+on_both_backends! {
+    async fn check_in_on_the_visit_day_gives_a_queue_number(backend) {
+        let (t, clock) = spawn(backend).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (_, slot, _) = free_slot(&t, "0109", 1).await;
+        let b: Value = book(&t, &zhang, "c-1", ids[0], "0109", &slot).await.json().await.unwrap();
+        pay_self(&t, b["order_no"].as_str().unwrap()).await;
+        let no = b["booking_no"].as_str().unwrap().to_owned();
+        let check_in = || {
+            let (url, cookie) = (t.url(&format!("/api/v1/me/registrations/{no}/check-in")), zhang.clone());
+            async move { TestApp::http().post(url).header("cookie", cookie).send().await.unwrap() }
+        };
+        let early = check_in().await;
+        assert_eq!(early.status(), 409);
+        assert_eq!(early.json::<Value>().await.unwrap()["code"], "CHECK_IN_NOT_OPEN");
+        let b = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await;
+        assert_eq!(b["can_check_in"], false);
+        // Half an hour before the slot, at the hospital.
+        let start = domain::clock::local_to_utc(
+            chrono::NaiveDate::parse_from_str(b["visit_date"].as_str().unwrap(), "%Y-%m-%d").unwrap().and_time(chrono::NaiveTime::parse_from_str(b["start_time"].as_str().unwrap(), "%H:%M").unwrap()),
+        );
+        clock.set(start - Duration::minutes(30));
+        // Hours passed: the session went idle; sign in again.
+        let (_, zhang) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let check_in = || {
+            let (url, cookie) = (t.url(&format!("/api/v1/me/registrations/{no}/check-in")), zhang.clone());
+            async move { TestApp::http().post(url).header("cookie", cookie).send().await.unwrap() }
+        };
+        assert_eq!(get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await["can_check_in"], true);
+        let r = check_in().await;
+        assert_eq!(r.status(), 200);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(state(&b), "checked_in");
+        let n = b["queue_no"].as_u64().unwrap();
+        assert!(n >= 1 && b["ahead"].as_u64().unwrap() < n, "{b}");
+        // A second tap shows the same number; a checked-in visit cannot be cancelled online.
+        assert_eq!(check_in().await.json::<Value>().await.unwrap()["queue_no"].as_u64(), Some(n));
+        let page = TestApp::http().get(t.url(&format!("/registrations/{no}"))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("排队号") && page.contains("前面还有"), "the page shows the queue");
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "BOOKING_NOT_CANCELLABLE");
+        assert_eq!(t.app.store.audit_count(Some("booking.check_in")).await.unwrap(), 1);
+    }
+}

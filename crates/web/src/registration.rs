@@ -184,6 +184,9 @@ pub struct BookingView {
     pub note: String,
     pub cancellable: bool,
     pub awaiting_payment: bool,
+    pub can_check_in: bool,
+    /// (queue number, patients ahead, where to wait) once checked in.
+    pub queue: Option<(u32, u32, String)>,
 }
 
 impl BookingView {
@@ -205,6 +208,8 @@ impl BookingView {
             note: r.note.clone(),
             cancellable: b.cancellable,
             awaiting_payment: b.state == BookingState::Locked,
+            can_check_in: b.can_check_in,
+            queue: b.queue.as_ref().map(|q| (q.queue_no, q.ahead, q.room.clone())),
         }
     }
 }
@@ -271,6 +276,23 @@ pub async fn detail(
     .into_response())
 }
 
+pub async fn check_in(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    Ok(match st.app.check_in(auth.account_id, &no, &actor).await {
+        Ok(_) => Redirect::to(&format!("/registrations/{no}")).into_response(),
+        Err(e) if e.code == ErrorCode::BookingNotFound => return Err(e.into()),
+        Err(e) => Redirect::to(&format!("/registrations/{no}?error={}", e.code.code())).into_response(),
+    })
+}
+
 pub async fn cancel(
     State(st): State<WebState>,
     auth: PatientAuth,
@@ -321,6 +343,11 @@ pub struct BookingDto {
     /// The order that pays it; pay through `/api/v1/me/orders/{order_no}/pay`.
     pub order_no: Option<String>,
     pub cancellable: bool,
+    /// Whether 签到/取号 is open now.
+    pub can_check_in: bool,
+    /// The queue number and how many are ahead, once checked in (detail only).
+    pub queue_no: Option<u32>,
+    pub ahead: Option<u32>,
     /// What INS-2 decided at booking: `insurance`, `mutual_aid` or `refused`.
     pub insurance_route: Option<String>,
     /// Why insurance may not pay (INSURANCE_REGISTRATION_EXCEPTION's detail), in Chinese.
@@ -355,6 +382,9 @@ impl BookingDto {
             fee: r.fee,
             order_no: r.order_no.clone(),
             cancellable: b.cancellable,
+            can_check_in: b.can_check_in,
+            queue_no: b.queue.as_ref().map(|q| q.queue_no),
+            ahead: b.queue.as_ref().map(|q| q.ahead),
             insurance_route: route.map(str::to_owned),
             insurance_notice: notice.map(str::to_owned),
             note: r.note.clone(),
@@ -402,6 +432,24 @@ pub async fn api_get(State(st): State<WebState>, auth: PatientAuth, Path(no): Pa
     if !plain(&no) {
         return Err(ErrorCode::BookingNotFound.into());
     }
+    Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, &no).await?)).into_response())
+}
+
+/// 签到/取号 on the visit day (from an hour before the slot): the HIS gives the queue
+/// number; a second call returns the same. Outside the window: `CHECK_IN_NOT_OPEN`.
+#[utoipa::path(post, path = "/api/v1/me/registrations/{booking_no}/check-in", tag = "booking", params(("booking_no" = String, Path, description = "Booking number")),
+    responses((status = 200, body = BookingDto), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn api_check_in(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    st.app.check_in(auth.account_id, &no, &actor).await?;
     Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, &no).await?)).into_response())
 }
 
