@@ -10,7 +10,7 @@ use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use domain::billing::{Channel, OrderEvent, OrderLine, OrderState, PerChannel, Purpose};
-use domain::booking::{BookingState, Doctor};
+use domain::booking::{BookingState, Doctor, SessionChange};
 use domain::insurance::Eligibility;
 use domain::ports::{QueueStatus, SlotLock};
 use domain::{DomainError, ErrorCode, Fen};
@@ -34,6 +34,18 @@ pub mod events {
     pub const LOCK_LOST: &str = "booking.lock_lost";
     pub const VISIT_TOMORROW: &str = "booking.visit_tomorrow";
     pub const TAKE_NUMBER: &str = "booking.take_number";
+    pub const SESSION_SUSPENDED: &str = "session.suspended";
+    pub const SESSION_RESCHEDULED: &str = "session.rescheduled";
+    pub const SESSION_SUBSTITUTED: &str = "session.substituted";
+}
+
+/// The staff change a booking's session went through, if any.
+pub fn session_change_of(row: &BookingRow) -> Option<SessionChange> {
+    row.session_change.as_deref().and_then(|s| serde_json::from_str(s).ok())
+}
+
+fn suspended(row: &BookingRow) -> bool {
+    matches!(session_change_of(row), Some(SessionChange::Suspend { .. }))
 }
 
 /// A booking that holds its place and waits for payment.
@@ -366,7 +378,8 @@ impl App {
             }
             BookingState::Confirmed => {
                 let now = self.now();
-                if starts_at(&row).is_none_or(|s| s - self.policies.cancel_before_start <= now) {
+                // A suspended session is refunded whenever the patient asks.
+                if !suspended(&row) && starts_at(&row).is_none_or(|s| s - self.policies.cancel_before_start <= now) {
                     return Err(DomainError::new(ErrorCode::BookingNotCancellable, "past the online cancellation deadline"));
                 }
                 let reg_id = row.reg_id.clone().unwrap_or_default();
@@ -419,6 +432,93 @@ impl App {
         Ok(q)
     }
 
+    /// Staff suspend (停诊), reschedule (改诊) or substitute (替诊) a session: the HIS first,
+    /// then every live booking takes the change and gets its journey event, in one
+    /// transaction per booking. Unpaid bookings of a suspended session are released.
+    /// Returns how many bookings were affected.
+    pub async fn change_session(&self, dept_id: &str, schedule_id: &str, change: SessionChange, actor: &Actor) -> Result<usize, DomainError> {
+        let reason = change.reason().trim();
+        if reason.is_empty() || reason.chars().count() > 100 {
+            return Err(DomainError::new(ErrorCode::ValidationFailed, "reason"));
+        }
+        let view = self.department_view(dept_id).await?;
+        let schedule = view.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::NotFound)?;
+        let substitute = match &change {
+            SessionChange::Reschedule { shift_minutes, location, .. } => {
+                let loc_ok = location.as_deref().is_none_or(|l| !l.trim().is_empty() && l.chars().count() <= 60);
+                if !(-240..=240).contains(shift_minutes) || (*shift_minutes == 0 && location.is_none()) || !loc_ok {
+                    return Err(DomainError::new(ErrorCode::ValidationFailed, "reschedule"));
+                }
+                None
+            }
+            SessionChange::Substitute { doctor_code, .. } => {
+                let d = view.doctors.iter().find(|d| &d.doctor_code == doctor_code && d.doctor_code != schedule.doctor_code);
+                Some(d.ok_or_else(|| DomainError::new(ErrorCode::ValidationFailed, "substitute doctor"))?.clone())
+            }
+            SessionChange::Suspend { .. } => None,
+        };
+        self.his.change_schedule(schedule_id, &change).await?;
+        self.catalogue.forget_department(dept_id, self.today());
+        let change_json = serde_json::to_string(&change).expect("change serialises");
+        let tag = hex::encode(&crypto::sm3::digest(change_json.as_bytes())[..6]);
+        let kind = match change {
+            SessionChange::Suspend { .. } => events::SESSION_SUSPENDED,
+            SessionChange::Reschedule { .. } => events::SESSION_RESCHEDULED,
+            SessionChange::Substitute { .. } => events::SESSION_SUBSTITUTED,
+        };
+        let live = [BookingState::Locking, BookingState::Locked, BookingState::Confirmed, BookingState::CheckedIn];
+        let rows = self.store.bookings_of_schedule(schedule_id, &live).await?;
+        let mut unpaid = Vec::new();
+        for row in &rows {
+            let state = booking_state(row);
+            let mut c = BookingChange { session_change: Some(change_json.clone()), ..Default::default() };
+            let shift = |t: &str, m: i32| NaiveTime::parse_from_str(t, "%H:%M").map(|x| (x + Duration::minutes(m.into())).format("%H:%M").to_string()).ok();
+            match &change {
+                SessionChange::Suspend { reason } => c.note = Some(format!("医生停诊：{reason}。可一键退号退费，或改约其他医生。")),
+                SessionChange::Reschedule { shift_minutes, location, reason } => {
+                    c.start_time = shift(&row.start_time, *shift_minutes);
+                    c.end_time = shift(&row.end_time, *shift_minutes);
+                    c.location = location.clone();
+                    c.note = Some(format!("门诊调整：{reason}。请按新的时间、地点就诊；如不便可一键退号。"));
+                }
+                SessionChange::Substitute { reason, .. } => {
+                    let d = substitute.as_ref().expect("checked above");
+                    c.doctor = Some((d.doctor_code.clone(), d.name.clone(), d.title.clone()));
+                    c.note = Some(format!("替诊：{reason}，由{} {}接诊；如不便可一键退号。", d.name, d.title));
+                }
+            }
+            let now = self.now();
+            let txn = self.store.write_txn().await?;
+            if self.store.move_booking(&txn, &row.booking_no, &[state], state, c, now).await? {
+                let after = store::registration::booking_in(&txn, &row.booking_no).await?;
+                let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
+                let mut payload = event_payload(&after, &name);
+                payload["change"] = serde_json::from_str(&change_json).expect("json");
+                payload["before"] = json!({"start_time": row.start_time, "end_time": row.end_time, "location": row.location, "doctor_name": row.doctor_name});
+                let key = format!("{kind}:{}:{tag}", row.booking_no);
+                self.store.record_event(&txn, kind, &key, Some(row.patient_id), &payload, now).await?;
+            }
+            txn.commit().await.map_err(store::db_err)?;
+            if matches!(change, SessionChange::Suspend { .. }) && state == BookingState::Locked {
+                unpaid.push(row.clone());
+            }
+        }
+        // Nobody pays for a session that will not happen.
+        for row in unpaid {
+            if let Some(order_no) = &row.order_no
+                && self.resolve_payment(order_no).await? == OrderState::Created
+                && self.store.attempt(order_no, crate::billing::BANK).await?.is_none()
+            {
+                self.drop_insurance_presettlement(order_no).await?;
+                self.apply_if_current(order_no, OrderEvent::Expired).await?;
+                self.release_booking(&row.booking_no, "医生停诊，预约已取消").await?;
+            }
+        }
+        let what = format!("{} {} {}：{}（{}人）", view.department.name, schedule.date, change.label_zh(), reason, rows.len());
+        self.store.audit(&actor.entry("session.change", format!("schedule:{schedule_id}"), &what), self.now()).await?;
+        Ok(rows.len())
+    }
+
     /// The account's bookings, newest first.
     pub async fn patient_bookings(&self, account_id: i64, limit: u64) -> Result<Vec<PatientBooking>, DomainError> {
         let patients = self.store.list_patients(account_id).await?;
@@ -450,11 +550,11 @@ impl App {
         let state = booking_state(&row);
         let cancellable = match state {
             BookingState::Locked => true,
-            BookingState::Confirmed => starts_at(&row).is_some_and(|s| s - self.policies.cancel_before_start > now),
+            BookingState::Confirmed => suspended(&row) || starts_at(&row).is_some_and(|s| s - self.policies.cancel_before_start > now),
             _ => false,
         };
         let eligibility = serde_json::from_str(&row.eligibility).ok();
-        let can_check_in = state == BookingState::Confirmed && check_in_open(&row, now);
+        let can_check_in = state == BookingState::Confirmed && !suspended(&row) && check_in_open(&row, now);
         PatientBooking { row, state, patient_name_masked, eligibility, cancellable, can_check_in, queue: None }
     }
 }

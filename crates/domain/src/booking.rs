@@ -66,6 +66,41 @@ pub struct Schedule {
     pub slots: Vec<Slot>,
 }
 
+/// What staff do to a session (停诊 / 改诊 / 替诊); the HIS is changed first, then every
+/// booked patient is told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SessionChange {
+    /// 停诊: the session will not take place.
+    Suspend { reason: String },
+    /// 改诊: the session moves by `shift_minutes` and/or to another place.
+    Reschedule { shift_minutes: i32, location: Option<String>, reason: String },
+    /// 替诊: another doctor of the department sees the session's patients.
+    Substitute { doctor_code: String, reason: String },
+}
+
+impl SessionChange {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Suspend { .. } => "suspended",
+            Self::Reschedule { .. } => "rescheduled",
+            Self::Substitute { .. } => "substituted",
+        }
+    }
+    pub fn label_zh(&self) -> &'static str {
+        match self {
+            Self::Suspend { .. } => "停诊",
+            Self::Reschedule { .. } => "改诊",
+            Self::Substitute { .. } => "替诊",
+        }
+    }
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Suspend { reason } | Self::Reschedule { reason, .. } | Self::Substitute { reason, .. } => reason,
+        }
+    }
+}
+
 /// Where a booking (挂号) stands. A booking holds a place from `Locking` (the row exists
 /// before the HIS is asked, so a lost answer can be asked again) until it is released,
 /// cancelled or has been attended.

@@ -1,6 +1,6 @@
 //! The ports through which use cases reach outside systems. `gateways` implements each
 //! one against the real protocol; tests and demo mode point those at `sim`.
-use crate::booking::{Department, Doctor, Schedule};
+use crate::booking::{Department, Doctor, Schedule, SessionChange};
 use crate::error::DomainError;
 use crate::identity::Gender;
 use crate::insurance::Coverage;
@@ -160,6 +160,8 @@ pub trait HisPort: Send + Sync {
     async fn confirm_registration(&self, pre_id: &str, pay_trade_no: &str, amount: Fen) -> Result<Registration, DomainError>;
     /// 退号: cancels a confirmed registration; idempotent on `refund_no`.
     async fn cancel_registration(&self, reg_id: &str, refund_no: &str) -> Result<(), DomainError>;
+    /// 停诊 / 改诊 / 替诊 of one session.
+    async fn change_schedule(&self, schedule_id: &str, change: &SessionChange) -> Result<(), DomainError>;
     /// 签到/取号 on the visit day; idempotent (a second check-in returns the same number).
     async fn check_in(&self, reg_id: &str) -> Result<QueueStatus, DomainError>;
     /// The queue position of a checked-in registration; `None` before check-in.

@@ -9,11 +9,13 @@ pub enum Role {
     Lab,
     Records,
     Finance,
+    /// 门诊部: schedules, session changes, the insurance rules and the no-show list.
+    Outpatient,
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Nurse, Role::Doctor, Role::Lab, Role::Records, Role::Finance, Role::Admin];
+    pub const ALL: [Role; 7] = [Role::Nurse, Role::Doctor, Role::Lab, Role::Records, Role::Finance, Role::Outpatient, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -22,6 +24,7 @@ impl Role {
             Role::Lab => "lab",
             Role::Records => "records",
             Role::Finance => "finance",
+            Role::Outpatient => "outpatient",
             Role::Admin => "admin",
         }
     }
@@ -35,6 +38,7 @@ impl Role {
             Role::Lab => "检验科",
             Role::Records => "病案室",
             Role::Finance => "财务",
+            Role::Outpatient => "门诊部",
             Role::Admin => "系统管理员",
         }
     }

@@ -5,7 +5,7 @@
 use crate::http::{HttpExecutor, TransportError};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use domain::booking::{Department, Doctor, Schedule, SessionPeriod, Slot};
+use domain::booking::{Department, Doctor, Schedule, SessionChange, SessionPeriod, Slot};
 use domain::identity::Gender;
 use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
 use domain::ports::*;
@@ -400,6 +400,19 @@ impl HisPort for HisClient {
             Err((code, msg)) if code == "2009" => Err(DomainError::new(ErrorCode::BookingNotCancellable, format!("his reg_cancel refused {code}: {msg}"))),
             Err((code, msg)) => Err(refusal("reg_cancel", &code, &msg)),
         }
+    }
+
+    async fn change_schedule(&self, schedule_id: &str, change: &SessionChange) -> Result<(), DomainError> {
+        let data = match change {
+            SessionChange::Suspend { reason } => json!({"scheduleId": schedule_id, "changeType": "stop", "reason": reason}),
+            SessionChange::Reschedule { shift_minutes, location, reason } => {
+                json!({"scheduleId": schedule_id, "changeType": "change", "shiftMinutes": shift_minutes, "location": location, "reason": reason})
+            }
+            SessionChange::Substitute { doctor_code, reason } => {
+                json!({"scheduleId": schedule_id, "changeType": "replace", "doctorCode": doctor_code, "reason": reason})
+            }
+        };
+        self.call_ok("schedule_change", data).await.map(|_| ())
     }
 
     async fn check_in(&self, reg_id: &str) -> Result<QueueStatus, DomainError> {

@@ -134,6 +134,7 @@ const DEMO_STAFF: &[(&str, &str, &[Role])] = &[
     ("lab01", "检验科 李晓燕", &[Role::Lab]),
     ("records01", "病案室 陈慧敏", &[Role::Records]),
     ("finance01", "财务 刘海涛", &[Role::Finance]),
+    ("outpatient01", "门诊部 赵振华", &[Role::Outpatient]),
 ];
 
 fn random_password() -> String {

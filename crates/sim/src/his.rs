@@ -419,6 +419,10 @@ impl HisState {
                 if amount != self.locks[pos].fee {
                     return err("1003", "金额不符");
                 }
+                let slot_id = self.locks[pos].slot_id.clone();
+                if self.locks[pos].confirmed.is_none() && self.schedule_mut(&slot_id).is_some_and(|(s, _)| s.suspended) {
+                    return err("2004", "该医生已停诊");
+                }
                 if let Some(reg) = &self.locks[pos].confirmed {
                     return Ok(json!({"regId": reg, "seeNo": self.locks[pos].see_no}));
                 }
@@ -440,10 +444,14 @@ impl HisState {
                     Some(_) => return err("2009", "已退号"),
                     None => {}
                 }
-                // The slot's start, local time: no 退号 once it has begun.
+                // The slot's start, local time: no 退号 once it has begun — unless the
+                // session was suspended (停诊), when every booking may be refunded.
                 let slot_id = self.locks[pos].slot_id.clone();
-                let starts = self.schedule_mut(&slot_id).map(|(s, i)| s.date.and_time(s.slots[i].start));
-                if starts.is_none_or(|st| st <= domain::clock::to_local(now).naive_local()) {
+                let (starts, suspended) = match self.schedule_mut(&slot_id) {
+                    Some((s, i)) => (Some(s.date.and_time(s.slots[i].start)), s.suspended),
+                    None => (None, false),
+                };
+                if !suspended && starts.is_none_or(|st| st <= domain::clock::to_local(now).naive_local()) {
                     return err("2009", "已过就诊时间，不能退号");
                 }
                 self.locks[pos].cancelled = Some(refund_no.clone());
@@ -481,6 +489,32 @@ impl HisState {
                 let called = if now > first { ((now - first).num_minutes() / 10) as u32 } else { 0 };
                 let room = self.hospital.departments.iter().find(|d| d.dept_id == dept).map(|d| d.location.clone()).unwrap_or_default();
                 Ok(json!({"queueNo": queue_no, "ahead": queue_no.saturating_sub(1).saturating_sub(called), "room": room}))
+            }
+            // 停诊 / 改诊 / 替诊 (operation name after the vendor docs' schedule change) [I].
+            "schedule_change" => {
+                let sched_id = s(data, "scheduleId")?.to_owned();
+                let kind = s(data, "changeType")?.to_owned();
+                let Some(pos) = self.hospital.schedules.iter().position(|x| x.schedule_id == sched_id) else { return err("2002", "排班不存在") };
+                match kind.as_str() {
+                    "stop" => self.hospital.schedules[pos].suspended = true,
+                    "change" => {
+                        let shift = Duration::minutes(data.get("shiftMinutes").and_then(Value::as_i64).unwrap_or(0));
+                        for sl in &mut self.hospital.schedules[pos].slots {
+                            sl.start += shift;
+                            sl.end += shift;
+                        }
+                    }
+                    "replace" => {
+                        let code = s(data, "doctorCode")?;
+                        let dept = self.hospital.schedules[pos].dept_id.clone();
+                        if !self.hospital.doctors.iter().any(|d| d.doctor_code == code && d.dept_id == dept) {
+                            return err("2014", "替诊医生不属于本科室");
+                        }
+                        self.hospital.schedules[pos].doctor_code = code.to_owned();
+                    }
+                    _ => return err("1001", "changeType 不正确"),
+                }
+                Ok(json!({}))
             }
             "unpaid_fees" => {
                 let pid = s(data, "patientId")?;

@@ -41,6 +41,12 @@ pub struct BookingChange {
     pub fee: Option<i64>,
     pub note: Option<String>,
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// A staff change to the session (JSON), with the times, place or doctor it changed.
+    pub session_change: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub location: Option<String>,
+    pub doctor: Option<(String, String, String)>,
 }
 
 fn state_of(row: &BookingRow) -> BookingState {
@@ -92,6 +98,7 @@ impl Store {
             eligibility: Set(b.eligibility),
             note: Set(String::new()),
             checked_in_at: Set(None),
+            session_change: Set(None),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -176,7 +183,38 @@ impl Store {
         if !to.holds_place() {
             q = q.col_expr(registration::Column::ActiveKey, Expr::value(Option::<String>::None));
         }
-        let BookingChange { pre_id, see_no, reg_id, order_no, lock_expires_at, fee, note, checked_in_at } = change;
+        let BookingChange {
+            pre_id,
+            see_no,
+            reg_id,
+            order_no,
+            lock_expires_at,
+            fee,
+            note,
+            checked_in_at,
+            session_change,
+            start_time,
+            end_time,
+            location,
+            doctor,
+        } = change;
+        if let Some(v) = session_change {
+            q = q.col_expr(registration::Column::SessionChange, Expr::value(v));
+        }
+        if let Some(v) = start_time {
+            q = q.col_expr(registration::Column::StartTime, Expr::value(v));
+        }
+        if let Some(v) = end_time {
+            q = q.col_expr(registration::Column::EndTime, Expr::value(v));
+        }
+        if let Some(v) = location {
+            q = q.col_expr(registration::Column::Location, Expr::value(v));
+        }
+        if let Some((code, name, title)) = doctor {
+            q = q.col_expr(registration::Column::DoctorCode, Expr::value(code));
+            q = q.col_expr(registration::Column::DoctorName, Expr::value(name));
+            q = q.col_expr(registration::Column::DoctorTitle, Expr::value(title));
+        }
         if let Some(v) = pre_id {
             q = q.col_expr(registration::Column::PreId, Expr::value(v));
         }

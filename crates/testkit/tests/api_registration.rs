@@ -377,3 +377,76 @@ on_both_backends! {
         assert_eq!(t.app.store.audit_count(Some("booking.check_in")).await.unwrap(), 1);
     }
 }
+
+on_both_backends! {
+    async fn staff_change_a_session_and_every_booked_patient_hears(backend) {
+        let (t, clock) = spawn(backend).await;
+        let (zhang, zids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (lina, lids) = account(&t, "oDemo_lina_0002", &["李娜"]).await;
+        let (sched, slot, _) = free_slot(&t, "0112", 2).await;
+        let paid: Value = book(&t, &zhang, "s-1", zids[0], "0112", &slot).await.json().await.unwrap();
+        pay_self(&t, paid["order_no"].as_str().unwrap()).await;
+        let unpaid: Value = book(&t, &lina, "s-2", lids[0], "0112", &slot).await.json().await.unwrap();
+        let date = paid["visit_date"].as_str().unwrap().to_owned();
+        let list = format!("/staff/outpatient/sessions?dept=0112&date={date}");
+        // Only the outpatient office (and admins) may change sessions.
+        let nurse = t.staff_sign_in("nurse01").await;
+        assert_eq!(TestApp::http().get(t.url(&list)).header("cookie", &nurse).send().await.unwrap().status(), 403);
+        let office = t.staff_sign_in("outpatient01").await;
+        let page = TestApp::http().get(t.url(&list)).header("cookie", &office).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(&sched) && page.contains("已预约 2 人（已支付 1 人）"), "{page}");
+        let post = |form: Vec<(&'static str, String)>| {
+            let (url, cookie) = (t.url(&format!("/staff/outpatient/sessions/{sched}/change")), office.clone());
+            async move { location(TestApp::http().post(url).header("cookie", cookie).form(&form).send().await.unwrap().headers()) }
+        };
+        let base = |kind: &str, reason: &str| vec![("dept", "0112".to_owned()), ("date", date.clone()), ("kind", kind.to_owned()), ("reason", reason.to_owned())];
+        assert!(post(base("suspend", " ")).await.ends_with("error=VALIDATION_FAILED"), "a reason is required");
+        // 替诊: another doctor of the department.
+        let v = t.app.department_view("0112").await.unwrap();
+        let current = v.schedules.iter().find(|s| s.schedule_id == sched).unwrap().doctor_code.clone();
+        let other = v.doctors.iter().find(|d| d.doctor_code != current).unwrap().clone();
+        let mut f = base("substitute", "原医生外出会诊");
+        f.push(("doctor_code", other.doctor_code.clone()));
+        assert!(post(f).await.ends_with("done=2"));
+        let b = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", paid["booking_no"].as_str().unwrap())).await;
+        assert_eq!(b["doctor_name"], other.name.as_str());
+        // 改诊: an hour later, another room.
+        let mut f = base("reschedule", "诊室检修");
+        f.push(("shift_minutes", "60".into()));
+        f.push(("location", "门诊楼3层C区".into()));
+        assert!(post(f).await.ends_with("done=2"));
+        let after = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", paid["booking_no"].as_str().unwrap())).await;
+        assert_eq!(after["location"], "门诊楼3层C区");
+        assert_ne!(after["start_time"], paid["start_time"]);
+        // 停诊: told twice over (the form sent twice) is still told once.
+        assert!(post(base("suspend", "医生临时手术")).await.ends_with("done=2"));
+        let events = t.app.store.events_of(zids[0]).await.unwrap();
+        for kind in ["session.substituted", "session.rescheduled", "session.suspended"] {
+            let e = events.iter().filter(|e| e.kind == kind).collect::<Vec<_>>();
+            assert_eq!(e.len(), 1, "{kind}");
+            let p: Value = serde_json::from_str(&e[0].payload).unwrap();
+            assert!(!p["change"]["reason"].as_str().unwrap().is_empty() && !p["before"].is_null() && !p["link"].is_null(), "{p}");
+        }
+        // The unpaid booking was released and its order closed.
+        let l = get_json(&t, &lina, &format!("/api/v1/me/registrations/{}", unpaid["booking_no"].as_str().unwrap())).await;
+        assert_eq!(state(&l), "released");
+        assert_eq!(t.app.store.order(unpaid["order_no"].as_str().unwrap()).await.unwrap().0.state, domain::billing::OrderState::Closed);
+        // The paid one is refunded in one tap, even ten minutes before the (moved) slot, and
+        // may rebook.
+        let start = domain::clock::local_to_utc(
+            chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").unwrap().and_time(chrono::NaiveTime::parse_from_str(after["start_time"].as_str().unwrap(), "%H:%M").unwrap()),
+        );
+        clock.set(start - Duration::minutes(10));
+        let (_, zhang) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let b = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", paid["booking_no"].as_str().unwrap())).await;
+        assert_eq!(b["can_check_in"], false, "no check-in for a suspended session");
+        let page = TestApp::http().get(t.url(&format!("/registrations/{}", paid["booking_no"].as_str().unwrap()))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("停诊通知") && page.contains("医生临时手术") && page.contains("改约其他医生"), "{page}");
+        assert_eq!(b["cancellable"], true);
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{}/cancel", paid["booking_no"].as_str().unwrap()))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(state(&r.json::<Value>().await.unwrap()), "cancelled");
+        t.drain_jobs().await;
+        assert_eq!(t.app.store.order(paid["order_no"].as_str().unwrap()).await.unwrap().0.state, domain::billing::OrderState::Refunded);
+        assert!(t.app.store.audit_count(Some("session.change")).await.unwrap() >= 3);
+    }
+}

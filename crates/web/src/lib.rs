@@ -10,6 +10,7 @@ pub mod finance;
 pub mod idempotency;
 pub mod middleware;
 pub mod ops;
+pub mod outpatient;
 pub mod pages;
 pub mod payments;
 pub mod registration;
@@ -101,6 +102,7 @@ async fn css() -> impl axum::response::IntoResponse {
 const STAFF_ANY: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Records, Role::Finance, Role::Admin];
 const STAFF_ADMIN: &[Role] = &[Role::Admin];
 const STAFF_FINANCE: &[Role] = &[Role::Finance];
+const STAFF_OUTPATIENT: &[Role] = &[Role::Outpatient, Role::Admin];
 
 pub fn router(app: App, cfg: WebConfig) -> Router {
     let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
@@ -130,6 +132,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/finance/reconciliation/{run_id}", get(finance::recon_run))
         .route("/staff/finance/reconciliation/{run_id}/items/{item_id}/resolve", post(finance::resolve_item))
         .route_layer(from_fn_with_state((st.clone(), STAFF_FINANCE), auth::require_roles));
+    let staff_outpatient = Router::new()
+        .route("/staff/outpatient/sessions", get(outpatient::sessions))
+        .route("/staff/outpatient/sessions/{schedule_id}/change", post(outpatient::change))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_OUTPATIENT), auth::require_roles));
     let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
 
     Router::new()
@@ -148,6 +154,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_any)
         .merge(staff_admin)
         .merge(staff_finance)
+        .merge(staff_outpatient)
         .route("/api/v1/me/patients", get(api::list_patients).post(api::add_patient))
         .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
         .route("/api/v1/departments", get(api::departments))

@@ -185,6 +185,9 @@ pub struct BookingView {
     pub cancellable: bool,
     pub awaiting_payment: bool,
     pub can_check_in: bool,
+    /// 停诊 / 改诊 / 替诊 when staff changed the session, and where to rebook.
+    pub changed: Option<&'static str>,
+    pub dept_href: String,
     /// (queue number, patients ahead, where to wait) once checked in.
     pub queue: Option<(u32, u32, String)>,
 }
@@ -209,6 +212,8 @@ impl BookingView {
             cancellable: b.cancellable,
             awaiting_payment: b.state == BookingState::Locked,
             can_check_in: b.can_check_in,
+            changed: app::registration::session_change_of(r).map(|c| c.label_zh()).filter(|_| b.state.holds_place()),
+            dept_href: format!("/departments/{}", r.dept_id),
             queue: b.queue.as_ref().map(|q| (q.queue_no, q.ahead, q.room.clone())),
         }
     }

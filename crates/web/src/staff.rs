@@ -93,7 +93,8 @@ pub struct Module {
 /// staff see what is coming) but not linked.
 fn modules_for(roles: &[Role]) -> Vec<Module> {
     use Role::*;
-    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 10] = [
+    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 11] = [
+        ("出诊管理", "停诊、改诊、替诊并通知患者", Some("/staff/outpatient/sessions"), &[Outpatient, Admin]),
         ("工作人员账号", "创建账号、分配角色", Some("/staff/admin/staff"), &[Admin]),
         ("审计日志", "完整性校验与追溯查询", Some("/staff/admin/audit"), &[Admin]),
         ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),

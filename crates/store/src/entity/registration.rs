@@ -34,6 +34,7 @@ pub struct Model {
     pub eligibility: String,
     pub note: String,
     pub checked_in_at: Option<DateTimeUtc>,
+    pub session_change: Option<String>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

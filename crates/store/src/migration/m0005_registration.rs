@@ -51,6 +51,9 @@ impl MigrationTrait for Migration {
                 .col(text(a("eligibility")))
                 .col(text(a("note")))
                 .col(timestamp_with_time_zone_null(a("checked_in_at")))
+                // What staff did to the session after it was booked (suspended /
+                // rescheduled / substituted), with the reason, as JSON.
+                .col(text_null(a("session_change")))
                 .col(integer(a("version")))
                 .col(timestamp_with_time_zone(a("created_at")))
                 .col(timestamp_with_time_zone(a("updated_at")))
