@@ -47,6 +47,7 @@ impl Registry {
             .with(crate::registration::BOOKING_RELEASE, crate::registration::ReleaseBooking)
             .with(crate::registration::BOOKING_REFUND, crate::registration::RefundBooking)
             .with(crate::registration::BOOKING_REMIND, crate::registration::RemindBooking)
+            .with(crate::fairness::NO_SHOW_DAILY, crate::fairness::NoShowDaily)
     }
 }
 
@@ -203,6 +204,15 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     }
     if app.store.live_jobs_of_kind(crate::billing::reconcile::RECONCILE_DAILY).await? == 0 {
         crate::billing::reconcile::schedule_daily(app).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::fairness::NO_SHOW_DAILY).await? == 0 {
+        let at = crate::fairness::next_local(app.now(), 1);
+        let job = store::outbox::NewJob::new(crate::fairness::NO_SHOW_DAILY, serde_json::json!({}), app.now()).at(at).dedupe(format!(
+            "{}:{}",
+            crate::fairness::NO_SHOW_DAILY,
+            at.timestamp()
+        ));
+        app.store.enqueue(app.store.db(), job, app.now()).await?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod billing;
 pub mod booking;
+pub mod fairness;
 pub mod identity;
 pub mod insurance;
 pub mod jobs;
@@ -42,6 +43,10 @@ pub struct Policies {
     /// A booking still `Locking` this long after it was made (the HIS answer was lost)
     /// is settled by the sweeper: asked again and released.
     pub lock_answer_grace: chrono::Duration,
+    /// Booking attempts per account and per address per minute (S15).
+    pub bookings_per_account_per_minute: u32,
+    pub bookings_per_address_per_minute: u32,
+    pub no_show: fairness::NoShowRule,
 }
 
 impl Default for Policies {
@@ -59,6 +64,9 @@ impl Default for Policies {
             hospital_code: String::new(),
             cancel_before_start: chrono::Duration::minutes(30),
             lock_answer_grace: chrono::Duration::minutes(2),
+            bookings_per_account_per_minute: 10,
+            bookings_per_address_per_minute: 60,
+            no_show: fairness::NoShowRule::default(),
         }
     }
 }
@@ -79,6 +87,8 @@ pub struct App {
     pub ccb: Option<Arc<gateways::ccb::client::CcbClient>>,
     /// The insurance centre and its authorisation; `None` where insurance payment is not offered.
     pub insurance: Option<Arc<billing::InsuranceChannel>>,
+    /// Booking attempts per account and per address (S15).
+    pub booking_limits: Arc<(fairness::RateLimiter, fairness::RateLimiter)>,
 }
 
 impl App {
@@ -92,7 +102,12 @@ impl App {
     ) -> Self {
         let catalogue = Arc::new(booking::CatalogueCache::new(policies.schedule_cache_ttl));
         let status_checks = Arc::new(billing::patient::StatusThrottle::new(policies.payment_status_check_every));
-        Self { store, clock, his, wechat, realname, policies, catalogue, status_checks, ccb: None, insurance: None }
+        let minute = std::time::Duration::from_secs(60);
+        let booking_limits = Arc::new((
+            fairness::RateLimiter::new(policies.bookings_per_account_per_minute, minute),
+            fairness::RateLimiter::new(policies.bookings_per_address_per_minute, minute),
+        ));
+        Self { store, clock, his, wechat, realname, policies, catalogue, status_checks, ccb: None, insurance: None, booking_limits }
     }
 
     pub fn with_ccb(mut self, ccb: Arc<gateways::ccb::client::CcbClient>) -> Self {

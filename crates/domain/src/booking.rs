@@ -123,11 +123,13 @@ pub enum BookingState {
     Cancelled,
     /// Paid, but the HIS no longer held the place: refunded automatically (P6).
     LockLost,
+    /// Confirmed, never checked in, the day is over (爽约).
+    NoShow,
 }
 
 impl BookingState {
-    pub const ALL: [BookingState; 8] =
-        [Self::Locking, Self::Locked, Self::Confirmed, Self::CheckedIn, Self::Failed, Self::Released, Self::Cancelled, Self::LockLost];
+    pub const ALL: [BookingState; 9] =
+        [Self::Locking, Self::Locked, Self::Confirmed, Self::CheckedIn, Self::Failed, Self::Released, Self::Cancelled, Self::LockLost, Self::NoShow];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -139,6 +141,7 @@ impl BookingState {
             Self::Released => "released",
             Self::Cancelled => "cancelled",
             Self::LockLost => "lock_lost",
+            Self::NoShow => "no_show",
         }
     }
 
@@ -156,6 +159,7 @@ impl BookingState {
             Self::Released => "已取消（未支付）",
             Self::Cancelled => "已退号",
             Self::LockLost => "预约失败，已退款",
+            Self::NoShow => "爽约",
         }
     }
 

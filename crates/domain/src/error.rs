@@ -85,6 +85,7 @@ error_codes! {
     ChildBindingExpired => ("CHILD_BINDING_EXPIRED", 422, "绑定已超时或验证未完成，请重新绑定"),
     ChildBindingRequired => ("CHILD_BINDING_REQUIRED", 422, "请先绑定孩子的少儿医保，再使用少儿医保支付"),
     CheckInNotOpen => ("CHECK_IN_NOT_OPEN", 409, "当前不在签到时间内：请于就诊当日、就诊时段开始前1小时内到院签到"),
+    BookingTicketInvalid => ("BOOKING_TICKET_INVALID", 422, "页面已过期或提交过快，请刷新页面后重新选择时段"),
     BookingBlacklisted => ("BOOKING_BLACKLISTED", 403, "因多次预约未就诊，暂停网上预约，请到窗口挂号或联系客服"),
     Conflict => ("CONFLICT", 409, "数据已被修改，请刷新后重试"),
     Internal => ("INTERNAL", 500, "系统繁忙，请稍后再试"),

@@ -113,6 +113,14 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         first_payment_query_after: chrono::Duration::seconds(s.payment.first_query_after_secs),
         hospital_code: s.nhsa.org_codg.clone(),
         cancel_before_start: chrono::Duration::minutes(s.registration.cancel_before_minutes),
+        bookings_per_account_per_minute: s.registration.bookings_per_account_per_minute,
+        bookings_per_address_per_minute: s.registration.bookings_per_address_per_minute,
+        no_show: app::fairness::NoShowRule {
+            // A limit of 0 (or no bar days) turns the blacklist off.
+            limit: if s.registration.no_show_bar_days == 0 || s.registration.no_show_limit == 0 { u32::MAX } else { s.registration.no_show_limit },
+            window_days: s.registration.no_show_window_days,
+            bar_days: s.registration.no_show_bar_days,
+        },
         ..Policies::default()
     };
     let mut app = App::new(store, clock, his, wechat, realname, policies);

@@ -148,6 +148,14 @@ pub struct Registration {
     /// Minutes before a slot starts after which a paid booking can no longer be cancelled
     /// online (the patient goes to a window).
     pub cancel_before_minutes: i64,
+    /// Booking attempts allowed per account and per client address per minute (S15).
+    pub bookings_per_account_per_minute: u32,
+    pub bookings_per_address_per_minute: u32,
+    /// The no-show blacklist: `no_show_limit` no-shows within `no_show_window_days` bar
+    /// online booking for `no_show_bar_days` (0 turns the blacklist off).
+    pub no_show_limit: u32,
+    pub no_show_window_days: i64,
+    pub no_show_bar_days: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -256,6 +264,11 @@ first_query_after_secs = 60
 
 [registration]
 cancel_before_minutes = 30
+bookings_per_account_per_minute = 10
+bookings_per_address_per_minute = 60
+no_show_limit = 3
+no_show_window_days = 90
+no_show_bar_days = 90
 
 [workers]
 count = 4
@@ -340,6 +353,13 @@ impl Settings {
         }
         if !matches!(self.ccb.notify_digest.as_str(), "md5" | "sha256") {
             return bad("ccb.notify_digest", "md5 or sha256");
+        }
+        let r = &self.registration;
+        if r.bookings_per_account_per_minute == 0 || r.bookings_per_address_per_minute == 0 {
+            return bad("registration.bookings_per_account_per_minute", "at least 1 (both limits)");
+        }
+        if !(1..=366).contains(&r.no_show_window_days) || !(0..=3660).contains(&r.no_show_bar_days) {
+            return bad("registration.no_show_window_days", "1..366 days (bar 0..3660)");
         }
         if !(0..=7 * 24 * 60).contains(&self.registration.cancel_before_minutes) {
             return bad("registration.cancel_before_minutes", "between 0 and 10080");

@@ -138,6 +138,18 @@ impl Store {
             > 0)
     }
 
+    /// Every patient row of one person by HIS id (several accounts may hold the same person).
+    pub async fn patient_ids_by_his_id(&self, his_patient_id: &str) -> Result<Vec<i64>, DomainError> {
+        Ok(patient::Entity::find()
+            .filter(patient::Column::HisPatientId.eq(his_patient_id))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| m.id)
+            .collect())
+    }
+
     /// The account's patient with this ID-number lookup hash, if any.
     pub async fn patient_id_by_id_hash(&self, account_id: i64, id_no_hash: &str) -> Result<Option<i64>, DomainError> {
         Ok(patient::Entity::find()

@@ -6,7 +6,7 @@ use domain::booking::BookingState;
 use domain::insurance::{DeptException, InsuranceKind};
 use domain::{DomainError, ErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 pub use registration::Model as BookingRow;
 
@@ -246,6 +246,83 @@ impl Store {
             .await
             .map_err(db_err)?;
         Ok(res.rows_affected == 1)
+    }
+
+    /// Confirmed bookings (never checked in) of one visit day.
+    pub async fn confirmed_bookings_on(&self, visit_date: &str) -> Result<Vec<BookingRow>, DomainError> {
+        registration::Entity::find()
+            .filter(registration::Column::VisitDate.eq(visit_date))
+            .filter(registration::Column::State.eq(BookingState::Confirmed.as_str()))
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
+    /// A person's no-shows (whichever account booked) with visit days from `since`.
+    pub async fn no_shows_since(&self, his_patient_id: &str, since: &str) -> Result<usize, DomainError> {
+        let ids = self.patient_ids_by_his_id(his_patient_id).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(registration::Entity::find()
+            .filter(registration::Column::PatientId.is_in(ids))
+            .filter(registration::Column::State.eq(BookingState::NoShow.as_str()))
+            .filter(registration::Column::VisitDate.gte(since))
+            .count(&self.db)
+            .await
+            .map_err(db_err)? as usize)
+    }
+
+    pub async fn add_blacklisting(
+        &self,
+        person_key: &str,
+        name_masked: &str,
+        no_shows: i32,
+        until: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, DomainError> {
+        let m = booking_blacklist::ActiveModel {
+            person_key: Set(person_key.into()),
+            name_masked: Set(name_masked.into()),
+            no_shows: Set(no_shows),
+            until: Set(micros(until)),
+            reason: Set(reason.into()),
+            lifted: Set(false),
+            lifted_by: Set(None),
+            created_at: Set(micros(now)),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(m.id)
+    }
+
+    pub async fn lift_blacklisting(&self, id: i64, by: &str) -> Result<(), DomainError> {
+        let res = booking_blacklist::Entity::update_many()
+            .col_expr(booking_blacklist::Column::Lifted, Expr::value(true))
+            .col_expr(booking_blacklist::Column::LiftedBy, Expr::value(by))
+            .filter(booking_blacklist::Column::Id.eq(id))
+            .filter(booking_blacklist::Column::Lifted.eq(false))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected != 1 {
+            return Err(ErrorCode::NotFound.into());
+        }
+        Ok(())
+    }
+
+    /// Blacklistings, in force first, newest first.
+    pub async fn blacklist(&self, limit: u64) -> Result<Vec<booking_blacklist::Model>, DomainError> {
+        booking_blacklist::Entity::find()
+            .order_by_asc(booking_blacklist::Column::Lifted)
+            .order_by_desc(booking_blacklist::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db_err)
     }
 
     /// The INS-2 department exceptions in force.

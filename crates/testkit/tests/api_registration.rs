@@ -450,3 +450,35 @@ on_both_backends! {
         assert!(t.app.store.audit_count(Some("session.change")).await.unwrap() >= 3);
     }
 }
+
+on_both_backends! {
+    async fn the_office_edits_the_exception_table_and_the_rule_follows(backend) {
+        let (t, _) = spawn(backend).await;
+        let (wang, ids) = account(&t, "oDemo_wangfang_0003", &["王芳"]).await;
+        let (_, slot, _) = free_slot(&t, "0107", 1).await;
+        let b: Value = book(&t, &wang, "e-1", ids[0], "0107", &slot).await.json().await.unwrap();
+        let order = b["order_no"].as_str().unwrap().to_owned();
+        let methods = |t: &TestApp, cookie: String, order: String| {
+            let url = t.url(&format!("/api/v1/me/orders/{order}"));
+            async move { TestApp::http().get(url).header("cookie", cookie).send().await.unwrap().json::<Value>().await.unwrap()["methods"].clone() }
+        };
+        assert_eq!(methods(&t, wang.clone(), order.clone()).await, json!(["self_pay"]), "tier 2 without referral in 妇科");
+        let office = t.staff_sign_in("outpatient01").await;
+        let add = TestApp::http()
+            .post(t.url("/staff/outpatient/insurance-rules"))
+            .header("cookie", &office)
+            .form(&[("dept_id", "0107"), ("kinds", "tier2"), ("kinds", "tier3"), ("label", "妇科直接就诊")])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(add.headers()).ends_with("done=1"));
+        assert_eq!(methods(&t, wang.clone(), order.clone()).await, json!(["insurance", "self_pay"]), "the row applies at once");
+        let page = TestApp::http().get(t.url("/staff/outpatient/insurance-rules")).header("cookie", &office).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("妇科直接就诊") && page.contains("医保二档、医保三档"), "{page}");
+        // Turned off again: back to the referral rule.
+        let id = t.app.store.insurance_rule_rows().await.unwrap().into_iter().find(|r| r.dept_id == "0107").unwrap().id;
+        TestApp::http().post(t.url(&format!("/staff/outpatient/insurance-rules/{id}"))).header("cookie", &office).form(&[("enabled", "0")]).send().await.unwrap();
+        assert_eq!(methods(&t, wang.clone(), order.clone()).await, json!(["self_pay"]));
+        assert_eq!(t.app.store.audit_count(Some("insurance.rule_toggle")).await.unwrap(), 1);
+    }
+}

@@ -36,13 +36,15 @@ async fn sign_out(b: &Browser, base: &str) {
 
 /// From the department page: the first bookable session, its first free slot, submit.
 /// `patient` picks the 就诊人 radio by id (the default otherwise).
-async fn book_first_free_slot(b: &Browser, base: &str, dept: &str, patient: Option<i64>) {
+async fn book_first_free_slot(b: &Browser, clock: &FakeClock, base: &str, dept: &str, patient: Option<i64>) {
     b.client.goto(&format!("{base}/departments/{dept}")).await.unwrap();
     b.click(&format!("a.btn.small[href^='/book/{dept}/']")).await;
     b.click("input[name='slot_id']:not([disabled])").await;
     if let Some(id) = patient {
         b.click(&format!("input[name='patient_id'][value='{id}']")).await;
     }
+    // A person takes a moment to choose (the page's ticket refuses instant submits).
+    clock.advance(chrono::Duration::seconds(3));
     b.click("#submit-booking").await;
     b.wait_for("#order").await;
 }
@@ -101,6 +103,7 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
     b.click("a.btn.small[href^='/book/0101/']").await;
     b.click("input[name='slot_id']:not([disabled])").await;
     b.shot("book-slot.png").await;
+    clock.advance(chrono::Duration::seconds(3));
     b.click("#submit-booking").await;
     assert!(b.text_of("#order").await.contains("挂号费"));
     assert!(b.client.find(Locator::Id("method-insurance")).await.is_ok(), "tier 1 may use insurance");
@@ -116,7 +119,7 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
 
     // 2. 王芳: tier 2 without a referral is refused insurance, with the notice.
     sign_in_and_add_self(&b, &t, &base, "oDemo_wangfang_0003", "王芳").await;
-    book_first_free_slot(&b, &base, "0101", None).await;
+    book_first_free_slot(&b, &clock, &base, "0101", None).await;
     let notice = b.text_of("#insurance-notice").await;
     assert!(notice.contains("医保挂号异常提醒") && notice.contains("转诊"), "{notice}");
     assert!(b.client.find(Locator::Id("method-insurance")).await.is_err(), "no insurance option");
@@ -140,7 +143,7 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
     let account = t.app.store.wechat_account_id("oDemo_wangfang_0003").await.unwrap().unwrap();
     let tail = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == "赵小雨").unwrap().id_card_no[14..].to_owned();
     let xiaoyu = t.app.list_patients(account).await.unwrap().into_iter().find(|p| p.id_no_masked.ends_with(&tail)).unwrap().id;
-    book_first_free_slot(&b, &base, "0103", Some(xiaoyu)).await;
+    book_first_free_slot(&b, &clock, &base, "0103", Some(xiaoyu)).await;
     b.shot("pay-child-insurance.png").await;
     let split = pay_with_insurance(&b, "child_insurance").await;
     assert!(split.contains("医保统筹支付"), "{split}");
@@ -150,7 +153,7 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
 
     // 3. 陈静: no referral, but a relative's 家庭共济 grant pays.
     sign_in_and_add_self(&b, &t, &base, "oDemo_newcomer_0004", "陈静").await;
-    book_first_free_slot(&b, &base, "0101", None).await;
+    book_first_free_slot(&b, &clock, &base, "0101", None).await;
     assert!(b.text_of("#insurance-notice").await.contains("家庭共济"));
     b.shot("pay-mutual-aid.png").await;
     let split = pay_with_insurance(&b, "mutual_aid").await;

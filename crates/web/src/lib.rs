@@ -135,6 +135,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
     let staff_outpatient = Router::new()
         .route("/staff/outpatient/sessions", get(outpatient::sessions))
         .route("/staff/outpatient/sessions/{schedule_id}/change", post(outpatient::change))
+        .route("/staff/outpatient/blacklist", get(outpatient::blacklist))
+        .route("/staff/outpatient/blacklist/{id}/lift", post(outpatient::lift))
+        .route("/staff/outpatient/insurance-rules", get(outpatient::insurance_rules).post(outpatient::add_insurance_rule))
+        .route("/staff/outpatient/insurance-rules/{id}", post(outpatient::toggle_insurance_rule))
         .route_layer(from_fn_with_state((st.clone(), STAFF_OUTPATIENT), auth::require_roles));
     let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
 

@@ -132,3 +132,176 @@ pub async fn change(
         Err(e) => back(format!("error={}", e.code.code())),
     })
 }
+
+pub struct BlacklistRow {
+    pub id: i64,
+    pub person: String,
+    pub name: String,
+    pub no_shows: i32,
+    pub until: String,
+    pub reason: String,
+    pub in_force: bool,
+    pub lifted_by: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_blacklist.html")]
+struct BlacklistPage {
+    hospital: String,
+    rows: Vec<BlacklistRow>,
+    rule: String,
+    flash: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct FlashQuery {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+/// The no-show blacklist (level-5 item 1): who is barred, why, until when; lift with a reason.
+pub async fn blacklist(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<FlashQuery>) -> Result<Response, AppError> {
+    let now = st.app.now();
+    let rows = st
+        .app
+        .store
+        .blacklist(200)
+        .await?
+        .into_iter()
+        .map(|r| BlacklistRow {
+            id: r.id,
+            person: r.person_key.clone(),
+            name: r.name_masked.clone(),
+            no_shows: r.no_shows,
+            until: domain::clock::to_local(r.until).format("%Y-%m-%d").to_string(),
+            reason: r.reason.clone(),
+            in_force: !r.lifted && r.until > now,
+            lifted_by: r.lifted_by.clone().unwrap_or_default(),
+        })
+        .collect();
+    let n = &st.app.policies.no_show;
+    let rule = if n.limit == u32::MAX {
+        "爽约黑名单已关闭".to_owned()
+    } else {
+        format!("{} 天内爽约 {} 次，暂停网上预约 {} 天", n.window_days, n.limit, n.bar_days)
+    };
+    let page = BlacklistPage {
+        hospital: st.hospital_name.clone(),
+        rows,
+        rule,
+        flash: q.done.map(|_| "已解除，该患者可重新网上预约。"),
+        error: crate::error::message_of(q.error.as_deref()),
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LiftForm {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn lift(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(id): Path<i64>,
+    Form(f): Form<LiftForm>,
+) -> Result<Response, AppError> {
+    Ok(match st.app.lift_blacklisting(id, &f.reason, &Actor::staff(p.id, &cid.0)).await {
+        Ok(()) => Redirect::to("/staff/outpatient/blacklist?done=1").into_response(),
+        Err(e) => Redirect::to(&format!("/staff/outpatient/blacklist?error={}", e.code.code())).into_response(),
+    })
+}
+
+pub struct RuleRow {
+    pub id: i64,
+    pub dept: String,
+    pub kinds: String,
+    pub label: String,
+    pub enabled: bool,
+    pub updated_by: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_insurance_rules.html")]
+struct RulesPage {
+    hospital: String,
+    hospital_code: String,
+    rows: Vec<RuleRow>,
+    departments: Vec<(String, String)>,
+    kinds: Vec<(&'static str, &'static str)>,
+    flash: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+/// INS-2's department exceptions as rows the office edits (no code change, audited).
+pub async fn insurance_rules(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<FlashQuery>) -> Result<Response, AppError> {
+    use domain::insurance::InsuranceKind;
+    let departments: Vec<(String, String)> = st.app.departments().await?.iter().map(|d| (d.dept_id.clone(), d.name.clone())).collect();
+    let name_of = |id: &str| departments.iter().find(|d| d.0 == id).map(|d| d.1.clone()).unwrap_or_else(|| id.to_owned());
+    let rows = st
+        .app
+        .store
+        .insurance_rule_rows()
+        .await?
+        .into_iter()
+        .map(|r| RuleRow {
+            id: r.id,
+            dept: format!("{}（{}）", name_of(&r.dept_id), r.dept_id),
+            kinds: r.kinds.split(',').filter_map(InsuranceKind::parse).map(|k| k.label_zh()).collect::<Vec<_>>().join("、"),
+            label: r.label,
+            enabled: r.enabled,
+            updated_by: r.updated_by,
+        })
+        .collect();
+    let kinds = [InsuranceKind::Tier2, InsuranceKind::Tier3, InsuranceKind::Children].iter().map(|k| (k.as_str(), k.label_zh())).collect();
+    let page = RulesPage {
+        hospital: st.hospital_name.clone(),
+        hospital_code: st.app.policies.hospital_code.clone(),
+        rows,
+        departments,
+        kinds,
+        flash: q.done.map(|_| "已保存，新规则立即生效。"),
+        error: crate::error::message_of(q.error.as_deref()),
+    };
+    Ok(page.into_response())
+}
+
+pub async fn add_insurance_rule(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    use domain::insurance::{DeptException, InsuranceKind};
+    let get = |k: &str| pairs.iter().find(|(a, _)| a == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let kinds: Vec<InsuranceKind> =
+        pairs.iter().filter(|(k, _)| k == "kinds").filter_map(|(_, v)| InsuranceKind::parse(v)).filter(|k| k.needs_referral()).collect();
+    let e = DeptException { dept_id: get("dept_id"), kinds, label: get("label") };
+    if !st.app.departments().await?.iter().any(|d| d.dept_id == e.dept_id) {
+        return Ok(Redirect::to(&format!("/staff/outpatient/insurance-rules?error={}", ErrorCode::ValidationFailed.code())).into_response());
+    }
+    Ok(match st.app.add_insurance_exception(&e, &Actor::staff(p.id, &cid.0)).await {
+        Ok(_) => Redirect::to("/staff/outpatient/insurance-rules?done=1").into_response(),
+        Err(e) => Redirect::to(&format!("/staff/outpatient/insurance-rules?error={}", e.code.code())).into_response(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ToggleForm {
+    #[serde(default)]
+    enabled: String,
+}
+
+pub async fn toggle_insurance_rule(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(id): Path<i64>,
+    Form(f): Form<ToggleForm>,
+) -> Result<Response, AppError> {
+    st.app.set_insurance_exception_enabled(id, f.enabled == "1", &Actor::staff(p.id, &cid.0)).await?;
+    Ok(Redirect::to("/staff/outpatient/insurance-rules?done=1").into_response())
+}

@@ -9,7 +9,7 @@ use app::registration::{Booked, PatientBooking};
 use app::{Actor, App};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Extension, Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Extension, Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::booking::BookingState;
@@ -53,6 +53,8 @@ struct BookPage {
     slots: Vec<SlotRow>,
     patients: Vec<PatientChoice>,
     error: Option<&'static str>,
+    /// Proves a person saw this page before submitting (S15).
+    ticket: String,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +116,7 @@ pub async fn book_page(
             })
             .collect(),
         error: crate::error::message_of(q.error.as_deref()),
+        ticket: st.app.booking_ticket(auth.account_id, &schedule_id),
     };
     Ok(page.into_response())
 }
@@ -128,6 +131,8 @@ pub struct BookForm {
     slot_id: String,
     #[serde(default)]
     patient_id: i64,
+    #[serde(default)]
+    ticket: String,
 }
 
 fn after_booking(b: &Booked) -> String {
@@ -142,6 +147,7 @@ pub async fn submit(
     State(st): State<WebState>,
     auth: PatientAuth,
     Extension(cid): Extension<CorrelationId>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Form(f): Form<BookForm>,
 ) -> Result<Response, AppError> {
     if !plain(&f.dept_id) || !plain(&f.schedule_id) {
@@ -153,6 +159,11 @@ pub async fn submit(
     };
     if !plain(&f.slot_id) {
         return Ok(back(&ErrorCode::SlotNotBookable.into()));
+    }
+    // S15: per account and address, then proof a person looked at the page first.
+    st.app.admit_booking(auth.account_id, &peer.ip().to_string())?;
+    if let Err(e) = st.app.check_booking_ticket(auth.account_id, &f.schedule_id, &f.ticket) {
+        return Ok(back(&e));
     }
     let actor = Actor::patient_account(auth.account_id, &cid.0);
     Ok(match st.app.book(auth.account_id, f.patient_id, &f.dept_id, &f.slot_id, &actor).await {
@@ -408,11 +419,13 @@ pub async fn api_book(
     headers: HeaderMap,
     auth: PatientAuth,
     Extension(cid): Extension<CorrelationId>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     crate::api::ApiJson(req): crate::api::ApiJson<BookRequest>,
 ) -> Result<Response, AppError> {
     if !plain(&req.dept_id) || !plain(&req.slot_id) {
         return Err(ErrorCode::ValidationFailed.into());
     }
+    st.app.admit_booking(auth.account_id, &peer.ip().to_string())?;
     let scope = format!("account:{}:book", auth.account_id);
     let fingerprint = serde_json::to_string(&req).unwrap_or_default();
     let actor = Actor::patient_account(auth.account_id, &cid.0);
