@@ -62,7 +62,7 @@ on_both_backends! {
         })
         .await;
         pool.shutdown(std::time::Duration::from_secs(5)).await;
-        assert_eq!(app.store.outbox_stats().await.unwrap().pending, 2, "only the next session purge and tonight's reconciliation wait");
+        assert_eq!(app.store.outbox_stats().await.unwrap().pending, 3, "only the next session purge, tonight's reconciliation and no-show sweep wait");
         assert_eq!(h.0.load(Ordering::SeqCst), 32, "30 successes + the permanent failure + the panic, each run once");
         let dead = app.store.dead_jobs(10).await.unwrap();
         let reasons: Vec<String> = dead.iter().map(|d| d.last_error.clone().unwrap_or_default()).collect();
@@ -90,7 +90,7 @@ on_both_backends! {
         assert_eq!(app::jobs::run_once(&app, &reg, &c, "w").await.unwrap(), 1);
         assert_eq!(h.0.load(Ordering::SeqCst), 3);
         let s = app.store.outbox_stats().await.unwrap();
-        assert_eq!((s.pending, s.dead), (2, 1), "the purge job and the nightly reconciliation wait; the retried job is dead after 3 attempts");
+        assert_eq!((s.pending, s.dead), (3, 1), "the purge job and the nightly reconciliation and no-show sweep wait; the retried job is dead after 3 attempts");
         assert_eq!(app.store.dead_jobs(1).await.unwrap()[0].last_error.as_deref(), Some("HIS busy"));
     }
 }
