@@ -105,6 +105,21 @@ pub struct PreSettlement {
 pub struct Settlement {
     pub settle_id: String,
     pub invoice_no: String,
+    /// Where the patient goes next (检验科采血处, 药房 3 号窗口 …), as the HIS says.
+    pub guidance: Vec<String>,
+}
+
+/// One visit's fee list (OTH-4): every line the visit charged, paid or not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitFees {
+    pub visit_id: String,
+    pub visit_date: NaiveDate,
+    pub dept_name: String,
+    pub doctor_name: String,
+    /// Each line with whether it has been paid.
+    pub items: Vec<(FeeItem, bool)>,
+    pub total: Fen,
+    pub paid: Fen,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +182,8 @@ pub trait HisPort: Send + Sync {
     /// The queue position of a checked-in registration; `None` before check-in.
     async fn queue_status(&self, reg_id: &str) -> Result<Option<QueueStatus>, DomainError>;
     async fn unpaid_bills(&self, his_patient_id: &str) -> Result<Vec<UnpaidBill>, DomainError>;
+    /// The patient's outpatient fee lists per visit, newest first (OTH-4).
+    async fn visit_fees(&self, his_patient_id: &str) -> Result<Vec<VisitFees>, DomainError>;
     /// 预结算. With `insurance`, the HIS books the centre's parts and the rest is self-pay;
     /// without, the whole bill is self-pay.
     async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], insurance: Option<&InsuranceShare>) -> Result<PreSettlement, DomainError>;

@@ -415,6 +415,47 @@ impl HisPort for HisClient {
         self.call_ok("schedule_change", data).await.map(|_| ())
     }
 
+    async fn visit_fees(&self, his_patient_id: &str) -> Result<Vec<VisitFees>, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Line {
+            #[serde(flatten)]
+            item: ItemDto,
+            paid: bool,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            visit_id: String,
+            visit_date: NaiveDate,
+            dept_name: String,
+            doctor_name: String,
+            items: Vec<Line>,
+            total_fee: i64,
+            paid_fee: i64,
+        }
+        let v: Vec<R> = parse("visit_fee_list", self.call_ok("visit_fee_list", json!({"patientId": his_patient_id})).await?)?;
+        v.into_iter()
+            .map(|r| {
+                let items: Vec<(FeeItem, bool)> = r.items.into_iter().map(|l| (l.item.into(), l.paid)).collect();
+                let total: i64 = items.iter().map(|(i, _)| i.amount.0).sum();
+                let paid: i64 = items.iter().filter(|(_, p)| *p).map(|(i, _)| i.amount.0).sum();
+                if total != r.total_fee || paid != r.paid_fee {
+                    return Err(malformed("visit_fee_list", "lines do not sum to the totals"));
+                }
+                Ok(VisitFees {
+                    visit_id: r.visit_id,
+                    visit_date: r.visit_date,
+                    dept_name: r.dept_name,
+                    doctor_name: r.doctor_name,
+                    items,
+                    total: Fen(total),
+                    paid: Fen(paid),
+                })
+            })
+            .collect()
+    }
+
     async fn check_in(&self, reg_id: &str) -> Result<QueueStatus, DomainError> {
         match self.call("reg_checkin", json!({"regId": reg_id})).await? {
             Ok(v) => queue(parse("reg_checkin", v)?),
@@ -505,12 +546,14 @@ impl HisPort for HisClient {
         struct R {
             settle_id: String,
             invoice_no: String,
+            #[serde(default)]
+            guide: Vec<String>,
         }
         let r: R = parse(
             "charge_commit",
             self.call_ok("charge_commit", json!({"preSettleId": pre_settle_id, "payTradeNo": pay_trade_no, "ownPay": self_pay.0})).await?,
         )?;
-        Ok(Settlement { settle_id: r.settle_id, invoice_no: r.invoice_no })
+        Ok(Settlement { settle_id: r.settle_id, invoice_no: r.invoice_no, guidance: r.guide })
     }
 
     async fn reports(&self, his_patient_id: &str) -> Result<Vec<HisReport>, DomainError> {

@@ -251,6 +251,25 @@ impl HisState {
         }
     }
 
+    /// Where a patient goes after paying these recipes: the lab for tests (codes 25…), the
+    /// imaging department for exams (21…), a pharmacy window for medicines (XY…).
+    fn guidance(&self, patient_id: &str, recipe_ids: &[String]) -> Vec<String> {
+        let items: Vec<&FeeItem> =
+            self.bills.get(patient_id).into_iter().flatten().filter(|b| recipe_ids.contains(&b.recipe_id)).flat_map(|b| b.items.iter()).collect();
+        let mut out = Vec::new();
+        if items.iter().any(|i| i.item_code.starts_with("25")) {
+            out.push("检验项目：请到门诊楼1层检验科采血处（B区）抽血/留取标本".to_owned());
+        }
+        if items.iter().any(|i| i.item_code.starts_with("21")) {
+            out.push("检查项目：请到医技楼2层放射科登记检查".to_owned());
+        }
+        if items.iter().any(|i| i.item_code.starts_with("XY")) {
+            let window = 1 + recipe_ids.iter().map(|r| r.bytes().map(u32::from).sum::<u32>()).sum::<u32>() % 6;
+            out.push(format!("药品：请到门诊楼1层西药房 {window} 号窗口取药"));
+        }
+        out
+    }
+
     fn schedule_mut(&mut self, slot_id: &str) -> Option<(&mut Schedule, usize)> {
         let sched_id = slot_id.rsplit_once('-')?.0;
         let s = self.hospital.schedules.iter_mut().find(|s| s.schedule_id == sched_id)?;
@@ -516,6 +535,26 @@ impl HisState {
                 }
                 Ok(json!({}))
             }
+            "visit_fee_list" => {
+                let pid = s(data, "patientId")?;
+                let mut visits: Vec<&Bill> = self.bills.get(pid).map(|b| b.iter().collect()).unwrap_or_default();
+                visits.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
+                Ok(Value::Array(
+                    visits
+                        .iter()
+                        .map(|b| {
+                            let total: i64 = b.items.iter().map(|i| i.amount.0).sum();
+                            let lines: Vec<Value> = b
+                                .items
+                                .iter()
+                                .map(|i| json!({"itemCode": i.item_code, "itemName": i.name, "qty": i.qty, "price": i.unit_price.0, "amount": i.amount.0, "insurable": i.insurable, "paid": b.paid}))
+                                .collect();
+                            json!({"visitId": b.visit_id, "visitDate": domain::clock::to_local(b.issued_at).date_naive().to_string(), "deptName": b.dept_name, "doctorName": b.doctor_name,
+                                "items": lines, "totalFee": total, "paidFee": if b.paid { total } else { 0 }})
+                        })
+                        .collect(),
+                ))
+            }
             "unpaid_fees" => {
                 let pid = s(data, "patientId")?;
                 let bills = self.bills.get(pid).map(|b| b.iter().filter(|b| !b.paid).collect::<Vec<_>>()).unwrap_or_default();
@@ -584,7 +623,8 @@ impl HisState {
                 let now = self.clock.now();
                 let Some(ps) = self.pre_settles.get(&ps_id) else { return err("3002", "预结算不存在或已失效") };
                 if let Some((settle, invoice)) = &ps.settled {
-                    return Ok(json!({"settleId": settle, "invoiceNo": invoice}));
+                    let (settle, invoice, pid, ids) = (settle.clone(), invoice.clone(), ps.patient_id.clone(), ps.recipe_ids.clone());
+                    return Ok(json!({"settleId": settle, "invoiceNo": invoice, "guide": self.guidance(&pid, &ids)}));
                 }
                 if ps.own != own {
                     return err("1003", "金额不符");
@@ -601,7 +641,8 @@ impl HisState {
                 ps.settled = Some((settle.clone(), invoice.clone()));
                 let _ = (ps.fund, ps.acct);
                 self.trades.push(Trade { trade_no, kind: "outpatient", amount: total, at: now });
-                Ok(json!({"settleId": settle, "invoiceNo": invoice}))
+                let guide = self.guidance(&pid, &ids);
+                Ok(json!({"settleId": settle, "invoiceNo": invoice, "guide": guide}))
             }
             "report_list" => {
                 let pid = s(data, "patientId")?;

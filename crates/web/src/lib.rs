@@ -176,6 +176,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/registrations/{booking_no}", get(registration::api_get))
         .route("/api/v1/me/registrations/{booking_no}/cancel", post(registration::api_cancel))
         .route("/bills", get(payments::bills))
+        .route("/fees", get(payments::fees))
         .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))
         .route("/payments", get(payments::my_payments))
         .route("/pay/{order_no}", get(payments::pay_page))

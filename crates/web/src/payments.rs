@@ -307,6 +307,14 @@ struct ResultPage {
     back: String,
     o: OrderView,
     outcome: &'static str,
+    /// Paid, and the HIS is still being told (the page keeps asking).
+    delivering: bool,
+    /// The HIS could not deliver it: everything goes back.
+    undeliverable: bool,
+    guidance: Vec<String>,
+    invoice_no: Option<String>,
+    /// (link, what the booking is) for a registration fee.
+    booking: Option<(String, String)>,
 }
 
 /// What the result page says, from the order's state alone: success only once the
@@ -329,7 +337,36 @@ pub fn outcome(po: &PatientOrder) -> &'static str {
 pub async fn result_page(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
     let po = st.app.patient_payment_status(auth.account_id, &no).await?;
     let c = Chrome::new(&st, &headers, &format!("/pay/{no}/result"));
-    Ok(ResultPage { hospital: c.hospital, big_text: c.big_text, back: c.back, o: OrderView::of(&po), outcome: outcome(&po) }.into_response())
+    let next = st.app.next_steps(&no).await?;
+    let state = po.row.order.state;
+    let booking = next.booking.as_ref().map(|b| {
+        let see = b.see_no.map(|n| format!(" · 就诊序号 {n}")).unwrap_or_default();
+        (
+            format!("/registrations/{}", b.booking_no),
+            format!("{} {} · {} {}-{} · {}{see}", b.dept_name, b.doctor_name, b.visit_date, b.start_time, b.end_time, b.location),
+        )
+    });
+    let page = ResultPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        o: OrderView::of(&po),
+        outcome: outcome(&po),
+        delivering: state == OrderState::Paid,
+        undeliverable: match &next.booking {
+            Some(b) => b.state == domain::booking::BookingState::LockLost.as_str(),
+            // A bill the HIS never settled and whose money went back.
+            None => {
+                po.row.subject.as_deref().is_some_and(|s| s.starts_with("bill:"))
+                    && next.invoice_no.is_none()
+                    && matches!(state, OrderState::Refunding | OrderState::Refunded)
+            }
+        },
+        guidance: next.guidance,
+        invoice_no: next.invoice_no,
+        booking,
+    };
+    Ok(page.into_response())
 }
 
 #[derive(Template, WebTemplate)]
@@ -489,4 +526,51 @@ pub async fn api_pay(
         Ok((axum::http::StatusCode::OK, serde_json::json!({"next_url": next_url})))
     })
     .await
+}
+
+pub struct VisitView {
+    pub visit_id: String,
+    pub date: String,
+    pub dept: String,
+    pub doctor: String,
+    /// (name, qty, amount, insurable, paid)
+    pub lines: Vec<(String, u32, String, bool, bool)>,
+    pub total: String,
+    pub paid: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "fees.html")]
+struct FeesPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    patients: Vec<(String, Vec<VisitView>)>,
+}
+
+/// OTH-4: the outpatient fee list of every visit, paid and unpaid lines.
+pub async fn fees(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/fees");
+    let patients = st
+        .app
+        .patient_visit_fees(auth.account_id)
+        .await?
+        .into_iter()
+        .map(|(p, visits)| {
+            let views = visits
+                .into_iter()
+                .map(|v| VisitView {
+                    visit_id: v.visit_id,
+                    date: v.visit_date.to_string(),
+                    dept: v.dept_name,
+                    doctor: v.doctor_name,
+                    lines: v.items.into_iter().map(|(i, paid)| (i.name, i.qty, i.amount.to_string(), i.insurable, paid)).collect(),
+                    total: v.total.to_string(),
+                    paid: v.paid.to_string(),
+                })
+                .collect();
+            (p.name_masked, views)
+        })
+        .collect();
+    Ok(FeesPage { hospital: c.hospital, big_text: c.big_text, back: c.back, patients }.into_response())
 }

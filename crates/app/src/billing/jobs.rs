@@ -132,7 +132,12 @@ impl JobHandler for FulfilOrder {
             }
             .await;
             return match done {
-                Ok(_) => settle(app, &order_no, OrderEvent::Fulfilled).await,
+                Ok(st) => {
+                    // The HIS's settlement and where the patient goes next, for the result page.
+                    let detail = serde_json::json!({"settle_id": st.settle_id, "invoice_no": st.invoice_no, "guidance": st.guidance});
+                    app.store.put_attempt(&order_no, super::HIS, &st.settle_id, &detail, app.now()).await.map_err(retry)?;
+                    settle(app, &order_no, OrderEvent::Fulfilled).await
+                }
                 Err(e) if e.code == ErrorCode::HisRejected => app.fulfilment_failed(&order_no, "HIS refused the bill settlement").await.map_err(retry),
                 Err(e) => Err(retry(e)),
             };

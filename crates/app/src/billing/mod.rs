@@ -31,6 +31,8 @@ pub const ORDER_FULFIL: &str = "order.fulfil";
 /// The channel names attempts are kept under.
 pub const BANK: &str = "ccb";
 pub const CENTRE: &str = "nhsa";
+/// The HIS settlement of a fulfilled bill is kept as an attempt under this name.
+pub const HIS: &str = "his";
 
 /// A new order number: `CB` + local timestamp + 10 random hex digits (26 characters; the
 /// bank's ORDERID takes 30). Ten thousand orders in one second collide with odds of about

@@ -75,7 +75,29 @@ impl PatientOrder {
     }
 }
 
+/// What the result page tells a payer to do next, once the service is delivered.
+#[derive(Default)]
+pub struct NextSteps {
+    /// Where to go (lab, imaging, a pharmacy window), from the HIS settlement.
+    pub guidance: Vec<String>,
+    pub invoice_no: Option<String>,
+    /// The booking a registration fee paid for.
+    pub booking: Option<store::registration::BookingRow>,
+}
+
 impl App {
+    /// The next steps of an order the account may see (the caller checked).
+    pub async fn next_steps(&self, order_no: &str) -> Result<NextSteps, DomainError> {
+        let mut n = NextSteps::default();
+        if let Some((_, d)) = self.store.attempt(order_no, super::HIS).await? {
+            n.invoice_no = d.get("invoice_no").and_then(|v| v.as_str()).map(str::to_owned);
+            n.guidance =
+                d.get("guidance").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        }
+        n.booking = self.store.booking_by_order(order_no).await?;
+        Ok(n)
+    }
+
     pub async fn patient_order(&self, account_id: i64, order_no: &str) -> Result<PatientOrder, DomainError> {
         let row = self.store.order_row(order_no).await?;
         let pid = row.patient_id.ok_or(ErrorCode::OrderNotFound)?;
@@ -113,6 +135,16 @@ impl App {
                 Some((r, p))
             })
             .collect())
+    }
+
+    /// The outpatient fee lists per visit of the account's patients (OTH-4), from the HIS.
+    pub async fn patient_visit_fees(&self, account_id: i64) -> Result<Vec<(PatientSummary, Vec<domain::ports::VisitFees>)>, DomainError> {
+        let mut out = Vec::new();
+        for p in self.store.list_patients(account_id).await? {
+            let visits = self.his.visit_fees(&p.his_patient_id).await?;
+            out.push((p, visits));
+        }
+        Ok(out)
     }
 
     /// Every unpaid outpatient bill of the account's patients (from the HIS).
