@@ -48,6 +48,7 @@ impl Registry {
             .with(crate::registration::BOOKING_REFUND, crate::registration::RefundBooking)
             .with(crate::registration::BOOKING_REMIND, crate::registration::RemindBooking)
             .with(crate::fairness::NO_SHOW_DAILY, crate::fairness::NoShowDaily)
+            .with(crate::billing::notices::BILL_DUE_SCAN, crate::billing::notices::BillDueScan)
     }
 }
 
@@ -204,6 +205,9 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     }
     if app.store.live_jobs_of_kind(crate::billing::reconcile::RECONCILE_DAILY).await? == 0 {
         crate::billing::reconcile::schedule_daily(app).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::billing::notices::BILL_DUE_SCAN).await? == 0 {
+        crate::billing::notices::schedule_scan(app).await?;
     }
     if app.store.live_jobs_of_kind(crate::fairness::NO_SHOW_DAILY).await? == 0 {
         let at = crate::fairness::next_local(app.now(), 1);

@@ -248,6 +248,16 @@ impl Store {
         Ok(res.rows_affected == 1)
     }
 
+    /// The bookings of one visit day in one state.
+    pub async fn bookings_on(&self, visit_date: &str, state: BookingState) -> Result<Vec<BookingRow>, DomainError> {
+        registration::Entity::find()
+            .filter(registration::Column::VisitDate.eq(visit_date))
+            .filter(registration::Column::State.eq(state.as_str()))
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
     /// Confirmed bookings (never checked in) of one visit day.
     pub async fn confirmed_bookings_on(&self, visit_date: &str) -> Result<Vec<BookingRow>, DomainError> {
         registration::Entity::find()

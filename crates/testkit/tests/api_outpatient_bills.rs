@@ -36,6 +36,19 @@ on_both_backends! {
     async fn a_referred_tier2_patient_pays_a_bill_with_insurance_and_is_told_where_to_go(backend) {
         let t = spawn(backend).await;
         let (lina, lid) = account(&t, "oDemo_lina_0002", "李娜").await;
+        // She visits today: the scan announces her unpaid orders once ("bill due").
+        let v = t.app.department_view("0101").await.unwrap();
+        let today = t.app.today();
+        let now = domain::clock::to_local(t.app.now()).naive_local();
+        let slot = v.schedules.iter().filter(|s| s.date == today && !s.suspended).flat_map(|s| s.slots.iter().map(move |x| (s, x))).find(|(s, x)| x.available > 0 && s.date.and_time(x.end) > now).unwrap().1.slot_id.clone();
+        let booked = t.app.book(1, lid, "0101", &slot, &app::Actor::system("test")).await.unwrap();
+        let reg_order = booked.order_no.unwrap();
+        let c = t.app.start_self_pay(&reg_order).await.unwrap();
+        TestApp::http().post(format!("{c}/pay")).send().await.unwrap();
+        t.app.resolve_payment(&reg_order).await.unwrap();
+        t.drain_jobs().await;
+        assert_eq!(t.app.scan_bills_due().await.unwrap(), 1);
+        assert_eq!(t.app.scan_bills_due().await.unwrap(), 0, "announced once");
         let recipe = first_recipe(&t, &lina).await;
         let r = TestApp::http().post(t.url("/api/v1/me/orders")).header("cookie", &lina).json(&json!({"patient_id": lid, "recipe_id": recipe})).send().await.unwrap();
         let no = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
@@ -59,6 +72,11 @@ on_both_backends! {
         assert_eq!(t.app.store.order(&no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "settled in the HIS with the centre's parts");
         let page = TestApp::http().get(t.url(&format!("/pay/{no}/result"))).header("cookie", &lina).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("支付成功") && page.contains("请按以下指引继续就诊") && page.contains("放射科") && page.contains("电子票据号"), "{page}");
+        let events = t.app.store.events_of(lid).await.unwrap();
+        let due = events.iter().find(|e| e.kind == "bill.due").unwrap();
+        assert!(due.payload.contains(&recipe));
+        let paid = events.iter().find(|e| e.kind == "bill.paid").expect("bill.paid written");
+        assert!(paid.payload.contains(&no) && paid.payload.contains("放射科"), "{}", paid.payload);
         let fees = TestApp::http().get(t.url("/fees")).header("cookie", &lina).send().await.unwrap().text().await.unwrap();
         assert!(fees.contains("已缴") && !fees.contains("待缴"), "{fees}");
         assert!(fees.contains("合计 ¥") , "{fees}");

@@ -136,6 +136,12 @@ impl JobHandler for FulfilOrder {
                     // The HIS's settlement and where the patient goes next, for the result page.
                     let detail = serde_json::json!({"settle_id": st.settle_id, "invoice_no": st.invoice_no, "guidance": st.guidance});
                     app.store.put_attempt(&order_no, super::HIS, &st.settle_id, &detail, app.now()).await.map_err(retry)?;
+                    let payload = serde_json::json!({
+                        "order_no": order_no, "patient_id": row.patient_id, "total": o.total().0, "insurance": o.captured.insurance.0,
+                        "self_pay": o.captured.self_pay.0, "invoice_no": st.invoice_no, "guidance": st.guidance, "link": format!("/pay/{order_no}/result"),
+                    });
+                    let key = format!("{}:{order_no}", super::notices::BILL_PAID);
+                    app.store.record_event(app.store.db(), super::notices::BILL_PAID, &key, row.patient_id, &payload, app.now()).await.map_err(retry)?;
                     settle(app, &order_no, OrderEvent::Fulfilled).await
                 }
                 Err(e) if e.code == ErrorCode::HisRejected => app.fulfilment_failed(&order_no, "HIS refused the bill settlement").await.map_err(retry),

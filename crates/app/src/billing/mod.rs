@@ -11,6 +11,7 @@ pub mod insurance;
 pub mod jobs;
 pub mod late;
 pub mod ledger;
+pub mod notices;
 pub mod patient;
 pub mod reconcile;
 

@@ -1,0 +1,64 @@
+//! The journey events of outpatient bills: "bill due" when the doctor's orders appear for
+//! a patient visiting today, "bill paid" when the HIS has settled them. The HIS does not
+//! push new orders to us [I], so a job looks every few minutes for the day's visitors.
+use crate::App;
+use crate::jobs::{JobError, JobHandler};
+use async_trait::async_trait;
+use chrono::Duration;
+use domain::DomainError;
+use domain::booking::BookingState;
+use serde_json::json;
+
+pub const BILL_DUE_SCAN: &str = "billing.bill_due_scan";
+pub const BILL_DUE: &str = "bill.due";
+pub const BILL_PAID: &str = "bill.paid";
+/// How often the day's visitors' unpaid orders are looked for.
+const SCAN_EVERY_MINUTES: i64 = 5;
+
+impl App {
+    /// Records "bill due" for every unpaid bill of today's visitors not announced yet.
+    /// Returns how many were new.
+    pub async fn scan_bills_due(&self) -> Result<usize, DomainError> {
+        let today = self.today().to_string();
+        let mut patients: Vec<i64> = Vec::new();
+        for state in [BookingState::Confirmed, BookingState::CheckedIn] {
+            for row in self.store.bookings_on(&today, state).await? {
+                if !patients.contains(&row.patient_id) {
+                    patients.push(row.patient_id);
+                }
+            }
+        }
+        let mut new = 0;
+        for pid in patients {
+            let Some(p) = self.store.patient_by_id(pid).await? else { continue };
+            for b in self.his.unpaid_bills(&p.his_patient_id).await? {
+                let payload = json!({
+                    "patient_id": pid, "patient_name_masked": p.name_masked, "recipe_id": b.recipe_id, "visit_id": b.visit_id,
+                    "dept_name": b.dept_name, "doctor_name": b.doctor_name, "total": b.total.0, "items": b.items.len(), "link": "/bills",
+                });
+                let key = format!("{BILL_DUE}:{}", b.recipe_id);
+                if self.store.record_event(self.store.db(), BILL_DUE, &key, Some(pid), &payload, self.now()).await? {
+                    new += 1;
+                }
+            }
+        }
+        Ok(new)
+    }
+}
+
+pub async fn schedule_scan(app: &App) -> Result<(), DomainError> {
+    let at = app.now() + Duration::minutes(SCAN_EVERY_MINUTES);
+    let job = store::outbox::NewJob::new(BILL_DUE_SCAN, json!({}), app.now()).at(at).dedupe(format!("{BILL_DUE_SCAN}:{}", at.timestamp() / 60));
+    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
+}
+
+/// Scans, then schedules the next scan.
+pub struct BillDueScan;
+
+#[async_trait]
+impl JobHandler for BillDueScan {
+    async fn run(&self, app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
+        app.scan_bills_due().await.map_err(|e| JobError::Retry(e.to_string()))?;
+        schedule_scan(app).await.map_err(|e| JobError::Retry(e.to_string()))
+    }
+}
