@@ -538,7 +538,7 @@ impl HisState {
             "visit_fee_list" => {
                 let pid = s(data, "patientId")?;
                 let mut visits: Vec<&Bill> = self.bills.get(pid).map(|b| b.iter().collect()).unwrap_or_default();
-                visits.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
+                visits.sort_by_key(|b| std::cmp::Reverse(b.issued_at));
                 Ok(Value::Array(
                     visits
                         .iter()
