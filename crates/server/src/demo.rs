@@ -237,7 +237,7 @@ pub fn banner(base: &str, creds: &[DemoCredential], sims: &sim::RunningSims, dat
     ));
     b.push_str("Demo staff (password, then the 6-digit code from `carebridge otp <secret>` or any authenticator app):\n");
     for c in creds {
-        b.push_str(&format!("  {:<10} {:<14} password {:<14} TOTP secret {}\n", c.username, c.roles, c.password, c.totp_secret));
+        b.push_str(&format!("  {:<13} {:<11} password {:<14} TOTP secret {}\n", c.username, c.roles, c.password, c.totp_secret));
     }
     b.push_str(&format!("(kept in {data_dir}/demo-credentials.txt)\n"));
     b.push_str("===========================================================\n");

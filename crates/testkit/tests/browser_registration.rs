@@ -161,5 +161,21 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
     let row = wait_confirmed(&b, &base).await;
     assert!(row.contains("预约成功"), "{row}");
     b.shot("booking-mutual-aid-confirmed.png").await;
+
+    // The outpatient office sees the day's sessions with their bookings.
+    let cred = t.demo_credentials.iter().find(|x| x.username == "outpatient01").unwrap().clone();
+    let secret = crypto::totp::base32_decode(&cred.totp_secret).unwrap();
+    b.client.goto(&format!("{base}/staff/login")).await.unwrap();
+    b.wait_for("#username").await.send_keys("outpatient01").await.unwrap();
+    b.client.find(Locator::Id("password")).await.unwrap().send_keys(&cred.password).await.unwrap();
+    b.client.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
+    b.client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.client.set_window_size(1280, 1000).await.unwrap();
+    let home = b.text_of("body").await;
+    assert!(home.contains("出诊管理"), "{home}");
+    b.click("a[href='/staff/outpatient/sessions']").await;
+    let sessions = b.text_of("main").await;
+    assert!(sessions.contains("已预约"), "{sessions}");
+    b.shot("staff-sessions.png").await;
     b.close().await;
 }

@@ -99,7 +99,7 @@ async fn css() -> impl axum::response::IntoResponse {
     ([("content-type", "text/css; charset=utf-8"), ("cache-control", "public, max-age=3600")], CSS)
 }
 
-const STAFF_ANY: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Records, Role::Finance, Role::Admin];
+const STAFF_ANY: &[Role] = &Role::ALL;
 const STAFF_ADMIN: &[Role] = &[Role::Admin];
 const STAFF_FINANCE: &[Role] = &[Role::Finance];
 const STAFF_OUTPATIENT: &[Role] = &[Role::Outpatient, Role::Admin];
