@@ -139,6 +139,16 @@ impl NhsaState {
         }
     }
 
+    /// Whether a receiver call (userQuery, familyBindQuery) carries the partner's HMAC
+    /// signature over a fresh timestamp.
+    fn partner_signed(&self, partner: &str, headers: &axum::http::HeaderMap) -> bool {
+        let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let ts = h("god-portal-timestamp");
+        let fresh = ts.parse::<i64>().map(|t| (chrono::Utc::now().timestamp_millis() - t).abs() < 300_000).unwrap_or(false);
+        let expected = gateways::nhsa::auth::portal_signature(&self.cfg.partner_secret, &self.cfg.partner_id, &ts);
+        partner == self.cfg.partner_id && fresh && crypto::constant_time_eq(expected.as_bytes(), h("god-portal-signature").as_bytes())
+    }
+
     /// The centre's public key, for the hospital's configuration.
     pub fn centre_public(&self) -> Vec<u8> {
         self.party.signer.public_key_bytes()
@@ -507,12 +517,8 @@ async fn auth_decide(State(st): State<SharedNhsa>, Form(d): Form<AuthDecision>) 
 /// userQuery: trades a one-time code for the authorisation, after checking the partner's
 /// HMAC signature and a fresh timestamp.
 async fn user_query(State(st): State<SharedNhsa>, Path(partner): Path<String>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
-    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let mut g = st.lock().expect("nhsa lock");
-    let ts = h("god-portal-timestamp");
-    let fresh = ts.parse::<i64>().map(|t| (chrono::Utc::now().timestamp_millis() - t).abs() < 300_000).unwrap_or(false);
-    let expected = gateways::nhsa::auth::portal_signature(&g.cfg.partner_secret, &g.cfg.partner_id, &ts);
-    if partner != g.cfg.partner_id || !fresh || !crypto::constant_time_eq(expected.as_bytes(), h("god-portal-signature").as_bytes()) {
+    if !g.partner_signed(&partner, &headers) {
         return Json(json!({"code": 401, "message": "签名校验失败"})).into_response();
     }
     let code = body.get("qrcode").and_then(Value::as_str).unwrap_or("");
@@ -594,12 +600,8 @@ async fn family_bind_decide(State(st): State<SharedNhsa>, Form(d): Form<FamilyBi
 /// familyBindQuery: trades the one-time bind code for the verification result, signed
 /// like userQuery [I].
 async fn family_bind_query(State(st): State<SharedNhsa>, Path(partner): Path<String>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
-    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let mut g = st.lock().expect("nhsa lock");
-    let ts = h("god-portal-timestamp");
-    let fresh = ts.parse::<i64>().map(|t| (chrono::Utc::now().timestamp_millis() - t).abs() < 300_000).unwrap_or(false);
-    let expected = gateways::nhsa::auth::portal_signature(&g.cfg.partner_secret, &g.cfg.partner_id, &ts);
-    if partner != g.cfg.partner_id || !fresh || !crypto::constant_time_eq(expected.as_bytes(), h("god-portal-signature").as_bytes()) {
+    if !g.partner_signed(&partner, &headers) {
         return Json(json!({"code": 401, "message": "签名校验失败"})).into_response();
     }
     let code = body.get("qrcode").and_then(Value::as_str).unwrap_or("");

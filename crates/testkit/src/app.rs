@@ -88,6 +88,28 @@ impl TestApp {
         }
     }
 
+    /// The app on a fake clock set to `at`, workers off (tests drive jobs with `drain_jobs`).
+    pub async fn spawn_at(backend: TestBackend, at: chrono::DateTime<chrono::Utc>) -> (Self, domain::FakeClock) {
+        let clock = domain::FakeClock::new(at);
+        let t = Self::spawn_opts(backend, Arc::new(clock.clone()), false, |_| {}).await;
+        (t, clock)
+    }
+
+    /// Adds the demo citizen `name` to the signed-in account as 就诊人 through the API;
+    /// returns the patient id.
+    pub async fn add_demo_patient(&self, cookie: &str, name: &str, relationship: &str) -> i64 {
+        let c = sim::demo::citizens(self.app.today()).into_iter().find(|x| x.name == name).unwrap_or_else(|| panic!("no demo citizen {name}"));
+        let r = Self::http()
+            .post(self.url("/api/v1/me/patients"))
+            .header("cookie", cookie)
+            .json(&serde_json::json!({"name": c.name, "id_card_no": c.id_card_no, "relationship": relationship}))
+            .send()
+            .await
+            .expect("add patient");
+        assert_eq!(r.status(), 201, "{name}");
+        r.json::<serde_json::Value>().await.expect("json")["id"].as_i64().expect("id")
+    }
+
     /// Runs due jobs until none is left (tests that drive the outbox themselves).
     pub async fn drain_jobs(&self) {
         let reg = app::jobs::Registry::standard();

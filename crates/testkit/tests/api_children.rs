@@ -4,14 +4,11 @@
 //! guardian who has not added themself, a wrong password and a replayed return are each
 //! refused with their code and leave nothing behind.
 use chrono::{TimeZone, Utc};
-use domain::FakeClock;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use testkit::{TestApp, location, on_both_backends, url_query};
 
 async fn spawn(backend: testkit::TestBackend) -> TestApp {
-    let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap());
-    TestApp::spawn_opts(backend, Arc::new(clock), false, |_| {}).await
+    TestApp::spawn_at(backend, Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap()).await.0
 }
 
 fn citizen(t: &TestApp, name: &str) -> sim::demo::Citizen {
@@ -19,15 +16,7 @@ fn citizen(t: &TestApp, name: &str) -> sim::demo::Citizen {
 }
 
 async fn add_self(t: &TestApp, cookie: &str, name: &str) {
-    let c = citizen(t, name);
-    let r = TestApp::http()
-        .post(t.url("/api/v1/me/patients"))
-        .header("cookie", cookie)
-        .json(&json!({"name": c.name, "id_card_no": c.id_card_no, "relationship": "self"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    t.add_demo_patient(cookie, name, "self").await;
 }
 
 /// Submits the binding form; returns the response (a redirect to the verification page,

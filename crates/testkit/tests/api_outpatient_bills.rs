@@ -3,27 +3,17 @@
 //! result page says where to go next; the visit's fee list shows them paid. A tier-2
 //! patient without a referral is offered self-pay only, with the notice.
 use chrono::{TimeZone, Utc};
-use domain::FakeClock;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use testkit::{TestApp, on_both_backends};
 
 async fn spawn(backend: testkit::TestBackend) -> TestApp {
-    let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap());
-    TestApp::spawn_opts(backend, Arc::new(clock), false, |_| {}).await
+    TestApp::spawn_at(backend, Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()).await.0
 }
 
 async fn account(t: &TestApp, openid: &str, name: &str) -> (String, i64) {
     let (_, cookie) = t.wechat_sign_in(openid).await;
-    let c = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == name).unwrap();
-    let r = TestApp::http()
-        .post(t.url("/api/v1/me/patients"))
-        .header("cookie", &cookie)
-        .json(&json!({"name": c.name, "id_card_no": c.id_card_no, "relationship": "self"}))
-        .send()
-        .await
-        .unwrap();
-    (cookie, r.json::<Value>().await.unwrap()["id"].as_i64().unwrap())
+    let id = t.add_demo_patient(&cookie, name, "self").await;
+    (cookie, id)
 }
 
 async fn first_recipe(t: &TestApp, cookie: &str) -> String {

@@ -6,14 +6,11 @@ use chrono::{Duration, TimeZone, Utc};
 use domain::booking::BookingState;
 use domain::{ErrorCode, FakeClock};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use testkit::{TestApp, location, on_both_backends};
 
 async fn spawn(backend: testkit::TestBackend) -> (TestApp, FakeClock) {
     // 08:00 local on a weekday: the day's sessions are all ahead.
-    let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap());
-    let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |_| {}).await;
-    (t, clock)
+    TestApp::spawn_at(backend, Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap()).await
 }
 
 /// Signs `openid` in and adds each demo citizen in `names` (the first as self).
@@ -30,15 +27,7 @@ async fn account(t: &TestApp, openid: &str, names: &[&str]) -> (String, Vec<i64>
         } else {
             "other"
         };
-        let r = TestApp::http()
-            .post(t.url("/api/v1/me/patients"))
-            .header("cookie", &cookie)
-            .json(&json!({"name": c.name, "id_card_no": c.id_card_no, "relationship": rel}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{name}: {}", r.text().await.unwrap());
-        ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+        ids.push(t.add_demo_patient(&cookie, name, rel).await);
     }
     (cookie, ids)
 }

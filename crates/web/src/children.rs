@@ -78,20 +78,24 @@ pub struct BindQuery {
 }
 
 pub async fn form(State(st): State<WebState>, headers: HeaderMap, _auth: PatientAuth, Query(q): Query<BindQuery>) -> Result<Response, AppError> {
-    let c = Chrome::new(&st, &headers, "/children/bind");
     let from = BindingSource::parse(q.from.as_deref().unwrap_or_default());
-    let name: String = q.name.unwrap_or_default().chars().take(30).collect();
-    Ok(BindPage {
+    Ok(bind_page(&st, &headers, from, &q.name.unwrap_or_default(), "", None))
+}
+
+/// The binding form, with what was typed kept (trimmed to the fields' lengths).
+fn bind_page(st: &WebState, headers: &HeaderMap, from: BindingSource, name: &str, id_card_no: &str, error: Option<ErrorCode>) -> Response {
+    let c = Chrome::new(st, headers, "/children/bind");
+    BindPage {
         hospital: c.hospital,
         big_text: c.big_text,
         back: c.back,
         from: from.as_str(),
         from_label: from.label_zh(),
-        name,
-        id_card_no: String::new(),
-        error: None,
+        name: name.chars().take(30).collect(),
+        id_card_no: id_card_no.chars().take(18).collect(),
+        error: error.map(ErrorCode::message_zh),
     }
-    .into_response())
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -114,22 +118,7 @@ pub async fn start(
     Form(f): Form<BindForm>,
 ) -> Result<Response, AppError> {
     let from = BindingSource::parse(&f.from);
-    let again = |code: ErrorCode| {
-        let c = Chrome::new(&st, &headers, "/children/bind");
-        let name: String = f.name.chars().take(30).collect();
-        let id: String = f.id_card_no.chars().take(18).collect();
-        BindPage {
-            hospital: c.hospital,
-            big_text: c.big_text,
-            back: c.back,
-            from: from.as_str(),
-            from_label: from.label_zh(),
-            name,
-            id_card_no: id,
-            error: Some(code.message_zh()),
-        }
-        .into_response()
-    };
+    let again = |code: ErrorCode| bind_page(&st, &headers, from, &f.name, &f.id_card_no, Some(code));
     if f.consent != "1" {
         return Ok(again(ErrorCode::ValidationFailed));
     }

@@ -463,12 +463,7 @@ pub async fn api_check_in(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
-        return Err(ErrorCode::BookingNotFound.into());
-    }
-    let actor = Actor::patient_account(auth.account_id, &cid.0);
-    st.app.check_in(auth.account_id, &no, &actor).await?;
-    Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, &no).await?)).into_response())
+    booking_step(&st, &auth, &cid, &no, Step::CheckIn).await
 }
 
 /// Cancels: before payment the place is released; after, 退号 and a refund to the original
@@ -481,10 +476,23 @@ pub async fn api_cancel(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
+    booking_step(&st, &auth, &cid, &no, Step::Cancel).await
+}
+
+enum Step {
+    CheckIn,
+    Cancel,
+}
+
+/// One patient step on a booking through the API, answered with the booking as it stands.
+async fn booking_step(st: &WebState, auth: &PatientAuth, cid: &CorrelationId, no: &str, step: Step) -> Result<Response, AppError> {
+    if !plain(no) {
         return Err(ErrorCode::BookingNotFound.into());
     }
     let actor = Actor::patient_account(auth.account_id, &cid.0);
-    st.app.cancel_booking(auth.account_id, &no, &actor).await?;
-    Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, &no).await?)).into_response())
+    match step {
+        Step::CheckIn => st.app.check_in(auth.account_id, no, &actor).await.map(|_| ())?,
+        Step::Cancel => st.app.cancel_booking(auth.account_id, no, &actor).await.map(|_| ())?,
+    }
+    Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, no).await?)).into_response())
 }
