@@ -298,15 +298,7 @@ pub async fn check_in(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
-        return Err(ErrorCode::BookingNotFound.into());
-    }
-    let actor = Actor::patient_account(auth.account_id, &cid.0);
-    Ok(match st.app.check_in(auth.account_id, &no, &actor).await {
-        Ok(_) => Redirect::to(&format!("/registrations/{no}")).into_response(),
-        Err(e) if e.code == ErrorCode::BookingNotFound => return Err(e.into()),
-        Err(e) => Redirect::to(&format!("/registrations/{no}?error={}", e.code.code())).into_response(),
-    })
+    page_step(&st, &auth, &cid, &no, Step::CheckIn).await
 }
 
 pub async fn cancel(
@@ -315,18 +307,36 @@ pub async fn cancel(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
-        return Err(ErrorCode::BookingNotFound.into());
-    }
-    let actor = Actor::patient_account(auth.account_id, &cid.0);
-    Ok(match st.app.cancel_booking(auth.account_id, &no, &actor).await {
-        Ok(_) => Redirect::to(&format!("/registrations/{no}?cancelled=1")).into_response(),
+    page_step(&st, &auth, &cid, &no, Step::Cancel).await
+}
+
+/// A patient step from the booking page: back to the page, with the outcome.
+async fn page_step(st: &WebState, auth: &PatientAuth, cid: &CorrelationId, no: &str, step: Step) -> Result<Response, AppError> {
+    let done = if matches!(step, Step::Cancel) { "?cancelled=1" } else { "" };
+    Ok(match take_step(st, auth, cid, no, step).await {
+        Ok(()) => Redirect::to(&format!("/registrations/{no}{done}")).into_response(),
         Err(e) if e.code == ErrorCode::BookingNotFound => return Err(e.into()),
         Err(e) => {
-            tracing::info!(code = e.code.code(), detail = %e.detail, "cancellation refused");
+            tracing::info!(code = e.code.code(), detail = %e.detail, "booking step refused");
             Redirect::to(&format!("/registrations/{no}?error={}", e.code.code())).into_response()
         }
     })
+}
+
+enum Step {
+    CheckIn,
+    Cancel,
+}
+
+async fn take_step(st: &WebState, auth: &PatientAuth, cid: &CorrelationId, no: &str, step: Step) -> Result<(), DomainError> {
+    if !plain(no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    match step {
+        Step::CheckIn => st.app.check_in(auth.account_id, no, &actor).await.map(|_| ()),
+        Step::Cancel => st.app.cancel_booking(auth.account_id, no, &actor).await.map(|_| ()),
+    }
 }
 
 // ---- JSON API ----
@@ -479,20 +489,8 @@ pub async fn api_cancel(
     booking_step(&st, &auth, &cid, &no, Step::Cancel).await
 }
 
-enum Step {
-    CheckIn,
-    Cancel,
-}
-
 /// One patient step on a booking through the API, answered with the booking as it stands.
 async fn booking_step(st: &WebState, auth: &PatientAuth, cid: &CorrelationId, no: &str, step: Step) -> Result<Response, AppError> {
-    if !plain(no) {
-        return Err(ErrorCode::BookingNotFound.into());
-    }
-    let actor = Actor::patient_account(auth.account_id, &cid.0);
-    match step {
-        Step::CheckIn => st.app.check_in(auth.account_id, no, &actor).await.map(|_| ())?,
-        Step::Cancel => st.app.cancel_booking(auth.account_id, no, &actor).await.map(|_| ())?,
-    }
+    take_step(st, auth, cid, no, step).await?;
     Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, no).await?)).into_response())
 }
