@@ -161,3 +161,40 @@ on_both_backends! {
         assert_eq!(t.app.store.child_bindings(2).await.unwrap().len() + t.app.store.child_bindings(1).await.unwrap().len(), 1, "only 杨小宝's binding");
     }
 }
+
+on_both_backends! {
+    async fn the_binding_works_through_the_json_api_too(backend) {
+        let t = spawn(backend).await;
+        let (_, wang) = t.wechat_sign_in("oDemo_wangfang_0003").await;
+        add_self(&t, &wang, "王芳").await;
+        let c = citizen(&t, "赵小雨");
+        let start = |body: Value| {
+            let (url, cookie) = (t.url("/api/v1/me/children/bindings"), wang.clone());
+            async move { TestApp::http().post(url).header("cookie", cookie).json(&body).send().await.unwrap() }
+        };
+        let r = start(json!({"name": c.name, "id_card_no": c.id_card_no, "source": "esscard", "redirect_uri": "https://evil.example/bound"})).await;
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "VALIDATION_FAILED", "only back to our own origin");
+        let r = start(json!({"name": c.name, "id_card_no": c.id_card_no, "source": "esscard", "redirect_uri": t.url("/app/bound")})).await;
+        assert_eq!(r.status(), 200);
+        let next = r.json::<Value>().await.unwrap()["next_url"].as_str().unwrap().to_owned();
+        let back = location(verify(&next, sim::nhsa::DEMO_PAY_PASSWORD).await.headers());
+        assert!(back.starts_with(&t.url("/app/bound?")), "{back}");
+        let q = url_query(&back);
+        let get = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap();
+        let complete = |code: String, state: String| {
+            let (url, cookie) = (t.url("/api/v1/me/children/bindings/complete"), wang.clone());
+            async move { TestApp::http().post(url).header("cookie", cookie).json(&json!({"bind_code": code, "state": state})).send().await.unwrap() }
+        };
+        let r = complete("forged".into(), get("state")).await;
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "INSURANCE_AUTH_FAILED", "the receiver decides, not the caller");
+        // The forged attempt spent nothing: the genuine code completes the binding, once.
+        let r = complete(get("bindCode"), get("state")).await;
+        assert_eq!(r.status(), 200);
+        let child: Value = r.json().await.unwrap();
+        assert!(child["patient_id"].as_i64().is_some() && child["source"] == "esscard", "{child}");
+        let r = complete(get("bindCode"), get("state")).await;
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "CHILD_BINDING_EXPIRED");
+        let list: Value = TestApp::http().get(t.url("/api/v1/me/children")).header("cookie", &wang).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+    }
+}

@@ -219,9 +219,11 @@ pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) 
     info(title = "Carebridge 智慧服务平台 API", version = "1", description = "Patient-service APIs. Errors are `{code, message, correlation_id}` with stable codes."),
     paths(list_patients, add_patient, remove_patient, departments, schedules, crate::payments::api_order, crate::payments::api_orders, crate::payments::api_create_order, crate::payments::api_pay,
         crate::registration::api_book, crate::registration::api_list, crate::registration::api_get, crate::registration::api_cancel,
+        crate::children::api_start, crate::children::api_complete, crate::children::api_list,
         crate::registration::api_check_in),
     components(schemas(ErrorBody, PatientDto, AddPatientRequest, DepartmentDto, ScheduleDto, SlotDto, crate::payments::OrderDto, crate::payments::CreateOrderRequest, crate::payments::CreatedOrderDto, crate::payments::PayRequest, crate::payments::PayStepDto,
-        crate::registration::BookRequest, crate::registration::BookingDto)),
+        crate::registration::BookRequest, crate::registration::BookingDto,
+        crate::children::StartBindingRequest, crate::children::NextStepDto, crate::children::CompleteBindingRequest, crate::children::ChildDto)),
     tags(
         (name = "identity", description = "就诊人 and sign-in"),
         (name = "booking", description = "Departments, schedules and registrations (挂号)"),

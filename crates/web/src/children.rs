@@ -160,3 +160,92 @@ pub async fn back(
         }
     })
 }
+
+// ---- JSON API ----
+
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct StartBindingRequest {
+    pub name: String,
+    pub id_card_no: String,
+    /// official_account / si_notice / esscard
+    #[serde(default)]
+    pub source: String,
+    /// Where the verification page sends the guardian back with `bindCode` and `state`; a
+    /// page of this platform's own origin.
+    pub redirect_uri: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct NextStepDto {
+    /// The guardian-verification page (WeChat Pay password) to open.
+    pub next_url: String,
+}
+
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct CompleteBindingRequest {
+    pub bind_code: String,
+    pub state: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ChildDto {
+    pub patient_id: Option<i64>,
+    pub name_masked: String,
+    pub id_no_masked: String,
+    pub source: String,
+    pub bound_at: Option<String>,
+}
+
+fn child_dto(b: store::insurance::ChildBindingRow) -> ChildDto {
+    ChildDto {
+        patient_id: b.patient_id,
+        name_masked: b.name_masked,
+        id_no_masked: b.id_no_masked,
+        source: b.source,
+        bound_at: b.bound_at.map(|t| t.to_rfc3339()),
+    }
+}
+
+/// INS-3 step 1: checks the child (real-name, 少儿医保, registered guardian) and returns the
+/// guardian-verification page. Refusals: `CHILD_NOT_INSURED`, `CHILD_NOT_YOUR_WARD`,
+/// `GUARDIAN_SELF_REQUIRED`, `REAL_NAME_MISMATCH`.
+#[utoipa::path(post, path = "/api/v1/me/children/bindings", tag = "identity", request_body = StartBindingRequest,
+    responses((status = 200, body = NextStepDto), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn api_start(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    crate::api::ApiJson(req): crate::api::ApiJson<StartBindingRequest>,
+) -> Result<Response, AppError> {
+    // Back to our own origin only: the code must not be carried anywhere else.
+    if !req.redirect_uri.starts_with(&format!("{}/", st.public_base(&headers))) || req.redirect_uri.len() > 512 {
+        return Err(ErrorCode::ValidationFailed.into());
+    }
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    let url = st.app.start_child_binding(auth.account_id, &req.name, &req.id_card_no, BindingSource::parse(&req.source), &req.redirect_uri, &actor).await?;
+    Ok(axum::Json(NextStepDto { next_url: url }).into_response())
+}
+
+/// INS-3 step 2: the guardian came back verified; the child becomes a bound 就诊人.
+#[utoipa::path(post, path = "/api/v1/me/children/bindings/complete", tag = "identity", request_body = CompleteBindingRequest,
+    responses((status = 200, body = ChildDto), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn api_complete(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    crate::api::ApiJson(req): crate::api::ApiJson<CompleteBindingRequest>,
+) -> Result<Response, AppError> {
+    let openid = st.app.store.wechat_openid(auth.account_id).await?;
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    let p = st.app.finish_child_binding(auth.account_id, &req.bind_code, &req.state, &openid, &actor).await?;
+    let row = st.app.store.child_bindings(auth.account_id).await?.into_iter().find(|b| b.patient_id == Some(p.id)).ok_or(ErrorCode::Internal)?;
+    Ok(axum::Json(child_dto(row)).into_response())
+}
+
+/// The account's bound children.
+#[utoipa::path(get, path = "/api/v1/me/children", tag = "identity", responses((status = 200, body = [ChildDto])))]
+pub async fn api_list(State(st): State<WebState>, auth: PatientAuth) -> Result<Response, AppError> {
+    let rows: Vec<ChildDto> = st.app.store.child_bindings(auth.account_id).await?.into_iter().map(child_dto).collect();
+    Ok(axum::Json(rows).into_response())
+}
