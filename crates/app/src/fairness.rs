@@ -154,11 +154,15 @@ impl JobHandler for NoShowDaily {
     async fn run(&self, app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
         let yesterday = app.today() - Duration::days(1);
         app.mark_no_shows(yesterday).await.map_err(|e| JobError::Retry(e.to_string()))?;
-        let next = next_local(app.now(), 1);
-        let job = store::outbox::NewJob::new(NO_SHOW_DAILY, serde_json::json!({}), app.now()).at(next).dedupe(format!("{NO_SHOW_DAILY}:{}", next.timestamp()));
-        app.store.enqueue(app.store.db(), job, app.now()).await.map_err(|e| JobError::Retry(e.to_string()))?;
-        Ok(())
+        schedule_no_show_sweep(app).await.map_err(|e| JobError::Retry(e.to_string()))
     }
+}
+
+/// Schedules the next nightly sweep (once per night, whoever asks).
+pub async fn schedule_no_show_sweep(app: &App) -> Result<(), DomainError> {
+    let next = next_local(app.now(), 1);
+    let job = store::outbox::NewJob::new(NO_SHOW_DAILY, serde_json::json!({}), app.now()).at(next).dedupe(format!("{NO_SHOW_DAILY}:{}", next.timestamp()));
+    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
 }
 
 /// The next `hour`:00 local after `now`.

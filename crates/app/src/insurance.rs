@@ -14,10 +14,19 @@ impl App {
     /// What insurance may pay for this patient in this department today, with the
     /// coverage it was judged on. The HIS is asked every time: a referral may have been
     /// issued or may have lapsed since the patient last looked.
+    ///
+    /// A judgement is kept for a few seconds (`Policies::eligibility_cache_ttl`): the pay
+    /// page, its polling and the payment steps ask again and again within a minute, and a
+    /// referral's validity changes by the day. Editing the rules clears this node's copies.
     pub async fn eligibility(&self, his_patient_id: &str, dept_id: Option<&str>) -> Result<(Coverage, Eligibility), DomainError> {
+        let key = format!("{his_patient_id}|{}", dept_id.unwrap_or(""));
+        if let Some(hit) = self.eligibility_cache.get(&key) {
+            return Ok(hit);
+        }
         let patient = self.his.patient(his_patient_id).await?.ok_or(ErrorCode::PatientNotFound)?;
         let rules = self.insurance_rules().await?;
         let e = rules.decide(&patient.coverage, dept_id, self.today());
+        self.eligibility_cache.put(key, (patient.coverage.clone(), e.clone()));
         Ok((patient.coverage, e))
     }
 
@@ -33,6 +42,7 @@ impl App {
         let what = format!("{} {} {}", e.dept_id, kinds.join(","), e.label);
         self.store.append_audit(&txn, &actor.entry("insurance.rule_add", format!("insurance_rule:{id}"), &what), now).await?;
         txn.commit().await.map_err(store::db_err)?;
+        self.eligibility_cache.clear();
         Ok(id)
     }
 
@@ -44,7 +54,37 @@ impl App {
         let what = if enabled { "启用" } else { "停用" };
         self.store.append_audit(&txn, &actor.entry("insurance.rule_toggle", format!("insurance_rule:{id}"), what), now).await?;
         txn.commit().await.map_err(store::db_err)?;
+        self.eligibility_cache.clear();
         Ok(())
+    }
+}
+
+/// One judgement and when it was made.
+type Judged = (std::time::Instant, (Coverage, Eligibility));
+
+/// Recent INS-2 judgements per patient and department, in memory (per node).
+pub struct EligibilityCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Judged>>,
+}
+
+impl EligibilityCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self { ttl, entries: Default::default() }
+    }
+    fn get(&self, key: &str) -> Option<(Coverage, Eligibility)> {
+        let m = self.entries.lock().expect("eligibility cache");
+        m.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    }
+    fn put(&self, key: String, v: (Coverage, Eligibility)) {
+        let mut m = self.entries.lock().expect("eligibility cache");
+        if m.len() > 50_000 {
+            m.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        m.insert(key, (std::time::Instant::now(), v));
+    }
+    fn clear(&self) {
+        self.entries.lock().expect("eligibility cache").clear();
     }
 }
 

@@ -210,13 +210,7 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
         crate::billing::notices::schedule_scan(app).await?;
     }
     if app.store.live_jobs_of_kind(crate::fairness::NO_SHOW_DAILY).await? == 0 {
-        let at = crate::fairness::next_local(app.now(), 1);
-        let job = store::outbox::NewJob::new(crate::fairness::NO_SHOW_DAILY, serde_json::json!({}), app.now()).at(at).dedupe(format!(
-            "{}:{}",
-            crate::fairness::NO_SHOW_DAILY,
-            at.timestamp()
-        ));
-        app.store.enqueue(app.store.db(), job, app.now()).await?;
+        crate::fairness::schedule_no_show_sweep(app).await?;
     }
     Ok(())
 }

@@ -47,6 +47,8 @@ pub struct Policies {
     pub bookings_per_account_per_minute: u32,
     pub bookings_per_address_per_minute: u32,
     pub no_show: fairness::NoShowRule,
+    /// How long an INS-2 judgement is reused (see `App::eligibility`).
+    pub eligibility_cache_ttl: std::time::Duration,
 }
 
 impl Default for Policies {
@@ -67,6 +69,7 @@ impl Default for Policies {
             bookings_per_account_per_minute: 10,
             bookings_per_address_per_minute: 60,
             no_show: fairness::NoShowRule::default(),
+            eligibility_cache_ttl: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -89,6 +92,7 @@ pub struct App {
     pub insurance: Option<Arc<billing::InsuranceChannel>>,
     /// Booking attempts per account and per address (S15).
     pub booking_limits: Arc<(fairness::RateLimiter, fairness::RateLimiter)>,
+    pub eligibility_cache: Arc<insurance::EligibilityCache>,
 }
 
 impl App {
@@ -107,7 +111,8 @@ impl App {
             fairness::RateLimiter::new(policies.bookings_per_account_per_minute, minute),
             fairness::RateLimiter::new(policies.bookings_per_address_per_minute, minute),
         ));
-        Self { store, clock, his, wechat, realname, policies, catalogue, status_checks, ccb: None, insurance: None, booking_limits }
+        let eligibility_cache = Arc::new(insurance::EligibilityCache::new(policies.eligibility_cache_ttl));
+        Self { store, clock, his, wechat, realname, policies, catalogue, status_checks, ccb: None, insurance: None, booking_limits, eligibility_cache }
     }
 
     pub fn with_ccb(mut self, ccb: Arc<gateways::ccb::client::CcbClient>) -> Self {

@@ -117,6 +117,26 @@ fn event_payload(row: &BookingRow, patient_name_masked: &str) -> serde_json::Val
 }
 
 impl App {
+    /// Records a journey event about a booking, in the caller's transaction: everything a
+    /// notice needs, plus `extra` fields. Once per kind and booking (and `variant`, for
+    /// events that can happen more than once, such as different session changes).
+    async fn record_booking_event<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        kind: &str,
+        variant: &str,
+        row: &BookingRow,
+        extra: Option<serde_json::Value>,
+    ) -> Result<bool, DomainError> {
+        let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
+        let mut payload = event_payload(row, &name);
+        if let Some(serde_json::Value::Object(m)) = extra {
+            payload.as_object_mut().expect("payload is an object").extend(m);
+        }
+        let key = if variant.is_empty() { format!("{kind}:{}", row.booking_no) } else { format!("{kind}:{}:{variant}", row.booking_no) };
+        self.store.record_event(conn, kind, &key, Some(row.patient_id), &payload, self.now()).await
+    }
+
     /// Books a slot for one of the account's patients: checks what can be checked here,
     /// writes the booking, locks the slot in the HIS and opens the order that pays it.
     pub async fn book(&self, account_id: i64, patient_id: i64, dept_id: &str, slot_id: &str, actor: &Actor) -> Result<Booked, DomainError> {
@@ -259,11 +279,8 @@ impl App {
     /// "booking confirmed" event, and the jobs that will record the visit-day reminders.
     async fn booking_confirmed_effects<C: sea_orm::ConnectionTrait>(&self, conn: &C, booking_no: &str) -> Result<(), DomainError> {
         let row = store::registration::booking_in(conn, booking_no).await?;
-        let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
         let now = self.now();
-        self.store
-            .record_event(conn, events::CONFIRMED, &format!("{}:{booking_no}", events::CONFIRMED), Some(row.patient_id), &event_payload(&row, &name), now)
-            .await?;
+        self.record_booking_event(conn, events::CONFIRMED, "", &row, None).await?;
         if let Some(start) = starts_at(&row) {
             // The evening before at 18:00 local, and 30 minutes before the slot.
             let local_start = domain::clock::to_local(start);
@@ -313,9 +330,7 @@ impl App {
         let from = [BookingState::Locking, BookingState::Locked, BookingState::Released, BookingState::Failed];
         let note = Some(format!("{why}，已全额退款"));
         if self.store.move_booking(&txn, &row.booking_no, &from, BookingState::LockLost, BookingChange { note, ..Default::default() }, now).await? {
-            let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
-            let key = format!("{}:{}", events::LOCK_LOST, row.booking_no);
-            self.store.record_event(&txn, events::LOCK_LOST, &key, Some(row.patient_id), &event_payload(row, &name), now).await?;
+            self.record_booking_event(&txn, events::LOCK_LOST, "", row, None).await?;
         }
         txn.commit().await.map_err(store::db_err)?;
         self.fulfilment_failed(order_no, why).await
@@ -392,9 +407,7 @@ impl App {
                     .move_booking(&txn, booking_no, &[BookingState::Confirmed], BookingState::Cancelled, BookingChange { note, ..Default::default() }, now)
                     .await?
                 {
-                    let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
-                    let key = format!("{}:{booking_no}", events::CANCELLED);
-                    self.store.record_event(&txn, events::CANCELLED, &key, Some(row.patient_id), &event_payload(&row, &name), now).await?;
+                    self.record_booking_event(&txn, events::CANCELLED, "", &row, None).await?;
                     if let Some(order_no) = &row.order_no {
                         let job = NewJob::new(BOOKING_REFUND, json!({"order_no": order_no, "booking_no": booking_no}), now)
                             .dedupe(format!("{BOOKING_REFUND}:{booking_no}"))
@@ -491,12 +504,11 @@ impl App {
             let txn = self.store.write_txn().await?;
             if self.store.move_booking(&txn, &row.booking_no, &[state], state, c, now).await? {
                 let after = store::registration::booking_in(&txn, &row.booking_no).await?;
-                let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
-                let mut payload = event_payload(&after, &name);
-                payload["change"] = serde_json::from_str(&change_json).expect("json");
-                payload["before"] = json!({"start_time": row.start_time, "end_time": row.end_time, "location": row.location, "doctor_name": row.doctor_name});
-                let key = format!("{kind}:{}:{tag}", row.booking_no);
-                self.store.record_event(&txn, kind, &key, Some(row.patient_id), &payload, now).await?;
+                let extra = json!({
+                    "change": serde_json::from_str::<serde_json::Value>(&change_json).expect("json"),
+                    "before": {"start_time": row.start_time, "end_time": row.end_time, "location": row.location, "doctor_name": row.doctor_name},
+                });
+                self.record_booking_event(&txn, kind, &tag, &after, Some(extra)).await?;
             }
             txn.commit().await.map_err(store::db_err)?;
             if matches!(change, SessionChange::Suspend { .. }) && state == BookingState::Locked {
@@ -656,9 +668,7 @@ impl JobHandler for RemindBooking {
         if booking_state(&row) != BookingState::Confirmed {
             return Ok(());
         }
-        let name = app.store.patient_by_id(row.patient_id).await.map_err(retry)?.map(|p| p.name_masked).unwrap_or_default();
-        let now = app.now();
-        app.store.record_event(app.store.db(), &kind, &format!("{kind}:{no}"), Some(row.patient_id), &event_payload(&row, &name), now).await.map_err(retry)?;
+        app.record_booking_event(app.store.db(), &kind, "", &row, None).await.map_err(retry)?;
         Ok(())
     }
 }

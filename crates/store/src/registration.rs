@@ -49,12 +49,9 @@ pub struct BookingChange {
     pub doctor: Option<(String, String, String)>,
 }
 
-fn state_of(row: &BookingRow) -> BookingState {
-    BookingState::parse(&row.state).unwrap_or(BookingState::Failed)
-}
-
+/// A stored booking's state (an unknown value reads as `Failed`: it holds nothing).
 pub fn booking_state(row: &BookingRow) -> BookingState {
-    state_of(row)
+    BookingState::parse(&row.state).unwrap_or(BookingState::Failed)
 }
 
 /// One booking, read in the caller's transaction.

@@ -315,7 +315,6 @@ on_both_backends! {
         let live: Vec<_> = t.app.store.bookings_of(&ids, 1000).await.unwrap().into_iter().filter(|r| r.slot_id == slot && r.active_key.is_some()).collect();
         assert_eq!(live.len(), capacity as usize);
         let mut owners: Vec<i64> = live.iter().map(|r| r.patient_id).collect();
-        owners.dedup();
         owners.sort();
         owners.dedup();
         assert_eq!(owners.len(), live.len(), "nobody holds two places");
