@@ -49,6 +49,9 @@ impl Registry {
             .with(crate::registration::BOOKING_REMIND, crate::registration::RemindBooking)
             .with(crate::fairness::NO_SHOW_DAILY, crate::fairness::NoShowDaily)
             .with(crate::billing::notices::BILL_DUE_SCAN, crate::billing::notices::BillDueScan)
+            .with(crate::notify::NOTIFY_DISPATCH, crate::notify::DispatchEvent)
+            .with(crate::notify::NOTIFY_DELIVER, crate::notify::DeliverMessage)
+            .with(crate::notify::NOTIFY_ACK_CHECK, crate::notify::AckCheck)
     }
 }
 

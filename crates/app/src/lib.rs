@@ -8,6 +8,7 @@ pub mod fairness;
 pub mod identity;
 pub mod insurance;
 pub mod jobs;
+pub mod notify;
 pub mod registration;
 pub mod staff;
 
@@ -49,6 +50,8 @@ pub struct Policies {
     pub no_show: fairness::NoShowRule,
     /// How long an INS-2 judgement is reused (see `App::eligibility`).
     pub eligibility_cache_ttl: std::time::Duration,
+    /// The local hour of the evening-before visit reminder.
+    pub visit_reminder_hour: u32,
 }
 
 impl Default for Policies {
@@ -70,6 +73,7 @@ impl Default for Policies {
             bookings_per_address_per_minute: 60,
             no_show: fairness::NoShowRule::default(),
             eligibility_cache_ttl: std::time::Duration::from_secs(20),
+            visit_reminder_hour: 18,
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct App {
     /// Booking attempts per account and per address (S15).
     pub booking_limits: Arc<(fairness::RateLimiter, fairness::RateLimiter)>,
     pub eligibility_cache: Arc<insurance::EligibilityCache>,
+    /// The message platform's channels and policy.
+    pub messaging: Arc<notify::Messaging>,
 }
 
 impl App {
@@ -112,11 +118,30 @@ impl App {
             fairness::RateLimiter::new(policies.bookings_per_address_per_minute, minute),
         ));
         let eligibility_cache = Arc::new(insurance::EligibilityCache::new(policies.eligibility_cache_ttl));
-        Self { store, clock, his, wechat, realname, policies, catalogue, status_checks, ccb: None, insurance: None, booking_limits, eligibility_cache }
+        Self {
+            store,
+            clock,
+            his,
+            wechat,
+            realname,
+            policies,
+            catalogue,
+            status_checks,
+            ccb: None,
+            insurance: None,
+            booking_limits,
+            eligibility_cache,
+            messaging: Arc::new(notify::Messaging::default()),
+        }
     }
 
     pub fn with_ccb(mut self, ccb: Arc<gateways::ccb::client::CcbClient>) -> Self {
         self.ccb = Some(ccb);
+        self
+    }
+
+    pub fn with_messaging(mut self, messaging: notify::Messaging) -> Self {
+        self.messaging = Arc::new(messaging);
         self
     }
 

@@ -282,9 +282,10 @@ impl App {
         let now = self.now();
         self.record_booking_event(conn, events::CONFIRMED, "", &row, None).await?;
         if let Some(start) = starts_at(&row) {
-            // The evening before at 18:00 local, and 30 minutes before the slot.
+            // The evening before at the configured hour (local), and 30 minutes before the slot.
             let local_start = domain::clock::to_local(start);
-            let eve = local_start.date_naive().pred_opt().map(|d| domain::clock::local_to_utc(d.and_hms_opt(18, 0, 0).expect("valid time")));
+            let hour = self.policies.visit_reminder_hour.min(23);
+            let eve = local_start.date_naive().pred_opt().map(|d| domain::clock::local_to_utc(d.and_hms_opt(hour, 0, 0).expect("valid time")));
             for (kind, at) in [(events::VISIT_TOMORROW, eve), (events::TAKE_NUMBER, Some(start - Duration::minutes(30)))] {
                 let Some(at) = at.filter(|t| *t > now) else { continue };
                 let job = NewJob::new(BOOKING_REMIND, json!({"booking_no": booking_no, "kind": kind}), now).at(at).dedupe(format!("{kind}:{booking_no}"));
@@ -668,8 +669,10 @@ impl JobHandler for RemindBooking {
         if booking_state(&row) != BookingState::Confirmed {
             return Ok(());
         }
-        app.record_booking_event(app.store.db(), &kind, "", &row, None).await.map_err(retry)?;
-        Ok(())
+        let bring = app.store.visit_note(&row.dept_id).await.map_err(retry)?.unwrap_or_else(|| crate::notify::DEFAULT_BRING.to_owned());
+        let txn = app.store.write_txn().await.map_err(retry)?;
+        app.record_booking_event(&txn, &kind, "", &row, Some(json!({"bring": bring}))).await.map_err(retry)?;
+        txn.commit().await.map_err(store::db_err).map_err(retry)
     }
 }
 

@@ -87,6 +87,13 @@ error_codes! {
     CheckInNotOpen => ("CHECK_IN_NOT_OPEN", 409, "当前不在签到时间内：请于就诊当日、就诊时段开始前1小时内到院签到"),
     BookingTicketInvalid => ("BOOKING_TICKET_INVALID", 422, "页面已过期或提交过快，请刷新页面后重新选择时段"),
     BookingBlacklisted => ("BOOKING_BLACKLISTED", 403, "因多次预约未就诊，暂停网上预约，请到窗口挂号或联系客服"),
+    // Messages
+    TemplateInvalid => ("TEMPLATE_INVALID", 422, "消息模板有误，请按提示修改后再保存"),
+    SceneUnknown => ("SCENE_UNKNOWN", 422, "消息场景不存在，请核对场景编码"),
+    RecipientNotFound => ("RECIPIENT_NOT_FOUND", 404, "未找到该患者，或患者尚未在微信服务号中添加就诊人"),
+    SignatureInvalid => ("SIGNATURE_INVALID", 401, "签名校验失败"),
+    NonceReplayed => ("NONCE_REPLAYED", 401, "请求已处理过（随机串重复），请勿重放"),
+    TimestampSkewed => ("TIMESTAMP_SKEWED", 401, "请求时间与服务器相差过大，请校准时间后重试"),
     Conflict => ("CONFLICT", 409, "数据已被修改，请刷新后重试"),
     Internal => ("INTERNAL", 500, "系统繁忙，请稍后再试"),
     StoreUnavailable => ("STORE_UNAVAILABLE", 503, "系统繁忙，请稍后再试"),

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod insurance;
 pub mod masked;
 pub mod money;
+pub mod notify;
 pub mod ports;
 pub mod staff;
 

@@ -217,3 +217,60 @@ pub trait WechatOAuthPort: Send + Sync {
 pub trait RealNamePort: Send + Sync {
     async fn verify(&self, name: &str, id_card_no: &str) -> Result<bool, DomainError>;
 }
+
+// --- the message platform's channels (MSG-1/2, OTH-1) -----------------------------------
+
+/// A WeChat template or subscribe message, ready to send.
+#[derive(Clone, Debug)]
+pub struct WechatMessage {
+    pub openid: String,
+    pub template_id: String,
+    /// The full page address it opens.
+    pub url: String,
+    /// Our message number: WeChat drops a repeat with the same `client_msg_id` [I].
+    pub client_msg_id: String,
+    /// Field key and value, in the template's order.
+    pub data: Vec<(String, String)>,
+}
+
+/// The official account's messages (protocols.md §5.1–5.2). Answers are classified,
+/// never errors: the delivery engine decides what a classification means.
+#[async_trait::async_trait]
+pub trait WechatMessagePort: Send + Sync {
+    async fn send_template(&self, m: &WechatMessage) -> crate::notify::SendOutcome;
+    async fn send_subscribe(&self, m: &WechatMessage) -> crate::notify::SendOutcome;
+}
+
+/// An SMS, ready to send.
+#[derive(Clone, Debug)]
+pub struct SmsMessage {
+    pub phone: crate::Masked<crate::identity::Mobile>,
+    pub template_code: String,
+    pub params: Vec<(String, String)>,
+    /// Our message number, echoed back by the provider (`OutId` / `SessionContext`).
+    pub out_id: String,
+}
+
+/// An SMS provider (Aliyun or Tencent Cloud, protocols.md §5.3).
+#[async_trait::async_trait]
+pub trait SmsPort: Send + Sync {
+    fn provider(&self) -> &'static str;
+    async fn send(&self, m: &SmsMessage) -> crate::notify::SendOutcome;
+}
+
+/// A route the in-hospital navigation system can show (OTH-1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NavRoute {
+    pub route_id: String,
+    /// The navigation page that guides the patient there.
+    pub url: String,
+    /// A one-line description for texts ("1楼大厅 → 直行 → 西药房").
+    pub summary: String,
+}
+
+#[async_trait::async_trait]
+pub trait NavigationPort: Send + Sync {
+    /// A route from the hospital's main entrance to a destination code of the navigation
+    /// system (pharmacy window, exam room …).
+    async fn route_to(&self, destination: &str) -> Result<NavRoute, DomainError>;
+}

@@ -6,6 +6,7 @@ pub mod ccb;
 pub mod his;
 pub mod http;
 pub mod nhsa;
+pub mod notify;
 pub mod realname;
 pub mod wechat;
 

@@ -73,6 +73,8 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
         realname_port: s.demo.realname_port,
         nhsa_port: s.demo.nhsa_port,
         ccb_port: s.demo.ccb_port,
+        sms_port: s.demo.sms_port,
+        navigation_port: s.demo.navigation_port,
         ..Default::default()
     };
     // The bank notifies our callback route; the address is known once the listener is bound.
@@ -81,8 +83,7 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
     }
     // Where the bank's cashier sends the payer back: the patient-facing address (the
     // browser keeps its cookies on `localhost`, not on `127.0.0.1`).
-    let public =
-        if s.server.public_base_url.is_empty() { s.server.callback_base_url.replace("://127.0.0.1", "://localhost") } else { s.server.public_base_url.clone() };
+    let public = s.patient_base_url();
     if !public.is_empty() {
         c.ccb.return_url = format!("{}/pay/{{order}}/result", public.trim_end_matches('/'));
     }
@@ -122,6 +123,13 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.nhsa.auth_page_url = format!("{}/__sim/medins/auth", sims.nhsa_url);
     s.nhsa.family_bind_page_url = format!("{}/__sim/medins/family-bind", sims.nhsa_url);
     s.nhsa.receiver_base = sims.nhsa_url.clone();
+    s.sms.base_url = sims.sms_url.clone();
+    s.sms.access_key_id = d.sms.access_key_id.clone();
+    s.sms.access_key_secret = d.sms.access_key_secret.clone();
+    s.sms.sign_name = d.sms.sign_name.clone();
+    s.sms.sdk_app_id = d.sms.sdk_app_id.clone();
+    s.navigation.base_url = sims.navigation_url.clone();
+    s.navigation.app_key = d.navigation.app_key.clone();
     s.nhsa.partner_id = d.nhsa.partner_id.clone();
     s.nhsa.partner_secret = d.nhsa.partner_secret.clone();
     s.nhsa.cashier_url = format!("{}/__sim/nhsa/cashier/{{pay_ord_id}}?redirect={{redirect}}", sims.nhsa_url);

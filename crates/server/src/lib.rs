@@ -72,6 +72,56 @@ fn insurance_channel(s: &Settings) -> Result<app::billing::InsuranceChannel> {
     })
 }
 
+/// The message platform's connectors and policy from settings.
+fn messaging(s: &Settings, clock: Arc<dyn Clock>) -> app::notify::Messaging {
+    use gateways::notify::{navigation, sms, wechat};
+    let wechat: Option<Arc<dyn domain::ports::WechatMessagePort>> = (!s.wechat.appid.is_empty()).then(|| {
+        Arc::new(wechat::WechatMessageClient::new(wechat::WechatMessageConfig {
+            api_base: s.wechat.api_base.clone(),
+            appid: s.wechat.appid.clone(),
+            secret: s.wechat.secret.clone(),
+            miniprogram_appid: s.messages.miniprogram_appid.clone(),
+            timeout: Duration::from_millis(s.wechat.timeout_ms),
+        })) as Arc<dyn domain::ports::WechatMessagePort>
+    });
+    let sms: Option<Arc<dyn domain::ports::SmsPort>> = (!s.sms.base_url.is_empty()).then(|| {
+        Arc::new(sms::SmsClient::new(
+            sms::SmsConfig {
+                provider: sms::SmsProvider::parse(&s.sms.provider).unwrap_or(sms::SmsProvider::Aliyun),
+                base_url: s.sms.base_url.clone(),
+                access_key_id: s.sms.access_key_id.clone(),
+                access_key_secret: s.sms.access_key_secret.clone(),
+                sign_name: s.sms.sign_name.clone(),
+                sdk_app_id: s.sms.sdk_app_id.clone(),
+                region: s.sms.region.clone(),
+                timeout: Duration::from_millis(s.sms.timeout_ms),
+            },
+            clock,
+        )) as Arc<dyn domain::ports::SmsPort>
+    });
+    let navigation: Option<Arc<dyn domain::ports::NavigationPort>> = (!s.navigation.base_url.is_empty()).then(|| {
+        Arc::new(navigation::NavigationClient::new(navigation::NavigationConfig {
+            base_url: s.navigation.base_url.clone(),
+            app_key: s.navigation.app_key.clone(),
+            entrance: s.navigation.entrance.clone(),
+            timeout: Duration::from_millis(s.navigation.timeout_ms),
+        })) as Arc<dyn domain::ports::NavigationPort>
+    });
+    let m = &s.messages;
+    app::notify::Messaging {
+        wechat,
+        sms,
+        navigation,
+        policy: app::notify::MessagePolicy {
+            quiet_start: m.quiet_time(&m.quiet_start).unwrap_or_default(),
+            quiet_end: m.quiet_time(&m.quiet_end).unwrap_or_default(),
+            critical_ack_within: chrono::Duration::minutes(m.critical_ack_minutes),
+            public_base_url: s.patient_base_url(),
+            hospital_name: s.server.hospital_name.clone(),
+        },
+    }
+}
+
 /// Builds a node. In demo mode the simulators start on loopback first and the
 /// connectors are pointed at them; keys and demo staff are created if missing.
 pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, start_workers: bool) -> Result<Node> {
@@ -115,6 +165,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         cancel_before_start: chrono::Duration::minutes(s.registration.cancel_before_minutes),
         bookings_per_account_per_minute: s.registration.bookings_per_account_per_minute,
         bookings_per_address_per_minute: s.registration.bookings_per_address_per_minute,
+        visit_reminder_hour: s.messages.visit_reminder_hour,
         no_show: app::fairness::NoShowRule {
             // A limit of 0 (or no bar days) turns the blacklist off.
             limit: if s.registration.no_show_bar_days == 0 || s.registration.no_show_limit == 0 { u32::MAX } else { s.registration.no_show_limit },
@@ -143,6 +194,9 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     if !s.nhsa.base_url.is_empty() {
         app = app.with_insurance(insurance_channel(&s)?);
     }
+
+    let channels = messaging(&s, app.clock.clone());
+    app = app.with_messaging(channels);
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };
     if demo_mode {

@@ -17,6 +17,9 @@ pub struct Settings {
     pub nhsa: Nhsa,
     pub payment: Payment,
     pub registration: Registration,
+    pub messages: Messages,
+    pub sms: Sms,
+    pub navigation: Navigation,
     pub workers: Workers,
     pub log: Log,
     pub demo: Demo,
@@ -160,6 +163,48 @@ pub struct Registration {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Messages {
+    /// Non-critical notices wait out the quiet hours (local time, `HH:MM`; equal turns
+    /// them off). Critical notices never wait.
+    pub quiet_start: String,
+    pub quiet_end: String,
+    /// The local hour of the evening-before visit reminder.
+    pub visit_reminder_hour: u32,
+    /// Minutes a patient has to acknowledge a critical value before the ward is tasked
+    /// and an SMS goes out.
+    pub critical_ack_minutes: i64,
+    /// The mini-program subscribe notices open (empty: the web page).
+    pub miniprogram_appid: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    /// `aliyun` or `tencent`; an empty `base_url` turns SMS off.
+    pub provider: String,
+    pub base_url: String,
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub sign_name: String,
+    /// Tencent only.
+    pub sdk_app_id: String,
+    pub region: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Navigation {
+    /// The in-hospital navigation system; empty turns routes off.
+    pub base_url: String,
+    pub app_key: String,
+    /// Where routes start.
+    pub entrance: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Workers {
     pub count: usize,
     pub poll_ms: u64,
@@ -188,6 +233,8 @@ pub struct Demo {
     pub realname_port: u16,
     pub nhsa_port: u16,
     pub ccb_port: u16,
+    pub sms_port: u16,
+    pub navigation_port: u16,
 }
 
 const DEFAULTS: &str = r#"
@@ -270,6 +317,29 @@ no_show_limit = 3
 no_show_window_days = 90
 no_show_bar_days = 90
 
+[messages]
+quiet_start = "22:00"
+quiet_end = "07:00"
+visit_reminder_hour = 18
+critical_ack_minutes = 30
+miniprogram_appid = ""
+
+[sms]
+provider = "aliyun"
+base_url = ""
+access_key_id = ""
+access_key_secret = ""
+sign_name = ""
+sdk_app_id = ""
+region = "ap-guangzhou"
+timeout_ms = 5000
+
+[navigation]
+base_url = ""
+app_key = ""
+entrance = "ENTRANCE-MAIN"
+timeout_ms = 3000
+
 [workers]
 count = 4
 poll_ms = 500
@@ -287,9 +357,28 @@ wechat_port = 18082
 realname_port = 18083
 nhsa_port = 18084
 ccb_port = 18085
+sms_port = 18086
+navigation_port = 18087
 "#;
 
+impl Messages {
+    pub fn quiet_time(&self, v: &str) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(v, "%H:%M").ok()
+    }
+}
+
 impl Settings {
+    /// Where patients' pages are (links in messages, the bank's return address): the
+    /// public address, else the callback address as a browser reaches it (the demo's
+    /// cookies live on `localhost`, not on `127.0.0.1`).
+    pub fn patient_base_url(&self) -> String {
+        if self.server.public_base_url.is_empty() {
+            self.server.callback_base_url.replace("://127.0.0.1", "://localhost")
+        } else {
+            self.server.public_base_url.clone()
+        }
+    }
+
     /// Loads defaults, then the file (if present), then the environment.
     pub fn load(file: Option<&str>) -> Result<Self> {
         let mut b = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
@@ -364,6 +453,19 @@ impl Settings {
         if !(0..=7 * 24 * 60).contains(&self.registration.cancel_before_minutes) {
             return bad("registration.cancel_before_minutes", "between 0 and 10080");
         }
+        let m = &self.messages;
+        if m.quiet_time(&m.quiet_start).is_none() || m.quiet_time(&m.quiet_end).is_none() {
+            return bad("messages.quiet_start", "local time as HH:MM (quiet_end too)");
+        }
+        if m.visit_reminder_hour > 23 {
+            return bad("messages.visit_reminder_hour", "0..23");
+        }
+        if !(1..=24 * 60).contains(&m.critical_ack_minutes) {
+            return bad("messages.critical_ack_minutes", "between 1 and 1440");
+        }
+        if !matches!(self.sms.provider.as_str(), "aliyun" | "tencent") {
+            return bad("sms.provider", "aliyun or tencent");
+        }
         if !(1..=24 * 60).contains(&self.payment.close_after_minutes) {
             return bad("payment.close_after_minutes", "between 1 and 1440");
         }
@@ -423,6 +525,8 @@ impl Settings {
         mask(&mut s.nhsa.hospital_private_key);
         mask(&mut s.nhsa.partner_secret);
         mask(&mut s.nhsa.signer_id);
+        mask(&mut s.sms.access_key_secret);
+        mask(&mut s.navigation.app_key);
         s.database.url = mask_db_password(&s.database.url);
         toml_string(&s)
     }

@@ -5,10 +5,13 @@
 pub mod ccb;
 pub mod demo;
 pub mod his;
+pub mod navigation;
 pub mod nhsa;
 pub mod realname;
 pub mod rng;
+pub mod sms;
 pub mod wechat;
+pub mod wechat_msg;
 
 use domain::Clock;
 use std::net::SocketAddr;
@@ -21,12 +24,16 @@ pub struct SimConfig {
     pub realname: realname::RealNameSimConfig,
     pub nhsa: nhsa::NhsaSimConfig,
     pub ccb: ccb::CcbSimConfig,
+    pub sms: sms::SmsSimConfig,
+    pub navigation: navigation::NavigationSimConfig,
     /// Ports to bind on 127.0.0.1; 0 picks a free one.
     pub his_port: u16,
     pub wechat_port: u16,
     pub realname_port: u16,
     pub nhsa_port: u16,
     pub ccb_port: u16,
+    pub sms_port: u16,
+    pub navigation_port: u16,
 }
 
 /// Running simulators: their base URLs and handles to their state.
@@ -40,6 +47,10 @@ pub struct RunningSims {
     pub ccb: ccb::SharedCcb,
     pub his: his::SharedHis,
     pub wechat: wechat::SharedWechat,
+    pub sms_url: String,
+    pub sms: sms::SharedSms,
+    pub navigation_url: String,
+    pub navigation: navigation::SharedNav,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -74,6 +85,11 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
     let ccb_state = Arc::new(Mutex::new(ccb::CcbState::new(cfg.ccb.clone(), clock.clone())));
     let (ccb_addr, t5) = serve(ccb::router(ccb_state.clone()), cfg.ccb_port).await?;
     ccb_state.lock().expect("ccb lock").set_base_url(&format!("http://{ccb_addr}"));
+    let sms_state = Arc::new(Mutex::new(sms::SmsState::new(cfg.sms.clone(), clock.clone())));
+    let (sms_addr, t6) = serve(sms::router(sms_state.clone()), cfg.sms_port).await?;
+    let nav_state = Arc::new(Mutex::new(navigation::NavState { cfg: cfg.navigation.clone(), base_url: String::new(), requests: 0 }));
+    let (nav_addr, t7) = serve(navigation::router(nav_state.clone()), cfg.navigation_port).await?;
+    nav_state.lock().expect("nav lock").base_url = format!("http://{nav_addr}");
     Ok(RunningSims {
         his_url: format!("http://{his_addr}"),
         wechat_url: format!("http://{wx_addr}"),
@@ -84,6 +100,10 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
         ccb: ccb_state,
         his: his_state,
         wechat: wechat_state,
-        tasks: vec![t1, t2, t3, t4, t5],
+        sms_url: format!("http://{sms_addr}"),
+        sms: sms_state,
+        navigation_url: format!("http://{nav_addr}"),
+        navigation: nav_state,
+        tasks: vec![t1, t2, t3, t4, t5, t6, t7],
     })
 }

@@ -41,13 +41,28 @@ pub struct WechatState {
     users: Vec<WechatUser>,
     codes: HashMap<String, Code>,
     tokens: HashMap<String, (String, DateTime<Utc>)>,
+    /// The message API's state (`crate::wechat_msg`).
+    pub messages: crate::wechat_msg::MessageState,
 }
 
 pub type SharedWechat = Arc<Mutex<WechatState>>;
 
 impl WechatState {
     pub fn new(cfg: WechatSimConfig, clock: Arc<dyn Clock>) -> Self {
-        Self { cfg, clock, users: demo::wechat_users(), codes: HashMap::new(), tokens: HashMap::new() }
+        Self { cfg, clock, users: demo::wechat_users(), codes: HashMap::new(), tokens: HashMap::new(), messages: crate::wechat_msg::MessageState::new() }
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.cfg.appid
+    }
+    pub fn secret(&self) -> &str {
+        &self.cfg.secret
+    }
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    pub fn knows_openid(&self, openid: &str) -> bool {
+        self.users.iter().any(|u| u.openid == openid)
     }
 
     /// Issues a code for `openid` directly (what the consent page does), for tests that
@@ -193,5 +208,6 @@ pub fn router(state: SharedWechat) -> Router {
         .route("/connect/oauth2/authorize/confirm", post(confirm))
         .route("/sns/oauth2/access_token", get(access_token))
         .route("/sns/userinfo", get(userinfo))
+        .merge(crate::wechat_msg::router())
         .with_state(state)
 }

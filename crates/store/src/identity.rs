@@ -150,6 +150,28 @@ impl Store {
             .collect())
     }
 
+    /// Who hears about a person: every (patient row, account, has a mobile) holding this
+    /// HIS id — a child added by both parents is told to both.
+    pub async fn recipients_of(&self, his_patient_id: &str) -> Result<Vec<(i64, i64, bool)>, DomainError> {
+        Ok(patient::Entity::find()
+            .filter(patient::Column::HisPatientId.eq(his_patient_id))
+            .order_by_asc(patient::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| (m.id, m.account_id, m.mobile_enc.is_some()))
+            .collect())
+    }
+
+    /// A patient's mobile, decrypted, to send an SMS. The caller audits the read.
+    pub async fn patient_mobile(&self, patient_id: i64) -> Result<Option<Masked<Mobile>>, DomainError> {
+        let Some(m) = patient::Entity::find_by_id(patient_id).one(&self.db).await.map_err(db_err)? else { return Ok(None) };
+        let Some(enc) = m.mobile_enc else { return Ok(None) };
+        let plain = self.keys.cipher.open(COL_MOBILE, &enc).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal {COL_MOBILE}: {e}")))?;
+        Mobile::parse(&plain).map(Some)
+    }
+
     /// The account's patient with this ID-number lookup hash, if any.
     pub async fn patient_id_by_id_hash(&self, account_id: i64, id_no_hash: &str) -> Result<Option<i64>, DomainError> {
         Ok(patient::Entity::find()

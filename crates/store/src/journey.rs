@@ -7,9 +7,15 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 pub use journey_event::Model as JourneyEvent;
 
+/// The job that turns a recorded event into its messages (the message platform's
+/// entry). Enqueued with the event, in the same transaction, so an event is never
+/// recorded without being delivered.
+pub const NOTIFY_DISPATCH: &str = "notify.dispatch";
+
 impl Store {
-    /// Records an event in the caller's transaction; a second write with the same
-    /// `dedupe_key` is a no-op (returns `false`). On PostgreSQL a unique violation aborts
+    /// Records an event in the caller's transaction, with the job that will deliver it;
+    /// a second write with the same `dedupe_key` is a no-op (returns `false`). Call it
+    /// inside a transaction: the event and its job belong together. On PostgreSQL a unique violation aborts
     /// the transaction, so the key is checked first; the unique index still guards a race.
     pub async fn record_event<C: ConnectionTrait>(
         &self,
@@ -33,11 +39,14 @@ impl Store {
             delivered_at: Set(None),
             ..Default::default()
         };
-        match m.insert(conn).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(db_err(e)),
-        }
+        let id = match m.insert(conn).await {
+            Ok(r) => r.id,
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(db_err(e)),
+        };
+        let job = crate::outbox::NewJob::new(NOTIFY_DISPATCH, serde_json::json!({"event_id": id}), now).dedupe(format!("{NOTIFY_DISPATCH}:{id}"));
+        self.enqueue(conn, job, now).await?;
+        Ok(true)
     }
 
     /// A patient's events, oldest first (tests; the message platform's own queries come

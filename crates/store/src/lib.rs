@@ -11,6 +11,7 @@ pub mod identity;
 pub mod insurance;
 pub mod journey;
 pub mod migration;
+pub mod notify;
 pub mod outbox;
 pub mod reconciliation;
 pub mod registration;

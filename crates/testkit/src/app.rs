@@ -19,6 +19,9 @@ pub struct TestApp {
     pub ccb: sim::ccb::SharedCcb,
     pub nhsa_url: String,
     pub nhsa: sim::nhsa::SharedNhsa,
+    pub sms_url: String,
+    pub sms: sim::sms::SharedSms,
+    pub navigation_url: String,
     pub demo_credentials: Vec<server::demo::DemoCredential>,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
@@ -48,6 +51,8 @@ impl TestApp {
         s.demo.realname_port = 0;
         s.demo.nhsa_port = 0;
         s.demo.ccb_port = 0;
+        s.demo.sms_port = 0;
+        s.demo.navigation_port = 0;
         s.workers.count = 2;
         s.workers.poll_ms = 50;
         s.server.bind = "127.0.0.1:0".into();
@@ -60,6 +65,7 @@ impl TestApp {
         let (his_url, wechat_url, his, wechat, ccb_url, ccb) =
             (sims.his_url.clone(), sims.wechat_url.clone(), sims.his.clone(), sims.wechat.clone(), sims.ccb_url.clone(), sims.ccb.clone());
         let (nhsa_url, nhsa) = (sims.nhsa_url.clone(), sims.nhsa.clone());
+        let (sms_url, sms, navigation_url) = (sims.sms_url.clone(), sims.sms.clone(), sims.navigation_url.clone());
         let app = node.app.clone();
         let demo_credentials = node.demo_credentials.clone();
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -80,6 +86,9 @@ impl TestApp {
             ccb,
             nhsa_url,
             nhsa,
+            sms_url,
+            sms,
+            navigation_url,
             demo_credentials,
             data_dir,
             db,
@@ -198,6 +207,35 @@ impl TestApp {
             .expect("staff login");
         assert_eq!(r.status(), 303, "staff login succeeds");
         cookie_pair(r.headers(), "__Host-cb_staff").expect("staff cookie")
+    }
+
+    pub async fn set_wechat_faults(&self, faults: serde_json::Value) {
+        let r = Self::http().post(format!("{}/__sim/wechat/faults", self.wechat_url)).json(&faults).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
+
+    pub async fn set_sms_faults(&self, faults: serde_json::Value) {
+        let r = Self::http().post(format!("{}/__sim/sms/faults", self.sms_url)).json(&faults).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
+
+    /// What the WeChat simulator accepted, as its own log says.
+    pub fn wechat_sent(&self) -> Vec<sim::wechat_msg::SentWechat> {
+        self.wechat.lock().expect("wechat lock").messages.sent.clone()
+    }
+
+    /// What the SMS simulator accepted.
+    pub fn sms_sent(&self) -> Vec<sim::sms::SentSms> {
+        self.sms.lock().expect("sms lock").sent.clone()
+    }
+
+    /// Records a journey event as a use case would (in a transaction, with its dispatch
+    /// job); returns whether it was new.
+    pub async fn emit_event(&self, kind: &str, key: &str, patient_id: i64, payload: serde_json::Value) -> bool {
+        let txn = self.app.store.write_txn().await.unwrap();
+        let fresh = self.app.store.record_event(&txn, kind, key, Some(patient_id), &payload, self.app.now()).await.unwrap();
+        txn.commit().await.unwrap();
+        fresh
     }
 
     pub async fn set_his_faults(&self, faults: serde_json::Value) {

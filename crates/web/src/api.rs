@@ -220,14 +220,17 @@ pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) 
     paths(list_patients, add_patient, remove_patient, departments, schedules, crate::payments::api_order, crate::payments::api_orders, crate::payments::api_create_order, crate::payments::api_pay,
         crate::registration::api_book, crate::registration::api_list, crate::registration::api_get, crate::registration::api_cancel,
         crate::children::api_start, crate::children::api_complete, crate::children::api_list,
-        crate::registration::api_check_in),
+        crate::registration::api_check_in,
+        crate::messages::api_inbox, crate::messages::api_get, crate::messages::api_ack, crate::messages::api_preferences, crate::messages::api_set_preference),
     components(schemas(ErrorBody, PatientDto, AddPatientRequest, DepartmentDto, ScheduleDto, SlotDto, crate::payments::OrderDto, crate::payments::CreateOrderRequest, crate::payments::CreatedOrderDto, crate::payments::PayRequest, crate::payments::PayStepDto,
         crate::registration::BookRequest, crate::registration::BookingDto,
-        crate::children::StartBindingRequest, crate::children::NextStepDto, crate::children::CompleteBindingRequest, crate::children::ChildDto)),
+        crate::children::StartBindingRequest, crate::children::NextStepDto, crate::children::CompleteBindingRequest, crate::children::ChildDto,
+        crate::messages::MessageDto, crate::messages::InboxDto, crate::messages::PreferenceDto)),
     tags(
         (name = "identity", description = "就诊人 and sign-in"),
         (name = "booking", description = "Departments, schedules and registrations (挂号)"),
-        (name = "payments", description = "Orders and their payment")
+        (name = "payments", description = "Orders and their payment"),
+        (name = "messages", description = "The patient's message centre and notice preferences")
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@ pub mod children;
 pub mod error;
 pub mod finance;
 pub mod idempotency;
+pub mod messages;
 pub mod middleware;
 pub mod ops;
 pub mod outpatient;
@@ -178,6 +179,14 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/registrations", get(registration::api_list).post(registration::api_book))
         .route("/api/v1/me/registrations/{booking_no}", get(registration::api_get))
         .route("/api/v1/me/registrations/{booking_no}/cancel", post(registration::api_cancel))
+        .route("/messages", get(messages::inbox))
+        .route("/messages/settings", get(messages::settings).post(messages::save_settings))
+        .route("/messages/{message_no}", get(messages::detail))
+        .route("/messages/{message_no}/ack", post(messages::acknowledge))
+        .route("/api/v1/me/messages", get(messages::api_inbox))
+        .route("/api/v1/me/messages/{message_no}", get(messages::api_get))
+        .route("/api/v1/me/messages/{message_no}/ack", post(messages::api_ack))
+        .route("/api/v1/me/message-preferences", get(messages::api_preferences).put(messages::api_set_preference))
         .route("/bills", get(payments::bills))
         .route("/fees", get(payments::fees))
         .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))

@@ -63,10 +63,15 @@ struct HomePage {
     back: String,
     greeting: Option<String>,
     current: Option<PatientCard>,
+    unread: u64,
 }
 
 pub async fn home(State(st): State<WebState>, headers: HeaderMap, auth: Option<PatientAuth>) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/");
+    let unread = match &auth {
+        Some(a) => st.app.store.unread_count(a.account_id).await?,
+        None => 0,
+    };
     let (greeting, current) = match auth {
         None => (None, None),
         Some(a) => {
@@ -80,7 +85,7 @@ pub async fn home(State(st): State<WebState>, headers: HeaderMap, auth: Option<P
             (Some(nickname), current)
         }
     };
-    Ok(HomePage { hospital: c.hospital, big_text: c.big_text, back: c.back, greeting, current }.into_response())
+    Ok(HomePage { hospital: c.hospital, big_text: c.big_text, back: c.back, greeting, current, unread }.into_response())
 }
 
 #[derive(Deserialize)]

@@ -139,9 +139,12 @@ impl JobHandler for FulfilOrder {
                     let payload = serde_json::json!({
                         "order_no": order_no, "patient_id": row.patient_id, "total": o.total().0, "insurance": o.captured.insurance.0,
                         "self_pay": o.captured.self_pay.0, "invoice_no": st.invoice_no, "guidance": st.guidance, "link": format!("/pay/{order_no}/result"),
+                        "recipes": recipes,
                     });
                     let key = format!("{}:{order_no}", super::notices::BILL_PAID);
-                    app.store.record_event(app.store.db(), super::notices::BILL_PAID, &key, row.patient_id, &payload, app.now()).await.map_err(retry)?;
+                    let txn = app.store.write_txn().await.map_err(retry)?;
+                    app.store.record_event(&txn, super::notices::BILL_PAID, &key, row.patient_id, &payload, app.now()).await.map_err(retry)?;
+                    txn.commit().await.map_err(store::db_err).map_err(retry)?;
                     settle(app, &order_no, OrderEvent::Fulfilled).await
                 }
                 Err(e) if e.code == ErrorCode::HisRejected => app.fulfilment_failed(&order_no, "HIS refused the bill settlement").await.map_err(retry),

@@ -37,9 +37,10 @@ impl App {
                     "dept_name": b.dept_name, "doctor_name": b.doctor_name, "total": b.total.0, "items": b.items.len(), "link": "/bills",
                 });
                 let key = format!("{BILL_DUE}:{}", b.recipe_id);
-                if self.store.record_event(self.store.db(), BILL_DUE, &key, Some(pid), &payload, self.now()).await? {
-                    new += 1;
-                }
+                let txn = self.store.write_txn().await?;
+                let fresh = self.store.record_event(&txn, BILL_DUE, &key, Some(pid), &payload, self.now()).await?;
+                txn.commit().await.map_err(store::db_err)?;
+                new += usize::from(fresh);
             }
         }
         Ok(new)

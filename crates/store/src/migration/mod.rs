@@ -7,6 +7,7 @@ mod m0002_billing;
 mod m0003_attempts;
 mod m0004_reconciliation;
 mod m0005_registration;
+mod m0006_messages;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_attempts::Migration),
             Box::new(m0004_reconciliation::Migration),
             Box::new(m0005_registration::Migration),
+            Box::new(m0006_messages::Migration),
         ]
     }
 }

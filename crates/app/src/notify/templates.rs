@@ -1,0 +1,180 @@
+//! Templates: the built-in text of each scene, or the one staff saved (minijinja). Strict
+//! about undefined variables, so a template that names a variable the event does not
+//! carry fails loudly — on saving (checked against the scene's variables and previewed
+//! with sample values) and, if an event lacks one, at sending (a visible dead letter).
+use domain::notify::{COMMON_VARIABLES, Channel, Scene, default_provider_template};
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{Value, json};
+
+/// A template's source for one scene and channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateSource {
+    pub provider_template_id: String,
+    pub title: String,
+    /// Inbox: the text. WeChat and SMS: one `key: expression` line per field.
+    pub body: String,
+    pub version: i32,
+    pub edited_by: Option<String>,
+}
+
+impl TemplateSource {
+    /// The scene's built-in template on a channel.
+    pub fn builtin(scene: &Scene, channel: Channel) -> Self {
+        let body = match channel {
+            Channel::Inbox => scene.body.to_owned(),
+            _ => scene.fields.iter().map(|(k, e)| format!("{k}: {e}")).collect::<Vec<_>>().join("\n"),
+        };
+        Self { provider_template_id: default_provider_template(channel, scene.code), title: scene.title.to_owned(), body, version: 0, edited_by: None }
+    }
+}
+
+fn env() -> Environment<'static> {
+    let mut e = Environment::new();
+    e.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    e
+}
+
+/// Renders one template string.
+pub fn render(src: &str, vars: &Value) -> Result<String, String> {
+    env().render_str(src, minijinja::Value::from(minijinja::value::Serde(vars))).map_err(|e| describe(&e))
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    match e.kind() {
+        minijinja::ErrorKind::UndefinedError => format!("模板使用了消息中没有的变量：{}", e.detail().map(str::to_owned).unwrap_or_else(|| e.to_string())),
+        minijinja::ErrorKind::SyntaxError => format!("模板语法错误：{}", e.detail().unwrap_or_default()),
+        _ => format!("模板无法生成：{e}"),
+    }
+}
+
+/// The `key: expression` lines of a provider template.
+pub fn field_lines(body: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (k, v) = line.split_once(':').ok_or_else(|| format!("每行应为“字段名: 内容”：{line}"))?;
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("字段名只能包含字母、数字和下划线：{k}"));
+        }
+        out.push((k.to_owned(), v.trim().to_owned()));
+    }
+    if out.is_empty() {
+        return Err("至少需要一个字段".into());
+    }
+    Ok(out)
+}
+
+/// Renders every field of a provider template.
+pub fn render_fields(body: &str, vars: &Value) -> Result<Vec<(String, String)>, String> {
+    field_lines(body)?.into_iter().map(|(k, e)| render(&e, vars).map(|v| (k, v))).collect()
+}
+
+/// The variables a template source uses that the scene does not provide.
+pub fn unknown_variables(scene: &Scene, src: &str) -> Result<Vec<String>, String> {
+    let e = env();
+    let t = e.template_from_str(src).map_err(|e| describe(&e))?;
+    let mut unknown: Vec<String> =
+        t.undeclared_variables(false).into_iter().filter(|v| !scene.variables.contains(&v.as_str()) && !COMMON_VARIABLES.contains(&v.as_str())).collect();
+    unknown.sort();
+    Ok(unknown)
+}
+
+/// Checks a template staff want to save: known variables only, valid fields, and that it
+/// renders with sample values. Returns the preview.
+pub fn check(scene: &Scene, channel: Channel, t: &TemplateSource) -> Result<Preview, String> {
+    let limit = |s: &str, n: usize, what: &str| if s.chars().count() > n { Err(format!("{what}过长（最多{n}字）")) } else { Ok(()) };
+    limit(&t.title, 40, "标题")?;
+    limit(&t.body, 2000, "内容")?;
+    limit(&t.provider_template_id, 64, "模板编号")?;
+    if channel != Channel::Inbox && t.provider_template_id.trim().is_empty() {
+        return Err("请填写在微信或短信平台登记的模板编号".into());
+    }
+    let mut sources = vec![t.title.clone()];
+    match channel {
+        Channel::Inbox => sources.push(t.body.clone()),
+        _ => sources.extend(field_lines(&t.body)?.into_iter().map(|(_, e)| e)),
+    }
+    for s in &sources {
+        let unknown = unknown_variables(scene, s)?;
+        if !unknown.is_empty() {
+            return Err(format!("模板使用了本场景没有的变量：{}", unknown.join("、")));
+        }
+    }
+    let vars = sample_variables(scene);
+    let title = render(&t.title, &vars)?;
+    let (body, fields) = match channel {
+        Channel::Inbox => (render(&t.body, &vars)?, vec![]),
+        _ => (String::new(), render_fields(&t.body, &vars)?),
+    };
+    Ok(Preview { title, body, fields })
+}
+
+/// What a template produces with sample values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    pub title: String,
+    pub body: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Sample values for a scene's variables (for previews).
+pub fn sample_variables(scene: &Scene) -> Value {
+    let mut m = serde_json::Map::new();
+    for v in scene.variables.iter().chain(COMMON_VARIABLES) {
+        let value = match *v {
+            "change" => json!({"reason": "医生临时外出会诊", "shift_minutes": 60, "location": "门诊3楼"}),
+            "before" => json!({"start_time": "08:00", "end_time": "08:30", "location": "门诊2楼A区", "doctor_name": "王建国"}),
+            "guidance" => json!(["请到门诊1楼西药房取药"]),
+            "recipes" => json!(["R000001"]),
+            "total" | "fee" | "insurance" | "self_pay" | "amount" | "balance" | "threshold" | "items" => json!(1250),
+            "see_no" => json!(12),
+            v if v.ends_with("_yuan") => json!("12.50"),
+            "visit_date" => json!("2026-12-01"),
+            "start_time" => json!("09:00"),
+            "end_time" => json!("09:30"),
+            "patient_name_masked" => json!("张*"),
+            "hospital_name" => json!("深圳市民医院"),
+            "contact_phone" => json!("0755-12345678"),
+            other => json!(format!("示例{other}")),
+        };
+        m.insert((*v).to_owned(), value);
+    }
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::notify::{SCENES, scene};
+
+    #[test]
+    fn every_builtin_template_uses_only_its_scene_variables_and_renders() {
+        for s in SCENES {
+            for ch in Channel::ALL {
+                let t = TemplateSource::builtin(s, ch);
+                let p = check(s, ch, &t).unwrap_or_else(|e| panic!("{} {:?}: {e}", s.code, ch));
+                assert!(!p.title.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_variable_is_refused_by_name() {
+        let s = scene("booking.confirmed").unwrap();
+        let mut t = TemplateSource::builtin(s, Channel::Inbox);
+        t.body = "{{ dept_name }} {{ salary }}".into();
+        assert_eq!(check(s, Channel::Inbox, &t).unwrap_err(), "模板使用了本场景没有的变量：salary");
+        t.body = "{{ dept_name ".into();
+        assert!(check(s, Channel::Inbox, &t).unwrap_err().starts_with("模板语法错误"));
+        let mut w = TemplateSource::builtin(s, Channel::WechatTemplate);
+        w.body = "thing1 {{ dept_name }}".into();
+        assert!(check(s, Channel::WechatTemplate, &w).unwrap_err().contains("字段名: 内容"));
+    }
+
+    #[test]
+    fn rendering_a_missing_variable_fails_instead_of_printing_nothing() {
+        let err = render("{{ dept_name }}", &json!({})).unwrap_err();
+        assert!(err.contains("没有的变量"), "{err}");
+        assert_eq!(render("{{ a }}-{{ b.c }}", &json!({"a": 1, "b": {"c": "x"}})).unwrap(), "1-x");
+    }
+}

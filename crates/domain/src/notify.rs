@@ -1,0 +1,789 @@
+//! The message platform's vocabulary (MSG-1/2/3, OTH-1): the scenes a notice can belong
+//! to, how critical each is, the channels that carry them, how a provider's answer is
+//! classified, quiet hours and the order in which channels are tried. Pure rules; the
+//! application sends, the store remembers.
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How much a notice matters. Critical notices ignore quiet hours and preferences and
+/// fall back to SMS, then to a person (M4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criticality {
+    Critical,
+    Transactional,
+    Informational,
+}
+
+impl Criticality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Transactional => "transactional",
+            Self::Informational => "informational",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Critical => "重要",
+            Self::Transactional => "业务",
+            Self::Informational => "提示",
+        }
+    }
+}
+
+/// What a patient can mute, as a group of scenes (level-5 item 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Booking,
+    Payment,
+    Report,
+    Inpatient,
+    Medicine,
+    Care,
+    Hospital,
+}
+
+impl Category {
+    pub const ALL: [Category; 7] = [Self::Booking, Self::Payment, Self::Report, Self::Inpatient, Self::Medicine, Self::Care, Self::Hospital];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booking => "booking",
+            Self::Payment => "payment",
+            Self::Report => "report",
+            Self::Inpatient => "inpatient",
+            Self::Medicine => "medicine",
+            Self::Care => "care",
+            Self::Hospital => "hospital",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Booking => "挂号与就诊提醒",
+            Self::Payment => "缴费提醒",
+            Self::Report => "检查检验报告",
+            Self::Inpatient => "住院服务",
+            Self::Medicine => "取药与用药",
+            Self::Care => "检查须知与健康指导",
+            Self::Hospital => "医院通知",
+        }
+    }
+}
+
+/// The ways a notice reaches a patient. The inbox always works; the others are tried in
+/// the order of [`plan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    WechatTemplate,
+    WechatSubscribe,
+    Sms,
+    Inbox,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [Self::WechatTemplate, Self::WechatSubscribe, Self::Sms, Self::Inbox];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WechatTemplate => "wechat_template",
+            Self::WechatSubscribe => "wechat_subscribe",
+            Self::Sms => "sms",
+            Self::Inbox => "inbox",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::WechatTemplate => "公众号模板消息",
+            Self::WechatSubscribe => "订阅消息",
+            Self::Sms => "短信",
+            Self::Inbox => "消息中心",
+        }
+    }
+    /// M3: whether a send whose answer was lost may be repeated without the patient
+    /// getting it twice. WeChat template messages carry `client_msg_id`, which WeChat
+    /// uses to drop a repeat [I]; subscribe messages and both SMS providers have no such
+    /// key (Aliyun's `SendSms` is documented as not idempotent), so a lost answer there
+    /// is taken as probably sent and not repeated — except for critical notices, where a
+    /// knowing duplicate on the next channel is better than silence.
+    pub fn provider_dedupes(self) -> bool {
+        matches!(self, Self::WechatTemplate | Self::Inbox)
+    }
+}
+
+/// What a provider said to one send, classified (M2/M3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Accepted; the provider's id for it.
+    Sent(String),
+    /// Worth trying again on the same channel (timeouts excluded): 5xx, 429, 45009, -1,
+    /// flow control.
+    Transient { code: String, detail: String },
+    /// Will not work on this channel for this recipient (43004, 43101, 40003, 40037,
+    /// 47003, an invalid number, a bad template): move on to the next channel.
+    Permanent { code: String, detail: String },
+    /// No answer: the provider may or may not have sent it.
+    Unknown(String),
+}
+
+impl SendOutcome {
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Sent(_) => "ok",
+            Self::Transient { code, .. } | Self::Permanent { code, .. } => code,
+            Self::Unknown(_) => "timeout",
+        }
+    }
+}
+
+/// WeChat's `errcode` classified (protocols.md §5.1–5.2).
+pub fn classify_wechat(errcode: i64, errmsg: &str) -> Option<SendOutcome> {
+    let o = |transient: bool| {
+        let (code, detail) = (errcode.to_string(), errmsg.to_owned());
+        if transient { SendOutcome::Transient { code, detail } } else { SendOutcome::Permanent { code, detail } }
+    };
+    match errcode {
+        0 => None,
+        // System busy, daily quota, API frequency limits, token trouble after a refresh.
+        -1 | 45009 | 45011 | 45047 | 40001 | 42001 => Some(o(true)),
+        _ => Some(o(false)),
+    }
+}
+
+/// When a notice should wait because of quiet hours (non-critical only): `None` to send
+/// now, or the end of the quiet period. `start == end` turns quiet hours off.
+pub fn quiet_until(now: DateTime<Utc>, start: NaiveTime, end: NaiveTime) -> Option<DateTime<Utc>> {
+    if start == end {
+        return None;
+    }
+    let local = crate::clock::to_local(now);
+    let t = local.time();
+    let today = local.date_naive();
+    let inside = if start < end { t >= start && t < end } else { t >= start || t < end };
+    if !inside {
+        return None;
+    }
+    let end_day = if start > end && t >= start { today.succ_opt()? } else { today };
+    Some(crate::clock::local_to_utc(end_day.and_time(end)))
+}
+
+/// What the recipient can be reached by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    pub wechat: bool,
+    pub phone: bool,
+}
+
+/// The push channels a notice tries, in order (the inbox copy exists regardless, M4):
+/// WeChat first; a subscribe message only as the fallback for a user who no longer
+/// follows the account (43004); SMS for critical and transactional notices when WeChat
+/// cannot deliver. Muted non-critical notices are pushed nowhere.
+pub fn plan(criticality: Criticality, reach: Reach, muted: bool) -> Vec<Channel> {
+    if muted && criticality != Criticality::Critical {
+        return vec![];
+    }
+    let mut p = Vec::new();
+    if reach.wechat {
+        p.push(Channel::WechatTemplate);
+        p.push(Channel::WechatSubscribe);
+    }
+    if reach.phone && criticality != Criticality::Informational {
+        p.push(Channel::Sms);
+    }
+    p
+}
+
+/// How long a channel keeps being retried on transient errors before the next one is
+/// tried: short for critical notices so the fallback lands within the G8 bound of two
+/// minutes, longer for the rest (a WeChat outage should not turn into a bill of SMS).
+pub fn channel_deadline(criticality: Criticality) -> Duration {
+    match criticality {
+        Criticality::Critical => Duration::seconds(60),
+        Criticality::Transactional => Duration::minutes(30),
+        Criticality::Informational => Duration::hours(6),
+    }
+}
+
+/// Backoff between transient retries on one channel: 2 s·2ⁿ with ±25 % jitter, capped
+/// at five minutes (a notice is worth less the later it comes). `jitter` ∈ [0, 1).
+pub fn retry_after(attempt: u32, jitter: f64) -> Duration {
+    let base = 2_000f64 * 2f64.powi(attempt.min(12) as i32);
+    let capped = base.min(300_000.0);
+    Duration::milliseconds((capped * (0.75 + 0.5 * jitter.clamp(0.0, 1.0))) as i64)
+}
+
+/// One field of a provider template: the provider's key and a minijinja expression.
+pub type Field = (&'static str, &'static str);
+
+/// A notice scene: everything the platform needs to send it well.
+#[derive(Clone, Copy, Debug)]
+pub struct Scene {
+    /// Also the journey-event kind that triggers it.
+    pub code: &'static str,
+    pub name_zh: &'static str,
+    pub category: Category,
+    pub criticality: Criticality,
+    /// After this long an unsent notice is no longer worth sending.
+    pub expiry_hours: i64,
+    /// The page it opens, when the event did not say (minijinja).
+    pub link: &'static str,
+    pub title: &'static str,
+    /// The inbox and SMS text (minijinja).
+    pub body: &'static str,
+    /// WeChat template / subscribe fields and SMS template parameters.
+    pub fields: &'static [Field],
+    /// Variables the event must carry (templates may use only these, plus the common ones).
+    pub variables: &'static [&'static str],
+    /// Later events of these kinds about the same subject make this notice stale (M7).
+    pub superseded_by: &'static [&'static str],
+    /// The patient must acknowledge it (危急值).
+    pub needs_ack: bool,
+    /// The notice carries a route from the in-hospital navigation system (OTH-1).
+    pub navigates: bool,
+}
+
+/// Variables every notice has.
+pub const COMMON_VARIABLES: &[&str] = &["patient_name_masked", "message_no", "link", "hospital_name", "route_url", "route_summary", "subject", "scene_name"];
+
+const BOOKING_VARS: &[&str] =
+    &["booking_no", "dept_name", "doctor_name", "doctor_title", "visit_date", "period", "start_time", "end_time", "location", "see_no", "fee", "order_no"];
+const SESSION_VARS: &[&str] = &[
+    "booking_no",
+    "dept_name",
+    "doctor_name",
+    "doctor_title",
+    "visit_date",
+    "period",
+    "start_time",
+    "end_time",
+    "location",
+    "see_no",
+    "fee",
+    "order_no",
+    "change",
+    "before",
+];
+const BOOKING_FIELDS: &[Field] =
+    &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}-{{ end_time }}"), ("thing3", "{{ location }}")];
+
+/// The scene catalogue: the 14 notices of MSG-2 and the further ones of MSG-1/MSG-3.
+pub const SCENES: &[Scene] = &[
+    Scene {
+        code: "booking.confirmed",
+        name_zh: "挂号成功提醒",
+        category: Category::Booking,
+        criticality: Criticality::Transactional,
+        expiry_hours: 72,
+        link: "/registrations/{{ booking_no }}",
+        title: "挂号成功",
+        body: "{{ patient_name_masked }}您好，您已成功预约{{ dept_name }}{{ doctor_name }}，就诊时间{{ visit_date }} {{ start_time }}-{{ end_time }}，地点{{ location }}{% if see_no %}，序号{{ see_no }}{% endif %}。请按时就诊。",
+        fields: BOOKING_FIELDS,
+        variables: BOOKING_VARS,
+        superseded_by: &["booking.cancelled", "booking.lock_lost"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "booking.visit_tomorrow",
+        name_zh: "就诊日提醒",
+        category: Category::Booking,
+        criticality: Criticality::Transactional,
+        expiry_hours: 18,
+        link: "/registrations/{{ booking_no }}",
+        title: "明日就诊提醒",
+        body: "{{ patient_name_masked }}您好，您明天{{ start_time }}-{{ end_time }}在{{ location }}就诊（{{ dept_name }} {{ doctor_name }}）。请携带：{{ bring }}。",
+        fields: &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}"), ("thing3", "{{ bring }}")],
+        variables: &[
+            "booking_no",
+            "dept_name",
+            "doctor_name",
+            "doctor_title",
+            "visit_date",
+            "period",
+            "start_time",
+            "end_time",
+            "location",
+            "see_no",
+            "fee",
+            "order_no",
+            "bring",
+        ],
+        superseded_by: &["booking.cancelled", "booking.lock_lost", "session.suspended"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "session.suspended",
+        name_zh: "停诊提醒",
+        category: Category::Booking,
+        criticality: Criticality::Critical,
+        expiry_hours: 72,
+        link: "/registrations/{{ booking_no }}",
+        title: "医生停诊通知",
+        body: "{{ patient_name_masked }}您好，您预约的{{ visit_date }} {{ dept_name }}{{ doctor_name }}门诊因{{ change.reason }}停诊。可在订单详情一键退号退费或改约其他医生，给您带来不便敬请谅解。",
+        fields: &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}"), ("thing3", "{{ change.reason }}")],
+        variables: SESSION_VARS,
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "session.rescheduled",
+        name_zh: "改诊提醒",
+        category: Category::Booking,
+        criticality: Criticality::Critical,
+        expiry_hours: 72,
+        link: "/registrations/{{ booking_no }}",
+        title: "门诊时间地点调整",
+        body: "{{ patient_name_masked }}您好，您预约的{{ dept_name }}{{ doctor_name }}门诊已调整为{{ visit_date }} {{ start_time }}-{{ end_time }}，地点{{ location }}（原{{ before.start_time }}，{{ before.location }}）。原因：{{ change.reason }}。",
+        fields: &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}"), ("thing3", "{{ location }}")],
+        variables: SESSION_VARS,
+        superseded_by: &["booking.cancelled"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "session.substituted",
+        name_zh: "替诊提醒",
+        category: Category::Booking,
+        criticality: Criticality::Transactional,
+        expiry_hours: 72,
+        link: "/registrations/{{ booking_no }}",
+        title: "替诊通知",
+        body: "{{ patient_name_masked }}您好，您预约的{{ visit_date }} {{ dept_name }}门诊改由{{ doctor_name }}{{ doctor_title }}接诊（原{{ before.doctor_name }}）。如不便可在订单详情一键退号。",
+        fields: &[("thing1", "{{ dept_name }}"), ("name2", "{{ doctor_name }}"), ("time3", "{{ visit_date }} {{ start_time }}")],
+        variables: SESSION_VARS,
+        superseded_by: &["booking.cancelled"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "booking.cancelled",
+        name_zh: "取消挂号提醒",
+        category: Category::Booking,
+        criticality: Criticality::Transactional,
+        expiry_hours: 72,
+        link: "/registrations/{{ booking_no }}",
+        title: "已取消挂号",
+        body: "{{ patient_name_masked }}您好，您{{ visit_date }} {{ dept_name }}{{ doctor_name }}的预约已取消，挂号费将原路退回。",
+        fields: BOOKING_FIELDS,
+        variables: BOOKING_VARS,
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "booking.lock_lost",
+        name_zh: "挂号未成功退费提醒",
+        category: Category::Booking,
+        criticality: Criticality::Critical,
+        expiry_hours: 72,
+        link: "/registrations/{{ booking_no }}",
+        title: "挂号未成功，费用将退回",
+        body: "{{ patient_name_masked }}您好，很抱歉，您预约的{{ visit_date }} {{ dept_name }}{{ doctor_name }}号源已失效，挂号未成功，已支付的费用将原路退回。",
+        fields: BOOKING_FIELDS,
+        variables: BOOKING_VARS,
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "booking.take_number",
+        name_zh: "取号提醒",
+        category: Category::Booking,
+        criticality: Criticality::Informational,
+        expiry_hours: 1,
+        link: "/registrations/{{ booking_no }}",
+        title: "请及时签到取号",
+        body: "{{ patient_name_masked }}您好，您{{ start_time }}在{{ location }}的{{ dept_name }}就诊即将开始，请到达后在订单详情签到取号。",
+        fields: &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}"), ("thing3", "{{ location }}")],
+        variables: BOOKING_VARS,
+        superseded_by: &["booking.cancelled", "booking.lock_lost", "session.suspended"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "bill.due",
+        name_zh: "门诊缴费提醒",
+        category: Category::Payment,
+        criticality: Criticality::Informational,
+        expiry_hours: 12,
+        link: "/bills",
+        title: "您有待缴费用",
+        body: "{{ patient_name_masked }}您好，{{ dept_name }}{{ doctor_name }}医生已为您开具检查/处方，待缴金额{{ total_yuan }}元，可在线缴费，免去排队。",
+        fields: &[("thing1", "{{ dept_name }}"), ("amount2", "{{ total_yuan }}"), ("thing3", "在线缴费免排队")],
+        variables: &["recipe_id", "visit_id", "dept_name", "doctor_name", "total", "total_yuan", "items"],
+        superseded_by: &["bill.paid"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "bill.paid",
+        name_zh: "门诊缴费成功提醒",
+        category: Category::Payment,
+        criticality: Criticality::Critical,
+        expiry_hours: 72,
+        link: "/pay/{{ order_no }}/result",
+        title: "缴费成功",
+        body: "{{ patient_name_masked }}您好，您已成功缴费{{ total_yuan }}元{% if insurance %}（医保支付{{ insurance_yuan }}元）{% endif %}。{{ guidance|join('；') }}",
+        fields: &[("amount1", "{{ total_yuan }}"), ("thing2", "{{ guidance|join('；') }}"), ("character_string3", "{{ order_no }}")],
+        variables: &["order_no", "total", "total_yuan", "insurance", "insurance_yuan", "self_pay", "invoice_no", "guidance"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "medicine.picked_up",
+        name_zh: "取药成功提醒",
+        category: Category::Medicine,
+        criticality: Criticality::Informational,
+        expiry_hours: 24,
+        link: "/messages",
+        title: "您已取药",
+        body: "{{ patient_name_masked }}您好，您已在{{ pharmacy }}取药{% if drugs %}：{{ drugs }}{% endif %}。请遵医嘱用药，如有疑问可咨询药师。",
+        fields: &[("thing1", "{{ pharmacy }}"), ("thing2", "{{ drugs }}")],
+        variables: &["pharmacy", "drugs", "recipe_id"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "report.ready",
+        name_zh: "新报告单提醒",
+        category: Category::Report,
+        criticality: Criticality::Transactional,
+        expiry_hours: 72,
+        link: "/reports/{{ report_id }}",
+        title: "您有新的报告",
+        body: "{{ patient_name_masked }}您好，您的{{ report_name }}报告已出，可在手机上查看。",
+        fields: &[("thing1", "{{ report_name }}"), ("time2", "{{ reported_at }}")],
+        variables: &["report_id", "report_name", "reported_at", "dept_name"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "deposit.low",
+        name_zh: "住院押金不足提醒",
+        category: Category::Inpatient,
+        criticality: Criticality::Transactional,
+        expiry_hours: 24,
+        link: "/inpatient",
+        title: "住院押金不足",
+        body: "{{ patient_name_masked }}您好，您住院押金余额{{ balance_yuan }}元，已不足{{ threshold_yuan }}元，请及时补缴，以免影响治疗。",
+        fields: &[("thing1", "{{ ward }}"), ("amount2", "{{ balance_yuan }}"), ("thing3", "请及时补缴押金")],
+        variables: &["inpatient_no", "ward", "balance", "balance_yuan", "threshold", "threshold_yuan"],
+        superseded_by: &["deposit.topped_up"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "deposit.topped_up",
+        name_zh: "住院押金补缴成功通知",
+        category: Category::Inpatient,
+        criticality: Criticality::Critical,
+        expiry_hours: 72,
+        link: "/pay/{{ order_no }}/result",
+        title: "押金补缴成功",
+        body: "{{ patient_name_masked }}您好，您已成功补缴住院押金{{ amount_yuan }}元{% if balance_yuan %}，当前余额{{ balance_yuan }}元{% endif %}。",
+        fields: &[("amount1", "{{ amount_yuan }}"), ("character_string2", "{{ order_no }}")],
+        variables: &["order_no", "inpatient_no", "amount", "amount_yuan", "balance", "balance_yuan"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "card.recharged",
+        name_zh: "就诊卡充值成功提醒",
+        category: Category::Payment,
+        criticality: Criticality::Critical,
+        expiry_hours: 72,
+        link: "/pay/{{ order_no }}/result",
+        title: "就诊卡充值成功",
+        body: "{{ patient_name_masked }}您好，您的就诊卡已成功充值{{ amount_yuan }}元{% if balance_yuan %}，余额{{ balance_yuan }}元{% endif %}。",
+        fields: &[("amount1", "{{ amount_yuan }}"), ("character_string2", "{{ order_no }}")],
+        variables: &["order_no", "amount", "amount_yuan", "balance", "balance_yuan"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "surgery.notice",
+        name_zh: "手术通知",
+        category: Category::Inpatient,
+        criticality: Criticality::Transactional,
+        expiry_hours: 48,
+        link: "/messages",
+        title: "手术安排通知",
+        body: "{{ patient_name_masked }}您好，您的{{ operation }}已安排在{{ scheduled_at }}，{{ place }}。{{ advice }}",
+        fields: &[("thing1", "{{ operation }}"), ("time2", "{{ scheduled_at }}"), ("thing3", "{{ place }}")],
+        variables: &["operation", "scheduled_at", "place", "advice"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: true,
+    },
+    Scene {
+        code: "admission.prompt",
+        name_zh: "入院提醒",
+        category: Category::Inpatient,
+        criticality: Criticality::Transactional,
+        expiry_hours: 72,
+        link: "/messages",
+        title: "入院通知",
+        body: "{{ patient_name_masked }}您好，已为您安排{{ ward }}床位，请于{{ admit_at }}前到{{ place }}办理入院，请携带身份证、医保凭证。",
+        fields: &[("thing1", "{{ ward }}"), ("time2", "{{ admit_at }}"), ("thing3", "{{ place }}")],
+        variables: &["ward", "admit_at", "place"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: true,
+    },
+    Scene {
+        code: "discharge.prompt",
+        name_zh: "出院提醒",
+        category: Category::Inpatient,
+        criticality: Criticality::Transactional,
+        expiry_hours: 72,
+        link: "/inpatient",
+        title: "出院结算提醒",
+        body: "{{ patient_name_masked }}您好，您已可办理出院，{{ ward }}已完成封账，可在手机上核对费用并完成出院结算。",
+        fields: &[("thing1", "{{ ward }}"), ("thing2", "可在线出院结算")],
+        variables: &["inpatient_no", "ward"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "medicine.ready",
+        name_zh: "取药提醒",
+        category: Category::Medicine,
+        criticality: Criticality::Informational,
+        expiry_hours: 24,
+        link: "/messages",
+        title: "请取药",
+        body: "{{ patient_name_masked }}您好，您的药品已备好，请到{{ pharmacy }}{% if window %}{{ window }}号窗口{% endif %}取药。{% if route_summary %}路线：{{ route_summary }}{% endif %}",
+        fields: &[("thing1", "{{ pharmacy }}"), ("character_string2", "{{ window }}")],
+        variables: &["pharmacy", "window", "recipe_id", "destination"],
+        superseded_by: &["medicine.picked_up"],
+        needs_ack: false,
+        navigates: true,
+    },
+    Scene {
+        code: "critical_value",
+        name_zh: "危急值通知",
+        category: Category::Report,
+        criticality: Criticality::Critical,
+        expiry_hours: 24,
+        link: "/messages/{{ message_no }}",
+        title: "危急值通知：请立即就医",
+        body: "{{ patient_name_masked }}您好，您的{{ item }}结果为危急值（{{ value }}），请立即联系{{ dept_name }}（电话{{ contact_phone }}）或到急诊就医，并在消息中点击“我已知晓”。",
+        fields: &[("thing1", "{{ item }}"), ("thing2", "请立即就医"), ("phone_number3", "{{ contact_phone }}")],
+        variables: &["item", "value", "dept_name", "ward", "contact_phone", "report_id"],
+        superseded_by: &[],
+        needs_ack: true,
+        navigates: false,
+    },
+    Scene {
+        code: "exam.precautions",
+        name_zh: "检查注意事项",
+        category: Category::Care,
+        criticality: Criticality::Informational,
+        expiry_hours: 72,
+        link: "/messages",
+        title: "检查注意事项",
+        body: "{{ patient_name_masked }}您好，您预约的{{ exam_name }}在{{ scheduled_at }}，{{ place }}。注意事项：{{ precautions }}{% if route_summary %} 路线：{{ route_summary }}{% endif %}",
+        fields: &[("thing1", "{{ exam_name }}"), ("time2", "{{ scheduled_at }}"), ("thing3", "{{ place }}")],
+        variables: &["exam_name", "scheduled_at", "place", "precautions", "destination"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: true,
+    },
+    Scene {
+        code: "medication.guidance",
+        name_zh: "用药指导",
+        category: Category::Care,
+        criticality: Criticality::Informational,
+        expiry_hours: 168,
+        link: "/messages",
+        title: "用药指导",
+        body: "{{ patient_name_masked }}您好，{{ drug }}的用法：{{ usage }}。{{ advice }}",
+        fields: &[("thing1", "{{ drug }}"), ("thing2", "{{ usage }}")],
+        variables: &["drug", "usage", "advice"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "hospital.notice",
+        name_zh: "医院通知",
+        category: Category::Hospital,
+        criticality: Criticality::Informational,
+        expiry_hours: 72,
+        link: "/messages",
+        title: "{{ title }}",
+        body: "{{ text }}",
+        fields: &[("thing1", "{{ title }}"), ("thing2", "{{ text }}")],
+        variables: &["title", "text"],
+        superseded_by: &[],
+        needs_ack: false,
+        navigates: false,
+    },
+];
+
+/// The provider template a scene uses on a channel until staff set another: the
+/// hospital registers one per scene in the WeChat admin and at the SMS provider and
+/// enters its id in the console; the demo's simulators know these.
+pub fn default_provider_template(channel: Channel, scene_code: &str) -> String {
+    let stem = scene_code.replace('.', "_").to_ascii_uppercase();
+    match channel {
+        Channel::WechatTemplate => format!("TM_{stem}"),
+        Channel::WechatSubscribe => format!("ST_{stem}"),
+        Channel::Sms => format!("SMS_{stem}"),
+        Channel::Inbox => String::new(),
+    }
+}
+
+/// The scene of a code.
+pub fn scene(code: &str) -> Option<&'static Scene> {
+    SCENES.iter().find(|s| s.code == code)
+}
+
+/// The scene a free-text notice pushed through the open interface uses (MSG-3).
+pub const FREE_SCENE: &str = "hospital.notice";
+
+/// Fits a value to WeChat's limit for its field type (protocols.md §5.2, [I]): `thing`
+/// ≤20 characters, `phrase` ≤5, `name` ≤10, number-like ≤32, phone ≤17. A value over the
+/// limit would be refused with 47003, so it is shortened with an ellipsis instead.
+pub fn fit_wechat_value(key: &str, value: &str) -> String {
+    let kind: String = key.chars().take_while(|c| c.is_ascii_alphabetic() || *c == '_').collect();
+    let kind = kind.trim_end_matches('_');
+    let limit = match kind {
+        "thing" => 20,
+        "phrase" => 5,
+        "name" => 10,
+        "number" | "letter" | "character_string" => 32,
+        "phone_number" => 17,
+        "car_number" => 8,
+        _ => return value.to_owned(),
+    };
+    let n = value.chars().count();
+    if n <= limit { value.to_owned() } else { value.chars().take(limit - 1).chain(std::iter::once('…')).collect() }
+}
+
+/// Fen as yuan with two decimals, for message texts.
+pub fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn every_msg2_notice_has_a_scene_with_a_unique_code() {
+        let msg2 = [
+            "挂号成功提醒",
+            "就诊日提醒",
+            "停诊提醒",
+            "改诊提醒",
+            "替诊提醒",
+            "取消挂号提醒",
+            "取号提醒",
+            "门诊缴费提醒",
+            "门诊缴费成功提醒",
+            "取药成功提醒",
+            "新报告单提醒",
+            "住院押金不足提醒",
+            "住院押金补缴成功通知",
+            "就诊卡充值成功提醒",
+        ];
+        for n in msg2 {
+            assert!(SCENES.iter().any(|s| s.name_zh == n), "{n} has no scene");
+        }
+        for more in ["手术通知", "入院提醒", "出院提醒", "取药提醒", "危急值通知", "检查注意事项", "用药指导"] {
+            assert!(SCENES.iter().any(|s| s.name_zh == more), "{more} has no scene");
+        }
+        let mut codes: Vec<_> = SCENES.iter().map(|s| s.code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), SCENES.len());
+        for s in SCENES {
+            for k in s.superseded_by {
+                assert!(scene(k).is_some(), "{} superseded by unknown {k}", s.code);
+            }
+        }
+    }
+
+    #[test]
+    fn payment_results_and_suspensions_are_critical_and_critical_value_needs_ack() {
+        for c in ["bill.paid", "deposit.topped_up", "card.recharged", "session.suspended", "critical_value"] {
+            assert_eq!(scene(c).unwrap().criticality, Criticality::Critical, "{c}");
+        }
+        assert!(scene("critical_value").unwrap().needs_ack);
+        assert_eq!(SCENES.iter().filter(|s| s.needs_ack).count(), 1);
+    }
+
+    #[test]
+    fn plan_orders_channels_by_criticality_and_reach() {
+        let all = Reach { wechat: true, phone: true };
+        use Channel::*;
+        assert_eq!(plan(Criticality::Critical, all, false), vec![WechatTemplate, WechatSubscribe, Sms]);
+        assert_eq!(plan(Criticality::Critical, all, true), vec![WechatTemplate, WechatSubscribe, Sms], "critical cannot be muted");
+        assert_eq!(plan(Criticality::Transactional, all, false), vec![WechatTemplate, WechatSubscribe, Sms]);
+        assert_eq!(plan(Criticality::Transactional, all, true), vec![]);
+        assert_eq!(plan(Criticality::Informational, all, false), vec![WechatTemplate, WechatSubscribe]);
+        assert_eq!(plan(Criticality::Informational, Reach { wechat: false, phone: true }, false), vec![]);
+        assert_eq!(plan(Criticality::Critical, Reach { wechat: false, phone: true }, false), vec![Sms]);
+        assert_eq!(plan(Criticality::Critical, Reach::default(), false), vec![]);
+    }
+
+    #[test]
+    fn wechat_codes_are_classified() {
+        assert_eq!(classify_wechat(0, "ok"), None);
+        for c in [45009, -1, 42001] {
+            assert!(matches!(classify_wechat(c, ""), Some(SendOutcome::Transient { .. })), "{c}");
+        }
+        for c in [43004, 43101, 40003, 40037, 47003] {
+            assert!(matches!(classify_wechat(c, ""), Some(SendOutcome::Permanent { .. })), "{c}");
+        }
+    }
+
+    #[test]
+    fn quiet_hours_wrap_midnight() {
+        let (s, e) = (NaiveTime::from_hms_opt(22, 0, 0).unwrap(), NaiveTime::from_hms_opt(7, 0, 0).unwrap());
+        // 23:30 local (15:30 UTC) → 07:00 local next day (23:00 UTC).
+        let late = Utc.with_ymd_and_hms(2026, 11, 26, 15, 30, 0).unwrap();
+        assert_eq!(quiet_until(late, s, e), Some(Utc.with_ymd_and_hms(2026, 11, 26, 23, 0, 0).unwrap()));
+        // 06:00 local (22:00 UTC the day before) → 07:00 local the same day.
+        let early = Utc.with_ymd_and_hms(2026, 11, 26, 22, 0, 0).unwrap();
+        assert_eq!(quiet_until(early, s, e), Some(Utc.with_ymd_and_hms(2026, 11, 26, 23, 0, 0).unwrap()));
+        // Noon local: send now.
+        assert_eq!(quiet_until(Utc.with_ymd_and_hms(2026, 11, 26, 4, 0, 0).unwrap(), s, e), None);
+        assert_eq!(quiet_until(late, s, s), None);
+    }
+
+    #[test]
+    fn wechat_values_fit_their_type_limits() {
+        assert_eq!(fit_wechat_value("thing1", "一二三四五六七八九十一二三四五六七八九十一"), "一二三四五六七八九十一二三四五六七八九…");
+        assert_eq!(fit_wechat_value("thing1", "短"), "短");
+        assert_eq!(fit_wechat_value("phrase2", "已经完成了吗"), "已经完成…");
+        assert_eq!(fit_wechat_value("time2", &"9".repeat(40)), "9".repeat(40));
+        assert_eq!(fit_wechat_value("character_string3", &"A".repeat(40)).chars().count(), 32);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(retry_after(0, 0.0) >= Duration::milliseconds(1500));
+        assert!(retry_after(3, 0.5) == Duration::seconds(16));
+        assert!(retry_after(30, 0.99) <= Duration::seconds(375));
+        assert_eq!(yuan(12345), "123.45");
+        assert_eq!(yuan(5), "0.05");
+    }
+}

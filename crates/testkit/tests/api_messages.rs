@@ -1,0 +1,463 @@
+//! The message platform on both backends with a fake clock, against the WeChat and SMS
+//! simulators over HTTP: M1 (one message per event and recipient, replays send nothing),
+//! M2 (transient errors retried with backoff, permanent ones fall through), M3 (a lost
+//! answer is unknown: repeated only where WeChat dedupes), M4 (critical notices ignore
+//! quiet hours and preferences and fall back to SMS, then to staff), M5 (the preference
+//! matrix), M6/G8 (an outage drains with nothing lost or doubled), M7 (stale notices
+//! suppressed), critical-value acknowledgement, and staff-edited templates.
+use chrono::{Duration, TimeZone, Utc};
+use domain::FakeClock;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use testkit::{TestApp, on_both_backends};
+
+/// 10:00 local on a weekday, outside quiet hours.
+fn ten_am() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
+}
+
+async fn spawn_at(backend: testkit::TestBackend, at: chrono::DateTime<Utc>) -> (TestApp, FakeClock) {
+    let clock = FakeClock::new(at);
+    // Short provider timeouts, so a hanging simulator reads as "no answer" quickly.
+    let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |s| {
+        s.wechat.timeout_ms = 400;
+        s.sms.timeout_ms = 400;
+    })
+    .await;
+    (t, clock)
+}
+
+/// Signs `openid` in and adds `name` as self, with a mobile if given; returns (cookie, patient id).
+async fn patient(t: &TestApp, openid: &str, name: &str, mobile: Option<&str>) -> (String, i64) {
+    let (_, cookie) = t.wechat_sign_in(openid).await;
+    let c = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == name).unwrap();
+    let r = TestApp::http()
+        .post(t.url("/api/v1/me/patients"))
+        .header("cookie", &cookie)
+        .json(&json!({"name": c.name, "id_card_no": c.id_card_no, "relationship": "self", "mobile": mobile}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    (cookie, r.json::<Value>().await.unwrap()["id"].as_i64().unwrap())
+}
+
+async fn inbox(t: &TestApp, cookie: &str) -> Value {
+    TestApp::http().get(t.url("/api/v1/me/messages")).header("cookie", cookie).send().await.unwrap().json().await.unwrap()
+}
+
+/// The messages of one scene for a patient, from the store.
+async fn messages_of(t: &TestApp, patient_id: i64, scene: &str) -> Vec<store::notify::MessageRow> {
+    let q = store::notify::MessageQuery { scene: Some(scene.into()), patient_id: Some(patient_id), limit: 100, ..Default::default() };
+    t.app.store.search_messages(&q).await.unwrap()
+}
+
+fn outcomes(d: &[store::notify::DeliveryRow]) -> Vec<String> {
+    d.iter().map(|x| format!("{}:{}:{}", x.channel, x.outcome, x.code)).collect()
+}
+
+/// Advances the clock in steps, running due jobs after each, until `done` or `limit`.
+async fn run_until(t: &TestApp, clock: &FakeClock, step: Duration, limit: Duration, mut done: impl AsyncFnMut() -> bool) -> Duration {
+    let mut waited = Duration::zero();
+    loop {
+        t.drain_jobs().await;
+        if done().await || waited >= limit {
+            return waited;
+        }
+        clock.advance(step);
+        waited += step;
+    }
+}
+
+fn booking_payload(no: &str) -> Value {
+    json!({"booking_no": no, "dept_name": "心血管内科", "doctor_name": "王建国", "doctor_title": "主任医师", "visit_date": "2026-11-27",
+           "period": "上午", "start_time": "09:00", "end_time": "09:30", "location": "门诊2楼A区", "see_no": 5, "fee": 2500, "order_no": "O1",
+           "link": format!("/registrations/{no}")})
+}
+
+on_both_backends! {
+    async fn one_message_per_event_and_recipient_and_replays_send_nothing(backend) {
+        let (t, _) = spawn_at(backend, ten_am()).await;
+        let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
+        assert!(t.emit_event("booking.cancelled", "booking.cancelled:B1", pid, booking_payload("B1")).await);
+        assert!(!t.emit_event("booking.cancelled", "booking.cancelled:B1", pid, booking_payload("B1")).await, "the same event twice is one event");
+        t.drain_jobs().await;
+        let msgs = messages_of(&t, pid, "booking.cancelled").await;
+        assert_eq!(msgs.len(), 1);
+        let m = &msgs[0];
+        assert_eq!(m.status, "sent");
+        assert_eq!(m.sent_channel.as_deref(), Some("wechat_template"));
+        let sent = t.wechat_sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].openid, "oDemo_zhangwei_0001");
+        assert_eq!(sent[0].template_id, "TM_BOOKING_CANCELLED");
+        assert!(sent[0].url.ends_with("/registrations/B1"), "{}", sent[0].url);
+        assert_eq!(sent[0].client_msg_id.as_deref(), Some(m.message_no.as_str()));
+        assert!(sent[0].data.iter().any(|(k, v)| k == "thing1" && v.contains("心血管内科")));
+        // Replays: the dispatch and the delivery run again; nothing new is written or sent.
+        let event_id = m.event_id.unwrap();
+        assert_eq!(t.app.dispatch_event(event_id).await.unwrap(), 0);
+        t.app.deliver_message(m.id).await.unwrap();
+        t.drain_jobs().await;
+        assert_eq!(messages_of(&t, pid, "booking.cancelled").await.len(), 1);
+        assert_eq!(t.wechat_sent().len(), 1);
+        // The inbox shows it, unread, with its deep link; reading marks it read.
+        let v = inbox(&t, &cookie).await;
+        assert_eq!(v["unread"], 1);
+        let first = &v["messages"][0];
+        assert_eq!(first["scene"], "booking.cancelled");
+        assert_eq!(first["link"], "/registrations/B1");
+        assert!(first["body"].as_str().unwrap().contains("心血管内科王建国"), "{first}");
+        let no = first["message_no"].as_str().unwrap();
+        let r = TestApp::http().get(t.url(&format!("/api/v1/me/messages/{no}"))).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["read"], true);
+        assert_eq!(inbox(&t, &cookie).await["unread"], 0);
+        // Another account cannot read it.
+        let (lina, _) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
+        let r = TestApp::http().get(t.url(&format!("/api/v1/me/messages/{no}"))).header("cookie", &lina).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(inbox(&t, &lina).await["messages"].as_array().unwrap().len(), 0);
+    }
+}
+
+on_both_backends! {
+    async fn transient_errors_are_retried_with_backoff_and_permanent_ones_fall_through(backend) {
+        let (t, clock) = spawn_at(backend, ten_am()).await;
+        let (_, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        // Two quota errors (45009), then WeChat accepts.
+        t.set_wechat_faults(json!({"fail_next": [45009, 45009]})).await;
+        t.emit_event("booking.cancelled", "booking.cancelled:B2", pid, booking_payload("B2")).await;
+        t.drain_jobs().await;
+        let m = &messages_of(&t, pid, "booking.cancelled").await[0];
+        assert_eq!(m.status, "queued", "waits for its retry");
+        assert_eq!(m.channel_attempts, 1);
+        // Nothing happens before the backoff is over…
+        clock.advance(Duration::milliseconds(1000));
+        t.drain_jobs().await;
+        assert_eq!(t.app.store.deliveries(m.id).await.unwrap().len(), 1);
+        let waited = run_until(&t, &clock, Duration::seconds(1), Duration::minutes(2), async || t.wechat_sent().len() == 1).await;
+        assert!(waited >= Duration::seconds(4), "backoff grows: 2 s then 4 s (±25 %), waited {waited}");
+        let d = t.app.store.deliveries(m.id).await.unwrap();
+        assert_eq!(outcomes(&d), ["wechat_template:transient:45009", "wechat_template:transient:45009", "wechat_template:sent:ok"]);
+        assert!(t.sms_sent().is_empty(), "no SMS while WeChat can still deliver");
+
+        // A user who unfollowed (43004) without a subscribe grant (43101): a transactional
+        // notice goes on to SMS at once, without retrying the permanent errors.
+        t.set_wechat_faults(json!({"unfollowed": ["oDemo_zhangwei_0001"]})).await;
+        t.emit_event("booking.cancelled", "booking.cancelled:B3", pid, booking_payload("B3")).await;
+        t.drain_jobs().await;
+        let m = messages_of(&t, pid, "booking.cancelled").await.into_iter().find(|m| m.variables.contains("B3")).unwrap();
+        assert_eq!(m.status, "sent");
+        assert_eq!(m.sent_channel.as_deref(), Some("sms"));
+        let d = t.app.store.deliveries(m.id).await.unwrap();
+        assert_eq!(outcomes(&d), ["wechat_template:permanent:43004", "wechat_subscribe:permanent:43101", "sms:sent:ok"]);
+        let sms = t.sms_sent();
+        assert_eq!(sms.len(), 1);
+        assert_eq!(sms[0].phone, "13800138000");
+        assert_eq!(sms[0].template_code, "SMS_BOOKING_CANCELLED");
+        assert_eq!(sms[0].out_id, m.message_no);
+        // Reading the mobile to send the SMS was audited.
+        assert_eq!(t.app.store.audit_count(Some("patient.mobile_read")).await.unwrap(), 1);
+
+        // With a subscribe grant, the subscribe message is the fallback instead.
+        t.set_wechat_faults(json!({"unfollowed": ["oDemo_zhangwei_0001"], "subscribe_grants": ["oDemo_zhangwei_0001"]})).await;
+        t.emit_event("booking.cancelled", "booking.cancelled:B4", pid, booking_payload("B4")).await;
+        t.drain_jobs().await;
+        let m = messages_of(&t, pid, "booking.cancelled").await.into_iter().find(|m| m.variables.contains("B4")).unwrap();
+        assert_eq!(m.sent_channel.as_deref(), Some("wechat_subscribe"));
+        assert_eq!(t.wechat_sent().last().unwrap().kind, "subscribe");
+
+        // An informational notice has no SMS fallback: no channel left is a dead letter,
+        // visible and retryable.
+        t.set_wechat_faults(json!({"fail_next": [40003]})).await;
+        t.emit_event("medication.guidance", "mg:1", pid, json!({"drug": "阿莫西林", "usage": "每日三次", "advice": "饭后服用"})).await;
+        t.drain_jobs().await;
+        let m = &messages_of(&t, pid, "medication.guidance").await[0];
+        assert_eq!(m.status, "failed");
+        assert_eq!(m.last_code.as_deref(), Some("40003"));
+        let dead = t.app.store.search_messages(&store::notify::MessageQuery { status: Some("failed".into()), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        t.app.retry_message(&m.message_no, &app::Actor::system("test")).await.unwrap();
+        t.drain_jobs().await;
+        assert_eq!(t.app.store.message(m.id).await.unwrap().status, "sent", "the retry from the console delivers it");
+    }
+}
+
+on_both_backends! {
+    async fn a_lost_answer_is_repeated_only_where_the_provider_dedupes(backend) {
+        let (t, clock) = spawn_at(backend, ten_am()).await;
+        let (_, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        // WeChat takes the message but the answer never comes: the retry carries the same
+        // client_msg_id and WeChat answers with the first message id — one message.
+        t.set_wechat_faults(json!({"lose_response_next": 1, "hang_ms": 1500})).await;
+        t.emit_event("booking.cancelled", "booking.cancelled:B5", pid, booking_payload("B5")).await;
+        run_until(&t, &clock, Duration::seconds(2), Duration::minutes(1), async || t.wechat_sent().len() == 1 && t.app.store.count_messages_by_status("sent").await.unwrap() == 1).await;
+        let m = &messages_of(&t, pid, "booking.cancelled").await[0];
+        let d = t.app.store.deliveries(m.id).await.unwrap();
+        assert_eq!(outcomes(&d), ["wechat_template:unknown:timeout", "wechat_template:sent:ok"]);
+        assert_eq!(t.wechat_sent().len(), 1, "WeChat has it once");
+        assert_eq!(d[1].provider_msg_id.as_deref(), Some(t.wechat_sent()[0].msgid.to_string().as_str()));
+
+        // SMS has no such key: a lost SMS answer is "unknown" and is not sent again.
+        t.set_wechat_faults(json!({"unfollowed": ["oDemo_zhangwei_0001"]})).await;
+        t.set_sms_faults(json!({"down": "hang", "hang_ms": 1500})).await;
+        t.emit_event("booking.cancelled", "booking.cancelled:B6", pid, booking_payload("B6")).await;
+        t.drain_jobs().await;
+        clock.advance(Duration::minutes(5));
+        t.drain_jobs().await;
+        let m = messages_of(&t, pid, "booking.cancelled").await.into_iter().find(|m| m.variables.contains("B6")).unwrap();
+        assert_eq!(m.status, "unknown");
+        let d = t.app.store.deliveries(m.id).await.unwrap();
+        assert_eq!(d.iter().filter(|x| x.channel == "sms").count(), 1, "{:?}", outcomes(&d));
+    }
+}
+
+on_both_backends! {
+    async fn critical_notices_ignore_quiet_hours_and_mutes_and_fall_back_within_two_minutes(backend) {
+        // 23:30 local: quiet hours.
+        let (t, clock) = spawn_at(backend, Utc.with_ymd_and_hms(2026, 11, 26, 15, 30, 0).unwrap()).await;
+        let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        for c in ["booking", "payment", "report", "inpatient", "medicine", "care", "hospital"] {
+            let r = TestApp::http().put(t.url("/api/v1/me/message-preferences")).header("cookie", &cookie).json(&json!({"category": c, "muted": true})).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        // WeChat is down (5xx). A payment result is critical.
+        t.set_wechat_faults(json!({"down": "5xx"})).await;
+        t.emit_event("bill.paid", "bill.paid:O9", pid, json!({"order_no": "O9", "total": 4560, "insurance": 0, "self_pay": 4560, "invoice_no": "F1", "guidance": ["请到门诊1楼西药房取药"], "recipes": ["R9"]})).await;
+        let waited = run_until(&t, &clock, Duration::seconds(5), Duration::minutes(5), async || !t.sms_sent().is_empty()).await;
+        assert!(waited <= Duration::minutes(2), "critical fallback took {waited}");
+        let m = &messages_of(&t, pid, "bill.paid").await[0];
+        assert_eq!(m.status, "sent");
+        assert_eq!(m.sent_channel.as_deref(), Some("sms"));
+        assert!(t.sms_sent()[0].params.iter().any(|p| p == "45.60"), "{:?}", t.sms_sent()[0].params);
+
+        // A muted informational notice is kept in the inbox and pushed nowhere; an unmuted
+        // one waits for the end of quiet hours (07:00).
+        t.set_wechat_faults(json!({})).await;
+        t.emit_event("medication.guidance", "mg:2", pid, json!({"drug": "阿莫西林", "usage": "每日三次", "advice": ""})).await;
+        t.drain_jobs().await;
+        assert_eq!(messages_of(&t, pid, "medication.guidance").await[0].status, "muted");
+        let r = TestApp::http().put(t.url("/api/v1/me/message-preferences")).header("cookie", &cookie).json(&json!({"category": "report", "muted": false})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        t.emit_event("report.ready", "report.ready:RP1", pid, json!({"report_id": "RP1", "report_name": "血常规", "reported_at": "2026-11-26 23:40", "dept_name": "检验科"})).await;
+        t.drain_jobs().await;
+        assert_eq!(messages_of(&t, pid, "report.ready").await[0].status, "queued");
+        assert!(t.wechat_sent().is_empty());
+        clock.advance(Duration::hours(8));
+        t.drain_jobs().await;
+        assert_eq!(messages_of(&t, pid, "report.ready").await[0].status, "sent", "sent once quiet hours end");
+        // (The night is longer than a patient session: sign in again.)
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let v = inbox(&t, &cookie).await;
+        let scenes: Vec<&str> = v["messages"].as_array().unwrap().iter().map(|m| m["scene"].as_str().unwrap()).collect();
+        for s in ["bill.paid", "medication.guidance", "report.ready"] {
+            assert!(scenes.contains(&s), "the inbox shows everything: {scenes:?}");
+        }
+
+        // A critical notice no channel can carry (no mobile, WeChat refusing) goes to a person.
+        let (_, lina) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
+        t.set_wechat_faults(json!({"unfollowed": ["oDemo_lina_0002"]})).await;
+        t.emit_event("session.suspended", "session.suspended:B7:x", lina, json!({"change": {"reason": "医生外出会诊"}, "before": {}, "booking_no": "B7", "dept_name": "儿科", "doctor_name": "刘医生", "doctor_title": "", "visit_date": "2026-11-27", "period": "上午", "start_time": "09:00", "end_time": "09:30", "location": "门诊3楼", "see_no": 1, "fee": 1000, "order_no": "O7"})).await;
+        t.drain_jobs().await;
+        let m = &messages_of(&t, lina, "session.suspended").await[0];
+        assert_eq!(m.status, "task");
+        let tasks = t.app.store.tasks_of_message(m.id).await.unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].dept, "儿科");
+        assert_eq!(tasks[0].kind, "critical_undelivered");
+    }
+}
+
+on_both_backends! {
+    async fn preferences_are_honoured_for_every_criticality(backend) {
+        let (t, _) = spawn_at(backend, ten_am()).await;
+        // (scene, category, criticality) × muted or not.
+        let scenes = [("bill.paid", "payment", true), ("booking.cancelled", "booking", false), ("medication.guidance", "care", false)];
+        let payloads = [
+            json!({"order_no": "O1", "total": 100, "insurance": 0, "self_pay": 100, "invoice_no": "", "guidance": [], "recipes": []}),
+            booking_payload("B8"),
+            json!({"drug": "布洛芬", "usage": "需要时服用", "advice": ""}),
+        ];
+        for (round, muted) in [false, true].into_iter().enumerate() {
+            let openid = ["oDemo_zhangwei_0001", "oDemo_wangfang_0003"][round];
+            let name = ["张伟", "王芳"][round];
+            let (cookie, pid) = patient(&t, openid, name, Some("13800138001")).await;
+            for (scene, cat, _) in scenes {
+                let r = TestApp::http().put(t.url("/api/v1/me/message-preferences")).header("cookie", &cookie).json(&json!({"category": cat, "muted": muted})).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{scene}");
+            }
+            for ((scene, _, _), p) in scenes.iter().zip(&payloads) {
+                t.emit_event(scene, &format!("{scene}:{round}"), pid, p.clone()).await;
+            }
+            t.drain_jobs().await;
+            for (scene, _, critical) in scenes {
+                let m = &messages_of(&t, pid, scene).await[0];
+                let pushed = t.wechat_sent().iter().any(|w| w.client_msg_id.as_deref() == Some(m.message_no.as_str()));
+                let expect_push = !muted || critical;
+                assert_eq!(pushed, expect_push, "{scene} muted={muted}");
+                assert_eq!(m.status, if expect_push { "sent" } else { "muted" }, "{scene} muted={muted}");
+            }
+            assert_eq!(inbox(&t, &cookie).await["messages"].as_array().unwrap().len(), 3, "the inbox has all three");
+        }
+        // An unknown category is refused with its code.
+        let (cookie, _) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let r = TestApp::http().put(t.url("/api/v1/me/message-preferences")).header("cookie", &cookie).json(&json!({"category": "spam", "muted": true})).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "VALIDATION_FAILED");
+    }
+}
+
+on_both_backends! {
+    async fn an_outage_drains_after_recovery_with_nothing_lost_or_doubled(backend) {
+        // G8 at reduced scale: WeChat hangs, then answers 5xx, for ten minutes.
+        let (t, clock) = spawn_at(backend, ten_am()).await;
+        let (_, zhang) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        let (_, lina) = patient(&t, "oDemo_lina_0002", "李娜", Some("13900139000")).await;
+        t.set_wechat_faults(json!({"down": "hang", "hang_ms": 800})).await;
+        let start = t.app.now();
+        for i in 0..6 {
+            let pid = if i % 2 == 0 { zhang } else { lina };
+            t.emit_event("booking.cancelled", &format!("booking.cancelled:G{i}"), pid, booking_payload(&format!("G{i}"))).await;
+            t.emit_event("report.ready", &format!("report.ready:G{i}"), pid, json!({"report_id": format!("G{i}"), "report_name": "胸部CT", "reported_at": "", "dept_name": "放射科"})).await;
+        }
+        t.emit_event("bill.paid", "bill.paid:G", zhang, json!({"order_no": "OG", "total": 990, "insurance": 0, "self_pay": 990, "invoice_no": "", "guidance": [], "recipes": []})).await;
+        let mut recovered = false;
+        let mut critical_by_sms_at = None;
+        while t.app.now() - start < Duration::minutes(60) {
+            t.drain_jobs().await;
+            if critical_by_sms_at.is_none() && t.sms_sent().iter().any(|s| s.template_code == "SMS_BILL_PAID") {
+                critical_by_sms_at = Some(t.app.now() - start);
+            }
+            if !recovered && t.app.now() - start >= Duration::minutes(2) {
+                t.set_wechat_faults(json!({"down": "5xx"})).await;
+            }
+            if !recovered && t.app.now() - start >= Duration::minutes(10) {
+                t.set_wechat_faults(json!({})).await;
+                recovered = true;
+            }
+            clock.advance(Duration::seconds(15));
+        }
+        t.drain_jobs().await;
+        let fell_back = critical_by_sms_at.expect("the critical notice went by SMS");
+        assert!(fell_back <= Duration::minutes(2), "critical fallback after {fell_back}");
+        // Every notice is out; WeChat has each of its messages exactly once.
+        let all = t.app.store.search_messages(&store::notify::MessageQuery { limit: 100, ..Default::default() }).await.unwrap();
+        assert_eq!(all.len(), 13);
+        for m in &all {
+            assert_eq!(m.status, "sent", "{} {} {:?}", m.scene, m.status, m.last_code);
+        }
+        let sent = t.wechat_sent();
+        for m in all.iter().filter(|m| m.sent_channel.as_deref() == Some("wechat_template")) {
+            assert_eq!(sent.iter().filter(|w| w.client_msg_id.as_deref() == Some(m.message_no.as_str())).count(), 1, "{}", m.message_no);
+        }
+        // Transactional notices kept trying WeChat past the outage rather than paying for SMS…
+        assert!(all.iter().filter(|m| m.scene == "report.ready").all(|m| m.sent_channel.as_deref() == Some("wechat_template")));
+        // …and the backlog drained within 30 minutes of recovery.
+        let last = sent.iter().map(|w| w.at).max().unwrap();
+        assert!(last - (start + Duration::minutes(10)) <= Duration::minutes(30), "drained {} after recovery", last - start - Duration::minutes(10));
+    }
+}
+
+on_both_backends! {
+    async fn a_notice_whose_subject_moved_on_is_suppressed(backend) {
+        let (t, _) = spawn_at(backend, ten_am()).await;
+        let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
+        let (_, lina) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
+        let bill_of = async |id: i64| {
+            let p = t.app.store.patient_by_id(id).await.unwrap().unwrap();
+            t.app.his.unpaid_bills(&p.his_patient_id).await.unwrap().remove(0)
+        };
+        let (mine, hers) = (bill_of(pid).await, bill_of(lina).await);
+        let due = |b: &domain::ports::UnpaidBill| json!({"recipe_id": b.recipe_id, "visit_id": b.visit_id, "dept_name": b.dept_name, "doctor_name": b.doctor_name, "total": b.total.0, "items": b.items.len(), "link": "/bills"});
+        // An unpaid bill's reminder goes out.
+        t.emit_event("bill.due", &format!("bill.due:{}", hers.recipe_id), lina, due(&hers)).await;
+        t.drain_jobs().await;
+        assert_eq!(messages_of(&t, lina, "bill.due").await[0].status, "sent");
+        // A reminder for a bill paid before it went out is not sent ("please pay" after payment).
+        t.set_wechat_faults(json!({"fail_next": [-1]})).await;
+        t.emit_event("bill.due", &format!("bill.due:{}", mine.recipe_id), pid, due(&mine)).await;
+        t.drain_jobs().await;
+        let m = &messages_of(&t, pid, "bill.due").await[0];
+        assert_eq!(m.status, "queued", "waiting to retry");
+        t.emit_event("bill.paid", "bill.paid:OX", pid, json!({"order_no": "OX", "total": mine.total.0, "insurance": 0, "self_pay": mine.total.0, "invoice_no": "", "guidance": [], "recipes": [mine.recipe_id]})).await;
+        t.app.deliver_message(m.id).await.unwrap();
+        let m = t.app.store.message(m.id).await.unwrap();
+        assert_eq!(m.status, "suppressed");
+        assert_eq!(t.wechat_sent().iter().filter(|w| w.template_id == "TM_BILL_DUE").count(), 1);
+        // Stale notices are left out of the inbox.
+        let v = inbox(&t, &cookie).await;
+        assert!(v["messages"].as_array().unwrap().iter().all(|x| x["message_no"] != m.message_no.as_str()));
+    }
+}
+
+on_both_backends! {
+    async fn an_unacknowledged_critical_value_goes_to_the_ward_and_by_sms(backend) {
+        let (t, clock) = spawn_at(backend, ten_am()).await;
+        let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        let payload = |id: &str| json!({"item": "血钾", "value": "6.8 mmol/L", "dept_name": "检验科", "ward": "心内科一病区", "contact_phone": "0755-88880000", "report_id": id});
+        t.emit_event("critical_value", "cv:1", pid, payload("L1")).await;
+        t.emit_event("critical_value", "cv:2", pid, payload("L2")).await;
+        t.drain_jobs().await;
+        let msgs = messages_of(&t, pid, "critical_value").await;
+        assert_eq!(msgs.len(), 2);
+        assert!(msgs.iter().all(|m| m.status == "sent" && m.link == format!("/messages/{}", m.message_no)));
+        // The patient acknowledges one of them in time.
+        let acked = msgs.iter().find(|m| m.variables.contains("L1")).unwrap();
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/messages/{}/ack", acked.message_no))).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["acknowledged"], true);
+        clock.advance(Duration::minutes(31));
+        t.drain_jobs().await;
+        let other = msgs.iter().find(|m| m.variables.contains("L2")).unwrap();
+        assert!(t.app.store.tasks_of_message(acked.id).await.unwrap().is_empty(), "acknowledged in time: nobody is tasked");
+        let tasks = t.app.store.tasks_of_message(other.id).await.unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].dept, "心内科一病区");
+        assert_eq!(tasks[0].kind, "critical_value_unacked");
+        let sms = t.sms_sent();
+        assert_eq!(sms.len(), 1, "the unacknowledged one also went by SMS");
+        assert_eq!(sms[0].out_id, other.message_no);
+        // Every step is audited.
+        for action in ["notify.critical_value.created", "notify.critical_value.sent", "notify.critical_value.acknowledged", "notify.critical_value.escalated", "notify.critical_value.sms"] {
+            assert!(t.app.store.audit_count(Some(action)).await.unwrap() >= 1, "{action}");
+        }
+        // The ward closes the task with what it did.
+        t.app.close_task(tasks[0].id, "已电话联系患者，已来院复查", &app::Actor::system("nurse")).await.unwrap();
+        assert!(t.app.close_task(tasks[0].id, "again", &app::Actor::system("nurse")).await.is_err());
+        // Running the deadline check again changes nothing.
+        t.app.check_acknowledgement(other.id).await.unwrap();
+        assert_eq!(t.sms_sent().len(), 1);
+    }
+}
+
+on_both_backends! {
+    async fn staff_templates_are_checked_and_used(backend) {
+        let (t, _) = spawn_at(backend, ten_am()).await;
+        let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
+        let actor = app::Actor::system("admin");
+        let mut tpl = app::notify::templates::TemplateSource::builtin(domain::notify::scene("booking.cancelled").unwrap(), domain::notify::Channel::Inbox);
+        tpl.body = "{{ patient_name_masked }}：{{ dept_name }}的预约已取消（{{ salary }}）".into();
+        let e = t.app.save_template("booking.cancelled", domain::notify::Channel::Inbox, &tpl, &actor).await.unwrap_err();
+        assert_eq!(e.code, domain::ErrorCode::TemplateInvalid);
+        assert!(e.detail.contains("salary"), "{}", e.detail);
+        tpl.body = "{{ patient_name_masked }}：{{ dept_name }}于{{ visit_date }}的预约已取消，费用原路退回。".into();
+        assert_eq!(t.app.save_template("booking.cancelled", domain::notify::Channel::Inbox, &tpl, &actor).await.unwrap(), 1);
+        let mut wx = app::notify::templates::TemplateSource::builtin(domain::notify::scene("booking.cancelled").unwrap(), domain::notify::Channel::WechatTemplate);
+        wx.body = "thing1: {{ dept_name }}\ntime2: {{ visit_date }}".into();
+        assert_eq!(t.app.save_template("booking.cancelled", domain::notify::Channel::WechatTemplate, &wx, &actor).await.unwrap(), 1);
+        t.emit_event("booking.cancelled", "booking.cancelled:B9", pid, booking_payload("B9")).await;
+        t.drain_jobs().await;
+        let v = inbox(&t, &cookie).await;
+        assert!(v["messages"][0]["body"].as_str().unwrap().ends_with("心血管内科于2026-11-27的预约已取消，费用原路退回。"), "{v}");
+        assert_eq!(t.wechat_sent()[0].data, vec![("thing1".to_string(), "心血管内科".to_string()), ("time2".to_string(), "2026-11-27".to_string())]);
+        assert_eq!(t.app.store.audit_count(Some("notify.template.saved")).await.unwrap(), 2);
+        // An event that lacks a variable the template needs: the inbox still gets a text,
+        // the push is a visible dead letter, never a silent drop.
+        t.emit_event("booking.cancelled", "booking.cancelled:B10", pid, json!({"booking_no": "B10", "dept_name": "儿科"})).await;
+        t.drain_jobs().await;
+        let m = messages_of(&t, pid, "booking.cancelled").await.into_iter().find(|m| m.variables.contains("B10")).unwrap();
+        assert_eq!(m.status, "failed");
+        assert_eq!(m.last_code.as_deref(), Some("template"));
+        let d = t.app.store.deliveries(m.id).await.unwrap();
+        assert!(d.iter().any(|x| x.outcome == "template_error"), "{:?}", outcomes(&d));
+    }
+}

@@ -1,0 +1,310 @@
+//! The patient's message centre (MSG-1): every notice the platform sent or kept for them,
+//! whether or not a push channel reached them; a critical value's "我已知晓"; and which
+//! categories of non-critical notices they want pushed (level-5 item 4).
+use crate::WebState;
+use crate::auth::PatientAuth;
+use crate::error::AppError;
+use crate::middleware::CorrelationId;
+use crate::pages::Chrome;
+use app::Actor;
+use app::notify::status;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Extension, Form, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::ErrorCode;
+use domain::notify::{Category, Criticality};
+use serde::{Deserialize, Serialize};
+use store::notify::MessageRow;
+use utoipa::ToSchema;
+
+/// A message as the patient sees it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MessageDto {
+    pub message_no: String,
+    pub scene: String,
+    pub scene_name: String,
+    /// critical, transactional or informational.
+    pub criticality: String,
+    pub title: String,
+    pub body: String,
+    /// The page the notice opens (a path on this site).
+    pub link: String,
+    /// A route from the in-hospital navigation system, if the notice has one.
+    pub route_url: Option<String>,
+    pub created_at: String,
+    pub read: bool,
+    /// Whether the patient must acknowledge it (危急值), and whether they did.
+    pub needs_ack: bool,
+    pub acknowledged: bool,
+    /// Where its delivery stands (queued, sent, inbox, muted, …) and in Chinese.
+    pub status: String,
+    pub status_label: String,
+    pub channel: Option<String>,
+}
+
+impl MessageDto {
+    pub fn of(m: &MessageRow) -> Self {
+        let scene = domain::notify::scene(&m.scene);
+        let vars: serde_json::Value = serde_json::from_str(&m.variables).unwrap_or_default();
+        Self {
+            message_no: m.message_no.clone(),
+            scene: m.scene.clone(),
+            scene_name: scene.map(|s| s.name_zh).unwrap_or("通知").to_owned(),
+            criticality: m.criticality.clone(),
+            title: m.title.clone(),
+            body: m.body.clone(),
+            link: m.link.clone(),
+            route_url: vars["route_url"].as_str().filter(|u| !u.is_empty()).map(str::to_owned),
+            created_at: domain::clock::to_local(m.created_at).format("%Y-%m-%d %H:%M").to_string(),
+            read: m.read_at.is_some(),
+            needs_ack: m.ack_deadline.is_some(),
+            acknowledged: m.acked_at.is_some(),
+            status: m.status.clone(),
+            status_label: status::label_zh(&m.status).to_owned(),
+            channel: m.sent_channel.as_deref().and_then(domain::notify::Channel::parse).map(|c| c.label_zh().to_owned()),
+        }
+    }
+    fn critical(&self) -> bool {
+        self.criticality == Criticality::Critical.as_str()
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "messages.html")]
+struct InboxPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    rows: Vec<MessageDto>,
+    unread: u64,
+    more: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    before: Option<i64>,
+}
+
+const PAGE: u64 = 30;
+
+async fn page_of(st: &WebState, account_id: i64, before: Option<i64>) -> Result<(Vec<MessageRow>, Option<i64>), AppError> {
+    let rows = st.app.store.inbox(account_id, before, PAGE + 1).await?;
+    let more = (rows.len() as u64 > PAGE).then(|| rows[PAGE as usize - 1].id);
+    Ok((rows.into_iter().take(PAGE as usize).collect(), more))
+}
+
+pub async fn inbox(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<InboxQuery>) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/");
+    let (rows, more) = page_of(&st, auth.account_id, q.before).await?;
+    let unread = st.app.store.unread_count(auth.account_id).await?;
+    Ok(InboxPage { hospital: c.hospital, big_text: c.big_text, back: c.back, rows: rows.iter().map(MessageDto::of).collect(), unread, more }.into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+struct MessagePage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    m: MessageDto,
+    flash: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    acked: Option<String>,
+}
+
+fn plain(no: &str) -> bool {
+    !no.is_empty() && no.len() <= 32 && no.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+pub async fn detail(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let c = Chrome::new(&st, &headers, "/messages");
+    let m = st.app.read_message(auth.account_id, &no, false, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    let flash = q.acked.map(|_| "已确认。请尽快按提示就医，如有疑问请致电科室。");
+    Ok(MessagePage { hospital: c.hospital, big_text: c.big_text, back: c.back, m: MessageDto::of(&m), flash }.into_response())
+}
+
+pub async fn acknowledge(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    st.app.read_message(auth.account_id, &no, true, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    Ok(Redirect::to(&format!("/messages/{no}?acked=1")).into_response())
+}
+
+/// One category row of the settings page.
+pub struct PreferenceRow {
+    pub code: &'static str,
+    pub label: &'static str,
+    pub muted: bool,
+    /// Scenes in it, and whether any is critical (those are always sent).
+    pub scenes: String,
+    pub has_critical: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message_settings.html")]
+struct SettingsPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    rows: Vec<PreferenceRow>,
+    flash: Option<&'static str>,
+}
+
+async fn preference_rows(st: &WebState, account_id: i64) -> Result<Vec<PreferenceRow>, AppError> {
+    let muted = st.app.store.muted_categories(account_id).await?;
+    Ok(Category::ALL
+        .iter()
+        .map(|c| {
+            let scenes: Vec<_> = domain::notify::SCENES.iter().filter(|s| s.category == *c).collect();
+            PreferenceRow {
+                code: c.as_str(),
+                label: c.label_zh(),
+                muted: muted.iter().any(|m| m == c.as_str()),
+                scenes: scenes.iter().map(|s| s.name_zh).collect::<Vec<_>>().join("、"),
+                has_critical: scenes.iter().any(|s| s.criticality == Criticality::Critical),
+            }
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    saved: Option<String>,
+}
+
+pub async fn settings(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<SettingsQuery>) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/messages");
+    let rows = preference_rows(&st, auth.account_id).await?;
+    Ok(SettingsPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        rows,
+        flash: q.saved.map(|_| "已保存。重要通知（如停诊、缴费结果、危急值）仍会及时提醒您。"),
+    }
+    .into_response())
+}
+
+/// The form sends the categories to keep pushing (checked boxes); the rest are muted.
+pub async fn save_settings(State(st): State<WebState>, auth: PatientAuth, Form(form): Form<Vec<(String, String)>>) -> Result<Response, AppError> {
+    let on: Vec<&str> = form.iter().filter(|(k, _)| k == "push").map(|(_, v)| v.as_str()).collect();
+    for c in Category::ALL {
+        st.app.set_preference(auth.account_id, c.as_str(), !on.contains(&c.as_str())).await?;
+    }
+    Ok(Redirect::to("/messages/settings?saved=1").into_response())
+}
+
+// --- JSON API ---------------------------------------------------------------------------
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Messages older than this message id (paging).
+    pub before: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboxDto {
+    pub unread: u64,
+    pub messages: Vec<MessageDto>,
+    /// Pass as `before` for the next page.
+    pub next_before: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/me/messages", tag = "messages", params(ListParams), responses((status = 200, body = InboxDto), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn api_inbox(State(st): State<WebState>, auth: PatientAuth, Query(q): Query<ListParams>) -> Result<Response, AppError> {
+    let (rows, more) = page_of(&st, auth.account_id, q.before).await?;
+    let unread = st.app.store.unread_count(auth.account_id).await?;
+    Ok(axum::Json(InboxDto { unread, messages: rows.iter().map(MessageDto::of).collect(), next_before: more }).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/messages/{message_no}", tag = "messages", params(("message_no" = String, Path, description = "Message number")),
+    responses((status = 200, body = MessageDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn api_get(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let m = st.app.read_message(auth.account_id, &no, false, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    Ok(axum::Json(MessageDto::of(&m)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/me/messages/{message_no}/ack", tag = "messages", params(("message_no" = String, Path, description = "Message number")),
+    responses((status = 200, body = MessageDto), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn api_ack(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let m = st.app.read_message(auth.account_id, &no, true, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    Ok(axum::Json(MessageDto::of(&m)).into_response())
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PreferenceDto {
+    /// booking, payment, report, inpatient, medicine, care or hospital.
+    pub category: String,
+    pub label: Option<String>,
+    pub muted: bool,
+    /// Critical notices of the category are sent even when it is muted.
+    pub has_critical: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/v1/me/message-preferences", tag = "messages", responses((status = 200, body = [PreferenceDto])))]
+pub async fn api_preferences(State(st): State<WebState>, auth: PatientAuth) -> Result<Response, AppError> {
+    let rows: Vec<PreferenceDto> = preference_rows(&st, auth.account_id)
+        .await?
+        .into_iter()
+        .map(|r| PreferenceDto { category: r.code.into(), label: Some(r.label.into()), muted: r.muted, has_critical: Some(r.has_critical) })
+        .collect();
+    Ok(axum::Json(rows).into_response())
+}
+
+#[utoipa::path(put, path = "/api/v1/me/message-preferences", tag = "messages", request_body = PreferenceDto,
+    responses((status = 200, body = [PreferenceDto]), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn api_set_preference(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    crate::api::ApiJson(p): crate::api::ApiJson<PreferenceDto>,
+) -> Result<Response, AppError> {
+    st.app.set_preference(auth.account_id, &p.category, p.muted).await?;
+    api_preferences(State(st), auth).await
+}
+
+impl MessageDto {
+    pub fn is_critical(&self) -> bool {
+        self.critical()
+    }
+    /// Whether its link leads somewhere other than this message itself.
+    pub fn opens_elsewhere(&self) -> bool {
+        self.link != format!("/messages/{}", self.message_no)
+    }
+}
