@@ -88,6 +88,8 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
         c.ccb.return_url = format!("{}/pay/{{order}}/result", public.trim_end_matches('/'));
     }
     c.his.seed = s.demo.seed;
+    // The HIS pushes its events to our open message interface.
+    c.his.push_base_url = s.server.callback_base_url.clone();
     c
 }
 
@@ -162,6 +164,15 @@ fn random_password() -> String {
 
 /// The demo hospital's INS-2 department exceptions (protocols.md §7: children's,
 /// maternity and fever clinics), written once; the console edits them afterwards.
+/// The demo HIS's client of the open message interface (MSG-3), so its events reach us.
+pub async fn seed_open_api_client(app: &App) -> Result<()> {
+    let d = sim::his::HisSimConfig::default();
+    if app.store.open_api_secret(&d.push_key_id).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_none() {
+        app.store.add_open_api_client(&d.push_key_id, "HIS 集成平台（演示）", &d.push_secret, app.now()).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    }
+    Ok(())
+}
+
 pub async fn seed_insurance_rules(app: &App) -> Result<()> {
     use domain::insurance::{DeptException, InsuranceKind::*};
     if !app.store.insurance_rule_rows().await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_empty() {

@@ -201,6 +201,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };
     if demo_mode {
         demo::seed_insurance_rules(&app).await?;
+        demo::seed_open_api_client(&app).await?;
     }
     app::jobs::ensure_recurring(&app).await.map_err(|e| anyhow::anyhow!("scheduling recurring jobs: {}", e.detail))?;
     let pool = start_workers.then(|| {

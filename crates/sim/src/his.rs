@@ -29,11 +29,27 @@ pub struct HisSimConfig {
     pub channel_id: String,
     pub channel_key: String,
     pub seed: u64,
+    /// Where the HIS pushes its notices (Carebridge's open message interface), and the
+    /// client key and secret it signs with; empty: events are not pushed.
+    pub push_base_url: String,
+    pub push_key_id: String,
+    pub push_secret: String,
 }
+
+/// The demo HIS's client of the open message interface (the demo seeds it).
+pub const DEMO_PUSH_KEY_ID: &str = "his-demo";
+pub const DEMO_PUSH_SECRET: &str = "demo-his-open-api-secret-0001";
 
 impl Default for HisSimConfig {
     fn default() -> Self {
-        Self { channel_id: "WX01".into(), channel_key: "demo-his-channel-key".into(), seed: demo::DEFAULT_SEED }
+        Self {
+            channel_id: "WX01".into(),
+            channel_key: "demo-his-channel-key".into(),
+            seed: demo::DEFAULT_SEED,
+            push_base_url: String::new(),
+            push_key_id: DEMO_PUSH_KEY_ID.into(),
+            push_secret: DEMO_PUSH_SECRET.into(),
+        }
     }
 }
 
@@ -199,6 +215,58 @@ impl HisState {
 
     fn patient_by_id(&self, patient_id: &str) -> Option<&Patient> {
         self.patients.iter().find(|p| p.patient_id == patient_id)
+    }
+
+    // --- for the event push (`crate::his_events`) ---------------------------------------
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    pub fn bump(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+    pub fn has_patient(&self, patient_id: &str) -> bool {
+        self.patient_by_id(patient_id).is_some()
+    }
+    pub fn patient_list(&self) -> Vec<(String, String)> {
+        self.patients.iter().map(|p| (p.patient_id.clone(), p.citizen.name.clone())).collect()
+    }
+    pub fn push_target(&self) -> Option<(String, String, String)> {
+        (!self.cfg.push_base_url.is_empty()).then(|| (self.cfg.push_base_url.clone(), self.cfg.push_key_id.clone(), self.cfg.push_secret.clone()))
+    }
+    /// The patient's stay: number, ward, and deposit balance (deposits − charges, in fen).
+    pub fn stay_of(&self, patient_id: &str) -> Option<(String, String, i64)> {
+        self.stays.iter().find(|x| x.patient_id == patient_id).map(|x| (x.inpatient_no.clone(), x.ward.clone(), x.deposits.0 - x.charges.0))
+    }
+    /// The patient's most recent recipe, paid or not.
+    pub fn latest_recipe(&self, patient_id: &str) -> String {
+        self.bills.get(patient_id).and_then(|b| b.last()).map(|b| b.recipe_id.clone()).unwrap_or_default()
+    }
+    /// The doctor issues new orders (a blood count and a prescription) in the patient's
+    /// department today: a new unpaid bill. Returns (recipe, visit, dept name, doctor,
+    /// total fen, item count).
+    pub fn issue_orders(&mut self, patient_id: &str) -> (String, String, String, String, i64, usize) {
+        let cat = demo::fee_catalogue();
+        let items = vec![cat[0].clone(), cat[3].clone()];
+        let dept = self.bills.get(patient_id).and_then(|b| b.last()).map(|b| b.dept_id.clone()).unwrap_or_else(|| "0101".into());
+        let dept_name = self.hospital.departments.iter().find(|d| d.dept_id == dept).map(|d| d.name.clone()).unwrap_or_default();
+        let doctor_name = self.hospital.doctors.iter().find(|d| d.dept_id == dept).map(|d| d.name.clone()).unwrap_or_default();
+        let (recipe_id, visit_id) = (self.next("RX"), self.next("V"));
+        let total: i64 = items.iter().map(|i| i.amount.0).sum();
+        let n = items.len();
+        let issued_at = self.clock.now();
+        self.bills.entry(patient_id.into()).or_default().push(Bill {
+            recipe_id: recipe_id.clone(),
+            visit_id: visit_id.clone(),
+            dept_id: dept,
+            dept_name: dept_name.clone(),
+            doctor_name: doctor_name.clone(),
+            issued_at,
+            items,
+            paid: false,
+        });
+        (recipe_id, visit_id, dept_name, doctor_name, total, n)
     }
 
     /// Demo activity: unpaid bills, an admitted patient with a closed account, another
@@ -793,5 +861,6 @@ pub fn router(state: SharedHis) -> Router {
         .route("/his/api/v1/{op}", post(handle))
         .route("/__sim/faults", post(set_faults))
         .route("/__sim/slot/{slot_id}", axum::routing::get(inspect_slot))
+        .merge(crate::his_events::router())
         .with_state(state)
 }

@@ -5,6 +5,7 @@
 pub mod ccb;
 pub mod demo;
 pub mod his;
+pub mod his_events;
 pub mod navigation;
 pub mod nhsa;
 pub mod realname;

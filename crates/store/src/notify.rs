@@ -1,7 +1,10 @@
 //! The message platform's rows: messages and their delivery tries, templates, patients'
 //! muted categories, staff tasks, what to bring per department, and the open interface's
 //! clients, nonces and requests.
-use crate::entity::{dept_visit_note, journey_event, message, message_delivery, message_preference, message_template, staff_task};
+use crate::entity::{
+    dept_visit_note, journey_event, message, message_delivery, message_preference, message_template, open_api_client, open_api_nonce, open_api_request,
+    staff_task,
+};
 use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, Utc};
 use domain::{DomainError, ErrorCode};
@@ -519,4 +522,98 @@ impl Store {
         m.save(conn).await.map_err(db_err)?;
         Ok(())
     }
+
+    // --- the open interface (MSG-3) -------------------------------------------------------
+
+    pub async fn event_by_key(&self, dedupe_key: &str) -> Result<Option<crate::journey::JourneyEvent>, DomainError> {
+        journey_event::Entity::find().filter(journey_event::Column::DedupeKey.eq(dedupe_key)).one(&self.db).await.map_err(db_err)
+    }
+
+    /// Registers a client; its secret is sealed with the field cipher.
+    pub async fn add_open_api_client(&self, key_id: &str, name: &str, secret: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let sealed = self.keys.cipher.seal(COL_SECRET, secret);
+        open_api_client::ActiveModel {
+            key_id: Set(key_id.into()),
+            name: Set(name.into()),
+            secret_enc: Set(sealed),
+            enabled: Set(true),
+            created_at: Set(micros(now)),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn open_api_clients(&self) -> Result<Vec<open_api_client::Model>, DomainError> {
+        open_api_client::Entity::find().order_by_asc(open_api_client::Column::Id).all(&self.db).await.map_err(db_err)
+    }
+
+    /// An enabled client's name and secret.
+    pub async fn open_api_secret(&self, key_id: &str) -> Result<Option<(String, String)>, DomainError> {
+        let Some(c) = open_api_client::Entity::find()
+            .filter(open_api_client::Column::KeyId.eq(key_id))
+            .filter(open_api_client::Column::Enabled.eq(true))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let secret = self.keys.cipher.open(COL_SECRET, &c.secret_enc).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal: {e}")))?;
+        Ok(Some((c.name, secret)))
+    }
+
+    /// Spends a nonce; `false` if it was used before (a replay). Nonces older than the
+    /// accepted clock skew are forgotten: a request that old is refused by its timestamp.
+    pub async fn use_nonce(&self, key_id: &str, nonce: &str, now: DateTime<Utc>, keep: chrono::Duration) -> Result<bool, DomainError> {
+        open_api_nonce::Entity::delete_many().filter(open_api_nonce::Column::At.lt(micros(now - keep))).exec(&self.db).await.map_err(db_err)?;
+        let seen = open_api_nonce::Entity::find()
+            .filter(open_api_nonce::Column::KeyId.eq(key_id))
+            .filter(open_api_nonce::Column::Nonce.eq(nonce))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        if seen.is_some() {
+            return Ok(false);
+        }
+        let m = open_api_nonce::ActiveModel { key_id: Set(key_id.into()), nonce: Set(nonce.into()), at: Set(micros(now)), ..Default::default() };
+        match m.insert(&self.db).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    /// A request seen before under this idempotency key: its fingerprint and answer.
+    pub async fn open_request(&self, key_id: &str, idempotency_key: &str) -> Result<Option<(String, String)>, DomainError> {
+        Ok(open_api_request::Entity::find()
+            .filter(open_api_request::Column::KeyId.eq(key_id))
+            .filter(open_api_request::Column::IdempotencyKey.eq(idempotency_key))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|r| (r.request_hash, r.answer)))
+    }
+
+    /// Keeps a request's answer; `false` if another request with the key got there first.
+    pub async fn put_open_request(&self, key_id: &str, idempotency_key: &str, hash: &str, answer: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        let m = open_api_request::ActiveModel {
+            key_id: Set(key_id.into()),
+            idempotency_key: Set(idempotency_key.into()),
+            request_hash: Set(hash.into()),
+            answer: Set(answer.into()),
+            created_at: Set(micros(now)),
+            ..Default::default()
+        };
+        match m.insert(&self.db).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(db_err(e)),
+        }
+    }
 }
+
+/// The column the client secrets are sealed under (bound in as AAD).
+const COL_SECRET: &str = "open_api_client.secret_enc";

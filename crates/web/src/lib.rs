@@ -10,6 +10,7 @@ pub mod finance;
 pub mod idempotency;
 pub mod messages;
 pub mod middleware;
+pub mod open_api;
 pub mod ops;
 pub mod outpatient;
 pub mod pages;
@@ -187,6 +188,8 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/messages/{message_no}", get(messages::api_get))
         .route("/api/v1/me/messages/{message_no}/ack", post(messages::api_ack))
         .route("/api/v1/me/message-preferences", get(messages::api_preferences).put(messages::api_set_preference))
+        .route("/open/v1/messages", post(open_api::push))
+        .route("/open/v1/messages/{message_no}", get(open_api::status))
         .route("/bills", get(payments::bills))
         .route("/fees", get(payments::fees))
         .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))

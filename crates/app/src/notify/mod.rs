@@ -7,6 +7,7 @@
 //! and checking just before each send that the notice is not stale (M7). Every step is
 //! a persisted outbox job, so a crash or an outage loses nothing (M6); what no channel
 //! delivered is a dead letter the console lists and can retry.
+pub mod open;
 pub mod templates;
 
 use crate::jobs::{JobError, JobHandler};
@@ -184,12 +185,14 @@ impl App {
         if scene.navigates {
             self.add_route(&mut vars).await;
         }
+        // Pushed through the open interface (`api:<key>`), or the platform's own.
+        let source = payload["source"].as_str().filter(|s| s.starts_with("api:")).unwrap_or("event");
         let now = self.now();
         let txn = self.store.write_txn().await?;
         let mut written = 0;
         for r in &recipients {
             let key = format!("{}#{}", event.dedupe_key, r.account_id);
-            if self.write_message(&txn, scene, &vars, r, Some(event.id), &key, "event", now).await? {
+            if self.write_message(&txn, scene, &vars, r, Some(event.id), &key, source, now).await? {
                 written += 1;
             }
         }

@@ -3,6 +3,7 @@
 //! Each answers with a classified [`SendOutcome`](domain::notify::SendOutcome), never an
 //! error: a lost answer is `Unknown`, a refusal says whether trying again can help.
 pub mod navigation;
+pub mod open_api;
 pub mod sms;
 pub mod wechat;
 
