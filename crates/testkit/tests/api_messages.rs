@@ -461,3 +461,99 @@ on_both_backends! {
         assert!(d.iter().any(|x| x.outcome == "template_error"), "{:?}", outcomes(&d));
     }
 }
+
+on_both_backends! {
+    async fn the_console_lists_retries_edits_counts_and_closes_tasks(backend) {
+        let (t, clock) = spawn_at(backend, ten_am()).await;
+        let (_, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
+        // A dead letter (informational, WeChat refuses the openid) and a critical value
+        // that will not be acknowledged.
+        t.set_wechat_faults(json!({"fail_next": [40003]})).await;
+        t.emit_event("medication.guidance", "mg:c", pid, json!({"drug": "阿莫西林", "usage": "每日三次", "advice": ""})).await;
+        t.emit_event("critical_value", "cv:c", pid, json!({"item": "血钾", "value": "6.8", "dept_name": "检验科", "ward": "", "contact_phone": "0755-1", "report_id": "L9"})).await;
+        t.drain_jobs().await;
+        let dead = messages_of(&t, pid, "medication.guidance").await.remove(0);
+        assert_eq!(dead.status, "failed");
+        let office = t.staff_sign_in("outpatient01").await;
+        let base = t.base.clone();
+        let get = |path: String, cookie: String| {
+            let url = format!("{base}{path}");
+            async move { TestApp::http().get(url).header("cookie", cookie).send().await.unwrap() }
+        };
+        let page = get("/staff/messages?status=failed".into(), office.clone()).await.text().await.unwrap();
+        assert!(page.contains(&dead.message_no) && page.contains("发送失败"), "the dead letter is listed");
+        let page = get(format!("/staff/messages/{}", dead.message_no), office.clone()).await.text().await.unwrap();
+        assert!(page.contains("40003") && page.contains("id=\"retry\""), "its tries and the retry button");
+        let r = TestApp::http().post(t.url(&format!("/staff/messages/{}/retry", dead.message_no))).header("cookie", &office).header("origin", &t.base).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        t.drain_jobs().await;
+        assert_eq!(t.app.store.message(dead.id).await.unwrap().status, "sent");
+        assert_eq!(t.app.store.audit_count(Some("notify.message.retried")).await.unwrap(), 1);
+        // Template editing: a preview of a bad template says what is wrong and keeps the text.
+        let form = |action: &str, body: &str| vec![("provider_template_id", "".to_string()), ("title", "挂号已取消".to_string()), ("body", body.to_string()), ("action", action.to_string())];
+        let r = TestApp::http()
+            .post(t.url("/staff/messages/templates/booking.cancelled/inbox"))
+            .header("cookie", &office)
+            .header("origin", &t.base)
+            .form(&form("preview", "{{ dept_name }}{{ wages }}"))
+            .send()
+            .await
+            .unwrap();
+        let page = r.text().await.unwrap();
+        assert!(page.contains("wages") && page.contains("template-error"), "error shown");
+        let r = TestApp::http()
+            .post(t.url("/staff/messages/templates/booking.cancelled/inbox"))
+            .header("cookie", &office)
+            .header("origin", &t.base)
+            .form(&form("preview", "{{ dept_name }}的预约已取消"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("示例dept_name的预约已取消"), "preview with sample values");
+        let r = TestApp::http()
+            .post(t.url("/staff/messages/templates/booking.cancelled/inbox"))
+            .header("cookie", &office)
+            .header("origin", &t.base)
+            .form(&form("save", "{{ dept_name }}的预约已取消"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(t.app.store.template("booking.cancelled", "inbox").await.unwrap().unwrap().body, "{{ dept_name }}的预约已取消");
+        // Daily counts.
+        let page = get("/staff/messages/stats?days=7".into(), office.clone()).await.text().await.unwrap();
+        assert!(page.contains("用药指导") && page.contains("公众号模板消息"), "counts by scene and channel");
+        // The critical value times out; the ward's task is on the task list for nurses,
+        // who cannot open the message console.
+        clock.advance(Duration::minutes(31));
+        t.drain_jobs().await;
+        let nurse = t.staff_sign_in("nurse01").await;
+        let page = get("/staff/tasks".into(), nurse.clone()).await.text().await.unwrap();
+        assert!(page.contains("危急值未确认"), "{page}");
+        assert_eq!(get("/staff/messages".into(), nurse.clone()).await.status(), 403);
+        let task = t.app.store.tasks(true, 10).await.unwrap().remove(0);
+        let r = TestApp::http()
+            .post(t.url(&format!("/staff/tasks/{}/close", task.id)))
+            .header("cookie", &nurse)
+            .header("origin", &t.base)
+            .form(&[("note", "已电话通知患者来院")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(t.app.store.tasks(true, 10).await.unwrap().is_empty());
+        // What to bring, per department: used by the next visit-day reminder. (Half an
+        // hour passed: the office signs in again.)
+        let office = t.staff_sign_in("outpatient01").await;
+        let r = TestApp::http()
+            .post(t.url("/staff/outpatient/visit-notes"))
+            .header("cookie", &office)
+            .header("origin", &t.base)
+            .form(&[("dept_id", "0101"), ("bring", "身份证、既往心电图")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(t.app.store.visit_note("0101").await.unwrap().as_deref(), Some("身份证、既往心电图"));
+    }
+}

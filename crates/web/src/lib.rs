@@ -8,6 +8,7 @@ pub mod children;
 pub mod error;
 pub mod finance;
 pub mod idempotency;
+pub mod message_console;
 pub mod messages;
 pub mod middleware;
 pub mod open_api;
@@ -105,6 +106,10 @@ const STAFF_ANY: &[Role] = &Role::ALL;
 const STAFF_ADMIN: &[Role] = &[Role::Admin];
 const STAFF_FINANCE: &[Role] = &[Role::Finance];
 const STAFF_OUTPATIENT: &[Role] = &[Role::Outpatient, Role::Admin];
+/// Who answers for the patients' notices: the outpatient office and the administrators.
+const STAFF_MESSAGES: &[Role] = &[Role::Outpatient, Role::Admin];
+/// Who acts on the tasks critical notices hand over (a ward, a department, the office).
+const STAFF_TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Admin];
 
 pub fn router(app: App, cfg: WebConfig) -> Router {
     let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
@@ -141,7 +146,21 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/outpatient/blacklist/{id}/lift", post(outpatient::lift))
         .route("/staff/outpatient/insurance-rules", get(outpatient::insurance_rules).post(outpatient::add_insurance_rule))
         .route("/staff/outpatient/insurance-rules/{id}", post(outpatient::toggle_insurance_rule))
+        .route("/staff/outpatient/visit-notes", get(message_console::visit_notes).post(message_console::save_visit_note))
         .route_layer(from_fn_with_state((st.clone(), STAFF_OUTPATIENT), auth::require_roles));
+    let staff_messages = Router::new()
+        .route("/staff/messages", get(message_console::log))
+        .route("/staff/messages/templates", get(message_console::templates))
+        .route("/staff/messages/templates/{scene}/{channel}", get(message_console::edit_template).post(message_console::save_template))
+        .route("/staff/messages/stats", get(message_console::stats))
+        .route("/staff/messages/jobs/{id}/requeue", post(message_console::requeue_job))
+        .route("/staff/messages/{message_no}", get(message_console::detail))
+        .route("/staff/messages/{message_no}/retry", post(message_console::retry))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_MESSAGES), auth::require_roles));
+    let staff_tasks = Router::new()
+        .route("/staff/tasks", get(message_console::tasks))
+        .route("/staff/tasks/{id}/close", post(message_console::close_task))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_TASKS), auth::require_roles));
     let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
 
     Router::new()
@@ -161,6 +180,8 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_admin)
         .merge(staff_finance)
         .merge(staff_outpatient)
+        .merge(staff_messages)
+        .merge(staff_tasks)
         .route("/api/v1/me/patients", get(api::list_patients).post(api::add_patient))
         .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
         .route("/api/v1/departments", get(api::departments))

@@ -93,10 +93,13 @@ pub struct Module {
 /// staff see what is coming) but not linked.
 fn modules_for(roles: &[Role]) -> Vec<Module> {
     use Role::*;
-    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 13] = [
+    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 16] = [
         ("出诊管理", "停诊、改诊、替诊并通知患者", Some("/staff/outpatient/sessions"), &[Outpatient, Admin]),
         ("医保挂号规则", "二档/三档/少儿转诊例外科室", Some("/staff/outpatient/insurance-rules"), &[Outpatient, Admin]),
         ("爽约黑名单", "查看与解除", Some("/staff/outpatient/blacklist"), &[Outpatient, Admin]),
+        ("就诊须知", "就诊日提醒的携带物品", Some("/staff/outpatient/visit-notes"), &[Outpatient, Admin]),
+        ("消息平台", "消息记录、死信重发、模板、统计", Some("/staff/messages"), &[Outpatient, Admin]),
+        ("待办", "危急值未确认、重要通知未送达", Some("/staff/tasks"), &[Nurse, Doctor, Lab, Outpatient, Admin]),
         ("工作人员账号", "创建账号、分配角色", Some("/staff/admin/staff"), &[Admin]),
         ("审计日志", "完整性校验与追溯查询", Some("/staff/admin/audit"), &[Admin]),
         ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),
