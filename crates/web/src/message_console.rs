@@ -90,7 +90,7 @@ pub async fn log(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q):
     let filter = MessageQuery {
         scene: scene.clone(),
         status: stat.clone(),
-        from: date.map(|d| domain::clock::local_midnight_utc(d)),
+        from: date.map(domain::clock::local_midnight_utc),
         to: date.map(|d| domain::clock::local_midnight_utc(d + Duration::days(1))),
         limit: 200,
         ..Default::default()
