@@ -145,6 +145,13 @@ pub struct InpatientStay {
     pub account_closed: bool,
 }
 
+/// A patient's visiting card (就诊卡) with its stored value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardAccount {
+    pub card_no: String,
+    pub balance: Fen,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyFeeList {
     pub date: NaiveDate,
@@ -190,6 +197,10 @@ pub trait HisPort: Send + Sync {
     async fn settle(&self, pre_settle_id: &str, pay_trade_no: &str, self_pay: Fen) -> Result<Settlement, DomainError>;
     async fn reports(&self, his_patient_id: &str) -> Result<Vec<HisReport>, DomainError>;
     async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError>;
+    /// The visiting card's stored value (就诊卡余额); `None` if the patient has no card account.
+    async fn card_account(&self, his_patient_id: &str) -> Result<Option<CardAccount>, DomainError>;
+    /// Adds money to the visiting card; idempotent on `pay_trade_no`. Returns the balance.
+    async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError>;
     async fn trade_records(&self, date: NaiveDate) -> Result<Vec<HisTradeRecord>, DomainError>;

@@ -625,6 +625,34 @@ impl HisPort for HisClient {
         Ok(Fen(r.prepay_balance))
     }
 
+    async fn card_account(&self, his_patient_id: &str) -> Result<Option<CardAccount>, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            card_no: String,
+            balance: i64,
+        }
+        match self.call("card_info", json!({"patientId": his_patient_id})).await? {
+            Ok(data) => {
+                let r: R = parse("card_info", data)?;
+                Ok(Some(CardAccount { card_no: r.card_no, balance: Fen(r.balance) }))
+            }
+            Err((code, _)) if code == "2020" => Ok(None),
+            Err((code, msg)) => Err(refusal("card_info", &code, &msg)),
+        }
+    }
+
+    async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct R {
+            balance: i64,
+        }
+        let r: R =
+            parse("card_recharge", self.call_ok("card_recharge", json!({"patientId": his_patient_id, "amount": amount.0, "payTradeNo": pay_trade_no})).await?)?;
+        Ok(Fen(r.balance))
+    }
+
     async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]

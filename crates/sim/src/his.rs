@@ -139,6 +139,8 @@ pub struct HisState {
     trades: Vec<Trade>,
     seq: u64,
     faults: Faults,
+    /// Visiting-card stored value per patient (fen).
+    cards: HashMap<String, i64>,
 }
 
 pub type SharedHis = Arc<Mutex<HisState>>;
@@ -192,6 +194,7 @@ impl HisState {
             trades: vec![],
             seq: 0,
             faults: Faults::default(),
+            cards: HashMap::new(),
         };
         let citizens = st.hospital.citizens.clone();
         for c in citizens.into_iter().filter(|c| c.registered_in_his) {
@@ -755,6 +758,30 @@ impl HisState {
                 let bal = x.deposits.0;
                 self.trades.push(Trade { trade_no, kind: "deposit", amount, at: now });
                 Ok(json!({"prepayBalance": bal}))
+            }
+            // The visiting card (就诊卡) and its stored value: every registered patient has one.
+            "card_info" => {
+                let pid = s(data, "patientId")?;
+                let Some(p) = self.patient_by_id(pid) else { return err("2020", "无就诊卡") };
+                let card_no = format!("JZK{}", &p.patient_id[1..]);
+                Ok(json!({"cardNo": card_no, "balance": self.cards.get(pid).copied().unwrap_or(0)}))
+            }
+            "card_recharge" => {
+                let pid = s(data, "patientId")?.to_owned();
+                let amount = fen(data, "amount")?;
+                let trade_no = s(data, "payTradeNo")?.to_owned();
+                if amount.0 <= 0 {
+                    return err("1001", "金额必须大于0");
+                }
+                if self.patient_by_id(&pid).is_none() {
+                    return err("2020", "无就诊卡");
+                }
+                if !self.trades.iter().any(|t| t.trade_no == trade_no) {
+                    let now = self.clock.now();
+                    *self.cards.entry(pid.clone()).or_default() += amount.0;
+                    self.trades.push(Trade { trade_no, kind: "card", amount, at: now });
+                }
+                Ok(json!({"balance": self.cards.get(&pid).copied().unwrap_or(0)}))
             }
             "daily_list" => {
                 let no = s(data, "inpatientNo")?;

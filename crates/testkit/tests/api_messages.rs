@@ -557,3 +557,66 @@ on_both_backends! {
         assert_eq!(t.app.store.visit_note("0101").await.unwrap().as_deref(), Some("身份证、既往心电图"));
     }
 }
+
+on_both_backends! {
+    async fn deposit_top_ups_and_card_recharges_are_paid_credited_and_announced(backend) {
+        let (t, _) = spawn_at(backend, ten_am()).await;
+        let (cookie, zhang) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
+        let huang = t.add_demo_patient(&cookie, "黄强", "parent").await;
+        let post = |path: &str, form: Vec<(&str, String)>| {
+            TestApp::http().post(t.url(path)).header("cookie", &cookie).header("origin", &t.base).form(&form).send()
+        };
+        let pay = async |order_no: &str| {
+            let cashier = t.app.start_self_pay(order_no).await.unwrap();
+            assert_eq!(TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap().status(), 303);
+            t.app.resolve_payment(order_no).await.unwrap();
+            t.drain_jobs().await;
+        };
+        let his_huang = t.app.store.patient_by_id(huang).await.unwrap().unwrap().his_patient_id;
+        let before = t.app.his.inpatient_stay(&his_huang).await.unwrap().unwrap();
+        // Bad amounts come back with their code; nothing is opened.
+        for bad in ["0", "-5", "12.5", "60000"] {
+            let r = post("/inpatient/deposit", vec![("patient_id", huang.to_string()), ("amount_yuan", bad.into())]).await.unwrap();
+            assert!(testkit::location(r.headers()).contains("error=VALIDATION_FAILED"), "{bad}");
+        }
+        // A patient with no stay has no deposit to top up.
+        let r = post("/inpatient/deposit", vec![("patient_id", zhang.to_string()), ("amount_yuan", "500".into())]).await.unwrap();
+        assert!(testkit::location(r.headers()).contains("error=NOT_FOUND"));
+        let r = post("/inpatient/deposit", vec![("patient_id", huang.to_string()), ("amount_yuan", "2000".into())]).await.unwrap();
+        let to = testkit::location(r.headers());
+        let order_no = to.strip_prefix("/pay/").expect("to the pay page").to_owned();
+        let o = TestApp::http().get(t.url(&format!("/api/v1/me/orders/{order_no}"))).header("cookie", &cookie).send().await.unwrap().json::<Value>().await.unwrap();
+        assert_eq!(o["purpose"], "deposit_top_up");
+        assert_eq!(o["methods"], json!(["self_pay"]), "a deposit is paid by the bank, not by insurance");
+        pay(&order_no).await;
+        let after = t.app.his.inpatient_stay(&his_huang).await.unwrap().unwrap();
+        assert_eq!(after.deposit_balance.0 - before.deposit_balance.0, 200_000, "the HIS credited the deposit");
+        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled);
+        let m = &messages_of(&t, huang, "deposit.topped_up").await[0];
+        assert_eq!(m.status, "sent");
+        assert!(m.body.contains("2000.00"), "{}", m.body);
+        assert_eq!(m.link, format!("/pay/{order_no}/result"));
+        // Fulfilment again (a retried job) credits nothing more and tells nobody twice.
+        t.app.store.enqueue(t.app.store.db(), store::outbox::NewJob::new(app::billing::ORDER_FULFIL, json!({"order_no": order_no}), t.app.now()), t.app.now()).await.unwrap();
+        t.drain_jobs().await;
+        assert_eq!(t.app.his.inpatient_stay(&his_huang).await.unwrap().unwrap().deposit_balance, after.deposit_balance);
+        assert_eq!(messages_of(&t, huang, "deposit.topped_up").await.len(), 1);
+
+        // The visiting card.
+        let his_zhang = t.app.store.patient_by_id(zhang).await.unwrap().unwrap().his_patient_id;
+        let card_before = t.app.his.card_account(&his_zhang).await.unwrap().unwrap().balance;
+        let r = post("/card/recharge", vec![("patient_id", zhang.to_string()), ("amount_yuan", "300".into())]).await.unwrap();
+        let order_no = testkit::location(r.headers()).strip_prefix("/pay/").unwrap().to_owned();
+        pay(&order_no).await;
+        assert_eq!(t.app.his.card_account(&his_zhang).await.unwrap().unwrap().balance.0 - card_before.0, 30_000);
+        let m = &messages_of(&t, zhang, "card.recharged").await[0];
+        assert_eq!(m.status, "sent");
+        assert!(m.body.contains("300.00"), "{}", m.body);
+        let page = TestApp::http().get(t.url(&format!("/card?patient={zhang}"))).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("¥300.00"), "the card page shows the new balance");
+        // Somebody else's patient cannot be topped up.
+        let (lina_cookie, _) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
+        let r = TestApp::http().post(t.url("/card/recharge")).header("cookie", &lina_cookie).header("origin", &t.base).form(&[("patient_id", zhang.to_string()), ("amount_yuan", "10".into())]).send().await.unwrap();
+        assert!(testkit::location(r.headers()).contains("error="), "refused");
+    }
+}

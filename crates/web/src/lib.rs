@@ -18,6 +18,7 @@ pub mod pages;
 pub mod payments;
 pub mod registration;
 pub mod staff;
+pub mod topup;
 
 use app::App;
 use axum::Router;
@@ -211,6 +212,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/message-preferences", get(messages::api_preferences).put(messages::api_set_preference))
         .route("/open/v1/messages", post(open_api::push))
         .route("/open/v1/messages/{message_no}", get(open_api::status))
+        .route("/inpatient", get(topup::inpatient))
+        .route("/inpatient/deposit", post(topup::top_up))
+        .route("/card", get(topup::card))
+        .route("/card/recharge", post(topup::recharge))
         .route("/bills", get(payments::bills))
         .route("/fees", get(payments::fees))
         .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))

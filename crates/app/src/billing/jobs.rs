@@ -95,8 +95,9 @@ impl JobHandler for PaymentQuery {
 }
 
 /// Delivers what a paid order bought. An outpatient bill (`bill:<his patient>:<recipe,…>`)
-/// is settled in the HIS; a registration (`reg:<booking>`) is confirmed in the HIS; an
-/// order without a subject has nothing more to deliver. When
+/// is settled in the HIS; a registration (`reg:<booking>`) is confirmed in the HIS; a
+/// deposit top-up or card recharge is credited in the HIS; an order without a subject
+/// has nothing more to deliver. When
 /// the HIS refuses for good, everything is refunded (P6).
 pub struct FulfilOrder;
 
@@ -150,6 +151,9 @@ impl JobHandler for FulfilOrder {
                 Err(e) if e.code == ErrorCode::HisRejected => app.fulfilment_failed(&order_no, "HIS refused the bill settlement").await.map_err(retry),
                 Err(e) => Err(retry(e)),
             };
+        }
+        if super::topup::fulfil(app, &order_no, &subject, row.patient_id, row.order.total()).await? {
+            return Ok(());
         }
         if let Some(booking_no) = subject.strip_prefix("reg:") {
             return crate::registration::fulfil_registration(app, booking_no, &order_no, row.order.total()).await;

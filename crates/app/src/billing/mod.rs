@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod notices;
 pub mod patient;
 pub mod reconcile;
+pub mod topup;
 
 use crate::{Actor, App};
 use domain::billing::{Applied, Channel, Order, OrderEvent, OrderLine, OrderState, PerChannel, Purpose, Split};

@@ -1,0 +1,95 @@
+//! Money the patient pays in ahead: the inpatient deposit (住院押金补缴) and the visiting
+//! card's stored value (就诊卡充值). Each is an order (`Purpose::DepositTopUp`, subject
+//! `deposit:<his patient>:<stay>`; `Purpose::CardRecharge`, subject `card:<his patient>`),
+//! paid through the bank like any other, and fulfilled by the HIS crediting it under the
+//! order number (idempotent), after which the patient is told (MSG-2).
+use crate::jobs::JobError;
+use crate::{Actor, App};
+use domain::billing::{OrderEvent, OrderLine, Purpose};
+use domain::{DomainError, ErrorCode, Fen};
+use serde_json::json;
+
+/// Deposit top-ups: 1 to 50 000 yuan in whole yuan; card recharges: 1 to 5 000 yuan.
+pub const DEPOSIT_MAX: Fen = Fen(5_000_000);
+pub const CARD_MAX: Fen = Fen(500_000);
+
+pub const DEPOSIT_TOPPED_UP: &str = "deposit.topped_up";
+pub const CARD_RECHARGED: &str = "card.recharged";
+
+fn whole_yuan(amount: Fen, max: Fen) -> Result<(), DomainError> {
+    if amount.0 < 100 || amount.0 > max.0 || amount.0 % 100 != 0 {
+        return Err(DomainError::new(ErrorCode::ValidationFailed, "amount"));
+    }
+    Ok(())
+}
+
+fn line(code: &str, name: &str, amount: Fen) -> OrderLine {
+    OrderLine { code: code.into(), name: name.into(), qty: 1, unit_price: amount, amount, insurable: false }
+}
+
+impl App {
+    /// Opens an order to top up one of the account's patients' inpatient deposit.
+    pub async fn order_for_deposit(&self, account_id: i64, patient_id: i64, amount: Fen, actor: &Actor) -> Result<String, DomainError> {
+        whole_yuan(amount, DEPOSIT_MAX)?;
+        let p = self.store.patient_summary(account_id, patient_id).await?;
+        let stay = self.his.inpatient_stay(&p.his_patient_id).await?.ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no stay"))?;
+        if stay.account_closed {
+            return Err(DomainError::new(ErrorCode::HisRejected, "account closed: discharge settlement instead"));
+        }
+        let subject = format!("deposit:{}:{}", p.his_patient_id, stay.inpatient_no);
+        self.create_order(Some(patient_id), Purpose::DepositTopUp, vec![line("YJJ", "住院预交金", amount)], Some(&subject), actor).await
+    }
+
+    /// Opens an order to recharge one of the account's patients' visiting card.
+    pub async fn order_for_card(&self, account_id: i64, patient_id: i64, amount: Fen, actor: &Actor) -> Result<String, DomainError> {
+        whole_yuan(amount, CARD_MAX)?;
+        let p = self.store.patient_summary(account_id, patient_id).await?;
+        self.his.card_account(&p.his_patient_id).await?.ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no card"))?;
+        let subject = format!("card:{}", p.his_patient_id);
+        self.create_order(Some(patient_id), Purpose::CardRecharge, vec![line("JZKCZ", "就诊卡充值", amount)], Some(&subject), actor).await
+    }
+}
+
+fn retry(e: DomainError) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
+/// Credits a paid top-up in the HIS, records the journey event, and marks the order
+/// fulfilled. The HIS refusing for good (the account closed meanwhile) refunds it (P6).
+pub(crate) async fn fulfil(app: &App, order_no: &str, subject: &str, patient_id: Option<i64>, amount: Fen) -> Result<bool, JobError> {
+    let (kind, payload) = if let Some(rest) = subject.strip_prefix("deposit:") {
+        let (his_patient, stay) = rest.split_once(':').ok_or_else(|| JobError::Permanent("bad deposit subject".into()))?;
+        match app.his.pay_deposit(stay, amount, order_no).await {
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::HisRejected => {
+                app.fulfilment_failed(order_no, "HIS refused the deposit").await.map_err(retry)?;
+                return Ok(true);
+            }
+            Err(e) => return Err(retry(e)),
+        }
+        // What the patient has left to spend: deposits less the charges so far.
+        let balance = app.his.inpatient_stay(his_patient).await.ok().flatten().map(|s| s.deposit_balance.0 - s.charges_to_date.0);
+        let payload = json!({"order_no": order_no, "inpatient_no": stay, "amount": amount.0, "balance": balance, "link": format!("/pay/{order_no}/result")});
+        (DEPOSIT_TOPPED_UP, payload)
+    } else if let Some(his_patient) = subject.strip_prefix("card:") {
+        let balance = match app.his.recharge_card(his_patient, amount, order_no).await {
+            Ok(b) => b,
+            Err(e) if e.code == ErrorCode::HisRejected => {
+                app.fulfilment_failed(order_no, "HIS refused the card recharge").await.map_err(retry)?;
+                return Ok(true);
+            }
+            Err(e) => return Err(retry(e)),
+        };
+        (CARD_RECHARGED, json!({"order_no": order_no, "amount": amount.0, "balance": balance.0, "link": format!("/pay/{order_no}/result")}))
+    } else {
+        return Ok(false);
+    };
+    let txn = app.store.write_txn().await.map_err(retry)?;
+    app.store.record_event(&txn, kind, &format!("{kind}:{order_no}"), patient_id, &payload, app.now()).await.map_err(retry)?;
+    txn.commit().await.map_err(store::db_err).map_err(retry)?;
+    match app.apply(order_no, OrderEvent::Fulfilled).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code == ErrorCode::OrderStateConflict => Ok(true),
+        Err(e) => Err(retry(e)),
+    }
+}
