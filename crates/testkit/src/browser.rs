@@ -91,3 +91,67 @@ impl Browser {
 pub fn screenshots_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
 }
+
+/// Steps of patient journeys several browser tests share.
+pub mod journeys {
+    use super::Browser;
+    use crate::TestApp;
+    use domain::FakeClock;
+    use fantoccini::Locator;
+    use std::time::Duration;
+
+    /// Signs in as a demo WeChat user and adds `name` as 就诊人 (self).
+    pub async fn sign_in_and_add_self(b: &Browser, t: &TestApp, base: &str, openid: &str, name: &str) {
+        let c = &b.client;
+        c.goto(&format!("{base}/wx/login?next=%2Fpatients%2Fnew")).await.unwrap();
+        b.click(&format!("button[data-openid='{openid}']")).await;
+        let me = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == name).unwrap();
+        b.wait_for("#name").await.send_keys(&me.name).await.unwrap();
+        c.find(Locator::Id("id_card_no")).await.unwrap().send_keys(&me.id_card_no).await.unwrap();
+        c.find(Locator::Css("input[name='relationship'][value='self']")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
+        b.wait_for("#patient-list").await;
+    }
+
+    pub async fn sign_out(b: &Browser, base: &str) {
+        b.client.goto(&format!("{base}/")).await.unwrap();
+        b.click("form[action='/logout'] button").await;
+        b.wait_for("a[href='/wx/login?next=%2F']").await;
+    }
+
+    /// From the department page: the first bookable session, its first free slot, submit.
+    /// `patient` picks the 就诊人 radio by id (the default otherwise).
+    pub async fn book_first_free_slot(b: &Browser, clock: &FakeClock, base: &str, dept: &str, patient: Option<i64>) {
+        b.client.goto(&format!("{base}/departments/{dept}")).await.unwrap();
+        b.click(&format!("a.btn.small[href^='/book/{dept}/']")).await;
+        b.click("input[name='slot_id']:not([disabled])").await;
+        if let Some(id) = patient {
+            b.click(&format!("input[name='patient_id'][value='{id}']")).await;
+        }
+        // A person takes a moment to choose (the page's ticket refuses instant submits).
+        clock.advance(chrono::Duration::seconds(3));
+        b.click("#submit-booking").await;
+        b.wait_for("#order").await;
+    }
+
+    /// Waits on the result page until the order's money is confirmed.
+    pub async fn wait_paid(b: &Browser) -> String {
+        let r = b.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css("#result[data-outcome='paid']")).await.expect("paid");
+        assert!(r.text().await.unwrap().contains("支付成功"));
+        r.attr("data-order").await.unwrap().unwrap()
+    }
+
+    /// Reloads the booking list until the newest booking is confirmed (the HIS confirmation
+    /// runs as a job after the payment).
+    pub async fn wait_confirmed(b: &Browser, base: &str) -> String {
+        for _ in 0..60 {
+            b.client.goto(&format!("{base}/registrations")).await.unwrap();
+            let first = b.wait_for("#registrations li").await;
+            if first.attr("data-state").await.unwrap().as_deref() == Some("confirmed") {
+                return first.text().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        panic!("the booking was not confirmed");
+    }
+}

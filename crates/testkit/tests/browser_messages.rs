@@ -1,0 +1,120 @@
+//! In headless Chromium at phone width, the message platform as a patient and the office
+//! see it: 张伟 books and pays, finds 挂号成功提醒 in the message centre and in the
+//! WeChat simulator's service notifications, and both deep links open the booking; the
+//! HIS pushes a critical value from its console, which 张伟 acknowledges; he mutes a
+//! category; the outpatient office reads the message log and previews a template.
+//!
+//! Screenshots go to target/screenshots.
+use domain::FakeClock;
+use fantoccini::Locator;
+use std::sync::Arc;
+use testkit::browser::Browser;
+use testkit::browser::journeys::{sign_in_and_add_self, wait_confirmed, wait_paid};
+use testkit::{TestApp, TestBackend};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_notice_deep_links_critical_value_acknowledged_and_console() {
+    let now = chrono::Utc::now();
+    let morning = domain::clock::local_to_utc(domain::clock::to_local(now).date_naive().and_hms_opt(7, 30, 0).unwrap());
+    let clock = FakeClock::new(morning);
+    let t = TestApp::spawn_with(TestBackend::Sqlite, Arc::new(clock.clone()), |_| {}).await;
+    let b = Browser::start(390, 844).await;
+    let base = t.base.replace("127.0.0.1", "localhost");
+
+    // Book and pay.
+    sign_in_and_add_self(&b, &t, &base, "oDemo_zhangwei_0001", "张伟").await;
+    b.client.goto(&format!("{base}/departments/0101")).await.unwrap();
+    b.click("a.btn.small[href^='/book/0101/']").await;
+    b.click("input[name='slot_id']:not([disabled])").await;
+    clock.advance(chrono::Duration::seconds(3));
+    b.click("#submit-booking").await;
+    b.click("#method-self_pay").await;
+    b.click("#pay").await;
+    wait_paid(&b).await;
+    wait_confirmed(&b, &base).await;
+    let booking_no = b.wait_for("#registrations li").await.attr("data-booking").await.unwrap().unwrap();
+
+    // The home page counts the unread notice; the message centre has it.
+    let mut seen = false;
+    for _ in 0..60 {
+        b.client.goto(&format!("{base}/")).await.unwrap();
+        if b.client.find(Locator::Css("#tile-messages .badge")).await.is_ok() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(seen, "the unread badge appears");
+    b.shot("home-unread.png").await;
+    b.click("#tile-messages").await;
+    let item = b.wait_for("#messages li[data-scene='booking.confirmed']").await;
+    assert!(item.text().await.unwrap().contains("挂号成功"));
+    b.shot("messages-inbox.png").await;
+    b.click("#messages li[data-scene='booking.confirmed'] a").await;
+    let body = b.text_of("#body").await;
+    assert!(body.contains("您已成功预约") && body.contains("请按时就诊"), "{body}");
+    assert!(b.text_of("#message").await.contains("公众号模板消息"), "it says how it was delivered");
+    b.shot("message-detail.png").await;
+    // Its deep link opens the booking (the order detail, the patient's quick entry).
+    b.click("#open").await;
+    assert!(!b.text_of("#see-no").await.is_empty());
+    assert!(b.client.current_url().await.unwrap().path().ends_with(&format!("/registrations/{booking_no}")));
+
+    // The WeChat simulator's service notifications show the same notice; tapping it opens
+    // the booking too.
+    b.client.goto(&format!("{}/__sim/wechat/inbox?openid=oDemo_zhangwei_0001", t.wechat_url)).await.unwrap();
+    let msg = b.wait_for("li.msg[data-template='TM_BOOKING_CONFIRMED']").await;
+    assert!(msg.text().await.unwrap().contains("thing1"));
+    b.shot("wechat-service-notifications.png").await;
+    b.click("li.msg[data-template='TM_BOOKING_CONFIRMED'] a.open").await;
+    assert!(!b.text_of("#see-no").await.is_empty(), "the deep link from WeChat opens the booking");
+
+    // The lab's critical value, pushed from the HIS console through the open interface.
+    let his_id = {
+        let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+        t.app.list_patients(account).await.unwrap()[0].his_patient_id.clone()
+    };
+    b.client.goto(&format!("{}/__sim/his/events", t.his_url)).await.unwrap();
+    b.wait_for(&format!("#patient option[value='{his_id}']")).await.click().await.unwrap();
+    b.click("#event option[value='critical_value']").await;
+    b.click("#fire").await;
+    let result = b.wait_for("#result").await;
+    assert_eq!(result.attr("data-status").await.unwrap().as_deref(), Some("202"), "{}", result.text().await.unwrap());
+    b.shot("his-events-console.png").await;
+    b.client.goto(&format!("{base}/messages")).await.unwrap();
+    b.click("#messages li[data-scene='critical_value'] a").await;
+    assert!(b.text_of("#body").await.contains("危急值"));
+    b.shot("critical-value.png").await;
+    b.click("#ack").await;
+    assert!(b.text_of("#acknowledged").await.contains("已确认"));
+
+    // Preferences: mute medicine notices; critical ones stay on.
+    b.client.goto(&format!("{base}/messages/settings")).await.unwrap();
+    b.click("input[name='push'][value='medicine']").await;
+    b.shot("message-settings.png").await;
+    b.click("#save").await;
+    assert!(b.text_of("[role=status]").await.contains("已保存"));
+    let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    assert_eq!(t.app.store.muted_categories(account).await.unwrap(), vec!["medicine".to_string()]);
+
+    // The office's console: the log, a message's tries, a template preview.
+    let cred = t.demo_credentials.iter().find(|x| x.username == "outpatient01").unwrap().clone();
+    let secret = crypto::totp::base32_decode(&cred.totp_secret).unwrap();
+    b.client.goto(&format!("{base}/staff/login")).await.unwrap();
+    b.wait_for("#username").await.send_keys("outpatient01").await.unwrap();
+    b.client.find(Locator::Id("password")).await.unwrap().send_keys(&cred.password).await.unwrap();
+    b.client.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
+    b.client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    b.client.set_window_size(1280, 1000).await.unwrap();
+    b.click("a[href='/staff/messages']").await;
+    let log = b.text_of("#messages").await;
+    assert!(log.contains("挂号成功提醒") && log.contains("危急值通知"), "{log}");
+    b.shot("staff-messages.png").await;
+    b.click("#messages tr[data-status='sent'] a").await;
+    assert!(b.text_of("#deliveries").await.contains("公众号模板消息"));
+    b.client.goto(&format!("{base}/staff/messages/templates/booking.confirmed/inbox")).await.unwrap();
+    b.click("#preview").await;
+    assert!(b.text_of("#preview-result").await.contains("示例"));
+    b.shot("staff-template-preview.png").await;
+    b.close().await;
+}
