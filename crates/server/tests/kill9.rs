@@ -180,3 +180,74 @@ async fn kill9_between_charge_and_record_heals_on_restart() {
     drop(node);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// M6: notices queued while WeChat is down survive the process being killed mid-retry;
+/// after restart and recovery every one is delivered, and WeChat has each exactly once
+/// (its `client_msg_id` makes a repeat after a lost answer harmless).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_while_messages_wait_for_wechat_loses_none_and_doubles_none() {
+    let dir = std::env::temp_dir().join(format!("cb-kill9m-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sims = sim::start(sim::SimConfig::default(), clock.clone()).await.unwrap();
+    let mut s = server::settings::Settings::defaults();
+    server::demo::point_at_sims(&mut s, &sims);
+    s.server.bind = format!("127.0.0.1:{port}");
+    s.server.callback_base_url = base.clone();
+    s.database.url = format!("sqlite://{}/cb.db?mode=rwc", dir.display());
+    s.security.field_key = "00112233445566778899aabbccddeeff".into();
+    s.security.lookup_key = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100".into();
+    // No quiet hours: the test runs at any time of day.
+    s.messages.quiet_start = "00:00".into();
+    s.messages.quiet_end = "00:00".into();
+    s.workers.poll_ms = 100;
+    s.workers.lease_secs = 2;
+    s.log.format = "json".into();
+    let config = dir.join("carebridge.toml");
+    std::fs::write(&config, s.to_toml().unwrap()).unwrap();
+    let mut server = Server { child: None, config, base, dir: dir.clone() };
+    let node = server::assemble(s.clone(), false, clock.clone(), false).await.unwrap();
+    let app = node.app.clone();
+    // A patient to tell.
+    let account = app.store.upsert_wechat_account("oDemo_zhangwei_0001", None, None, app.now()).await.unwrap();
+    let zhang = sim::demo::citizens(app.today()).into_iter().find(|c| c.name == "张伟").unwrap();
+    let input = app::identity::AddPatientInput { name: zhang.name.clone(), id_card_no: zhang.id_card_no.clone(), mobile: None, relationship: "self".into() };
+    let patient = app.add_patient(account, &input, "kill9").await.unwrap();
+    let wechat = sims.wechat.clone();
+    wechat.lock().unwrap().messages.faults = serde_json::from_value(serde_json::json!({"down": "5xx"})).unwrap();
+    server.start().await;
+    let n = 8;
+    for i in 0..n {
+        let txn = app.store.write_txn().await.unwrap();
+        let payload = serde_json::json!({"report_id": format!("K{i}"), "report_name": "血常规", "reported_at": "", "dept_name": "检验科"});
+        app.store.record_event(&txn, "report.ready", &format!("report.ready:K{i}"), Some(patient.id), &payload, app.now()).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+    // Let them be dispatched and fail a few times, then kill in the middle of it, twice.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        server.kill9();
+        server.start().await;
+    }
+    let queued = app.store.count_messages_by_status("queued").await.unwrap();
+    assert_eq!(queued, n, "all {n} wait for WeChat");
+    // WeChat recovers, but the first answers are lost after it accepted them.
+    wechat.lock().unwrap().messages.faults = serde_json::from_value(serde_json::json!({"lose_response_next": 2, "hang_ms": 6000})).unwrap();
+    let sent = async || app.store.count_messages_by_status("sent").await.unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(90) && sent().await < n {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(sent().await, n, "every queued notice delivered after recovery");
+    let log = wechat.lock().unwrap().messages.sent.clone();
+    assert_eq!(log.len() as u64, n, "each once at WeChat");
+    let mut ids: Vec<_> = log.iter().filter_map(|m| m.client_msg_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, n);
+    server.kill9();
+    drop(node);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -620,3 +620,62 @@ on_both_backends! {
         assert!(testkit::location(r.headers()).contains("error="), "refused");
     }
 }
+
+on_both_backends! {
+    async fn visit_day_reminders_say_what_to_bring_and_stop_when_the_booking_does(backend) {
+        let (t, clock) = spawn_at(backend, ten_am()).await;
+        let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        t.app.save_visit_note("0101", "身份证、既往心电图和近期化验单", &app::Actor::system("office")).await.unwrap();
+        // Two bookings tomorrow morning in different sessions.
+        let tomorrow = t.app.today().succ_opt().unwrap();
+        let v = t.app.department_view("0101").await.unwrap();
+        let sessions: Vec<_> = v.schedules.iter().filter(|s| s.date == tomorrow && !s.suspended).take(2).collect();
+        assert_eq!(sessions.len(), 2, "two sessions tomorrow");
+        let mut bookings = Vec::new();
+        for (i, s) in sessions.iter().enumerate() {
+            let slot = s.slots.iter().find(|x| x.available > 0).unwrap();
+            let r = TestApp::http()
+                .post(t.url("/api/v1/me/registrations"))
+                .header("cookie", &cookie)
+                .header("idempotency-key", format!("vd-{i}"))
+                .json(&json!({"patient_id": pid, "dept_id": "0101", "slot_id": slot.slot_id}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let b: Value = r.json().await.unwrap();
+            let order_no = b["order_no"].as_str().unwrap().to_owned();
+            let cashier = t.app.start_self_pay(&order_no).await.unwrap();
+            assert_eq!(TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap().status(), 303);
+            t.app.resolve_payment(&order_no).await.unwrap();
+            t.drain_jobs().await;
+            bookings.push(b["booking_no"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(messages_of(&t, pid, "booking.confirmed").await.len(), 2);
+        // The second is cancelled: its reminders must not come.
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{}/cancel", bookings[1]))).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        t.drain_jobs().await;
+        assert_eq!(messages_of(&t, pid, "booking.cancelled").await.len(), 1);
+        // 18:00 the evening before (the configured hour): one visit-day reminder, for the
+        // booking that still stands, saying what to bring.
+        clock.set(domain::clock::local_to_utc(t.app.today().and_hms_opt(18, 0, 1).unwrap()));
+        t.drain_jobs().await;
+        let reminders = messages_of(&t, pid, "booking.visit_tomorrow").await;
+        assert_eq!(reminders.len(), 1, "none for the cancelled booking");
+        assert!(reminders[0].variables.contains(&bookings[0]));
+        assert!(reminders[0].body.contains("身份证、既往心电图和近期化验单"), "{}", reminders[0].body);
+        assert_eq!(reminders[0].status, "sent");
+        let sent = t.wechat_sent();
+        let w = sent.iter().find(|w| w.template_id == "TM_BOOKING_VISIT_TOMORROW").unwrap();
+        assert!(w.data.iter().any(|(k, v)| k == "thing3" && v.starts_with("身份证")), "{:?}", w.data);
+        // Half an hour before the slot: the number-taking reminder, again only for the
+        // booking that stands.
+        let start = sessions[0].slots.iter().find(|x| reminders[0].variables.contains(&x.start.format("%H:%M").to_string())).map(|x| x.start).unwrap_or(sessions[0].slots[0].start);
+        clock.set(domain::clock::local_to_utc(tomorrow.and_time(start)) - Duration::minutes(29));
+        t.drain_jobs().await;
+        let take = messages_of(&t, pid, "booking.take_number").await;
+        assert_eq!(take.len(), 1);
+        assert!(take[0].variables.contains(&bookings[0]));
+    }
+}
