@@ -131,7 +131,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         let cfg = demo::sim_config(&s);
         let running = sim::start(cfg, clock.clone())
             .await
-            .context("starting the simulators (is another demo already running on ports 18081-18085? set demo.*_port = 0)")?;
+            .context("starting the simulators (is another demo already running on ports 18081-18087? set demo.*_port = 0)")?;
         demo::point_at_sims(&mut s, &running);
         sims = Some(running);
     }

@@ -26,7 +26,7 @@ enum Cmd {
     },
     /// Apply database migrations and exit.
     Migrate,
-    /// Run the simulators standalone (HIS, WeChat, real-name).
+    /// Run the simulators standalone (HIS, WeChat, real-name, NHSA, CCB, SMS, navigation).
     Sim,
     /// Administration.
     Admin {
@@ -128,6 +128,8 @@ async fn run(cli: Cli) -> Result<()> {
             println!("Real-name simulator {}  (key {})", sims.realname_url, d.realname.key);
             println!("NHSA simulator      {}  (appId {}; demo SM2 keys, see sim::nhsa)", sims.nhsa_url, d.nhsa.app_id);
             println!("CCB simulator       {}  (merchant {} / POS {} / branch {})", sims.ccb_url, d.ccb.merchant_id, d.ccb.pos_id, d.ccb.branch_id);
+            println!("SMS simulator       {}  (AccessKeyId {}; Aliyun and Tencent shapes)", sims.sms_url, d.sms.access_key_id);
+            println!("Navigation sim.     {}  (appKey {})", sims.navigation_url, d.navigation.app_key);
             println!("Ctrl-C to stop.");
             server::shutdown_signal().await;
             Ok(())

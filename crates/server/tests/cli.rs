@@ -132,6 +132,8 @@ async fn demo_run_logs_contain_no_personal_data() {
         .env("CAREBRIDGE__DEMO__REALNAME_PORT", "0")
         .env("CAREBRIDGE__DEMO__NHSA_PORT", "0")
         .env("CAREBRIDGE__DEMO__CCB_PORT", "0")
+        .env("CAREBRIDGE__DEMO__SMS_PORT", "0")
+        .env("CAREBRIDGE__DEMO__NAVIGATION_PORT", "0")
         .env("CAREBRIDGE__LOG__FORMAT", "json")
         .env("CAREBRIDGE__LOG__LEVEL", "info,app=debug,web=debug,store=debug,gateways=debug,server=debug")
         .stdout(log.try_clone().unwrap())
@@ -234,5 +236,31 @@ async fn demo_run_logs_contain_no_personal_data() {
     // Generic patterns: no 18-digit ID-like or 11-digit mobile-like runs anywhere.
     let digits_runs = logs.split(|c: char| !c.is_ascii_digit() && c != 'X').filter(|run| run.len() == 18 || (run.len() == 11 && run.starts_with('1'))).count();
     assert_eq!(digits_runs, 0, "an ID- or phone-shaped number is in the logs");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_open_interface_client_is_registered_once_with_a_secret_shown_once() {
+    let dir = tmpdir();
+    let run = |key: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["admin", "open-api-client", "--key-id", key, "--name", "检验科 LIS"]);
+        keys(&mut cmd, &dir);
+        cmd.output().unwrap()
+    };
+    let out = run("lis");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let secret = text.lines().find_map(|l| l.strip_prefix("secret (shown once; sealed in the database): ")).expect("secret printed").to_owned();
+    assert_eq!(secret.len(), 48);
+    // Sealed at rest: the database file does not contain it.
+    for file in ["cb.db", "cb.db-wal"] {
+        let db = std::fs::read(dir.join(file)).unwrap_or_default();
+        assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is not stored in the clear in {file}");
+    }
+    let again = run("lis");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    assert!(!run("bad key!").status.success());
     let _ = std::fs::remove_dir_all(dir);
 }
