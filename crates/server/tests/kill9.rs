@@ -32,7 +32,30 @@ struct Server {
     dir: std::path::PathBuf,
 }
 
+/// A node's settings on a fresh SQLite file, pointed at running simulators, with short
+/// leases so a killed node's jobs are taken over quickly.
+fn settings(sims: &sim::RunningSims, dir: &std::path::Path, port: u16) -> server::settings::Settings {
+    let mut s = server::settings::Settings::defaults();
+    server::demo::point_at_sims(&mut s, sims);
+    s.server.bind = format!("127.0.0.1:{port}");
+    s.server.callback_base_url = format!("http://127.0.0.1:{port}");
+    s.database.url = format!("sqlite://{}/cb.db?mode=rwc", dir.display());
+    s.security.field_key = "00112233445566778899aabbccddeeff".into();
+    s.security.lookup_key = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100".into();
+    s.workers.poll_ms = 100;
+    s.workers.lease_secs = 2;
+    s.log.format = "json".into();
+    s
+}
+
 impl Server {
+    /// The real binary with these settings, written to its config file; not started.
+    fn new(s: &server::settings::Settings, dir: &std::path::Path) -> Self {
+        let config = dir.join("carebridge.toml");
+        std::fs::write(&config, s.to_toml().unwrap()).unwrap();
+        Self { child: None, config, base: s.server.callback_base_url.clone(), dir: dir.to_owned() }
+    }
+
     async fn start(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
         let child = Command::new(BIN)
@@ -102,20 +125,9 @@ async fn kill9_between_charge_and_record_heals_on_restart() {
     let mut sc = sim::SimConfig::default();
     sc.ccb.notify_url = format!("{base}/callbacks/ccb");
     let sims = sim::start(sc, clock.clone()).await.unwrap();
-    let mut s = server::settings::Settings::defaults();
-    server::demo::point_at_sims(&mut s, &sims);
-    s.server.bind = format!("127.0.0.1:{port}");
-    s.server.callback_base_url = base.clone();
-    s.database.url = format!("sqlite://{}/cb.db?mode=rwc", dir.display());
-    s.security.field_key = "00112233445566778899aabbccddeeff".into();
-    s.security.lookup_key = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100".into();
+    let mut s = settings(&sims, &dir, port);
     s.payment.first_query_after_secs = 1;
-    s.workers.poll_ms = 100;
-    s.workers.lease_secs = 2;
-    s.log.format = "json".into();
-    let config = dir.join("carebridge.toml");
-    std::fs::write(&config, s.to_toml().unwrap()).unwrap();
-    let mut server = Server { child: None, config, base, dir: dir.clone() };
+    let mut server = Server::new(&s, &dir);
     server.start().await;
     // The test's own node: creates orders and reads state; runs no jobs.
     let node = server::assemble(s.clone(), false, clock.clone(), false).await.unwrap();
@@ -189,25 +201,13 @@ async fn kill9_while_messages_wait_for_wechat_loses_none_and_doubles_none() {
     let dir = std::env::temp_dir().join(format!("cb-kill9m-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sims = sim::start(sim::SimConfig::default(), clock.clone()).await.unwrap();
-    let mut s = server::settings::Settings::defaults();
-    server::demo::point_at_sims(&mut s, &sims);
-    s.server.bind = format!("127.0.0.1:{port}");
-    s.server.callback_base_url = base.clone();
-    s.database.url = format!("sqlite://{}/cb.db?mode=rwc", dir.display());
-    s.security.field_key = "00112233445566778899aabbccddeeff".into();
-    s.security.lookup_key = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100".into();
+    let mut s = settings(&sims, &dir, port);
     // No quiet hours: the test runs at any time of day.
     s.messages.quiet_start = "00:00".into();
     s.messages.quiet_end = "00:00".into();
-    s.workers.poll_ms = 100;
-    s.workers.lease_secs = 2;
-    s.log.format = "json".into();
-    let config = dir.join("carebridge.toml");
-    std::fs::write(&config, s.to_toml().unwrap()).unwrap();
-    let mut server = Server { child: None, config, base, dir: dir.clone() };
+    let mut server = Server::new(&s, &dir);
     let node = server::assemble(s.clone(), false, clock.clone(), false).await.unwrap();
     let app = node.app.clone();
     // A patient to tell.

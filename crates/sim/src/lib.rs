@@ -63,6 +63,20 @@ impl Drop for RunningSims {
     }
 }
 
+/// An injected outage of a provider: `"hang"` waits `hang_ms` then answers 504 (a
+/// timeout to the caller), anything else answers 503 at once; `None` means up.
+pub(crate) async fn outage(mode: Option<&str>, hang_ms: u64) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    match mode {
+        None => None,
+        Some("hang") => {
+            tokio::time::sleep(std::time::Duration::from_millis(hang_ms.max(1))).await;
+            Some(axum::http::StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+        Some(_) => Some(axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
+}
+
 async fn serve(router: axum::Router, port: u16) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;

@@ -85,29 +85,13 @@ fn valid_mobile(p: &str) -> bool {
     p.len() == 11 && p.starts_with('1') && p.bytes().all(|b| b.is_ascii_digit())
 }
 
-enum Gate {
-    Hang(u64),
-    Down,
-    Go,
-}
-
-fn gate(st: &SharedSms) -> Gate {
-    let g = st.lock().expect("sms lock");
-    match g.faults.down.as_deref() {
-        Some("hang") => Gate::Hang(g.faults.hang_ms.max(1)),
-        Some(_) => Gate::Down,
-        None => Gate::Go,
-    }
-}
-
 async fn send(State(st): State<SharedSms>, headers: HeaderMap, body: Bytes) -> Response {
-    match gate(&st) {
-        Gate::Hang(ms) => {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            return StatusCode::GATEWAY_TIMEOUT.into_response();
-        }
-        Gate::Down => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-        Gate::Go => {}
+    let (mode, hang_ms) = {
+        let g = st.lock().expect("sms lock");
+        (g.faults.down.clone(), g.faults.hang_ms)
+    };
+    if let Some(r) = crate::outage(mode.as_deref(), hang_ms).await {
+        return r;
     }
     if headers.contains_key("x-tc-action") { tencent(&st, &headers, &body) } else { aliyun(&st, &body) }
 }

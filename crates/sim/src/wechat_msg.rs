@@ -112,28 +112,13 @@ struct SendQuery {
     access_token: Option<String>,
 }
 
-enum Gate {
-    Hang(u64),
-    Down,
-    Go,
-}
-
 async fn send(st: SharedWechat, q: SendQuery, body: Value, kind: &'static str) -> Response {
-    let gate = {
+    let (mode, hang_ms) = {
         let g = st.lock().expect("wechat lock");
-        match g.messages.faults.down.as_deref() {
-            Some("hang") => Gate::Hang(g.messages.faults.hang_ms.max(1)),
-            Some(_) => Gate::Down,
-            None => Gate::Go,
-        }
+        (g.messages.faults.down.clone(), g.messages.faults.hang_ms)
     };
-    match gate {
-        Gate::Hang(ms) => {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            return StatusCode::GATEWAY_TIMEOUT.into_response();
-        }
-        Gate::Down => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-        Gate::Go => {}
+    if let Some(r) = crate::outage(mode.as_deref(), hang_ms).await {
+        return r;
     }
     let (answer, hang) = {
         let mut g = st.lock().expect("wechat lock");

@@ -154,4 +154,30 @@ pub mod journeys {
         }
         panic!("the booking was not confirmed");
     }
+
+    /// The app on a fake clock at 07:30 today (every session of the day still ahead), on
+    /// SQLite with workers, and a phone-sized browser; the base address as a browser
+    /// reaches it (`localhost`, where the secure cookies work over http).
+    pub async fn morning() -> (TestApp, FakeClock, Browser, String) {
+        let now = chrono::Utc::now();
+        let morning = domain::clock::local_to_utc(domain::clock::to_local(now).date_naive().and_hms_opt(7, 30, 0).expect("time"));
+        let clock = FakeClock::new(morning);
+        let t = TestApp::spawn_with(crate::TestBackend::Sqlite, std::sync::Arc::new(clock.clone()), |_| {}).await;
+        let b = Browser::start(390, 844).await;
+        let base = t.base.replace("127.0.0.1", "localhost");
+        (t, clock, b, base)
+    }
+
+    /// Signs a demo staff member in (password and the current TOTP code) and widens the
+    /// window to a desktop's.
+    pub async fn staff_sign_in(b: &Browser, t: &TestApp, base: &str, username: &str) {
+        let cred = t.demo_credentials.iter().find(|x| x.username == username).expect("demo staff").clone();
+        let secret = crypto::totp::base32_decode(&cred.totp_secret).expect("base32");
+        b.client.goto(&format!("{base}/staff/login")).await.unwrap();
+        b.wait_for("#username").await.send_keys(username).await.unwrap();
+        b.client.find(Locator::Id("password")).await.unwrap().send_keys(&cred.password).await.unwrap();
+        b.client.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
+        b.client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        b.client.set_window_size(1280, 1000).await.unwrap();
+    }
 }

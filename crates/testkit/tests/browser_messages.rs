@@ -5,21 +5,13 @@
 //! category; the outpatient office reads the message log and previews a template.
 //!
 //! Screenshots go to target/screenshots.
-use domain::FakeClock;
 use fantoccini::Locator;
-use std::sync::Arc;
-use testkit::browser::Browser;
-use testkit::browser::journeys::{sign_in_and_add_self, wait_confirmed, wait_paid};
-use testkit::{TestApp, TestBackend};
+use testkit::browser::journeys::{morning, sign_in_and_add_self, staff_sign_in, wait_confirmed, wait_paid};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_notice_deep_links_critical_value_acknowledged_and_console() {
-    let now = chrono::Utc::now();
-    let morning = domain::clock::local_to_utc(domain::clock::to_local(now).date_naive().and_hms_opt(7, 30, 0).unwrap());
-    let clock = FakeClock::new(morning);
-    let t = TestApp::spawn_with(TestBackend::Sqlite, Arc::new(clock.clone()), |_| {}).await;
-    let b = Browser::start(390, 844).await;
-    let base = t.base.replace("127.0.0.1", "localhost");
+    // Late evening would leave no slot today; the fake clock starts this morning.
+    let (t, clock, b, base) = morning().await;
 
     // Book and pay.
     sign_in_and_add_self(&b, &t, &base, "oDemo_zhangwei_0001", "张伟").await;
@@ -98,14 +90,7 @@ async fn booking_notice_deep_links_critical_value_acknowledged_and_console() {
     assert_eq!(t.app.store.muted_categories(account).await.unwrap(), vec!["medicine".to_string()]);
 
     // The office's console: the log, a message's tries, a template preview.
-    let cred = t.demo_credentials.iter().find(|x| x.username == "outpatient01").unwrap().clone();
-    let secret = crypto::totp::base32_decode(&cred.totp_secret).unwrap();
-    b.client.goto(&format!("{base}/staff/login")).await.unwrap();
-    b.wait_for("#username").await.send_keys("outpatient01").await.unwrap();
-    b.client.find(Locator::Id("password")).await.unwrap().send_keys(&cred.password).await.unwrap();
-    b.client.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
-    b.client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    b.client.set_window_size(1280, 1000).await.unwrap();
+    staff_sign_in(&b, &t, &base, "outpatient01").await;
     b.click("a[href='/staff/messages']").await;
     let log = b.text_of("#messages").await;
     assert!(log.contains("挂号成功提醒") && log.contains("危急值通知"), "{log}");

@@ -8,12 +8,9 @@
 //!    family channel.
 //!
 //! Screenshots go to target/screenshots.
-use domain::FakeClock;
 use fantoccini::Locator;
-use std::sync::Arc;
 use testkit::browser::Browser;
-use testkit::browser::journeys::{book_first_free_slot, sign_in_and_add_self, sign_out, wait_confirmed, wait_paid};
-use testkit::{TestApp, TestBackend};
+use testkit::browser::journeys::{book_first_free_slot, morning, sign_in_and_add_self, sign_out, staff_sign_in, wait_confirmed, wait_paid};
 
 /// 医保 authorisation → split shown → 医保 cashier → (bank for the rest) → paid.
 async fn pay_with_insurance(b: &Browser, method: &str) -> String {
@@ -34,12 +31,7 @@ async fn pay_with_insurance(b: &Browser, method: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
     // Late evening would leave no slot today; the fake clock starts this morning.
-    let now = chrono::Utc::now();
-    let morning = domain::clock::local_to_utc(domain::clock::to_local(now).date_naive().and_hms_opt(7, 30, 0).unwrap());
-    let clock = FakeClock::new(morning);
-    let t = TestApp::spawn_with(TestBackend::Sqlite, Arc::new(clock.clone()), |_| {}).await;
-    let b = Browser::start(390, 844).await;
-    let base = t.base.replace("127.0.0.1", "localhost");
+    let (t, clock, b, base) = morning().await;
 
     // 1. 张伟 books and pays self-pay.
     sign_in_and_add_self(&b, &t, &base, "oDemo_zhangwei_0001", "张伟").await;
@@ -108,14 +100,7 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
     b.shot("booking-mutual-aid-confirmed.png").await;
 
     // The outpatient office sees the day's sessions with their bookings.
-    let cred = t.demo_credentials.iter().find(|x| x.username == "outpatient01").unwrap().clone();
-    let secret = crypto::totp::base32_decode(&cred.totp_secret).unwrap();
-    b.client.goto(&format!("{base}/staff/login")).await.unwrap();
-    b.wait_for("#username").await.send_keys("outpatient01").await.unwrap();
-    b.client.find(Locator::Id("password")).await.unwrap().send_keys(&cred.password).await.unwrap();
-    b.client.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
-    b.client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    b.client.set_window_size(1280, 1000).await.unwrap();
+    staff_sign_in(&b, &t, &base, "outpatient01").await;
     let home = b.text_of("body").await;
     assert!(home.contains("出诊管理"), "{home}");
     b.click("a[href='/staff/outpatient/sessions']").await;

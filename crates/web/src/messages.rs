@@ -246,10 +246,15 @@ pub async fn api_get(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
+    api_read(&st, &auth, &cid, &no, false).await
+}
+
+/// Reads (and with `ack`, acknowledges) one of the account's messages.
+async fn api_read(st: &WebState, auth: &PatientAuth, cid: &CorrelationId, no: &str, ack: bool) -> Result<Response, AppError> {
+    if !plain(no) {
         return Err(ErrorCode::NotFound.into());
     }
-    let m = st.app.read_message(auth.account_id, &no, false, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    let m = st.app.read_message(auth.account_id, no, ack, &Actor::patient_account(auth.account_id, &cid.0)).await?;
     Ok(axum::Json(MessageDto::of(&m)).into_response())
 }
 
@@ -261,11 +266,7 @@ pub async fn api_ack(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
-        return Err(ErrorCode::NotFound.into());
-    }
-    let m = st.app.read_message(auth.account_id, &no, true, &Actor::patient_account(auth.account_id, &cid.0)).await?;
-    Ok(axum::Json(MessageDto::of(&m)).into_response())
+    api_read(&st, &auth, &cid, &no, true).await
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -483,18 +483,14 @@ impl App {
     async fn exhausted(&self, m: &MessageRow, scene: &Scene, critical: bool, no_plan: bool, now: DateTime<Utc>) -> Result<(), DomainError> {
         if critical {
             let vars: Value = serde_json::from_str(&m.variables).unwrap_or(Value::Null);
-            let txn = self.store.write_txn().await?;
-            if self.store.progress_message(&txn, m.id, m.version, MessageProgress { status: Some(status::TASK.into()), ..Default::default() }, now).await? {
-                let dept = task_dept(&vars);
-                let title = format!("{}未能送达：{}", scene.name_zh, vars["patient_name_masked"].as_str().unwrap_or_default());
-                let detail = format!("消息{}：微信与短信均未送达（{}），请电话联系患者。", m.message_no, m.last_code.as_deref().unwrap_or("无可用渠道"));
-                let key = format!("undelivered:{}", m.id);
-                let task = NewTask { kind: "critical_undelivered", message_id: Some(m.id), dept: &dept, title: &title, detail: &detail, dedupe_key: &key };
-                self.store.open_task(&txn, task, now).await?;
-                let entry = Actor::system("notify").entry("notify.critical.handed_to_staff", format!("message:{}", m.message_no), &dept);
-                self.store.append_audit(&txn, &entry, now).await?;
-            }
-            txn.commit().await.map_err(store::db_err)?;
+            let handover = Handover {
+                change: MessageProgress { status: Some(status::TASK.into()), ..Default::default() },
+                kind: "critical_undelivered",
+                title: format!("{}未能送达：{}", scene.name_zh, vars["patient_name_masked"].as_str().unwrap_or_default()),
+                detail: format!("消息{}：微信与短信均未送达（{}），请电话联系患者。", m.message_no, m.last_code.as_deref().unwrap_or("无可用渠道")),
+                action: "notify.critical.handed_to_staff",
+            };
+            self.hand_to_staff(m, &vars, handover, now).await?;
             metrics::counter!("carebridge_messages_total", "scene" => scene.code, "outcome" => "task").increment(1);
             return Ok(());
         }
@@ -507,6 +503,22 @@ impl App {
         Ok(())
     }
 
+    /// Moves a message on and gives its ward or department a task, audited, in one
+    /// transaction; `false` if someone else moved the message first.
+    async fn hand_to_staff(&self, m: &MessageRow, vars: &Value, h: Handover, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        let dept = task_dept(vars);
+        let txn = self.store.write_txn().await?;
+        if !self.store.progress_message(&txn, m.id, m.version, h.change, now).await? {
+            return Ok(false);
+        }
+        let key = format!("{}:{}", h.kind, m.id);
+        let task = NewTask { kind: h.kind, message_id: Some(m.id), dept: &dept, title: &h.title, detail: &h.detail, dedupe_key: &key };
+        self.store.open_task(&txn, task, now).await?;
+        self.store.append_audit(&txn, &Actor::system("notify").entry(h.action, format!("message:{}", m.message_no), &dept), now).await?;
+        txn.commit().await.map_err(store::db_err)?;
+        Ok(true)
+    }
+
     /// A critical value still unacknowledged at its deadline: the ward or department gets
     /// a task and the patient an SMS, whatever WeChat said; each step audited.
     pub async fn check_acknowledgement(&self, id: i64) -> Result<(), DomainError> {
@@ -516,24 +528,21 @@ impl App {
         }
         let now = self.now();
         let vars: Value = serde_json::from_str(&m.variables).unwrap_or(Value::Null);
-        let dept = task_dept(&vars);
-        let txn = self.store.write_txn().await?;
-        if !self.store.progress_message(&txn, m.id, m.version, MessageProgress { escalated_at: Some(now), ..Default::default() }, now).await? {
+        let handover = Handover {
+            change: MessageProgress { escalated_at: Some(now), ..Default::default() },
+            kind: "critical_value_unacked",
+            title: format!("危急值未确认：{} {}", vars["patient_name_masked"].as_str().unwrap_or_default(), vars["item"].as_str().unwrap_or_default()),
+            detail: format!(
+                "消息{}发出后{}分钟内患者未确认。结果：{}。请立即电话联系患者并记录处理情况。",
+                m.message_no,
+                self.messaging.policy.critical_ack_within.num_minutes(),
+                vars["value"].as_str().unwrap_or_default()
+            ),
+            action: "notify.critical_value.escalated",
+        };
+        if !self.hand_to_staff(&m, &vars, handover, now).await? {
             return Ok(());
         }
-        let title = format!("危急值未确认：{} {}", vars["patient_name_masked"].as_str().unwrap_or_default(), vars["item"].as_str().unwrap_or_default());
-        let detail = format!(
-            "消息{}发出后{}分钟内患者未确认。结果：{}。请立即电话联系患者并记录处理情况。",
-            m.message_no,
-            self.messaging.policy.critical_ack_within.num_minutes(),
-            vars["value"].as_str().unwrap_or_default()
-        );
-        let key = format!("ack:{}", m.id);
-        let task = NewTask { kind: "critical_value_unacked", message_id: Some(m.id), dept: &dept, title: &title, detail: &detail, dedupe_key: &key };
-        self.store.open_task(&txn, task, now).await?;
-        let entry = Actor::system("notify").entry("notify.critical_value.escalated", format!("message:{}", m.message_no), &dept);
-        self.store.append_audit(&txn, &entry, now).await?;
-        txn.commit().await.map_err(store::db_err)?;
         let scene = rules::scene(&m.scene).ok_or(ErrorCode::NotFound)?;
         let outcome = self.send_on(Channel::Sms, &m, scene, &vars).await;
         let kind = if matches!(outcome, SendOutcome::Sent(_)) { "sent" } else { "failed" };
@@ -616,6 +625,15 @@ impl App {
         self.store.append_audit(&txn, &actor.entry("notify.visit_note.saved", format!("dept:{dept_id}"), bring), now).await?;
         txn.commit().await.map_err(store::db_err)
     }
+}
+
+/// What handing a message to staff changes and says.
+struct Handover {
+    change: MessageProgress,
+    kind: &'static str,
+    title: String,
+    detail: String,
+    action: &'static str,
 }
 
 /// Who acts on a critical notice: the ward, else the department, else the outpatient office.
