@@ -215,5 +215,9 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     if app.store.live_jobs_of_kind(crate::fairness::NO_SHOW_DAILY).await? == 0 {
         crate::fairness::schedule_no_show_sweep(app).await?;
     }
+    let swept = crate::notify::sweep_undispatched(app).await?;
+    if swept > 0 {
+        tracing::info!(events = swept, "journey events queued for the message platform");
+    }
     Ok(())
 }

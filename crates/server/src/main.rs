@@ -154,19 +154,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Admin { cmd: AdminCmd::OpenApiClient { key_id, name } } => {
             settings.validate(false)?;
-            if key_id.is_empty() || key_id.len() > 64 || !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                anyhow::bail!("--key-id: 1-64 of A-Z a-z 0-9 - _");
-            }
             let app = offline_app(&settings).await?;
-            if app.store.open_api_secret(&key_id).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_some() {
-                anyhow::bail!("a client with key {key_id} exists");
-            }
-            let secret = hex::encode(crypto::random_bytes::<24>());
-            app.store.add_open_api_client(&key_id, &name, &secret, app.now()).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-            app.store
-                .audit(&app::Actor::system("cli").entry("notify.open_api_client.created", format!("open_api_client:{key_id}"), &name), app.now())
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            let secret = app.create_open_api_client(&key_id, &name, &app::Actor::system("cli")).await.map_err(|e| {
+                if e.code == domain::ErrorCode::Conflict { anyhow::anyhow!("a client with key {key_id} exists") } else { anyhow::anyhow!("{}", e.detail) }
+            })?;
             println!("open message interface client {key_id} ({name})");
             println!("secret (shown once; sealed in the database): {secret}");
             Ok(())

@@ -339,6 +339,20 @@ impl Store {
         journey_event::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)
     }
 
+    /// Events not yet turned into messages (oldest first), for the start-up sweep.
+    pub async fn undispatched_events(&self, limit: u64) -> Result<Vec<i64>, DomainError> {
+        Ok(journey_event::Entity::find()
+            .filter(journey_event::Column::DeliveredAt.is_null())
+            .order_by_asc(journey_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|e| e.id)
+            .collect())
+    }
+
     pub async fn mark_event_dispatched<C: ConnectionTrait>(&self, conn: &C, id: i64, now: DateTime<Utc>) -> Result<(), DomainError> {
         journey_event::Entity::update_many()
             .col_expr(journey_event::Column::DeliveredAt, Expr::value(micros(now)))

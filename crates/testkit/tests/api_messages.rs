@@ -101,17 +101,40 @@ on_both_backends! {
         t.drain_jobs().await;
         assert_eq!(messages_of(&t, pid, "booking.cancelled").await.len(), 1);
         assert_eq!(t.wechat_sent().len(), 1);
+        // An event written before the platform existed (no dispatch job) is picked up by
+        // the start-up sweep, once; events with their job are left alone.
+        assert_eq!(app::notify::sweep_undispatched(&t.app).await.unwrap(), 0);
+        {
+            use store::sea_orm::{ActiveModelTrait, Set};
+            store::entity::journey_event::ActiveModel {
+                kind: Set("booking.cancelled".into()),
+                dedupe_key: Set("booking.cancelled:OLD".into()),
+                patient_id: Set(Some(pid)),
+                payload: Set(booking_payload("OLD").to_string()),
+                created_at: Set(t.app.now()),
+                delivered_at: Set(None),
+                ..Default::default()
+            }
+            .insert(t.app.store.db())
+            .await
+            .unwrap();
+        }
+        assert_eq!(app::notify::sweep_undispatched(&t.app).await.unwrap(), 1);
+        assert_eq!(app::notify::sweep_undispatched(&t.app).await.unwrap(), 0);
+        t.drain_jobs().await;
+        assert_eq!(messages_of(&t, pid, "booking.cancelled").await.len(), 2);
+        assert_eq!(t.wechat_sent().len(), 2);
         // The inbox shows it, unread, with its deep link; reading marks it read.
         let v = inbox(&t, &cookie).await;
-        assert_eq!(v["unread"], 1);
-        let first = &v["messages"][0];
+        assert_eq!(v["unread"], 2);
+        let first = &v["messages"][1];
         assert_eq!(first["scene"], "booking.cancelled");
         assert_eq!(first["link"], "/registrations/B1");
         assert!(first["body"].as_str().unwrap().contains("心血管内科王建国"), "{first}");
         let no = first["message_no"].as_str().unwrap();
         let r = TestApp::http().get(t.url(&format!("/api/v1/me/messages/{no}"))).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap()["read"], true);
-        assert_eq!(inbox(&t, &cookie).await["unread"], 0);
+        assert_eq!(inbox(&t, &cookie).await["unread"], 1);
         // Another account cannot read it.
         let (lina, _) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
         let r = TestApp::http().get(t.url(&format!("/api/v1/me/messages/{no}"))).header("cookie", &lina).send().await.unwrap();
@@ -677,5 +700,44 @@ on_both_backends! {
         let take = messages_of(&t, pid, "booking.take_number").await;
         assert_eq!(take.len(), 1);
         assert!(take[0].variables.contains(&bookings[0]));
+    }
+}
+
+on_both_backends! {
+    async fn sms_goes_out_in_the_configured_providers_shape_and_its_refusals_are_final(backend) {
+        for provider in ["tencent", "aliyun"] {
+            let clock = FakeClock::new(ten_am());
+            let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |s| s.sms.provider = provider.into()).await;
+            let (_, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+            // WeChat cannot reach him: the critical notice goes by SMS, signed the provider's way.
+            t.set_wechat_faults(json!({"unfollowed": ["oDemo_zhangwei_0001"]})).await;
+            t.emit_event("card.recharged", "card.recharged:C1", pid, json!({"order_no": "C1", "amount": 20000, "balance": 25000})).await;
+            t.drain_jobs().await;
+            let sms = t.sms_sent();
+            assert_eq!(sms.len(), 1, "{provider}");
+            assert_eq!(sms[0].provider, provider);
+            assert_eq!(sms[0].template_code, "SMS_CARD_RECHARGED");
+            assert!(sms[0].params.contains(&"200.00".to_string()), "{:?}", sms[0].params);
+            let m = &messages_of(&t, pid, "card.recharged").await[0];
+            assert_eq!((m.status.as_str(), m.sent_channel.as_deref()), ("sent", Some("sms")));
+            assert_eq!(t.app.store.deliveries(m.id).await.unwrap().last().unwrap().provider_msg_id.as_deref(), Some(sms[0].biz_id.as_str()));
+            // Flow control is worth retrying; an unapproved template is not.
+            let (limit, refused) = match provider {
+                "tencent" => ("LimitExceeded.DeliveryFrequencyLimit", "FailedOperation.TemplateIncorrectOrUnapproved"),
+                _ => ("isv.BUSINESS_LIMIT_CONTROL", "isv.SMS_TEMPLATE_ILLEGAL"),
+            };
+            t.set_sms_faults(json!({"fail_next": [limit]})).await;
+            t.emit_event("card.recharged", "card.recharged:C2", pid, json!({"order_no": "C2", "amount": 100, "balance": 25100})).await;
+            run_until(&t, &clock, Duration::seconds(2), Duration::minutes(1), async || t.sms_sent().len() == 2).await;
+            let m = messages_of(&t, pid, "card.recharged").await.into_iter().find(|m| m.variables.contains("C2")).unwrap();
+            let d = t.app.store.deliveries(m.id).await.unwrap();
+            assert_eq!(d.iter().filter(|x| x.channel == "sms").map(|x| x.outcome.as_str()).collect::<Vec<_>>(), ["transient", "sent"], "{provider}");
+            t.set_sms_faults(json!({"fail_next": [refused]})).await;
+            t.emit_event("card.recharged", "card.recharged:C3", pid, json!({"order_no": "C3", "amount": 100, "balance": 25200})).await;
+            t.drain_jobs().await;
+            let m = messages_of(&t, pid, "card.recharged").await.into_iter().find(|m| m.variables.contains("C3")).unwrap();
+            assert_eq!(m.status, "task", "{provider}: no channel left for a critical notice → staff");
+            assert_eq!(m.last_code.as_deref(), Some(refused));
+        }
     }
 }

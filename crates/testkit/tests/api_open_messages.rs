@@ -184,3 +184,29 @@ on_both_backends! {
         assert_eq!(r.status(), 404);
     }
 }
+
+on_both_backends! {
+    async fn an_administrator_registers_a_client_whose_secret_then_signs_pushes(backend) {
+        let (t, _) = spawn(backend).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_lina_0002").await;
+        let lina = t.add_demo_patient(&cookie, "李娜", "self").await;
+        let admin = t.staff_sign_in("admin").await;
+        let r = TestApp::http().post(t.url("/staff/admin/open-api")).header("cookie", &admin).header("origin", &t.base).form(&[("key_id", "pacs"), ("name", "影像科PACS")]).send().await.unwrap();
+        let page = r.text().await.unwrap();
+        let secret = page.split("<code id=\"secret\">").nth(1).and_then(|s| s.split("</code>").next()).expect("the secret is shown once").to_owned();
+        // Not shown again.
+        let again = TestApp::http().get(t.url("/staff/admin/open-api")).header("cookie", &admin).send().await.unwrap().text().await.unwrap();
+        assert!(again.contains("影像科PACS") && !again.contains(&secret));
+        let dup = TestApp::http().post(t.url("/staff/admin/open-api")).header("cookie", &admin).header("origin", &t.base).form(&[("key_id", "pacs"), ("name", "x")]).send().await.unwrap();
+        assert!(dup.text().await.unwrap().contains("已存在"));
+        // The new client pushes with it.
+        let pacs = OpenApiClient::new(&t.base, "pacs", &secret, std::time::Duration::from_secs(5));
+        let body = json!({"scene": "exam.precautions", "his_patient_id": his_id(&t, lina).await, "variables": {"exam_name": "腹部超声", "scheduled_at": "2026-11-27 08:30", "place": "门诊楼3楼超声科", "precautions": "检查前8小时禁食", "destination": "US-1"}});
+        let (s, v) = push(&t, &pacs, "us-1", &body).await;
+        assert_eq!(s, 202, "{v}");
+        // Only administrators manage clients.
+        let office = t.staff_sign_in("outpatient01").await;
+        assert_eq!(TestApp::http().get(t.url("/staff/admin/open-api")).header("cookie", &office).send().await.unwrap().status(), 403);
+        assert_eq!(t.app.store.audit_count(Some("notify.open_api_client.created")).await.unwrap(), 1);
+    }
+}

@@ -129,6 +129,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
     let staff_admin = Router::new()
         .route("/staff/admin/staff", get(staff::users).post(staff::create_user))
         .route("/staff/admin/audit", get(staff::audit))
+        .route("/staff/admin/open-api", get(message_console::open_api_clients).post(message_console::create_open_api_client))
         .route_layer(from_fn_with_state((st.clone(), STAFF_ADMIN), auth::require_roles));
 
     let staff_finance = Router::new()

@@ -576,3 +576,53 @@ pub async fn save_visit_note(
         Err(e) => Redirect::to(&format!("/staff/outpatient/visit-notes?error={}", e.code.code())).into_response(),
     })
 }
+
+// --- open-interface clients -----------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_open_api.html")]
+struct OpenApiPage {
+    hospital: String,
+    rows: Vec<(String, String, bool, String)>,
+    created: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn open_api_page(st: &WebState, created: Option<(String, String)>, error: Option<String>) -> Result<Response, AppError> {
+    let rows = st.app.store.open_api_clients().await?.into_iter().map(|c| (c.key_id, c.name, c.enabled, local(c.created_at))).collect();
+    Ok(OpenApiPage { hospital: st.hospital_name.clone(), rows, created, error }.into_response())
+}
+
+pub async fn open_api_clients(State(st): State<WebState>, StaffAuth(_p): StaffAuth) -> Result<Response, AppError> {
+    open_api_page(&st, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct ClientForm {
+    #[serde(default)]
+    key_id: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Registers a client and shows its secret on this one page, never again.
+pub async fn create_open_api_client(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<ClientForm>,
+) -> Result<Response, AppError> {
+    let key_id = f.key_id.trim().to_owned();
+    match st.app.create_open_api_client(&key_id, &f.name, &Actor::staff(p.id, &cid.0)).await {
+        Ok(secret) => open_api_page(&st, Some((key_id, secret)), None).await,
+        Err(e) if matches!(e.code, ErrorCode::ValidationFailed | ErrorCode::Conflict) => {
+            let why = if e.code == ErrorCode::Conflict {
+                "该接入编号已存在".to_owned()
+            } else {
+                "接入编号为1-64位字母、数字、-或_，名称1-40字".to_owned()
+            };
+            open_api_page(&st, None, Some(why)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

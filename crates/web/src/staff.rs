@@ -93,7 +93,7 @@ pub struct Module {
 /// staff see what is coming) but not linked.
 fn modules_for(roles: &[Role]) -> Vec<Module> {
     use Role::*;
-    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 16] = [
+    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 17] = [
         ("出诊管理", "停诊、改诊、替诊并通知患者", Some("/staff/outpatient/sessions"), &[Outpatient, Admin]),
         ("医保挂号规则", "二档/三档/少儿转诊例外科室", Some("/staff/outpatient/insurance-rules"), &[Outpatient, Admin]),
         ("爽约黑名单", "查看与解除", Some("/staff/outpatient/blacklist"), &[Outpatient, Admin]),
@@ -102,6 +102,7 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("待办", "危急值未确认、重要通知未送达", Some("/staff/tasks"), &[Nurse, Doctor, Lab, Outpatient, Admin]),
         ("工作人员账号", "创建账号、分配角色", Some("/staff/admin/staff"), &[Admin]),
         ("审计日志", "完整性校验与追溯查询", Some("/staff/admin/audit"), &[Admin]),
+        ("开放接口", "院内系统推送消息的接入方与密钥", Some("/staff/admin/open-api"), &[Admin]),
         ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),
         ("住院封账", "封账与出院结算（建设中）", None, &[Nurse, Finance, Admin]),
         ("检验检查", "报告状态与异常通知（建设中）", None, &[Lab, Admin]),

@@ -627,6 +627,20 @@ impl App {
     }
 }
 
+/// At start-up: any event without messages gets its dispatch job (events recorded
+/// before the message platform existed; the job's dedupe key makes this a no-op for
+/// events whose job is pending or was dead-lettered). Returns how many were queued.
+pub async fn sweep_undispatched(app: &App) -> Result<usize, DomainError> {
+    let mut queued = 0;
+    for id in app.store.undispatched_events(10_000).await? {
+        let job = NewJob::new(NOTIFY_DISPATCH, json!({"event_id": id}), app.now()).dedupe(format!("{NOTIFY_DISPATCH}:{id}"));
+        if matches!(app.store.enqueue(app.store.db(), job, app.now()).await?, store::outbox::Enqueued::New(_)) {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
 /// What handing a message to staff changes and says.
 struct Handover {
     change: MessageProgress,

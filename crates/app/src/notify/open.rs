@@ -82,6 +82,25 @@ fn event_key(scene: &str, vars: &serde_json::Map<String, Value>, key_id: &str, i
 }
 
 impl App {
+    /// Registers a hospital system as a client of the open interface (audited); returns
+    /// its secret, which is shown once and kept only sealed.
+    pub async fn create_open_api_client(&self, key_id: &str, name: &str, actor: &crate::Actor) -> Result<String, DomainError> {
+        let name = name.trim();
+        if key_id.is_empty() || key_id.len() > 64 || !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(DomainError::new(ErrorCode::ValidationFailed, "key id: 1-64 of A-Z a-z 0-9 - _"));
+        }
+        if name.is_empty() || name.chars().count() > 40 {
+            return Err(DomainError::new(ErrorCode::ValidationFailed, "name: 1-40 characters"));
+        }
+        if self.store.open_api_secret(key_id).await?.is_some() {
+            return Err(DomainError::new(ErrorCode::Conflict, "a client with this key exists"));
+        }
+        let secret = hex::encode(crypto::random_bytes::<24>());
+        self.store.add_open_api_client(key_id, name, &secret, self.now()).await?;
+        self.store.audit(&actor.entry("notify.open_api_client.created", format!("open_api_client:{key_id}"), name), self.now()).await?;
+        Ok(secret)
+    }
+
     /// Checks a request's signature, clock and nonce; returns the client's name.
     pub async fn authenticate_open_request(&self, r: &SignedRequest<'_>) -> Result<String, DomainError> {
         let (name, secret) = self.store.open_api_secret(r.key_id).await?.ok_or(ErrorCode::SignatureInvalid)?;
