@@ -1,8 +1,9 @@
 //! In headless Chromium at phone width, the message platform as a patient and the office
 //! see it: 张伟 books and pays, finds 挂号成功提醒 in the message centre and in the
 //! WeChat simulator's service notifications, and both deep links open the booking; the
-//! HIS pushes a critical value from its console, which 张伟 acknowledges; he mutes a
-//! category; the outpatient office reads the message log and previews a template.
+//! HIS pushes a critical value from its console, which 张伟 acknowledges; he recharges
+//! his visiting card and is told; he mutes a category; the outpatient office reads the
+//! message log and previews a template.
 //!
 //! Screenshots go to target/screenshots.
 use fantoccini::Locator;
@@ -79,6 +80,27 @@ async fn booking_notice_deep_links_critical_value_acknowledged_and_console() {
     b.shot("critical-value.png").await;
     b.click("#ack").await;
     assert!(b.text_of("#acknowledged").await.contains("已确认"));
+
+    // Recharge the visiting card: pay at the bank; the success notice arrives.
+    b.client.goto(&format!("{base}/card")).await.unwrap();
+    b.wait_for("#card").await;
+    b.shot("card-recharge.png").await;
+    b.click("#recharge button[type=submit]").await;
+    b.click("#method-self_pay").await;
+    b.click("#pay").await;
+    wait_paid(&b).await;
+    let mut recharged = false;
+    for _ in 0..60 {
+        b.client.goto(&format!("{base}/messages")).await.unwrap();
+        if b.client.find(Locator::Css("#messages li[data-scene='card.recharged']")).await.is_ok() {
+            recharged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(recharged, "就诊卡充值成功提醒 in the message centre");
+    b.client.goto(&format!("{base}/card")).await.unwrap();
+    assert_eq!(b.text_of("#balance").await, "¥200.00");
 
     // Preferences: mute medicine notices; critical ones stay on.
     b.client.goto(&format!("{base}/messages/settings")).await.unwrap();
