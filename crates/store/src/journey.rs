@@ -12,6 +12,10 @@ pub use journey_event::Model as JourneyEvent;
 /// recorded without being delivered.
 pub const NOTIFY_DISPATCH: &str = "notify.dispatch";
 
+/// Events carry health information (a report's name, a critical value, a ward): the
+/// payload is sealed at rest under this column name.
+const COL_PAYLOAD: &str = "journey_event.payload";
+
 impl Store {
     /// Records an event in the caller's transaction, with the job that will deliver it;
     /// a second write with the same `dedupe_key` is a no-op (returns `false`). Call it
@@ -34,7 +38,7 @@ impl Store {
             kind: Set(kind.into()),
             dedupe_key: Set(dedupe_key.into()),
             patient_id: Set(patient_id),
-            payload: Set(payload.to_string()),
+            payload: Set(self.keys.cipher.seal(COL_PAYLOAD, &payload.to_string())),
             created_at: Set(micros(now)),
             delivered_at: Set(None),
             ..Default::default()
@@ -49,14 +53,27 @@ impl Store {
         Ok(true)
     }
 
-    /// A patient's events, oldest first (tests; the message platform's own queries come
-    /// with it).
+    /// A patient's events, oldest first.
     pub async fn events_of(&self, patient_id: i64) -> Result<Vec<JourneyEvent>, DomainError> {
-        journey_event::Entity::find()
+        let rows = journey_event::Entity::find()
             .filter(journey_event::Column::PatientId.eq(patient_id))
             .order_by_asc(journey_event::Column::Id)
             .all(&self.db)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        rows.into_iter().map(|e| self.open_event(e)).collect()
+    }
+
+    /// An event as read, its payload unsealed. Rows written before payloads were sealed
+    /// hold plain JSON and are read as they are.
+    pub(crate) fn open_event(&self, mut e: JourneyEvent) -> Result<JourneyEvent, DomainError> {
+        if !e.payload.starts_with('{') {
+            e.payload = self
+                .keys
+                .cipher
+                .open(COL_PAYLOAD, &e.payload)
+                .map_err(|x| DomainError::new(domain::ErrorCode::Internal, format!("unseal event payload: {x}")))?;
+        }
+        Ok(e)
     }
 }

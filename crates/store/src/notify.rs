@@ -102,9 +102,9 @@ impl Store {
             category: Set(m.category),
             account_id: Set(m.account_id),
             patient_id: Set(m.patient_id),
-            variables: Set(m.variables.to_string()),
-            title: Set(m.title),
-            body: Set(m.body),
+            variables: Set(self.keys.cipher.seal(COL_VARIABLES, &m.variables.to_string())),
+            title: Set(self.keys.cipher.seal(COL_TITLE, &m.title)),
+            body: Set(self.keys.cipher.seal(COL_BODY, &m.body)),
             link: Set(m.link),
             status: Set(m.status),
             plan: Set(m.plan),
@@ -133,16 +133,37 @@ impl Store {
         }
     }
 
+    /// A message as read: its texts and variables unsealed.
+    fn open_message(&self, mut m: MessageRow) -> Result<MessageRow, DomainError> {
+        let c = &self.keys.cipher;
+        let open = |col: &str, v: &str| c.open(col, v).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal {col}: {e}")));
+        m.variables = open(COL_VARIABLES, &m.variables)?;
+        m.title = open(COL_TITLE, &m.title)?;
+        m.body = open(COL_BODY, &m.body)?;
+        Ok(m)
+    }
+
+    fn open_messages(&self, rows: Vec<MessageRow>) -> Result<Vec<MessageRow>, DomainError> {
+        rows.into_iter().map(|m| self.open_message(m)).collect()
+    }
+
     pub async fn message(&self, id: i64) -> Result<MessageRow, DomainError> {
-        message::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)?.ok_or_else(|| DomainError::new(ErrorCode::NotFound, format!("message {id}")))
+        let m = message::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| DomainError::new(ErrorCode::NotFound, format!("message {id}")))?;
+        self.open_message(m)
     }
 
     pub async fn message_by_no(&self, no: &str) -> Result<Option<MessageRow>, DomainError> {
-        message::Entity::find().filter(message::Column::MessageNo.eq(no)).one(&self.db).await.map_err(db_err)
+        message::Entity::find().filter(message::Column::MessageNo.eq(no)).one(&self.db).await.map_err(db_err)?.map(|m| self.open_message(m)).transpose()
     }
 
     pub async fn messages_of_event(&self, event_id: i64) -> Result<Vec<MessageRow>, DomainError> {
-        message::Entity::find().filter(message::Column::EventId.eq(event_id)).order_by_asc(message::Column::Id).all(&self.db).await.map_err(db_err)
+        self.open_messages(
+            message::Entity::find().filter(message::Column::EventId.eq(event_id)).order_by_asc(message::Column::Id).all(&self.db).await.map_err(db_err)?,
+        )
     }
 
     /// Moves a message on, if nobody else did since it was read at `version` (two
@@ -235,7 +256,7 @@ impl Store {
         if let Some(b) = before_id {
             q = q.filter(message::Column::Id.lt(b));
         }
-        q.order_by_desc(message::Column::Id).limit(limit).all(&self.db).await.map_err(db_err)
+        self.open_messages(q.order_by_desc(message::Column::Id).limit(limit).all(&self.db).await.map_err(db_err)?)
     }
 
     pub async fn unread_count(&self, account_id: i64) -> Result<u64, DomainError> {
@@ -292,7 +313,7 @@ impl Store {
         if let Some(t) = f.to {
             q = q.filter(message::Column::CreatedAt.lt(micros(t)));
         }
-        q.order_by_desc(message::Column::Id).limit(f.limit.clamp(1, 500)).all(&self.db).await.map_err(db_err)
+        self.open_messages(q.order_by_desc(message::Column::Id).limit(f.limit.clamp(1, 500)).all(&self.db).await.map_err(db_err)?)
     }
 
     pub async fn count_messages_by_status(&self, status: &str) -> Result<u64, DomainError> {
@@ -336,7 +357,7 @@ impl Store {
     // --- events -----------------------------------------------------------------------
 
     pub async fn event(&self, id: i64) -> Result<Option<crate::journey::JourneyEvent>, DomainError> {
-        journey_event::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)
+        journey_event::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)?.map(|e| self.open_event(e)).transpose()
     }
 
     /// Events not yet turned into messages (oldest first), for the start-up sweep.
@@ -376,7 +397,10 @@ impl Store {
             .filter(journey_event::Column::Kind.is_in(kinds.iter().copied()))
             .all(&self.db)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?
+            .into_iter()
+            .map(|e| self.open_event(e))
+            .collect()
     }
 
     // --- templates ----------------------------------------------------------------------
@@ -540,7 +564,13 @@ impl Store {
     // --- the open interface (MSG-3) -------------------------------------------------------
 
     pub async fn event_by_key(&self, dedupe_key: &str) -> Result<Option<crate::journey::JourneyEvent>, DomainError> {
-        journey_event::Entity::find().filter(journey_event::Column::DedupeKey.eq(dedupe_key)).one(&self.db).await.map_err(db_err)
+        journey_event::Entity::find()
+            .filter(journey_event::Column::DedupeKey.eq(dedupe_key))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|e| self.open_event(e))
+            .transpose()
     }
 
     /// Registers a client; its secret is sealed with the field cipher.
@@ -631,3 +661,8 @@ impl Store {
 
 /// The column the client secrets are sealed under (bound in as AAD).
 const COL_SECRET: &str = "open_api_client.secret_enc";
+/// A message's texts and variables hold health information (a report, a critical
+/// value, a ward): sealed at rest, each under its column name.
+const COL_VARIABLES: &str = "message.variables";
+const COL_TITLE: &str = "message.title";
+const COL_BODY: &str = "message.body";

@@ -424,6 +424,16 @@ on_both_backends! {
         let msgs = messages_of(&t, pid, "critical_value").await;
         assert_eq!(msgs.len(), 2);
         assert!(msgs.iter().all(|m| m.status == "sent" && m.link == format!("/messages/{}", m.message_no)));
+        // Health information is sealed at rest: the stored rows do not hold the result.
+        {
+            use store::sea_orm::EntityTrait;
+            let raw = store::entity::message::Entity::find().all(t.app.store.db()).await.unwrap();
+            let events = store::entity::journey_event::Entity::find().all(t.app.store.db()).await.unwrap();
+            assert!(!raw.is_empty() && !events.is_empty());
+            for text in raw.iter().flat_map(|m| [&m.title, &m.body, &m.variables]).chain(events.iter().map(|e| &e.payload)) {
+                assert!(!text.contains("血钾") && !text.contains("6.8"), "sealed: {text}");
+            }
+        }
         // The patient acknowledges one of them in time.
         let acked = msgs.iter().find(|m| m.variables.contains("L1")).unwrap();
         let r = TestApp::http().post(t.url(&format!("/api/v1/me/messages/{}/ack", acked.message_no))).header("cookie", &cookie).send().await.unwrap();
@@ -507,6 +517,7 @@ on_both_backends! {
         assert!(page.contains(&dead.message_no) && page.contains("发送失败"), "the dead letter is listed");
         let page = get(format!("/staff/messages/{}", dead.message_no), office.clone()).await.text().await.unwrap();
         assert!(page.contains("40003") && page.contains("id=\"retry\""), "its tries and the retry button");
+        assert_eq!(t.app.store.audit_count(Some("notify.message.viewed")).await.unwrap(), 1, "opening a message is audited");
         let r = TestApp::http().post(t.url(&format!("/staff/messages/{}/retry", dead.message_no))).header("cookie", &office).header("origin", &t.base).send().await.unwrap();
         assert_eq!(r.status(), 303);
         t.drain_jobs().await;

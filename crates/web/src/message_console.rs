@@ -176,8 +176,16 @@ struct DetailPage {
     retryable: bool,
 }
 
-pub async fn detail(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Path(no): Path<String>) -> Result<Response, AppError> {
+/// A message's full text and variables can hold health information: opening it is a
+/// sensitive read and is audited.
+pub async fn detail(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
     let m = st.app.store.message_by_no(&no).await?.ok_or(ErrorCode::NotFound)?;
+    st.app.store.audit(&Actor::staff(p.id, &cid.0).entry("notify.message.viewed", format!("message:{no}"), &m.scene), st.app.now()).await?;
     let deliveries = st
         .app
         .store
