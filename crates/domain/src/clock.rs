@@ -57,3 +57,11 @@ pub fn local_midnight_utc(d: chrono::NaiveDate) -> DateTime<Utc> {
 pub fn local_to_utc(t: chrono::NaiveDateTime) -> DateTime<Utc> {
     (t - chrono::Duration::hours(8)).and_utc()
 }
+
+/// Exponential backoff with ±25 % jitter: 2 s·2^`exponent`, capped at `cap` before the
+/// jitter. `jitter_unit` ∈ [0, 1). The outbox's retries and the message platform's
+/// channel retries both wait this way, with their own caps.
+pub fn backoff(exponent: u32, jitter_unit: f64, cap: chrono::Duration) -> chrono::Duration {
+    let base = (2_000f64 * 2f64.powi(exponent.min(20) as i32)).min(cap.num_milliseconds() as f64);
+    chrono::Duration::milliseconds((base * (0.75 + 0.5 * jitter_unit.clamp(0.0, 1.0))) as i64)
+}

@@ -199,6 +199,13 @@ pub fn plan(criticality: Criticality, reach: Reach, muted: bool) -> Vec<Channel>
     p
 }
 
+/// Whether a planned channel is tried, given how the previous one ended: a subscribe
+/// message only reaches someone the template could not because they stopped following
+/// the account (43004); after any other failure it is skipped.
+pub fn worth_trying(channel: Channel, previous_code: Option<&str>) -> bool {
+    channel != Channel::WechatSubscribe || previous_code == Some("43004")
+}
+
 /// How long a channel keeps being retried on transient errors before the next one is
 /// tried: short for critical notices so the fallback lands within the G8 bound of two
 /// minutes, longer for the rest (a WeChat outage should not turn into a bill of SMS).
@@ -210,13 +217,9 @@ pub fn channel_deadline(criticality: Criticality) -> Duration {
     }
 }
 
-/// Backoff between transient retries on one channel: 2 s·2ⁿ with ±25 % jitter, capped
-/// at five minutes (a notice is worth less the later it comes). `jitter` ∈ [0, 1).
-pub fn retry_after(attempt: u32, jitter: f64) -> Duration {
-    let base = 2_000f64 * 2f64.powi(attempt.min(12) as i32);
-    let capped = base.min(300_000.0);
-    Duration::milliseconds((capped * (0.75 + 0.5 * jitter.clamp(0.0, 1.0))) as i64)
-}
+/// The longest wait between transient retries on one channel (a notice is worth less
+/// the later it comes); the waits themselves are `clock::backoff`.
+pub const RETRY_CAP: Duration = Duration::minutes(5);
 
 /// One field of a provider template: the provider's key and a minijinja expression.
 pub type Field = (&'static str, &'static str);
@@ -742,6 +745,9 @@ mod tests {
         assert_eq!(plan(Criticality::Informational, Reach { wechat: false, phone: true }, false), vec![]);
         assert_eq!(plan(Criticality::Critical, Reach { wechat: false, phone: true }, false), vec![Sms]);
         assert_eq!(plan(Criticality::Critical, Reach::default(), false), vec![]);
+        assert!(worth_trying(WechatSubscribe, Some("43004")));
+        assert!(!worth_trying(WechatSubscribe, Some("40003")) && !worth_trying(WechatSubscribe, None));
+        assert!(worth_trying(Sms, Some("40003")) && worth_trying(WechatTemplate, None));
     }
 
     #[test]
@@ -779,10 +785,12 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(retry_after(0, 0.0) >= Duration::milliseconds(1500));
-        assert!(retry_after(3, 0.5) == Duration::seconds(16));
-        assert!(retry_after(30, 0.99) <= Duration::seconds(375));
+    fn retries_back_off_and_are_capped_and_yuan_reads_right() {
+        use crate::clock::backoff;
+        assert!(backoff(0, 0.0, RETRY_CAP) >= Duration::milliseconds(1500));
+        assert_eq!(backoff(3, 0.5, RETRY_CAP), Duration::seconds(16));
+        assert!(backoff(30, 0.99, RETRY_CAP) <= Duration::seconds(375));
+        assert_eq!(backoff(30, 0.5, Duration::hours(1)), Duration::hours(1));
         assert_eq!(yuan(12345), "123.45");
         assert_eq!(yuan(5), "0.05");
     }

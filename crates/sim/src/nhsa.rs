@@ -505,13 +505,11 @@ struct AuthDecision {
 }
 
 async fn auth_decide(State(st): State<SharedNhsa>, Form(d): Form<AuthDecision>) -> Response {
-    let sep = if d.redirect_uri.contains('?') { '&' } else { '?' };
-    let state = gateways::wechat::url_encode(&d.state);
     if d.decision != "allow" {
-        return Redirect::to(&format!("{}{sep}error=denied&state={state}", d.redirect_uri)).into_response();
+        return back_to(&d.redirect_uri, "error=denied", &d.state);
     }
     let code = st.lock().expect("nhsa lock").issue_auth_code(d.relative == "1");
-    Redirect::to(&format!("{}{sep}authCode={code}&state={state}", d.redirect_uri)).into_response()
+    back_to(&d.redirect_uri, &format!("authCode={code}"), &d.state)
 }
 
 /// userQuery: trades a one-time code for the authorisation, after checking the partner's
@@ -582,10 +580,8 @@ struct FamilyBindDecision {
 }
 
 async fn family_bind_decide(State(st): State<SharedNhsa>, Form(d): Form<FamilyBindDecision>) -> Response {
-    let sep = if d.redirect_uri.contains('?') { '&' } else { '?' };
-    let state = gateways::wechat::url_encode(&d.state);
     if d.decision != "verify" {
-        return Redirect::to(&format!("{}{sep}error=cancelled&state={state}", d.redirect_uri)).into_response();
+        return back_to(&d.redirect_uri, "error=cancelled", &d.state);
     }
     if !crypto::constant_time_eq(d.password.as_bytes(), DEMO_PAY_PASSWORD.as_bytes()) {
         return family_bind_form(&FamilyBindQuery { redirect_uri: d.redirect_uri, state: d.state, child: d.child, error: "1".into() });
@@ -594,7 +590,13 @@ async fn family_bind_decide(State(st): State<SharedNhsa>, Form(d): Form<FamilyBi
     let mut g = st.lock().expect("nhsa lock");
     let now = g.clock.now();
     g.bind_codes.insert(code.clone(), now);
-    Redirect::to(&format!("{}{sep}bindCode={code}&state={state}", d.redirect_uri)).into_response()
+    back_to(&d.redirect_uri, &format!("bindCode={code}"), &d.state)
+}
+
+/// Sends the browser back to the caller's page with `query` and the caller's `state`.
+fn back_to(redirect_uri: &str, query: &str, state: &str) -> Response {
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{redirect_uri}{sep}{query}&state={}", gateways::wechat::url_encode(state))).into_response()
 }
 
 /// familyBindQuery: trades the one-time bind code for the verification result, signed

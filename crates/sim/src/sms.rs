@@ -81,6 +81,17 @@ impl SmsState {
     }
 }
 
+impl SmsState {
+    /// Logs an accepted SMS; returns the provider's id for it, made by `id_of(seq)`.
+    fn accept(&mut self, provider: &str, phone: String, template_code: String, params: Vec<String>, out_id: String, id_of: impl Fn(u64) -> String) -> String {
+        self.seq += 1;
+        let biz_id = id_of(self.seq);
+        let (sign_name, at) = (self.cfg.sign_name.clone(), self.clock.now());
+        self.sent.push(SentSms { provider: provider.into(), phone, sign_name, template_code, params, out_id, biz_id: biz_id.clone(), at });
+        biz_id
+    }
+}
+
 fn valid_mobile(p: &str) -> bool {
     p.len() == 11 && p.starts_with('1') && p.bytes().all(|b| b.is_ascii_digit())
 }
@@ -132,20 +143,8 @@ fn aliyun(st: &SharedSms, body: &[u8]) -> Response {
     let Ok(Value::Object(params)) = serde_json::from_str::<Value>(&get("TemplateParam")) else {
         return err("isv.INVALID_JSON_PARAM", "JSON参数不合法");
     };
-    g.seq += 1;
-    let biz_id = format!("{}^{}", 900_000_000 + g.seq, g.seq);
-    let now = g.clock.now();
-    let sign_name = g.cfg.sign_name.clone();
-    g.sent.push(SentSms {
-        provider: "aliyun".into(),
-        phone,
-        sign_name,
-        template_code,
-        params: params.values().map(|v| v.as_str().unwrap_or_default().to_owned()).collect(),
-        out_id: get("OutId"),
-        biz_id: biz_id.clone(),
-        at: now,
-    });
+    let params = params.values().map(|v| v.as_str().unwrap_or_default().to_owned()).collect();
+    let biz_id = g.accept("aliyun", phone, template_code, params, get("OutId"), |seq| format!("{}^{seq}", 900_000_000 + seq));
     Json(json!({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": request_id})).into_response()
 }
 
@@ -193,21 +192,9 @@ fn tencent(st: &SharedSms, headers: &HeaderMap, body: &[u8]) -> Response {
     if !valid_mobile(&phone) {
         return err("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误");
     }
-    g.seq += 1;
-    let serial = format!("2645:{:019}", 10_000 + g.seq);
-    let now = g.clock.now();
     let session = req["SessionContext"].as_str().unwrap_or_default().to_owned();
-    let sign_name = g.cfg.sign_name.clone();
-    g.sent.push(SentSms {
-        provider: "tencent".into(),
-        phone,
-        sign_name,
-        template_code,
-        params: req["TemplateParamSet"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect()).unwrap_or_default(),
-        out_id: session.clone(),
-        biz_id: serial.clone(),
-        at: now,
-    });
+    let params = req["TemplateParamSet"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect()).unwrap_or_default();
+    let serial = g.accept("tencent", phone, template_code, params, session.clone(), |seq| format!("2645:{:019}", 10_000 + seq));
     Json(json!({"Response": {"SendStatusSet": [{"SerialNo": serial, "PhoneNumber": phone_e164, "Fee": 1, "SessionContext": session, "Code": "Ok", "Message": "send success", "IsoCode": "CN"}], "RequestId": request_id}}))
         .into_response()
 }

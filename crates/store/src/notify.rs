@@ -374,6 +374,18 @@ impl Store {
             .collect())
     }
 
+    /// The patient an event is about (without unsealing its payload).
+    pub async fn event_patient(&self, id: i64) -> Result<Option<i64>, DomainError> {
+        let p: Option<Option<i64>> = journey_event::Entity::find_by_id(id)
+            .select_only()
+            .column(journey_event::Column::PatientId)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(p.flatten())
+    }
+
     pub async fn mark_event_dispatched<C: ConnectionTrait>(&self, conn: &C, id: i64, now: DateTime<Utc>) -> Result<(), DomainError> {
         journey_event::Entity::update_many()
             .col_expr(journey_event::Column::DeliveredAt, Expr::value(micros(now)))

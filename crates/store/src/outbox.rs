@@ -63,9 +63,7 @@ pub struct OutboxStats {
 
 /// Exponential backoff with ±25 % jitter: 2 s, 4 s, 8 s … capped at one hour.
 pub fn backoff(attempts: i32, jitter_unit: f64) -> Duration {
-    let base = 2f64.powi(attempts.clamp(1, 20)).min(3600.0);
-    let factor = 0.75 + 0.5 * jitter_unit.clamp(0.0, 1.0);
-    Duration::milliseconds((base * factor * 1000.0) as i64)
+    domain::clock::backoff(attempts.clamp(1, 20).unsigned_abs() - 1, jitter_unit, Duration::hours(1))
 }
 
 impl Store {

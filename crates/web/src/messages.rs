@@ -66,9 +66,6 @@ impl MessageDto {
             channel: m.sent_channel.as_deref().and_then(domain::notify::Channel::parse).map(|c| c.label_zh().to_owned()),
         }
     }
-    fn critical(&self) -> bool {
-        self.criticality == Criticality::Critical.as_str()
-    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -302,7 +299,7 @@ pub async fn api_set_preference(
 
 impl MessageDto {
     pub fn is_critical(&self) -> bool {
-        self.critical()
+        self.criticality == Criticality::Critical.as_str()
     }
     /// Whether its link leads somewhere other than this message itself.
     pub fn opens_elsewhere(&self) -> bool {

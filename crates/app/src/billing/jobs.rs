@@ -16,7 +16,7 @@ fn retry(e: domain::DomainError) -> JobError {
 }
 
 /// Applies a job's resulting event; an order that already moved past it is fine.
-async fn settle(app: &App, order_no: &str, ev: OrderEvent) -> Result<(), JobError> {
+pub(crate) async fn settle(app: &App, order_no: &str, ev: OrderEvent) -> Result<(), JobError> {
     match app.apply(order_no, ev).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == ErrorCode::OrderStateConflict => Ok(()),

@@ -87,9 +87,5 @@ pub(crate) async fn fulfil(app: &App, order_no: &str, subject: &str, patient_id:
     let txn = app.store.write_txn().await.map_err(retry)?;
     app.store.record_event(&txn, kind, &format!("{kind}:{order_no}"), patient_id, &payload, app.now()).await.map_err(retry)?;
     txn.commit().await.map_err(store::db_err).map_err(retry)?;
-    match app.apply(order_no, OrderEvent::Fulfilled).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.code == ErrorCode::OrderStateConflict => Ok(true),
-        Err(e) => Err(retry(e)),
-    }
+    super::jobs::settle(app, order_no, OrderEvent::Fulfilled).await.map(|()| true)
 }

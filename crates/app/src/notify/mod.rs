@@ -144,6 +144,16 @@ fn enrich(scene: &Scene, payload: &Value, hospital_name: &str) -> Value {
     Value::Object(v)
 }
 
+/// What every recipient's message of one event is made from.
+#[derive(Clone, Copy)]
+struct Notice<'a> {
+    scene: &'static Scene,
+    vars: &'a Value,
+    inbox: &'a TemplateSource,
+    event_id: Option<i64>,
+    source: &'a str,
+}
+
 /// One recipient of an event.
 struct Recipient {
     patient_id: i64,
@@ -188,11 +198,14 @@ impl App {
         // Pushed through the open interface (`api:<key>`), or the platform's own.
         let source = payload["source"].as_str().filter(|s| s.starts_with("api:")).unwrap_or("event");
         let now = self.now();
+        // One template read for all recipients.
+        let inbox = self.template_source(scene, Channel::Inbox).await?;
+        let notice = Notice { scene, vars: &vars, inbox: &inbox, event_id: Some(event.id), source };
         let txn = self.store.write_txn().await?;
         let mut written = 0;
         for r in &recipients {
             let key = format!("{}#{}", event.dedupe_key, r.account_id);
-            if self.write_message(&txn, scene, &vars, r, Some(event.id), &key, source, now).await? {
+            if self.write_message(&txn, &notice, r, &key, now).await? {
                 written += 1;
             }
         }
@@ -216,18 +229,15 @@ impl App {
     }
 
     /// Writes one message and its first delivery job; `false` if it existed.
-    #[allow(clippy::too_many_arguments)]
     async fn write_message<C: sea_orm::ConnectionTrait>(
         &self,
         conn: &C,
-        scene: &Scene,
-        vars: &Value,
+        n: &Notice<'_>,
         r: &Recipient,
-        event_id: Option<i64>,
         dedupe_key: &str,
-        source: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, DomainError> {
+        let Notice { scene, vars, inbox, event_id, source } = *n;
         let critical = scene.criticality == Criticality::Critical;
         let muted = self.store.muted_categories(r.account_id).await?.iter().any(|c| c == scene.category.as_str());
         let reach = Reach { wechat: true, phone: r.has_mobile };
@@ -238,7 +248,6 @@ impl App {
         // Patient-facing texts are rendered now, so the inbox shows them whatever happens
         // to the push channels; a broken staff template falls back to the built-in text
         // and the problem is kept on the message.
-        let inbox = self.template_source(scene, Channel::Inbox).await?;
         let builtin = TemplateSource::builtin(scene, Channel::Inbox);
         let rendered = templates::render(&inbox.title, &vars).and_then(|t| templates::render(&inbox.body, &vars).map(|b| (t, b)));
         let (title, body, template_error) = match rendered {
@@ -305,7 +314,7 @@ impl App {
     async fn is_stale(&self, m: &MessageRow, scene: &Scene, vars: &Value) -> Result<bool, DomainError> {
         let mine = subjects(vars);
         if let (Some(event_id), Some(patient_id)) = (m.event_id, m.patient_id) {
-            let event_patient = self.store.event(event_id).await?.and_then(|e| e.patient_id).unwrap_or(patient_id);
+            let event_patient = self.store.event_patient(event_id).await?.unwrap_or(patient_id);
             for later in self.store.later_events(event_patient, event_id, scene.superseded_by).await? {
                 let theirs = subjects(&serde_json::from_str(&later.payload).unwrap_or(Value::Null));
                 if theirs.iter().any(|s| mine.contains(s)) {
@@ -412,9 +421,7 @@ impl App {
                 return self.exhausted(&m, scene, critical, plan.is_empty(), now).await;
             };
             let next = MessageProgress { step: Some(m.step + 1), channel_attempts: Some(0), channel_started_at: Some(None), ..Default::default() };
-            // A subscribe message is the way to reach someone who stopped following the
-            // account; otherwise it is skipped.
-            if channel == Channel::WechatSubscribe && m.last_code.as_deref() != Some("43004") {
+            if !rules::worth_trying(channel, m.last_code.as_deref()) {
                 if !progress(next).await? {
                     return Ok(());
                 }
@@ -464,7 +471,7 @@ impl App {
             if retry_here && now - started < rules::channel_deadline(scene.criticality) {
                 let p = MessageProgress { channel_attempts: Some(attempt), channel_started_at: Some(Some(started)), ..Default::default() };
                 if progress(noted(p)).await? {
-                    let at = now + rules::retry_after(u32::try_from(attempt - 1).unwrap_or(0), rand::random::<f64>());
+                    let at = now + domain::clock::backoff(u32::try_from(attempt - 1).unwrap_or(0), rand::random::<f64>(), rules::RETRY_CAP);
                     let job =
                         NewJob::new(NOTIFY_DELIVER, json!({"message_id": m.id}), now).at(at).dedupe(format!("{NOTIFY_DELIVER}:{}:{}:{attempt}", m.id, m.step));
                     self.store.enqueue(self.store.db(), job, now).await?;
