@@ -376,13 +376,8 @@ impl Store {
 
     /// The patient an event is about (without unsealing its payload).
     pub async fn event_patient(&self, id: i64) -> Result<Option<i64>, DomainError> {
-        let p: Option<Option<i64>> = journey_event::Entity::find_by_id(id)
-            .select_only()
-            .column(journey_event::Column::PatientId)
-            .into_tuple()
-            .one(&self.db)
-            .await
-            .map_err(db_err)?;
+        let p: Option<Option<i64>> =
+            journey_event::Entity::find_by_id(id).select_only().column(journey_event::Column::PatientId).into_tuple().one(&self.db).await.map_err(db_err)?;
         Ok(p.flatten())
     }
 
