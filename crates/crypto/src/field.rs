@@ -72,15 +72,7 @@ impl FieldCipher {
     }
 
     pub fn seal(&self, column: &str, plaintext: &str) -> String {
-        let nonce = crate::random_bytes::<12>();
-        let ct = match self.alg {
-            FieldCipherAlgorithm::Aes256Gcm => aes_gcm_seal(&self.key, &nonce, column.as_bytes(), plaintext.as_bytes()),
-            FieldCipherAlgorithm::Sm4Gcm => sm4_gcm_seal(&self.key, &nonce, column.as_bytes(), plaintext.as_bytes()),
-        }
-        .expect("key length checked at construction");
-        let mut blob = nonce.to_vec();
-        blob.extend(ct);
-        format!("{}:{}:{}", self.alg.tag(), self.version, B64.encode(blob))
+        format!("{}:{}:{}", self.alg.tag(), self.version, B64.encode(self.seal_blob(column, plaintext.as_bytes())))
     }
 
     pub fn open(&self, column: &str, sealed: &str) -> Result<String> {
@@ -88,6 +80,42 @@ impl FieldCipher {
         let (Some(tag), Some(ver), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CryptoError::Malformed("sealed field"));
         };
+        let blob = B64.decode(body).map_err(|_| CryptoError::Malformed("sealed field base64"))?;
+        let pt = self.open_blob(tag, ver, column, &blob)?;
+        String::from_utf8(pt).map_err(|_| CryptoError::DecryptFailed)
+    }
+
+    /// Seals a file's bytes (a report PDF, an image) bound to `context` (the file's
+    /// key): `<alg>:<version>:` then nonce ‖ ciphertext ‖ tag, binary.
+    pub fn seal_bytes(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        let mut out = format!("{}:{}:", self.alg.tag(), self.version).into_bytes();
+        out.extend(self.seal_blob(context, plaintext));
+        out
+    }
+
+    pub fn open_bytes(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        let mut parts = sealed.splitn(3, |b| *b == b':');
+        let (Some(tag), Some(ver), Some(blob)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(CryptoError::Malformed("sealed file"));
+        };
+        let tag = std::str::from_utf8(tag).map_err(|_| CryptoError::Malformed("sealed file algorithm"))?;
+        let ver = std::str::from_utf8(ver).map_err(|_| CryptoError::Malformed("sealed file version"))?;
+        self.open_blob(tag, ver, context, blob)
+    }
+
+    fn seal_blob(&self, aad: &str, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = crate::random_bytes::<12>();
+        let ct = match self.alg {
+            FieldCipherAlgorithm::Aes256Gcm => aes_gcm_seal(&self.key, &nonce, aad.as_bytes(), plaintext),
+            FieldCipherAlgorithm::Sm4Gcm => sm4_gcm_seal(&self.key, &nonce, aad.as_bytes(), plaintext),
+        }
+        .expect("key length checked at construction");
+        let mut blob = nonce.to_vec();
+        blob.extend(ct);
+        blob
+    }
+
+    fn open_blob(&self, tag: &str, ver: &str, aad: &str, blob: &[u8]) -> Result<Vec<u8>> {
         let alg = FieldCipherAlgorithm::parse(tag).ok_or(CryptoError::Malformed("sealed field algorithm"))?;
         let ver: u32 = ver.parse().map_err(|_| CryptoError::Malformed("sealed field version"))?;
         let key = if alg == self.alg && ver == self.version {
@@ -95,16 +123,14 @@ impl FieldCipher {
         } else {
             &self.retired.iter().find(|(a, v, _)| *a == alg && *v == ver).ok_or(CryptoError::InvalidKey("no key for this sealed field's version"))?.2
         };
-        let blob = B64.decode(body).map_err(|_| CryptoError::Malformed("sealed field base64"))?;
         if blob.len() < 12 + 16 {
             return Err(CryptoError::Malformed("sealed field too short"));
         }
         let nonce: [u8; 12] = blob[..12].try_into().expect("12 bytes");
-        let pt = match alg {
-            FieldCipherAlgorithm::Aes256Gcm => aes_gcm_open(key, &nonce, column.as_bytes(), &blob[12..]),
-            FieldCipherAlgorithm::Sm4Gcm => sm4_gcm_open(key, &nonce, column.as_bytes(), &blob[12..]),
-        }?;
-        String::from_utf8(pt).map_err(|_| CryptoError::DecryptFailed)
+        match alg {
+            FieldCipherAlgorithm::Aes256Gcm => aes_gcm_open(key, &nonce, aad.as_bytes(), &blob[12..]),
+            FieldCipherAlgorithm::Sm4Gcm => sm4_gcm_open(key, &nonce, aad.as_bytes(), &blob[12..]),
+        }
     }
 }
 
@@ -142,6 +168,20 @@ impl KeyedHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_files_open_only_under_their_own_key_name() {
+        let c = FieldCipher::new(FieldCipherAlgorithm::Sm4Gcm, 2, vec![9u8; 16]).unwrap();
+        let pdf = b"%PDF-1.7 \x00\xff binary".to_vec();
+        let sealed = c.seal_bytes("reports/ab12", &pdf);
+        assert!(sealed.starts_with(b"sm4:2:"));
+        assert!(!sealed.windows(5).any(|w| w == b"%PDF-"));
+        assert_eq!(c.open_bytes("reports/ab12", &sealed).unwrap(), pdf);
+        assert!(c.open_bytes("reports/other", &sealed).is_err(), "a file moved under another key fails");
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(c.open_bytes("reports/ab12", &tampered).is_err());
+    }
 
     #[test]
     fn seal_open_round_trip_both_algorithms() {

@@ -16,6 +16,7 @@ pub mod masked;
 pub mod money;
 pub mod notify;
 pub mod ports;
+pub mod reports;
 pub mod staff;
 
 pub use clock::{Clock, FakeClock, SystemClock};
