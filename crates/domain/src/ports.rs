@@ -123,17 +123,6 @@ pub struct VisitFees {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HisReport {
-    pub report_id: String,
-    pub kind: String,
-    pub title: String,
-    /// pending / in_progress / completed / abnormal (RPT-1).
-    pub status: String,
-    pub expected_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InpatientStay {
     pub inpatient_no: String,
     pub ward: String,
@@ -195,7 +184,15 @@ pub trait HisPort: Send + Sync {
     /// without, the whole bill is self-pay.
     async fn pre_settle(&self, his_patient_id: &str, recipe_ids: &[String], insurance: Option<&InsuranceShare>) -> Result<PreSettlement, DomainError>;
     async fn settle(&self, pre_settle_id: &str, pay_trade_no: &str, self_pay: Fen) -> Result<Settlement, DomainError>;
-    async fn reports(&self, his_patient_id: &str) -> Result<Vec<HisReport>, DomainError>;
+    /// The patient's lab and exam orders as the LIS/PACS holds them now (RPT-1).
+    async fn lab_orders(&self, his_patient_id: &str) -> Result<Vec<crate::reports::LabSnapshot>, DomainError>;
+    /// One order now; `None` when the LIS does not know it.
+    async fn lab_order(&self, order_no: &str) -> Result<Option<crate::reports::LabSnapshot>, DomainError>;
+    /// Marks a sampled specimen rejected in the LIS. Rejecting one already rejected
+    /// changes nothing and returns the order as it is.
+    async fn reject_specimen(&self, order_no: &str, reason: &str, instruction: &str, by: &str) -> Result<crate::reports::LabSnapshot, DomainError>;
+    /// A report file's bytes (PDF or JPEG), refused past `max_bytes` without reading on.
+    async fn report_file(&self, file_id: &str, max_bytes: usize) -> Result<Vec<u8>, DomainError>;
     async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError>;
     /// The visiting card's stored value (就诊卡余额); `None` if the patient has no card account.
     async fn card_account(&self, his_patient_id: &str) -> Result<Option<CardAccount>, DomainError>;
@@ -284,4 +281,17 @@ pub trait NavigationPort: Send + Sync {
     /// A route from the hospital's main entrance to a destination code of the navigation
     /// system (pharmacy window, exam room …).
     async fn route_to(&self, destination: &str) -> Result<NavRoute, DomainError>;
+}
+
+// --- the file store (RPT-2: report PDFs and images) ---------------------------------------
+
+/// Where report files live: a local directory by default, an S3-compatible object
+/// store in production. Keys are ours (random, `[a-z0-9/._-]`); bytes arrive sealed.
+#[async_trait::async_trait]
+pub trait FileStorePort: Send + Sync {
+    fn backend(&self) -> &'static str;
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), DomainError>;
+    /// `None` when there is no such object.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, DomainError>;
+    async fn delete(&self, key: &str) -> Result<(), DomainError>;
 }

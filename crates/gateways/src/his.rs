@@ -9,6 +9,7 @@ use domain::booking::{Department, Doctor, Schedule, SessionChange, SessionPeriod
 use domain::identity::Gender;
 use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
 use domain::ports::*;
+use domain::reports::LabSnapshot;
 use domain::{DomainError, ErrorCode, Fen};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -257,6 +258,167 @@ impl HisClient {
             Err((code, msg)) => Err(refusal(op, &code, &msg)),
         }
     }
+}
+
+/// The LIS does not know the order.
+const LAB_ORDER_UNKNOWN: &str = "2020";
+/// The specimen cannot be rejected in its state (not sampled, or reported).
+const LAB_NOT_REJECTABLE: &str = "2021";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabItemDto {
+    code: String,
+    name: String,
+    value: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    range: String,
+    #[serde(default)]
+    flag: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabFileDto {
+    file_id: String,
+    file_type: String,
+    #[serde(default)]
+    file_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabReportDto {
+    report_no: String,
+    report_version: u32,
+    report_time: DateTime<Utc>,
+    #[serde(default)]
+    tester: String,
+    #[serde(default)]
+    reviewer: String,
+    #[serde(default)]
+    items: Vec<LabItemDto>,
+    #[serde(default)]
+    findings: String,
+    #[serde(default)]
+    conclusion: String,
+    #[serde(default)]
+    files: Vec<LabFileDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabRejectionDto {
+    reason: String,
+    #[serde(default)]
+    instruction: String,
+    reject_time: DateTime<Utc>,
+    #[serde(default)]
+    operator: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabOrderDto {
+    order_no: String,
+    patient_id: String,
+    #[serde(default)]
+    recipe_id: String,
+    item_code: String,
+    item_name: String,
+    /// LIS or PACS.
+    order_type: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    dept_name: String,
+    #[serde(default)]
+    doctor_name: String,
+    #[serde(default)]
+    place: String,
+    #[serde(default)]
+    specimen: String,
+    #[serde(default)]
+    barcode: String,
+    revision: u64,
+    status: String,
+    order_time: DateTime<Utc>,
+    sample_time: Option<DateTime<Utc>>,
+    rejection: Option<LabRejectionDto>,
+    report: Option<LabReportDto>,
+}
+
+/// An LIS order into the domain's snapshot, refusing anything inconsistent: a status
+/// we do not know, a report without its body, a rejection without its reason.
+fn lab_snapshot(op: &str, o: LabOrderDto) -> Result<LabSnapshot, DomainError> {
+    use domain::reports::{FileKind, FileRef, LabStatus, OrderKind, Rejection, ReportBody, ResultItem};
+    let status = LabStatus::parse(&o.status).ok_or_else(|| malformed(op, format!("status {}", o.status)))?;
+    let kind = match o.order_type.as_str() {
+        "LIS" => OrderKind::Lab,
+        "PACS" => OrderKind::Exam,
+        other => return Err(malformed(op, format!("orderType {other}"))),
+    };
+    if o.order_no.is_empty() || o.revision == 0 {
+        return Err(malformed(op, "orderNo/revision"));
+    }
+    if matches!(status, LabStatus::Reported | LabStatus::Withdrawn) && o.report.is_none() {
+        return Err(malformed(op, "reported without a report"));
+    }
+    if status == LabStatus::Rejected && o.rejection.is_none() {
+        return Err(malformed(op, "rejected without a reason"));
+    }
+    let report = o
+        .report
+        .map(|r| -> Result<ReportBody, DomainError> {
+            Ok(ReportBody {
+                report_no: r.report_no,
+                version: r.report_version,
+                reported_at: r.report_time,
+                tester: r.tester,
+                reviewer: r.reviewer,
+                items: r
+                    .items
+                    .into_iter()
+                    .map(|i| ResultItem { code: i.code, name: i.name, value: i.value, unit: i.unit, range: i.range, flag: i.flag })
+                    .collect(),
+                findings: r.findings,
+                conclusion: r.conclusion,
+                files: r
+                    .files
+                    .into_iter()
+                    .map(|f| {
+                        Ok(FileRef {
+                            kind: FileKind::parse(&f.file_type).ok_or_else(|| malformed(op, format!("fileType {}", f.file_type)))?,
+                            file_id: f.file_id,
+                            name: f.file_name,
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+            })
+        })
+        .transpose()?;
+    Ok(LabSnapshot {
+        order_no: o.order_no,
+        his_patient_id: o.patient_id,
+        recipe_id: o.recipe_id,
+        item_code: o.item_code,
+        item_name: o.item_name,
+        kind,
+        category: o.category,
+        dept_name: o.dept_name,
+        doctor_name: o.doctor_name,
+        place: o.place,
+        specimen: o.specimen,
+        barcode: o.barcode,
+        revision: o.revision,
+        status,
+        ordered_at: o.order_time,
+        sampled_at: o.sample_time,
+        rejection: o.rejection.map(|r| Rejection { reason: r.reason, instruction: r.instruction, at: r.reject_time, by: r.operator }),
+        report,
+    })
 }
 
 /// Maps HIS result codes to the catalogue. The HIS message goes to the log only.
@@ -556,33 +718,66 @@ impl HisPort for HisClient {
         Ok(Settlement { settle_id: r.settle_id, invoice_no: r.invoice_no, guidance: r.guide })
     }
 
-    async fn reports(&self, his_patient_id: &str) -> Result<Vec<HisReport>, DomainError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct R {
-            report_id: String,
-            report_type: String,
-            title: String,
-            status: String,
-            expect_time: Option<DateTime<Utc>>,
-            report_time: Option<DateTime<Utc>>,
+    async fn lab_orders(&self, his_patient_id: &str) -> Result<Vec<LabSnapshot>, DomainError> {
+        let v: Vec<LabOrderDto> = parse("lab_order_list", self.call_ok("lab_order_list", json!({"patientId": his_patient_id})).await?)?;
+        v.into_iter().map(|o| lab_snapshot("lab_order_list", o)).collect()
+    }
+
+    async fn lab_order(&self, order_no: &str) -> Result<Option<LabSnapshot>, DomainError> {
+        match self.call("lab_order_query", json!({"orderNo": order_no})).await? {
+            Ok(v) => Ok(Some(lab_snapshot("lab_order_query", parse("lab_order_query", v)?)?)),
+            Err((code, _)) if code == LAB_ORDER_UNKNOWN => Ok(None),
+            Err((code, msg)) => Err(refusal("lab_order_query", &code, &msg)),
         }
-        let v: Vec<R> = parse("report_list", self.call_ok("report_list", json!({"patientId": his_patient_id})).await?)?;
-        v.into_iter()
-            .map(|r| {
-                if !matches!(r.status.as_str(), "pending" | "in_progress" | "completed" | "abnormal") {
-                    return Err(malformed("report_list", format!("status {}", r.status)));
-                }
-                Ok(HisReport {
-                    report_id: r.report_id,
-                    kind: r.report_type,
-                    title: r.title,
-                    status: r.status,
-                    expected_at: r.expect_time,
-                    completed_at: r.report_time,
-                })
-            })
-            .collect()
+    }
+
+    async fn reject_specimen(&self, order_no: &str, reason: &str, instruction: &str, by: &str) -> Result<LabSnapshot, DomainError> {
+        match self.call("specimen_reject", json!({"orderNo": order_no, "reason": reason, "instruction": instruction, "operator": by})).await? {
+            Ok(v) => lab_snapshot("specimen_reject", parse("specimen_reject", v)?),
+            Err((code, _)) if code == LAB_ORDER_UNKNOWN => {
+                Err(DomainError::new(ErrorCode::LabOrderUnknown, format!("his specimen_reject: {order_no} unknown")))
+            }
+            Err((code, msg)) if code == LAB_NOT_REJECTABLE => {
+                Err(DomainError::new(ErrorCode::SpecimenNotRejectable, format!("his specimen_reject refused: {msg}")))
+            }
+            Err((code, msg)) => Err(refusal("specimen_reject", &code, &msg)),
+        }
+    }
+
+    async fn report_file(&self, file_id: &str, max_bytes: usize) -> Result<Vec<u8>, DomainError> {
+        if file_id.is_empty() || !file_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(malformed("report_file", "file id"));
+        }
+        let path = format!("/his/api/v1/files/{file_id}");
+        let sign = hex::encode(crypto::mac::hmac_sha256(self.cfg.channel_key.as_bytes(), format!("GET {path}").as_bytes()));
+        let unavailable = |e: String| DomainError::new(ErrorCode::HisUnavailable, format!("his report_file: {e}"));
+        let mut resp = self
+            .http
+            .client()
+            .get(format!("{}{path}", self.cfg.base_url.trim_end_matches('/')))
+            .header("x-his-channel", &self.cfg.channel_id)
+            .header("x-his-sign", sign)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Err(DomainError::new(ErrorCode::ReportFileInvalid, format!("his report_file: {file_id} not found")));
+        }
+        if !resp.status().is_success() {
+            return Err(unavailable(format!("status {}", resp.status())));
+        }
+        let too_large = || DomainError::new(ErrorCode::ReportFileInvalid, format!("his report_file: {file_id} larger than {max_bytes} bytes"));
+        if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| unavailable(e.to_string()))? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError> {

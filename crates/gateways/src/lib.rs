@@ -3,6 +3,7 @@
 //! is shared. Switching from a simulator to the real system is configuration only.
 
 pub mod ccb;
+pub mod files;
 pub mod his;
 pub mod http;
 pub mod nhsa;

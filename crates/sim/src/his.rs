@@ -141,11 +141,16 @@ pub struct HisState {
     faults: Faults,
     /// Visiting-card stored value per patient (fen).
     cards: HashMap<String, i64>,
+    /// The LIS/PACS behind the HIS.
+    pub(crate) lab: crate::lis::LabState,
 }
 
 pub type SharedHis = Arc<Mutex<HisState>>;
 
 type OpResult = Result<Value, (&'static str, String)>;
+
+/// A paid recipe's tests: recipe, (item code, name)s, department, doctor.
+type PaidTests = (String, Vec<(String, String)>, String, String);
 
 fn err<T>(code: &'static str, msg: impl Into<String>) -> Result<T, (&'static str, String)> {
     Err((code, msg.into()))
@@ -195,13 +200,80 @@ impl HisState {
             seq: 0,
             faults: Faults::default(),
             cards: HashMap::new(),
+            lab: crate::lis::LabState::default(),
         };
         let citizens = st.hospital.citizens.clone();
         for c in citizens.into_iter().filter(|c| c.registered_in_his) {
             st.create_patient(c);
         }
         st.seed_activity();
+        st.seed_lab();
         st
+    }
+
+    /// Name, sex and age as a report prints them.
+    pub(crate) fn patient_brief(&self, patient_id: &str) -> crate::lis::PatientBrief {
+        let Some(p) = self.patient_by_id(patient_id) else { return Default::default() };
+        let c = &p.citizen;
+        let sex = if demo::gender_of(&c.id_card_no) == domain::identity::Gender::Male { "男" } else { "女" };
+        let today = domain::clock::to_local(self.clock.now()).date_naive();
+        let age = domain::identity::IdCardNo::parse(&c.id_card_no, today).map(|id| format!("{}岁", id.expose().age_on(today))).unwrap_or_default();
+        (c.name.clone(), sex.into(), age)
+    }
+
+    /// Demo lab history for 张伟: yesterday's visit with a blood count reported (a
+    /// PDF), a CRP sampled, a urine test whose specimen was rejected, and a chest film
+    /// paid but not yet taken — every state of RPT-1 on first sight.
+    fn seed_lab(&mut self) {
+        let Some(pid) = self.patients.iter().find(|p| p.citizen.name == "张伟").map(|p| p.patient_id.clone()) else { return };
+        let now = self.clock.now();
+        let cat = demo::fee_catalogue();
+        let items: Vec<FeeItem> =
+            ["250101001", "250301001", "250102001", "210102015"].iter().filter_map(|c| cat.iter().find(|i| i.item_code == *c).cloned()).collect();
+        let (recipe_id, visit_id) = (self.next("RX"), self.next("V"));
+        let dept_name = self.hospital.departments.iter().find(|d| d.dept_id == "0101").map(|d| d.name.clone()).unwrap_or_default();
+        let doctor_name = self.hospital.doctors.iter().find(|d| d.dept_id == "0101").map(|d| d.name.clone()).unwrap_or_default();
+        let paid_at = now - Duration::hours(3);
+        let names: Vec<(String, String)> = items.iter().map(|i| (i.item_code.clone(), i.name.clone())).collect();
+        self.bills.entry(pid.clone()).or_default().push(Bill {
+            recipe_id: recipe_id.clone(),
+            visit_id,
+            dept_id: "0101".into(),
+            dept_name: dept_name.clone(),
+            doctor_name: doctor_name.clone(),
+            issued_at: paid_at - Duration::minutes(20),
+            items,
+            paid: true,
+        });
+        self.lab.on_paid(&pid, &recipe_id, &names, &dept_name, &doctor_name, paid_at);
+        let orders: Vec<(String, String)> =
+            self.lab.orders.iter().filter(|o| o.recipe_id == recipe_id).map(|o| (o.order_no.clone(), o.item_code.clone())).collect();
+        let brief = self.patient_brief(&pid);
+        for (order_no, code) in orders {
+            let sampled = paid_at + Duration::minutes(15);
+            let _ = match code.as_str() {
+                "250101001" => self
+                    .lab
+                    .sample(&order_no, sampled)
+                    .and_then(|_| self.lab.report(&order_no, crate::lis::FileMode::Pdf, brief.clone(), sampled + Duration::minutes(50))),
+                "250301001" => self.lab.sample(&order_no, now - Duration::minutes(40)),
+                "250102001" => self.lab.sample(&order_no, sampled).and_then(|_| {
+                    self.lab
+                        .reject(
+                            &order_no,
+                            "标本量不足",
+                            "请于今天16:30前到门诊楼1层检验科B区3号窗口重新留取尿液标本，无需再次缴费。",
+                            "lab01",
+                            sampled + Duration::minutes(30),
+                        )
+                        .map(|_| ())
+                        .map_err(|e| e.1)
+                }),
+                _ => Ok(()),
+            };
+        }
+        // Nobody is listening yet: the platform finds these by polling.
+        self.lab.pending.clear();
     }
 
     fn next(&mut self, prefix: &str) -> String {
@@ -708,6 +780,24 @@ impl HisState {
                         b.paid = true;
                     }
                 }
+                let paid_tests: Vec<PaidTests> = self
+                    .bills
+                    .get(&pid)
+                    .into_iter()
+                    .flatten()
+                    .filter(|b| ids.contains(&b.recipe_id))
+                    .map(|b| {
+                        (
+                            b.recipe_id.clone(),
+                            b.items.iter().map(|i| (i.item_code.clone(), i.name.clone())).collect(),
+                            b.dept_name.clone(),
+                            b.doctor_name.clone(),
+                        )
+                    })
+                    .collect();
+                for (recipe, items, dept, doctor) in paid_tests {
+                    self.lab.on_paid(&pid, &recipe, &items, &dept, &doctor, now);
+                }
                 let ps = self.pre_settles.get_mut(&ps_id).expect("present");
                 ps.settled = Some((settle.clone(), invoice.clone()));
                 let _ = (ps.fund, ps.acct);
@@ -715,19 +805,24 @@ impl HisState {
                 let guide = self.guidance(&pid, &ids);
                 Ok(json!({"settleId": settle, "invoiceNo": invoice, "guide": guide}))
             }
-            "report_list" => {
+            "lab_order_list" => {
                 let pid = s(data, "patientId")?;
-                let Some(p) = self.patient_by_id(pid) else { return err("2001", "患者不存在") };
-                let now = self.clock.now();
-                if p.citizen.name != "张伟" && p.citizen.name != "赵小雨" {
-                    return Ok(json!([]));
+                if self.patient_by_id(pid).is_none() {
+                    return err("2001", "患者不存在");
                 }
-                Ok(json!([
-                    {"reportId": format!("LIS{}01", p.patient_id), "reportType": "LIS", "title": "血常规（五分类）", "status": "completed", "expectTime": null, "reportTime": (now - Duration::hours(20)).to_rfc3339()},
-                    {"reportId": format!("LIS{}02", p.patient_id), "reportType": "LIS", "title": "C反应蛋白测定", "status": "in_progress", "expectTime": (now + Duration::hours(2)).to_rfc3339(), "reportTime": null},
-                    {"reportId": format!("PACS{}03", p.patient_id), "reportType": "PACS", "title": "胸部正侧位X线摄影", "status": "pending", "expectTime": null, "reportTime": null},
-                    {"reportId": format!("LIS{}04", p.patient_id), "reportType": "LIS", "title": "尿常规", "status": "abnormal", "expectTime": null, "reportTime": null},
-                ]))
+                Ok(self.lab.list(pid))
+            }
+            "lab_order_query" => match self.lab.query(s(data, "orderNo")?) {
+                Some(v) => Ok(v),
+                None => err("2020", "申请单不存在"),
+            },
+            "specimen_reject" => {
+                let (order_no, reason) = (s(data, "orderNo")?.to_owned(), s(data, "reason")?.to_owned());
+                let instruction = data.get("instruction").and_then(Value::as_str).unwrap_or("").to_owned();
+                let by = data.get("operator").and_then(Value::as_str).unwrap_or("").to_owned();
+                let now = self.clock.now();
+                let i = self.lab.reject(&order_no, &reason, &instruction, &by, now)?;
+                Ok(self.lab.order_json(i))
             }
             "inhospital_info" => {
                 let pid = s(data, "patientId")?;
@@ -830,6 +925,11 @@ pub fn sign(key: &str, body: &[u8]) -> String {
     hex::encode(crypto::mac::hmac_sha256(key.as_bytes(), body))
 }
 
+/// The channel key (the file download checks its signature with it).
+pub(crate) fn channel_key(st: &SharedHis) -> String {
+    st.lock().expect("his lock").cfg.channel_key.clone()
+}
+
 fn answer(code: &str, msg: &str, data: Value) -> Response {
     Json(json!({"resultCode": code, "resultMsg": msg, "data": data})).into_response()
 }
@@ -859,6 +959,7 @@ async fn handle(State(st): State<SharedHis>, Path(op): Path<String>, headers: He
     }
     let data = env.get("data").cloned().unwrap_or(Value::Null);
     let result = st.lock().expect("his lock").dispatch(&op, &data);
+    crate::lis::push_pending(&st);
     if lose {
         return StatusCode::GATEWAY_TIMEOUT.into_response();
     }
@@ -889,5 +990,6 @@ pub fn router(state: SharedHis) -> Router {
         .route("/__sim/faults", post(set_faults))
         .route("/__sim/slot/{slot_id}", axum::routing::get(inspect_slot))
         .merge(crate::his_events::router())
+        .merge(crate::lis::router())
         .with_state(state)
 }

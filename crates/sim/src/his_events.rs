@@ -21,7 +21,6 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("orders_issued", "医生开具检查/处方（待缴费）"),
     ("medicine_ready", "药品已备好（取药提醒）"),
     ("dispensed", "药房已发药（取药成功）"),
-    ("report_out", "报告已出"),
     ("critical_value", "危急值"),
     ("exam_precautions", "检查预约与注意事项"),
     ("medication_guidance", "用药指导"),
@@ -55,10 +54,6 @@ fn build(st: &SharedHis, event: &str, patient_id: &str) -> Result<(String, Value
             ("medicine.ready", json!({"pharmacy": "门诊西药房", "window": "3", "recipe_id": g.latest_recipe(patient_id), "destination": "PHARMACY-W"}))
         }
         "dispensed" => ("medicine.picked_up", json!({"pharmacy": "门诊西药房", "drugs": "阿莫西林胶囊 0.25g×24粒", "recipe_id": g.latest_recipe(patient_id)})),
-        "report_out" => (
-            "report.ready",
-            json!({"report_id": format!("LIS{patient_id}01"), "report_name": "血常规（五分类）", "reported_at": local(now), "dept_name": "检验科"}),
-        ),
         "critical_value" => (
             "critical_value",
             json!({"item": "血钾", "value": "6.8 mmol/L（参考3.5-5.3）", "dept_name": "检验科", "ward": stay.as_ref().map(|s| s.1.clone()).unwrap_or_default(),

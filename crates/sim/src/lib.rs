@@ -6,6 +6,7 @@ pub mod ccb;
 pub mod demo;
 pub mod his;
 pub mod his_events;
+pub mod lis;
 pub mod navigation;
 pub mod nhsa;
 pub mod realname;

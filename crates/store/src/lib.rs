@@ -15,6 +15,7 @@ pub mod notify;
 pub mod outbox;
 pub mod reconciliation;
 pub mod registration;
+pub mod reports;
 pub mod session;
 pub mod staff;
 

@@ -42,7 +42,6 @@ on_both_backends! {
             ("orders_issued", "bill.due"),
             ("medicine_ready", "medicine.ready"),
             ("dispensed", "medicine.picked_up"),
-            ("report_out", "report.ready"),
             ("critical_value", "critical_value"),
             ("exam_precautions", "exam.precautions"),
             ("medication_guidance", "medication.guidance"),

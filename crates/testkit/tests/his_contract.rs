@@ -118,9 +118,31 @@ async fn bills_settlement_reports_and_inpatient() {
     let st = his.settle(&pre.pre_settle_id, "PAY-2", pre.self_pay).await.unwrap();
     assert_eq!(his.settle(&pre.pre_settle_id, "PAY-2", pre.self_pay).await.unwrap(), st, "settle is idempotent");
     assert!(his.unpaid_bills(&zhang.his_patient_id).await.unwrap().is_empty());
-    let reports = his.reports(&zhang.his_patient_id).await.unwrap();
-    let states: std::collections::BTreeSet<_> = reports.iter().map(|r| r.status.as_str()).collect();
-    assert_eq!(states.into_iter().collect::<Vec<_>>(), vec!["abnormal", "completed", "in_progress", "pending"]);
+    // The LIS: the seeded history (every state) plus one order per test just paid.
+    use domain::reports::LabStatus;
+    let orders = his.lab_orders(&zhang.his_patient_id).await.unwrap();
+    let count = |s: LabStatus| orders.iter().filter(|o| o.status == s).count();
+    assert_eq!((count(LabStatus::Ordered), count(LabStatus::Sampled), count(LabStatus::Reported), count(LabStatus::Rejected)), (3, 1, 1, 1), "{orders:?}");
+    assert_eq!(orders.iter().filter(|o| o.recipe_id == ids[0]).count(), 2, "the blood count and the CRP just paid became orders");
+    let reported = orders.iter().find(|o| o.status == LabStatus::Reported).unwrap();
+    let report = reported.report.as_ref().unwrap();
+    assert!(!report.items.is_empty() && report.items.iter().any(|i| i.flag == "H"));
+    let pdf = his.report_file(&report.files[0].file_id, 5 << 20).await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "the LIS serves a real PDF");
+    let e = his.report_file(&report.files[0].file_id, 100).await.unwrap_err();
+    assert_eq!(e.code, domain::ErrorCode::ReportFileInvalid, "past the size cap the download stops");
+    assert_eq!(his.lab_order(&reported.order_no).await.unwrap().as_ref(), Some(reported));
+    assert!(his.lab_order("LO-NOPE").await.unwrap().is_none());
+    let sampled = orders.iter().find(|o| o.status == LabStatus::Sampled).unwrap();
+    let rejected = his.reject_specimen(&sampled.order_no, "标本溶血", "请重新采血", "lab01").await.unwrap();
+    assert_eq!((rejected.status, rejected.revision), (LabStatus::Rejected, sampled.revision + 1));
+    assert_eq!(
+        his.reject_specimen(&sampled.order_no, "标本溶血", "请重新采血", "lab01").await.unwrap().revision,
+        rejected.revision,
+        "a second rejection changes nothing"
+    );
+    let pending = orders.iter().find(|o| o.status == LabStatus::Ordered).unwrap();
+    assert_eq!(his.reject_specimen(&pending.order_no, "x", "", "lab01").await.unwrap_err().code, domain::ErrorCode::SpecimenNotRejectable);
     assert!(his.inpatient_stay(&zhang.his_patient_id).await.unwrap().is_none());
     let wu = his.find_patient(&cs.iter().find(|c| c.name == "吴秀英").unwrap().id_card_no).await.unwrap().unwrap();
     let stay = his.inpatient_stay(&wu.his_patient_id).await.unwrap().unwrap();

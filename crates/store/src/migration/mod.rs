@@ -8,6 +8,7 @@ mod m0003_attempts;
 mod m0004_reconciliation;
 mod m0005_registration;
 mod m0006_messages;
+mod m0007_reports;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_reconciliation::Migration),
             Box::new(m0005_registration::Migration),
             Box::new(m0006_messages::Migration),
+            Box::new(m0007_reports::Migration),
         ]
     }
 }
