@@ -52,6 +52,10 @@ impl Registry {
             .with(crate::notify::NOTIFY_DISPATCH, crate::notify::DispatchEvent)
             .with(crate::notify::NOTIFY_DELIVER, crate::notify::DeliverMessage)
             .with(crate::notify::NOTIFY_ACK_CHECK, crate::notify::AckCheck)
+            .with(crate::reports::REPORTS_SYNC, crate::reports::SyncLabOrder)
+            .with(crate::reports::REPORTS_INGEST, crate::reports::IngestReportFiles)
+            .with(crate::reports::REPORTS_PUBLISH, crate::reports::PublishReport)
+            .with(crate::reports::REPORTS_POLL, crate::reports::PollLabOrders)
     }
 }
 
@@ -214,6 +218,9 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     }
     if app.store.live_jobs_of_kind(crate::fairness::NO_SHOW_DAILY).await? == 0 {
         crate::fairness::schedule_no_show_sweep(app).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::reports::REPORTS_POLL).await? == 0 {
+        crate::reports::schedule_poll(app).await?;
     }
     let swept = crate::notify::sweep_undispatched(app).await?;
     if swept > 0 {

@@ -10,6 +10,7 @@ pub mod insurance;
 pub mod jobs;
 pub mod notify;
 pub mod registration;
+pub mod reports;
 pub mod staff;
 
 use domain::Clock;
@@ -99,6 +100,7 @@ pub struct App {
     pub eligibility_cache: Arc<insurance::EligibilityCache>,
     /// The message platform's channels and policy.
     pub messaging: Arc<notify::Messaging>,
+    pub reports: Arc<reports::Reports>,
 }
 
 impl App {
@@ -132,6 +134,7 @@ impl App {
             booking_limits,
             eligibility_cache,
             messaging: Arc::new(notify::Messaging::default()),
+            reports: Arc::new(reports::Reports::default()),
         }
     }
 
@@ -142,6 +145,11 @@ impl App {
 
     pub fn with_messaging(mut self, messaging: notify::Messaging) -> Self {
         self.messaging = Arc::new(messaging);
+        self
+    }
+
+    pub fn with_reports(mut self, reports: reports::Reports) -> Self {
+        self.reports = Arc::new(reports);
         self
     }
 

@@ -72,6 +72,41 @@ fn insurance_channel(s: &Settings) -> Result<app::billing::InsuranceChannel> {
     })
 }
 
+/// Reports: the policy, the limits and the file store, from settings.
+pub fn reports(s: &Settings) -> anyhow::Result<app::reports::Reports> {
+    let r = &s.reports;
+    let files: Arc<dyn domain::ports::FileStorePort> = match s.files.backend.as_str() {
+        "s3" => Arc::new(gateways::files::S3Store::new(gateways::files::S3Config {
+            endpoint: s.files.s3_endpoint.clone(),
+            bucket: s.files.s3_bucket.clone(),
+            region: s.files.s3_region.clone(),
+            access_key: s.files.s3_access_key.clone(),
+            secret_key: s.files.s3_secret_key.clone(),
+            timeout: Duration::from_millis(s.files.timeout_ms),
+        })),
+        _ => Arc::new(gateways::files::LocalDiskStore::new(&s.files.dir)),
+    };
+    Ok(app::reports::Reports {
+        settings: app::reports::ReportSettings {
+            policy: domain::reports::ReportPolicy {
+                turnaround_minutes: r.turnaround_minutes.clone(),
+                default_turnaround_minutes: r.default_turnaround_minutes,
+                release_delay_minutes: r.release_delay_minutes.clone(),
+            },
+            max_file_bytes: r.max_file_mb << 20,
+            max_image_pixels: r.max_image_megapixels * 1_000_000,
+            max_pdf_pages: r.max_pdf_pages,
+            page_width_px: r.page_width_px,
+            poll_every_minutes: r.poll_minutes,
+            hospital_name: s.server.hospital_name.clone(),
+            // A key of its own, derived from the lookup key: verification codes
+            // reveal nothing about lookups.
+            verify_key: crypto::mac::hmac_sha256(&s.lookup_key_bytes()?, b"carebridge/report-verify").to_vec(),
+        },
+        files,
+    })
+}
+
 /// The message platform's connectors and policy from settings.
 fn messaging(s: &Settings, clock: Arc<dyn Clock>) -> app::notify::Messaging {
     use gateways::notify::{navigation, sms, wechat};
@@ -197,6 +232,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
 
     let channels = messaging(&s, app.clock.clone());
     app = app.with_messaging(channels);
+    app = app.with_reports(reports(&s)?);
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };
     if demo_mode {

@@ -20,6 +20,8 @@ pub struct Settings {
     pub messages: Messages,
     pub sms: Sms,
     pub navigation: Navigation,
+    pub reports: ReportsSettings,
+    pub files: Files,
     pub workers: Workers,
     pub log: Log,
     pub demo: Demo,
@@ -203,6 +205,37 @@ pub struct Navigation {
     pub timeout_ms: u64,
 }
 
+/// Reports (RPT-1/2): turnaround, release delays, limits on files from the LIS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsSettings {
+    /// Minutes from sampling to result, by test category or by item code.
+    pub turnaround_minutes: std::collections::BTreeMap<String, i64>,
+    pub default_turnaround_minutes: i64,
+    /// Minutes between the doctor's release and the patient seeing it, by category.
+    pub release_delay_minutes: std::collections::BTreeMap<String, i64>,
+    pub max_file_mb: usize,
+    pub max_image_megapixels: u64,
+    pub max_pdf_pages: usize,
+    pub page_width_px: u16,
+    /// How often the LIS is asked about orders that can still change.
+    pub poll_minutes: i64,
+}
+
+/// The file store: `local` (a directory) or `s3` (an S3-compatible object store).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    pub backend: String,
+    pub dir: String,
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: String,
+    pub timeout_ms: u64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workers {
@@ -340,6 +373,26 @@ app_key = ""
 entrance = "ENTRANCE-MAIN"
 timeout_ms = 3000
 
+[reports]
+turnaround_minutes = { hematology = 60, urinalysis = 60, biochemistry = 240, immunology = 240, microbiology = 4320, imaging = 120, pathology = 7200 }
+default_turnaround_minutes = 240
+release_delay_minutes = { pathology = 4320, genetics = 4320 }
+max_file_mb = 20
+max_image_megapixels = 25
+max_pdf_pages = 30
+page_width_px = 1080
+poll_minutes = 5
+
+[files]
+backend = "local"
+dir = "data/files"
+s3_endpoint = ""
+s3_bucket = ""
+s3_region = "us-east-1"
+s3_access_key = ""
+s3_secret_key = ""
+timeout_ms = 10000
+
 [workers]
 count = 4
 poll_ms = 500
@@ -416,6 +469,36 @@ impl Settings {
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return bad("server.max_body_bytes", "between 1024 and 67108864");
+        }
+        let r = &self.reports;
+        if r.max_file_mb == 0
+            || r.max_file_mb > 200
+            || r.max_pdf_pages == 0
+            || r.max_image_megapixels == 0
+            || r.poll_minutes < 1
+            || !(320..=3000).contains(&r.page_width_px)
+        {
+            return bad("reports", "max_file_mb 1-200, max_pdf_pages ≥1, max_image_megapixels ≥1, poll_minutes ≥1, page_width_px 320-3000");
+        }
+        if r.turnaround_minutes.values().chain(r.release_delay_minutes.values()).any(|m| *m < 0) || r.default_turnaround_minutes < 0 {
+            return bad("reports", "minutes must not be negative");
+        }
+        match self.files.backend.as_str() {
+            "local" if self.files.dir.trim().is_empty() => return bad("files.dir", "must not be empty"),
+            "local" => {}
+            "s3" => {
+                for (key, v) in [
+                    ("files.s3_endpoint", &self.files.s3_endpoint),
+                    ("files.s3_bucket", &self.files.s3_bucket),
+                    ("files.s3_access_key", &self.files.s3_access_key),
+                    ("files.s3_secret_key", &self.files.s3_secret_key),
+                ] {
+                    if v.is_empty() {
+                        return bad(key, "required with files.backend = \"s3\"");
+                    }
+                }
+            }
+            _ => return bad("files.backend", "local or s3"),
         }
         let db = &self.database.url;
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
@@ -527,6 +610,7 @@ impl Settings {
         mask(&mut s.nhsa.signer_id);
         mask(&mut s.sms.access_key_secret);
         mask(&mut s.navigation.app_key);
+        mask(&mut s.files.s3_secret_key);
         s.database.url = mask_db_password(&s.database.url);
         toml_string(&s)
     }

@@ -48,6 +48,20 @@ impl Store {
         lab_order::Entity::find().filter(lab_order::Column::OrderNo.eq(order_no)).one(conn).await.map_err(db_err)?.map(|m| self.lab_record(m)).transpose()
     }
 
+    /// The order holding report `report_no` (the verification page's lookup).
+    pub async fn lab_order_by_report_no(&self, report_no: &str) -> Result<Option<LabOrderRecord>, DomainError> {
+        lab_order::Entity::find().filter(lab_order::Column::ReportNo.eq(report_no)).one(&self.db).await.map_err(db_err)?.map(|m| self.lab_record(m)).transpose()
+    }
+
+    /// Seals a file's bytes for the file store, bound to its storage key.
+    pub fn seal_file(&self, storage_key: &str, bytes: &[u8]) -> Vec<u8> {
+        self.keys.cipher.seal_bytes(storage_key, bytes)
+    }
+
+    pub fn open_file(&self, storage_key: &str, sealed: &[u8]) -> Result<Vec<u8>, DomainError> {
+        self.keys.cipher.open_bytes(storage_key, sealed).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal file {storage_key}: {e}")))
+    }
+
     pub async fn lab_order_by_id(&self, id: i64) -> Result<Option<LabOrderRecord>, DomainError> {
         lab_order::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)?.map(|m| self.lab_record(m)).transpose()
     }
@@ -227,8 +241,8 @@ impl Store {
         client_key: &str,
         outcome: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
-        lab_event::ActiveModel {
+    ) -> Result<i64, DomainError> {
+        let m = lab_event::ActiveModel {
             order_no: Set(order_no.into()),
             revision: Set(revision as i64),
             status: Set(status.into()),
@@ -240,7 +254,7 @@ impl Store {
         .insert(conn)
         .await
         .map_err(db_err)?;
-        Ok(())
+        Ok(m.id)
     }
 
     pub async fn recent_lab_events(&self, limit: u64) -> Result<Vec<lab_event::Model>, DomainError> {

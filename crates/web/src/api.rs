@@ -222,17 +222,19 @@ pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) 
         crate::children::api_start, crate::children::api_complete, crate::children::api_list,
         crate::registration::api_check_in,
         crate::messages::api_inbox, crate::messages::api_get, crate::messages::api_ack, crate::messages::api_preferences, crate::messages::api_set_preference,
-        crate::open_api::push, crate::open_api::status),
+        crate::open_api::push, crate::open_api::status, crate::reports::api_list, crate::reports::api_get, crate::reports::lab_event),
     components(schemas(ErrorBody, PatientDto, AddPatientRequest, DepartmentDto, ScheduleDto, SlotDto, crate::payments::OrderDto, crate::payments::CreateOrderRequest, crate::payments::CreatedOrderDto, crate::payments::PayRequest, crate::payments::PayStepDto,
         crate::registration::BookRequest, crate::registration::BookingDto,
         crate::children::StartBindingRequest, crate::children::NextStepDto, crate::children::CompleteBindingRequest, crate::children::ChildDto,
         crate::messages::MessageDto, crate::messages::InboxDto, crate::messages::PreferenceDto,
-        crate::open_api::PushRequestDto, crate::open_api::PushAnswerDto, crate::open_api::OpenErrorBody)),
+        crate::open_api::PushRequestDto, crate::open_api::PushAnswerDto, crate::open_api::OpenErrorBody,
+        crate::reports::ReportDto, crate::reports::ResultDto, crate::reports::FileDto, crate::reports::LabEventDto, crate::reports::LabEventAnswerDto)),
     tags(
         (name = "identity", description = "就诊人 and sign-in"),
         (name = "booking", description = "Departments, schedules and registrations (挂号)"),
         (name = "payments", description = "Orders and their payment"),
         (name = "messages", description = "The patient's message centre and notice preferences"),
+        (name = "reports", description = "Lab and exam reports: state, guidance, results and files (RPT-1/2)"),
         (name = "open", description = "The open message interface for hospital systems (MSG-3): signed pushes and status")
     )
 )]

@@ -17,6 +17,7 @@ pub mod outpatient;
 pub mod pages;
 pub mod payments;
 pub mod registration;
+pub mod reports;
 pub mod staff;
 pub mod topup;
 
@@ -111,6 +112,8 @@ const STAFF_OUTPATIENT: &[Role] = &[Role::Outpatient, Role::Admin];
 const STAFF_MESSAGES: &[Role] = &[Role::Outpatient, Role::Admin];
 /// Who acts on the tasks critical notices hand over (a ward, a department, the office).
 const STAFF_TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Admin];
+/// The lab console: the lab marks specimens, the reviewing doctor releases reports.
+const STAFF_LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 
 pub fn router(app: App, cfg: WebConfig) -> Router {
     let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
@@ -163,6 +166,11 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/tasks", get(message_console::tasks))
         .route("/staff/tasks/{id}/close", post(message_console::close_task))
         .route_layer(from_fn_with_state((st.clone(), STAFF_TASKS), auth::require_roles));
+    let staff_lab = Router::new()
+        .route("/staff/lab", get(reports::lab))
+        .route("/staff/lab/{order_no}/reject", post(reports::reject))
+        .route("/staff/lab/{order_no}/release", post(reports::release))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_LAB), auth::require_roles));
     let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
 
     Router::new()
@@ -184,6 +192,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_outpatient)
         .merge(staff_messages)
         .merge(staff_tasks)
+        .merge(staff_lab)
         .route("/api/v1/me/patients", get(api::list_patients).post(api::add_patient))
         .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
         .route("/api/v1/departments", get(api::departments))
@@ -211,6 +220,14 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/messages/{message_no}", get(messages::api_get))
         .route("/api/v1/me/messages/{message_no}/ack", post(messages::api_ack))
         .route("/api/v1/me/message-preferences", get(messages::api_preferences).put(messages::api_set_preference))
+        .route("/reports", get(reports::list))
+        .route("/reports/{order_no}", get(reports::detail))
+        .route("/reports/{order_no}/files/{file_no}", get(reports::file))
+        .route("/reports/{order_no}/files/{file_no}/pages/{n}", get(reports::page))
+        .route("/api/v1/me/reports", get(reports::api_list))
+        .route("/api/v1/me/reports/{order_no}", get(reports::api_get))
+        .route("/verify/report/{code}", get(reports::verify))
+        .route("/open/v1/lab-events", post(reports::lab_event))
         .route("/open/v1/messages", post(open_api::push))
         .route("/open/v1/messages/{message_no}", get(open_api::status))
         .route("/inpatient", get(topup::inpatient))

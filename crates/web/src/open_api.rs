@@ -53,7 +53,7 @@ pub struct OpenErrorBody {
     pub hint: Option<String>,
 }
 
-fn refuse(e: DomainError, hint: Option<String>, cid: &str) -> Response {
+pub(crate) fn refuse(e: DomainError, hint: Option<String>, cid: &str) -> Response {
     if e.code.http_status() >= 500 {
         // Our own trouble: the normal path logs it and answers without detail.
         return render_error(e.code, cid, Flavour::Json);
@@ -69,7 +69,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
-async fn authenticate(st: &WebState, headers: &HeaderMap, method: &Method, path: &str, body: &[u8]) -> Result<String, DomainError> {
+pub(crate) async fn authenticate(st: &WebState, headers: &HeaderMap, method: &Method, path: &str, body: &[u8]) -> Result<String, DomainError> {
     let key_id = header(headers, HEADER_KEY);
     if key_id.is_empty() || key_id.len() > 64 {
         return Err(DomainError::new(ErrorCode::SignatureInvalid, "no key"));

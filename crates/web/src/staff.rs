@@ -105,7 +105,7 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("开放接口", "院内系统推送消息的接入方与密钥", Some("/staff/admin/open-api"), &[Admin]),
         ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),
         ("住院封账", "封账与出院结算（建设中）", None, &[Nurse, Finance, Admin]),
-        ("检验检查", "报告状态与异常通知（建设中）", None, &[Lab, Admin]),
+        ("检验检查", "标本异常通知、报告审核发布", Some("/staff/lab"), &[Lab, Doctor, Admin]),
         ("病历复印", "审核、计费、寄送（建设中）", None, &[Records, Admin]),
         ("订单与退款", "订单查询、订单全流程、退款", Some("/staff/finance/orders"), &[Finance]),
         ("账务明细", "复式记账分录、合计、导出", Some("/staff/finance/ledger"), &[Finance]),
