@@ -255,7 +255,11 @@ pub fn banner(base: &str, creds: &[DemoCredential], sims: &sim::RunningSims, dat
         sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url, sims.ccb_url, sims.sms_url, sims.navigation_url
     ));
     b.push_str(&format!("What phones receive: WeChat {}/__sim/wechat/inbox  SMS {}/__sim/sms/messages\n", sims.wechat_url, sims.sms_url));
-    b.push_str(&format!("HIS events (doctor's orders, pharmacy, reports, 危急值, deposit …): {}/__sim/his/events\n", sims.his_url));
+    b.push_str(&format!("HIS events (doctor's orders, pharmacy, 危急值, deposit …): {}/__sim/his/events\n", sims.his_url));
+    b.push_str(&format!(
+        "LIS/PACS (sample, report, withdraw; lose or repeat its pushes): {}/__sim/lis   lab console: {base}/staff/lab (lab01, doctor01)\n",
+        sims.his_url
+    ));
     b.push_str("Demo staff (password, then the 6-digit code from `carebridge otp <secret>` or any authenticator app):\n");
     for c in creds {
         b.push_str(&format!("  {:<13} {:<11} password {:<14} TOTP secret {}\n", c.username, c.roles, c.password, c.totp_secret));

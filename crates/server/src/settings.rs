@@ -624,15 +624,21 @@ fn toml_string(s: &Settings) -> Result<String> {
     for (section, fields) in v.as_object().into_iter().flatten() {
         out.push_str(&format!("[{section}]\n"));
         for (k, val) in fields.as_object().into_iter().flatten() {
-            let rendered = match val {
-                serde_json::Value::String(s) => format!("{s:?}"),
-                other => other.to_string(),
-            };
+            let rendered = toml_value(val);
             out.push_str(&format!("{k} = {rendered}\n"));
         }
         out.push('\n');
     }
     Ok(out)
+}
+
+/// One value as TOML: strings quoted, maps (turnaround by category …) as inline tables.
+fn toml_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("{s:?}"),
+        serde_json::Value::Object(m) => format!("{{ {} }}", m.iter().map(|(k, v)| format!("{k:?} = {}", toml_value(v))).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
+    }
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
@@ -653,6 +659,19 @@ fn explain(e: config::ConfigError) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_settings_read_back_the_same_maps_included() {
+        let mut s = Settings::defaults();
+        s.reports.release_delay_minutes.insert("250301001".into(), 30);
+        let path = std::env::temp_dir().join(format!("cb-settings-{}.toml", std::process::id()));
+        std::fs::write(&path, s.to_toml().unwrap()).unwrap();
+        let back = Settings::load(Some(path.to_str().unwrap())).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(back.reports.turnaround_minutes, s.reports.turnaround_minutes);
+        assert_eq!(back.reports.release_delay_minutes.get("250301001"), Some(&30));
+        assert_eq!(back.files.backend, "local");
+    }
 
     #[test]
     fn defaults_load_and_validate_in_demo() {

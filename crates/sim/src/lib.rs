@@ -11,6 +11,7 @@ pub mod navigation;
 pub mod nhsa;
 pub mod realname;
 pub mod rng;
+pub mod s3;
 pub mod sms;
 pub mod wechat;
 pub mod wechat_msg;

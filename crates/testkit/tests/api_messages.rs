@@ -501,8 +501,11 @@ on_both_backends! {
         let (_, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
         // A dead letter (informational, WeChat refuses the openid) and a critical value
         // that will not be acknowledged.
+        // One after the other: the injected refusal must meet the informational notice
+        // (the order in which two due jobs are claimed is not fixed).
         t.set_wechat_faults(json!({"fail_next": [40003]})).await;
         t.emit_event("medication.guidance", "mg:c", pid, json!({"drug": "阿莫西林", "usage": "每日三次", "advice": ""})).await;
+        t.drain_jobs().await;
         t.emit_event("critical_value", "cv:c", pid, json!({"item": "血钾", "value": "6.8", "dept_name": "检验科", "ward": "", "contact_phone": "0755-1", "report_id": "L9"})).await;
         t.drain_jobs().await;
         let dead = messages_of(&t, pid, "medication.guidance").await.remove(0);
