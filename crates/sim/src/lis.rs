@@ -490,7 +490,7 @@ fn console_page(st: &SharedHis, note: Option<String>) -> Html<String> {
         let status = STATUS_ZH.iter().find(|(k, _)| *k == o.status).map(|x| x.1).unwrap_or(o.status);
         let button = |action: &str, label: &str, files: &str| {
             format!(
-                "<form method='post' action='/__sim/lis/console'><input type='hidden' name='order_no' value='{}'><input type='hidden' name='action' value='{action}'><input type='hidden' name='files' value='{files}'><button>{label}</button></form>",
+                "<form method='post' action='/__sim/lis/console'><input type='hidden' name='order_no' value='{}'><input type='hidden' name='action' value='{action}'><input type='hidden' name='files' value='{files}'><button data-action='{action}-{files}'>{label}</button></form>",
                 escape(&o.order_no)
             )
         };
@@ -508,7 +508,8 @@ fn console_page(st: &SharedHis, note: Option<String>) -> Html<String> {
             _ => String::new(),
         };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{} （{}）</td><td>{}</td><td>r{}</td><td>{}</td><td class='a'>{}</td></tr>",
+            "<tr data-order='{}'><td>{}</td><td>{} （{}）</td><td>{}</td><td>r{}</td><td>{}</td><td class='a'>{}</td></tr>",
+            escape(&o.order_no),
             escape(&o.order_no),
             escape(names.get(&o.patient_id).map(String::as_str).unwrap_or("")),
             escape(&o.patient_id),
@@ -530,9 +531,9 @@ fn console_page(st: &SharedHis, note: Option<String>) -> Html<String> {
         "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width,initial-scale=1'><title>LIS/PACS 模拟器</title>\
 <style>body{{font-family:sans-serif;margin:16px}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:6px;text-align:left;font-size:14px}}td.a form{{display:inline}}button{{margin:2px}}.note{{background:#fff3cd;padding:8px}}</style></head><body>\
 <h1>LIS/PACS 模拟器</h1><p>缴费后的检验检查申请在此流转；每次变化都推送到智慧服务平台（<code>/open/v1/lab-events</code>），平台也会定时查询。</p>{note}\
-<form method='post' action='/__sim/lis/console/new'>新开单（窗口缴费）：<select name='patient_id'>{patients}</select> <select name='item_code'>{tests}</select> <button>开单</button></form>\
+<form method='post' action='/__sim/lis/console/new'>新开单（窗口缴费）：<select name='patient_id' id='patient'>{patients}</select> <select name='item_code' id='item'>{tests}</select> <button id='new-order'>开单</button></form>\
 <form method='post' action='/__sim/lis/console/faults'>推送故障：丢失接下来 <input name='drop_next' size='2' value='0'> 条，重复接下来 <input name='duplicate_next' size='2' value='0'> 条 <button>设置</button></form>\
-<table><tr><th>申请单</th><th>患者</th><th>项目</th><th>版本</th><th>状态</th><th>操作</th></tr>{rows}</table><h2>推送记录</h2><ul>{log}</ul></body></html>"
+<table id='orders'><tr><th>申请单</th><th>患者</th><th>项目</th><th>版本</th><th>状态</th><th>操作</th></tr>{rows}</table><h2>推送记录</h2><ul>{log}</ul></body></html>"
     ))
 }
 

@@ -300,6 +300,8 @@ pub struct LabRow {
     pub released: bool,
     pub awaiting_release: bool,
     pub rejection: String,
+    /// The report's files as stored or refused (the review view).
+    pub files: Vec<(String, bool)>,
 }
 
 fn lis_label(s: LabStatus) -> &'static str {
@@ -354,6 +356,21 @@ pub async fn lab(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q):
             Some(id) => st.app.store.patient_by_id(*id).await?.map(|p| p.name_masked).unwrap_or_default(),
             None => String::new(),
         };
+        let mut files = Vec::new();
+        if let (Some(report), true) = (&s.report, view == "review") {
+            for f in st.app.store.report_files(r.id, report.version).await? {
+                let what = match (f.source.as_str(), f.kind.as_str()) {
+                    ("generated", _) => "平台生成PDF".to_owned(),
+                    (_, "pdf") => format!("LIS报告PDF（{}页）", f.pages),
+                    _ => "影像图片".to_owned(),
+                };
+                let ok = f.status == "stored";
+                files.push((if ok { what } else { format!("{what}不合格：{}", f.reject_reason.unwrap_or_default()) }, ok));
+            }
+            if r.files_version != Some(report.version) {
+                files.push(("附件处理中".to_owned(), true));
+            }
+        }
         rows.push(LabRow {
             order_no: s.order_no.clone(),
             item_name: s.item_name.clone(),
@@ -365,6 +382,7 @@ pub async fn lab(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q):
             released,
             awaiting_release: s.status == LabStatus::Reported && !released,
             rejection: s.rejection.as_ref().map(|x| format!("{}：{}", x.reason, x.instruction)).unwrap_or_default(),
+            files,
         });
     }
     let events = st.app.store.recent_lab_events(20).await?.into_iter().map(|e| (local(e.received_at), e.order_no, e.revision, e.status, e.outcome)).collect();
