@@ -188,30 +188,28 @@ impl Store {
         if his_patient_ids.is_empty() {
             return Ok(vec![]);
         }
-        lab_order::Entity::find()
-            .filter(lab_order::Column::HisPatientId.is_in(his_patient_ids.iter().cloned()))
-            .order_by_desc(lab_order::Column::OrderedAt)
-            .order_by_desc(lab_order::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|m| self.lab_record(m))
-            .collect()
+        self.lab_records(
+            lab_order::Entity::find()
+                .filter(lab_order::Column::HisPatientId.is_in(his_patient_ids.iter().cloned()))
+                .order_by_desc(lab_order::Column::OrderedAt)
+                .order_by_desc(lab_order::Column::Id),
+        )
+        .await
+    }
+
+    async fn lab_records(&self, q: sea_orm::Select<lab_order::Entity>) -> Result<Vec<LabOrderRecord>, DomainError> {
+        q.all(&self.db).await.map_err(db_err)?.into_iter().map(|m| self.lab_record(m)).collect()
     }
 
     /// The lab console's list: orders in these LIS states, most recently changed first.
     pub async fn lab_orders_by_status(&self, statuses: &[&str], limit: u64) -> Result<Vec<LabOrderRecord>, DomainError> {
-        lab_order::Entity::find()
-            .filter(lab_order::Column::Status.is_in(statuses.iter().map(|s| s.to_string())))
-            .order_by_desc(lab_order::Column::UpdatedAt)
-            .limit(limit)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|m| self.lab_record(m))
-            .collect()
+        self.lab_records(
+            lab_order::Entity::find()
+                .filter(lab_order::Column::Status.is_in(statuses.iter().map(|s| s.to_string())))
+                .order_by_desc(lab_order::Column::UpdatedAt)
+                .limit(limit),
+        )
+        .await
     }
 
     /// Patients whose orders can still change: not yet reported, rejected,

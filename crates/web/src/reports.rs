@@ -217,6 +217,24 @@ fn file_response(bytes: Vec<u8>, content_type: &'static str, filename: &str, inl
     r
 }
 
+/// A report file for its patient or guardian: the whole file, or one page image.
+async fn serve_file(
+    st: &WebState,
+    auth: &PatientAuth,
+    cid: &CorrelationId,
+    no: &str,
+    file_no: &str,
+    page: Option<u32>,
+    inline: bool,
+) -> Result<Response, AppError> {
+    if !plain(no) || !plain(file_no) {
+        return Err(ErrorCode::ReportNotFound.into());
+    }
+    let (bytes, ct, name) = st.app.patient_report_file(auth.account_id, no, file_no, page, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    // Only images are ever shown inline; a PDF is always a download.
+    Ok(file_response(bytes, ct, &name, inline && ct.starts_with("image/")))
+}
+
 pub async fn file(
     State(st): State<WebState>,
     auth: PatientAuth,
@@ -224,12 +242,7 @@ pub async fn file(
     Path((no, file_no)): Path<(String, String)>,
     Query(q): Query<FileQuery>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) || !plain(&file_no) {
-        return Err(ErrorCode::ReportNotFound.into());
-    }
-    let (bytes, ct, name) = st.app.patient_report_file(auth.account_id, &no, &file_no, None, &Actor::patient_account(auth.account_id, &cid.0)).await?;
-    // Only images are shown inline; a PDF is always a download.
-    Ok(file_response(bytes, ct, &name, q.inline.is_some() && ct.starts_with("image/")))
+    serve_file(&st, &auth, &cid, &no, &file_no, None, q.inline.is_some()).await
 }
 
 pub async fn page(
@@ -238,11 +251,7 @@ pub async fn page(
     Extension(cid): Extension<CorrelationId>,
     Path((no, file_no, n)): Path<(String, String, u32)>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) || !plain(&file_no) {
-        return Err(ErrorCode::ReportNotFound.into());
-    }
-    let (bytes, ct, name) = st.app.patient_report_file(auth.account_id, &no, &file_no, Some(n), &Actor::patient_account(auth.account_id, &cid.0)).await?;
-    Ok(file_response(bytes, ct, &name, true))
+    serve_file(&st, &auth, &cid, &no, &file_no, Some(n), true).await
 }
 
 /// The signed-in account's reports (all its 就诊人), each with its state and guidance.
