@@ -142,8 +142,13 @@ pub fn render_report_pdf(doc: &ReportDoc) -> Result<Vec<u8>, RenderError> {
         (file_id("/qr.svg"), Bytes::new(qr_svg(&doc.verify_url).into_bytes())),
     ]);
     let world = ReportWorld { fonts, main: Source::new(file_id("/main.typ"), TEMPLATE.to_owned()), files };
-    let document: PagedDocument =
-        typst::compile(&world).output.map_err(|errs| RenderError::Layout(errs.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let document = typst::compile::<PagedDocument>(&world).output;
     let options = typst_pdf::PdfOptions { ident: typst::foundations::Smart::Custom(doc.report_no.clone()), ..Default::default() };
-    typst_pdf::pdf(&document, &options).map_err(|errs| RenderError::Export(errs.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; ")))
+    let pdf = document.map_err(|errs| RenderError::Layout(errs.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; "))).and_then(|d| {
+        typst_pdf::pdf(&d, &options).map_err(|errs| RenderError::Export(errs.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; ")))
+    });
+    // Every report is a new document: keep only what the last few compilations used
+    // (as the typst CLI does), or the memo cache grows with every report rendered.
+    comemo::evict(4);
+    pdf
 }
