@@ -299,6 +299,7 @@ on_both_backends! {
         settle(&t, before + 2).await;
         let page = get(&t, &lab, "/staff/lab").await.text().await.unwrap();
         assert!(page.contains(&no) && page.contains("标记异常并通知"));
+        assert_eq!(t.app.store.audit_count(Some("lab.console.view")).await.unwrap(), 1, "the console's list is an audited read");
         let to = staff_post(&t, &lab, &format!("/staff/lab/{no}/reject"), &form).await;
         assert!(to.contains("done="), "{to}");
         t.drain_jobs().await;

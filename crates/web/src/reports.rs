@@ -345,13 +345,23 @@ pub struct LabQuery {
 /// Reasons a specimen is rejected, as labs word them.
 const REJECT_REASONS: &[&str] = &["标本溶血", "标本凝固", "标本量不足", "标本污染", "采集容器错误", "标本超时送检", "标签不清或不符"];
 
-pub async fn lab(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<LabQuery>) -> Result<Response, AppError> {
+pub async fn lab(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<LabQuery>,
+) -> Result<Response, AppError> {
     let view = q.view.unwrap_or_else(|| "specimens".into());
     let statuses: &[&str] = match view.as_str() {
         "review" => &["reported"],
         "abnormal" => &["rejected", "withdrawn"],
         _ => &["sampled", "ordered"],
     };
+    // The list shows patients' tests (health data): each view is a sensitive read (S10).
+    let entry =
+        domain::audit::AuditEntry::new(Actor::staff(p.id, &cid.0).id, "lab.console.view", format!("lab_orders:{}", statuses.join("+")), "检验检查工作台")
+            .with_correlation(&cid.0);
+    st.app.store.audit(&entry, st.app.now()).await?;
     let now = st.app.now();
     let mut rows = Vec::new();
     for r in st.app.store.lab_orders_by_status(statuses, 200).await? {
