@@ -70,7 +70,6 @@ impl Default for Reports {
 /// One order as a patient's list shows it.
 #[derive(Clone, Debug)]
 pub struct ReportItem {
-    pub order_no: String,
     pub snapshot: LabSnapshot,
     pub view: PatientView,
     pub patient_name_masked: String,
@@ -150,19 +149,6 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
         let prev_status = prev.map(|p| p.snapshot.status);
-        let patient = self.event_patient(&snap.his_patient_id).await?;
-        if snap.status == LabStatus::Rejected
-            && prev_status != Some(LabStatus::Rejected)
-            && let (Some(p), Some(r)) = (&patient, &snap.rejection)
-        {
-            let payload = json!({
-                "patient_id": p.id, "patient_name_masked": p.name_masked, "order_no": snap.order_no, "item_name": snap.item_name,
-                "reason": r.reason, "instruction": r.instruction, "place": snap.place, "dept_name": "检验科",
-            });
-            self.store
-                .record_event(txn, SPECIMEN_ABNORMAL, &format!("{SPECIMEN_ABNORMAL}:{}:{}", snap.order_no, snap.revision), Some(p.id), &payload, now)
-                .await?;
-        }
         if let (LabStatus::Reported, Some(report)) = (snap.status, &snap.report) {
             let prev_version = prev.and_then(|p| p.snapshot.report.as_ref()).map(|r| r.version);
             if prev_status != Some(LabStatus::Reported) || prev_version != Some(report.version) {
@@ -171,14 +157,28 @@ impl App {
                 self.store.enqueue(txn, job, now).await?;
             }
         }
-        if snap.status == LabStatus::Withdrawn {
-            let was_out = prev.is_some_and(|p| p.release.as_ref().is_some_and(|r| r.covers(&p.snapshot)));
-            if let (true, Some(p), Some(report)) = (was_out, &patient, &snap.report) {
-                let payload = json!({"patient_id": p.id, "patient_name_masked": p.name_masked, "order_no": snap.order_no, "report_name": snap.item_name, "report_id": report.report_no});
-                self.store
-                    .record_event(txn, REPORT_WITHDRAWN, &format!("{REPORT_WITHDRAWN}:{}:{}", snap.order_no, report.version), Some(p.id), &payload, now)
-                    .await?;
-            }
+        let newly_rejected = snap.status == LabStatus::Rejected && prev_status != Some(LabStatus::Rejected);
+        // A withdrawal matters to the patient only if they may have seen the report.
+        let withdrawn_after_release = snap.status == LabStatus::Withdrawn && prev.is_some_and(|p| p.release.as_ref().is_some_and(|r| r.covers(&p.snapshot)));
+        if !newly_rejected && !withdrawn_after_release {
+            // Most polls change nothing a patient is told about: no patient lookup for them.
+            return Ok(());
+        }
+        let Some(p) = self.event_patient(&snap.his_patient_id).await? else { return Ok(()) };
+        if let (true, Some(r)) = (newly_rejected, &snap.rejection) {
+            let payload = json!({
+                "patient_id": p.id, "patient_name_masked": p.name_masked, "order_no": snap.order_no, "item_name": snap.item_name,
+                "reason": r.reason, "instruction": r.instruction, "place": snap.place, "dept_name": "检验科",
+            });
+            self.store
+                .record_event(txn, SPECIMEN_ABNORMAL, &format!("{SPECIMEN_ABNORMAL}:{}:{}", snap.order_no, snap.revision), Some(p.id), &payload, now)
+                .await?;
+        }
+        if let (true, Some(report)) = (withdrawn_after_release, &snap.report) {
+            let payload = json!({"patient_id": p.id, "patient_name_masked": p.name_masked, "order_no": snap.order_no, "report_name": snap.item_name, "report_id": report.report_no});
+            self.store
+                .record_event(txn, REPORT_WITHDRAWN, &format!("{REPORT_WITHDRAWN}:{}:{}", snap.order_no, report.version), Some(p.id), &payload, now)
+                .await?;
         }
         Ok(())
     }
@@ -469,17 +469,11 @@ impl App {
         let t = |x: Option<DateTime<Utc>>| x.map(|x| domain::clock::to_local(x).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
         let today = self.today();
         let (name, sex, age) = match &person {
-            Some(p) => {
-                let years = {
-                    use chrono::Datelike;
-                    let mut y = today.year() - p.birth_date.year();
-                    if (today.month(), today.day()) < (p.birth_date.month(), p.birth_date.day()) {
-                        y -= 1;
-                    }
-                    y.max(0)
-                };
-                (p.name.clone(), if p.gender == domain::identity::Gender::Male { "男" } else { "女" }.to_owned(), format!("{years}岁"))
-            }
+            Some(p) => (
+                p.name.clone(),
+                if p.gender == domain::identity::Gender::Male { "男" } else { "女" }.to_owned(),
+                format!("{}岁", domain::identity::age_on(p.birth_date, today)),
+            ),
             None => (String::new(), String::new(), String::new()),
         };
         let code = self.report_verify_code(&report.report_no);
@@ -531,7 +525,7 @@ impl App {
 
     fn item(&self, rec: &LabOrderRecord, name_masked: &str) -> ReportItem {
         let view = patient_view(&rec.snapshot, rec.release.as_ref(), &self.report_settings().policy, self.now());
-        ReportItem { order_no: rec.snapshot.order_no.clone(), snapshot: rec.snapshot.clone(), view, patient_name_masked: name_masked.to_owned() }
+        ReportItem { snapshot: rec.snapshot.clone(), view, patient_name_masked: name_masked.to_owned() }
     }
 
     /// An account's reports, newest first. With `refresh`, each 就诊人's orders are

@@ -77,13 +77,17 @@ impl IdCardNo {
     }
 
     pub fn age_on(&self, day: NaiveDate) -> u32 {
-        let b = self.birth_date();
-        let mut age = day.year() - b.year();
-        if (day.month(), day.day()) < (b.month(), b.day()) {
-            age -= 1;
-        }
-        age.max(0) as u32
+        age_on(self.birth_date(), day)
     }
+}
+
+/// Whole years between a birth date and a day.
+pub fn age_on(born: NaiveDate, day: NaiveDate) -> u32 {
+    let mut age = day.year() - born.year();
+    if (day.month(), day.day()) < (born.month(), born.day()) {
+        age -= 1;
+    }
+    age.max(0) as u32
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -185,12 +185,18 @@ pub async fn detail(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
+    let r = open_report(&st, &auth, &cid, &no).await?;
+    let c = Chrome::new(&st, &headers, "/reports");
+    Ok(DetailPage { hospital: c.hospital, big_text: c.big_text, back: c.back, r }.into_response())
+}
+
+/// One of the account's reports, opened (audited once visible).
+async fn open_report(st: &WebState, auth: &PatientAuth, cid: &CorrelationId, no: &str) -> Result<ReportDto, AppError> {
+    if !plain(no) {
         return Err(ErrorCode::ReportNotFound.into());
     }
-    let c = Chrome::new(&st, &headers, "/reports");
-    let d = st.app.patient_report(auth.account_id, &no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
-    Ok(DetailPage { hospital: c.hospital, big_text: c.big_text, back: c.back, r: ReportDto::detail(&d) }.into_response())
+    let d = st.app.patient_report(auth.account_id, no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    Ok(ReportDto::detail(&d))
 }
 
 #[derive(Deserialize)]
@@ -269,11 +275,7 @@ pub async fn api_get(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if !plain(&no) {
-        return Err(ErrorCode::ReportNotFound.into());
-    }
-    let d = st.app.patient_report(auth.account_id, &no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
-    Ok(axum::Json(ReportDto::detail(&d)).into_response())
+    Ok(axum::Json(open_report(&st, &auth, &cid, &no).await?).into_response())
 }
 
 // --- verification (public) -----------------------------------------------------------
@@ -364,17 +366,21 @@ pub async fn lab(
     st.app.store.audit(&entry, st.app.now()).await?;
     let now = st.app.now();
     let mut rows = Vec::new();
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for r in st.app.store.lab_orders_by_status(statuses, 200).await? {
         let s = &r.snapshot;
         let released = r.release.as_ref().is_some_and(|x| x.covers(s));
         if view == "review" && released && r.release.as_ref().is_some_and(|x| x.visible_at <= now - chrono::Duration::days(1)) {
             continue;
         }
-        let patient = st.app.store.patient_ids_by_his_id(&s.his_patient_id).await?;
-        let masked = match patient.first() {
-            Some(id) => st.app.store.patient_by_id(*id).await?.map(|p| p.name_masked).unwrap_or_default(),
-            None => String::new(),
-        };
+        if !names.contains_key(&s.his_patient_id) {
+            let masked = match st.app.store.patient_ids_by_his_id(&s.his_patient_id).await?.first() {
+                Some(id) => st.app.store.patient_by_id(*id).await?.map(|p| p.name_masked).unwrap_or_default(),
+                None => String::new(),
+            };
+            names.insert(s.his_patient_id.clone(), masked);
+        }
+        let masked = &names[&s.his_patient_id];
         let mut files = Vec::new();
         if let (Some(report), true) = (&s.report, view == "review") {
             for f in st.app.store.report_files(r.id, report.version).await? {
