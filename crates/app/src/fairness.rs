@@ -13,7 +13,8 @@ use std::time::Instant;
 
 /// A fixed-window counter per key, in memory. Per node: with several nodes behind a
 /// balancer each counts its own share, so the effective limit is the node count times
-/// this (documented; a shared store comes with the load work).
+/// this — used for the per-address limit, and for the per-account one on a single node
+/// (`Policies::shared_booking_limits` counts that in the database instead).
 pub struct RateLimiter {
     per_window: u32,
     window: std::time::Duration,
@@ -65,8 +66,16 @@ const TICKET_LIFETIME_MINUTES: i64 = 30;
 
 impl App {
     /// Counts a booking attempt against the account's and the address's limits (S15).
-    pub fn admit_booking(&self, account_id: i64, address: &str) -> Result<(), DomainError> {
-        let by_account = self.booking_limits.0.admit(&format!("a:{account_id}"));
+    /// With shared limits the account's window is counted in the database, so an account
+    /// whose requests are spread over several nodes still gets its limit once.
+    pub async fn admit_booking(&self, account_id: i64, address: &str) -> Result<(), DomainError> {
+        let key = format!("a:{account_id}");
+        let by_account = if self.policies.shared_booking_limits {
+            let window = self.now().timestamp().div_euclid(60) * 60;
+            self.store.count_hit(&format!("book:{key}"), window).await? <= self.policies.bookings_per_account_per_minute
+        } else {
+            self.booking_limits.0.admit(&key)
+        };
         let by_address = self.booking_limits.1.admit(&format!("ip:{address}"));
         if by_account && by_address {
             Ok(())

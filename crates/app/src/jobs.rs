@@ -195,6 +195,8 @@ impl JobHandler for PurgeSessions {
         let longest_idle = app.policies.patient_session.idle.max(app.policies.staff_session.idle);
         let n = app.store.purge_sessions(now, longest_idle).await.map_err(|e| JobError::Retry(e.to_string()))?;
         tracing::info!(purged = n, "expired sessions purged");
+        // Shared rate windows older than ten minutes count nothing any more.
+        app.store.purge_rate_windows(now.timestamp() - 600).await.map_err(|e| JobError::Retry(e.to_string()))?;
         schedule_purge(app, now + Duration::minutes(PURGE_EVERY_MINUTES)).await.map_err(|e| JobError::Retry(e.to_string()))
     }
 }

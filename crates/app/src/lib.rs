@@ -2,6 +2,7 @@
 //! outside systems what must be asked, then one database transaction that writes the
 //! state change, its audit row and its outbox jobs together.
 
+pub mod admission;
 pub mod billing;
 pub mod booking;
 pub mod fairness;
@@ -48,6 +49,9 @@ pub struct Policies {
     /// Booking attempts per account and per address per minute (S15).
     pub bookings_per_account_per_minute: u32,
     pub bookings_per_address_per_minute: u32,
+    /// Count the per-account limit in the shared database (several nodes): the limit
+    /// then holds for the cluster. The per-address limit stays per node.
+    pub shared_booking_limits: bool,
     pub no_show: fairness::NoShowRule,
     /// How long an INS-2 judgement is reused (see `App::eligibility`).
     pub eligibility_cache_ttl: std::time::Duration,
@@ -72,6 +76,7 @@ impl Default for Policies {
             lock_answer_grace: chrono::Duration::minutes(2),
             bookings_per_account_per_minute: 10,
             bookings_per_address_per_minute: 60,
+            shared_booking_limits: false,
             no_show: fairness::NoShowRule::default(),
             eligibility_cache_ttl: std::time::Duration::from_secs(20),
             visit_reminder_hour: 18,
@@ -97,6 +102,10 @@ pub struct App {
     pub insurance: Option<Arc<billing::InsuranceChannel>>,
     /// Booking attempts per account and per address (S15).
     pub booking_limits: Arc<(fairness::RateLimiter, fairness::RateLimiter)>,
+    /// Bookings on their way to the database, per slot (admission control).
+    pub slot_claims: Arc<admission::SlotClaims>,
+    /// Recent counts of places held per session (admission control).
+    pub held_cache: Arc<admission::HeldCache>,
     pub eligibility_cache: Arc<insurance::EligibilityCache>,
     /// The message platform's channels and policy.
     pub messaging: Arc<notify::Messaging>,
@@ -132,6 +141,8 @@ impl App {
             ccb: None,
             insurance: None,
             booking_limits,
+            slot_claims: Arc::default(),
+            held_cache: Arc::default(),
             eligibility_cache,
             messaging: Arc::new(notify::Messaging::default()),
             reports: Arc::new(reports::Reports::default()),

@@ -78,9 +78,17 @@ fn new_booking_no(now: DateTime<Utc>) -> String {
     format!("RG{}{}", domain::clock::to_local(now).format("%Y%m%d%H%M%S"), hex::encode_upper(crypto::random_bytes::<4>()))
 }
 
-/// A failure that says nothing about what the other side did.
+/// A failure that says nothing about what the other side did (busy: this call was not
+/// sent, but an earlier one may have been).
 fn transient(e: &DomainError) -> bool {
-    matches!(e.code, ErrorCode::HisUnavailable | ErrorCode::UpstreamUnavailable | ErrorCode::StoreUnavailable)
+    matches!(e.code, ErrorCode::HisUnavailable | ErrorCode::UpstreamUnavailable | ErrorCode::StoreUnavailable | ErrorCode::HisBusy)
+}
+
+/// Places left in a slot by the best of two counts: what the HIS said at the last
+/// refresh (it also knows the window's sales) and its capacity less the places our
+/// own bookings hold now (it knows every booking since, on every node).
+fn places_left(slot: &domain::booking::Slot, held: &std::collections::HashMap<String, u32>) -> u32 {
+    slot.available.min(slot.capacity.saturating_sub(held.get(&slot.slot_id).copied().unwrap_or(0)))
 }
 
 /// The local start of a booking's slot.
@@ -117,6 +125,26 @@ fn event_payload(row: &BookingRow, patient_name_masked: &str) -> serde_json::Val
 }
 
 impl App {
+    /// Places left per slot of a session by the best of both counts (see `places_left`):
+    /// what a session's page and the availability API show.
+    pub async fn session_places(&self, schedule: &domain::booking::Schedule) -> Result<std::collections::HashMap<String, u32>, DomainError> {
+        let held = self.places_held(&schedule.schedule_id).await?;
+        Ok(schedule.slots.iter().map(|s| (s.slot_id.clone(), places_left(s, &held))).collect())
+    }
+
+    /// Places our bookings hold per slot of a session, as counted at most
+    /// `HELD_FRESH_FOR` ago: under the 8:00 rush thousands of taps per second ask about
+    /// the same few sessions, and one count serves them all. The exact count is taken
+    /// again, under the slot's lock, before a place is written.
+    async fn places_held(&self, schedule_id: &str) -> Result<crate::admission::PlacesHeld, DomainError> {
+        if let Some(h) = self.held_cache.get(schedule_id) {
+            return Ok(h);
+        }
+        let held = std::sync::Arc::new(self.store.places_held(schedule_id).await?);
+        self.held_cache.put(schedule_id, held.clone());
+        Ok(held)
+    }
+
     /// Records a journey event about a booking, in the caller's transaction: everything a
     /// notice needs, plus `extra` fields. Once per kind and booking (and `variant`, for
     /// events that can happen more than once, such as different session changes).
@@ -140,11 +168,7 @@ impl App {
     /// Books a slot for one of the account's patients: checks what can be checked here,
     /// writes the booking, locks the slot in the HIS and opens the order that pays it.
     pub async fn book(&self, account_id: i64, patient_id: i64, dept_id: &str, slot_id: &str, actor: &Actor) -> Result<Booked, DomainError> {
-        let patient = self.store.patient_summary(account_id, patient_id).await?;
         let now = self.now();
-        if self.store.blacklisting(&patient.his_patient_id, now).await?.is_some() {
-            return Err(ErrorCode::BookingBlacklisted.into());
-        }
         let view = self.department_view(dept_id).await?;
         let schedule_id = slot_id.rsplit_once('-').map(|(s, _)| s).ok_or(ErrorCode::SlotNotBookable)?;
         let schedule = view.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::SlotNotBookable)?;
@@ -156,11 +180,21 @@ impl App {
         if domain::clock::local_to_utc(schedule.date.and_time(slot.end)) <= now {
             return Err(ErrorCode::SlotNotBookable.into());
         }
-        if slot.available == 0 {
-            return Err(ErrorCode::SlotTaken.into());
+        // Admission control, first of all (a sold-out answer is public and must be cheap):
+        // sold out by our own count — places held (as of a moment ago), and places other
+        // bookings on this node are about to take — is answered here, without the HIS and
+        // without queueing for the database's write lock.
+        let held = self.places_held(&schedule.schedule_id).await?;
+        let Some(claim) = self.slot_claims.claim(&slot.slot_id, places_left(slot, &held)) else {
+            metrics::counter!("carebridge_booking_sold_out_total").increment(1);
+            let full = schedule.slots.iter().all(|s| places_left(s, &held) <= self.slot_claims.claimed(&s.slot_id));
+            return Err(if full { ErrorCode::SessionFull } else { ErrorCode::SlotTaken }.into());
+        };
+        let patient = self.store.patient_summary(account_id, patient_id).await?;
+        if self.store.blacklisting(&patient.his_patient_id, now).await?.is_some() {
+            return Err(ErrorCode::BookingBlacklisted.into());
         }
         let doctor: &Doctor = view.doctors.iter().find(|d| d.doctor_code == schedule.doctor_code).ok_or(ErrorCode::SlotNotBookable)?;
-        let (_, eligibility) = self.eligibility(&patient.his_patient_id, Some(dept_id)).await?;
         let booking_no = new_booking_no(now);
         let new = NewBooking {
             booking_no: booking_no.clone(),
@@ -178,10 +212,15 @@ impl App {
             end_time: slot.end.format("%H:%M").to_string(),
             location: view.department.location.clone(),
             fee: Fen(doctor.reg_fee.0 + doctor.treat_fee.0).0,
-            eligibility: serde_json::to_string(&eligibility).expect("eligibility serialises"),
+            // Judged once the place is ours (below): a sold-out answer costs no HIS call.
+            eligibility: "null".into(),
         };
         let txn = self.store.write_txn().await?;
-        self.store.insert_booking(&txn, new, now).await?;
+        // Counted again under the slot's lock: two nodes never both take its last place.
+        if self.store.insert_booking_within(&txn, new, slot.capacity, now).await?.is_none() {
+            metrics::counter!("carebridge_booking_sold_out_total").increment(1);
+            return Err(ErrorCode::SlotTaken.into());
+        }
         let settle = NewJob::new(BOOKING_SETTLE_LOCK, json!({"booking_no": booking_no}), now)
             .at(now + self.policies.lock_answer_grace)
             .dedupe(format!("{BOOKING_SETTLE_LOCK}:{booking_no}"))
@@ -190,16 +229,54 @@ impl App {
         let what = format!("{} {} {} {}", view.department.name, doctor.name, schedule.date, slot.start.format("%H:%M"));
         self.store.append_audit(&txn, &actor.entry("booking.create", format!("booking:{booking_no}"), &what), now).await?;
         txn.commit().await.map_err(store::db_err)?;
+        // The row holds the place now; every node's count sees it (this node's at once).
+        self.held_cache.forget(&schedule.schedule_id);
+        drop(claim);
 
-        // A lost answer is asked once more at once: lock_reg is idempotent on our number.
-        let lock = match self.his.lock_slot(slot_id, &patient.his_patient_id, &booking_no).await {
-            Err(e) if transient(&e) => self.his.lock_slot(slot_id, &patient.his_patient_id, &booking_no).await,
+        let fail = |note: &str| BookingChange { note: Some(note.to_owned()), ..Default::default() };
+        // The lock, and meanwhile INS-2 for the department (kept with the booking for the
+        // record; the pay page judges again, so a failed lookup holds nothing back).
+        let his_patient_id = patient.his_patient_id.as_str();
+        let lock = async {
+            // A lost answer is asked once more at once: lock_reg is idempotent on our number.
+            match self.his.lock_slot(slot_id, his_patient_id, &booking_no).await {
+                Err(e) if transient(&e) && e.code != ErrorCode::HisBusy => match self.his.lock_slot(slot_id, his_patient_id, &booking_no).await {
+                    // The retry was not sent: what the first call did is still unknown.
+                    Err(again) if again.code == ErrorCode::HisBusy => Err(e),
+                    other => other,
+                },
+                other => other,
+            }
+        };
+        let (lock, eligibility) = tokio::join!(lock, self.eligibility(his_patient_id, Some(dept_id)));
+        let eligibility = match eligibility {
+            Ok((_, e)) => serde_json::to_string(&e).expect("eligibility serialises"),
+            Err(e) => {
+                tracing::warn!(booking_no, code = e.code.code(), detail = %e.detail, "INS-2 not judged at booking; the pay page judges it");
+                "null".to_owned()
+            }
+        };
+        let lock = match lock {
+            // Admission turned the first call away: it never reached the HIS, nothing is held.
+            Err(e) if e.code == ErrorCode::HisBusy => {
+                self.store
+                    .move_booking(
+                        self.store.db(),
+                        &booking_no,
+                        &[BookingState::Locking],
+                        BookingState::Failed,
+                        fail("医院系统繁忙，未能锁号，请稍后再试"),
+                        self.now(),
+                    )
+                    .await?;
+                return Err(e);
+            }
             other => other,
         };
         match lock {
             Ok(lock) => {
                 let row = self.store.booking(&booking_no).await?;
-                let order_no = self.attach_lock(&row, &lock).await?;
+                let order_no = self.attach_lock(&row, &lock, eligibility).await?;
                 Ok(Booked { booking_no, order_no })
             }
             // Unknown: the settle job finds out and releases whatever the HIS holds.
@@ -225,9 +302,10 @@ impl App {
 
     /// A lock the HIS granted: the order that pays it (one per booking, found again after
     /// a crash), and the booking moves to `Locked`. A free registration is confirmed at once.
-    async fn attach_lock(&self, row: &BookingRow, lock: &SlotLock) -> Result<Option<String>, DomainError> {
+    async fn attach_lock(&self, row: &BookingRow, lock: &SlotLock, eligibility: String) -> Result<Option<String>, DomainError> {
         let now = self.now();
         let change = |order_no: Option<String>| BookingChange {
+            eligibility: Some(eligibility.clone()),
             pre_id: Some(lock.pre_id.clone()),
             see_no: Some(lock.see_no as i32),
             order_no,

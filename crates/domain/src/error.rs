@@ -54,6 +54,7 @@ error_codes! {
     OtpReused => ("OTP_REUSED", 401, "动态验证码已使用，请等待下一个验证码"),
     // Outside systems
     HisUnavailable => ("HIS_UNAVAILABLE", 503, "医院系统繁忙，请稍后再试"),
+    HisBusy => ("HIS_BUSY", 429, "当前办理人数较多，请稍候几秒再试"),
     HisRejected => ("HIS_REJECTED", 502, "医院系统未能办理该业务，请到窗口咨询"),
     UpstreamUnavailable => ("UPSTREAM_UNAVAILABLE", 503, "服务繁忙，请稍后再试"),
     // Money
@@ -73,6 +74,7 @@ error_codes! {
     // Everything else
     // Registration (issue 4)
     SlotTaken => ("SLOT_TAKEN", 409, "该时段号源已被约满，请选择其他时段"),
+    SessionFull => ("SESSION_FULL", 409, "该医生本次出诊的号源已约满，请选择其他医生或日期"),
     SessionSuspended => ("SESSION_SUSPENDED", 409, "该医生本时段已停诊，请选择其他医生或时段"),
     SlotNotBookable => ("SLOT_NOT_BOOKABLE", 422, "该时段不可预约（已过就诊时间或不在预约期内）"),
     BookingDuplicate => ("BOOKING_DUPLICATE", 409, "您在该时段已有预约，请勿重复挂号"),

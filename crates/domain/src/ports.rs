@@ -157,6 +157,43 @@ pub struct HisTradeRecord {
 }
 
 /// The hospital information system.
+/// Permission to make one call to a fragile outside system (the HIS), so the calls in
+/// flight stay under a bound. Dropping the permit gives it back.
+pub struct CallPermit {
+    release: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl CallPermit {
+    pub fn new(release: impl FnOnce() + Send + 'static) -> Self {
+        Self { release: Some(Box::new(release)) }
+    }
+}
+
+impl Drop for CallPermit {
+    fn drop(&mut self) {
+        if let Some(r) = self.release.take() {
+            r();
+        }
+    }
+}
+
+/// How urgent a call is for admission control.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallClass {
+    /// Most calls (locks, patients, payments): they share the bound less a reserve.
+    Normal,
+    /// Few calls whose answer many requests wait for (the catalogue's refresh): they may
+    /// also use the reserve, so a rush of normal calls cannot starve them.
+    Urgent,
+}
+
+/// Hands out [`CallPermit`]s: waits a bounded time for one, or answers `HisBusy` when
+/// the system is saturated — the call was then never made, which callers may rely on.
+#[async_trait]
+pub trait CallPermits: Send + Sync {
+    async fn acquire(&self, class: CallClass) -> Result<CallPermit, DomainError>;
+}
+
 #[async_trait]
 pub trait HisPort: Send + Sync {
     async fn departments(&self) -> Result<Vec<Department>, DomainError>;

@@ -26,6 +26,8 @@ pub struct HisClientConfig {
 pub struct HisClient {
     cfg: HisClientConfig,
     http: HttpExecutor,
+    /// Admission control: every call takes a permit first (issue 7).
+    permits: Option<std::sync::Arc<dyn domain::ports::CallPermits>>,
 }
 
 #[derive(Deserialize)]
@@ -222,7 +224,14 @@ fn hm(op: &str, s: &str) -> Result<NaiveTime, DomainError> {
 impl HisClient {
     pub fn new(cfg: HisClientConfig) -> Self {
         let http = HttpExecutor::new(cfg.timeout);
-        Self { cfg, http }
+        Self { cfg, http, permits: None }
+    }
+
+    /// Bounds the calls in flight: each waits for a permit, or fails with `HIS_BUSY`
+    /// without being sent.
+    pub fn with_permits(mut self, permits: std::sync::Arc<dyn domain::ports::CallPermits>) -> Self {
+        self.permits = Some(permits);
+        self
     }
 
     /// One signed call. `Ok(Err(code, msg))` is a business refusal from the HIS.
@@ -237,6 +246,14 @@ impl HisClient {
         let sign = hex::encode(crypto::mac::hmac_sha256(self.cfg.channel_key.as_bytes(), body.as_bytes()));
         let url = format!("{}/his/api/v1/{op}", self.cfg.base_url.trim_end_matches('/'));
         let req = self.http.client().post(url).header("content-type", "application/json").header("x-his-sign", sign).body(body);
+        let _permit = match &self.permits {
+            Some(p) => {
+                // The catalogue's reads unblock every page view waiting for them.
+                let urgent = matches!(op, "department_list" | "doctor_list" | "schedule_list");
+                Some(p.acquire(if urgent { domain::ports::CallClass::Urgent } else { domain::ports::CallClass::Normal }).await?)
+            }
+            None => None,
+        };
         let started = std::time::Instant::now();
         let result = self.http.send(req).await;
         metrics::histogram!("carebridge_outbound_seconds", "system" => "his", "op" => op.to_owned()).record(started.elapsed().as_secs_f64());

@@ -23,6 +23,8 @@ pub struct Node {
     pub pool: Option<WorkerPool>,
     pub sims: Option<sim::RunningSims>,
     pub demo_credentials: Vec<demo::DemoCredential>,
+    /// The settings the node runs with (in demo mode: pointed at its simulators).
+    pub settings: Settings,
 }
 
 pub fn data_keys(s: &Settings) -> Result<DataKeys> {
@@ -174,12 +176,27 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     let store = open_store(&s).await?;
     store.migrate().await.map_err(|e| anyhow::anyhow!("migrations: {}", e.detail))?;
 
-    let his = Arc::new(HisClient::new(HisClientConfig {
-        base_url: s.his.base_url.clone(),
-        channel_id: s.his.channel_id.clone(),
-        channel_key: s.his.channel_key.clone(),
-        timeout: Duration::from_millis(s.his.timeout_ms),
-    }));
+    let admission = app::admission::AdmissionSettings {
+        max_in_flight: s.admission.his_max_in_flight,
+        max_waiting: s.admission.max_waiting,
+        max_wait: Duration::from_millis(s.admission.max_wait_ms),
+        shared: s.admission.shared(&s.database.url),
+        lease: Duration::from_secs(s.admission.lease_secs),
+    };
+    let permits = if admission.shared {
+        app::admission::HisPermits::shared(admission, store.clone(), clock.clone()).await.map_err(|e| anyhow::anyhow!("admission permits: {}", e.detail))?
+    } else {
+        app::admission::HisPermits::local(admission)
+    };
+    let his = Arc::new(
+        HisClient::new(HisClientConfig {
+            base_url: s.his.base_url.clone(),
+            channel_id: s.his.channel_id.clone(),
+            channel_key: s.his.channel_key.clone(),
+            timeout: Duration::from_millis(s.his.timeout_ms),
+        })
+        .with_permits(Arc::new(permits)),
+    );
     let wechat = Arc::new(WechatOAuthClient::new(WechatOAuthConfig {
         authorize_base: s.wechat.authorize_base.clone(),
         api_base: s.wechat.api_base.clone(),
@@ -200,6 +217,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         cancel_before_start: chrono::Duration::minutes(s.registration.cancel_before_minutes),
         bookings_per_account_per_minute: s.registration.bookings_per_account_per_minute,
         bookings_per_address_per_minute: s.registration.bookings_per_address_per_minute,
+        shared_booking_limits: s.admission.shared(&s.database.url),
         visit_reminder_hour: s.messages.visit_reminder_hour,
         no_show: app::fairness::NoShowRule {
             // A limit of 0 (or no bar days) turns the blacklist off.
@@ -261,7 +279,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
             max_body_bytes: s.server.max_body_bytes,
         },
     );
-    Ok(Node { app, router, pool, sims, demo_credentials })
+    Ok(Node { app, router, pool, sims, demo_credentials, settings: s })
 }
 
 /// Serves until `shutdown` resolves, then drains: stop accepting, finish in-flight

@@ -6,6 +6,11 @@ use server::settings::Settings;
 use std::io::BufRead;
 use std::sync::Arc;
 
+/// mimalloc: under the 8:00 burst glibc's malloc showed up as arena lock contention
+/// and consolidation in profiles (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "carebridge", version, about = "Carebridge 智慧服务平台")]
 struct Cli {

@@ -17,6 +17,7 @@ pub struct Settings {
     pub nhsa: Nhsa,
     pub payment: Payment,
     pub registration: Registration,
+    pub admission: Admission,
     pub messages: Messages,
     pub sms: Sms,
     pub navigation: Navigation,
@@ -161,6 +162,35 @@ pub struct Registration {
     pub no_show_limit: u32,
     pub no_show_window_days: i64,
     pub no_show_bar_days: i64,
+}
+
+/// Admission control in front of the HIS (issue 7).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admission {
+    /// HIS calls in flight at most: for the whole cluster when the scope is `cluster`.
+    pub his_max_in_flight: u32,
+    /// Calls that may wait for a permit on one node; more are answered HIS_BUSY at once.
+    pub max_waiting: usize,
+    /// How long a call waits for a permit before it is answered HIS_BUSY.
+    pub max_wait_ms: u64,
+    /// `node` (permits in memory), `cluster` (permits in the database, shared by every
+    /// node on it) or `auto` (`cluster` on PostgreSQL, `node` on SQLite).
+    pub scope: String,
+    /// How long a cluster permit stays taken if its node dies holding it (longer than
+    /// `his.timeout_ms`).
+    pub lease_secs: u64,
+}
+
+impl Admission {
+    /// Whether the permits live in the database for the given database URL.
+    pub fn shared(&self, database_url: &str) -> bool {
+        match self.scope.as_str() {
+            "cluster" => true,
+            "node" => false,
+            _ => database_url.starts_with("postgres"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -350,6 +380,13 @@ no_show_limit = 3
 no_show_window_days = 90
 no_show_bar_days = 90
 
+[admission]
+his_max_in_flight = 16
+max_waiting = 512
+max_wait_ms = 1500
+scope = "auto"
+lease_secs = 30
+
 [messages]
 quiet_start = "22:00"
 quiet_end = "07:00"
@@ -469,6 +506,16 @@ impl Settings {
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return bad("server.max_body_bytes", "between 1024 and 67108864");
+        }
+        let a = &self.admission;
+        if a.his_max_in_flight == 0 || a.his_max_in_flight > 10_000 || a.max_waiting == 0 || !(1..=60_000).contains(&a.max_wait_ms) {
+            return bad("admission", "his_max_in_flight 1-10000, max_waiting ≥1, max_wait_ms 1-60000");
+        }
+        if !["auto", "node", "cluster"].contains(&a.scope.as_str()) {
+            return bad("admission.scope", "auto, node or cluster");
+        }
+        if a.lease_secs * 1000 <= self.his.timeout_ms {
+            return bad("admission.lease_secs", "must be longer than his.timeout_ms");
         }
         let r = &self.reports;
         if r.max_file_mb == 0

@@ -9,7 +9,7 @@
 //! `gateways::his` is the only code that depends on them.
 use crate::demo::{self, Citizen, DemoHospital};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -20,6 +20,7 @@ use domain::ports::FeeItem;
 use domain::{Clock, Fen};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const LOCK_TTL_MINUTES: i64 = 15;
@@ -58,6 +59,13 @@ impl Default for HisSimConfig {
 pub struct Faults {
     #[serde(default)]
     pub latency_ms: u64,
+    /// Each call takes `latency_ms` ± up to this many milliseconds (uniform).
+    #[serde(default)]
+    pub latency_jitter_ms: u64,
+    /// How many calls the HIS works on at once (0: unbounded). Calls beyond it wait
+    /// in the HIS's own queue, so an overloaded HIS gets slow, as a real one does.
+    #[serde(default)]
+    pub capacity: usize,
     /// The next calls of an operation answer with this result code.
     #[serde(default)]
     pub fail_next: Vec<(String, String)>,
@@ -143,9 +151,53 @@ pub struct HisState {
     cards: HashMap<String, i64>,
     /// The LIS/PACS behind the HIS.
     pub(crate) lab: crate::lis::LabState,
+    pub load: Arc<HisLoad>,
 }
 
 pub type SharedHis = Arc<Mutex<HisState>>;
+
+/// How loaded the HIS is: calls received and not yet answered (queued or worked on),
+/// the peak of that since the last reset, and the number of calls.
+#[derive(Default)]
+pub struct HisLoad {
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    calls: AtomicU64,
+    /// Bounds the calls worked on at once (`Faults::capacity`).
+    workers: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+}
+
+/// Counts one call as in flight until dropped.
+struct InFlight<'a>(&'a HisLoad);
+
+impl HisLoad {
+    fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+    fn set_capacity(&self, capacity: usize) {
+        *self.workers.lock().expect("his load lock") = (capacity > 0).then(|| Arc::new(tokio::sync::Semaphore::new(capacity)));
+    }
+    fn workers(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        self.workers.lock().expect("his load lock").clone()
+    }
+    /// (in flight now, peak since reset, calls since reset).
+    pub fn snapshot(&self) -> (usize, usize, u64) {
+        (self.in_flight.load(Ordering::SeqCst), self.peak.load(Ordering::SeqCst), self.calls.load(Ordering::Relaxed))
+    }
+    pub fn reset(&self) {
+        self.peak.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.calls.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 type OpResult = Result<Value, (&'static str, String)>;
 
@@ -201,6 +253,7 @@ impl HisState {
             faults: Faults::default(),
             cards: HashMap::new(),
             lab: crate::lis::LabState::default(),
+            load: Arc::new(HisLoad::default()),
         };
         let citizens = st.hospital.citizens.clone();
         for c in citizens.into_iter().filter(|c| c.registered_in_his) {
@@ -934,12 +987,29 @@ fn answer(code: &str, msg: &str, data: Value) -> Response {
     Json(json!({"resultCode": code, "resultMsg": msg, "data": data})).into_response()
 }
 
+/// `latency` ± up to `jitter` milliseconds, uniform.
+fn call_latency(latency: u64, jitter: u64) -> u64 {
+    if jitter == 0 {
+        return latency;
+    }
+    let r = u64::from_le_bytes(crypto::random_bytes::<8>()) % (2 * jitter + 1);
+    (latency + r).saturating_sub(jitter)
+}
+
 async fn handle(State(st): State<SharedHis>, Path(op): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let (latency, injected, lose, key, channel) = {
+    let (latency, injected, lose, key, channel, load) = {
         let mut g = st.lock().expect("his lock");
         let injected = g.faults.fail_next.iter().position(|(o, _)| o == &op).map(|i| g.faults.fail_next.remove(i).1);
         let lose = g.faults.lose_response_next.iter().position(|o| o == &op).map(|i| g.faults.lose_response_next.remove(i)).is_some();
-        (g.faults.latency_ms, injected, lose, g.cfg.channel_key.clone(), g.cfg.channel_id.clone())
+        let latency = call_latency(g.faults.latency_ms, g.faults.latency_jitter_ms);
+        (latency, injected, lose, g.cfg.channel_key.clone(), g.cfg.channel_id.clone(), g.load.clone())
+    };
+    let _in_flight = load.enter();
+    // A bounded HIS: calls beyond its capacity queue here and take longer.
+    let workers = load.workers();
+    let _working = match &workers {
+        Some(w) => Some(w.acquire().await.expect("his workers never close")),
+        None => None,
     };
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
@@ -970,8 +1040,108 @@ async fn handle(State(st): State<SharedHis>, Path(op): Path<String>, headers: He
 }
 
 async fn set_faults(State(st): State<SharedHis>, Json(f): Json<Faults>) -> StatusCode {
-    st.lock().expect("his lock").faults = f;
+    let mut g = st.lock().expect("his lock");
+    g.load.set_capacity(f.capacity);
+    g.faults = f;
     StatusCode::NO_CONTENT
+}
+
+/// The HIS's load: calls in flight now, the peak since the last reset, calls since.
+async fn load_stats(State(st): State<SharedHis>) -> Json<Value> {
+    let (in_flight, peak, calls) = st.lock().expect("his lock").load.snapshot();
+    Json(json!({"inFlight": in_flight, "peakInFlight": peak, "calls": calls}))
+}
+
+async fn load_reset(State(st): State<SharedHis>) -> StatusCode {
+    st.lock().expect("his lock").load.reset();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(serde::Deserialize)]
+struct DateQuery {
+    date: NaiveDate,
+}
+
+/// Every session of a day as the HIS counts it: places, places left, places held
+/// (locked or registered, not cancelled) and patients holding more than one place in
+/// the same session. The flash-crowd benchmark compares this with Carebridge's count.
+async fn occupancy(State(st): State<SharedHis>, Query(q): Query<DateQuery>) -> Json<Value> {
+    let mut g = st.lock().expect("his lock");
+    g.expire_locks();
+    let g = &*g;
+    let rows: Vec<Value> = g
+        .hospital
+        .schedules
+        .iter()
+        .filter(|s| s.date == q.date)
+        .map(|s| {
+            let mut per_patient: HashMap<&str, u32> = HashMap::new();
+            for l in g.locks.iter().filter(|l| l.cancelled.is_none() && l.slot_id.rsplit_once('-').map(|(x, _)| x) == Some(s.schedule_id.as_str())) {
+                *per_patient.entry(l.patient_id.as_str()).or_default() += 1;
+            }
+            json!({
+                "scheduleId": s.schedule_id, "deptId": s.dept_id,
+                "capacity": s.slots.iter().map(|x| x.capacity).sum::<u32>(),
+                "available": s.slots.iter().map(|x| x.available).sum::<u32>(),
+                "held": per_patient.values().sum::<u32>(),
+                "patientsHoldingMoreThanOne": per_patient.values().filter(|n| **n > 1).count(),
+            })
+        })
+        .collect();
+    Json(Value::Array(rows))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FlashSale {
+    date: NaiveDate,
+    sessions: usize,
+    places_per_session: u32,
+}
+
+/// Sets up a slot release for the flash-crowd benchmark: `sessions` sessions of `date`
+/// that nobody holds a place in, taken from the departments in turn, each given exactly
+/// `places_per_session` places spread over its time slots. Answers the sessions chosen.
+async fn flash_sale(State(st): State<SharedHis>, Json(f): Json<FlashSale>) -> Response {
+    let mut g = st.lock().expect("his lock");
+    let held: std::collections::HashSet<String> = g.locks.iter().filter_map(|l| l.slot_id.rsplit_once('-').map(|(x, _)| x.to_owned())).collect();
+    let mut by_dept: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, s) in g.hospital.schedules.iter().enumerate() {
+        if s.date != f.date || s.suspended || s.slots.is_empty() || held.contains(&s.schedule_id) {
+            continue;
+        }
+        match by_dept.iter_mut().find(|(d, _)| *d == s.dept_id) {
+            Some((_, v)) => v.push(i),
+            None => by_dept.push((s.dept_id.clone(), vec![i])),
+        }
+    }
+    let mut chosen = Vec::new();
+    let mut round = 0;
+    while chosen.len() < f.sessions && by_dept.iter().any(|(_, v)| v.len() > round) {
+        for (_, v) in &by_dept {
+            if let Some(i) = v.get(round)
+                && chosen.len() < f.sessions
+            {
+                chosen.push(*i);
+            }
+        }
+        round += 1;
+    }
+    if chosen.len() < f.sessions {
+        return (StatusCode::CONFLICT, format!("only {} free sessions on {}", chosen.len(), f.date)).into_response();
+    }
+    let mut out = Vec::new();
+    for i in chosen {
+        let s = &mut g.hospital.schedules[i];
+        let n = s.slots.len() as u32;
+        for (k, slot) in s.slots.iter_mut().enumerate() {
+            let places = f.places_per_session / n + u32::from((k as u32) < f.places_per_session % n);
+            slot.capacity = places;
+            slot.available = places;
+        }
+        out.push(json!({"scheduleId": s.schedule_id, "deptId": s.dept_id, "doctorCode": s.doctor_code, "places": f.places_per_session}));
+    }
+    Json(Value::Array(out)).into_response()
 }
 
 /// Slot occupancy as the HIS sees it (for tests comparing local and HIS counts).
@@ -989,6 +1159,10 @@ pub fn router(state: SharedHis) -> Router {
         .route("/his/api/v1/{op}", post(handle))
         .route("/__sim/faults", post(set_faults))
         .route("/__sim/slot/{slot_id}", axum::routing::get(inspect_slot))
+        .route("/__sim/his/load", axum::routing::get(load_stats))
+        .route("/__sim/his/load/reset", post(load_reset))
+        .route("/__sim/his/occupancy", axum::routing::get(occupancy))
+        .route("/__sim/his/flash-sale", post(flash_sale))
         .merge(crate::his_events::router())
         .merge(crate::lis::router())
         .with_state(state)

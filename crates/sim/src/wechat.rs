@@ -120,6 +120,23 @@ async fn authorize(State(st): State<SharedWechat>, Query(q): Query<AuthorizeQuer
 }
 
 #[derive(Deserialize)]
+struct NewUser {
+    openid: String,
+    nickname: String,
+}
+
+/// Adds WeChat users (the flash-crowd benchmark signs in thousands of followers);
+/// known openids are left as they are.
+async fn add_users(State(st): State<SharedWechat>, axum::Json(users): axum::Json<Vec<NewUser>>) -> axum::http::StatusCode {
+    let mut g = st.lock().expect("wechat lock");
+    let known: std::collections::HashSet<String> = g.users.iter().map(|u| u.openid.clone()).collect();
+    for u in users.into_iter().filter(|u| !known.contains(&u.openid)) {
+        g.users.push(demo::WechatUser { unionid: format!("u-{}", u.openid), openid: u.openid, nickname: u.nickname, owner: None });
+    }
+    axum::http::StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
 struct Confirm {
     openid: String,
     redirect_uri: String,
@@ -206,6 +223,7 @@ pub fn router(state: SharedWechat) -> Router {
     Router::new()
         .route("/connect/oauth2/authorize", get(authorize))
         .route("/connect/oauth2/authorize/confirm", post(confirm))
+        .route("/__sim/wechat/users", post(add_users))
         .route("/sns/oauth2/access_token", get(access_token))
         .route("/sns/userinfo", get(userinfo))
         .merge(crate::wechat_msg::router())

@@ -4,6 +4,8 @@ use crate::Backend;
 /// Advisory-lock keys (PostgreSQL). Arbitrary constants, fixed forever.
 pub const MIGRATION_LOCK_KEY: i64 = 0x4361_7265_4d69_6731; // "CareMig1"
 pub const AUDIT_CHAIN_LOCK_KEY: i64 = 0x4361_7265_4175_6431; // "CareAud1"
+/// The namespace of the per-slot booking locks (two-key advisory locks).
+pub const SLOT_LOCK_NAMESPACE: i32 = 0x4342_534c; // "CBSL"
 
 /// Positional placeholder number `n` (1-based).
 pub fn ph(backend: Backend, n: usize) -> String {
@@ -41,4 +43,36 @@ pub fn audit_chain_lock_sql(backend: Backend) -> Option<String> {
         Backend::Postgres => Some(format!("SELECT pg_advisory_xact_lock({AUDIT_CHAIN_LOCK_KEY})")),
         Backend::Sqlite => None,
     }
+}
+
+/// Serialises bookings of one slot across nodes until the transaction ends, so a count
+/// of the places held and the insert that follows it cannot interleave with another
+/// node's. SQLite needs nothing: `BEGIN IMMEDIATE` already holds the single write lock.
+/// Parameter: 1 the slot's lock key.
+pub fn slot_lock_sql(backend: Backend) -> Option<String> {
+    match backend {
+        Backend::Postgres => Some(format!("SELECT pg_advisory_xact_lock({SLOT_LOCK_NAMESPACE}, $1)")),
+        Backend::Sqlite => None,
+    }
+}
+
+/// Takes a free (or expired) HIS permit among `lowest..=highest`. PostgreSQL skips a row
+/// another node is taking at this moment; SQLite's single writer makes the statement
+/// atomic. Parameters: 1 holder, 2 held_until, 3 highest, 4 now, 5 lowest.
+pub fn his_permit_take_sql(backend: Backend) -> String {
+    let p = |n| ph(backend, n);
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "UPDATE his_permit SET holder = {holder}, held_until = {until} \
+         WHERE slot = (SELECT slot FROM his_permit WHERE slot >= {lowest} AND slot <= {bound} AND (holder IS NULL OR held_until < {now}) \
+         ORDER BY slot LIMIT 1{lock}) RETURNING slot",
+        holder = p(1),
+        until = p(2),
+        bound = p(3),
+        now = p(4),
+        lowest = p(5),
+    )
 }

@@ -2,6 +2,7 @@
 //! several nodes). Repositories take and return domain types; personal data is sealed
 //! with the field cipher on the way in. Backend-specific SQL lives in [`dialect`] only.
 
+pub mod admission;
 pub mod audit;
 pub mod billing;
 pub mod dialect;

@@ -47,6 +47,8 @@ pub struct BookingChange {
     pub end_time: Option<String>,
     pub location: Option<String>,
     pub doctor: Option<(String, String, String)>,
+    /// What INS-2 decided (JSON), once known.
+    pub eligibility: Option<String>,
 }
 
 /// A stored booking's state (an unknown value reads as `Failed`: it holds nothing).
@@ -194,7 +196,11 @@ impl Store {
             end_time,
             location,
             doctor,
+            eligibility,
         } = change;
+        if let Some(v) = eligibility {
+            q = q.col_expr(registration::Column::Eligibility, Expr::value(v));
+        }
         if let Some(v) = session_change {
             q = q.col_expr(registration::Column::SessionChange, Expr::value(v));
         }

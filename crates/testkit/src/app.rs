@@ -25,6 +25,9 @@ pub struct TestApp {
     pub demo_credentials: Vec<server::demo::DemoCredential>,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
+    /// The settings the node runs with (pointed at its simulators).
+    pub settings: Settings,
+    clock: Arc<dyn Clock>,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
 }
@@ -69,6 +72,8 @@ impl TestApp {
         let (sms_url, sms, navigation_url) = (sims.sms_url.clone(), sims.sms.clone(), sims.navigation_url.clone());
         let app = node.app.clone();
         let demo_credentials = node.demo_credentials.clone();
+        let settings = node.settings.clone();
+        let node_clock = node.app.clock.clone();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
             let _ = server::serve(node, listener, async move {
@@ -93,6 +98,8 @@ impl TestApp {
             demo_credentials,
             data_dir,
             db,
+            settings,
+            clock: node_clock,
             stop: Some(stop),
             done: Some(done),
         }
@@ -242,6 +249,47 @@ impl TestApp {
     pub async fn set_his_faults(&self, faults: serde_json::Value) {
         let r = Self::http().post(format!("{}/__sim/faults", self.his_url)).json(&faults).send().await.unwrap();
         assert_eq!(r.status(), 204);
+    }
+}
+
+/// A further node of the same deployment: same database, same simulators, its own
+/// process state (admission permits, caches, workers) — how a hospital group scales out.
+pub struct PeerNode {
+    pub base: String,
+    pub app: app::App,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts another node on this app's database and simulators, `tweak`ed.
+    pub async fn spawn_peer(&self, tweak: impl FnOnce(&mut Settings)) -> PeerNode {
+        let mut s = self.settings.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        s.server.bind = addr.to_string();
+        tweak(&mut s);
+        let node = server::assemble(s, false, self.clock.clone(), true).await.expect("assemble peer node");
+        let app = node.app.clone();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            let _ = server::serve(node, listener, async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+        PeerNode { base: format!("http://{addr}"), app, stop: Some(stop), done: Some(done) }
+    }
+}
+
+impl Drop for PeerNode {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            d.abort();
+        }
     }
 }
 

@@ -170,54 +170,73 @@ pub struct ScheduleDto {
     pub slots: Vec<SlotDto>,
 }
 
-/// A department's sessions over the next 14 days, with live availability.
+/// A session as the API shows it; `left` overrides the HIS's `available` with the
+/// live count of places left (the single-session view).
+fn schedule_dto(s: &domain::booking::Schedule, doctors: &[domain::booking::Doctor], left: Option<&std::collections::HashMap<String, u32>>) -> ScheduleDto {
+    let d = doctors.iter().find(|d| d.doctor_code == s.doctor_code);
+    ScheduleDto {
+        schedule_id: s.schedule_id.clone(),
+        doctor_code: s.doctor_code.clone(),
+        doctor_name: d.map(|d| d.name.clone()).unwrap_or_default(),
+        doctor_title: d.map(|d| d.title.clone()).unwrap_or_default(),
+        fee_fen: d.map(|d| d.reg_fee.0 + d.treat_fee.0).unwrap_or(0),
+        date: s.date.to_string(),
+        period: match s.period {
+            domain::booking::SessionPeriod::Morning => "morning",
+            domain::booking::SessionPeriod::Afternoon => "afternoon",
+            domain::booking::SessionPeriod::Evening => "evening",
+        }
+        .into(),
+        suspended: s.suspended,
+        slots: s
+            .slots
+            .iter()
+            .map(|x| SlotDto {
+                slot_id: x.slot_id.clone(),
+                start: x.start.format("%H:%M").to_string(),
+                end: x.end.format("%H:%M").to_string(),
+                capacity: x.capacity,
+                available: left.map(|l| l.get(&x.slot_id).copied().unwrap_or(0)).unwrap_or(x.available),
+            })
+            .collect(),
+    }
+}
+
+fn plain_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A department's sessions over the next 14 days, with availability as the HIS last
+/// said (refreshed every few seconds).
 #[utoipa::path(get, path = "/api/v1/departments/{dept_id}/schedules", tag = "booking", params(("dept_id" = String, Path)),
     responses((status = 200, body = Vec<ScheduleDto>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) -> Result<Json<Vec<ScheduleDto>>, AppError> {
-    if dept_id.len() > 32 || !dept_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !plain_id(&dept_id) {
         return Err(ErrorCode::NotFound.into());
     }
     let v = st.app.department_view(&dept_id).await?;
-    Ok(Json(
-        v.schedules
-            .iter()
-            .map(|s| {
-                let d = v.doctors.iter().find(|d| d.doctor_code == s.doctor_code);
-                ScheduleDto {
-                    schedule_id: s.schedule_id.clone(),
-                    doctor_code: s.doctor_code.clone(),
-                    doctor_name: d.map(|d| d.name.clone()).unwrap_or_default(),
-                    doctor_title: d.map(|d| d.title.clone()).unwrap_or_default(),
-                    fee_fen: d.map(|d| d.reg_fee.0 + d.treat_fee.0).unwrap_or(0),
-                    date: s.date.to_string(),
-                    period: match s.period {
-                        domain::booking::SessionPeriod::Morning => "morning",
-                        domain::booking::SessionPeriod::Afternoon => "afternoon",
-                        domain::booking::SessionPeriod::Evening => "evening",
-                    }
-                    .into(),
-                    suspended: s.suspended,
-                    slots: s
-                        .slots
-                        .iter()
-                        .map(|x| SlotDto {
-                            slot_id: x.slot_id.clone(),
-                            start: x.start.format("%H:%M").to_string(),
-                            end: x.end.format("%H:%M").to_string(),
-                            capacity: x.capacity,
-                            available: x.available,
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
-    ))
+    Ok(Json(v.schedules.iter().map(|s| schedule_dto(s, &v.doctors, None)).collect()))
+}
+
+/// One session with its places left, live: the smaller of what the HIS last said and
+/// the capacity less every booking made since, on any node (what to poll during the
+/// 8:00 rush).
+#[utoipa::path(get, path = "/api/v1/departments/{dept_id}/schedules/{schedule_id}", tag = "booking", params(("dept_id" = String, Path), ("schedule_id" = String, Path)),
+    responses((status = 200, body = ScheduleDto), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn session(State(st): State<WebState>, Path((dept_id, schedule_id)): Path<(String, String)>) -> Result<Json<ScheduleDto>, AppError> {
+    if !plain_id(&dept_id) || !plain_id(&schedule_id) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let v = st.app.department_view(&dept_id).await?;
+    let s = v.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::NotFound)?;
+    let left = st.app.session_places(s).await?;
+    Ok(Json(schedule_dto(s, &v.doctors, Some(&left))))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Carebridge 智慧服务平台 API", version = "1", description = "Patient-service APIs. Errors are `{code, message, correlation_id}` with stable codes."),
-    paths(list_patients, add_patient, remove_patient, departments, schedules, crate::payments::api_order, crate::payments::api_orders, crate::payments::api_create_order, crate::payments::api_pay,
+    paths(list_patients, add_patient, remove_patient, departments, schedules, session, crate::payments::api_order, crate::payments::api_orders, crate::payments::api_create_order, crate::payments::api_pay,
         crate::registration::api_book, crate::registration::api_list, crate::registration::api_get, crate::registration::api_cancel,
         crate::children::api_start, crate::children::api_complete, crate::children::api_list,
         crate::registration::api_check_in,

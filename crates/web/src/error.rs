@@ -65,8 +65,16 @@ pub fn render_error(code: ErrorCode, correlation_id: &str, flavour: Flavour) -> 
         }
         Flavour::Html => (status, Html(crate::pages::error_page(code, correlation_id))).into_response(),
     };
-    if code == ErrorCode::RateLimited {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    match code {
+        ErrorCode::RateLimited => {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        // Admission control turned the request away before it reached the HIS: a
+        // short wait spreads the retries of a rush over the next seconds.
+        ErrorCode::HisBusy => {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        _ => {}
     }
     r.extensions_mut().insert(Normalised);
     r

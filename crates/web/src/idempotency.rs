@@ -49,7 +49,8 @@ where
                 st.app.store.idempotency_finish(scope, key, status.as_u16(), &body).await?;
                 Ok(json_response(status.as_u16(), body, false))
             }
-            Err(e) if e.code.http_status() < 500 => {
+            // A refusal is the answer to this request, kept; "busy, try again" is not.
+            Err(e) if e.code.http_status() < 500 && e.code.http_status() != 429 => {
                 tracing::info!(code = e.code.code(), detail = %e.detail, "request refused (kept for replay)");
                 let body = serde_json::to_string(&ErrorBody { code: e.code.code(), message: e.code.message_zh(), correlation_id: correlation_id.to_owned() })
                     .expect("error body serialises");

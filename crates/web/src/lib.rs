@@ -248,6 +248,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/orders/{order_no}", get(payments::api_order))
         .route("/api/v1/me/orders/{order_no}/pay", post(payments::api_pay))
         .route("/api/v1/departments/{dept_id}/schedules", get(api::schedules))
+        .route("/api/v1/departments/{dept_id}/schedules/{schedule_id}", get(api::session))
         .merge(swagger)
         .route("/static/app.css", get(css))
         .route("/static/pay.js", get(pay_js))

@@ -85,6 +85,7 @@ pub async fn book_page(
     let chosen =
         q.patient.filter(|id| patients.iter().any(|p| p.id == *id)).unwrap_or_else(|| patients.iter().find(|p| p.is_default).unwrap_or(&patients[0]).id);
     let now = domain::clock::to_local(st.app.now()).naive_local();
+    let left = st.app.session_places(s).await?;
     let page = BookPage {
         hospital: c.hospital,
         big_text: c.big_text,
@@ -105,7 +106,11 @@ pub async fn book_page(
             .slots
             .iter()
             .filter(|x| s.date.and_time(x.end) > now)
-            .map(|x| SlotRow { slot_id: x.slot_id.clone(), time: format!("{}-{}", x.start.format("%H:%M"), x.end.format("%H:%M")), available: x.available })
+            .map(|x| SlotRow {
+                slot_id: x.slot_id.clone(),
+                time: format!("{}-{}", x.start.format("%H:%M"), x.end.format("%H:%M")),
+                available: left.get(&x.slot_id).copied().unwrap_or(0),
+            })
             .collect(),
         patients: patients
             .iter()
@@ -161,7 +166,7 @@ pub async fn submit(
         return Ok(back(&ErrorCode::SlotNotBookable.into()));
     }
     // S15: per account and address, then proof a person looked at the page first.
-    st.app.admit_booking(auth.account_id, &peer.ip().to_string())?;
+    st.app.admit_booking(auth.account_id, &peer.ip().to_string()).await?;
     if let Err(e) = st.app.check_booking_ticket(auth.account_id, &f.schedule_id, &f.ticket) {
         return Ok(back(&e));
     }
@@ -420,10 +425,13 @@ impl BookingDto {
 
 /// Books a slot and opens the order that pays it. Send an `Idempotency-Key`: a retry
 /// returns the same booking. One live booking per patient per session
-/// (`BOOKING_DUPLICATE`); a slot the HIS has given away is `SLOT_TAKEN`.
+/// (`BOOKING_DUPLICATE`); a slot with no place left is `SLOT_TAKEN`, a session with none
+/// `SESSION_FULL` (both answered without asking the HIS when our own count says so).
+/// During a rush, `HIS_BUSY` (429, `Retry-After` in seconds) means the request was not
+/// passed to the HIS and nothing was booked: try again after the pause.
 #[utoipa::path(post, path = "/api/v1/me/registrations", tag = "booking", request_body = BookRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1-64 of A-Z a-z 0-9 - _")),
-    responses((status = 201, body = BookingDto), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = BookingDto), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn api_book(
     State(st): State<WebState>,
     headers: HeaderMap,
@@ -435,7 +443,7 @@ pub async fn api_book(
     if !plain(&req.dept_id) || !plain(&req.slot_id) {
         return Err(ErrorCode::ValidationFailed.into());
     }
-    st.app.admit_booking(auth.account_id, &peer.ip().to_string())?;
+    st.app.admit_booking(auth.account_id, &peer.ip().to_string()).await?;
     let scope = format!("account:{}:book", auth.account_id);
     let fingerprint = serde_json::to_string(&req).unwrap_or_default();
     let actor = Actor::patient_account(auth.account_id, &cid.0);

@@ -9,6 +9,7 @@ mod m0004_reconciliation;
 mod m0005_registration;
 mod m0006_messages;
 mod m0007_reports;
+mod m0008_admission;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_registration::Migration),
             Box::new(m0006_messages::Migration),
             Box::new(m0007_reports::Migration),
+            Box::new(m0008_admission::Migration),
         ]
     }
 }
