@@ -185,10 +185,21 @@ impl App {
         // bookings on this node are about to take — is answered here, without the HIS and
         // without queueing for the database's write lock.
         let held = self.places_held(&schedule.schedule_id).await?;
-        let Some(claim) = self.slot_claims.claim(&slot.slot_id, places_left(slot, &held)) else {
+        let left = places_left(slot, &held);
+        if left == 0 {
             metrics::counter!("carebridge_booking_sold_out_total").increment(1);
-            let full = schedule.slots.iter().all(|s| places_left(s, &held) <= self.slot_claims.claimed(&s.slot_id));
+            let full = schedule.slots.iter().all(|s| places_left(s, &held) == 0);
             return Err(if full { ErrorCode::SessionFull } else { ErrorCode::SlotTaken }.into());
+        }
+        // A second tap of the same patient must not take a place from someone else.
+        if self.store.live_booking(patient_id, &schedule.schedule_id).await?.is_some() {
+            return Err(ErrorCode::BookingDuplicate.into());
+        }
+        // Other taps on this node are taking the last places right now: they may yet fail,
+        // so this is "try again in a moment", not "sold out".
+        let Some(claim) = self.slot_claims.claim(&slot.slot_id, left) else {
+            metrics::counter!("carebridge_booking_claims_busy_total").increment(1);
+            return Err(DomainError::new(ErrorCode::HisBusy, "the slot's last places are being booked"));
         };
         let patient = self.store.patient_summary(account_id, patient_id).await?;
         if self.store.blacklisting(&patient.his_patient_id, now).await?.is_some() {
@@ -233,7 +244,6 @@ impl App {
         self.held_cache.forget(&schedule.schedule_id);
         drop(claim);
 
-        let fail = |note: &str| BookingChange { note: Some(note.to_owned()), ..Default::default() };
         // The lock, and meanwhile INS-2 for the department (kept with the booking for the
         // record; the pay page judges again, so a failed lookup holds nothing back).
         let his_patient_id = patient.his_patient_id.as_str();
@@ -259,16 +269,7 @@ impl App {
         let lock = match lock {
             // Admission turned the first call away: it never reached the HIS, nothing is held.
             Err(e) if e.code == ErrorCode::HisBusy => {
-                self.store
-                    .move_booking(
-                        self.store.db(),
-                        &booking_no,
-                        &[BookingState::Locking],
-                        BookingState::Failed,
-                        fail("医院系统繁忙，未能锁号，请稍后再试"),
-                        self.now(),
-                    )
-                    .await?;
+                self.fail_locking(&booking_no, "医院系统繁忙，未能锁号，请稍后再试".into()).await?;
                 return Err(e);
             }
             other => other,
@@ -282,22 +283,18 @@ impl App {
             // Unknown: the settle job finds out and releases whatever the HIS holds.
             Err(e) if transient(&e) => Err(e),
             Err(e) => {
-                let note = Some(format!("医院系统未能锁号：{}", e.code.message_zh()));
-                self.store
-                    .move_booking(
-                        self.store.db(),
-                        &booking_no,
-                        &[BookingState::Locking],
-                        BookingState::Failed,
-                        BookingChange { note, ..Default::default() },
-                        self.now(),
-                    )
-                    .await?;
+                self.fail_locking(&booking_no, format!("医院系统未能锁号：{}", e.code.message_zh())).await?;
                 // The page showed a place the HIS does not have: read it afresh next time.
                 self.catalogue.forget_department(dept_id, self.today());
                 Err(e)
             }
         }
+    }
+
+    /// A booking still `Locking` that holds nothing at the HIS: `Failed`, with why.
+    async fn fail_locking(&self, booking_no: &str, note: String) -> Result<bool, DomainError> {
+        let change = BookingChange { note: Some(note), ..Default::default() };
+        self.store.move_booking(self.store.db(), booking_no, &[BookingState::Locking], BookingState::Failed, change, self.now()).await
     }
 
     /// A lock the HIS granted: the order that pays it (one per booking, found again after
@@ -688,10 +685,7 @@ impl JobHandler for SettleLock {
             }
             Err(e) if transient(&e) => return Err(retry(e)),
             Err(_) => {
-                app.store
-                    .move_booking(app.store.db(), &no, &[BookingState::Locking], BookingState::Failed, note("医院系统未能锁号，请重新预约"), now)
-                    .await
-                    .map_err(retry)?;
+                app.fail_locking(&no, "医院系统未能锁号，请重新预约".into()).await.map_err(retry)?;
             }
         }
         app.catalogue.forget_department(&row.dept_id, app.today());

@@ -74,13 +74,7 @@ impl TestApp {
         let demo_credentials = node.demo_credentials.clone();
         let settings = node.settings.clone();
         let node_clock = node.app.clock.clone();
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            let _ = server::serve(node, listener, async move {
-                let _ = stop_rx.await;
-            })
-            .await;
-        });
+        let (stop, done) = serve_in_background(node, listener);
         Self {
             base: format!("http://{addr}"),
             app,
@@ -252,6 +246,28 @@ impl TestApp {
     }
 }
 
+/// Serves `node` until the sender is used (or dropped).
+fn serve_in_background(node: server::Node, listener: tokio::net::TcpListener) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        let _ = server::serve(node, listener, async move {
+            let _ = stop_rx.await;
+        })
+        .await;
+    });
+    (stop, done)
+}
+
+/// Stops a node served in the background.
+fn stop_serving(stop: &mut Option<oneshot::Sender<()>>, done: &mut Option<tokio::task::JoinHandle<()>>) {
+    if let Some(s) = stop.take() {
+        let _ = s.send(());
+    }
+    if let Some(d) = done.take() {
+        d.abort();
+    }
+}
+
 /// A further node of the same deployment: same database, same simulators, its own
 /// process state (admission permits, caches, workers) — how a hospital group scales out.
 pub struct PeerNode {
@@ -271,36 +287,20 @@ impl TestApp {
         tweak(&mut s);
         let node = server::assemble(s, false, self.clock.clone(), true).await.expect("assemble peer node");
         let app = node.app.clone();
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let done = tokio::spawn(async move {
-            let _ = server::serve(node, listener, async move {
-                let _ = stop_rx.await;
-            })
-            .await;
-        });
+        let (stop, done) = serve_in_background(node, listener);
         PeerNode { base: format!("http://{addr}"), app, stop: Some(stop), done: Some(done) }
     }
 }
 
 impl Drop for PeerNode {
     fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(d) = self.done.take() {
-            d.abort();
-        }
+        stop_serving(&mut self.stop, &mut self.done);
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(d) = self.done.take() {
-            d.abort();
-        }
+        stop_serving(&mut self.stop, &mut self.done);
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
