@@ -14,7 +14,7 @@ use std::time::Instant;
 #[derive(Clone)]
 enum Entry {
     Departments(Arc<Vec<Department>>),
-    Department(Arc<Vec<Doctor>>, Arc<Vec<Schedule>>),
+    Department(Arc<Vec<Doctor>>, Arc<Vec<Schedule>>, crate::admission::PlacesHeld),
 }
 
 pub struct CatalogueCache {
@@ -110,6 +110,9 @@ pub struct DepartmentView {
     pub department: Department,
     pub doctors: Arc<Vec<Doctor>>,
     pub schedules: Arc<Vec<Schedule>>,
+    /// Places taken per slot by others than our bookings (the window, other channels)
+    /// when the HIS was last asked: capacity − available − our holds at that moment.
+    pub taken_by_others: crate::admission::PlacesHeld,
 }
 
 /// How far ahead patients may book.
@@ -132,10 +135,20 @@ impl App {
             .load(&key, || async {
                 let (doctors, schedules) =
                     tokio::try_join!(self.his.doctors(dept_id), self.his.schedules(dept_id, from, from + Duration::days(BOOKING_WINDOW_DAYS - 1)))?;
-                Ok(Entry::Department(Arc::new(doctors), Arc::new(schedules)))
+                // Our own holds right after the HIS's answer tell its figures apart: what
+                // is not ours was taken elsewhere and stays taken until the next refresh.
+                let ids: Vec<String> = schedules.iter().map(|s| s.schedule_id.clone()).collect();
+                let ours = self.store.places_held_in_schedules(&ids).await?;
+                let others = schedules
+                    .iter()
+                    .flat_map(|s| s.slots.iter())
+                    .map(|x| (x.slot_id.clone(), x.capacity.saturating_sub(x.available).saturating_sub(ours.get(&x.slot_id).copied().unwrap_or(0))))
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
+                Ok(Entry::Department(Arc::new(doctors), Arc::new(schedules), Arc::new(others)))
             })
             .await?;
-        let Entry::Department(doctors, schedules) = entry else { unreachable!("a department key holds a department") };
-        Ok(DepartmentView { department, doctors, schedules })
+        let Entry::Department(doctors, schedules, taken_by_others) = entry else { unreachable!("a department key holds a department") };
+        Ok(DepartmentView { department, doctors, schedules, taken_by_others })
     }
 }

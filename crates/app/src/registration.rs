@@ -84,11 +84,12 @@ fn transient(e: &DomainError) -> bool {
     matches!(e.code, ErrorCode::HisUnavailable | ErrorCode::UpstreamUnavailable | ErrorCode::StoreUnavailable | ErrorCode::HisBusy)
 }
 
-/// Places left in a slot by the best of two counts: what the HIS said at the last
-/// refresh (it also knows the window's sales) and its capacity less the places our
-/// own bookings hold now (it knows every booking since, on every node).
-fn places_left(slot: &domain::booking::Slot, held: &std::collections::HashMap<String, u32>) -> u32 {
-    slot.available.min(slot.capacity.saturating_sub(held.get(&slot.slot_id).copied().unwrap_or(0)))
+/// Places left in a slot: its capacity, less what others than us had taken when the HIS
+/// was last asked (the window, other channels), less the places our own bookings hold
+/// now (every booking since, on every node).
+fn places_left(slot: &domain::booking::Slot, held: &std::collections::HashMap<String, u32>, others: &std::collections::HashMap<String, u32>) -> u32 {
+    let count = |m: &std::collections::HashMap<String, u32>| m.get(&slot.slot_id).copied().unwrap_or(0);
+    slot.capacity.saturating_sub(count(others)).saturating_sub(count(held))
 }
 
 /// The local start of a booking's slot.
@@ -125,11 +126,15 @@ fn event_payload(row: &BookingRow, patient_name_masked: &str) -> serde_json::Val
 }
 
 impl App {
-    /// Places left per slot of a session by the best of both counts (see `places_left`):
-    /// what a session's page and the availability API show.
-    pub async fn session_places(&self, schedule: &domain::booking::Schedule) -> Result<std::collections::HashMap<String, u32>, DomainError> {
+    /// Places left per slot of a session (see `places_left`): what a session's page and
+    /// the availability API show.
+    pub async fn session_places(
+        &self,
+        view: &crate::booking::DepartmentView,
+        schedule: &domain::booking::Schedule,
+    ) -> Result<std::collections::HashMap<String, u32>, DomainError> {
         let held = self.places_held(&schedule.schedule_id).await?;
-        Ok(schedule.slots.iter().map(|s| (s.slot_id.clone(), places_left(s, &held))).collect())
+        Ok(schedule.slots.iter().map(|s| (s.slot_id.clone(), places_left(s, &held, &view.taken_by_others))).collect())
     }
 
     /// Places our bookings hold per slot of a session, as counted at most
@@ -185,10 +190,10 @@ impl App {
         // bookings on this node are about to take — is answered here, without the HIS and
         // without queueing for the database's write lock.
         let held = self.places_held(&schedule.schedule_id).await?;
-        let left = places_left(slot, &held);
+        let left = places_left(slot, &held, &view.taken_by_others);
         if left == 0 {
             metrics::counter!("carebridge_booking_sold_out_total").increment(1);
-            let full = schedule.slots.iter().all(|s| places_left(s, &held) == 0);
+            let full = schedule.slots.iter().all(|s| places_left(s, &held, &view.taken_by_others) == 0);
             return Err(if full { ErrorCode::SessionFull } else { ErrorCode::SlotTaken }.into());
         }
         // A second tap of the same patient must not take a place from someone else.

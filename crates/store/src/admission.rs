@@ -113,6 +113,24 @@ impl Store {
         places_held_in(&self.db, self.backend, schedule_id).await
     }
 
+    /// Places our bookings hold per slot across several sessions (a department's, when
+    /// the catalogue is refreshed).
+    pub async fn places_held_in_schedules(&self, schedule_ids: &[String]) -> Result<HashMap<String, u32>, DomainError> {
+        let mut out = HashMap::new();
+        for chunk in schedule_ids.chunks(200) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| dialect::ph(self.backend, n)).collect();
+            let sql = format!(
+                "SELECT slot_id, COUNT(*) AS n FROM registration WHERE schedule_id IN ({}) AND state IN ({}) GROUP BY slot_id",
+                marks.join(", "),
+                holding_states()
+            );
+            let values: Vec<sea_orm::Value> = chunk.iter().map(|s| s.as_str().into()).collect();
+            let rows = Held::find_by_statement(Statement::from_sql_and_values(self.db_backend(), sql, values)).all(&self.db).await.map_err(db_err)?;
+            out.extend(rows.into_iter().map(|r| (r.slot_id, r.n as u32)));
+        }
+        Ok(out)
+    }
+
     /// Writes a booking only if its slot has a place left by our own count: under the
     /// slot's lock, counts the places held and inserts when fewer than `capacity`.
     /// `Ok(None)`: the slot is full. The caller's transaction must be a `write_txn`.

@@ -32,6 +32,21 @@ async fn account(t: &TestApp, openid: &str, names: &[&str]) -> (String, Vec<i64>
     (cookie, ids)
 }
 
+/// One signed call to the HIS simulator, as another channel (the window) would make it.
+async fn his_call(t: &TestApp, op: &str, data: Value) -> Value {
+    let d = sim::his::HisSimConfig::default();
+    let body = json!({"channelId": d.channel_id, "timestamp": "20261126080000", "nonce": "w1", "data": data}).to_string();
+    let r = TestApp::http()
+        .post(format!("{}/his/api/v1/{op}", t.his_url))
+        .header("content-type", "application/json")
+        .header("x-his-sign", sim::his::sign(&d.channel_key, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap()
+}
+
 /// A bookable slot in `dept` with at least `min` places, later today or tomorrow.
 async fn free_slot(t: &TestApp, dept: &str, min: u32) -> (String, String, u32) {
     let v = t.app.department_view(dept).await.unwrap();
@@ -479,5 +494,44 @@ on_both_backends! {
         TestApp::http().post(t.url(&format!("/staff/outpatient/insurance-rules/{id}"))).header("cookie", &office).form(&[("enabled", "0")]).send().await.unwrap();
         assert_eq!(methods(&t, wang.clone(), order.clone()).await, json!(["self_pay"]));
         assert_eq!(t.app.store.audit_count(Some("insurance.rule_toggle")).await.unwrap(), 1);
+    }
+}
+
+on_both_backends! {
+    /// Admission control (issue 7): a slot some of whose places the HIS has given
+    /// elsewhere (the window) is sold out by our own count once we have taken the rest —
+    /// the next tap is told at once and the HIS is not asked; the session's live view
+    /// and the booking page say so too.
+    async fn a_slot_sold_out_by_our_count_is_answered_without_the_his(backend) {
+        let (t, _) = spawn(backend).await;
+        // The window sells one place of a 3-place slot (黄强, through the HIS itself).
+        let (sched, slot, _) = free_slot(&t, "0101", 3).await;
+        let dept = "0101".to_owned();
+        let huang = his_call(&t, "patient_query", json!({"idCardNo": "44030719751202217X"})).await;
+        let pid = huang["data"]["patientId"].as_str().expect("黄强 is known to the HIS").to_owned();
+        let window = his_call(&t, "lock_reg", json!({"slotId": slot, "patientId": pid, "channelOrderNo": "WINDOW-1"})).await;
+        assert_eq!(window["resultCode"], "0", "{window}");
+        // Our catalogue learns of it at its next refresh.
+        t.app.catalogue.forget_department("0101", t.app.today());
+        let left = his_available(&t, &slot).await as u32;
+        assert!((1..=2).contains(&left), "{left}");
+        let (cookie, ids) = account(&t, "oDemo_lina_0002", &["李娜", "张伟"][..left as usize]).await;
+        for (k, id) in ids.iter().enumerate() {
+            assert_eq!(book(&t, &cookie, &format!("fill-{k}"), *id, &dept, &slot).await.status(), 201);
+        }
+        let (others, late) = account(&t, "oDemo_newcomer_0004", &["陈静"]).await;
+        let calls = |v: Value| v["calls"].as_u64().unwrap();
+        let his_load = || async { TestApp::http().get(format!("{}/__sim/his/load", t.his_url)).send().await.unwrap().json::<Value>().await.unwrap() };
+        let before = calls(his_load().await);
+        let r = book(&t, &others, "late", late[0], &dept, &slot).await;
+        assert_eq!(r.status(), 409);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "SLOT_TAKEN");
+        assert_eq!(calls(his_load().await), before, "the HIS was not asked");
+        assert_eq!(his_available(&t, &slot).await, 0, "and it agrees: no place left");
+        let live = get_json(&t, &others, &format!("/api/v1/departments/{dept}/schedules/{sched}")).await;
+        let shown = live["slots"].as_array().unwrap().iter().find(|x| x["slot_id"] == slot.as_str()).unwrap()["available"].as_u64().unwrap();
+        assert_eq!(shown, 0);
+        let page = TestApp::http().get(t.url(&format!("/book/{dept}/{sched}"))).header("cookie", &others).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("已约满"), "the booking page marks it full");
     }
 }

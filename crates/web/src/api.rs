@@ -229,7 +229,7 @@ pub async fn session(State(st): State<WebState>, Path((dept_id, schedule_id)): P
     }
     let v = st.app.department_view(&dept_id).await?;
     let s = v.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::NotFound)?;
-    let left = st.app.session_places(s).await?;
+    let left = st.app.session_places(&v, s).await?;
     Ok(Json(schedule_dto(s, &v.doctors, Some(&left))))
 }
 

@@ -85,7 +85,7 @@ pub async fn book_page(
     let chosen =
         q.patient.filter(|id| patients.iter().any(|p| p.id == *id)).unwrap_or_else(|| patients.iter().find(|p| p.is_default).unwrap_or(&patients[0]).id);
     let now = domain::clock::to_local(st.app.now()).naive_local();
-    let left = st.app.session_places(s).await?;
+    let left = st.app.session_places(&v, s).await?;
     let page = BookPage {
         hospital: c.hospital,
         big_text: c.big_text,
