@@ -75,7 +75,7 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Permits held now (for tests and the admin's view).
+    /// Permits held now (tests; an operator's check on a stuck cluster).
     pub async fn his_permits_held(&self, now: DateTime<Utc>) -> Result<u32, DomainError> {
         let p = |n| dialect::ph(self.backend, n);
         let sql = format!("SELECT slot FROM his_permit WHERE holder IS NOT NULL AND held_until >= {}", p(1));
