@@ -1,0 +1,3 @@
+//! The `carebridge` binary's tests, as one test binary (see `testkit/tests/it`).
+mod cli;
+mod kill9;

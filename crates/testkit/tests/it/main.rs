@@ -1,0 +1,35 @@
+//! The integration tests, as one test binary: each module was a test file of its own;
+//! one binary links the whole app once instead of once per file (issue 8: CI time).
+//! nextest still runs every test in its own process.
+mod access_matrix;
+mod api_bad_input;
+mod api_children;
+mod api_fairness;
+mod api_identity;
+mod api_insurance;
+mod api_messages;
+mod api_open_messages;
+mod api_outpatient_bills;
+mod api_pay_pages;
+mod api_payment;
+mod api_registration;
+mod api_reports;
+mod api_staff;
+mod browser;
+mod browser_messages;
+mod browser_payment;
+mod browser_registration;
+mod browser_reports;
+mod ccb_contract;
+mod file_store_contract;
+mod finance_console;
+mod flash_crowd;
+mod his_contract;
+mod money_properties;
+mod nhsa_contract;
+mod outbox_workers;
+mod reconciliation;
+mod store_admission;
+mod store_audit_and_identity;
+mod store_billing;
+mod store_outbox;
