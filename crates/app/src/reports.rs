@@ -381,7 +381,10 @@ impl App {
                 let (max_pages, width, max_pixels) = (s.max_pdf_pages, s.page_width_px, s.max_image_pixels);
                 match f.kind {
                     FileKind::Pdf => render::rasterize(&bytes, width, max_pages).map(|pages| (bytes, pages)).map_err(|e| format!("PDF 不合格：{e}")),
-                    FileKind::Jpeg => render::normalize_jpeg(&bytes, max_pixels).map(|(clean, _, _)| (clean, vec![])).map_err(|e| format!("图片不合格：{e}")),
+                    FileKind::Jpeg => {
+                        let limits = uploads::Limits { max_bytes: s.max_file_bytes, max_pixels, allowed: &[uploads::Kind::Jpeg] };
+                        uploads::clean(&bytes, &limits).map(|c| (c.bytes, vec![])).map_err(|e| format!("图片不合格：{e}"))
+                    }
                 }
             });
             self.keep_file(&rec, version, &dedupe, "lis", f.kind, &f.name, checked).await?;

@@ -9,7 +9,7 @@ mod images;
 mod pdf;
 mod report;
 
-pub use images::{ImageError, normalize_jpeg, synthetic_radiograph_jpeg};
+pub use images::synthetic_radiograph_jpeg;
 pub use pdf::{PdfError, page_count, rasterize};
 pub use report::{ReportDoc, ResultLine, render_report_pdf};
 
