@@ -103,7 +103,9 @@ fn malformed(why: &str) -> DomainError {
     DomainError::new(ErrorCode::UpstreamUnavailable, format!("nhsa: malformed answer: {why}"))
 }
 
-fn settlement(d: &Value) -> Result<Settlement, DomainError> {
+/// The settlement fields of a centre's answer (6202, 6301), refusing an unknown
+/// `ordStas`, a non-yuan amount or parts that do not sum to the total.
+pub fn settlement(d: &Value) -> Result<Settlement, DomainError> {
     let s = Settlement {
         ord_stas: d.get("ordStas").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).ok_or_else(|| malformed("missing ordStas"))?,
         fee_sumamt: yuan(d, "feeSumamt")?,

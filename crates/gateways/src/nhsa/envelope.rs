@@ -246,6 +246,19 @@ mod tests {
         assert_eq!(centre.open(&centre.seal(request_fields(), &data)), Err(EnvelopeError::BadSignature));
     }
 
+    /// Found by fuzzing (fuzz/seeds/nhsa_envelope/float-roundtrip): a large float in
+    /// the data came back one ULP off after decryption, so a genuine answer failed its
+    /// signature. serde_json's `float_roundtrip` keeps parse(print(x)) == x.
+    #[test]
+    fn numbers_survive_sealing_and_opening() {
+        let (hospital, centre) = pair(APP_SECRET);
+        for text in [&"6".repeat(135)[..], "0.1", "12.30", "1e-7", "9007199254740993", "-0.0", "1.7976931348623157e308"] {
+            let data: Value = serde_json::from_str(&format!("{{\"amount\": {text}}}")).unwrap();
+            let opened = hospital.open(&centre.seal(Map::new(), &data)).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(opened.0, canonical(&data), "{text}");
+        }
+    }
+
     #[test]
     fn signer_id_must_match_between_the_sides() {
         let (hospital, _) = pair(APP_SECRET);
