@@ -26,6 +26,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(backend: TestBackend) -> Self {
+        crate::logs::capture();
         let tag = uuid::Uuid::new_v4().simple().to_string();
         match backend {
             TestBackend::Sqlite => {

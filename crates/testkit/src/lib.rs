@@ -3,6 +3,7 @@
 pub mod app;
 pub mod browser;
 pub mod db;
+pub mod logs;
 
 pub use app::{TestApp, location, url_query};
 pub use db::{TestBackend, TestDb, pg_admin_url, test_keys};
