@@ -72,6 +72,7 @@ pub const ID_NO_PURPOSE: &str = "patient.id_no";
 const COL_NAME: &str = "patient.name";
 const COL_ID: &str = "patient.id_no";
 const COL_MOBILE: &str = "patient.mobile";
+const COL_NICKNAME: &str = "wechat_account.nickname";
 
 impl Store {
     /// Creates or refreshes the account for a WeChat openid; returns its id.
@@ -80,15 +81,15 @@ impl Store {
         if let Some(existing) = wechat_account::Entity::find().filter(wechat_account::Column::Openid.eq(openid)).one(&self.db).await.map_err(db_err)? {
             let mut am: wechat_account::ActiveModel = existing.into();
             am.last_login_at = Set(now);
-            if nickname.is_some() {
-                am.nickname = Set(nickname.map(str::to_owned));
+            if let Some(n) = nickname {
+                am.nickname = Set(Some(self.keys.cipher.seal(COL_NICKNAME, n)));
             }
             return Ok(am.update(&self.db).await.map_err(db_err)?.id);
         }
         let am = wechat_account::ActiveModel {
             openid: Set(openid.to_owned()),
             unionid: Set(unionid.map(str::to_owned)),
-            nickname: Set(nickname.map(str::to_owned)),
+            nickname: Set(nickname.map(|n| self.keys.cipher.seal(COL_NICKNAME, n))),
             created_at: Set(now),
             last_login_at: Set(now),
             ..Default::default()
@@ -116,8 +117,11 @@ impl Store {
         wechat_account::Entity::find_by_id(account_id).one(&self.db).await.map_err(db_err)?.map(|m| m.openid).ok_or(ErrorCode::Unauthenticated.into())
     }
 
+    /// The account's WeChat nickname, for greeting its owner (sealed at rest: it is often
+    /// the person's name).
     pub async fn wechat_account_nickname(&self, account_id: i64) -> Result<Option<String>, DomainError> {
-        Ok(wechat_account::Entity::find_by_id(account_id).one(&self.db).await.map_err(db_err)?.and_then(|m| m.nickname))
+        let sealed = wechat_account::Entity::find_by_id(account_id).one(&self.db).await.map_err(db_err)?.and_then(|m| m.nickname);
+        Ok(sealed.and_then(|s| self.keys.cipher.open(COL_NICKNAME, &s).ok()))
     }
 
     pub fn id_no_hash(&self, id: &Masked<IdCardNo>) -> String {

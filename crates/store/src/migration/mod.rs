@@ -10,6 +10,7 @@ mod m0005_registration;
 mod m0006_messages;
 mod m0007_reports;
 mod m0008_admission;
+mod m0009_sealed_nickname;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_messages::Migration),
             Box::new(m0007_reports::Migration),
             Box::new(m0008_admission::Migration),
+            Box::new(m0009_sealed_nickname::Migration),
         ]
     }
 }

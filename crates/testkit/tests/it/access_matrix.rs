@@ -304,62 +304,7 @@ on_both_backends! {
         let (t, _clock) = TestApp::spawn_at(backend, chrono::Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0).unwrap()).await;
         let mut calls = 0u32;
 
-        // 张伟's account: himself and two others to remove; a booking, a bill turned into
-        // an order, a message, a released report with its file.
-        let (_, owner) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
-        let pid = t.add_demo_patient(&owner, "张伟", "self").await;
-        let spare1 = t.add_demo_patient(&owner, "王芳", "other").await;
-        let spare2 = t.add_demo_patient(&owner, "黄强", "other").await;
-        let me = t.app.store.patient_by_id(pid).await.unwrap().unwrap();
-        let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
-        let (dept, schedule, slot) = bookable(&t).await;
-        let r = TestApp::http()
-            .post(t.url("/api/v1/me/registrations"))
-            .header("cookie", &owner)
-            .header("idempotency-key", "matrix-booking")
-            .json(&json!({"patient_id": pid, "dept_id": dept, "slot_id": slot}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "booking");
-        let booking = r.json::<Value>().await.unwrap()["booking_no"].as_str().unwrap().to_owned();
-        let bills = t.app.his.unpaid_bills(&me.his_patient_id).await.unwrap();
-        let recipe = bills.first().expect("张伟 has an unpaid bill in the demo HIS").recipe_id.clone();
-        let r = TestApp::http()
-            .post(t.url("/api/v1/me/orders"))
-            .header("cookie", &owner)
-            .header("idempotency-key", "matrix-order")
-            .json(&json!({"patient_id": pid, "recipe_id": recipe}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "order");
-        let pay_order = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
-        assert!(t.emit_event("hospital.notice", "matrix-notice", pid, json!({"title": "门诊通知", "body": "请按时就诊"})).await);
-        t.drain_jobs().await;
-        let message = t.app.store.inbox(account, None, 100).await.unwrap().first().expect("a message").message_no.clone();
-        // Each demo staff member signs in once (a TOTP code is single-use).
-        let staff = staff_by_role(&t).await;
-        let doctor = &staff.iter().find(|(r, _)| *r == Role::Doctor).unwrap().1;
-        let (lab_order, file) = released_report(&t, &me.his_patient_id, &owner, doctor).await;
-
-        let ids: HashMap<&str, String> = [
-            ("pid", pid.to_string()),
-            ("spare1", spare1.to_string()),
-            ("spare2", spare2.to_string()),
-            ("dept", dept.clone()),
-            ("schedule", schedule.clone()),
-            ("slot", slot.clone()),
-            ("booking", booking.clone()),
-            ("recipe", recipe.clone()),
-            ("pay_order", pay_order.clone()),
-            ("message", message.clone()),
-            ("lab_order", lab_order.clone()),
-            ("file", file.clone()),
-        ]
-        .into_iter()
-        .collect();
-        let markers: Vec<String> = vec![booking.clone(), pay_order.clone(), message.clone(), lab_order.clone(), me.his_patient_id.clone(), "张*".into(), recipe.clone()];
+        let Journey { ids, markers, owner, staff } = journey(&t).await;
 
         // 李娜's account, with her own patient.
         let (_, other) = t.wechat_sign_in("oDemo_lina_0002").await;
@@ -462,15 +407,17 @@ async fn released_report(t: &TestApp, his: &str, owner: &str, doctor: &str) -> (
         let r = http.post(format!("{}/__sim/lis/orders/{no}/{action}?files=pdf", t.his_url)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{action}");
     }
-    // The LIS pushes in the background; the patient's view asks it anyway.
-    for _ in 0..200 {
+    // The LIS pushes in the background: wait until its report has arrived here.
+    for _ in 0..400 {
         t.drain_jobs().await;
-        let r = http.get(t.url(&format!("/api/v1/me/reports/{no}"))).header("cookie", owner).send().await.unwrap();
-        if r.status() == 200 && r.json::<Value>().await.unwrap()["state"] == "in_progress" {
+        let stored = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap();
+        if stored.is_some_and(|o| o.snapshot.report.is_some()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
+    let arrived = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().is_some_and(|o| o.snapshot.report.is_some());
+    assert!(arrived, "the LIS's report of {no} did not arrive");
     let r = http.post(t.url(&format!("/staff/lab/{no}/release"))).header("cookie", doctor).send().await.unwrap();
     assert_eq!(r.status(), 303, "release");
     t.drain_jobs().await;
@@ -478,4 +425,75 @@ async fn released_report(t: &TestApp, his: &str, owner: &str, doctor: &str) -> (
     let url = v["files"][0]["download_url"].as_str().unwrap_or_else(|| panic!("a released report has a file: {v}")).to_owned();
     let file = url.rsplit('/').next().unwrap().to_owned();
     (no, file)
+}
+
+/// What the journey left behind: 张伟's ids by placeholder name, what of his must not
+/// reach anyone else, his session, and a session for each staff role.
+pub struct Journey {
+    pub ids: HashMap<&'static str, String>,
+    pub markers: Vec<String>,
+    pub owner: String,
+    pub staff: Vec<(Role, String)>,
+}
+
+/// 张伟's account with himself and two others, a booking, a bill turned into an order,
+/// a message and a released report with its file (the fixture of the leak checks too).
+pub async fn journey(t: &TestApp) -> Journey {
+    let (_, owner) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+    let pid = t.add_demo_patient(&owner, "张伟", "self").await;
+    let spare1 = t.add_demo_patient(&owner, "王芳", "other").await;
+    let spare2 = t.add_demo_patient(&owner, "黄强", "other").await;
+    let me = t.app.store.patient_by_id(pid).await.unwrap().unwrap();
+    let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    let (dept, schedule, slot) = bookable(t).await;
+    let r = TestApp::http()
+        .post(t.url("/api/v1/me/registrations"))
+        .header("cookie", &owner)
+        .header("idempotency-key", "matrix-booking")
+        .json(&json!({"patient_id": pid, "dept_id": dept, "slot_id": slot}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "booking");
+    let booking = r.json::<Value>().await.unwrap()["booking_no"].as_str().unwrap().to_owned();
+    let bills = t.app.his.unpaid_bills(&me.his_patient_id).await.unwrap();
+    let recipe = bills.first().expect("张伟 has an unpaid bill in the demo HIS").recipe_id.clone();
+    let r = TestApp::http()
+        .post(t.url("/api/v1/me/orders"))
+        .header("cookie", &owner)
+        .header("idempotency-key", "matrix-order")
+        .json(&json!({"patient_id": pid, "recipe_id": recipe}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "order");
+    let pay_order = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
+    assert!(t.emit_event("hospital.notice", "matrix-notice", pid, json!({"title": "门诊通知", "body": "请按时就诊"})).await);
+    t.drain_jobs().await;
+    let message = t.app.store.inbox(account, None, 100).await.unwrap().first().expect("a message").message_no.clone();
+    // Each demo staff member signs in once (a TOTP code is single-use).
+    let staff = staff_by_role(t).await;
+    let doctor = &staff.iter().find(|(r, _)| *r == Role::Doctor).unwrap().1;
+    let (lab_order, file) = released_report(t, &me.his_patient_id, &owner, doctor).await;
+
+    let ids: HashMap<&str, String> = [
+        ("pid", pid.to_string()),
+        ("spare1", spare1.to_string()),
+        ("spare2", spare2.to_string()),
+        ("dept", dept.clone()),
+        ("schedule", schedule.clone()),
+        ("slot", slot.clone()),
+        ("booking", booking.clone()),
+        ("recipe", recipe.clone()),
+        ("pay_order", pay_order.clone()),
+        ("message", message.clone()),
+        ("lab_order", lab_order.clone()),
+        ("file", file.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let markers: Vec<String> =
+        vec![booking.clone(), pay_order.clone(), message.clone(), lab_order.clone(), me.his_patient_id.clone(), "张*".into(), recipe.clone()];
+
+    Journey { ids, markers, owner, staff }
 }

@@ -27,6 +27,7 @@ mod flash_crowd;
 mod his_contract;
 mod money_properties;
 mod nhsa_contract;
+mod nothing_leaks;
 mod outbox_workers;
 mod reconciliation;
 mod store_admission;
