@@ -126,6 +126,33 @@ on_both_backends! {
         for p in ["/api/v1/me/patients", "/api/v1/me/patients/{id}", "/api/v1/departments", "/api/v1/departments/{dept_id}/schedules"] {
             assert!(spec["paths"].get(p).is_some(), "{p} documented");
         }
+        // One id per operation, every link pointing at one of them (a misspelt link target
+        // would otherwise drop silently), and the answers every operation can give.
+        let ops: Vec<(&String, &String, &Value)> = spec["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| item.as_object().unwrap().iter().map(move |(method, op)| (path, method, op)))
+            .collect();
+        let ids: std::collections::HashSet<&str> = ops.iter().map(|(_, _, op)| op["operationId"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), ops.len(), "operation ids are unique");
+        let mut links = 0;
+        for (path, method, op) in &ops {
+            assert!(op["responses"].get("400").is_some(), "{method} {path} documents 400");
+            if path.starts_with("/api/v1/me/") {
+                assert!(op["responses"].get("401").is_some(), "{method} {path} documents 401");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(op["responses"].get("415").is_some(), "{method} {path} documents 415");
+            }
+            for resp in op["responses"].as_object().unwrap().values() {
+                for link in resp.get("links").and_then(Value::as_object).into_iter().flat_map(|l| l.values()) {
+                    assert!(ids.contains(link["operationId"].as_str().unwrap()), "{method} {path}: link to {link}");
+                    links += 1;
+                }
+            }
+        }
+        assert_eq!(links, 12, "every declared link made it into the spec");
         let docs = h.get(t.url("/api/docs/")).send().await.unwrap();
         assert_eq!(docs.status(), 200);
         assert!(docs.text().await.unwrap().contains("swagger"));
