@@ -2,7 +2,9 @@
 //! (see `sim::his` for the wire format). Every call is signed with the channel key;
 //! every answer is checked for `resultCode` and its fields parsed into domain types, so
 //! a malformed HIS answer becomes an error, never a half-filled value.
+#[cfg(feature = "http")]
 use crate::http::{HttpExecutor, TransportError};
+#[cfg(feature = "http")]
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use domain::booking::{Department, Doctor, Schedule, SessionChange, SessionPeriod, Slot};
@@ -23,6 +25,7 @@ pub struct HisClientConfig {
     pub timeout: Duration,
 }
 
+#[cfg(feature = "http")]
 pub struct HisClient {
     cfg: HisClientConfig,
     http: HttpExecutor,
@@ -234,6 +237,7 @@ fn hm(op: &str, s: &str) -> Result<NaiveTime, DomainError> {
     NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| malformed(op, e))
 }
 
+#[cfg(feature = "http")]
 impl HisClient {
     pub fn new(cfg: HisClientConfig) -> Self {
         let http = HttpExecutor::new(cfg.timeout);
@@ -458,6 +462,7 @@ fn refusal(op: &str, code: &str, msg: &str) -> DomainError {
     DomainError::new(c, format!("his {op} refused {code}: {msg}"))
 }
 
+#[cfg(feature = "http")]
 #[async_trait]
 impl HisPort for HisClient {
     async fn departments(&self) -> Result<Vec<Department>, DomainError> {

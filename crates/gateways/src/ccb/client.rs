@@ -3,6 +3,7 @@
 //! notifications. The merchant client's transport (XML over HTTP, UTF-8) is our choice
 //! where the public material stops [I]; the real one is a local TCP client in GB2312.
 use super::signing::{self, Notification, NotifyError, OrderFields, SignDigest};
+#[cfg(feature = "http")]
 use crate::http::HttpExecutor;
 use crypto::rsa_sha256::RsaVerifier;
 use domain::{DomainError, ErrorCode, Fen};
@@ -26,6 +27,7 @@ pub struct CcbClientConfig {
     pub timeout: Duration,
 }
 
+#[cfg(feature = "http")]
 pub struct CcbClient {
     cfg: CcbClientConfig,
     verifier: RsaVerifier,
@@ -66,6 +68,7 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+#[cfg(feature = "http")]
 impl CcbClient {
     pub fn new(cfg: CcbClientConfig) -> Result<Self, DomainError> {
         let body: String = cfg.bank_public_key.lines().filter(|l| !l.starts_with("-----")).collect::<String>().chars().filter(|c| !c.is_whitespace()).collect();

@@ -3,6 +3,7 @@
 //! verified. Amounts cross the wire as yuan strings and are parsed exactly. A 6202
 //! "success" is not payment success: only `ordStas` (from 6301 or a callback) is.
 use super::envelope::{EnvelopeError, Party};
+#[cfg(feature = "http")]
 use crate::http::{HttpExecutor, TransportError};
 use domain::{DomainError, ErrorCode, Fen};
 use serde_json::{Map, Value, json};
@@ -79,6 +80,7 @@ pub struct CentreLine {
     pub serial: String,
 }
 
+#[cfg(feature = "http")]
 pub struct NhsaClient {
     base_url: String,
     party: Party,
@@ -123,6 +125,7 @@ pub fn settlement(d: &Value) -> Result<Settlement, DomainError> {
     Ok(s)
 }
 
+#[cfg(feature = "http")]
 impl NhsaClient {
     pub fn new(base_url: &str, party: Party, timeout: Duration) -> Self {
         Self { base_url: base_url.trim_end_matches('/').to_owned(), party, http: HttpExecutor::new(timeout) }
