@@ -173,6 +173,7 @@ impl Store {
         let Some(m) = patient::Entity::find_by_id(patient_id).one(&self.db).await.map_err(db_err)? else { return Ok(None) };
         let Some(enc) = m.mobile_enc else { return Ok(None) };
         let plain = self.keys.cipher.open(COL_MOBILE, &enc).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal {COL_MOBILE}: {e}")))?;
+        self.disclosed(crate::Disclosure::Mobile);
         Mobile::parse(&plain).map(Some)
     }
 
@@ -268,6 +269,7 @@ impl Store {
             Some(v) => Some(Mobile::parse(&open(COL_MOBILE, v)?)?),
             None => None,
         };
+        self.disclosed(crate::Disclosure::Identity);
         Ok(PatientIdentity { summary: summary(&m), name, id_card_no, mobile })
     }
 

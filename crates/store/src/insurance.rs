@@ -69,6 +69,7 @@ impl Store {
         let open = |col: &str, v: &str| c.open(col, v).map_err(|e| DomainError::new(ErrorCode::Internal, format!("child binding unseal: {e}")));
         let name = open(COL_NAME, &m.name_enc)?;
         let id = open(COL_ID, &m.id_no_enc)?;
+        self.disclosed(crate::Disclosure::ChildIdentity);
         Ok((m, name, id))
     }
 

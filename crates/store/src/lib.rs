@@ -63,6 +63,57 @@ pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
     keys: DataKeys,
+    disclosures: std::sync::Arc<Disclosures>,
+}
+
+/// Personal data the store opens to hand to a person or an outside system, counted by
+/// kind where it is unsealed — apart from the audit trail, so the two can be held
+/// against each other (S10: one audit row per sensitive read). Snapshots the store opens
+/// for its own work (merging LIS revisions, rendering messages) are not disclosures.
+#[derive(Debug, Default)]
+pub struct Disclosures {
+    identity: std::sync::atomic::AtomicU64,
+    mobile: std::sync::atomic::AtomicU64,
+    child_identity: std::sync::atomic::AtomicU64,
+    report_file: std::sync::atomic::AtomicU64,
+}
+
+/// What [`Store::disclosures`] has counted since the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DisclosureCounts {
+    /// A patient's ID number and name (`patient.identity_read`).
+    pub identity: u64,
+    /// A patient's mobile, to send an SMS (`patient.mobile_read`).
+    pub mobile: u64,
+    /// A child's name and ID number held for a binding (`child.identity_read`).
+    pub child_identity: u64,
+    /// A report file or page image (`report.download`, `report.page_view`).
+    pub report_file: u64,
+}
+
+impl DisclosureCounts {
+    pub fn total(&self) -> u64 {
+        self.identity + self.mobile + self.child_identity + self.report_file
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Disclosure {
+    Identity,
+    Mobile,
+    ChildIdentity,
+    ReportFile,
+}
+
+impl Disclosures {
+    fn counter(&self, kind: Disclosure) -> &std::sync::atomic::AtomicU64 {
+        match kind {
+            Disclosure::Identity => &self.identity,
+            Disclosure::Mobile => &self.mobile,
+            Disclosure::ChildIdentity => &self.child_identity,
+            Disclosure::ReportFile => &self.report_file,
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -91,6 +142,22 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 }
 
 impl Store {
+    /// Counts one disclosure of `kind` (see [`Disclosures`]).
+    pub(crate) fn disclosed(&self, kind: Disclosure) {
+        self.disclosures.counter(kind).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The disclosures counted so far.
+    pub fn disclosures(&self) -> DisclosureCounts {
+        let get = |k| self.disclosures.counter(k).load(std::sync::atomic::Ordering::Relaxed);
+        DisclosureCounts {
+            identity: get(Disclosure::Identity),
+            mobile: get(Disclosure::Mobile),
+            child_identity: get(Disclosure::ChildIdentity),
+            report_file: get(Disclosure::ReportFile),
+        }
+    }
+
     pub async fn connect(cfg: &StoreConfig, keys: DataKeys) -> Result<Self, DomainError> {
         let backend = if cfg.url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -120,7 +187,7 @@ impl Store {
             });
         }
         let db = Database::connect(opts).await.map_err(|e| DomainError::new(ErrorCode::StoreUnavailable, format!("connect: {e}")))?;
-        Ok(Self { db, backend, keys })
+        Ok(Self { db, backend, keys, disclosures: Default::default() })
     }
 
     /// Runs pending migrations. On PostgreSQL a session advisory lock makes nodes that

@@ -58,8 +58,12 @@ impl Store {
         self.keys.cipher.seal_bytes(storage_key, bytes)
     }
 
+    /// Opens a report file to hand it to its patient: a disclosure the caller audits.
     pub fn open_file(&self, storage_key: &str, sealed: &[u8]) -> Result<Vec<u8>, DomainError> {
-        self.keys.cipher.open_bytes(storage_key, sealed).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal file {storage_key}: {e}")))
+        let bytes =
+            self.keys.cipher.open_bytes(storage_key, sealed).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal file {storage_key}: {e}")))?;
+        self.disclosed(crate::Disclosure::ReportFile);
+        Ok(bytes)
     }
 
     pub async fn lab_order_by_id(&self, id: i64) -> Result<Option<LabOrderRecord>, DomainError> {

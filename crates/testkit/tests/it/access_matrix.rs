@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use testkit::{TestApp, on_both_backends};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Access {
+pub(crate) enum Access {
     /// Anyone: nothing personal (sign-in, the catalogue, static files, verification).
     Public,
     /// A signed-in patient; the request names one patient-scoped thing.
@@ -43,7 +43,7 @@ const MESSAGES: &[Role] = &[Role::Outpatient, Role::Admin];
 const TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Admin];
 const LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 
-enum Body {
+pub(crate) enum Body {
     None,
     Form(&'static str),
     Json(&'static str),
@@ -54,7 +54,7 @@ use Body::{Form, Json};
 
 /// (method, route as declared, who may call it, the request made: the target with
 /// placeholders for the owner's ids, and its body).
-const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
+pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/", Public, "/", NoBody),
     ("GET", "/settings/text-size", Public, "/settings/text-size", NoBody),
     ("GET", "/wx/login", Public, "/wx/login", NoBody),
@@ -247,13 +247,13 @@ fn fill(template: &str, ids: &HashMap<&str, String>) -> String {
     s
 }
 
-struct Answer {
-    status: u16,
-    location: String,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: String,
+    pub(crate) body: String,
 }
 
-async fn call(t: &TestApp, method: &str, target: &str, body: &Body, cookie: &str, ids: &HashMap<&str, String>, n: &mut u32) -> Answer {
+pub(crate) async fn call(t: &TestApp, method: &str, target: &str, body: &Body, cookie: &str, ids: &HashMap<&str, String>, n: &mut u32) -> Answer {
     *n += 1;
     let url = t.url(&fill(target, ids));
     let mut req = TestApp::http().request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url).header("idempotency-key", format!("matrix-{n}"));

@@ -15,7 +15,7 @@ fn citizen(t: &TestApp, name: &str) -> sim::demo::Citizen {
     sim::demo::citizens(t.app.today()).into_iter().find(|c| c.name == name).unwrap()
 }
 
-async fn add_self(t: &TestApp, cookie: &str, name: &str) {
+pub(crate) async fn add_self(t: &TestApp, cookie: &str, name: &str) {
     t.add_demo_patient(cookie, name, "self").await;
 }
 
@@ -46,7 +46,7 @@ async fn verify(verification_url: &str, password: &str) -> reqwest::Response {
 }
 
 /// The whole binding: form → verification → back to us. Returns where we sent the guardian.
-async fn bind(t: &TestApp, cookie: &str, name: &str, from: &str) -> String {
+pub(crate) async fn bind(t: &TestApp, cookie: &str, name: &str, from: &str) -> String {
     let r = start(t, cookie, name, from).await;
     assert_eq!(r.status(), 303, "{name}: {}", r.text().await.unwrap());
     let page = location(r.headers());

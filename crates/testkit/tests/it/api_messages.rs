@@ -28,7 +28,7 @@ async fn spawn_at(backend: testkit::TestBackend, at: chrono::DateTime<Utc>) -> (
 }
 
 /// Signs `openid` in and adds `name` as self, with a mobile if given; returns (cookie, patient id).
-async fn patient(t: &TestApp, openid: &str, name: &str, mobile: Option<&str>) -> (String, i64) {
+pub(crate) async fn patient(t: &TestApp, openid: &str, name: &str, mobile: Option<&str>) -> (String, i64) {
     let (_, cookie) = t.wechat_sign_in(openid).await;
     let c = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == name).unwrap();
     let r = TestApp::http()
@@ -69,7 +69,7 @@ async fn run_until(t: &TestApp, clock: &FakeClock, step: Duration, limit: Durati
     }
 }
 
-fn booking_payload(no: &str) -> Value {
+pub(crate) fn booking_payload(no: &str) -> Value {
     json!({"booking_no": no, "dept_name": "心血管内科", "doctor_name": "王建国", "doctor_title": "主任医师", "visit_date": "2026-11-27",
            "period": "上午", "start_time": "09:00", "end_time": "09:30", "location": "门诊2楼A区", "see_no": 5, "fee": 2500, "order_no": "O1",
            "link": format!("/registrations/{no}")})
