@@ -96,21 +96,39 @@ impl WorkerPool {
                 let (app, registry, cfg, mut stop_rx) = (app.clone(), registry.clone(), cfg.clone(), stop_rx.clone());
                 tokio::spawn(async move {
                     let worker = format!("{}-w{i}", cfg.worker_id);
+                    let mut failures = 0u32;
                     loop {
                         if *stop_rx.borrow() {
                             break;
                         }
                         let worked = match run_once(&app, &registry, &cfg, &worker).await {
-                            Ok(n) => n > 0,
+                            Ok(n) => {
+                                if failures > 0 {
+                                    tracing::info!(failures, "outbox claims work again");
+                                    failures = 0;
+                                }
+                                n > 0
+                            }
                             Err(e) => {
-                                tracing::warn!(error = %e, "outbox claim failed");
+                                // The database is away: say so once, then every 16th try,
+                                // not thousands of times a second.
+                                if failures.is_multiple_of(16) {
+                                    tracing::warn!(error = %e, failures, "outbox claim failed");
+                                }
+                                failures = failures.saturating_add(1);
                                 false
                             }
                         };
                         if !worked {
                             tokio::select! {
-                                _ = tokio::time::sleep(cfg.poll_interval) => {}
-                                _ = stop_rx.changed() => {}
+                                _ = tokio::time::sleep(claim_pause(cfg.poll_interval, failures)) => {}
+                                changed = stop_rx.changed() => {
+                                    // The pool was dropped without a shutdown: nobody owns
+                                    // this worker any more.
+                                    if changed.is_err() {
+                                        break;
+                                    }
+                                }
                             }
                         }
                     }
@@ -126,6 +144,14 @@ impl WorkerPool {
         let all = futures_join(self.tasks);
         let _ = tokio::time::timeout(grace, all).await;
     }
+}
+
+/// The pause before the next claim: the poll interval, doubled for each claim that
+/// failed in a row (the database away), up to 5 s, so a node rides out an outage quietly
+/// and is back within seconds of the database.
+fn claim_pause(poll: std::time::Duration, failures: u32) -> std::time::Duration {
+    let cap = std::time::Duration::from_secs(5).max(poll);
+    poll.saturating_mul(1u32 << failures.min(8)).min(cap)
 }
 
 async fn futures_join(tasks: Vec<JoinHandle<()>>) {
@@ -229,4 +255,21 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
         tracing::info!(events = swept, "journey events queued for the message platform");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_pause;
+    use std::time::Duration;
+
+    #[test]
+    fn claims_back_off_while_the_database_is_away_and_not_beyond_five_seconds() {
+        let poll = Duration::from_millis(50);
+        assert_eq!(claim_pause(poll, 0), poll, "working normally: the poll interval");
+        assert_eq!(claim_pause(poll, 1), Duration::from_millis(100));
+        assert_eq!(claim_pause(poll, 4), Duration::from_millis(800));
+        assert_eq!(claim_pause(poll, 7), Duration::from_secs(5), "capped");
+        assert_eq!(claim_pause(poll, u32::MAX), Duration::from_secs(5), "no overflow after a long outage");
+        assert_eq!(claim_pause(Duration::from_secs(8), 3), Duration::from_secs(8), "never shorter than the poll interval");
+    }
 }

@@ -127,12 +127,31 @@ impl std::fmt::Debug for Store {
 pub fn db_err(e: DbErr) -> DomainError {
     let code = if is_unique_violation(&e) {
         ErrorCode::Conflict
-    } else if matches!(e, DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) {
+    } else if is_connection_loss(&e) {
         ErrorCode::StoreUnavailable
     } else {
         ErrorCode::Internal
     };
     DomainError::new(code, format!("db: {e}"))
+}
+
+/// Whether the database was out of reach, rather than the statement wrong: no
+/// connection to be had, the connection cut under the statement (a restart, a network
+/// fault), or the server refusing connections for now. Such a failure is retryable and
+/// answered 503, never 500 (G13).
+pub fn is_connection_loss(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => match s.as_ref() {
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_) | Sqlx::Protocol(_) => true,
+            // SQLSTATE class 08 (connection exception), 57P01–57P03 (the server shutting
+            // down, crashed, or not yet accepting), 53300 (too many connections).
+            Sqlx::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300")),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 pub fn is_unique_violation(e: &DbErr) -> bool {

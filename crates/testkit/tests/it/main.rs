@@ -22,6 +22,7 @@ mod browser_payment;
 mod browser_registration;
 mod browser_reports;
 mod ccb_contract;
+mod crash_restart;
 mod file_store_contract;
 mod finance_console;
 mod flash_crowd;
