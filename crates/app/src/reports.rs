@@ -380,7 +380,14 @@ impl App {
             let checked = fetched.and_then(|bytes| {
                 let (max_pages, width, max_pixels) = (s.max_pdf_pages, s.page_width_px, s.max_image_pixels);
                 match f.kind {
-                    FileKind::Pdf => render::rasterize(&bytes, width, max_pages).map(|pages| (bytes, pages)).map_err(|e| format!("PDF 不合格：{e}")),
+                    // The LIS is an outside system: its PDF passes the same checks as an
+                    // upload (no scripts, actions, embedded files or trailing data).
+                    FileKind::Pdf => {
+                        let limits = uploads::Limits { max_bytes: s.max_file_bytes, max_pixels, allowed: &[uploads::Kind::Pdf] };
+                        uploads::clean(&bytes, &limits)
+                            .map_err(|e| format!("PDF 不合格：{e}"))
+                            .and_then(|c| render::rasterize(&c.bytes, width, max_pages).map(|pages| (c.bytes, pages)).map_err(|e| format!("PDF 不合格：{e}")))
+                    }
                     FileKind::Jpeg => {
                         let limits = uploads::Limits { max_bytes: s.max_file_bytes, max_pixels, allowed: &[uploads::Kind::Jpeg] };
                         uploads::clean(&bytes, &limits).map(|c| (c.bytes, vec![])).map_err(|e| format!("图片不合格：{e}"))

@@ -236,6 +236,12 @@ fn items_json(items: &[FeeItem]) -> Value {
 }
 
 impl HisState {
+    /// Makes the LIS's next report carry this file (`pdf` or `jpeg`) besides its own:
+    /// how tests send hostile files through the report intake.
+    pub fn lis_next_file(&mut self, kind: &'static str, name: String, bytes: Vec<u8>) {
+        self.lab.next_file = Some((kind, name, bytes));
+    }
+
     pub fn new(cfg: HisSimConfig, clock: Arc<dyn Clock>) -> Self {
         let today = domain::clock::to_local(clock.now()).date_naive();
         let hospital = DemoHospital::generate(cfg.seed, today);

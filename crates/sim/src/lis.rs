@@ -69,6 +69,9 @@ pub struct LabState {
     pub pending: Vec<Value>,
     /// The last pushes and Carebridge's answers, for the console.
     pub log: Vec<String>,
+    /// A file the next report carries besides its own: (`pdf`/`jpeg`, name, bytes).
+    /// Tests send the hostile-file corpus through the report intake this way.
+    pub next_file: Option<(&'static str, String, Vec<u8>)>,
     seq: u64,
 }
 
@@ -242,6 +245,11 @@ impl LabState {
                 files.push((pdf_id, "pdf", "报告.pdf".into()));
             }
             FileMode::None | FileMode::LargeImage => {}
+        }
+        if let Some((kind, name, bytes)) = self.next_file.take() {
+            let id = format!("F{report_no}V{version}X");
+            self.files.insert(id.clone(), (if kind == "pdf" { "application/pdf" } else { "image/jpeg" }, bytes));
+            files.push((id, kind, name));
         }
         if is_exam || mode == FileMode::LargeImage {
             let img_id = format!("F{report_no}V{version}I");

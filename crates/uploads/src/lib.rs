@@ -265,5 +265,7 @@ pub fn display_name(raw: &str) -> String {
     if trimmed.is_empty() { "附件".to_owned() } else { trimmed.to_owned() }
 }
 
+#[cfg(any(test, feature = "corpus"))]
+pub mod corpus;
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,7 @@ mod file_store_contract;
 mod finance_console;
 mod flash_crowd;
 mod his_contract;
+mod hostile_files;
 mod money_properties;
 mod nhsa_contract;
 mod nothing_leaks;
