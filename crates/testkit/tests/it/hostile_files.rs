@@ -30,6 +30,25 @@ on_both_backends! {
         let his = t.app.store.patient_by_id(pid).await.unwrap().unwrap().his_patient_id;
         let doctor = t.staff_sign_in(&t.demo_credentials.iter().find(|c| c.roles.split(',').any(|r| r == Role::Doctor.as_str())).unwrap().username).await;
         let http = TestApp::http();
+        // The LIS's own PDF (typst's output, with its XMP metadata and fonts) passes the
+        // checks: the intake still takes what a real LIS sends.
+        let order = sim_post(format!("{}/__sim/lis/orders", t.his_url), Some(json!({"patient_id": his, "item_code": ITEM}))).await;
+        let no = order["orderNo"].as_str().unwrap().to_owned();
+        sim_post(format!("{}/__sim/lis/orders/{no}/sample", t.his_url), None).await;
+        sim_post(format!("{}/__sim/lis/orders/{no}/report?files=pdf", t.his_url), None).await;
+        let mut lis_pdf = None;
+        for _ in 0..400 {
+            t.drain_jobs().await;
+            if let Some(o) = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().filter(|o| o.snapshot.report.is_some()) {
+                lis_pdf = t.app.store.report_files(o.id, 1).await.unwrap().into_iter().find(|f| f.source == "lis");
+                if lis_pdf.is_some() {
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let lis_pdf = lis_pdf.expect("the LIS's PDF was looked at");
+        assert_eq!(lis_pdf.status, "stored", "the LIS's own PDF: {lis_pdf:?}");
         let (mut refused, mut neutralised) = (0, 0);
         // Two clean files first: the intake takes each kind at all, so a refusal below is the
         // check's doing.
