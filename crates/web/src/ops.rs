@@ -26,6 +26,12 @@ pub async fn metrics(State(st): State<WebState>, ConnectInfo(peer): ConnectInfo<
     if !st.metrics_public && !peer.ip().is_loopback() {
         return StatusCode::NOT_FOUND.into_response();
     }
+    // Personal data the store has opened to hand out, by kind (S10): an operator can hold
+    // it against the audit trail's sensitive-read rows.
+    let d = st.app.store.disclosures();
+    for (kind, n) in [("identity", d.identity), ("mobile", d.mobile), ("child_identity", d.child_identity), ("report_file", d.report_file)] {
+        metrics::counter!("carebridge_disclosures_total", "kind" => kind).absolute(n);
+    }
     if let Ok(stats) = st.app.store.outbox_stats().await {
         metrics::gauge!("carebridge_outbox_jobs", "state" => "pending").set(stats.pending as f64);
         metrics::gauge!("carebridge_outbox_jobs", "state" => "dead").set(stats.dead as f64);

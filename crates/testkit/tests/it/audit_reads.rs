@@ -151,6 +151,17 @@ on_both_backends! {
             assert!(end.audit[a] > start.audit[a], "the run made no {a} read: the check would prove nothing for it");
         }
         assert_eq!(t.app.store.verify_audit_chain().await.unwrap(), store::audit::ChainVerdict::Intact { rows: t.app.store.audit_count(None).await.unwrap() });
+        // Operators see the same counts on /metrics.
+        let m = TestApp::http().get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let exported = |kind: &str| {
+            m.lines()
+                .find(|l| l.starts_with(&format!("carebridge_disclosures_total{{kind=\"{kind}\"}}")))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let d = t.app.store.disclosures();
+        assert_eq!(exported("report_file"), Some(d.report_file), "{m}");
+        assert_eq!(exported("identity"), Some(d.identity));
         println!("audit reads: {reads} sensitive reads over {steps} steps, one audit row each");
     }
 }
