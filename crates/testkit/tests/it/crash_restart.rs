@@ -220,6 +220,7 @@ fn bank_book(t: &TestApp) -> BTreeMap<String, (i64, i64)> {
 async fn first_loss(t: &TestApp, acks: &Acks) -> Option<String> {
     use domain::billing::OrderState;
     let bank = bank_book(t);
+    let confirmed_notices = message_keys(t, "booking.confirmed").await;
     for (order, (paid, _)) in &bank {
         if *paid > 0 && !acks.paid_at_bank.contains(order) {
             return Some(format!("the bank holds a payment {order} no patient made"));
@@ -250,7 +251,8 @@ async fn first_loss(t: &TestApp, acks: &Acks) -> Option<String> {
                 return Some(format!("{order} (booking {no}, cancelled: {cancelled}): the bank took {paid} and refunded {refunded}, we hold {state:?}"));
             }
         }
-        if b.state == "confirmed" && messages_with(t, "booking.confirmed", no).await != 1 {
+        let key = format!("booking.confirmed:{no}#");
+        if b.state == "confirmed" && confirmed_notices.iter().filter(|k| k.starts_with(&key)).count() != 1 {
             return Some(format!("{no} is confirmed without exactly one notice of it"));
         }
     }
@@ -272,9 +274,9 @@ async fn nothing_acknowledged_is_lost(t: &TestApp, acks: &Acks) {
     }
 }
 
-/// Messages made of `scene`'s event for this booking (one per account holding the
-/// patient); found by their dedupe key, `<event key>#<account>`, the text being sealed.
-async fn messages_with(t: &TestApp, scene: &str, booking_no: &str) -> usize {
+/// The dedupe keys (`<event key>#<account>`) of every message of `scene`, read once per
+/// check: the text is sealed, the key names the booking.
+async fn message_keys(t: &TestApp, scene: &str) -> Vec<String> {
     use sea_orm::ConnectionTrait;
     let rows = t
         .app
@@ -290,8 +292,7 @@ async fn messages_with(t: &TestApp, scene: &str, booking_no: &str) -> usize {
         ))
         .await
         .unwrap();
-    let key = format!("{scene}:{booking_no}#");
-    rows.iter().filter(|r| r.try_get::<String>("", "dedupe_key").unwrap().starts_with(&key)).count()
+    rows.iter().map(|r| r.try_get::<String>("", "dedupe_key").unwrap()).collect()
 }
 
 fn report(what: &str, acks: &Acks, back: Duration) {
