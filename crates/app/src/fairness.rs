@@ -1,7 +1,7 @@
 //! Fairness of booking (level-5 item 1, S15): rate limits per account and per address,
 //! a ticket that proves a person looked at the booking page before submitting (scripts
 //! that post straight away are refused), and the no-show blacklist.
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -64,7 +64,41 @@ const MIN_HUMAN_MILLIS: i64 = 800;
 /// How long a booking page stays valid.
 const TICKET_LIFETIME_MINUTES: i64 = 30;
 
+/// A person barred from booking online for missed visits (level-5 item 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoShowBan {
+    pub id: i64,
+    /// The keyed hash of the person's ID number (the same person across accounts).
+    pub person_key: String,
+    pub name_masked: String,
+    pub no_shows: i32,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    pub lifted: bool,
+    pub lifted_by: Option<String>,
+}
+
 impl App {
+    /// The newest bans, lifted ones after those in force.
+    pub async fn no_show_bans(&self, limit: u64) -> Result<Vec<NoShowBan>, DomainError> {
+        Ok(self
+            .store
+            .blacklist(limit)
+            .await?
+            .into_iter()
+            .map(|r| NoShowBan {
+                id: r.id,
+                person_key: r.person_key,
+                name_masked: r.name_masked,
+                no_shows: r.no_shows,
+                until: r.until,
+                reason: r.reason,
+                lifted: r.lifted,
+                lifted_by: r.lifted_by,
+            })
+            .collect())
+    }
+
     /// Counts a booking attempt against the account's and the address's limits (S15).
     /// With shared limits the account's window is counted in the database, so an account
     /// whose requests are spread over several nodes still gets its limit once.

@@ -1,11 +1,12 @@
 //! Patient identity: WeChat sign-in and the 就诊人 a WeChat user manages (self,
 //! children as guardian, parents …), with real-name verification and HIS registration.
 use crate::{Actor, App};
+pub use domain::identity::PatientSummary;
 use domain::identity::{IdCardNo, MAX_PATIENTS_PER_ACCOUNT, Mobile, PersonName, Relationship, check_relationship};
 use domain::insurance::InsuranceKind;
 use domain::ports::NewHisPatient;
 use domain::{DomainError, ErrorCode};
-use store::identity::{NewPatient, PatientSummary};
+use store::identity::NewPatient;
 use store::session::SessionKind;
 
 /// What the patient typed on the "add 就诊人" form.
@@ -24,7 +25,28 @@ pub struct PatientLogin {
     pub account_id: i64,
 }
 
+/// What the home page greets a signed-in patient with.
+pub struct HomeOverview {
+    /// The WeChat nickname (sealed at rest; opened only to greet its owner).
+    pub nickname: Option<String>,
+    /// The account's first 就诊人, shown as the current card.
+    pub first_patient: Option<PatientSummary>,
+    pub unread_messages: u64,
+}
+
 impl App {
+    /// Where to send the browser to sign in with WeChat; `state` comes back with it.
+    pub fn wechat_authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        self.wechat.authorize_url(redirect_uri, state)
+    }
+
+    pub async fn home_overview(&self, account_id: i64) -> Result<HomeOverview, DomainError> {
+        let unread_messages = self.store.unread_count(account_id).await?;
+        let first_patient = self.store.list_patients(account_id).await?.into_iter().next();
+        let nickname = self.store.wechat_account_nickname(account_id).await?;
+        Ok(HomeOverview { nickname, first_patient, unread_messages })
+    }
+
     /// Completes the WeChat OAuth round trip: exchanges the code, finds or creates the
     /// account, opens a new session (a fresh identifier on every login: S2).
     pub async fn wechat_login(&self, code: &str, correlation_id: &str) -> Result<PatientLogin, DomainError> {

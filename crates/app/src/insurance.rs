@@ -195,7 +195,7 @@ impl App {
         state: &str,
         openid: &str,
         actor: &Actor,
-    ) -> Result<store::identity::PatientSummary, DomainError> {
+    ) -> Result<domain::identity::PatientSummary, DomainError> {
         let ins = self.insurance.as_deref().ok_or(ErrorCode::InsuranceNotAllowed)?;
         let now = self.now();
         let (row, name, id) = self.store.pending_child_binding(account_id, state, now).await?;
@@ -234,5 +234,69 @@ impl App {
         let what = format!("{} {}", row.source, how);
         self.store.audit(&actor.entry("child.bind", format!("patient:{}", patient.id), &what), self.now()).await?;
         Ok(patient)
+    }
+
+    /// INS-3, step 2 as the guardian's browser comes back: [`App::finish_child_binding`]
+    /// with the account's own WeChat identity, answering the binding as the lists show it.
+    pub async fn child_binding_returned(&self, account_id: i64, bind_code: &str, state: &str, actor: &Actor) -> Result<ChildBinding, DomainError> {
+        let openid = self.store.wechat_openid(account_id).await?;
+        let p = self.finish_child_binding(account_id, bind_code, state, &openid, actor).await?;
+        self.child_bindings(account_id)
+            .await?
+            .into_iter()
+            .find(|b| b.patient_id == Some(p.id))
+            .ok_or_else(|| DomainError::new(ErrorCode::Internal, "bound child not listed"))
+    }
+
+    /// The account's bound children (INS-3).
+    pub async fn child_bindings(&self, account_id: i64) -> Result<Vec<ChildBinding>, DomainError> {
+        Ok(self
+            .store
+            .child_bindings(account_id)
+            .await?
+            .into_iter()
+            .map(|b| ChildBinding {
+                patient_id: b.patient_id,
+                name_masked: b.name_masked,
+                id_no_masked: b.id_no_masked,
+                source: b.source,
+                bound_at: b.bound_at,
+            })
+            .collect())
+    }
+}
+
+/// A child's 少儿医保 bound to the account, as the guardian's list shows it (masked forms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildBinding {
+    pub patient_id: Option<i64>,
+    pub name_masked: String,
+    pub id_no_masked: String,
+    /// Where the guardian started: official_account, si_notice or esscard.
+    pub source: String,
+    pub bound_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An INS-2 department exception as the office edits it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExceptionRule {
+    pub id: i64,
+    pub dept_id: String,
+    /// The insurance kinds it lets through, comma-separated (`tier2,tier3`).
+    pub kinds: String,
+    pub label: String,
+    pub enabled: bool,
+    pub updated_by: String,
+}
+
+impl App {
+    pub async fn insurance_exception_rules(&self) -> Result<Vec<ExceptionRule>, DomainError> {
+        Ok(self
+            .store
+            .insurance_rule_rows()
+            .await?
+            .into_iter()
+            .map(|r| ExceptionRule { id: r.id, dept_id: r.dept_id, kinds: r.kinds, label: r.label, enabled: r.enabled, updated_by: r.updated_by })
+            .collect())
     }
 }

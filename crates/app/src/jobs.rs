@@ -2,26 +2,17 @@
 //! retries with backoff and jitter, or dead-letters with a reason. Shutdown stops
 //! claiming and lets running jobs finish (bounded), so a deploy loses nothing; a
 //! crash loses nothing either, because an unacked job's lease expires and it runs again.
+//!
+//! This module knows every job kind (it registers them); the job modules know only
+//! `crate::job` (the handler trait), so the module graph has no cycle.
 use crate::App;
-use async_trait::async_trait;
+pub use crate::job::{JobError, JobHandler};
+use crate::maintenance::{PURGE_SESSIONS, PurgeSessions, schedule_purge};
 use chrono::Duration;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-#[derive(Debug)]
-pub enum JobError {
-    /// Worth trying again later (timeouts, 5xx, the other side busy).
-    Retry(String),
-    /// Will never succeed (bad payload, refused for good): dead-letter now.
-    Permanent(String),
-}
-
-#[async_trait]
-pub trait JobHandler: Send + Sync {
-    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError>;
-}
 
 #[derive(Default, Clone)]
 pub struct Registry {
@@ -205,32 +196,6 @@ pub async fn run_once(app: &App, registry: &Registry, cfg: &PoolConfig, worker: 
         metrics::histogram!("carebridge_job_seconds", "kind" => job.kind).record(started.elapsed().as_secs_f64());
     }
     Ok(n)
-}
-
-pub const PURGE_SESSIONS: &str = "maintenance.purge_sessions";
-pub const PURGE_EVERY_MINUTES: i64 = 10;
-
-/// Deletes expired sessions, then schedules its own next run (one live job at a time,
-/// guarded by a dedupe key per time slot, so several nodes do not multiply it).
-pub struct PurgeSessions;
-
-#[async_trait]
-impl JobHandler for PurgeSessions {
-    async fn run(&self, app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
-        let now = app.now();
-        let longest_idle = app.policies.patient_session.idle.max(app.policies.staff_session.idle);
-        let n = app.store.purge_sessions(now, longest_idle).await.map_err(|e| JobError::Retry(e.to_string()))?;
-        tracing::info!(purged = n, "expired sessions purged");
-        // Shared rate windows older than ten minutes count nothing any more.
-        app.store.purge_rate_windows(now.timestamp() - 600).await.map_err(|e| JobError::Retry(e.to_string()))?;
-        schedule_purge(app, now + Duration::minutes(PURGE_EVERY_MINUTES)).await.map_err(|e| JobError::Retry(e.to_string()))
-    }
-}
-
-pub async fn schedule_purge(app: &App, at: chrono::DateTime<chrono::Utc>) -> Result<(), domain::DomainError> {
-    let slot = at.timestamp() / (PURGE_EVERY_MINUTES * 60);
-    let job = store::outbox::NewJob::new(PURGE_SESSIONS, serde_json::json!({}), app.now()).at(at).dedupe(format!("{PURGE_SESSIONS}:{slot}"));
-    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
 }
 
 /// Makes sure the recurring jobs exist (at start-up).

@@ -3,19 +3,25 @@
 //! state change, its audit row and its outbox jobs together.
 
 pub mod admission;
+pub mod audit;
 pub mod billing;
-pub mod booking;
+pub mod cards;
 pub mod fairness;
+pub mod idempotency;
 pub mod identity;
+pub mod inpatient;
 pub mod insurance;
+pub mod job;
 pub mod jobs;
+pub mod maintenance;
 pub mod notify;
+pub mod ops;
 pub mod registration;
 pub mod reports;
 pub mod staff;
 
 use domain::Clock;
-use domain::ports::{HisPort, RealNamePort, WechatOAuthPort};
+use domain::ports::{BankPort, HisPort, RealNamePort, WechatOAuthPort};
 use std::sync::Arc;
 use store::Store;
 use store::session::SessionPolicy;
@@ -84,32 +90,34 @@ impl Default for Policies {
     }
 }
 
-/// Everything a use case needs, cheap to clone.
+/// Everything a use case needs, cheap to clone. Its parts are private: the web layer
+/// reaches the store and the outside systems only through the use cases (the compiler
+/// keeps it so: `web` does not even depend on `store` or `gateways`).
 #[derive(Clone)]
 pub struct App {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub his: Arc<dyn HisPort>,
-    pub wechat: Arc<dyn WechatOAuthPort>,
-    pub realname: Arc<dyn RealNamePort>,
-    pub policies: Policies,
-    pub catalogue: Arc<booking::CatalogueCache>,
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) his: Arc<dyn HisPort>,
+    pub(crate) wechat: Arc<dyn WechatOAuthPort>,
+    pub(crate) realname: Arc<dyn RealNamePort>,
+    pub(crate) policies: Policies,
+    pub(crate) catalogue: Arc<registration::catalogue::CatalogueCache>,
     /// When each open order's channels were last asked on a patient's behalf.
-    pub status_checks: Arc<billing::patient::StatusThrottle>,
+    pub(crate) status_checks: Arc<billing::patient::StatusThrottle>,
     /// The bank's aggregated payment; `None` where it is not configured.
-    pub ccb: Option<Arc<gateways::ccb::client::CcbClient>>,
+    pub(crate) bank: Option<Arc<dyn BankPort>>,
     /// The insurance centre and its authorisation; `None` where insurance payment is not offered.
-    pub insurance: Option<Arc<billing::InsuranceChannel>>,
+    pub(crate) insurance: Option<Arc<billing::InsuranceChannel>>,
     /// Booking attempts per account and per address (S15).
-    pub booking_limits: Arc<(fairness::RateLimiter, fairness::RateLimiter)>,
+    pub(crate) booking_limits: Arc<(fairness::RateLimiter, fairness::RateLimiter)>,
     /// Bookings on their way to the database, per slot (admission control).
-    pub slot_claims: Arc<admission::SlotClaims>,
+    pub(crate) slot_claims: Arc<admission::SlotClaims>,
     /// Recent counts of places held per session (admission control).
-    pub held_cache: Arc<admission::HeldCache>,
-    pub eligibility_cache: Arc<insurance::EligibilityCache>,
+    pub(crate) held_cache: Arc<admission::HeldCache>,
+    pub(crate) eligibility_cache: Arc<insurance::EligibilityCache>,
     /// The message platform's channels and policy.
-    pub messaging: Arc<notify::Messaging>,
-    pub reports: Arc<reports::Reports>,
+    pub(crate) messaging: Arc<notify::Messaging>,
+    pub(crate) reports: Arc<reports::Reports>,
 }
 
 impl App {
@@ -121,7 +129,7 @@ impl App {
         realname: Arc<dyn RealNamePort>,
         policies: Policies,
     ) -> Self {
-        let catalogue = Arc::new(booking::CatalogueCache::new(policies.schedule_cache_ttl));
+        let catalogue = Arc::new(registration::catalogue::CatalogueCache::new(policies.schedule_cache_ttl));
         let status_checks = Arc::new(billing::patient::StatusThrottle::new(policies.payment_status_check_every));
         let minute = std::time::Duration::from_secs(60);
         let booking_limits = Arc::new((
@@ -138,7 +146,7 @@ impl App {
             policies,
             catalogue,
             status_checks,
-            ccb: None,
+            bank: None,
             insurance: None,
             booking_limits,
             slot_claims: Arc::default(),
@@ -149,8 +157,8 @@ impl App {
         }
     }
 
-    pub fn with_ccb(mut self, ccb: Arc<gateways::ccb::client::CcbClient>) -> Self {
-        self.ccb = Some(ccb);
+    pub fn with_bank(mut self, bank: Arc<dyn BankPort>) -> Self {
+        self.bank = Some(bank);
         self
     }
 
@@ -167,6 +175,11 @@ impl App {
     pub fn with_insurance(mut self, insurance: billing::InsuranceChannel) -> Self {
         self.insurance = Some(Arc::new(insurance));
         self
+    }
+
+    /// The limits and timeouts this node enforces (pages state them to people).
+    pub fn policies(&self) -> &Policies {
+        &self.policies
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

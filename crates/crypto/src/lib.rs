@@ -11,6 +11,7 @@
 pub mod aead;
 pub mod field;
 pub mod mac;
+pub mod open_api;
 pub mod rsa_sha256;
 pub mod sm2;
 pub mod sm3;

@@ -24,3 +24,15 @@ impl AuditEntry {
         self
     }
 }
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainVerdict {
+    Intact {
+        rows: u64,
+    },
+    /// The first row whose stored hash or link does not match.
+    Broken {
+        seq: i64,
+        reason: String,
+    },
+}

@@ -11,6 +11,7 @@
 //! for a registration), `Closed` (nothing kept) and `Refunded` (all captured money
 //! returned). Every other state is resolved by asking the other side.
 use crate::money::Fen;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -476,6 +477,31 @@ impl Order {
             _ => Ok(()),
         }
     }
+}
+
+/// One row of an order list: what the lists show without decoding every body.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OrderRow {
+    pub order_no: String,
+    pub patient_id: Option<i64>,
+    pub subject: Option<String>,
+    pub dept_id: Option<String>,
+    pub order: Order,
+    pub version: i32,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the finance console searches by. Empty fields do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct OrderFilter {
+    pub order_no: Option<String>,
+    pub state: Option<String>,
+    pub purpose: Option<String>,
+    pub patient_ids: Option<Vec<i64>>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

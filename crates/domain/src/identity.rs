@@ -244,6 +244,23 @@ pub fn check_relationship(rel: Relationship, id: &IdCardNo, today: NaiveDate) ->
     }
 }
 
+/// What a patient list shows: masked forms only, so listing needs no decryption and no
+/// audit row.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PatientSummary {
+    pub id: i64,
+    pub relationship: Relationship,
+    pub name_masked: String,
+    pub id_no_masked: String,
+    pub mobile_masked: Option<String>,
+    pub gender: Gender,
+    pub birth_date: NaiveDate,
+    pub mr_no: String,
+    pub his_patient_id: String,
+    pub insurance_kind: String,
+    pub is_default: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

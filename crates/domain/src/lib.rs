@@ -10,6 +10,8 @@ pub mod billing;
 pub mod booking;
 pub mod clock;
 pub mod error;
+pub mod format;
+pub mod idempotency;
 pub mod identity;
 pub mod insurance;
 pub mod masked;

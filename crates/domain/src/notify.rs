@@ -708,10 +708,24 @@ pub fn fit_wechat_value(key: &str, value: &str) -> String {
     if n <= limit { value.to_owned() } else { value.chars().take(limit - 1).chain(std::iter::once('…')).collect() }
 }
 
-/// Fen as yuan with two decimals, for message texts.
-pub fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
+/// A filter for the console's message log.
+#[derive(Clone, Debug, Default)]
+pub struct MessageQuery {
+    pub status: Option<String>,
+    pub scene: Option<String>,
+    pub patient_id: Option<i64>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: u64,
+}
+
+/// The columns the daily counts need.
+#[derive(Clone, Debug)]
+pub struct CountRow {
+    pub created_at: DateTime<Utc>,
+    pub scene: String,
+    pub status: String,
+    pub sent_channel: Option<String>,
 }
 
 #[cfg(test)]
@@ -821,7 +835,5 @@ mod tests {
         assert_eq!(backoff(3, 0.5, RETRY_CAP), Duration::seconds(16));
         assert!(backoff(30, 0.99, RETRY_CAP) <= Duration::seconds(375));
         assert_eq!(backoff(30, 0.5, Duration::hours(1)), Duration::hours(1));
-        assert_eq!(yuan(12345), "123.45");
-        assert_eq!(yuan(5), "0.05");
     }
 }

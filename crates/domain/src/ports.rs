@@ -332,3 +332,178 @@ pub trait FileStorePort: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, DomainError>;
     async fn delete(&self, key: &str) -> Result<(), DomainError>;
 }
+
+// --- the bank (INS-1: every non-insurance online payment) ---------------------------
+
+/// Where the bank says a payment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BankStatus {
+    Pending,
+    Paid,
+    /// Paid, then (partly) refunded.
+    Refunded,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BankOrder {
+    pub status: BankStatus,
+    pub amount: Fen,
+    pub refunded: Fen,
+}
+
+/// One line of the bank's daily statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BankStatementLine {
+    pub order_id: String,
+    pub refund: bool,
+    pub amount: Fen,
+    /// The refund number of a refund line.
+    pub serial: String,
+}
+
+/// A payment-result notification whose signature verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BankNotification {
+    pub order_id: String,
+    pub amount: Fen,
+    /// The bank says the payment succeeded (a verified "not paid" is a failure).
+    pub paid: bool,
+    /// Identifies this notification: the bank gives no event id, so it is derived from
+    /// the verified content (the same notification delivered twice has the same id).
+    pub event_id: String,
+}
+
+/// The bank's aggregated payment. The hospital has one today (CCB); a second bank is one
+/// more adapter of this port.
+#[async_trait]
+pub trait BankPort: Send + Sync {
+    /// Opens a payment of `amount` under our order number; returns the cashier URL the
+    /// patient opens (or a QR code carries). The bank refuses a second amount under one
+    /// order number.
+    async fn create_payment(&self, order_id: &str, amount: Fen) -> Result<String, DomainError>;
+    /// Where the payment stands; `None` when the bank has never heard of the order.
+    async fn query(&self, order_id: &str) -> Result<Option<BankOrder>, DomainError>;
+    /// Refunds `amount` under `refund_no`, stable per refund so a retry is the same refund.
+    async fn refund(&self, order_id: &str, refund_no: &str, amount: Fen) -> Result<(), DomainError>;
+    /// The amount of the refund `refund_no`, if the bank has made it.
+    async fn refund_query(&self, order_id: &str, refund_no: &str) -> Result<Option<Fen>, DomainError>;
+    /// The bank's statement of a local day (payments and refunds).
+    async fn statement(&self, day: NaiveDate) -> Result<Vec<BankStatementLine>, DomainError>;
+    /// Verifies a result notification (decoded form or query pairs). A bad signature or
+    /// a missing field is `BAD_REQUEST`; an amount that is not yuan is `AMOUNT_MISMATCH`.
+    fn verify_notification(&self, pairs: &[(String, String)]) -> Result<BankNotification, DomainError>;
+}
+
+// --- the insurance centre (INS-1, INS-2, INS-3: 医保移动支付) ---------------------------
+
+/// What the centre gave back for an uploaded fee list (6201): the handle of every later
+/// call about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeeUpload {
+    pub pay_ord_id: String,
+    pub pay_token: String,
+}
+
+/// `ordStas` grouped as adapters group it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrdStasClass {
+    Processing,
+    PaidPartial,
+    Paid,
+    Refunded,
+    Cancelled,
+    Failed,
+}
+
+/// The centre's `ordStas` code in its class; `None` for a code the centre does not define.
+pub fn classify_ord_stas(ord_stas: &str) -> Option<OrdStasClass> {
+    Some(match ord_stas.parse::<u8>().ok()? {
+        0..=2 | 17 => OrdStasClass::Processing,
+        3 | 4 => OrdStasClass::PaidPartial,
+        5 | 6 => OrdStasClass::Paid,
+        7..=11 => OrdStasClass::Refunded,
+        12 | 13 => OrdStasClass::Cancelled,
+        14..=16 => OrdStasClass::Failed,
+        _ => return None,
+    })
+}
+
+/// How the centre splits (6202) or settled (6301) an order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsuranceSettlement {
+    pub ord_stas: String,
+    pub fee_sumamt: Fen,
+    pub own_pay_amt: Fen,
+    pub psn_acct_pay: Fen,
+    pub fund_pay: Fen,
+    pub acct_mulaid_pay: Fen,
+}
+
+impl InsuranceSettlement {
+    pub fn class(&self) -> Option<OrdStasClass> {
+        classify_ord_stas(&self.ord_stas)
+    }
+}
+
+/// One line of the centre's daily detail statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CentreLine {
+    pub pay_ord_id: String,
+    /// Our order number.
+    pub med_org_ord: String,
+    pub refund: bool,
+    pub fund: Fen,
+    pub psn_acct: Fen,
+    pub serial: String,
+}
+
+/// A fee line as uploaded: (catalogue code, name, amount).
+pub type FeeLine = (String, String, Fen);
+
+/// The insurance centre's mobile-payment interfaces.
+#[async_trait]
+pub trait InsuranceCentrePort: Send + Sync {
+    /// 6201: uploads the fee lines; `insurable` is the in-catalogue part; `pooled` is false
+    /// when the fund pays nothing (a 家庭共济 payment).
+    async fn upload_fees(&self, order_no: &str, pay_auth_no: &str, lines: &[FeeLine], insurable: Fen, pooled: bool) -> Result<FeeUpload, DomainError>;
+    /// 6202: pre-settles with the patient's authorisation; returns the split.
+    async fn pay_order(&self, up: &FeeUpload, pay_auth_no: &str, use_personal_account: bool) -> Result<InsuranceSettlement, DomainError>;
+    /// 6301: where the order stands — the answer to every uncertainty.
+    async fn query(&self, up: &FeeUpload) -> Result<InsuranceSettlement, DomainError>;
+    /// 6203: refunds under `refund_sn` (stable per refund); returns `SUCC`, `FAIL` or `EXP`.
+    async fn refund(&self, up: &FeeUpload, refund_sn: &str, refund_type: &str, fund: Fen, psn_acct: Fen, cash: Fen) -> Result<String, DomainError>;
+    /// 6401: revokes an upload that was never paid.
+    async fn revoke(&self, up: &FeeUpload) -> Result<(), DomainError>;
+    /// 3202: the centre's settlement and refund lines of a local day.
+    async fn statement_detail(&self, day: NaiveDate) -> Result<Vec<CentreLine>, DomainError>;
+    /// 3201: whether the centre's totals of a day agree with ours.
+    async fn statement_total(&self, day: NaiveDate, fund: Fen, psn_acct: Fen) -> Result<bool, DomainError>;
+}
+
+/// Whose insurance pays: the user's own, or a relative's (a child's 少儿医保 paid by a guardian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFor {
+    Own,
+    Relative,
+}
+
+/// The authorisation a patient gave on the 医保 page, traded for its number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayAuth {
+    pub pay_auth_no: String,
+    pub for_relative: bool,
+}
+
+/// The WeChat 医保 authorisation and the family-account (guardian) verification.
+#[async_trait]
+pub trait InsuranceAuthPort: Send + Sync {
+    /// Where to send the patient to authorise.
+    fn authorize_url(&self, redirect_uri: &str, state: &str, who: AuthFor) -> String;
+    /// Trades the page's `authCode` for the authorisation number.
+    async fn user_query(&self, auth_code: &str, openid: &str) -> Result<PayAuth, DomainError>;
+    /// Where a guardian proves it is them to bind a child.
+    fn family_bind_url(&self, redirect_uri: &str, state: &str, child_name_masked: &str) -> String;
+    /// The result of that verification, asked of the receiver (never taken from the URL).
+    async fn family_bind_query(&self, bind_code: &str, openid: &str) -> Result<String, DomainError>;
+}

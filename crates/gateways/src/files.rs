@@ -82,19 +82,12 @@ pub struct S3Config {
 pub struct S3Store {
     cfg: S3Config,
     http: reqwest::Client,
+    clock: std::sync::Arc<dyn domain::Clock>,
 }
 
 /// RFC 3986 encoding as SigV4 wants it (unreserved characters kept; `/` kept in paths).
 fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    if keep_slash { s.split('/').map(domain::format::url_encode).collect::<Vec<_>>().join("/") } else { domain::format::url_encode(s) }
 }
 
 /// AWS Signature Version 4: the `Authorization` header for a request with these
@@ -130,9 +123,9 @@ pub fn sigv4_authorization(
 }
 
 impl S3Store {
-    pub fn new(cfg: S3Config) -> Self {
+    pub fn new(cfg: S3Config, clock: std::sync::Arc<dyn domain::Clock>) -> Self {
         let http = reqwest::Client::builder().timeout(cfg.timeout).build().expect("http client");
-        Self { cfg, http }
+        Self { cfg, http, clock }
     }
 
     async fn send(&self, method: reqwest::Method, key: &str, body: Vec<u8>) -> Result<reqwest::Response, DomainError> {
@@ -143,7 +136,7 @@ impl S3Store {
             None => url.host_str().unwrap_or_default().to_owned(),
         };
         let path = format!("/{}/{}", self.cfg.bucket, key);
-        let at = Utc::now();
+        let at = self.clock.now();
         let amz_date = at.format("%Y%m%dT%H%M%SZ").to_string();
         let payload = hex::encode(crypto::mac::sha256(&body));
         let auth = sigv4_authorization(

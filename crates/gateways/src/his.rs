@@ -29,6 +29,7 @@ pub struct HisClientConfig {
 pub struct HisClient {
     cfg: HisClientConfig,
     http: HttpExecutor,
+    clock: std::sync::Arc<dyn domain::Clock>,
     /// Admission control: every call takes a permit first (issue 7).
     permits: Option<std::sync::Arc<dyn domain::ports::CallPermits>>,
 }
@@ -239,9 +240,9 @@ fn hm(op: &str, s: &str) -> Result<NaiveTime, DomainError> {
 
 #[cfg(feature = "http")]
 impl HisClient {
-    pub fn new(cfg: HisClientConfig) -> Self {
+    pub fn new(cfg: HisClientConfig, clock: std::sync::Arc<dyn domain::Clock>) -> Self {
         let http = HttpExecutor::new(cfg.timeout);
-        Self { cfg, http, permits: None }
+        Self { cfg, http, clock, permits: None }
     }
 
     /// Bounds the calls in flight: each waits for a permit, or fails with `HIS_BUSY`
@@ -255,7 +256,7 @@ impl HisClient {
     async fn call(&self, op: &str, data: Value) -> Result<Answer, DomainError> {
         let body = json!({
             "channelId": self.cfg.channel_id,
-            "timestamp": Utc::now().format("%Y%m%d%H%M%S").to_string(),
+            "timestamp": domain::format::local_time(self.clock.now(), domain::format::TimeStyle::Compact),
             "nonce": hex::encode(crypto::random_bytes::<8>()),
             "data": data,
         })

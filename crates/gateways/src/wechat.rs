@@ -33,9 +33,7 @@ impl WechatOAuthClient {
     }
 }
 
-pub fn url_encode(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
-}
+use domain::format::url_encode;
 
 #[derive(Deserialize)]
 struct TokenAnswer {

@@ -7,6 +7,7 @@ use app::staff::NewStaffAccount;
 use app::{Actor, App};
 use domain::staff::Role;
 use std::path::PathBuf;
+use store::Store;
 
 #[derive(Clone, Debug)]
 pub struct DemoCredential {
@@ -165,17 +166,17 @@ fn random_password() -> String {
 /// The demo hospital's INS-2 department exceptions (protocols.md §7: children's,
 /// maternity and fever clinics), written once; the console edits them afterwards.
 /// The demo HIS's client of the open message interface (MSG-3), so its events reach us.
-pub async fn seed_open_api_client(app: &App) -> Result<()> {
+pub async fn seed_open_api_client(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
     let d = sim::his::HisSimConfig::default();
-    if app.store.open_api_secret(&d.push_key_id).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_none() {
-        app.store.add_open_api_client(&d.push_key_id, "HIS 集成平台（演示）", &d.push_secret, app.now()).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    if store.open_api_secret(&d.push_key_id).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_none() {
+        store.add_open_api_client(&d.push_key_id, "HIS 集成平台（演示）", &d.push_secret, now).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     }
     Ok(())
 }
 
-pub async fn seed_insurance_rules(app: &App) -> Result<()> {
+pub async fn seed_insurance_rules(app: &App, store: &Store) -> Result<()> {
     use domain::insurance::{DeptException, InsuranceKind::*};
-    if !app.store.insurance_rule_rows().await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_empty() {
+    if !store.insurance_rule_rows().await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_empty() {
         return Ok(());
     }
     let rows = [
@@ -193,9 +194,9 @@ pub async fn seed_insurance_rules(app: &App) -> Result<()> {
 
 /// Creates the demo staff once (when there are no staff at all) and returns their
 /// credentials, read back from the credentials file on later runs.
-pub async fn seed_demo_staff(app: &App, s: &Settings) -> Result<Vec<DemoCredential>> {
+pub async fn seed_demo_staff(app: &App, store: &Store, s: &Settings) -> Result<Vec<DemoCredential>> {
     let path = data_dir(s).join("demo-credentials.txt");
-    if app.store.staff_count().await.map_err(|e| anyhow::anyhow!(e.detail))? > 0 {
+    if store.staff_count().await.map_err(|e| anyhow::anyhow!(e.detail))? > 0 {
         return Ok(read_credentials(&path));
     }
     let mut creds = Vec::new();

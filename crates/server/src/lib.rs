@@ -19,6 +19,14 @@ use store::{DataKeys, Store, StoreConfig};
 /// A running Carebridge node (without its HTTP listener).
 pub struct Node {
     pub app: App,
+    /// The parts the use cases were built from, for the composition root's own work
+    /// (seeding, shutdown) and for tests that look behind the use cases. `web` gets none
+    /// of them.
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub his: Arc<dyn domain::ports::HisPort>,
+    pub bank: Option<Arc<dyn domain::ports::BankPort>>,
+    pub insurance_centre: Option<Arc<dyn domain::ports::InsuranceCentrePort>>,
     pub router: axum::Router,
     pub pool: Option<WorkerPool>,
     pub sims: Option<sim::RunningSims>,
@@ -44,7 +52,7 @@ pub async fn open_store(s: &Settings) -> Result<Store> {
     Ok(store)
 }
 
-fn insurance_channel(s: &Settings) -> Result<app::billing::InsuranceChannel> {
+fn insurance_channel(s: &Settings, clock: Arc<dyn Clock>) -> Result<app::billing::InsuranceChannel> {
     use base64::Engine;
     let n = &s.nhsa;
     let b64 = |key: &str, v: &str| {
@@ -58,34 +66,40 @@ fn insurance_channel(s: &Settings) -> Result<app::billing::InsuranceChannel> {
     let party = gateways::nhsa::envelope::Party { app_id: n.app_id.clone(), app_secret: n.app_secret.clone(), signer, peer };
     let timeout = Duration::from_millis(n.timeout_ms);
     Ok(app::billing::InsuranceChannel {
-        centre: gateways::nhsa::client::NhsaClient::new(&n.base_url, party, timeout),
-        auth: gateways::nhsa::auth::MedInsAuthClient::new(gateways::nhsa::auth::MedInsAuthConfig {
-            auth_page_url: n.auth_page_url.clone(),
-            family_bind_page_url: n.family_bind_page_url.clone(),
-            receiver_base: n.receiver_base.clone(),
-            partner_id: n.partner_id.clone(),
-            partner_secret: n.partner_secret.clone(),
-            org_codg: n.org_codg.clone(),
-            city_code: n.city_code.clone(),
-            timeout,
-        }),
+        centre: Arc::new(gateways::nhsa::client::NhsaClient::new(&n.base_url, party, timeout, clock.clone())),
+        auth: Arc::new(gateways::nhsa::auth::MedInsAuthClient::new(
+            gateways::nhsa::auth::MedInsAuthConfig {
+                auth_page_url: n.auth_page_url.clone(),
+                family_bind_page_url: n.family_bind_page_url.clone(),
+                receiver_base: n.receiver_base.clone(),
+                partner_id: n.partner_id.clone(),
+                partner_secret: n.partner_secret.clone(),
+                org_codg: n.org_codg.clone(),
+                city_code: n.city_code.clone(),
+                timeout,
+            },
+            clock,
+        )),
         cashier_url: n.cashier_url.clone(),
         use_personal_account: n.use_personal_account,
     })
 }
 
 /// Reports: the policy, the limits and the file store, from settings.
-pub fn reports(s: &Settings) -> anyhow::Result<app::reports::Reports> {
+pub fn reports(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<app::reports::Reports> {
     let r = &s.reports;
     let files: Arc<dyn domain::ports::FileStorePort> = match s.files.backend.as_str() {
-        "s3" => Arc::new(gateways::files::S3Store::new(gateways::files::S3Config {
-            endpoint: s.files.s3_endpoint.clone(),
-            bucket: s.files.s3_bucket.clone(),
-            region: s.files.s3_region.clone(),
-            access_key: s.files.s3_access_key.clone(),
-            secret_key: s.files.s3_secret_key.clone(),
-            timeout: Duration::from_millis(s.files.timeout_ms),
-        })),
+        "s3" => Arc::new(gateways::files::S3Store::new(
+            gateways::files::S3Config {
+                endpoint: s.files.s3_endpoint.clone(),
+                bucket: s.files.s3_bucket.clone(),
+                region: s.files.s3_region.clone(),
+                access_key: s.files.s3_access_key.clone(),
+                secret_key: s.files.s3_secret_key.clone(),
+                timeout: Duration::from_millis(s.files.timeout_ms),
+            },
+            clock,
+        )),
         _ => Arc::new(gateways::files::LocalDiskStore::new(&s.files.dir)),
     };
     Ok(app::reports::Reports {
@@ -189,12 +203,15 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         app::admission::HisPermits::local(admission)
     };
     let his = Arc::new(
-        HisClient::new(HisClientConfig {
-            base_url: s.his.base_url.clone(),
-            channel_id: s.his.channel_id.clone(),
-            channel_key: s.his.channel_key.clone(),
-            timeout: Duration::from_millis(s.his.timeout_ms),
-        })
+        HisClient::new(
+            HisClientConfig {
+                base_url: s.his.base_url.clone(),
+                channel_id: s.his.channel_id.clone(),
+                channel_key: s.his.channel_key.clone(),
+                timeout: Duration::from_millis(s.his.timeout_ms),
+            },
+            clock.clone(),
+        )
         .with_permits(Arc::new(permits)),
     );
     let wechat = Arc::new(WechatOAuthClient::new(WechatOAuthConfig {
@@ -227,7 +244,9 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         },
         ..Policies::default()
     };
-    let mut app = App::new(store, clock, his, wechat, realname, policies);
+    let his_port: Arc<dyn domain::ports::HisPort> = his.clone();
+    let mut app = App::new(store.clone(), clock.clone(), his, wechat, realname, policies);
+    let mut bank: Option<Arc<dyn domain::ports::BankPort>> = None;
     if !s.ccb.base_url.is_empty() {
         let ccb = gateways::ccb::client::CcbClient::new(gateways::ccb::client::CcbClientConfig {
             base_url: s.ccb.base_url.clone(),
@@ -242,20 +261,25 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
             timeout: Duration::from_millis(s.ccb.timeout_ms),
         })
         .map_err(|e| anyhow::anyhow!("invalid setting `ccb.bank_public_key`: {}", e.detail))?;
-        app = app.with_ccb(Arc::new(ccb));
+        let ccb: Arc<dyn domain::ports::BankPort> = Arc::new(ccb);
+        app = app.with_bank(ccb.clone());
+        bank = Some(ccb);
     }
+    let mut insurance_centre = None;
     if !s.nhsa.base_url.is_empty() {
-        app = app.with_insurance(insurance_channel(&s)?);
+        let channel = insurance_channel(&s, clock.clone())?;
+        insurance_centre = Some(channel.centre.clone());
+        app = app.with_insurance(channel);
     }
 
-    let channels = messaging(&s, app.clock.clone());
+    let channels = messaging(&s, clock.clone());
     app = app.with_messaging(channels);
-    app = app.with_reports(reports(&s)?);
+    app = app.with_reports(reports(&s, clock.clone())?);
 
-    let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &s).await? } else { vec![] };
+    let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &store, &s).await? } else { vec![] };
     if demo_mode {
-        demo::seed_insurance_rules(&app).await?;
-        demo::seed_open_api_client(&app).await?;
+        demo::seed_insurance_rules(&app, &store).await?;
+        demo::seed_open_api_client(&store, clock.now()).await?;
     }
     app::jobs::ensure_recurring(&app).await.map_err(|e| anyhow::anyhow!("scheduling recurring jobs: {}", e.detail))?;
     let pool = start_workers.then(|| {
@@ -279,13 +303,13 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
             max_body_bytes: s.server.max_body_bytes,
         },
     );
-    Ok(Node { app, router, pool, sims, demo_credentials, settings: s })
+    Ok(Node { app, store, clock, his: his_port, bank, insurance_centre, router, pool, sims, demo_credentials, settings: s })
 }
 
 /// Serves until `shutdown` resolves, then drains: stop accepting, finish in-flight
 /// requests, let running jobs finish (bounded), close the database.
 pub async fn serve(node: Node, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
-    let Node { app, router, pool, sims, .. } = node;
+    let Node { store, router, pool, sims, .. } = node;
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
@@ -295,7 +319,7 @@ pub async fn serve(node: Node, listener: tokio::net::TcpListener, shutdown: impl
         p.shutdown(Duration::from_secs(10)).await;
     }
     drop(sims);
-    app.store.close().await;
+    store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }

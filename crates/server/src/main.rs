@@ -195,12 +195,15 @@ async fn offline_app(s: &Settings) -> Result<app::App> {
     let store = server::open_store(s).await?;
     store.migrate().await.map_err(|e| anyhow::anyhow!("migrations: {}", e.detail))?;
     let t = std::time::Duration::from_secs(1);
-    let his = Arc::new(gateways::HisClient::new(gateways::HisClientConfig {
-        base_url: s.his.base_url.clone(),
-        channel_id: s.his.channel_id.clone(),
-        channel_key: s.his.channel_key.clone(),
-        timeout: t,
-    }));
+    let his = Arc::new(gateways::HisClient::new(
+        gateways::HisClientConfig {
+            base_url: s.his.base_url.clone(),
+            channel_id: s.his.channel_id.clone(),
+            channel_key: s.his.channel_key.clone(),
+            timeout: t,
+        },
+        Arc::new(SystemClock),
+    ));
     let wechat = Arc::new(gateways::WechatOAuthClient::new(gateways::WechatOAuthConfig {
         authorize_base: s.wechat.authorize_base.clone(),
         api_base: s.wechat.api_base.clone(),

@@ -241,7 +241,7 @@ async fn pay_url(State(st): State<SharedCcb>, Path(token): Path<String>) -> Resp
         return axum::Json(json!({"SUCCESS": "false", "ERRMSG": "无效的支付链接"})).into_response();
     }
     let url = format!("{}/cashier/{token}", g.base_url);
-    axum::Json(json!({"SUCCESS": "true", "QRURL": gateways::wechat::url_encode(&url)})).into_response()
+    axum::Json(json!({"SUCCESS": "true", "QRURL": domain::format::url_encode(&url)})).into_response()
 }
 
 async fn cashier(State(st): State<SharedCcb>, Path(token): Path<String>) -> Response {

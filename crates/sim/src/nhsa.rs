@@ -596,7 +596,7 @@ async fn family_bind_decide(State(st): State<SharedNhsa>, Form(d): Form<FamilyBi
 /// Sends the browser back to the caller's page with `query` and the caller's `state`.
 fn back_to(redirect_uri: &str, query: &str, state: &str) -> Response {
     let sep = if redirect_uri.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{redirect_uri}{sep}{query}&state={}", gateways::wechat::url_encode(state))).into_response()
+    Redirect::to(&format!("{redirect_uri}{sep}{query}&state={}", domain::format::url_encode(state))).into_response()
 }
 
 /// familyBindQuery: trades the one-time bind code for the verification result, signed

@@ -7,6 +7,7 @@ use crate::{Store, db_err, dialect, micros};
 use chrono::{DateTime, Utc};
 use domain::DomainError;
 use domain::audit::AuditEntry;
+pub use domain::audit::ChainVerdict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -15,18 +16,6 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub fn chain_hash(prev_hash: &str, at: DateTime<Utc>, e: &AuditEntry) -> String {
     let canonical = serde_json::json!([prev_hash, at.timestamp_micros(), e.actor, e.action, e.subject, e.reason, e.correlation_id]).to_string();
     crypto::sm3::hex_digest(canonical.as_bytes())
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChainVerdict {
-    Intact {
-        rows: u64,
-    },
-    /// The first row whose stored hash or link does not match.
-    Broken {
-        seq: i64,
-        reason: String,
-    },
 }
 
 impl Store {

@@ -6,6 +6,7 @@ use crate::entity::{channel_event, ledger_entry, payment_attempt, payment_order}
 use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, Utc};
 use domain::billing::{Applied, Channel, Order, OrderEvent, TransitionError};
+pub use domain::billing::{OrderFilter, OrderRow};
 use domain::{DomainError, ErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -287,20 +288,6 @@ impl Store {
     }
 }
 
-/// One row of an order list: what the lists show without decoding every body.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct OrderRow {
-    pub order_no: String,
-    pub patient_id: Option<i64>,
-    pub subject: Option<String>,
-    pub dept_id: Option<String>,
-    pub order: Order,
-    pub version: i32,
-    pub expires_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 fn order_row(m: payment_order::Model) -> Result<OrderRow, DomainError> {
     let order: Order = serde_json::from_str(&m.body).map_err(|e| DomainError::new(ErrorCode::Internal, format!("order body: {e}")))?;
     Ok(OrderRow {
@@ -314,17 +301,6 @@ fn order_row(m: payment_order::Model) -> Result<OrderRow, DomainError> {
         created_at: m.created_at,
         updated_at: m.updated_at,
     })
-}
-
-/// What the finance console searches by. Empty fields do not filter.
-#[derive(Clone, Debug, Default)]
-pub struct OrderFilter {
-    pub order_no: Option<String>,
-    pub state: Option<String>,
-    pub purpose: Option<String>,
-    pub patient_ids: Option<Vec<i64>>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
 }
 
 impl Store {

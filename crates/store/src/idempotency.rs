@@ -11,12 +11,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 /// Status of a placeholder: the first request is still running.
 const IN_PROGRESS: i32 = 0;
 
-pub enum Claim {
-    /// This request runs the work, then calls [`Store::idempotency_finish`].
-    Run,
-    /// A stored response to replay: (HTTP status, body).
-    Replay(u16, String),
-}
+pub use domain::idempotency::Claim;
 
 impl Store {
     pub async fn idempotency_claim(&self, scope: &str, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<Claim, DomainError> {

@@ -1,28 +1,12 @@
 //! WeChat accounts and the patients (就诊人) they manage.
 use crate::entity::{patient, wechat_account};
 use crate::{Store, db_err, is_unique_violation, micros};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+pub use domain::identity::PatientSummary;
 use domain::identity::{Gender, IdCardNo, Mobile, PersonName, Relationship};
 use domain::insurance::InsuranceKind;
 use domain::{DomainError, ErrorCode, Masked};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
-
-/// What a patient list shows: masked forms only, so listing needs no decryption and no
-/// audit row.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct PatientSummary {
-    pub id: i64,
-    pub relationship: Relationship,
-    pub name_masked: String,
-    pub id_no_masked: String,
-    pub mobile_masked: Option<String>,
-    pub gender: Gender,
-    pub birth_date: NaiveDate,
-    pub mr_no: String,
-    pub his_patient_id: String,
-    pub insurance_kind: String,
-    pub is_default: bool,
-}
 
 /// A patient's identifying data, decrypted. Obtaining one is a sensitive read: callers
 /// write an audit row.
@@ -152,6 +136,25 @@ impl Store {
             .into_iter()
             .map(|m| m.id)
             .collect())
+    }
+
+    /// The masked name held for each of these HIS ids (one query for a whole worklist;
+    /// the first patient row of a person wins). Ids no account holds are absent.
+    pub async fn masked_names_by_his_ids(&self, his_patient_ids: &[String]) -> Result<std::collections::HashMap<String, String>, DomainError> {
+        let mut out = std::collections::HashMap::new();
+        if his_patient_ids.is_empty() {
+            return Ok(out);
+        }
+        for m in patient::Entity::find()
+            .filter(patient::Column::HisPatientId.is_in(his_patient_ids.iter().cloned()))
+            .order_by_asc(patient::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+        {
+            out.entry(m.his_patient_id).or_insert(m.name_masked);
+        }
+        Ok(out)
     }
 
     /// Who hears about a person: every (patient row, account, has a mobile) holding this

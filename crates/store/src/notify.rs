@@ -11,6 +11,7 @@ use domain::{DomainError, ErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
+pub use domain::notify::{CountRow, MessageQuery};
 pub use message::Model as MessageRow;
 pub use message_delivery::Model as DeliveryRow;
 pub use message_template::Model as TemplateRow;
@@ -62,26 +63,6 @@ pub struct NewTask<'a> {
     pub detail: &'a str,
     /// One task per cause.
     pub dedupe_key: &'a str,
-}
-
-/// A filter for the console's message log.
-#[derive(Clone, Debug, Default)]
-pub struct MessageQuery {
-    pub status: Option<String>,
-    pub scene: Option<String>,
-    pub patient_id: Option<i64>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    pub limit: u64,
-}
-
-/// The columns the daily counts need.
-#[derive(Clone, Debug)]
-pub struct CountRow {
-    pub created_at: DateTime<Utc>,
-    pub scene: String,
-    pub status: String,
-    pub sent_channel: Option<String>,
 }
 
 impl Store {
@@ -145,6 +126,23 @@ impl Store {
 
     fn open_messages(&self, rows: Vec<MessageRow>) -> Result<Vec<MessageRow>, DomainError> {
         rows.into_iter().map(|m| self.open_message(m)).collect()
+    }
+
+    /// The numbers of several messages at once (a task list); ids not found are absent.
+    pub async fn message_nos(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, String>, DomainError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(i64, String)> = message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
+            .column(message::Column::MessageNo)
+            .filter(message::Column::Id.is_in(ids.iter().copied()))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().collect())
     }
 
     pub async fn message(&self, id: i64) -> Result<MessageRow, DomainError> {

@@ -147,6 +147,23 @@ impl Store {
             .map_err(db_err)
     }
 
+    /// How many bookings of each of these sessions are in each state (the session board).
+    pub async fn booking_states_of_schedules(&self, schedule_ids: &[String], states: &[BookingState]) -> Result<Vec<(String, String)>, DomainError> {
+        if schedule_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        registration::Entity::find()
+            .select_only()
+            .column(registration::Column::ScheduleId)
+            .column(registration::Column::State)
+            .filter(registration::Column::ScheduleId.is_in(schedule_ids.iter().cloned()))
+            .filter(registration::Column::State.is_in(states.iter().map(|s| s.as_str())))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
     /// Bookings in `Locking` or `Locked` whose lock deadline passed (or, for `Locking`,
     /// that were created before `stale_before`): the sweeper's work.
     pub async fn stale_bookings(&self, now: DateTime<Utc>, stale_before: DateTime<Utc>, limit: u64) -> Result<Vec<BookingRow>, DomainError> {

@@ -289,6 +289,20 @@ impl Store {
             .map_err(db_err)
     }
 
+    /// The files of several orders at once (a worklist), in order of arrival; the caller
+    /// picks the version it shows.
+    pub async fn report_files_of_orders(&self, order_ids: &[i64]) -> Result<Vec<ReportFile>, DomainError> {
+        if order_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        report_file::Entity::find()
+            .filter(report_file::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(report_file::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
     pub async fn report_file_by_no(&self, file_no: &str) -> Result<Option<ReportFile>, DomainError> {
         report_file::Entity::find().filter(report_file::Column::FileNo.eq(file_no)).one(&self.db).await.map_err(db_err)
     }

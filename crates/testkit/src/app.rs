@@ -11,6 +11,12 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub base: String,
     pub app: app::App,
+    /// Behind the use cases, for what a test must look at or set up directly.
+    pub store: store::Store,
+    /// The HIS connector the node uses (the real one, pointed at the simulator).
+    pub his_port: Arc<dyn domain::ports::HisPort>,
+    bank: Option<Arc<dyn domain::ports::BankPort>>,
+    insurance_centre: Option<Arc<dyn domain::ports::InsuranceCentrePort>>,
     pub his_url: String,
     pub wechat_url: String,
     pub his: sim::his::SharedHis,
@@ -71,13 +77,18 @@ impl TestApp {
         let (nhsa_url, nhsa) = (sims.nhsa_url.clone(), sims.nhsa.clone());
         let (sms_url, sms, navigation_url) = (sims.sms_url.clone(), sims.sms.clone(), sims.navigation_url.clone());
         let app = node.app.clone();
+        let (store, his_port, bank, insurance_centre) = (node.store.clone(), node.his.clone(), node.bank.clone(), node.insurance_centre.clone());
         let demo_credentials = node.demo_credentials.clone();
         let settings = node.settings.clone();
-        let node_clock = node.app.clock.clone();
+        let node_clock = node.clock.clone();
         let (stop, done) = serve_in_background(node, listener);
         Self {
             base: format!("http://{addr}"),
             app,
+            store,
+            his_port,
+            bank,
+            insurance_centre,
             his_url,
             wechat_url,
             his,
@@ -119,6 +130,16 @@ impl TestApp {
             .expect("add patient");
         assert_eq!(r.status(), 201, "{name}");
         r.json::<serde_json::Value>().await.expect("json")["id"].as_i64().expect("id")
+    }
+
+    /// The bank connector the node uses (pointed at the bank simulator).
+    pub fn bank(&self) -> &dyn domain::ports::BankPort {
+        self.bank.as_deref().expect("the demo node has a bank")
+    }
+
+    /// The insurance centre connector the node uses (pointed at the NHSA simulator).
+    pub fn insurance_centre(&self) -> &dyn domain::ports::InsuranceCentrePort {
+        self.insurance_centre.as_deref().expect("the demo node has an insurance centre")
     }
 
     /// Runs due jobs until none is left (tests that drive the outbox themselves).
@@ -234,8 +255,8 @@ impl TestApp {
     /// Records a journey event as a use case would (in a transaction, with its dispatch
     /// job); returns whether it was new.
     pub async fn emit_event(&self, kind: &str, key: &str, patient_id: i64, payload: serde_json::Value) -> bool {
-        let txn = self.app.store.write_txn().await.unwrap();
-        let fresh = self.app.store.record_event(&txn, kind, key, Some(patient_id), &payload, self.app.now()).await.unwrap();
+        let txn = self.store.write_txn().await.unwrap();
+        let fresh = self.store.record_event(&txn, kind, key, Some(patient_id), &payload, self.app.now()).await.unwrap();
         txn.commit().await.unwrap();
         fresh
     }
@@ -273,6 +294,7 @@ fn stop_serving(stop: &mut Option<oneshot::Sender<()>>, done: &mut Option<tokio:
 pub struct PeerNode {
     pub base: String,
     pub app: app::App,
+    pub store: store::Store,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
 }
@@ -286,9 +308,9 @@ impl TestApp {
         s.server.bind = addr.to_string();
         tweak(&mut s);
         let node = server::assemble(s, false, self.clock.clone(), true).await.expect("assemble peer node");
-        let app = node.app.clone();
+        let (app, store) = (node.app.clone(), node.store.clone());
         let (stop, done) = serve_in_background(node, listener);
-        PeerNode { base: format!("http://{addr}"), app, stop: Some(stop), done: Some(done) }
+        PeerNode { base: format!("http://{addr}"), app, store, stop: Some(stop), done: Some(done) }
     }
 }
 

@@ -53,8 +53,8 @@ pub struct PatientDto {
     pub is_default: bool,
 }
 
-impl From<store::identity::PatientSummary> for PatientDto {
-    fn from(p: store::identity::PatientSummary) -> Self {
+impl From<app::identity::PatientSummary> for PatientDto {
+    fn from(p: app::identity::PatientSummary) -> Self {
         Self {
             id: p.id,
             relationship: p.relationship.as_str().into(),

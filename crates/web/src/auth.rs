@@ -83,9 +83,7 @@ pub fn safe_next(next: &str) -> String {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() <= 512 { next.to_owned() } else { "/".to_owned() }
 }
 
-fn url_encode(s: &str) -> String {
-    gateways::wechat::url_encode(s)
-}
+use domain::format::url_encode;
 
 impl FromRequestParts<WebState> for PatientAuth {
     type Rejection = AuthRejection;

@@ -37,12 +37,11 @@ pub async fn list(State(st): State<WebState>, headers: HeaderMap, auth: PatientA
     let c = Chrome::new(&st, &headers, "/children");
     let children = st
         .app
-        .store
         .child_bindings(auth.account_id)
         .await?
         .into_iter()
         .map(|b| {
-            let at = b.bound_at.map(|t| domain::clock::to_local(t).format("%Y-%m-%d").to_string()).unwrap_or_default();
+            let at = b.bound_at.map(|t| domain::format::local_time(t, domain::format::TimeStyle::Date)).unwrap_or_default();
             (b.name_masked, b.id_no_masked, at, BindingSource::parse(&b.source).label_zh())
         })
         .collect();
@@ -150,10 +149,9 @@ pub async fn back(
     let (Some(code), Some(state), None) = (q.bind_code, q.state, q.error) else {
         return Ok(Redirect::to(&format!("/children?error={}", ErrorCode::ChildBindingExpired.code())).into_response());
     };
-    let openid = st.app.store.wechat_openid(auth.account_id).await?;
     let actor = Actor::patient_account(auth.account_id, &cid.0);
-    Ok(match st.app.finish_child_binding(auth.account_id, &code, &state, &openid, &actor).await {
-        Ok(p) => Redirect::to(&format!("/children?bound={}", p.id)).into_response(),
+    Ok(match st.app.child_binding_returned(auth.account_id, &code, &state, &actor).await {
+        Ok(b) => Redirect::to(&format!("/children?bound={}", b.patient_id.unwrap_or_default())).into_response(),
         Err(e) => {
             tracing::info!(code = e.code.code(), detail = %e.detail, "child binding not completed");
             Redirect::to(&format!("/children?error={}", e.code.code())).into_response()
@@ -196,7 +194,7 @@ pub struct ChildDto {
     pub bound_at: Option<String>,
 }
 
-fn child_dto(b: store::insurance::ChildBindingRow) -> ChildDto {
+fn child_dto(b: app::insurance::ChildBinding) -> ChildDto {
     ChildDto {
         patient_id: b.patient_id,
         name_masked: b.name_masked,
@@ -236,16 +234,14 @@ pub async fn api_complete(
     Extension(cid): Extension<CorrelationId>,
     crate::api::ApiJson(req): crate::api::ApiJson<CompleteBindingRequest>,
 ) -> Result<Response, AppError> {
-    let openid = st.app.store.wechat_openid(auth.account_id).await?;
     let actor = Actor::patient_account(auth.account_id, &cid.0);
-    let p = st.app.finish_child_binding(auth.account_id, &req.bind_code, &req.state, &openid, &actor).await?;
-    let row = st.app.store.child_bindings(auth.account_id).await?.into_iter().find(|b| b.patient_id == Some(p.id)).ok_or(ErrorCode::Internal)?;
-    Ok(axum::Json(child_dto(row)).into_response())
+    let b = st.app.child_binding_returned(auth.account_id, &req.bind_code, &req.state, &actor).await?;
+    Ok(axum::Json(child_dto(b)).into_response())
 }
 
 /// The account's bound children.
 #[utoipa::path(get, path = "/api/v1/me/children", tag = "identity", responses((status = 200, body = [ChildDto])))]
 pub async fn api_list(State(st): State<WebState>, auth: PatientAuth) -> Result<Response, AppError> {
-    let rows: Vec<ChildDto> = st.app.store.child_bindings(auth.account_id).await?.into_iter().map(child_dto).collect();
+    let rows: Vec<ChildDto> = st.app.child_bindings(auth.account_id).await?.into_iter().map(child_dto).collect();
     Ok(axum::Json(rows).into_response())
 }

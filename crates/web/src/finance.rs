@@ -7,18 +7,20 @@ use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::payments::yuan;
 use app::Actor;
+use app::billing::console::OrderSearch;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use domain::billing::{Channel, OrderState, PerChannel, Purpose};
+use domain::billing::OrderRow;
+use domain::billing::{Channel, OrderState, Purpose};
+use domain::format::{TimeStyle, local_time};
 use domain::{ErrorCode, Fen};
 use serde::Deserialize;
-use store::billing::{OrderFilter, OrderRow};
 
 fn local(t: chrono::DateTime<chrono::Utc>) -> String {
-    domain::clock::to_local(t).format("%Y-%m-%d %H:%M:%S").to_string()
+    local_time(t, TimeStyle::Second)
 }
 
 pub struct OrderLineRow {
@@ -92,9 +94,8 @@ pub async fn orders(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(
             return Ok(page.into_response());
         }
     };
-    let patient_ids = if q.mr_no.trim().is_empty() { None } else { Some(st.app.store.patient_ids_by_mr_no(q.mr_no.trim()).await?) };
-    let f = OrderFilter { order_no: Some(q.no.trim().to_owned()), state: Some(q.state.clone()), purpose: Some(q.purpose.clone()), patient_ids, from, to };
-    let rows = st.app.store.search_orders(&f, 200).await?.iter().map(line_row).collect();
+    let search = OrderSearch { order_no: q.no.clone(), state: q.state.clone(), purpose: q.purpose.clone(), mr_no: q.mr_no.clone(), from, to };
+    let rows = st.app.search_orders(&search, 200).await?.iter().map(line_row).collect();
     Ok(OrdersPage { hospital: st.hospital_name.clone(), q, states, purposes, rows, error: None }.into_response())
 }
 
@@ -179,8 +180,8 @@ pub async fn order(
             })
             .collect(),
         events: s.events.iter().map(|e| (local(e.received_at), e.channel.clone(), e.raw.clone())).collect(),
-        ledger: s.ledger.iter().map(|e| (local(e.at), e.posting.clone(), e.account.clone(), e.memo.clone(), yuan(Fen(e.amount)))).collect(),
-        ledger_sum: s.ledger.iter().map(|e| e.amount).sum(),
+        ledger: s.ledger.iter().map(|e| (local(e.at), e.posting.clone(), e.account.clone(), e.memo.clone(), yuan(e.amount))).collect(),
+        ledger_sum: s.ledger.iter().map(|e| e.amount.0).sum(),
         audit: s.audit.iter().map(|a| (a.seq, local(a.at), a.actor.clone(), a.action.clone(), a.reason.clone())).collect(),
         notice: q.refunded.map(|r| format!("退款已受理，退款单号 {r}。银行与医保处理完成后状态将自动更新。")),
         error: crate::error::message_of(q.error.as_deref()),
@@ -208,13 +209,11 @@ pub async fn refund(
     Form(f): Form<RefundForm>,
 ) -> Result<Response, AppError> {
     let back = |code: ErrorCode| Redirect::to(&format!("/staff/finance/orders/{no}?error={}", code.code())).into_response();
-    let (order, _) = st.app.store.order(&no).await?;
     let self_pay = if f.self_pay.trim().is_empty() { Some(Fen::ZERO) } else { Fen::parse_yuan(f.self_pay.trim()) };
     let Some(self_pay) = self_pay.filter(|f| !f.is_negative()) else { return Ok(back(ErrorCode::ValidationFailed)) };
-    let insurance = if f.insurance == "all" { order.refundable(Channel::Insurance) } else { Fen::ZERO };
-    let amounts = PerChannel { insurance, self_pay };
-    match st.app.finance_refund(p.id, &f.otp, &no, amounts, &f.reason, &cid.0).await {
+    match st.app.finance_refund_of(p.id, &f.otp, &no, f.insurance == "all", self_pay, &f.reason, &cid.0).await {
         Ok(rno) => Ok(Redirect::to(&format!("/staff/finance/orders/{no}?refunded={rno}")).into_response()),
+        Err(e) if e.code == ErrorCode::OrderNotFound => Err(e.into()),
         Err(e) if e.code.http_status() < 500 => {
             tracing::info!(order_no = %no, code = e.code.code(), detail = %e.detail, "refund refused");
             Ok(back(e.code))
@@ -310,7 +309,7 @@ pub async fn ledger(
         to: Some(to),
         purpose,
         account: ACCOUNTS.iter().find(|a| **a == q.account).map(|a| a.to_string()),
-        patient_ids: if q.mr_no.trim().is_empty() { None } else { Some(st.app.store.patient_ids_by_mr_no(q.mr_no.trim()).await?) },
+        mr_no: Some(q.mr_no.clone()),
     };
     let report = match st.app.ledger_report(&filter).await {
         Ok(r) => Some(r),
@@ -412,7 +411,7 @@ fn summary_line(summary: &str) -> String {
 }
 
 pub async fn recon_runs(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<RunsQuery>) -> Result<Response, AppError> {
-    let runs = st.app.store.recon_runs(60).await?;
+    let runs = st.app.recon_runs(60).await?;
     let page = ReconRunsPage {
         hospital: st.hospital_name.clone(),
         runs: runs
@@ -497,18 +496,13 @@ pub async fn recon_run(
     Path(id): Path<i64>,
     Query(q): Query<RunQuery>,
 ) -> Result<Response, AppError> {
-    use app::billing::reconcile::{ITEM_HEADERS, channel_label_zh, item_row, kind_label_zh, resolution_label_zh};
-    let (run, items) = st.app.store.recon_run(id).await?;
+    use app::billing::reconcile::{channel_label_zh, kind_label_zh, resolution_label_zh};
     if q.format == "csv" || q.format == "xlsx" {
-        st.app.audit_export(&format!("recon:{id}"), items.len(), &Actor::staff(p.id, &cid.0)).await?;
-        let name = format!("reconciliation-{}-run{id}", run.business_date);
-        let rows = items.iter().map(item_row);
-        return Ok(if q.format == "csv" {
-            download(app::billing::ledger::to_csv(&ITEM_HEADERS, rows)?, CSV, &format!("{name}.csv"))
-        } else {
-            download(app::billing::ledger::to_xlsx("对账差异", &ITEM_HEADERS, rows, &[4, 5])?, XLSX, &format!("{name}.xlsx"))
-        });
+        let xlsx = q.format == "xlsx";
+        let (name, bytes) = st.app.export_recon_run(id, xlsx, &Actor::staff(p.id, &cid.0)).await?;
+        return Ok(download(bytes, if xlsx { XLSX } else { CSV }, &name));
     }
+    let (run, items) = st.app.recon_run(id).await?;
     let page = ReconRunPage {
         hospital: st.hospital_name.clone(),
         id,
@@ -521,11 +515,11 @@ pub async fn recon_run(
                 channel: channel_label_zh(&i.channel),
                 order_no: i.order_no.clone(),
                 kind: kind_label_zh(&i.kind),
-                local: yuan(Fen(i.local_amount)),
-                remote: yuan(Fen(i.remote_amount)),
+                local: yuan(i.local_amount),
+                remote: yuan(i.remote_amount),
                 detail: i.detail.clone(),
                 resolution: resolution_label_zh(&i.resolution),
-                open: i.resolution == "open",
+                open: i.is_open(),
                 note: i.note.clone(),
                 resolved_by: i.resolved_by.clone().unwrap_or_default(),
             })
@@ -548,12 +542,9 @@ pub async fn resolve_item(
     Path((run, item)): Path<(i64, i64)>,
     Form(f): Form<ResolveForm>,
 ) -> Result<Response, AppError> {
-    let (_, items) = st.app.store.recon_run(run).await?;
-    if !items.iter().any(|i| i.id == item) {
-        return Err(ErrorCode::NotFound.into());
-    }
-    Ok(match st.app.resolve_recon_item(item, &f.note, &Actor::staff(p.id, &cid.0)).await {
+    Ok(match st.app.resolve_recon_item_of_run(run, item, &f.note, &Actor::staff(p.id, &cid.0)).await {
         Ok(()) => Redirect::to(&format!("/staff/finance/reconciliation/{run}")).into_response(),
+        Err(e) if e.code == ErrorCode::NotFound => return Err(e.into()),
         Err(e) if e.code.http_status() < 500 => Redirect::to(&format!("/staff/finance/reconciliation/{run}?error={}", e.code.code())).into_response(),
         Err(e) => return Err(e.into()),
     })

@@ -5,11 +5,11 @@
 //! Refusals (4xx) are kept like successes; failures worth retrying (5xx) are not.
 use crate::WebState;
 use crate::error::{AppError, ErrorBody};
+use app::idempotency::Claim;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::{DomainError, ErrorCode};
 use std::future::Future;
-use store::idempotency::Claim;
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -40,13 +40,12 @@ where
         return Err(DomainError::new(ErrorCode::BadRequest, "Idempotency-Key: 1-64 of A-Z a-z 0-9 - _").into());
     }
     let hash = hex::encode(crypto::mac::sha256(fingerprint.as_bytes()));
-    let now = st.app.now();
-    match st.app.store.idempotency_claim(scope, key, &hash, now).await? {
+    match st.app.idempotency_claim(scope, key, &hash).await? {
         Claim::Replay(status, body) => Ok(json_response(status, body, true)),
         Claim::Run => match work().await {
             Ok((status, v)) => {
                 let body = v.to_string();
-                st.app.store.idempotency_finish(scope, key, status.as_u16(), &body).await?;
+                st.app.idempotency_finish(scope, key, status.as_u16(), &body).await?;
                 Ok(json_response(status.as_u16(), body, false))
             }
             // A refusal is the answer to this request, kept; "busy, try again" is not.
@@ -54,11 +53,11 @@ where
                 tracing::info!(code = e.code.code(), detail = %e.detail, "request refused (kept for replay)");
                 let body = serde_json::to_string(&ErrorBody { code: e.code.code(), message: e.code.message_zh(), correlation_id: correlation_id.to_owned() })
                     .expect("error body serialises");
-                st.app.store.idempotency_finish(scope, key, e.code.http_status(), &body).await?;
+                st.app.idempotency_finish(scope, key, e.code.http_status(), &body).await?;
                 Ok(json_response(e.code.http_status(), body, false))
             }
             Err(e) => {
-                st.app.store.idempotency_release(scope, key).await?;
+                st.app.idempotency_release(scope, key).await?;
                 Err(e.into())
             }
         },

@@ -4,10 +4,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod cards;
 pub mod children;
 pub mod error;
 pub mod finance;
 pub mod idempotency;
+pub mod inpatient;
 pub mod message_console;
 pub mod messages;
 pub mod middleware;
@@ -19,7 +21,6 @@ pub mod payments;
 pub mod registration;
 pub mod reports;
 pub mod staff;
-pub mod topup;
 
 use app::App;
 use axum::Router;
@@ -230,10 +231,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/open/v1/lab-events", post(reports::lab_event))
         .route("/open/v1/messages", post(open_api::push))
         .route("/open/v1/messages/{message_no}", get(open_api::status))
-        .route("/inpatient", get(topup::inpatient))
-        .route("/inpatient/deposit", post(topup::top_up))
-        .route("/card", get(topup::card))
-        .route("/card/recharge", post(topup::recharge))
+        .route("/inpatient", get(inpatient::inpatient))
+        .route("/inpatient/deposit", post(inpatient::top_up))
+        .route("/card", get(cards::card))
+        .route("/card/recharge", post(cards::recharge))
         .route("/bills", get(payments::bills))
         .route("/fees", get(payments::fees))
         .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))

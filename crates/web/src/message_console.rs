@@ -15,13 +15,14 @@ use axum::extract::{Extension, Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use domain::ErrorCode;
+use domain::format::{TimeStyle, local_time};
+use domain::notify::MessageQuery;
 use domain::notify::{Channel, SCENES};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use store::notify::MessageQuery;
 
 fn local(t: chrono::DateTime<chrono::Utc>) -> String {
-    domain::clock::to_local(t).format("%m-%d %H:%M:%S").to_string()
+    local_time(t, TimeStyle::ShortSecond)
 }
 
 fn scene_name(code: &str) -> &'static str {
@@ -95,11 +96,9 @@ pub async fn log(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q):
         limit: 200,
         ..Default::default()
     };
-    let rows = st
-        .app
-        .store
-        .search_messages(&filter)
-        .await?
+    let log = st.app.message_log(&filter).await?;
+    let rows = log
+        .messages
         .into_iter()
         .map(|m| {
             let vars: serde_json::Value = serde_json::from_str(&m.variables).unwrap_or_default();
@@ -116,15 +115,7 @@ pub async fn log(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q):
             }
         })
         .collect();
-    let dead_jobs = st
-        .app
-        .store
-        .dead_jobs(50)
-        .await?
-        .into_iter()
-        .filter(|j| j.kind.starts_with("notify."))
-        .map(|j| DeadJob { id: j.id, kind: j.kind, error: j.last_error.unwrap_or_default().chars().take(200).collect() })
-        .collect();
+    let dead_jobs = log.dead_jobs.into_iter().map(|j| DeadJob { id: j.id, kind: j.kind, error: j.last_error.chars().take(200).collect() }).collect();
     let page = LogPage {
         hospital: st.hospital_name.clone(),
         rows,
@@ -133,9 +124,9 @@ pub async fn log(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q):
         scene: scene.unwrap_or_default(),
         status: stat.unwrap_or_default(),
         date: date.map(|d| d.to_string()).unwrap_or_default(),
-        queued: st.app.store.count_messages_by_status(status::QUEUED).await?,
-        failed: st.app.store.count_messages_by_status(status::FAILED).await?,
-        open_tasks: st.app.store.tasks(true, 500).await?.len(),
+        queued: log.queued,
+        failed: log.failed,
+        open_tasks: log.open_tasks,
         dead_jobs,
         flash: q.done.map(|_| "已重新投递。"),
         error: crate::error::message_of(q.error.as_deref()),
@@ -184,13 +175,8 @@ pub async fn detail(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    let m = st.app.store.message_by_no(&no).await?.ok_or(ErrorCode::NotFound)?;
-    st.app.store.audit(&Actor::staff(p.id, &cid.0).entry("notify.message.viewed", format!("message:{no}"), &m.scene), st.app.now()).await?;
-    let deliveries = st
-        .app
-        .store
-        .deliveries(m.id)
-        .await?
+    let (m, deliveries) = st.app.message_detail(&no, &Actor::staff(p.id, &cid.0)).await?;
+    let deliveries = deliveries
         .into_iter()
         .map(|d| DeliveryView {
             at: local(d.at),
@@ -246,13 +232,7 @@ pub async fn requeue_job(
     Extension(cid): Extension<CorrelationId>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    let job = st.app.store.job(id).await?;
-    if !job.kind.starts_with("notify.") {
-        return Err(ErrorCode::NotFound.into());
-    }
-    if st.app.store.requeue_dead_job(id, st.app.now()).await? {
-        st.app.store.audit(&Actor::staff(p.id, &cid.0).entry("notify.job.requeued", format!("job:{id}"), &job.kind), st.app.now()).await?;
-    }
+    st.app.requeue_message_job(id, &Actor::staff(p.id, &cid.0)).await?;
     Ok(Redirect::to("/staff/messages?done=1").into_response())
 }
 
@@ -282,7 +262,7 @@ pub struct SavedQuery {
 const EDITABLE: [Channel; 4] = [Channel::Inbox, Channel::WechatTemplate, Channel::WechatSubscribe, Channel::Sms];
 
 pub async fn templates(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<SavedQuery>) -> Result<Response, AppError> {
-    let saved = st.app.store.templates().await?;
+    let saved = st.app.template_versions().await?;
     let rows = SCENES
         .iter()
         .map(|s| SceneRow {
@@ -435,7 +415,7 @@ pub async fn stats(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q
     let to = domain::clock::local_midnight_utc(today + Duration::days(1));
     let mut grouped: BTreeMap<(String, String), BTreeMap<String, usize>> = BTreeMap::new();
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
-    for r in st.app.store.message_counts_between(from, to).await? {
+    for r in st.app.message_counts(from, to).await? {
         let day = domain::clock::to_local(r.created_at).format("%Y-%m-%d").to_string();
         let what = match r.sent_channel.as_deref().filter(|_| r.status == status::SENT || r.status == status::UNKNOWN) {
             Some(c) => channel_label(c).to_owned(),
@@ -482,13 +462,12 @@ pub struct TasksQuery {
 }
 
 pub async fn tasks(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<TasksQuery>) -> Result<Response, AppError> {
-    let mut rows = Vec::new();
-    for t in st.app.store.tasks(false, 200).await? {
-        let message_no = match t.message_id {
-            Some(id) => st.app.store.message(id).await.map(|m| m.message_no).unwrap_or_default(),
-            None => String::new(),
-        };
-        rows.push(TaskView {
+    let mut rows: Vec<TaskView> = st
+        .app
+        .staff_tasks(200)
+        .await?
+        .into_iter()
+        .map(|t| TaskView {
             id: t.id,
             kind: match t.kind.as_str() {
                 "critical_value_unacked" => "危急值未确认",
@@ -499,14 +478,11 @@ pub async fn tasks(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q
             title: t.title,
             detail: t.detail,
             at: local(t.created_at),
-            open: t.status == "open",
-            done: match (t.done_at, t.done_by, t.note) {
-                (Some(at), by, note) => format!("{} {} {}", local(at), by.unwrap_or_default(), note.unwrap_or_default()),
-                _ => String::new(),
-            },
-            message_no,
-        });
-    }
+            open: t.open,
+            done: t.done.map(|(at, by, note)| format!("{} {by} {note}", local(at))).unwrap_or_default(),
+            message_no: t.message_no.unwrap_or_default(),
+        })
+        .collect();
     rows.sort_by_key(|r| !r.open);
     Ok(TasksPage { hospital: st.hospital_name.clone(), rows, flash: q.done.map(|_| "已办结。"), error: crate::error::message_of(q.error.as_deref()) }
         .into_response())
@@ -544,7 +520,7 @@ struct VisitNotesPage {
 }
 
 pub async fn visit_notes(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<TasksQuery>) -> Result<Response, AppError> {
-    let notes = st.app.store.visit_notes().await?;
+    let notes = st.app.visit_notes().await?;
     let rows = st
         .app
         .departments()
@@ -597,7 +573,7 @@ struct OpenApiPage {
 }
 
 async fn open_api_page(st: &WebState, created: Option<(String, String)>, error: Option<String>) -> Result<Response, AppError> {
-    let rows = st.app.store.open_api_clients().await?.into_iter().map(|c| (c.key_id, c.name, c.enabled, local(c.created_at))).collect();
+    let rows = st.app.open_api_clients().await?.into_iter().map(|c| (c.key_id, c.name, c.enabled, local(c.created_at))).collect();
     Ok(OpenApiPage { hospital: st.hospital_name.clone(), rows, created, error }.into_response())
 }
 

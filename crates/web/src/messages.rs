@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::pages::Chrome;
 use app::Actor;
+use app::notify::inbox::MessageView;
 use app::notify::status;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,9 +15,9 @@ use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::ErrorCode;
+use domain::format::{TimeStyle, local_time};
 use domain::notify::{Category, Criticality};
 use serde::{Deserialize, Serialize};
-use store::notify::MessageRow;
 use utoipa::ToSchema;
 
 /// A message as the patient sees it.
@@ -45,9 +46,8 @@ pub struct MessageDto {
 }
 
 impl MessageDto {
-    pub fn of(m: &MessageRow) -> Self {
+    pub fn of(m: &MessageView) -> Self {
         let scene = domain::notify::scene(&m.scene);
-        let vars: serde_json::Value = serde_json::from_str(&m.variables).unwrap_or_default();
         Self {
             message_no: m.message_no.clone(),
             scene: m.scene.clone(),
@@ -56,8 +56,8 @@ impl MessageDto {
             title: m.title.clone(),
             body: m.body.clone(),
             link: m.link.clone(),
-            route_url: vars["route_url"].as_str().filter(|u| !u.is_empty()).map(str::to_owned),
-            created_at: domain::clock::to_local(m.created_at).format("%Y-%m-%d %H:%M").to_string(),
+            route_url: m.route_url(),
+            created_at: local_time(m.created_at, TimeStyle::Minute),
             read: m.read_at.is_some(),
             needs_ack: m.ack_deadline.is_some(),
             acknowledged: m.acked_at.is_some(),
@@ -86,17 +86,18 @@ pub struct InboxQuery {
 
 const PAGE: u64 = 30;
 
-async fn page_of(st: &WebState, account_id: i64, before: Option<i64>) -> Result<(Vec<MessageRow>, Option<i64>), AppError> {
-    let rows = st.app.store.inbox(account_id, before, PAGE + 1).await?;
-    let more = (rows.len() as u64 > PAGE).then(|| rows[PAGE as usize - 1].id);
-    Ok((rows.into_iter().take(PAGE as usize).collect(), more))
-}
-
 pub async fn inbox(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<InboxQuery>) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/");
-    let (rows, more) = page_of(&st, auth.account_id, q.before).await?;
-    let unread = st.app.store.unread_count(auth.account_id).await?;
-    Ok(InboxPage { hospital: c.hospital, big_text: c.big_text, back: c.back, rows: rows.iter().map(MessageDto::of).collect(), unread, more }.into_response())
+    let p = st.app.inbox_page(auth.account_id, q.before, PAGE).await?;
+    Ok(InboxPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        rows: p.messages.iter().map(MessageDto::of).collect(),
+        unread: p.unread,
+        more: p.next_before,
+    }
+    .into_response())
 }
 
 #[derive(Template, WebTemplate)]
@@ -169,7 +170,7 @@ struct SettingsPage {
 }
 
 async fn preference_rows(st: &WebState, account_id: i64) -> Result<Vec<PreferenceRow>, AppError> {
-    let muted = st.app.store.muted_categories(account_id).await?;
+    let muted = st.app.muted_categories(account_id).await?;
     Ok(Category::ALL
         .iter()
         .map(|c| {
@@ -230,9 +231,8 @@ pub struct InboxDto {
 
 #[utoipa::path(get, path = "/api/v1/me/messages", tag = "messages", params(ListParams), responses((status = 200, body = InboxDto), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn api_inbox(State(st): State<WebState>, auth: PatientAuth, Query(q): Query<ListParams>) -> Result<Response, AppError> {
-    let (rows, more) = page_of(&st, auth.account_id, q.before).await?;
-    let unread = st.app.store.unread_count(auth.account_id).await?;
-    Ok(axum::Json(InboxDto { unread, messages: rows.iter().map(MessageDto::of).collect(), next_before: more }).into_response())
+    let p = st.app.inbox_page(auth.account_id, q.before, PAGE).await?;
+    Ok(axum::Json(InboxDto { unread: p.unread, messages: p.messages.iter().map(MessageDto::of).collect(), next_before: p.next_before }).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/me/messages/{message_no}", tag = "messages", params(("message_no" = String, Path, description = "Message number")),

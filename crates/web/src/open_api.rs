@@ -1,6 +1,6 @@
 //! The open message interface (MSG-3) for hospital systems: `POST /open/v1/messages`
 //! pushes a notice, `GET /open/v1/messages/{message_no}` says where it stands. Signed
-//! per `gateways::notify::open_api` (key, timestamp, nonce, HMAC-SHA256); an
+//! per `crypto::open_api` (key, timestamp, nonce, HMAC-SHA256); an
 //! `Idempotency-Key` header is required on pushes. Errors carry the stable code and,
 //! where the caller can fix something, a `hint` in English for the integrator.
 use crate::WebState;
@@ -11,8 +11,8 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use crypto::open_api::{HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use domain::{DomainError, ErrorCode};
-use gateways::notify::open_api::{HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;

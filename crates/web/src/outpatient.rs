@@ -12,7 +12,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::ErrorCode;
-use domain::booking::{BookingState, SessionChange};
+use domain::booking::SessionChange;
 use serde::Deserialize;
 
 pub struct SessionRow {
@@ -52,14 +52,15 @@ pub struct SessionsQuery {
 }
 
 pub async fn sessions(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<SessionsQuery>) -> Result<Response, AppError> {
-    let departments: Vec<(String, String)> = st.app.departments().await?.iter().map(|d| (d.dept_id.clone(), d.name.clone())).collect();
-    let dept = if departments.iter().any(|d| d.0 == q.dept) { q.dept.clone() } else { departments.first().map(|d| d.0.clone()).unwrap_or_default() };
     let date = chrono::NaiveDate::parse_from_str(q.date.trim(), "%Y-%m-%d").unwrap_or_else(|_| st.app.today());
-    let v = st.app.department_view(&dept).await?;
+    let board = st.app.session_board(&q.dept, date).await?;
+    let departments: Vec<(String, String)> = board.departments.iter().map(|d| (d.dept_id.clone(), d.name.clone())).collect();
+    let dept = board.dept_id;
+    let doctors = &board.doctors;
     let mut rows = Vec::new();
-    for s in v.schedules.iter().filter(|s| s.date == date) {
-        let live = st.app.store.bookings_of_schedule(&s.schedule_id, &[BookingState::Locked, BookingState::Confirmed, BookingState::CheckedIn]).await?;
-        let doctor = v.doctors.iter().find(|d| d.doctor_code == s.doctor_code);
+    for load in &board.sessions {
+        let s = &load.schedule;
+        let doctor = doctors.iter().find(|d| d.doctor_code == s.doctor_code);
         rows.push(SessionRow {
             schedule_id: s.schedule_id.clone(),
             doctor: doctor.map(|d| format!("{} {}", d.name, d.title)).unwrap_or_else(|| s.doctor_code.clone()),
@@ -70,9 +71,9 @@ pub async fn sessions(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Quer
                 _ => String::new(),
             },
             suspended: s.suspended,
-            booked: live.len(),
-            paid: live.iter().filter(|r| r.state != BookingState::Locked.as_str()).count(),
-            others: v.doctors.iter().filter(|d| d.doctor_code != s.doctor_code).map(|d| (d.doctor_code.clone(), format!("{} {}", d.name, d.title))).collect(),
+            booked: load.booked,
+            paid: load.paid,
+            others: doctors.iter().filter(|d| d.doctor_code != s.doctor_code).map(|d| (d.doctor_code.clone(), format!("{} {}", d.name, d.title))).collect(),
         });
     }
     let page = SessionsPage {
@@ -165,22 +166,21 @@ pub async fn blacklist(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Que
     let now = st.app.now();
     let rows = st
         .app
-        .store
-        .blacklist(200)
+        .no_show_bans(200)
         .await?
         .into_iter()
         .map(|r| BlacklistRow {
             id: r.id,
-            person: r.person_key.clone(),
-            name: r.name_masked.clone(),
-            no_shows: r.no_shows,
-            until: domain::clock::to_local(r.until).format("%Y-%m-%d").to_string(),
-            reason: r.reason.clone(),
             in_force: !r.lifted && r.until > now,
-            lifted_by: r.lifted_by.clone().unwrap_or_default(),
+            person: r.person_key,
+            name: r.name_masked,
+            no_shows: r.no_shows,
+            until: domain::format::local_time(r.until, domain::format::TimeStyle::Date),
+            reason: r.reason,
+            lifted_by: r.lifted_by.unwrap_or_default(),
         })
         .collect();
-    let n = &st.app.policies.no_show;
+    let n = &st.app.policies().no_show;
     let rule = if n.limit == u32::MAX {
         "爽约黑名单已关闭".to_owned()
     } else {
@@ -243,8 +243,7 @@ pub async fn insurance_rules(State(st): State<WebState>, StaffAuth(_p): StaffAut
     let name_of = |id: &str| departments.iter().find(|d| d.0 == id).map(|d| d.1.clone()).unwrap_or_else(|| id.to_owned());
     let rows = st
         .app
-        .store
-        .insurance_rule_rows()
+        .insurance_exception_rules()
         .await?
         .into_iter()
         .map(|r| RuleRow {
@@ -259,7 +258,7 @@ pub async fn insurance_rules(State(st): State<WebState>, StaffAuth(_p): StaffAut
     let kinds = [InsuranceKind::Tier2, InsuranceKind::Tier3, InsuranceKind::Children].iter().map(|k| (k.as_str(), k.label_zh())).collect();
     let page = RulesPage {
         hospital: st.hospital_name.clone(),
-        hospital_code: st.app.policies.hospital_code.clone(),
+        hospital_code: st.app.policies().hospital_code.clone(),
         rows,
         departments,
         kinds,

@@ -5,6 +5,7 @@ use crate::auth::{OAUTH_STATE_COOKIE, PATIENT_COOKIE, PatientAuth, clear_cookie,
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use app::identity::AddPatientInput;
+use app::identity::PatientSummary;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -15,7 +16,6 @@ use chrono::Datelike;
 use domain::identity::{MAX_PATIENTS_PER_ACCOUNT, Relationship};
 use domain::{DomainError, ErrorCode};
 use serde::Deserialize;
-use store::identity::PatientSummary;
 
 pub const TEXT_SIZE_COOKIE: &str = "cb_text";
 
@@ -68,21 +68,13 @@ struct HomePage {
 
 pub async fn home(State(st): State<WebState>, headers: HeaderMap, auth: Option<PatientAuth>) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/");
-    let unread = match &auth {
-        Some(a) => st.app.store.unread_count(a.account_id).await?,
-        None => 0,
-    };
-    let (greeting, current) = match auth {
-        None => (None, None),
+    let (greeting, current, unread) = match auth {
+        None => (None, None, 0),
         Some(a) => {
-            let patients = st.app.list_patients(a.account_id).await?;
-            let nickname = st.app.store.wechat_account_nickname(a.account_id).await?.unwrap_or_else(|| "微信用户".into());
-            let current = patients.first().map(|p| PatientCard {
-                name_masked: p.name_masked.clone(),
-                insurance: app::App::insurance_label(&p.insurance_kind),
-                mr_no: p.mr_no.clone(),
-            });
-            (Some(nickname), current)
+            let o = st.app.home_overview(a.account_id).await?;
+            let current =
+                o.first_patient.map(|p| PatientCard { insurance: app::App::insurance_label(&p.insurance_kind), name_masked: p.name_masked, mr_no: p.mr_no });
+            (Some(o.nickname.unwrap_or_else(|| "微信用户".into())), current, o.unread_messages)
         }
     };
     Ok(HomePage { hospital: c.hospital, big_text: c.big_text, back: c.back, greeting, current, unread }.into_response())
@@ -115,7 +107,7 @@ pub async fn wechat_login(State(st): State<WebState>, headers: HeaderMap, Query(
     let nonce = hex::encode(crypto::random_bytes::<16>());
     let state = format!("{nonce}.{}", hex::encode(next.as_bytes()));
     let redirect = format!("{}/wx/callback", st.public_base(&headers));
-    let mut r = Redirect::to(&st.app.wechat.authorize_url(&redirect, &state)).into_response();
+    let mut r = Redirect::to(&st.app.wechat_authorize_url(&redirect, &state)).into_response();
     r.headers_mut().append(header::SET_COOKIE, set_cookie(OAUTH_STATE_COOKIE, &nonce, Some(600)));
     r
 }
@@ -143,7 +135,7 @@ pub async fn wechat_callback(
     let next = hex::decode(next_hex).ok().and_then(|b| String::from_utf8(b).ok()).map(|n| safe_next(&n)).unwrap_or_else(|| "/".into());
     let login = st.app.wechat_login(&code, &cid.0).await?;
     let mut r = Redirect::to(&next).into_response();
-    let age = st.app.policies.patient_session.absolute.num_seconds();
+    let age = st.app.policies().patient_session.absolute.num_seconds();
     r.headers_mut().append(header::SET_COOKIE, set_cookie(PATIENT_COOKIE, &login.token, Some(age)));
     r.headers_mut().append(header::SET_COOKIE, clear_cookie(OAUTH_STATE_COOKIE));
     Ok(r)

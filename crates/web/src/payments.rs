@@ -35,7 +35,7 @@ fn back_with(order_no: &str, e: &DomainError) -> Response {
 fn fresh_or_reauth(st: &WebState, auth: &PatientAuth, order_no: &str) -> Option<Response> {
     st.app.require_fresh_auth(auth.authenticated_at).err().map(|_| {
         let next = format!("/pay/{order_no}");
-        Redirect::to(&format!("/wx/login?next={}", gateways::wechat::url_encode(&next))).into_response()
+        Redirect::to(&format!("/wx/login?next={}", domain::format::url_encode(&next))).into_response()
     })
 }
 
@@ -268,13 +268,13 @@ pub async fn insurance_auth_back(
     Path(no): Path<String>,
     Query(q): Query<AuthBack>,
 ) -> Result<Response, AppError> {
-    st.app.patient_order(auth.account_id, &no).await?;
     let (Some(code), Some(state), None) = (q.auth_code, q.state, q.error) else {
+        st.app.patient_order(auth.account_id, &no).await?;
         return Ok(back_with(&no, &ErrorCode::InsuranceAuthFailed.into()));
     };
-    let openid = st.app.store.wechat_openid(auth.account_id).await?;
     let actor = Actor::patient_account(auth.account_id, &cid.0);
-    Ok(match st.app.insurance_presettle(&no, &code, &state, &openid, &actor).await {
+    Ok(match st.app.insurance_auth_returned(auth.account_id, &no, &code, &state, &actor).await {
+        Err(e) if e.code == ErrorCode::OrderNotFound => return Err(e.into()),
         Ok(_) => Redirect::to(&format!("/pay/{no}")).into_response(),
         Err(e) => back_with(&no, &e),
     })

@@ -173,11 +173,9 @@ pub async fn submit(
     let actor = Actor::patient_account(auth.account_id, &cid.0);
     Ok(match st.app.book(auth.account_id, f.patient_id, &f.dept_id, &f.slot_id, &actor).await {
         Ok(b) => Redirect::to(&after_booking(&b)).into_response(),
-        Err(e) if e.code == ErrorCode::BookingDuplicate => match st.app.store.live_booking(f.patient_id, &f.schedule_id).await? {
-            Some(row) if st.app.patient_booking(auth.account_id, &row.booking_no).await.is_ok() => {
-                Redirect::to(&format!("/registrations/{}?error={}", row.booking_no, e.code.code())).into_response()
-            }
-            _ => back(&e),
+        Err(e) if e.code == ErrorCode::BookingDuplicate => match st.app.live_booking_no(auth.account_id, f.patient_id, &f.schedule_id).await? {
+            Some(no) => Redirect::to(&format!("/registrations/{no}?error={}", e.code.code())).into_response(),
+            None => back(&e),
         },
         Err(e) if e.code == ErrorCode::PatientNotFound => return Err(e.into()),
         Err(e) => back(&e),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 fn local(t: chrono::DateTime<chrono::Utc>) -> String {
-    domain::clock::to_local(t).format("%Y-%m-%d %H:%M").to_string()
+    domain::format::local_time(t, domain::format::TimeStyle::Minute)
 }
 
 fn plain(no: &str) -> bool {
@@ -84,7 +84,7 @@ pub struct ReportDto {
 }
 
 impl ReportDto {
-    fn of(item: &ReportItem, files: &[store::reports::ReportFile]) -> Self {
+    fn of(item: &ReportItem, files: &[app::reports::ReportFileView]) -> Self {
         let s = &item.snapshot;
         let visible = item.view.report_visible;
         let report = s.report.as_ref().filter(|_| visible);
@@ -100,7 +100,7 @@ impl ReportDto {
                     pages: f.pages,
                     download_url: base,
                     view_urls,
-                    generated: f.source == "generated",
+                    generated: f.generated,
                 }
             })
             .collect();
@@ -353,64 +353,44 @@ pub async fn lab(
     Extension(cid): Extension<CorrelationId>,
     Query(q): Query<LabQuery>,
 ) -> Result<Response, AppError> {
-    let view = q.view.unwrap_or_else(|| "specimens".into());
-    let statuses: &[&str] = match view.as_str() {
-        "review" => &["reported"],
-        "abnormal" => &["rejected", "withdrawn"],
-        _ => &["sampled", "ordered"],
-    };
-    // The list shows patients' tests (health data): each view is a sensitive read (S10).
-    let entry =
-        domain::audit::AuditEntry::new(Actor::staff(p.id, &cid.0).id, "lab.console.view", format!("lab_orders:{}", statuses.join("+")), "检验检查工作台")
-            .with_correlation(&cid.0);
-    st.app.store.audit(&entry, st.app.now()).await?;
-    let now = st.app.now();
-    let mut rows = Vec::new();
-    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    for r in st.app.store.lab_orders_by_status(statuses, 200).await? {
-        let s = &r.snapshot;
-        let released = r.release.as_ref().is_some_and(|x| x.covers(s));
-        if view == "review" && released && r.release.as_ref().is_some_and(|x| x.visible_at <= now - chrono::Duration::days(1)) {
-            continue;
-        }
-        if !names.contains_key(&s.his_patient_id) {
-            let masked = match st.app.store.patient_ids_by_his_id(&s.his_patient_id).await?.first() {
-                Some(id) => st.app.store.patient_by_id(*id).await?.map(|p| p.name_masked).unwrap_or_default(),
-                None => String::new(),
-            };
-            names.insert(s.his_patient_id.clone(), masked);
-        }
-        let masked = &names[&s.his_patient_id];
-        let mut files = Vec::new();
-        if let (Some(report), true) = (&s.report, view == "review") {
-            for f in st.app.store.report_files(r.id, report.version).await? {
-                let what = match (f.source.as_str(), f.kind.as_str()) {
-                    ("generated", _) => "平台生成PDF".to_owned(),
-                    (_, "pdf") => format!("LIS报告PDF（{}页）", f.pages),
-                    _ => "影像图片".to_owned(),
-                };
-                let ok = f.status == "stored";
-                files.push((if ok { what } else { format!("{what}不合格：{}", f.reject_reason.unwrap_or_default()) }, ok));
-            }
-            if r.files_version != Some(report.version) {
+    let view = app::reports::console::LabView::parse(q.view.as_deref().unwrap_or_default());
+    let list = st.app.lab_worklist(view, &Actor::staff(p.id, &cid.0)).await?;
+    let rows = list
+        .rows
+        .into_iter()
+        .map(|r| {
+            let mut files: Vec<(String, bool)> = r
+                .files
+                .into_iter()
+                .map(|f| {
+                    let what = match (f.source.as_str(), f.kind.as_str()) {
+                        ("generated", _) => "平台生成PDF".to_owned(),
+                        (_, "pdf") => format!("LIS报告PDF（{}页）", f.pages),
+                        _ => "影像图片".to_owned(),
+                    };
+                    (if f.stored { what } else { format!("{what}不合格：{}", f.reject_reason.unwrap_or_default()) }, f.stored)
+                })
+                .collect();
+            if r.files_pending {
                 files.push(("附件处理中".to_owned(), true));
             }
-        }
-        rows.push(LabRow {
-            order_no: s.order_no.clone(),
-            item_name: s.item_name.clone(),
-            patient: format!("{masked} {}", s.his_patient_id),
-            barcode: s.barcode.clone(),
-            status: lis_label(s.status),
-            status_code: s.status.as_str(),
-            at: local(s.sampled_at.unwrap_or(s.ordered_at)),
-            released,
-            awaiting_release: s.status == LabStatus::Reported && !released,
-            rejection: s.rejection.as_ref().map(|x| format!("{}：{}", x.reason, x.instruction)).unwrap_or_default(),
-            files,
-        });
-    }
-    let events = st.app.store.recent_lab_events(20).await?.into_iter().map(|e| (local(e.received_at), e.order_no, e.revision, e.status, e.outcome)).collect();
+            LabRow {
+                order_no: r.order_no,
+                item_name: r.item_name,
+                patient: format!("{} {}", r.patient_name_masked, r.his_patient_id),
+                barcode: r.barcode,
+                status: lis_label(r.status),
+                status_code: r.status.as_str(),
+                at: local(r.at),
+                released: r.released,
+                awaiting_release: r.awaiting_release,
+                rejection: r.rejection.map(|(reason, instruction)| format!("{reason}：{instruction}")).unwrap_or_default(),
+                files,
+            }
+        })
+        .collect();
+    let events = list.recent_events.into_iter().map(|e| (local(e.received_at), e.order_no, e.revision, e.status, e.outcome)).collect();
+    let view = view.as_str().to_owned();
     Ok(LabPage {
         hospital: st.hospital_name.clone(),
         rows,
@@ -441,7 +421,7 @@ pub async fn reject(
         return Redirect::to("/staff/lab?error=LAB_ORDER_UNKNOWN").into_response();
     }
     match st.app.reject_specimen(&no, &f.reason, &f.instruction, &Actor::staff(p.id, &cid.0), &p.username).await {
-        Ok(_) => Redirect::to(&format!("/staff/lab?done={}", gateways::wechat::url_encode(&format!("{no} 已标记异常，已通知患者")))).into_response(),
+        Ok(_) => Redirect::to(&format!("/staff/lab?done={}", domain::format::url_encode(&format!("{no} 已标记异常，已通知患者")))).into_response(),
         Err(e) => Redirect::to(&format!("/staff/lab?error={}", e.code.code())).into_response(),
     }
 }
@@ -453,7 +433,7 @@ pub async fn release(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extens
     match st.app.release_report(&no, &Actor::staff(p.id, &cid.0), &p.username).await {
         Ok(r) => {
             let when = if r.visible_at > r.released_at { format!("，将于{}对患者开放", local(r.visible_at)) } else { "，已通知患者".into() };
-            Redirect::to(&format!("/staff/lab?view=review&done={}", gateways::wechat::url_encode(&format!("{no} 已审核发布{when}")))).into_response()
+            Redirect::to(&format!("/staff/lab?view=review&done={}", domain::format::url_encode(&format!("{no} 已审核发布{when}")))).into_response()
         }
         Err(e) => Redirect::to(&format!("/staff/lab?view=review&error={}", e.code.code())).into_response(),
     }

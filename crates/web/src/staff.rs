@@ -6,6 +6,7 @@ use crate::auth::{STAFF_COOKIE, StaffAuth, safe_next, set_cookie};
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use app::Actor;
+use app::audit::ChainVerdict;
 use app::staff::NewStaffAccount;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use domain::ErrorCode;
+use domain::format::{TimeStyle, local_time};
 use domain::staff::Role;
 use serde::Deserialize;
 
@@ -39,8 +41,8 @@ fn login_page(st: &WebState, error: Option<&'static str>, next: String, username
         error,
         next,
         username,
-        max_failed: st.app.policies.staff_max_failed_logins,
-        lock_minutes: st.app.policies.staff_lockout.num_minutes(),
+        max_failed: st.app.policies().staff_max_failed_logins,
+        lock_minutes: st.app.policies().staff_lockout.num_minutes(),
     }
 }
 
@@ -219,20 +221,13 @@ pub async fn audit(
     Extension(cid): Extension<CorrelationId>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
-    let verdict = st.app.store.verify_audit_chain().await?;
-    let (intact, rows, verdict_text) = match &verdict {
-        store::audit::ChainVerdict::Intact { rows } => (true, *rows, String::new()),
-        store::audit::ChainVerdict::Broken { seq, reason } => (false, 0, format!("第 {seq} 条：{reason}")),
-    };
     let hours = q.hours.unwrap_or(24).clamp(1, 24 * 400);
     let actor = q.actor.unwrap_or_default().chars().take(64).collect::<String>();
-    let mut entries = Vec::new();
-    if !actor.is_empty() {
-        let now = st.app.now();
-        let found = st.app.store.audit_by_actor(&actor, now - chrono::Duration::hours(hours), now + chrono::Duration::minutes(1)).await?;
-        st.app.store.audit(&Actor::staff(p.id, &cid.0).entry("audit.query", format!("actor:{actor}"), "audit review"), now).await?;
-        entries =
-            found.into_iter().map(|m| (m.seq, domain::clock::to_local(m.at).format("%Y-%m-%d %H:%M:%S").to_string(), m.action, m.subject, m.reason)).collect();
-    }
+    let review = st.app.audit_review(&actor, hours, &Actor::staff(p.id, &cid.0)).await?;
+    let (intact, rows, verdict_text) = match &review.verdict {
+        ChainVerdict::Intact { rows } => (true, *rows, String::new()),
+        ChainVerdict::Broken { seq, reason } => (false, 0, format!("第 {seq} 条：{reason}")),
+    };
+    let entries = review.entries.into_iter().map(|m| (m.seq, local_time(m.at, TimeStyle::Second), m.action, m.subject, m.reason)).collect();
     Ok(AuditPage { hospital: st.hospital_name.clone(), intact, rows, verdict: verdict_text, actor, hours, entries }.into_response())
 }

@@ -8,14 +8,14 @@ use super::{BANK, CENTRE};
 use crate::{Actor, App};
 use domain::billing::{Channel, Order, OrderEvent, OrderState, Split};
 use domain::insurance::{Eligibility, InsuranceBasis, InsuranceKind};
+use domain::ports::{AuthFor, FeeUpload, InsuranceAuthPort, InsuranceCentrePort, OrdStasClass, classify_ord_stas as classify};
 use domain::{DomainError, ErrorCode};
-use gateways::nhsa::auth::{AuthFor, MedInsAuthClient};
-use gateways::nhsa::client::{FeeUpload, NhsaClient, OrdStasClass, classify};
 use serde_json::json;
+use std::sync::Arc;
 
 pub struct InsuranceChannel {
-    pub centre: NhsaClient,
-    pub auth: MedInsAuthClient,
+    pub centre: Arc<dyn InsuranceCentrePort>,
+    pub auth: Arc<dyn InsuranceAuthPort>,
     /// The 医保 cashier: `{pay_ord_id}` and `{redirect}` are filled in. In WeChat this is
     /// the `requestMedicalInsurancePay` JSAPI; an H5 page address is assumed here [I].
     pub cashier_url: String,
@@ -174,6 +174,14 @@ impl App {
     /// Step 2: the patient came back with an `authCode`. Trades it for the authorisation,
     /// uploads the fee lines (6201) and pre-settles (6202); the order takes the centre's
     /// split. Nothing is paid yet.
+    /// Back from the 医保 authorisation page in the patient's browser: the order must be the
+    /// account's; then [`App::insurance_presettle`] with the account's WeChat identity.
+    pub async fn insurance_auth_returned(&self, account_id: i64, order_no: &str, auth_code: &str, state: &str, actor: &Actor) -> Result<Split, DomainError> {
+        self.patient_order(account_id, order_no).await?;
+        let openid = self.store.wechat_openid(account_id).await?;
+        self.insurance_presettle(order_no, auth_code, state, &openid, actor).await
+    }
+
     pub async fn insurance_presettle(&self, order_no: &str, auth_code: &str, state: &str, openid: &str, actor: &Actor) -> Result<Split, DomainError> {
         let ins = self.insurance()?;
         let row = self.store.order_row(order_no).await?;
@@ -236,10 +244,7 @@ impl App {
             return Err(DomainError::new(ErrorCode::OrderStateConflict, "insurance part not payable"));
         }
         self.apply_if_current(order_no, OrderEvent::PaymentStarted).await?;
-        Ok(ins
-            .cashier_url
-            .replace("{pay_ord_id}", &gateways::wechat::url_encode(&up.pay_ord_id))
-            .replace("{redirect}", &gateways::wechat::url_encode(redirect)))
+        Ok(ins.cashier_url.replace("{pay_ord_id}", &domain::format::url_encode(&up.pay_ord_id)).replace("{redirect}", &domain::format::url_encode(redirect)))
     }
 
     /// Asks the centre (6301) about a pre-settled insurance part not yet captured, and

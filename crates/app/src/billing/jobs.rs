@@ -2,7 +2,7 @@
 //! written in the transaction that made it necessary, and each is safe to run again
 //! (stable refund numbers, idempotent state events).
 use crate::App;
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use async_trait::async_trait;
 use domain::billing::{OrderEvent, OrderState, PerChannel};
 use domain::{ErrorCode, Fen};
@@ -41,7 +41,7 @@ impl JobHandler for RefundExecute {
             return settle(app, &order_no, OrderEvent::RefundFailed { amounts }).await;
         }
         if amounts.self_pay.0 > 0 {
-            let ccb = app.ccb().map_err(retry)?;
+            let ccb = app.bank().map_err(retry)?;
             // Ask first: after a lost answer the refund may already be done, and the bank is
             // not relied on to treat a repeated 5W1004 as the same refund.
             match ccb.refund_query(&order_no, &no).await.map_err(retry)? {

@@ -5,7 +5,7 @@
 //! refund books it back out. Nothing is kept without a service, and the ledger still
 //! matches the bank's statement line for line.
 use crate::App;
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use async_trait::async_trait;
 use domain::billing::{Channel, OrderState};
 use domain::{DomainError, ErrorCode, Fen};
@@ -50,7 +50,7 @@ impl JobHandler for LateRefund {
     async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
         let order_no = payload.get("order_no").and_then(|v| v.as_str()).ok_or_else(|| JobError::Permanent("payload lacks order_no".into()))?;
         let amount = Fen(payload.get("amount").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Permanent("payload lacks amount".into()))?);
-        let ccb = app.ccb().map_err(|e| JobError::Retry(e.to_string()))?;
+        let ccb = app.bank().map_err(|e| JobError::Retry(e.to_string()))?;
         let no = late_refund_no(order_no);
         if ccb.refund_query(order_no, &no).await.map_err(|e| JobError::Retry(e.to_string()))?.is_none() {
             ccb.refund(order_no, &no, amount).await.map_err(|e| JobError::Retry(e.to_string()))?;

@@ -39,8 +39,8 @@ pub struct LedgerFilter {
     pub to: Option<DateTime<Utc>>,
     pub purpose: Option<Purpose>,
     pub account: Option<String>,
-    /// The patient rows of one person (see `Store::patient_ids_by_mr_no`).
-    pub patient_ids: Option<Vec<i64>>,
+    /// One person's entries, by the hospital's medical-record number (病案号).
+    pub mr_no: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +76,10 @@ impl App {
         if from >= to || to - from > chrono::Duration::days(MAX_RANGE_DAYS) {
             return Err(DomainError::new(ErrorCode::ValidationFailed, "ledger range"));
         }
+        let patient_ids = match f.mr_no.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(mr_no) => Some(self.store.patient_ids_by_mr_no(mr_no).await?),
+            None => None,
+        };
         let entries = self.store.ledger_between(from, to).await?;
         let mut nos: Vec<String> = entries.iter().map(|e| e.order_no.clone()).collect();
         nos.sort();
@@ -88,7 +92,7 @@ impl App {
             if f.purpose.is_some() && purpose != f.purpose {
                 continue;
             }
-            if let Some(ids) = &f.patient_ids
+            if let Some(ids) = &patient_ids
                 && !patient_id.is_some_and(|p| ids.contains(&p))
             {
                 continue;

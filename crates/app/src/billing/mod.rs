@@ -18,8 +18,8 @@ pub mod topup;
 
 use crate::{Actor, App};
 use domain::billing::{Applied, Channel, Order, OrderEvent, OrderLine, OrderState, PerChannel, Purpose, Split};
+use domain::ports::{BankPort, BankStatus};
 use domain::{DomainError, ErrorCode, Fen};
-use gateways::ccb::client::BankStatus;
 use store::outbox::NewJob;
 
 pub use insurance::{InsuranceChannel, PayMethod};
@@ -108,8 +108,8 @@ fn follow_ups(order_no: &str, after: &Order, version: i32, now: chrono::DateTime
 }
 
 impl App {
-    pub(crate) fn ccb(&self) -> Result<&gateways::ccb::client::CcbClient, DomainError> {
-        self.ccb.as_deref().ok_or_else(|| DomainError::new(ErrorCode::UpstreamUnavailable, "ccb not configured"))
+    pub(crate) fn bank(&self) -> Result<&dyn BankPort, DomainError> {
+        self.bank.as_deref().ok_or_else(|| DomainError::new(ErrorCode::UpstreamUnavailable, "bank not configured"))
     }
 
     /// Applies an event with the jobs it makes necessary, in one transaction.
@@ -236,7 +236,7 @@ impl App {
         // Recorded before the bank is asked: if the answer is lost, the query job still
         // knows to ask the bank about this order.
         self.store.put_attempt(order_no, BANK, order_no, &serde_json::json!({"amount": due.0, "cashier_url": ""}), self.now()).await?;
-        let cashier_url = self.ccb()?.create_payment(order_no, due, "").await?;
+        let cashier_url = self.bank()?.create_payment(order_no, due).await?;
         self.store.put_attempt(order_no, BANK, order_no, &serde_json::json!({"amount": due.0, "cashier_url": cashier_url}), self.now()).await?;
         self.apply_if_current(order_no, OrderEvent::PaymentStarted).await?;
         Ok(cashier_url)
@@ -246,25 +246,23 @@ impl App {
     /// that differs from the order is refused and changes nothing (P2). A verified one
     /// is stored raw (unique per notification) before anything else (P12).
     pub async fn handle_ccb_notification(&self, pairs: &[(String, String)], raw: &str) -> Result<NotificationOutcome, DomainError> {
-        let n = self.ccb()?.verify_notification(pairs).map_err(|e| DomainError::new(ErrorCode::BadRequest, format!("ccb notification: {e}")))?;
-        let amount = n.amount().map_err(|_| DomainError::new(ErrorCode::AmountMismatch, "ccb amount"))?;
+        let n = self.bank()?.verify_notification(pairs)?;
+        let amount = n.amount;
         let (order, _) = self.store.order(&n.order_id).await?;
         if amount != order.due(Channel::SelfPay) {
             return Err(DomainError::new(ErrorCode::AmountMismatch, "ccb amount differs from the order"));
         }
-        // The bank gives no event id: the verified content identifies a notification. It is
-        // stored once; applying it is idempotent, so a repeat is applied again — which is
-        // what heals a crash between storing the event and applying it (P12).
-        let event_id = crypto::sm3::hex_digest(n.verify_string().as_bytes());
-        self.store.record_channel_event("ccb", &event_id, &n.order_id, raw, self.now()).await?;
-        let ev =
-            if n.says_paid() { OrderEvent::Captured { channel: Channel::SelfPay, amount } } else { OrderEvent::PaymentFailed { channel: Channel::SelfPay } };
+        // The notification is stored once (its id is derived from the verified content);
+        // applying it is idempotent, so a repeat is applied again — which is what heals a
+        // crash between storing the event and applying it (P12).
+        self.store.record_channel_event(BANK, &n.event_id, &n.order_id, raw, self.now()).await?;
+        let ev = if n.paid { OrderEvent::Captured { channel: Channel::SelfPay, amount } } else { OrderEvent::PaymentFailed { channel: Channel::SelfPay } };
         match self.apply(&n.order_id, ev).await {
             Ok((Applied::Changed { .. }, _)) => Ok(NotificationOutcome::Applied),
             Ok((Applied::AlreadyApplied, _)) => Ok(NotificationOutcome::Duplicate),
             Err(e) if e.code == ErrorCode::OrderStateConflict => {
                 let (now_order, _) = self.store.order(&n.order_id).await?;
-                if n.says_paid() && now_order.state == OrderState::Closed && now_order.captured.self_pay.0 == 0 {
+                if n.paid && now_order.state == OrderState::Closed && now_order.captured.self_pay.0 == 0 {
                     self.book_late_payment(&n.order_id, amount, self.now()).await?;
                     return Ok(NotificationOutcome::LatePayment);
                 }
@@ -282,7 +280,7 @@ impl App {
         if due.0 == 0 || order.captured.self_pay == due || self.store.attempt(order_no, BANK).await?.is_none() {
             return Ok(());
         }
-        let ev = match self.ccb()?.query(order_no).await? {
+        let ev = match self.bank()?.query(order_no).await? {
             Some(b) if matches!(b.status, BankStatus::Paid | BankStatus::Refunded) => {
                 if b.amount != due {
                     return Err(DomainError::new(ErrorCode::AmountMismatch, "bank amount differs from the order"));

@@ -2,7 +2,7 @@
 //! a patient visiting today, "bill paid" when the HIS has settled them. The HIS does not
 //! push new orders to us [I], so a job looks every few minutes for the day's visitors.
 use crate::App;
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use async_trait::async_trait;
 use chrono::Duration;
 use domain::DomainError;

@@ -7,7 +7,7 @@
 //! as a late payment and refunded. Every remaining difference is classified — missing
 //! here, missing there, amount mismatch, status mismatch — and stays open until a person
 //! resolves it with a note (audited).
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -105,7 +105,7 @@ impl App {
 
     async fn remote_books(&self, day: NaiveDate) -> Result<(Book, Option<Book>), DomainError> {
         let mut bank = Book::new();
-        for l in self.ccb()?.statement(day).await? {
+        for l in self.bank()?.statement(day).await? {
             if l.refund {
                 bump(&mut bank, &l.order_id, 0, l.amount.0);
             } else {
@@ -141,7 +141,7 @@ impl App {
         let behind = |local: &Book, remote: &Book| -> BTreeSet<String> {
             remote.iter().filter(|(no, r)| local.get(*no).map(|l| l.0).unwrap_or(0) < r.0).map(|(no, _)| no.clone()).collect()
         };
-        let mut candidates: Vec<(String, &'static str)> = behind(&local_bank, &bank).into_iter().map(|n| (n, "ccb")).collect();
+        let mut candidates: Vec<(String, &'static str)> = behind(&local_bank, &bank).into_iter().map(|n| (n, super::BANK)).collect();
         if let Some(c) = &centre {
             candidates.extend(behind(&local_centre, c).into_iter().map(|n| (n, "nhsa")));
         }
@@ -157,7 +157,7 @@ impl App {
                         continue;
                     }
                 },
-                OrderState::Closed if channel == "ccb" && order.captured.self_pay.0 == 0 => {
+                OrderState::Closed if channel == super::BANK && order.captured.self_pay.0 == 0 => {
                     let amount = Fen(bank.get(&no).map(|r| r.0).unwrap_or(0));
                     match self.book_late_payment(&no, amount, value_at).await {
                         Ok(_) => "auto_refunded",
@@ -215,7 +215,7 @@ impl App {
             }
         };
         let local_bank = local_book(&after, clearing_account(Channel::SelfPay));
-        compare("ccb", &local_bank, &bank, &mut items);
+        compare(super::BANK, &local_bank, &bank, &mut items);
         let mut total_check = serde_json::Value::Null;
         if let Some(c) = &centre {
             let local_centre = local_book(&after, clearing_account(Channel::Insurance));
@@ -261,6 +261,39 @@ impl App {
         Ok((summary, items))
     }
 
+    /// The newest reconciliation runs.
+    pub async fn recon_runs(&self, limit: u64) -> Result<Vec<ReconRun>, DomainError> {
+        Ok(self.store.recon_runs(limit).await?.into_iter().map(ReconRun::from).collect())
+    }
+
+    /// One run with its differences.
+    pub async fn recon_run(&self, run_id: i64) -> Result<(ReconRun, Vec<ReconItem>), DomainError> {
+        let (run, items) = self.store.recon_run(run_id).await?;
+        Ok((run.into(), items.into_iter().map(ReconItem::from).collect()))
+    }
+
+    /// A run's differences as a CSV or XLSX file (an export: audited).
+    pub async fn export_recon_run(&self, run_id: i64, xlsx: bool, by: &Actor) -> Result<(String, Vec<u8>), DomainError> {
+        let (run, items) = self.recon_run(run_id).await?;
+        self.audit_export(&format!("recon:{run_id}"), items.len(), by).await?;
+        let name = format!("reconciliation-{}-run{run_id}", run.business_date);
+        let rows = items.iter().map(item_row);
+        Ok(if xlsx {
+            (format!("{name}.xlsx"), super::ledger::to_xlsx("对账差异", &ITEM_HEADERS, rows, &[4, 5])?)
+        } else {
+            (format!("{name}.csv"), super::ledger::to_csv(&ITEM_HEADERS, rows)?)
+        })
+    }
+
+    /// Resolves a difference of this run (one of another run is "not found").
+    pub async fn resolve_recon_item_of_run(&self, run_id: i64, item_id: i64, note: &str, by: &Actor) -> Result<(), DomainError> {
+        let (_, items) = self.store.recon_run(run_id).await?;
+        if !items.iter().any(|i| i.id == item_id) {
+            return Err(ErrorCode::NotFound.into());
+        }
+        self.resolve_recon_item(item_id, note, by).await
+    }
+
     /// A person's resolution of an open difference, with a note (audited).
     pub async fn resolve_recon_item(&self, item_id: i64, note: &str, by: &Actor) -> Result<(), DomainError> {
         let note = note.trim();
@@ -280,20 +313,81 @@ pub fn channel_label_zh(c: &str) -> &'static str {
     if c == "nhsa" { "医保中心" } else { "建设银行" }
 }
 
+/// One reconciliation of a business day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconRun {
+    pub id: i64,
+    /// The local day reconciled, `YYYY-MM-DD`.
+    pub business_date: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Counts as JSON text (matched, differences, auto_healed, auto_refunded, open, total_check).
+    pub summary: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<store::entity::recon_run::Model> for ReconRun {
+    fn from(m: store::entity::recon_run::Model) -> Self {
+        Self { id: m.id, business_date: m.business_date, status: m.status, summary: m.summary, started_at: m.started_at, finished_at: m.finished_at }
+    }
+}
+
+/// One difference between our books and a channel's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconItem {
+    pub id: i64,
+    pub channel: String,
+    pub order_no: String,
+    pub kind: String,
+    pub local_amount: Fen,
+    pub remote_amount: Fen,
+    pub detail: String,
+    /// `open`, `auto_healed`, `auto_refunded` or `resolved`.
+    pub resolution: String,
+    pub note: String,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ReconItem {
+    pub fn is_open(&self) -> bool {
+        self.resolution == "open"
+    }
+}
+
+impl From<store::entity::recon_item::Model> for ReconItem {
+    fn from(m: store::entity::recon_item::Model) -> Self {
+        Self {
+            id: m.id,
+            channel: m.channel,
+            order_no: m.order_no,
+            kind: m.kind,
+            local_amount: Fen(m.local_amount),
+            remote_amount: Fen(m.remote_amount),
+            detail: m.detail,
+            resolution: m.resolution,
+            note: m.note,
+            resolved_by: m.resolved_by,
+            resolved_at: m.resolved_at,
+        }
+    }
+}
+
 /// One difference as an export row.
-pub fn item_row(i: &store::entity::recon_item::Model) -> Vec<String> {
+pub fn item_row(i: &ReconItem) -> Vec<String> {
     vec![
         i.id.to_string(),
         channel_label_zh(&i.channel).to_owned(),
         i.order_no.clone(),
         kind_label_zh(&i.kind).to_owned(),
-        Fen(i.local_amount).to_yuan_string(),
-        Fen(i.remote_amount).to_yuan_string(),
+        i.local_amount.to_yuan_string(),
+        i.remote_amount.to_yuan_string(),
         i.detail.clone(),
         resolution_label_zh(&i.resolution).to_owned(),
         i.note.clone(),
         i.resolved_by.clone().unwrap_or_default(),
-        i.resolved_at.map(|t| domain::clock::to_local(t).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
+        i.resolved_at.map(|t| domain::format::local_time(t, domain::format::TimeStyle::Second)).unwrap_or_default(),
     ]
 }
 
@@ -327,7 +421,7 @@ impl JobHandler for ReconcileDaily {
             .ok_or_else(|| JobError::Permanent("payload lacks day".into()))?;
         // Without a bank connector there is nothing to reconcile against (a deployment
         // that takes no online payments): keep the schedule, skip the day.
-        if app.ccb.is_some() {
+        if app.bank.is_some() {
             app.reconcile_day(day, &Actor::system("reconciliation")).await.map_err(|e| JobError::Retry(e.to_string()))?;
         } else {
             tracing::info!(%day, "reconciliation skipped: no bank connector configured");

@@ -1,11 +1,11 @@
-//! Money the patient pays in ahead: the inpatient deposit (住院押金补缴) and the visiting
-//! card's stored value (就诊卡充值). Each is an order (`Purpose::DepositTopUp`, subject
+//! Money the patient pays in ahead: the inpatient deposit (住院押金补缴, opened in
+//! `crate::inpatient`) and the visiting card's stored value (就诊卡充值, `crate::cards`). Each is an order (`Purpose::DepositTopUp`, subject
 //! `deposit:<his patient>:<stay>`; `Purpose::CardRecharge`, subject `card:<his patient>`),
 //! paid through the bank like any other, and fulfilled by the HIS crediting it under the
 //! order number (idempotent), after which the patient is told (MSG-2).
-use crate::jobs::JobError;
-use crate::{Actor, App};
-use domain::billing::{OrderEvent, OrderLine, Purpose};
+use crate::App;
+use crate::job::JobError;
+use domain::billing::{OrderEvent, OrderLine};
 use domain::{DomainError, ErrorCode, Fen};
 use serde_json::json;
 
@@ -16,38 +16,15 @@ pub const CARD_MAX: Fen = Fen(500_000);
 pub const DEPOSIT_TOPPED_UP: &str = "deposit.topped_up";
 pub const CARD_RECHARGED: &str = "card.recharged";
 
-fn whole_yuan(amount: Fen, max: Fen) -> Result<(), DomainError> {
+pub(crate) fn whole_yuan(amount: Fen, max: Fen) -> Result<(), DomainError> {
     if amount.0 < 100 || amount.0 > max.0 || amount.0 % 100 != 0 {
         return Err(DomainError::new(ErrorCode::ValidationFailed, "amount"));
     }
     Ok(())
 }
 
-fn line(code: &str, name: &str, amount: Fen) -> OrderLine {
+pub(crate) fn line(code: &str, name: &str, amount: Fen) -> OrderLine {
     OrderLine { code: code.into(), name: name.into(), qty: 1, unit_price: amount, amount, insurable: false }
-}
-
-impl App {
-    /// Opens an order to top up one of the account's patients' inpatient deposit.
-    pub async fn order_for_deposit(&self, account_id: i64, patient_id: i64, amount: Fen, actor: &Actor) -> Result<String, DomainError> {
-        whole_yuan(amount, DEPOSIT_MAX)?;
-        let p = self.store.patient_summary(account_id, patient_id).await?;
-        let stay = self.his.inpatient_stay(&p.his_patient_id).await?.ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no stay"))?;
-        if stay.account_closed {
-            return Err(DomainError::new(ErrorCode::HisRejected, "account closed: discharge settlement instead"));
-        }
-        let subject = format!("deposit:{}:{}", p.his_patient_id, stay.inpatient_no);
-        self.create_order(Some(patient_id), Purpose::DepositTopUp, vec![line("YJJ", "住院预交金", amount)], Some(&subject), actor).await
-    }
-
-    /// Opens an order to recharge one of the account's patients' visiting card.
-    pub async fn order_for_card(&self, account_id: i64, patient_id: i64, amount: Fen, actor: &Actor) -> Result<String, DomainError> {
-        whole_yuan(amount, CARD_MAX)?;
-        let p = self.store.patient_summary(account_id, patient_id).await?;
-        self.his.card_account(&p.his_patient_id).await?.ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no card"))?;
-        let subject = format!("card:{}", p.his_patient_id);
-        self.create_order(Some(patient_id), Purpose::CardRecharge, vec![line("JZKCZ", "就诊卡充值", amount)], Some(&subject), actor).await
-    }
 }
 
 fn retry(e: DomainError) -> JobError {

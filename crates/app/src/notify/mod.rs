@@ -7,10 +7,12 @@
 //! and checking just before each send that the notice is not stale (M7). Every step is
 //! a persisted outbox job, so a crash or an outage loses nothing (M6); what no channel
 //! delivered is a dead letter the console lists and can retry.
+pub mod console;
+pub mod inbox;
 pub mod open;
 pub mod templates;
 
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
@@ -132,7 +134,7 @@ fn enrich(scene: &Scene, payload: &Value, hospital_name: &str) -> Value {
     };
     for k in ["total", "fee", "insurance", "self_pay", "amount", "balance", "threshold"] {
         if let Some(n) = v.get(k).and_then(Value::as_i64) {
-            v.insert(format!("{k}_yuan"), json!(rules::yuan(n)));
+            v.insert(format!("{k}_yuan"), json!(domain::format::yuan(domain::Fen(n))));
         }
     }
     v.insert("scene_name".into(), json!(scene.name_zh));
@@ -561,14 +563,14 @@ impl App {
     }
 
     /// The patient read a message (and, for a critical value, acknowledged it).
-    pub async fn read_message(&self, account_id: i64, message_no: &str, acknowledge: bool, actor: &Actor) -> Result<MessageRow, DomainError> {
+    pub async fn read_message(&self, account_id: i64, message_no: &str, acknowledge: bool, actor: &Actor) -> Result<inbox::MessageView, DomainError> {
         let before = self.store.message_by_no(message_no).await?.filter(|m| m.account_id == Some(account_id)).ok_or(ErrorCode::NotFound)?;
         let ack = acknowledge && before.ack_deadline.is_some() && before.acked_at.is_none();
         let m = self.store.mark_message(account_id, message_no, ack, self.now()).await?.ok_or(ErrorCode::NotFound)?;
         if ack {
             self.store.audit(&actor.entry("notify.critical_value.acknowledged", format!("message:{message_no}"), "患者确认已知晓"), self.now()).await?;
         }
-        Ok(m)
+        Ok(m.into())
     }
 
     /// Staff close a task with what they did (audited).

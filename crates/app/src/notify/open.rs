@@ -7,9 +7,9 @@
 //! and suppressed by the same rules.
 use super::{enrich, templates};
 use crate::App;
+use crypto::open_api;
 use domain::notify::{self as rules, Channel};
 use domain::{DomainError, ErrorCode};
-use gateways::notify::open_api;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -6,6 +6,8 @@ use super::signing::{self, Notification, NotifyError, OrderFields, SignDigest};
 #[cfg(feature = "http")]
 use crate::http::HttpExecutor;
 use crypto::rsa_sha256::RsaVerifier;
+#[cfg(feature = "http")]
+use domain::ports::{BankNotification, BankPort};
 use domain::{DomainError, ErrorCode, Fen};
 use serde::Deserialize;
 use std::time::Duration;
@@ -35,21 +37,7 @@ pub struct CcbClient {
     http: HttpExecutor,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BankStatus {
-    Pending,
-    Paid,
-    /// Paid, then (partly) refunded.
-    Refunded,
-    Failed,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BankOrder {
-    pub status: BankStatus,
-    pub amount: Fen,
-    pub refunded: Fen,
-}
+pub use domain::ports::{BankOrder, BankStatementLine as StatementLine, BankStatus};
 
 fn unavailable(d: String) -> DomainError {
     DomainError::new(ErrorCode::UpstreamUnavailable, d)
@@ -82,9 +70,9 @@ impl CcbClient {
         Ok(Self { pub_tail: signing::pub_tail(&body), cfg, verifier, http })
     }
 
-    /// Creates the bank order and returns the cashier URL the patient opens (or that a
-    /// QR code carries).
-    pub async fn create_payment(&self, order_id: &str, amount: Fen, remark1: &str) -> Result<String, DomainError> {
+    /// Creates the bank order (530550 → PAYURL → QRURL) and returns the cashier URL the
+    /// patient opens (or that a QR code carries). `remark1` travels back in the notification.
+    pub async fn create_payment_with_remark(&self, order_id: &str, amount: Fen, remark1: &str) -> Result<String, DomainError> {
         let fields = OrderFields {
             merchant_id: self.cfg.merchant_id.clone(),
             pos_id: self.cfg.pos_id.clone(),
@@ -142,8 +130,24 @@ impl CcbClient {
         Ok(String::from_utf8_lossy(&body.0).into_owned())
     }
 
+    /// Parses and verifies a result notification from its form pairs.
+    pub fn verify_signed(&self, pairs: &[(String, String)]) -> Result<Notification, NotifyError> {
+        let n = Notification::from_pairs(pairs)?;
+        n.verify(&self.verifier, self.cfg.digest)?;
+        n.amount()?;
+        Ok(n)
+    }
+}
+
+#[cfg(feature = "http")]
+#[async_trait::async_trait]
+impl BankPort for CcbClient {
+    async fn create_payment(&self, order_id: &str, amount: Fen) -> Result<String, DomainError> {
+        self.create_payment_with_remark(order_id, amount, "").await
+    }
+
     /// 5W1002: the bank's word on an order.
-    pub async fn query(&self, order_id: &str) -> Result<Option<BankOrder>, DomainError> {
+    async fn query(&self, order_id: &str) -> Result<Option<BankOrder>, DomainError> {
         let x = self
             .merchant_client(
                 "5W1002",
@@ -172,7 +176,7 @@ impl CcbClient {
     /// The daily statement (对账单) of a local day. The download transaction is not in the
     /// public material; `5W1005` with a `|`-separated text file is our choice [I], kept
     /// behind this one function so a deployment changes it here.
-    pub async fn statement(&self, day: chrono::NaiveDate) -> Result<Vec<StatementLine>, DomainError> {
+    async fn statement(&self, day: chrono::NaiveDate) -> Result<Vec<StatementLine>, DomainError> {
         let x = self.merchant_client("5W1005", &format!("<DATE>{}</DATE>", day.format("%Y%m%d"))).await?;
         if xml_tag(&x, "RETURN_CODE") != Some("000000") {
             return Err(unavailable(format!("ccb 5W1005 code {:?}", xml_tag(&x, "RETURN_CODE"))));
@@ -183,7 +187,7 @@ impl CcbClient {
 
     /// 5W1004: refunds `amount`; `refund_code` is stable per refund, so a retry after a
     /// lost answer is the same refund.
-    pub async fn refund(&self, order_id: &str, refund_code: &str, amount: Fen) -> Result<(), DomainError> {
+    async fn refund(&self, order_id: &str, refund_code: &str, amount: Fen) -> Result<(), DomainError> {
         let x = self
             .merchant_client(
                 "5W1004",
@@ -204,7 +208,7 @@ impl CcbClient {
 
     /// 5W1003: whether the bank carried out the refund `refund_code`, and for how much.
     /// `None` = the bank has no such refund (it may be issued, or issued again).
-    pub async fn refund_query(&self, order_id: &str, refund_code: &str) -> Result<Option<Fen>, DomainError> {
+    async fn refund_query(&self, order_id: &str, refund_code: &str) -> Result<Option<Fen>, DomainError> {
         let x = self
             .merchant_client("5W1003", &format!("<ORDER>{}</ORDER><REFUND_CODE>{}</REFUND_CODE><KIND>0</KIND>", xml_escape(order_id), xml_escape(refund_code)))
             .await?;
@@ -222,12 +226,15 @@ impl CcbClient {
         Ok(Some(amount))
     }
 
-    /// Parses and verifies a result notification from its form pairs.
-    pub fn verify_notification(&self, pairs: &[(String, String)]) -> Result<Notification, NotifyError> {
-        let n = Notification::from_pairs(pairs)?;
-        n.verify(&self.verifier, self.cfg.digest)?;
-        n.amount()?;
-        Ok(n)
+    fn verify_notification(&self, pairs: &[(String, String)]) -> Result<BankNotification, DomainError> {
+        let n = self.verify_signed(pairs).map_err(|e| match e {
+            NotifyError::BadAmount => DomainError::new(ErrorCode::AmountMismatch, "ccb notification amount"),
+            e => DomainError::new(ErrorCode::BadRequest, format!("ccb notification: {e}")),
+        })?;
+        let amount = n.amount().map_err(|_| DomainError::new(ErrorCode::AmountMismatch, "ccb notification amount"))?;
+        // The bank gives no event id: the verified content identifies a notification.
+        let event_id = crypto::sm3::hex_digest(n.verify_string().as_bytes());
+        Ok(BankNotification { paid: n.says_paid(), order_id: n.order_id, amount, event_id })
     }
 }
 
@@ -246,16 +253,6 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-/// One line of the bank's daily statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatementLine {
-    pub order_id: String,
-    pub refund: bool,
-    pub amount: Fen,
-    /// The refund number of a refund line.
-    pub serial: String,
 }
 
 /// Parses the statement text: a header, then `date|time|order|PAY or REFUND|yuan|serial`.

@@ -4,9 +4,11 @@
 //! with a signed `userQuery`. The H5 redirect page and its parameters are inferred [I]:
 //! the page URL is configured, and we pass `redirect_uri` and `state` like an OAuth page.
 use crate::http::{HttpExecutor, TransportError};
-use crate::wechat::url_encode;
-use domain::{DomainError, ErrorCode};
+use domain::format::url_encode;
+use domain::ports::InsuranceAuthPort;
+use domain::{Clock, DomainError, ErrorCode};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -25,22 +27,12 @@ pub struct MedInsAuthConfig {
     pub timeout: Duration,
 }
 
-/// Whose insurance pays: the user's own, or a relative's (a child's 少儿医保 paid by a guardian).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthFor {
-    Own,
-    Relative,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PayAuth {
-    pub pay_auth_no: String,
-    pub for_relative: bool,
-}
+pub use domain::ports::{AuthFor, PayAuth};
 
 pub struct MedInsAuthClient {
     cfg: MedInsAuthConfig,
     http: HttpExecutor,
+    clock: Arc<dyn Clock>,
 }
 
 /// `lowerhex(HMAC-SHA256(partnerSecret, partnerId + timestamp))`, the `god-portal-signature` header.
@@ -49,29 +41,15 @@ pub fn portal_signature(partner_secret: &str, partner_id: &str, timestamp_ms: &s
 }
 
 impl MedInsAuthClient {
-    pub fn new(cfg: MedInsAuthConfig) -> Self {
+    pub fn new(cfg: MedInsAuthConfig, clock: Arc<dyn Clock>) -> Self {
         let http = HttpExecutor::new(cfg.timeout);
-        Self { cfg, http }
-    }
-
-    /// Where to send the patient to authorise.
-    pub fn authorize_url(&self, redirect_uri: &str, state: &str, who: AuthFor) -> String {
-        let sep = if self.cfg.auth_page_url.contains('?') { '&' } else { '?' };
-        format!(
-            "{}{sep}openType=getAuthCode&bizType=04107&cityCode={}&orgCodg={}&relative={}&redirect_uri={}&state={}",
-            self.cfg.auth_page_url,
-            url_encode(&self.cfg.city_code),
-            url_encode(&self.cfg.org_codg),
-            if who == AuthFor::Relative { 1 } else { 0 },
-            url_encode(redirect_uri),
-            url_encode(state)
-        )
+        Self { cfg, http, clock }
     }
 
     /// One signed call to the receiver (`userQuery`, `familyBindQuery`): the answer's JSON
     /// when `code` is 0.
     async fn receiver_call(&self, method: &str, code: &str, openid: &str) -> Result<Value, DomainError> {
-        let ts = chrono::Utc::now().timestamp_millis().to_string();
+        let ts = self.clock.now().timestamp_millis().to_string();
         let url = format!("{}/api/mipuserquery/{method}/{}", self.cfg.receiver_base.trim_end_matches('/'), url_encode(&self.cfg.partner_id));
         let req = self
             .http
@@ -89,11 +67,28 @@ impl MedInsAuthClient {
         }
         Ok(v)
     }
+}
+
+#[async_trait::async_trait]
+impl InsuranceAuthPort for MedInsAuthClient {
+    /// Where to send the patient to authorise.
+    fn authorize_url(&self, redirect_uri: &str, state: &str, who: AuthFor) -> String {
+        let sep = if self.cfg.auth_page_url.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{sep}openType=getAuthCode&bizType=04107&cityCode={}&orgCodg={}&relative={}&redirect_uri={}&state={}",
+            self.cfg.auth_page_url,
+            url_encode(&self.cfg.city_code),
+            url_encode(&self.cfg.org_codg),
+            if who == AuthFor::Relative { 1 } else { 0 },
+            url_encode(redirect_uri),
+            url_encode(state)
+        )
+    }
 
     /// Where a guardian proves it is them before binding a child's 少儿医保 (the family
     /// account, 亲情账户): the page asks for the WeChat Pay password. Its address is
     /// configured; the parameters follow the authorisation page's [I].
-    pub fn family_bind_url(&self, redirect_uri: &str, state: &str, child_name_masked: &str) -> String {
+    fn family_bind_url(&self, redirect_uri: &str, state: &str, child_name_masked: &str) -> String {
         let page = &self.cfg.family_bind_page_url;
         let sep = if page.contains('?') { '&' } else { '?' };
         format!(
@@ -108,7 +103,7 @@ impl MedInsAuthClient {
 
     /// Trades the one-time `bindCode` for the verification result; `Ok` only if the
     /// guardian was verified. Returns how (e.g. `PAY_PWD`).
-    pub async fn family_bind_query(&self, bind_code: &str, openid: &str) -> Result<String, DomainError> {
+    async fn family_bind_query(&self, bind_code: &str, openid: &str) -> Result<String, DomainError> {
         let v = self.receiver_call("familyBindQuery", bind_code, openid).await?;
         if v.get("verified").and_then(Value::as_str) != Some("1") {
             return Err(DomainError::new(ErrorCode::InsuranceAuthFailed, "guardian not verified"));
@@ -117,7 +112,7 @@ impl MedInsAuthClient {
     }
 
     /// Trades the one-time `authCode` for the payment authorisation.
-    pub async fn user_query(&self, auth_code: &str, openid: &str) -> Result<PayAuth, DomainError> {
+    async fn user_query(&self, auth_code: &str, openid: &str) -> Result<PayAuth, DomainError> {
         let v = self.receiver_call("userQuery", auth_code, openid).await?;
         let field = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
         match (field("pay_auth_no"), field("family_pay_auth_no")) {

@@ -5,8 +5,15 @@
 use super::envelope::{EnvelopeError, Party};
 #[cfg(feature = "http")]
 use crate::http::{HttpExecutor, TransportError};
+#[cfg(feature = "http")]
+use domain::Clock;
+#[cfg(feature = "http")]
+use domain::ports::{FeeLine, InsuranceCentrePort};
 use domain::{DomainError, ErrorCode, Fen};
 use serde_json::{Map, Value, json};
+#[cfg(feature = "http")]
+use std::sync::Arc;
+#[cfg(feature = "http")]
 use std::time::Duration;
 
 /// Relay paths as observed in city deployments (protocols.md §1.1); the prefix is the
@@ -21,63 +28,12 @@ pub const PATH_6401: &str = "/org/local/api/hos/revoke_order";
 pub const PATH_3201: &str = "/org/local/api/hos/stmt_total";
 pub const PATH_3202: &str = "/org/local/api/hos/stmt_detail";
 
-/// `ordStas` grouped as adapters group it (protocols.md §1.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrdStasClass {
-    Processing,
-    PaidPartial,
-    Paid,
-    Refunded,
-    Cancelled,
-    Failed,
-}
+pub use domain::ports::{CentreLine, FeeUpload, InsuranceSettlement as Settlement, OrdStasClass, classify_ord_stas as classify};
 
-pub fn classify(ord_stas: &str) -> Option<OrdStasClass> {
-    Some(match ord_stas.parse::<u8>().ok()? {
-        0..=2 | 17 => OrdStasClass::Processing,
-        3 | 4 => OrdStasClass::PaidPartial,
-        5 | 6 => OrdStasClass::Paid,
-        7..=11 => OrdStasClass::Refunded,
-        12 | 13 => OrdStasClass::Cancelled,
-        14..=16 => OrdStasClass::Failed,
-        _ => return None,
-    })
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FeeUpload {
-    pub pay_ord_id: String,
-    pub pay_token: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settlement {
-    pub ord_stas: String,
-    pub fee_sumamt: Fen,
-    pub own_pay_amt: Fen,
-    pub psn_acct_pay: Fen,
-    pub fund_pay: Fen,
-    pub acct_mulaid_pay: Fen,
-}
-
-impl Settlement {
-    /// Fund + personal account + mutual aid + cash must equal the total (P9); an answer
-    /// that does not add up is refused.
-    fn check(&self) -> bool {
-        self.fund_pay.0 + self.psn_acct_pay.0 + self.acct_mulaid_pay.0 + self.own_pay_amt.0 == self.fee_sumamt.0
-    }
-}
-
-/// One line of the centre's daily detail statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CentreLine {
-    pub pay_ord_id: String,
-    /// Our order number (`medOrgOrd` of 6201).
-    pub med_org_ord: String,
-    pub refund: bool,
-    pub fund: Fen,
-    pub psn_acct: Fen,
-    pub serial: String,
+/// Fund + personal account + mutual aid + cash must equal the total (P9); an answer
+/// that does not add up is refused.
+fn adds_up(s: &Settlement) -> bool {
+    s.fund_pay.0 + s.psn_acct_pay.0 + s.acct_mulaid_pay.0 + s.own_pay_amt.0 == s.fee_sumamt.0
 }
 
 #[cfg(feature = "http")]
@@ -85,6 +41,7 @@ pub struct NhsaClient {
     base_url: String,
     party: Party,
     http: HttpExecutor,
+    clock: Arc<dyn Clock>,
 }
 
 fn yuan(v: &Value, k: &str) -> Result<Fen, DomainError> {
@@ -119,7 +76,7 @@ pub fn settlement(d: &Value) -> Result<Settlement, DomainError> {
     if classify(&s.ord_stas).is_none() {
         return Err(malformed("unknown ordStas"));
     }
-    if s.fee_sumamt.0 > 0 && !s.check() {
+    if s.fee_sumamt.0 > 0 && !adds_up(&s) {
         return Err(malformed("parts do not sum to feeSumamt"));
     }
     Ok(s)
@@ -127,15 +84,15 @@ pub fn settlement(d: &Value) -> Result<Settlement, DomainError> {
 
 #[cfg(feature = "http")]
 impl NhsaClient {
-    pub fn new(base_url: &str, party: Party, timeout: Duration) -> Self {
-        Self { base_url: base_url.trim_end_matches('/').to_owned(), party, http: HttpExecutor::new(timeout) }
+    pub fn new(base_url: &str, party: Party, timeout: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self { base_url: base_url.trim_end_matches('/').to_owned(), party, http: HttpExecutor::new(timeout), clock }
     }
 
     async fn call(&self, infno: &str, path: &str, data: Value) -> Result<Value, DomainError> {
         let mut f = Map::new();
         f.insert("encType".into(), json!("SM4"));
         f.insert("signType".into(), json!("SM2"));
-        f.insert("timestamp".into(), json!(chrono::Utc::now().timestamp_millis().to_string()));
+        f.insert("timestamp".into(), json!(self.clock.now().timestamp_millis().to_string()));
         f.insert("version".into(), json!("2.0.1"));
         let wire = self.party.seal(f, &data);
         let req = self.http.client().post(format!("{}{path}", self.base_url)).header("content-type", "application/json").body(wire.to_string());
@@ -156,21 +113,18 @@ impl NhsaClient {
         let (data, _) = self.party.open(&answer).map_err(|e: EnvelopeError| DomainError::new(ErrorCode::UpstreamUnavailable, format!("nhsa {infno}: {e}")))?;
         Ok(data)
     }
+}
 
+#[cfg(feature = "http")]
+#[async_trait::async_trait]
+impl InsuranceCentrePort for NhsaClient {
     /// 6201: uploads the visit's fee lines; `medfee_sumamt` must equal their sum, and
     /// `insurable` is the part within the insurance catalogue (`inscpScpAmt`).
     /// `pooled` is false when the visit is outside the patient's outpatient pooling (a tier-2
     /// patient without a referral paying through 家庭共济): the centre then pays nothing from
     /// the fund. How a hospital tells the centre so is not public; we send it in `extData`
     /// as `poolPayFlag` "0"/"1" [I] — a real adapter may need `medType` or `psnSetlway` instead.
-    pub async fn upload_fees(
-        &self,
-        med_org_ord: &str,
-        pay_auth_no: &str,
-        lines: &[(String, String, Fen)],
-        insurable: Fen,
-        pooled: bool,
-    ) -> Result<FeeUpload, DomainError> {
+    async fn upload_fees(&self, med_org_ord: &str, pay_auth_no: &str, lines: &[FeeLine], insurable: Fen, pooled: bool) -> Result<FeeUpload, DomainError> {
         let total: i64 = lines.iter().map(|l| l.2.0).sum();
         let data = json!({
             "extData": {"poolPayFlag": if pooled { "1" } else { "0" }},
@@ -184,25 +138,25 @@ impl NhsaClient {
     }
 
     /// 6202: pre-settles with the patient's authorisation; returns the split.
-    pub async fn pay_order(&self, up: &FeeUpload, pay_auth_no: &str, use_personal_account: bool) -> Result<Settlement, DomainError> {
+    async fn pay_order(&self, up: &FeeUpload, pay_auth_no: &str, use_personal_account: bool) -> Result<Settlement, DomainError> {
         let d = self.call("6202", PATH_6202, json!({"payAuthNo": pay_auth_no, "payOrdId": up.pay_ord_id, "payToken": up.pay_token, "acctUsedFlag": if use_personal_account { "1" } else { "0" }})).await?;
         settlement(&d)
     }
 
     /// 6301: where the order stands at the centre — the answer to every uncertainty.
-    pub async fn query(&self, up: &FeeUpload) -> Result<Settlement, DomainError> {
+    async fn query(&self, up: &FeeUpload) -> Result<Settlement, DomainError> {
         let d = self.call("6301", PATH_6301, json!({"payOrdId": up.pay_ord_id, "payToken": up.pay_token})).await?;
         settlement(&d)
     }
 
     /// 6203: refunds; `app_refd_sn` is stable per refund so a retry is the same refund.
-    pub async fn refund(&self, up: &FeeUpload, app_refd_sn: &str, refd_type: &str, fund: Fen, psn_acct: Fen, cash: Fen) -> Result<String, DomainError> {
+    async fn refund(&self, up: &FeeUpload, app_refd_sn: &str, refd_type: &str, fund: Fen, psn_acct: Fen, cash: Fen) -> Result<String, DomainError> {
         let total = Fen(fund.0 + psn_acct.0 + cash.0);
         let d = self
             .call(
                 "6203",
                 PATH_6203,
-                json!({"payOrdId": up.pay_ord_id, "appRefdSn": app_refd_sn, "appRefdTime": chrono::Utc::now().format("%Y%m%d%H%M%S").to_string(), "totlRefdAmt": total.to_yuan_string(), "fundRefdAmt": fund.to_yuan_string(), "psnAcctRefdAmt": psn_acct.to_yuan_string(), "cashRefdAmt": cash.to_yuan_string(), "refdType": refd_type}),
+                json!({"payOrdId": up.pay_ord_id, "appRefdSn": app_refd_sn, "appRefdTime": domain::clock::to_local(self.clock.now()).format("%Y%m%d%H%M%S").to_string(), "totlRefdAmt": total.to_yuan_string(), "fundRefdAmt": fund.to_yuan_string(), "psnAcctRefdAmt": psn_acct.to_yuan_string(), "cashRefdAmt": cash.to_yuan_string(), "refdType": refd_type}),
             )
             .await?;
         let s = text(&d, "refStatus")?;
@@ -213,7 +167,7 @@ impl NhsaClient {
     }
 
     /// 3202: the centre's settlement and refund lines of a local day.
-    pub async fn statement_detail(&self, day: chrono::NaiveDate) -> Result<Vec<CentreLine>, DomainError> {
+    async fn statement_detail(&self, day: chrono::NaiveDate) -> Result<Vec<CentreLine>, DomainError> {
         let d = self.call("3202", PATH_3202, json!({"stmtDate": day.to_string()})).await?;
         let lines = d.get("detail").and_then(Value::as_array).ok_or_else(|| malformed("3202 without detail"))?;
         lines
@@ -236,7 +190,7 @@ impl NhsaClient {
     }
 
     /// 3201: whether the centre's totals of a day agree with ours (net fund and account).
-    pub async fn statement_total(&self, day: chrono::NaiveDate, fund: Fen, psn_acct: Fen) -> Result<bool, DomainError> {
+    async fn statement_total(&self, day: chrono::NaiveDate, fund: Fen, psn_acct: Fen) -> Result<bool, DomainError> {
         let d = self
             .call("3201", PATH_3201, json!({"stmtDate": day.to_string(), "fundPaySumamt": fund.to_yuan_string(), "acctPaySumamt": psn_acct.to_yuan_string()}))
             .await?;
@@ -248,7 +202,7 @@ impl NhsaClient {
     }
 
     /// 6401: revokes an upload that was never paid.
-    pub async fn revoke(&self, up: &FeeUpload) -> Result<(), DomainError> {
+    async fn revoke(&self, up: &FeeUpload) -> Result<(), DomainError> {
         self.call("6401", PATH_6401, json!({"payOrdId": up.pay_ord_id, "payToken": up.pay_token})).await.map(|_| ())
     }
 }

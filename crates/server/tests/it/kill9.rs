@@ -156,7 +156,7 @@ async fn kill9_between_charge_and_record_heals_on_restart() {
         let o = app.create_self_pay_order(None, Purpose::Registration, line(4_000 + i as i64), &actor).await.unwrap();
         pay(&o.cashier_url).await;
         let no = o.order_no.clone();
-        wait_until("paid before the refund", async || app.store.order(&no).await.unwrap().0.state.money_confirmed()).await;
+        wait_until("paid before the refund", async || node.store.order(&no).await.unwrap().0.state.money_confirmed()).await;
         app.request_refund(&no, PerChannel { insurance: Fen::ZERO, self_pay: Fen(1_000) }, "kill9", &actor).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50 + 20 * i as u64)).await;
         server.kill9();
@@ -167,14 +167,14 @@ async fn kill9_between_charge_and_record_heals_on_restart() {
     // After the last restart everything comes to rest on its own.
     for (no, point) in &orders {
         let no = no.clone();
-        wait_until(point, async || app.store.order(&no).await.unwrap().0.state.is_resting()).await;
+        wait_until(point, async || node.store.order(&no).await.unwrap().0.state.is_resting()).await;
     }
-    let ccb = app.ccb.as_ref().unwrap();
+    let ccb = node.bank.as_ref().unwrap();
     for (no, point) in &orders {
-        let (order, _) = app.store.order(no).await.unwrap();
+        let (order, _) = node.store.order(no).await.unwrap();
         let bank = ccb.query(no).await.unwrap().expect("the bank knows the order");
         let held = bank.amount.0 - bank.refunded.0;
-        let local: i64 = app.store.ledger_of(no).await.unwrap().iter().filter(|e| e.account == "clearing:bank").map(|e| e.amount).sum();
+        let local: i64 = node.store.ledger_of(no).await.unwrap().iter().filter(|e| e.account == "clearing:bank").map(|e| e.amount).sum();
         assert_eq!(held, local, "{point}: the bank holds what the ledger says");
         assert_eq!(order.captured.self_pay, bank.amount, "{point}: bank-charged == recorded as paid");
         if *point == "killed mid-refund" {
@@ -183,10 +183,10 @@ async fn kill9_between_charge_and_record_heals_on_restart() {
         } else {
             assert_eq!(order.state, OrderState::Fulfilled, "{point}");
         }
-        let ledger = app.store.ledger_of(no).await.unwrap();
+        let ledger = node.store.ledger_of(no).await.unwrap();
         assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), 0, "{point}: balanced");
     }
-    let stats = app.store.outbox_stats().await.unwrap();
+    let stats = node.store.outbox_stats().await.unwrap();
     assert_eq!(stats.dead, 0, "no job dead-lettered");
     server.kill9();
     drop(node);
@@ -211,7 +211,7 @@ async fn kill9_while_messages_wait_for_wechat_loses_none_and_doubles_none() {
     let node = server::assemble(s.clone(), false, clock.clone(), false).await.unwrap();
     let app = node.app.clone();
     // A patient to tell.
-    let account = app.store.upsert_wechat_account("oDemo_zhangwei_0001", None, None, app.now()).await.unwrap();
+    let account = node.store.upsert_wechat_account("oDemo_zhangwei_0001", None, None, app.now()).await.unwrap();
     let zhang = sim::demo::citizens(app.today()).into_iter().find(|c| c.name == "张伟").unwrap();
     let input = app::identity::AddPatientInput { name: zhang.name.clone(), id_card_no: zhang.id_card_no.clone(), mobile: None, relationship: "self".into() };
     let patient = app.add_patient(account, &input, "kill9").await.unwrap();
@@ -220,9 +220,9 @@ async fn kill9_while_messages_wait_for_wechat_loses_none_and_doubles_none() {
     server.start().await;
     let n = 8;
     for i in 0..n {
-        let txn = app.store.write_txn().await.unwrap();
+        let txn = node.store.write_txn().await.unwrap();
         let payload = serde_json::json!({"report_id": format!("K{i}"), "report_name": "血常规", "reported_at": "", "dept_name": "检验科"});
-        app.store.record_event(&txn, "report.ready", &format!("report.ready:K{i}"), Some(patient.id), &payload, app.now()).await.unwrap();
+        node.store.record_event(&txn, "report.ready", &format!("report.ready:K{i}"), Some(patient.id), &payload, app.now()).await.unwrap();
         txn.commit().await.unwrap();
     }
     // Let them be dispatched and fail a few times, then kill in the middle of it, twice.
@@ -231,11 +231,11 @@ async fn kill9_while_messages_wait_for_wechat_loses_none_and_doubles_none() {
         server.kill9();
         server.start().await;
     }
-    let queued = app.store.count_messages_by_status("queued").await.unwrap();
+    let queued = node.store.count_messages_by_status("queued").await.unwrap();
     assert_eq!(queued, n, "all {n} wait for WeChat");
     // WeChat recovers, but the first answers are lost after it accepted them.
     wechat.lock().unwrap().messages.faults = serde_json::from_value(serde_json::json!({"lose_response_next": 2, "hang_ms": 6000})).unwrap();
-    let sent = async || app.store.count_messages_by_status("sent").await.unwrap();
+    let sent = async || node.store.count_messages_by_status("sent").await.unwrap();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(90) && sent().await < n {
         tokio::time::sleep(Duration::from_millis(200)).await;

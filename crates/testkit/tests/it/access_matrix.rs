@@ -410,13 +410,13 @@ async fn released_report(t: &TestApp, his: &str, owner: &str, doctor: &str) -> (
     // The LIS pushes in the background: wait until its report has arrived here.
     for _ in 0..400 {
         t.drain_jobs().await;
-        let stored = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap();
+        let stored = t.store.lab_order(t.store.db(), &no).await.unwrap();
         if stored.is_some_and(|o| o.snapshot.report.is_some()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    let arrived = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().is_some_and(|o| o.snapshot.report.is_some());
+    let arrived = t.store.lab_order(t.store.db(), &no).await.unwrap().is_some_and(|o| o.snapshot.report.is_some());
     assert!(arrived, "the LIS's report of {no} did not arrive");
     let r = http.post(t.url(&format!("/staff/lab/{no}/release"))).header("cookie", doctor).send().await.unwrap();
     assert_eq!(r.status(), 303, "release");
@@ -443,8 +443,8 @@ pub async fn journey(t: &TestApp) -> Journey {
     let pid = t.add_demo_patient(&owner, "张伟", "self").await;
     let spare1 = t.add_demo_patient(&owner, "王芳", "other").await;
     let spare2 = t.add_demo_patient(&owner, "黄强", "other").await;
-    let me = t.app.store.patient_by_id(pid).await.unwrap().unwrap();
-    let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    let me = t.store.patient_by_id(pid).await.unwrap().unwrap();
+    let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
     let (dept, schedule, slot) = bookable(t).await;
     let r = TestApp::http()
         .post(t.url("/api/v1/me/registrations"))
@@ -456,7 +456,7 @@ pub async fn journey(t: &TestApp) -> Journey {
         .unwrap();
     assert_eq!(r.status(), 201, "booking");
     let booking = r.json::<Value>().await.unwrap()["booking_no"].as_str().unwrap().to_owned();
-    let bills = t.app.his.unpaid_bills(&me.his_patient_id).await.unwrap();
+    let bills = t.his_port.unpaid_bills(&me.his_patient_id).await.unwrap();
     let recipe = bills.first().expect("张伟 has an unpaid bill in the demo HIS").recipe_id.clone();
     let r = TestApp::http()
         .post(t.url("/api/v1/me/orders"))
@@ -470,7 +470,7 @@ pub async fn journey(t: &TestApp) -> Journey {
     let pay_order = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();
     assert!(t.emit_event("hospital.notice", "matrix-notice", pid, json!({"title": "门诊通知", "body": "请按时就诊"})).await);
     t.drain_jobs().await;
-    let message = t.app.store.inbox(account, None, 100).await.unwrap().first().expect("a message").message_no.clone();
+    let message = t.store.inbox(account, None, 100).await.unwrap().first().expect("a message").message_no.clone();
     // Each demo staff member signs in once (a TOTP code is single-use).
     let staff = staff_by_role(t).await;
     let doctor = &staff.iter().find(|(r, _)| *r == Role::Doctor).unwrap().1;

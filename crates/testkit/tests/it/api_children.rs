@@ -90,7 +90,7 @@ on_both_backends! {
         let patients: Value = TestApp::http().get(t.url("/api/v1/me/patients")).header("cookie", &wang).send().await.unwrap().json().await.unwrap();
         let kids: Vec<&Value> = patients.as_array().unwrap().iter().filter(|p| p["insurance_kind"] == "children").collect();
         assert_eq!(kids.len(), 2, "{patients}");
-        assert_eq!(t.app.store.audit_count(Some("child.bind")).await.unwrap(), 2);
+        assert_eq!(t.store.audit_count(Some("child.bind")).await.unwrap(), 2);
         // 赵小雨's registration in 儿科 (an INS-2 exception for children) with 少儿医保.
         let xiaoyu = kids.iter().find(|p| p["id_no_masked"].as_str().unwrap().ends_with(&tail("赵小雨"))).unwrap()["id"].as_i64().unwrap();
         let v = t.app.department_view("0103").await.unwrap();
@@ -137,7 +137,7 @@ on_both_backends! {
         let c = citizen(&t, "杨小宝");
         let r = TestApp::http().post(t.url("/children/bind")).header("cookie", &lina).form(&[("name", c.name.as_str()), ("id_card_no", c.id_card_no.as_str())]).send().await.unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(t.app.store.audit_count(Some("child.bind_start")).await.unwrap(), 0);
+        assert_eq!(t.store.audit_count(Some("child.bind_start")).await.unwrap(), 0);
         let patients: Value = TestApp::http().get(t.url("/api/v1/me/patients")).header("cookie", &lina).send().await.unwrap().json().await.unwrap();
         assert_eq!(patients.as_array().unwrap().len(), 1, "only herself: {patients}");
         // Her own child 杨小宝 (not yet known to the HIS) binds fine.
@@ -158,7 +158,7 @@ on_both_backends! {
         let path = back.split_once("://").map(|(_, rest)| rest[rest.find('/').unwrap()..].to_owned()).unwrap();
         let r = TestApp::http().get(t.url(&path)).header("cookie", &wang).send().await.unwrap();
         assert_eq!(location(r.headers()), "/children?error=CHILD_BINDING_EXPIRED");
-        assert_eq!(t.app.store.child_bindings(2).await.unwrap().len() + t.app.store.child_bindings(1).await.unwrap().len(), 1, "only 杨小宝's binding");
+        assert_eq!(t.store.child_bindings(2).await.unwrap().len() + t.store.child_bindings(1).await.unwrap().len(), 1, "only 杨小宝's binding");
     }
 }
 

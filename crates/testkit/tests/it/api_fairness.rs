@@ -67,7 +67,7 @@ on_both_backends! {
         clock.advance(Duration::seconds(3));
         let to = submit(ticket).await;
         assert!(to.starts_with("/pay/"), "{to}");
-        assert!(t.app.store.live_booking(lid, &sched).await.unwrap().is_some());
+        assert!(t.store.live_booking(lid, &sched).await.unwrap().is_some());
     }
 }
 
@@ -119,7 +119,7 @@ on_both_backends! {
         let r = TestApp::http().post(t.url(&lift_path)).header("cookie", &office).form(&[("reason", "患者说明因急病未能就诊")]).send().await.unwrap();
         assert!(location(r.headers()).ends_with("done=1"));
         assert_eq!(book().await.status(), 201, "booking again after the lift");
-        assert_eq!(t.app.store.audit_count(Some("blacklist.lift")).await.unwrap(), 1);
+        assert_eq!(t.store.audit_count(Some("blacklist.lift")).await.unwrap(), 1);
         // A nurse cannot open the list.
         let nurse = t.staff_sign_in("nurse01").await;
         assert_eq!(TestApp::http().get(t.url("/staff/outpatient/blacklist")).header("cookie", &nurse).send().await.unwrap().status(), 403);

@@ -80,11 +80,11 @@ on_both_backends! {
         let listed = list(&t, &cookie).await;
         assert_eq!(listed.len(), 1);
         // The HIS now knows the child (建档 happened through the connector).
-        let found = t.app.his.find_patient(&child.id_card_no).await.unwrap().expect("registered");
+        let found = t.his_port.find_patient(&child.id_card_no).await.unwrap().expect("registered");
         assert_eq!(found.mr_no, p["mr_no"].as_str().unwrap());
         // One audit row for the addition, and the chain holds.
-        assert_eq!(t.app.store.audit_count(Some("patient.add")).await.unwrap(), 1);
-        assert!(matches!(t.app.store.verify_audit_chain().await.unwrap(), store::audit::ChainVerdict::Intact { .. }));
+        assert_eq!(t.store.audit_count(Some("patient.add")).await.unwrap(), 1);
+        assert!(matches!(t.store.verify_audit_chain().await.unwrap(), store::audit::ChainVerdict::Intact { .. }));
     }
 }
 
@@ -111,7 +111,7 @@ on_both_backends! {
             assert_eq!(e["correlation_id"].as_str().unwrap().len(), 24);
         }
         assert!(list(&t, &cookie).await.is_empty(), "nothing half-written");
-        assert_eq!(t.app.store.audit_count(Some("patient.add")).await.unwrap(), 0);
+        assert_eq!(t.store.audit_count(Some("patient.add")).await.unwrap(), 0);
 
         // Added twice: the second is refused, and the list still has one.
         let ok = json!({"name": "张伟", "id_card_no": me.id_card_no, "mobile": "13800138001", "relationship": "self"});

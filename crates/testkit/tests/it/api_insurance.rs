@@ -25,7 +25,7 @@ async fn spawn(backend: testkit::TestBackend) -> (TestApp, FakeClock) {
 }
 
 async fn state(t: &TestApp, no: &str) -> OrderState {
-    t.app.store.order(no).await.unwrap().0.state
+    t.store.order(no).await.unwrap().0.state
 }
 
 /// Authorise, pre-settle and confirm on the 医保 cashier; returns the split.
@@ -79,11 +79,11 @@ on_both_backends! {
         let rno = t.app.request_refund(&no, first, "检查取消", &actor).await.unwrap();
         t.drain_jobs().await;
         assert_eq!(state(&t, &no).await, OrderState::PartiallyRefunded);
-        assert_eq!(t.app.ccb.as_ref().unwrap().query(&no).await.unwrap().unwrap().refunded, Fen(500));
-        let (_, attempt) = t.app.store.attempt(&no, "nhsa").await.unwrap().unwrap();
+        assert_eq!(t.bank().query(&no).await.unwrap().unwrap().refunded, Fen(500));
+        let (_, attempt) = t.store.attempt(&no, "nhsa").await.unwrap().unwrap();
         let pay_ord_id = attempt["pay_ord_id"].as_str().unwrap().to_owned();
         let up = gateways::nhsa::client::FeeUpload { pay_ord_id, pay_token: attempt["pay_token"].as_str().unwrap().into() };
-        let centre = &t.app.insurance.as_ref().unwrap().centre;
+        let centre = t.insurance_centre();
         assert_eq!(centre.query(&up).await.unwrap().ord_stas, "7", "the centre refunded the insurance parts");
         // Retrying the same refund number at the centre is the same refund, not a second.
         assert_eq!(centre.refund(&up, &rno, "HI", Fen(3_052), Fen(1_308), Fen(0)).await.unwrap(), "SUCC");
@@ -91,7 +91,7 @@ on_both_backends! {
         t.app.request_refund(&no, rest, "全部退费", &actor).await.unwrap();
         t.drain_jobs().await;
         assert_eq!(state(&t, &no).await, OrderState::Refunded);
-        let ledger = t.app.store.ledger_of(&no).await.unwrap();
+        let ledger = t.store.ledger_of(&no).await.unwrap();
         assert!(ledger_sums_to_zero(&ledger));
         for clearing in ["clearing:insurance", "clearing:bank"] {
             assert_eq!(ledger.iter().filter(|e| e.account == clearing).map(|e| e.amount).sum::<i64>(), 0, "{clearing} back to zero");
@@ -116,11 +116,11 @@ on_both_backends! {
         assert_eq!(state(&t, &no).await, OrderState::Reversing, "the bank's failure notification started the reversal");
         t.drain_jobs().await;
         assert_eq!(state(&t, &no).await, OrderState::Closed, "insurance reversed, nothing kept");
-        let (_, attempt) = t.app.store.attempt(&no, "nhsa").await.unwrap().unwrap();
+        let (_, attempt) = t.store.attempt(&no, "nhsa").await.unwrap().unwrap();
         assert_eq!(t.nhsa.lock().unwrap().ord_stas_of(attempt["pay_ord_id"].as_str().unwrap()), Some(7), "the centre reversed it");
-        let (order, _) = t.app.store.order(&no).await.unwrap();
+        let (order, _) = t.store.order(&no).await.unwrap();
         assert_eq!((order.captured.insurance, order.refunded.insurance), (Fen(3_052), Fen(3_052)));
-        let ledger = t.app.store.ledger_of(&no).await.unwrap();
+        let ledger = t.store.ledger_of(&no).await.unwrap();
         assert!(ledger_sums_to_zero(&ledger));
     }
 }
@@ -143,11 +143,11 @@ on_both_backends! {
         clock.advance(Duration::minutes(1));
         t.drain_jobs().await;
         assert_eq!(state(&t, &no).await, OrderState::Closed, "no half-settled bill remains (P9)");
-        let (order, _) = t.app.store.order(&no).await.unwrap();
+        let (order, _) = t.store.order(&no).await.unwrap();
         assert_eq!(order.refunded.get(Channel::Insurance), split.insurance());
-        let ledger = t.app.store.ledger_of(&no).await.unwrap();
+        let ledger = t.store.ledger_of(&no).await.unwrap();
         assert_eq!(ledger.iter().filter(|e| e.account == "clearing:insurance").map(|e| e.amount).sum::<i64>(), 0);
-        assert_eq!(t.app.store.outbox_stats().await.unwrap().dead, 0);
+        assert_eq!(t.store.outbox_stats().await.unwrap().dead, 0);
     }
 }
 
@@ -176,10 +176,10 @@ on_both_backends! {
         // The patient walks away. At T_close the pre-settlement is revoked, then the order closes.
         clock.advance(Duration::minutes(16));
         assert_eq!(t.app.resolve_payment(&no).await.unwrap(), OrderState::Closed);
-        let (_, attempt) = t.app.store.attempt(&no, "nhsa").await.unwrap().unwrap();
+        let (_, attempt) = t.store.attempt(&no, "nhsa").await.unwrap().unwrap();
         let revoked = attempt["revoked"].as_str().unwrap().to_owned();
         let g = t.nhsa.lock().unwrap().ord_stas_of(&revoked);
         assert_eq!(g, Some(12), "revoked at the centre");
-        assert!(t.app.store.ledger_of(&no).await.unwrap().is_empty());
+        assert!(t.store.ledger_of(&no).await.unwrap().is_empty());
     }
 }

@@ -49,7 +49,7 @@ async fn inbox(t: &TestApp, cookie: &str) -> Value {
 /// The messages of one scene for a patient, from the store.
 async fn messages_of(t: &TestApp, patient_id: i64, scene: &str) -> Vec<store::notify::MessageRow> {
     let q = store::notify::MessageQuery { scene: Some(scene.into()), patient_id: Some(patient_id), limit: 100, ..Default::default() };
-    t.app.store.search_messages(&q).await.unwrap()
+    t.store.search_messages(&q).await.unwrap()
 }
 
 fn outcomes(d: &[store::notify::DeliveryRow]) -> Vec<String> {
@@ -115,7 +115,7 @@ on_both_backends! {
                 delivered_at: Set(None),
                 ..Default::default()
             }
-            .insert(t.app.store.db())
+            .insert(t.store.db())
             .await
             .unwrap();
         }
@@ -157,10 +157,10 @@ on_both_backends! {
         // Nothing happens before the backoff is over…
         clock.advance(Duration::milliseconds(1000));
         t.drain_jobs().await;
-        assert_eq!(t.app.store.deliveries(m.id).await.unwrap().len(), 1);
+        assert_eq!(t.store.deliveries(m.id).await.unwrap().len(), 1);
         let waited = run_until(&t, &clock, Duration::seconds(1), Duration::minutes(2), async || t.wechat_sent().len() == 1).await;
         assert!(waited >= Duration::seconds(4), "backoff grows: 2 s then 4 s (±25 %), waited {waited}");
-        let d = t.app.store.deliveries(m.id).await.unwrap();
+        let d = t.store.deliveries(m.id).await.unwrap();
         assert_eq!(outcomes(&d), ["wechat_template:transient:45009", "wechat_template:transient:45009", "wechat_template:sent:ok"]);
         assert!(t.sms_sent().is_empty(), "no SMS while WeChat can still deliver");
 
@@ -172,7 +172,7 @@ on_both_backends! {
         let m = messages_of(&t, pid, "booking.cancelled").await.into_iter().find(|m| m.variables.contains("B3")).unwrap();
         assert_eq!(m.status, "sent");
         assert_eq!(m.sent_channel.as_deref(), Some("sms"));
-        let d = t.app.store.deliveries(m.id).await.unwrap();
+        let d = t.store.deliveries(m.id).await.unwrap();
         assert_eq!(outcomes(&d), ["wechat_template:permanent:43004", "wechat_subscribe:permanent:43101", "sms:sent:ok"]);
         let sms = t.sms_sent();
         assert_eq!(sms.len(), 1);
@@ -180,7 +180,7 @@ on_both_backends! {
         assert_eq!(sms[0].template_code, "SMS_BOOKING_CANCELLED");
         assert_eq!(sms[0].out_id, m.message_no);
         // Reading the mobile to send the SMS was audited.
-        assert_eq!(t.app.store.audit_count(Some("patient.mobile_read")).await.unwrap(), 1);
+        assert_eq!(t.store.audit_count(Some("patient.mobile_read")).await.unwrap(), 1);
 
         // With a subscribe grant, the subscribe message is the fallback instead.
         t.set_wechat_faults(json!({"unfollowed": ["oDemo_zhangwei_0001"], "subscribe_grants": ["oDemo_zhangwei_0001"]})).await;
@@ -198,11 +198,11 @@ on_both_backends! {
         let m = &messages_of(&t, pid, "medication.guidance").await[0];
         assert_eq!(m.status, "failed");
         assert_eq!(m.last_code.as_deref(), Some("40003"));
-        let dead = t.app.store.search_messages(&store::notify::MessageQuery { status: Some("failed".into()), limit: 10, ..Default::default() }).await.unwrap();
+        let dead = t.store.search_messages(&store::notify::MessageQuery { status: Some("failed".into()), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(dead.len(), 1);
         t.app.retry_message(&m.message_no, &app::Actor::system("test")).await.unwrap();
         t.drain_jobs().await;
-        assert_eq!(t.app.store.message(m.id).await.unwrap().status, "sent", "the retry from the console delivers it");
+        assert_eq!(t.store.message(m.id).await.unwrap().status, "sent", "the retry from the console delivers it");
     }
 }
 
@@ -214,9 +214,9 @@ on_both_backends! {
         // client_msg_id and WeChat answers with the first message id — one message.
         t.set_wechat_faults(json!({"lose_response_next": 1, "hang_ms": 1500})).await;
         t.emit_event("booking.cancelled", "booking.cancelled:B5", pid, booking_payload("B5")).await;
-        run_until(&t, &clock, Duration::seconds(2), Duration::minutes(1), async || t.wechat_sent().len() == 1 && t.app.store.count_messages_by_status("sent").await.unwrap() == 1).await;
+        run_until(&t, &clock, Duration::seconds(2), Duration::minutes(1), async || t.wechat_sent().len() == 1 && t.store.count_messages_by_status("sent").await.unwrap() == 1).await;
         let m = &messages_of(&t, pid, "booking.cancelled").await[0];
-        let d = t.app.store.deliveries(m.id).await.unwrap();
+        let d = t.store.deliveries(m.id).await.unwrap();
         assert_eq!(outcomes(&d), ["wechat_template:unknown:timeout", "wechat_template:sent:ok"]);
         assert_eq!(t.wechat_sent().len(), 1, "WeChat has it once");
         assert_eq!(d[1].provider_msg_id.as_deref(), Some(t.wechat_sent()[0].msgid.to_string().as_str()));
@@ -230,7 +230,7 @@ on_both_backends! {
         t.drain_jobs().await;
         let m = messages_of(&t, pid, "booking.cancelled").await.into_iter().find(|m| m.variables.contains("B6")).unwrap();
         assert_eq!(m.status, "unknown");
-        let d = t.app.store.deliveries(m.id).await.unwrap();
+        let d = t.store.deliveries(m.id).await.unwrap();
         assert_eq!(d.iter().filter(|x| x.channel == "sms").count(), 1, "{:?}", outcomes(&d));
     }
 }
@@ -284,7 +284,7 @@ on_both_backends! {
         t.drain_jobs().await;
         let m = &messages_of(&t, lina, "session.suspended").await[0];
         assert_eq!(m.status, "task");
-        let tasks = t.app.store.tasks_of_message(m.id).await.unwrap();
+        let tasks = t.store.tasks_of_message(m.id).await.unwrap();
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].dept, "儿科");
         assert_eq!(tasks[0].kind, "critical_undelivered");
@@ -364,7 +364,7 @@ on_both_backends! {
         let fell_back = critical_by_sms_at.expect("the critical notice went by SMS");
         assert!(fell_back <= Duration::minutes(2), "critical fallback after {fell_back}");
         // Every notice is out; WeChat has each of its messages exactly once.
-        let all = t.app.store.search_messages(&store::notify::MessageQuery { limit: 100, ..Default::default() }).await.unwrap();
+        let all = t.store.search_messages(&store::notify::MessageQuery { limit: 100, ..Default::default() }).await.unwrap();
         assert_eq!(all.len(), 13);
         for m in &all {
             assert_eq!(m.status, "sent", "{} {} {:?}", m.scene, m.status, m.last_code);
@@ -387,8 +387,8 @@ on_both_backends! {
         let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
         let (_, lina) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
         let bill_of = async |id: i64| {
-            let p = t.app.store.patient_by_id(id).await.unwrap().unwrap();
-            t.app.his.unpaid_bills(&p.his_patient_id).await.unwrap().remove(0)
+            let p = t.store.patient_by_id(id).await.unwrap().unwrap();
+            t.his_port.unpaid_bills(&p.his_patient_id).await.unwrap().remove(0)
         };
         let (mine, hers) = (bill_of(pid).await, bill_of(lina).await);
         let due = |b: &domain::ports::UnpaidBill| json!({"recipe_id": b.recipe_id, "visit_id": b.visit_id, "dept_name": b.dept_name, "doctor_name": b.doctor_name, "total": b.total.0, "items": b.items.len(), "link": "/bills"});
@@ -404,7 +404,7 @@ on_both_backends! {
         assert_eq!(m.status, "queued", "waiting to retry");
         t.emit_event("bill.paid", "bill.paid:OX", pid, json!({"order_no": "OX", "total": mine.total.0, "insurance": 0, "self_pay": mine.total.0, "invoice_no": "", "guidance": [], "recipes": [mine.recipe_id]})).await;
         t.app.deliver_message(m.id).await.unwrap();
-        let m = t.app.store.message(m.id).await.unwrap();
+        let m = t.store.message(m.id).await.unwrap();
         assert_eq!(m.status, "suppressed");
         assert_eq!(t.wechat_sent().iter().filter(|w| w.template_id == "TM_BILL_DUE").count(), 1);
         // Stale notices are left out of the inbox.
@@ -427,8 +427,8 @@ on_both_backends! {
         // Health information is sealed at rest: the stored rows do not hold the result.
         {
             use store::sea_orm::EntityTrait;
-            let raw = store::entity::message::Entity::find().all(t.app.store.db()).await.unwrap();
-            let events = store::entity::journey_event::Entity::find().all(t.app.store.db()).await.unwrap();
+            let raw = store::entity::message::Entity::find().all(t.store.db()).await.unwrap();
+            let events = store::entity::journey_event::Entity::find().all(t.store.db()).await.unwrap();
             assert!(!raw.is_empty() && !events.is_empty());
             for text in raw.iter().flat_map(|m| [&m.title, &m.body, &m.variables]).chain(events.iter().map(|e| &e.payload)) {
                 assert!(!text.contains("血钾") && !text.contains("6.8"), "sealed: {text}");
@@ -441,8 +441,8 @@ on_both_backends! {
         clock.advance(Duration::minutes(31));
         t.drain_jobs().await;
         let other = msgs.iter().find(|m| m.variables.contains("L2")).unwrap();
-        assert!(t.app.store.tasks_of_message(acked.id).await.unwrap().is_empty(), "acknowledged in time: nobody is tasked");
-        let tasks = t.app.store.tasks_of_message(other.id).await.unwrap();
+        assert!(t.store.tasks_of_message(acked.id).await.unwrap().is_empty(), "acknowledged in time: nobody is tasked");
+        let tasks = t.store.tasks_of_message(other.id).await.unwrap();
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].dept, "心内科一病区");
         assert_eq!(tasks[0].kind, "critical_value_unacked");
@@ -451,7 +451,7 @@ on_both_backends! {
         assert_eq!(sms[0].out_id, other.message_no);
         // Every step is audited.
         for action in ["notify.critical_value.created", "notify.critical_value.sent", "notify.critical_value.acknowledged", "notify.critical_value.escalated", "notify.critical_value.sms"] {
-            assert!(t.app.store.audit_count(Some(action)).await.unwrap() >= 1, "{action}");
+            assert!(t.store.audit_count(Some(action)).await.unwrap() >= 1, "{action}");
         }
         // The ward closes the task with what it did.
         t.app.close_task(tasks[0].id, "已电话联系患者，已来院复查", &app::Actor::system("nurse")).await.unwrap();
@@ -482,7 +482,7 @@ on_both_backends! {
         let v = inbox(&t, &cookie).await;
         assert!(v["messages"][0]["body"].as_str().unwrap().ends_with("心血管内科于2026-11-27的预约已取消，费用原路退回。"), "{v}");
         assert_eq!(t.wechat_sent()[0].data, vec![("thing1".to_string(), "心血管内科".to_string()), ("time2".to_string(), "2026-11-27".to_string())]);
-        assert_eq!(t.app.store.audit_count(Some("notify.template.saved")).await.unwrap(), 2);
+        assert_eq!(t.store.audit_count(Some("notify.template.saved")).await.unwrap(), 2);
         // An event that lacks a variable the template needs: the inbox still gets a text,
         // the push is a visible dead letter, never a silent drop.
         t.emit_event("booking.cancelled", "booking.cancelled:B10", pid, json!({"booking_no": "B10", "dept_name": "儿科"})).await;
@@ -490,7 +490,7 @@ on_both_backends! {
         let m = messages_of(&t, pid, "booking.cancelled").await.into_iter().find(|m| m.variables.contains("B10")).unwrap();
         assert_eq!(m.status, "failed");
         assert_eq!(m.last_code.as_deref(), Some("template"));
-        let d = t.app.store.deliveries(m.id).await.unwrap();
+        let d = t.store.deliveries(m.id).await.unwrap();
         assert!(d.iter().any(|x| x.outcome == "template_error"), "{:?}", outcomes(&d));
     }
 }
@@ -520,12 +520,12 @@ on_both_backends! {
         assert!(page.contains(&dead.message_no) && page.contains("发送失败"), "the dead letter is listed");
         let page = get(format!("/staff/messages/{}", dead.message_no), office.clone()).await.text().await.unwrap();
         assert!(page.contains("40003") && page.contains("id=\"retry\""), "its tries and the retry button");
-        assert_eq!(t.app.store.audit_count(Some("notify.message.viewed")).await.unwrap(), 1, "opening a message is audited");
+        assert_eq!(t.store.audit_count(Some("notify.message.viewed")).await.unwrap(), 1, "opening a message is audited");
         let r = TestApp::http().post(t.url(&format!("/staff/messages/{}/retry", dead.message_no))).header("cookie", &office).header("origin", &t.base).send().await.unwrap();
         assert_eq!(r.status(), 303);
         t.drain_jobs().await;
-        assert_eq!(t.app.store.message(dead.id).await.unwrap().status, "sent");
-        assert_eq!(t.app.store.audit_count(Some("notify.message.retried")).await.unwrap(), 1);
+        assert_eq!(t.store.message(dead.id).await.unwrap().status, "sent");
+        assert_eq!(t.store.audit_count(Some("notify.message.retried")).await.unwrap(), 1);
         // Template editing: a preview of a bad template says what is wrong and keeps the text.
         let form = |action: &str, body: &str| vec![("provider_template_id", "".to_string()), ("title", "挂号已取消".to_string()), ("body", body.to_string()), ("action", action.to_string())];
         let r = TestApp::http()
@@ -556,7 +556,7 @@ on_both_backends! {
             .await
             .unwrap();
         assert_eq!(r.status(), 303);
-        assert_eq!(t.app.store.template("booking.cancelled", "inbox").await.unwrap().unwrap().body, "{{ dept_name }}的预约已取消");
+        assert_eq!(t.store.template("booking.cancelled", "inbox").await.unwrap().unwrap().body, "{{ dept_name }}的预约已取消");
         // Daily counts.
         let page = get("/staff/messages/stats?days=7".into(), office.clone()).await.text().await.unwrap();
         assert!(page.contains("用药指导") && page.contains("公众号模板消息"), "counts by scene and channel");
@@ -568,7 +568,7 @@ on_both_backends! {
         let page = get("/staff/tasks".into(), nurse.clone()).await.text().await.unwrap();
         assert!(page.contains("危急值未确认"), "{page}");
         assert_eq!(get("/staff/messages".into(), nurse.clone()).await.status(), 403);
-        let task = t.app.store.tasks(true, 10).await.unwrap().remove(0);
+        let task = t.store.tasks(true, 10).await.unwrap().remove(0);
         let r = TestApp::http()
             .post(t.url(&format!("/staff/tasks/{}/close", task.id)))
             .header("cookie", &nurse)
@@ -578,7 +578,7 @@ on_both_backends! {
             .await
             .unwrap();
         assert_eq!(r.status(), 303);
-        assert!(t.app.store.tasks(true, 10).await.unwrap().is_empty());
+        assert!(t.store.tasks(true, 10).await.unwrap().is_empty());
         // What to bring, per department: used by the next visit-day reminder. (Half an
         // hour passed: the office signs in again.)
         let office = t.staff_sign_in("outpatient01").await;
@@ -591,7 +591,7 @@ on_both_backends! {
             .await
             .unwrap();
         assert_eq!(r.status(), 303);
-        assert_eq!(t.app.store.visit_note("0101").await.unwrap().as_deref(), Some("身份证、既往心电图"));
+        assert_eq!(t.store.visit_note("0101").await.unwrap().as_deref(), Some("身份证、既往心电图"));
     }
 }
 
@@ -609,8 +609,8 @@ on_both_backends! {
             t.app.resolve_payment(order_no).await.unwrap();
             t.drain_jobs().await;
         };
-        let his_huang = t.app.store.patient_by_id(huang).await.unwrap().unwrap().his_patient_id;
-        let before = t.app.his.inpatient_stay(&his_huang).await.unwrap().unwrap();
+        let his_huang = t.store.patient_by_id(huang).await.unwrap().unwrap().his_patient_id;
+        let before = t.his_port.inpatient_stay(&his_huang).await.unwrap().unwrap();
         // Bad amounts come back with their code; nothing is opened.
         for bad in ["0", "-5", "12.5", "60000"] {
             let r = post("/inpatient/deposit", vec![("patient_id", huang.to_string()), ("amount_yuan", bad.into())]).await.unwrap();
@@ -626,26 +626,26 @@ on_both_backends! {
         assert_eq!(o["purpose"], "deposit_top_up");
         assert_eq!(o["methods"], json!(["self_pay"]), "a deposit is paid by the bank, not by insurance");
         pay(&order_no).await;
-        let after = t.app.his.inpatient_stay(&his_huang).await.unwrap().unwrap();
+        let after = t.his_port.inpatient_stay(&his_huang).await.unwrap().unwrap();
         assert_eq!(after.deposit_balance.0 - before.deposit_balance.0, 200_000, "the HIS credited the deposit");
-        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled);
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled);
         let m = &messages_of(&t, huang, "deposit.topped_up").await[0];
         assert_eq!(m.status, "sent");
         assert!(m.body.contains("2000.00"), "{}", m.body);
         assert_eq!(m.link, format!("/pay/{order_no}/result"));
         // Fulfilment again (a retried job) credits nothing more and tells nobody twice.
-        t.app.store.enqueue(t.app.store.db(), store::outbox::NewJob::new(app::billing::ORDER_FULFIL, json!({"order_no": order_no}), t.app.now()), t.app.now()).await.unwrap();
+        t.store.enqueue(t.store.db(), store::outbox::NewJob::new(app::billing::ORDER_FULFIL, json!({"order_no": order_no}), t.app.now()), t.app.now()).await.unwrap();
         t.drain_jobs().await;
-        assert_eq!(t.app.his.inpatient_stay(&his_huang).await.unwrap().unwrap().deposit_balance, after.deposit_balance);
+        assert_eq!(t.his_port.inpatient_stay(&his_huang).await.unwrap().unwrap().deposit_balance, after.deposit_balance);
         assert_eq!(messages_of(&t, huang, "deposit.topped_up").await.len(), 1);
 
         // The visiting card.
-        let his_zhang = t.app.store.patient_by_id(zhang).await.unwrap().unwrap().his_patient_id;
-        let card_before = t.app.his.card_account(&his_zhang).await.unwrap().unwrap().balance;
+        let his_zhang = t.store.patient_by_id(zhang).await.unwrap().unwrap().his_patient_id;
+        let card_before = t.his_port.card_account(&his_zhang).await.unwrap().unwrap().balance;
         let r = post("/card/recharge", vec![("patient_id", zhang.to_string()), ("amount_yuan", "300".into())]).await.unwrap();
         let order_no = testkit::location(r.headers()).strip_prefix("/pay/").unwrap().to_owned();
         pay(&order_no).await;
-        assert_eq!(t.app.his.card_account(&his_zhang).await.unwrap().unwrap().balance.0 - card_before.0, 30_000);
+        assert_eq!(t.his_port.card_account(&his_zhang).await.unwrap().unwrap().balance.0 - card_before.0, 30_000);
         let m = &messages_of(&t, zhang, "card.recharged").await[0];
         assert_eq!(m.status, "sent");
         assert!(m.body.contains("300.00"), "{}", m.body);
@@ -734,7 +734,7 @@ on_both_backends! {
             assert!(sms[0].params.contains(&"200.00".to_string()), "{:?}", sms[0].params);
             let m = &messages_of(&t, pid, "card.recharged").await[0];
             assert_eq!((m.status.as_str(), m.sent_channel.as_deref()), ("sent", Some("sms")));
-            assert_eq!(t.app.store.deliveries(m.id).await.unwrap().last().unwrap().provider_msg_id.as_deref(), Some(sms[0].biz_id.as_str()));
+            assert_eq!(t.store.deliveries(m.id).await.unwrap().last().unwrap().provider_msg_id.as_deref(), Some(sms[0].biz_id.as_str()));
             // Flow control is worth retrying; an unapproved template is not.
             let (limit, refused) = match provider {
                 "tencent" => ("LimitExceeded.DeliveryFrequencyLimit", "FailedOperation.TemplateIncorrectOrUnapproved"),
@@ -744,7 +744,7 @@ on_both_backends! {
             t.emit_event("card.recharged", "card.recharged:C2", pid, json!({"order_no": "C2", "amount": 100, "balance": 25100})).await;
             run_until(&t, &clock, Duration::seconds(2), Duration::minutes(1), async || t.sms_sent().len() == 2).await;
             let m = messages_of(&t, pid, "card.recharged").await.into_iter().find(|m| m.variables.contains("C2")).unwrap();
-            let d = t.app.store.deliveries(m.id).await.unwrap();
+            let d = t.store.deliveries(m.id).await.unwrap();
             assert_eq!(d.iter().filter(|x| x.channel == "sms").map(|x| x.outcome.as_str()).collect::<Vec<_>>(), ["transient", "sent"], "{provider}");
             t.set_sms_faults(json!({"fail_next": [refused]})).await;
             t.emit_event("card.recharged", "card.recharged:C3", pid, json!({"order_no": "C3", "amount": 100, "balance": 25200})).await;

@@ -23,7 +23,7 @@ async fn push(t: &TestApp, c: &OpenApiClient, idem: &str, body: &Value) -> (u16,
 }
 
 async fn his_id(t: &TestApp, patient_id: i64) -> String {
-    t.app.store.patient_by_id(patient_id).await.unwrap().unwrap().his_patient_id
+    t.store.patient_by_id(patient_id).await.unwrap().unwrap().his_patient_id
 }
 
 async fn fire(t: &TestApp, event: &str, his_patient_id: &str) -> (u16, Value) {
@@ -77,7 +77,7 @@ on_both_backends! {
         let page = TestApp::http().get(route).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("前往：门诊西药房"));
         // The doctor's orders became a real unpaid bill the patient can pay.
-        let bills = t.app.his.unpaid_bills(&zhang_his).await.unwrap();
+        let bills = t.his_port.unpaid_bills(&zhang_his).await.unwrap();
         let due = v["messages"].as_array().unwrap().iter().find(|m| m["scene"] == "bill.due").unwrap();
         assert_eq!(due["link"], "/bills");
         assert!(bills.len() >= 2, "the seeded bill and the new one");
@@ -156,7 +156,7 @@ on_both_backends! {
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "SIGNATURE_INVALID");
 
         // Bad content: each refused with its code and a hint, nothing recorded.
-        let events_before = t.app.store.events_of(lina).await.unwrap().len();
+        let events_before = t.store.events_of(lina).await.unwrap().len();
         let cases = [
             (json!({"scene": "lottery.win", "his_patient_id": his}), 422, "SCENE_UNKNOWN", "lottery.win"),
             (json!({"scene": "report.ready", "his_patient_id": "P99999999", "variables": body["variables"]}), 404, "RECIPIENT_NOT_FOUND", ""),
@@ -172,12 +172,12 @@ on_both_backends! {
         }
         let r = c.request(Method::POST, "/open/v1/messages", Some(&body), t.app.now().timestamp()).send().await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "VALIDATION_FAILED", "Idempotency-Key is required");
-        assert_eq!(t.app.store.events_of(lina).await.unwrap().len(), events_before);
+        assert_eq!(t.store.events_of(lina).await.unwrap().len(), events_before);
         // A free notice.
         let (s, v) = push(&t, &c, "free-1", &json!({"scene": "hospital.notice", "his_patient_id": his, "title": "门诊停电检修通知", "text": "本周六8:00-10:00门诊楼2楼检修，自助机暂停使用。"})).await;
         assert_eq!(s, 202, "{v}");
         // Another client cannot read this one's messages.
-        t.app.store.add_open_api_client("pacs", "PACS", "pacs-secret", t.app.now()).await.unwrap();
+        t.store.add_open_api_client("pacs", "PACS", "pacs-secret", t.app.now()).await.unwrap();
         let pacs = OpenApiClient::new(&t.base, "pacs", "pacs-secret", std::time::Duration::from_secs(5));
         let r = pacs.request(Method::GET, &format!("/open/v1/messages/{no}"), None, t.app.now().timestamp()).send().await.unwrap();
         assert_eq!(r.status(), 404);
@@ -206,6 +206,6 @@ on_both_backends! {
         // Only administrators manage clients.
         let office = t.staff_sign_in("outpatient01").await;
         assert_eq!(TestApp::http().get(t.url("/staff/admin/open-api")).header("cookie", &office).send().await.unwrap().status(), 403);
-        assert_eq!(t.app.store.audit_count(Some("notify.open_api_client.created")).await.unwrap(), 1);
+        assert_eq!(t.store.audit_count(Some("notify.open_api_client.created")).await.unwrap(), 1);
     }
 }

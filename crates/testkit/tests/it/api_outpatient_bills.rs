@@ -59,10 +59,10 @@ on_both_backends! {
             t.app.resolve_payment(&no).await.unwrap();
         }
         t.drain_jobs().await;
-        assert_eq!(t.app.store.order(&no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "settled in the HIS with the centre's parts");
+        assert_eq!(t.store.order(&no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "settled in the HIS with the centre's parts");
         let page = TestApp::http().get(t.url(&format!("/pay/{no}/result"))).header("cookie", &lina).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("支付成功") && page.contains("请按以下指引继续就诊") && page.contains("放射科") && page.contains("电子票据号"), "{page}");
-        let events = t.app.store.events_of(lid).await.unwrap();
+        let events = t.store.events_of(lid).await.unwrap();
         let due = events.iter().find(|e| e.kind == "bill.due").unwrap();
         assert!(due.payload.contains(&recipe));
         let paid = events.iter().find(|e| e.kind == "bill.paid").expect("bill.paid written");

@@ -59,7 +59,7 @@ on_both_backends! {
         assert_eq!(r.status(), 404);
         let r = create(lina.clone(), "k-2", recipe.clone()).await;
         assert_eq!(r.status(), 404, "another account's patient");
-        assert!(t.app.store.attempt(&no, "ccb").await.unwrap().is_none(), "no payment was opened");
+        assert!(t.store.attempt(&no, "ccb").await.unwrap().is_none(), "no payment was opened");
         // His own view works; an unknown method comes back with a stable code.
         let r = TestApp::http().get(t.url(&format!("/api/v1/me/orders/{no}"))).header("cookie", &zhang).send().await.unwrap();
         let o: serde_json::Value = r.json().await.unwrap();
@@ -86,7 +86,7 @@ on_both_backends! {
         let r = pay("p-2", serde_json::json!({"method": "insurance"})).await;
         assert_eq!(r.status(), 409);
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "PAYMENT_METHOD_LOCKED");
-        assert_eq!(t.app.store.order(&no).await.unwrap().0.state, domain::billing::OrderState::Paying);
+        assert_eq!(t.store.order(&no).await.unwrap().0.state, domain::billing::OrderState::Paying);
     }
 }
 
@@ -98,7 +98,7 @@ on_both_backends! {
         let o = t.app.create_self_pay_order(None, domain::billing::Purpose::Registration, vec![line], &actor).await.unwrap();
         TestApp::http().post(format!("{}/pay", o.cashier_url)).send().await.unwrap();
         for _ in 0..100 {
-            if t.app.store.order(&o.order_no).await.unwrap().0.state == domain::billing::OrderState::Fulfilled { break; }
+            if t.store.order(&o.order_no).await.unwrap().0.state == domain::billing::OrderState::Fulfilled { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let nurse = t.staff_sign_in("nurse01").await;
@@ -112,7 +112,7 @@ on_both_backends! {
         assert!(list.contains("日期格式"));
         let story = TestApp::http().get(t.url(&format!("/staff/finance/orders/{}", o.order_no))).header("cookie", &finance).send().await.unwrap().text().await.unwrap();
         assert!(story.contains("SUCCESS=Y") && story.contains("clearing:bank") && story.contains("order.create"), "raw callback, ledger and audit shown");
-        assert_eq!(t.app.store.audit_count(Some("finance.order_view")).await.unwrap(), 1, "viewing the story is audited");
+        assert_eq!(t.store.audit_count(Some("finance.order_view")).await.unwrap(), 1, "viewing the story is audited");
         let refund = |form: Vec<(&'static str, String)>| {
             let (url, cookie) = (t.url(&format!("/staff/finance/orders/{}/refund", o.order_no)), finance.clone());
             async move { location(TestApp::http().post(url).header("cookie", cookie).form(&form).send().await.unwrap().headers()) }
@@ -126,8 +126,8 @@ on_both_backends! {
         let code = crypto::totp::code_at(&crypto::totp::base32_decode(&c.totp_secret).unwrap(), t.app.now().timestamp());
         let reused = refund(vec![("self_pay", "10.00".into()), ("reason", "退号".into()), ("otp", code)]).await;
         assert!(reused.ends_with("error=OTP_REUSED"), "{reused}");
-        assert_eq!(t.app.store.order(&o.order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "nothing refunded");
-        assert!(t.app.store.audit_count(Some("staff.step_up_failed")).await.unwrap() >= 1);
+        assert_eq!(t.store.order(&o.order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "nothing refunded");
+        assert!(t.store.audit_count(Some("staff.step_up_failed")).await.unwrap() >= 1);
     }
 }
 
@@ -140,19 +140,19 @@ on_both_backends! {
         let no = t.app.order_for_bill(1, zid, &recipe, &actor).await.unwrap();
         let cashier = t.app.start_self_pay(&no).await.unwrap();
         // Meanwhile the bill is paid at the window: the HIS will refuse our settlement.
-        let me = t.app.store.patient_summary(1, zid).await.unwrap();
-        let pre = t.app.his.pre_settle(&me.his_patient_id, std::slice::from_ref(&recipe), None).await.unwrap();
-        t.app.his.settle(&pre.pre_settle_id, "WINDOW-1", pre.self_pay).await.unwrap();
+        let me = t.store.patient_summary(1, zid).await.unwrap();
+        let pre = t.his_port.pre_settle(&me.his_patient_id, std::slice::from_ref(&recipe), None).await.unwrap();
+        t.his_port.settle(&pre.pre_settle_id, "WINDOW-1", pre.self_pay).await.unwrap();
         TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap();
         for _ in 0..150 {
-            if t.app.store.order(&no).await.unwrap().0.state == domain::billing::OrderState::Refunded { break; }
+            if t.store.order(&no).await.unwrap().0.state == domain::billing::OrderState::Refunded { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let (o, _) = t.app.store.order(&no).await.unwrap();
+        let (o, _) = t.store.order(&no).await.unwrap();
         assert_eq!(o.state, domain::billing::OrderState::Refunded, "money is never held without a service (P6)");
-        let bank = t.app.ccb.as_ref().unwrap().query(&no).await.unwrap().unwrap();
+        let bank = t.bank().query(&no).await.unwrap().unwrap();
         assert_eq!(bank.refunded, bank.amount, "refunded in full at the bank");
-        assert_eq!(t.app.store.audit_count(Some("order.fulfilment_failed")).await.unwrap(), 1);
+        assert_eq!(t.store.audit_count(Some("order.fulfilment_failed")).await.unwrap(), 1);
         // The patient sees it under "my payments" as refunded.
         let page = TestApp::http().get(t.url("/payments")).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("已退款"), "{page}");
@@ -181,7 +181,7 @@ on_both_backends! {
         let r = TestApp::http().post(t.url(&format!("/api/v1/me/orders/{no}/pay"))).header("cookie", &zhang).json(&serde_json::json!({"method": "self_pay"})).send().await.unwrap();
         assert_eq!(r.status(), 401);
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "REAUTH_REQUIRED");
-        assert!(t.app.store.attempt(&no, "ccb").await.unwrap().is_none(), "no payment opened");
+        assert!(t.store.attempt(&no, "ccb").await.unwrap().is_none(), "no payment opened");
         // Viewing is still fine; after signing in again paying is too.
         assert_eq!(TestApp::http().get(t.url(&format!("/pay/{no}"))).header("cookie", &zhang).send().await.unwrap().status(), 200);
         let (_, fresh) = t.wechat_sign_in("oDemo_zhangwei_0001").await;

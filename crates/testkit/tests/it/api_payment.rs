@@ -22,7 +22,7 @@ fn self_pay(n: i64) -> PerChannel {
 }
 
 async fn state(t: &TestApp, order_no: &str) -> OrderState {
-    t.app.store.order(order_no).await.unwrap().0.state
+    t.store.order(order_no).await.unwrap().0.state
 }
 
 fn balanced(t: &[store::entity::ledger_entry::Model]) -> bool {
@@ -52,11 +52,11 @@ on_both_backends! {
             hs.push(tokio::spawn(async move { TestApp::http().post(url).form(&form).send().await.unwrap().status().as_u16() }));
         }
         for h in hs { assert_eq!(h.await.unwrap(), 200); }
-        let ledger = t.app.store.ledger_of(&created.order_no).await.unwrap();
+        let ledger = t.store.ledger_of(&created.order_no).await.unwrap();
         assert_eq!(ledger.len(), 2, "one posting");
         assert!(balanced(&ledger));
         use sea_orm::ConnectionTrait;
-        let rows = t.app.store.db().query_all_raw(sea_orm::Statement::from_string(t.app.store.db_backend(), "SELECT id FROM channel_event")).await.unwrap();
+        let rows = t.store.db().query_all_raw(sea_orm::Statement::from_string(t.store.db_backend(), "SELECT id FROM channel_event")).await.unwrap();
         assert_eq!(rows.len(), 1, "one raw event per notification");
         // Forged: a changed amount breaks the signature; nothing changes.
         let mut forged = form.clone();
@@ -66,7 +66,7 @@ on_both_backends! {
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "BAD_REQUEST");
         let r = TestApp::http().post(t.url("/callbacks/ccb")).body("garbage=%").header("content-type", "application/x-www-form-urlencoded").send().await.unwrap();
         assert!(r.status().is_client_error());
-        assert_eq!(t.app.store.order(&created.order_no).await.unwrap().1, 4, "version: created, paying, paid, fulfilled");
+        assert_eq!(t.store.order(&created.order_no).await.unwrap().1, 4, "version: created, paying, paid, fulfilled");
     }
 }
 
@@ -93,8 +93,8 @@ on_both_backends! {
             app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
         }
         assert_eq!(state(&t, &abandoned.order_no).await, OrderState::Closed, "terminal within T_close (P4)");
-        assert!(t.app.store.ledger_of(&abandoned.order_no).await.unwrap().is_empty());
-        assert_eq!(t.app.store.outbox_stats().await.unwrap().dead, 0);
+        assert!(t.store.ledger_of(&abandoned.order_no).await.unwrap().is_empty());
+        assert_eq!(t.store.outbox_stats().await.unwrap().dead, 0);
     }
 }
 
@@ -128,15 +128,15 @@ on_both_backends! {
         clock.advance(Duration::seconds(10));
         app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
         assert_eq!(state(&t, &o.order_no).await, OrderState::PartiallyRefunded);
-        assert_eq!(t.app.ccb.as_ref().unwrap().query(&o.order_no).await.unwrap().unwrap().refunded, Fen(1_000), "refunded once at the bank");
+        assert_eq!(t.bank().query(&o.order_no).await.unwrap().unwrap().refunded, Fen(1_000), "refunded once at the bank");
         assert!(refund_no.ends_with("-R4"), "{refund_no}");
         assert_eq!(t.app.request_refund(&o.order_no, self_pay(1_501), "x", &actor).await.unwrap_err().code, domain::ErrorCode::RefundExceedsCaptured);
         t.app.request_refund(&o.order_no, self_pay(1_500), "退号", &actor).await.unwrap();
         app::jobs::run_once(&t.app, &reg, &cfg, "w").await.unwrap();
         assert_eq!(state(&t, &o.order_no).await, OrderState::Refunded);
-        let bank = t.app.ccb.as_ref().unwrap().query(&o.order_no).await.unwrap().unwrap();
+        let bank = t.bank().query(&o.order_no).await.unwrap().unwrap();
         assert_eq!(bank.refunded, Fen(2_500), "the bank refunded exactly what we recorded");
-        let ledger = t.app.store.ledger_of(&o.order_no).await.unwrap();
+        let ledger = t.store.ledger_of(&o.order_no).await.unwrap();
         assert!(balanced(&ledger));
         assert_eq!(ledger.iter().filter(|e| e.account == "clearing:bank").map(|e| e.amount).sum::<i64>(), 0);
     }
@@ -175,7 +175,7 @@ on_both_backends! {
         // A previous delivery was verified and stored, then the process died before applying it.
         let n = gateways::ccb::signing::Notification::from_pairs(&form).unwrap();
         let event_id = crypto::sm3::hex_digest(n.verify_string().as_bytes());
-        assert!(t.app.store.record_channel_event("ccb", &event_id, &created.order_no, "raw", t.app.now()).await.unwrap());
+        assert!(t.store.record_channel_event("ccb", &event_id, &created.order_no, "raw", t.app.now()).await.unwrap());
         assert_eq!(state(&t, &created.order_no).await, OrderState::Paying);
         // The bank tries again: the event is not lost (P12).
         let r = TestApp::http().post(t.url("/callbacks/ccb")).form(&form).send().await.unwrap();
@@ -183,6 +183,6 @@ on_both_backends! {
         assert!(state(&t, &created.order_no).await.money_confirmed(), "applied on the repeat");
         let r = TestApp::http().post(t.url("/callbacks/ccb")).form(&form).send().await.unwrap();
         assert_eq!(r.status(), 200, "and further repeats are acknowledged");
-        assert_eq!(t.app.store.ledger_of(&created.order_no).await.unwrap().len(), 2, "captured once");
+        assert_eq!(t.store.ledger_of(&created.order_no).await.unwrap().len(), 2, "captured once");
     }
 }

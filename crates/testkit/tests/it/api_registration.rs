@@ -128,9 +128,9 @@ on_both_backends! {
         let b = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await;
         assert_eq!(state(&b), "confirmed", "{b}");
         assert!(b["see_no"].as_i64().unwrap() > 0);
-        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled);
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled);
         // The journey event carries what a notice needs.
-        let events = t.app.store.events_of(ids[0]).await.unwrap();
+        let events = t.store.events_of(ids[0]).await.unwrap();
         let confirmed = events.iter().find(|e| e.kind == "booking.confirmed").expect("booking.confirmed written");
         let p: Value = serde_json::from_str(&confirmed.payload).unwrap();
         for k in ["dept_name", "doctor_name", "visit_date", "start_time", "location", "see_no", "link"] {
@@ -142,12 +142,12 @@ on_both_backends! {
         assert_eq!(state(&r.json::<Value>().await.unwrap()), "cancelled");
         assert_eq!(his_available(&t, &slot).await, u64::from(before));
         t.drain_jobs().await;
-        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded);
-        assert!(t.app.store.events_of(ids[0]).await.unwrap().iter().any(|e| e.kind == "booking.cancelled"));
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded);
+        assert!(t.store.events_of(ids[0]).await.unwrap().iter().any(|e| e.kind == "booking.cancelled"));
         // Cancelling twice is refused with its code; nothing more is refunded.
         let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "BOOKING_NOT_CANCELLABLE");
-        let ledger = t.app.store.ledger_of(&order_no).await.unwrap();
+        let ledger = t.store.ledger_of(&order_no).await.unwrap();
         assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), 0, "the books balance");
         // Another account cannot see it.
         let (lina, _) = account(&t, "oDemo_lina_0002", &["李娜"]).await;
@@ -169,7 +169,7 @@ on_both_backends! {
         assert_eq!(his_available(&t, &slot).await, u64::from(before));
         assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await), "released");
         let order_no = b["order_no"].as_str().unwrap();
-        assert_eq!(t.app.store.order(order_no).await.unwrap().0.state, domain::billing::OrderState::Closed);
+        assert_eq!(t.store.order(order_no).await.unwrap().0.state, domain::billing::OrderState::Closed);
         // Not paid in time: the payment query closes the order, the release job frees the place.
         let b = book(&t, &zhang, "g-2", ids[0], "0102", &slot).await.json::<Value>().await.unwrap();
         assert_eq!(state(&b), "locked", "the patient may book the session again");
@@ -200,8 +200,8 @@ on_both_backends! {
         let no = b["booking_no"].as_str().unwrap();
         let after = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await;
         assert_eq!(state(&after), "lock_lost", "{after}");
-        assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded, "refunded automatically");
-        assert!(t.app.store.events_of(ids[0]).await.unwrap().iter().any(|e| e.kind == "booking.lock_lost"));
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded, "refunded automatically");
+        assert!(t.store.events_of(ids[0]).await.unwrap().iter().any(|e| e.kind == "booking.lock_lost"));
         // G5: the HIS makes the lock but the answer is lost twice (our retry too).
         let (_, slot2, before2) = free_slot(&t, "0106", 2).await;
         let faults = json!({"lose_response_next": ["lock_reg", "lock_reg"]});
@@ -210,12 +210,12 @@ on_both_backends! {
         assert_eq!(r.status(), 503);
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "HIS_UNAVAILABLE");
         assert_eq!(his_available(&t, &slot2).await, u64::from(before2) - 1, "the HIS holds a place nobody will pay for");
-        let live = t.app.store.bookings_of(&ids, 10).await.unwrap();
+        let live = t.store.bookings_of(&ids, 10).await.unwrap();
         let stuck = live.iter().find(|r| r.slot_id == slot2).unwrap();
         assert_eq!(stuck.state, BookingState::Locking.as_str());
         clock.advance(Duration::minutes(3));
         t.drain_jobs().await;
-        assert_eq!(t.app.store.booking(&stuck.booking_no).await.unwrap().state, BookingState::Released.as_str());
+        assert_eq!(t.store.booking(&stuck.booking_no).await.unwrap().state, BookingState::Released.as_str());
         assert_eq!(his_available(&t, &slot2).await, u64::from(before2), "the settle job gave the place back");
     }
 }
@@ -283,7 +283,7 @@ on_both_backends! {
         let split = t.app.insurance_presettle(&order_no, &code, &st, "oDemo_newcomer_0004", &actor).await.unwrap();
         assert_eq!(split.fund.0, 0, "no pooling without a referral");
         assert!(split.mutual_aid.0 > 0, "the relative's account pays: {split:?}");
-        assert_eq!(split.total(), t.app.store.order(&order_no).await.unwrap().0.total());
+        assert_eq!(split.total(), t.store.order(&order_no).await.unwrap().0.total());
         // Her own insurance is not offered.
         assert_eq!(
             t.app.insurance_authorize_url(&order_no, "", app::billing::PayMethod::Insurance, "http://localhost/x").await.unwrap_err().code,
@@ -299,7 +299,7 @@ on_both_backends! {
         // 16 patients in 4 accounts; every one taps twice at once.
         let mut patients = Vec::new();
         for a in 0..4 {
-            let account = t.app.store.upsert_wechat_account(&format!("o-rush-{a}"), None, None, t.app.now()).await.unwrap();
+            let account = t.store.upsert_wechat_account(&format!("o-rush-{a}"), None, None, t.app.now()).await.unwrap();
             for k in 0..4 {
                 let n = a * 4 + k;
                 let first = format!("44030519800101{:03}", 100 + n);
@@ -338,7 +338,7 @@ on_both_backends! {
         assert_eq!(won, capacity as usize, "exactly the slot's places were booked");
         assert_eq!(his_available(&t, &slot).await, 0);
         let ids: Vec<i64> = patients.iter().map(|p| p.1).collect();
-        let live: Vec<_> = t.app.store.bookings_of(&ids, 1000).await.unwrap().into_iter().filter(|r| r.slot_id == slot && r.active_key.is_some()).collect();
+        let live: Vec<_> = t.store.bookings_of(&ids, 1000).await.unwrap().into_iter().filter(|r| r.slot_id == slot && r.active_key.is_some()).collect();
         assert_eq!(live.len(), capacity as usize);
         let mut owners: Vec<i64> = live.iter().map(|r| r.patient_id).collect();
         owners.sort();
@@ -388,7 +388,7 @@ on_both_backends! {
         assert!(page.contains("排队号") && page.contains("前面还有"), "the page shows the queue");
         let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "BOOKING_NOT_CANCELLABLE");
-        assert_eq!(t.app.store.audit_count(Some("booking.check_in")).await.unwrap(), 1);
+        assert_eq!(t.store.audit_count(Some("booking.check_in")).await.unwrap(), 1);
     }
 }
 
@@ -434,7 +434,7 @@ on_both_backends! {
         assert_ne!(after["start_time"], paid["start_time"]);
         // 停诊: told twice over (the form sent twice) is still told once.
         assert!(post(base("suspend", "医生临时手术")).await.ends_with("done=2"));
-        let events = t.app.store.events_of(zids[0]).await.unwrap();
+        let events = t.store.events_of(zids[0]).await.unwrap();
         for kind in ["session.substituted", "session.rescheduled", "session.suspended"] {
             let e = events.iter().filter(|e| e.kind == kind).collect::<Vec<_>>();
             assert_eq!(e.len(), 1, "{kind}");
@@ -444,7 +444,7 @@ on_both_backends! {
         // The unpaid booking was released and its order closed.
         let l = get_json(&t, &lina, &format!("/api/v1/me/registrations/{}", unpaid["booking_no"].as_str().unwrap())).await;
         assert_eq!(state(&l), "released");
-        assert_eq!(t.app.store.order(unpaid["order_no"].as_str().unwrap()).await.unwrap().0.state, domain::billing::OrderState::Closed);
+        assert_eq!(t.store.order(unpaid["order_no"].as_str().unwrap()).await.unwrap().0.state, domain::billing::OrderState::Closed);
         // The paid one is refunded in one tap, even ten minutes before the (moved) slot, and
         // may rebook.
         let start = domain::clock::local_to_utc(
@@ -460,8 +460,8 @@ on_both_backends! {
         let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{}/cancel", paid["booking_no"].as_str().unwrap()))).header("cookie", &zhang).send().await.unwrap();
         assert_eq!(state(&r.json::<Value>().await.unwrap()), "cancelled");
         t.drain_jobs().await;
-        assert_eq!(t.app.store.order(paid["order_no"].as_str().unwrap()).await.unwrap().0.state, domain::billing::OrderState::Refunded);
-        assert!(t.app.store.audit_count(Some("session.change")).await.unwrap() >= 3);
+        assert_eq!(t.store.order(paid["order_no"].as_str().unwrap()).await.unwrap().0.state, domain::billing::OrderState::Refunded);
+        assert!(t.store.audit_count(Some("session.change")).await.unwrap() >= 3);
     }
 }
 
@@ -490,10 +490,10 @@ on_both_backends! {
         let page = TestApp::http().get(t.url("/staff/outpatient/insurance-rules")).header("cookie", &office).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("妇科直接就诊") && page.contains("医保二档、医保三档"), "{page}");
         // Turned off again: back to the referral rule.
-        let id = t.app.store.insurance_rule_rows().await.unwrap().into_iter().find(|r| r.dept_id == "0107").unwrap().id;
+        let id = t.store.insurance_rule_rows().await.unwrap().into_iter().find(|r| r.dept_id == "0107").unwrap().id;
         TestApp::http().post(t.url(&format!("/staff/outpatient/insurance-rules/{id}"))).header("cookie", &office).form(&[("enabled", "0")]).send().await.unwrap();
         assert_eq!(methods(&t, wang.clone(), order.clone()).await, json!(["self_pay"]));
-        assert_eq!(t.app.store.audit_count(Some("insurance.rule_toggle")).await.unwrap(), 1);
+        assert_eq!(t.store.audit_count(Some("insurance.rule_toggle")).await.unwrap(), 1);
     }
 }
 
@@ -512,7 +512,7 @@ on_both_backends! {
         let window = his_call(&t, "lock_reg", json!({"slotId": slot, "patientId": pid, "channelOrderNo": "WINDOW-1"})).await;
         assert_eq!(window["resultCode"], "0", "{window}");
         // Our catalogue learns of it at its next refresh.
-        t.app.catalogue.forget_department("0101", t.app.today());
+        t.app.refresh_department("0101");
         let left = his_available(&t, &slot).await as u32;
         assert!((1..=2).contains(&left), "{left}");
         let (cookie, ids) = account(&t, "oDemo_lina_0002", &["李娜", "张伟"][..left as usize]).await;

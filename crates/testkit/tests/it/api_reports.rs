@@ -20,13 +20,13 @@ async fn spawn(backend: testkit::TestBackend) -> (TestApp, domain::FakeClock) {
 async fn zhang(t: &TestApp) -> (String, i64, String) {
     let (_, cookie) = t.wechat_sign_in(ZHANG).await;
     let pid = t.add_demo_patient(&cookie, "张伟", "self").await;
-    let his = t.app.store.patient_by_id(pid).await.unwrap().unwrap().his_patient_id;
-    let account = t.app.store.wechat_account_id(ZHANG).await.unwrap().unwrap();
+    let his = t.store.patient_by_id(pid).await.unwrap().unwrap().his_patient_id;
+    let account = t.store.wechat_account_id(ZHANG).await.unwrap().unwrap();
     (cookie, account, his)
 }
 
 async fn lis_events(t: &TestApp) -> usize {
-    t.app.store.recent_lab_events(1000).await.unwrap().len()
+    t.store.recent_lab_events(1000).await.unwrap().len()
 }
 
 /// Waits until the LIS simulator's pushes have reached us (they are sent in the
@@ -74,19 +74,12 @@ async fn staff_post(t: &TestApp, staff: &str, path: &str, form: &[(&str, &str)])
 }
 
 async fn messages(t: &TestApp, account: i64, scene: &str) -> Vec<store::notify::MessageRow> {
-    t.app.store.inbox(account, None, 100).await.unwrap().into_iter().filter(|m| m.scene == scene).collect()
+    t.store.inbox(account, None, 100).await.unwrap().into_iter().filter(|m| m.scene == scene).collect()
 }
 
 async fn audits(t: &TestApp, actor: &str, action: &str) -> usize {
     let now = t.app.now();
-    t.app
-        .store
-        .audit_by_actor(actor, now - chrono::Duration::days(1), now + chrono::Duration::days(1))
-        .await
-        .unwrap()
-        .iter()
-        .filter(|a| a.action == action)
-        .count()
+    t.store.audit_by_actor(actor, now - chrono::Duration::days(1), now + chrono::Duration::days(1)).await.unwrap().iter().filter(|a| a.action == action).count()
 }
 
 on_both_backends! {
@@ -224,11 +217,11 @@ on_both_backends! {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         t.drain_jobs().await;
         assert_eq!(lis_events(&t).await, before + 1, "both pushes were lost");
-        assert_eq!(t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().unwrap().snapshot.status, domain::reports::LabStatus::Ordered);
+        assert_eq!(t.store.lab_order(t.store.db(), &no).await.unwrap().unwrap().snapshot.status, domain::reports::LabStatus::Ordered);
         // The poll brings the LIS's state.
         assert!(t.app.poll_lab_orders().await.unwrap() >= 1);
         t.drain_jobs().await;
-        let held = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().unwrap();
+        let held = t.store.lab_order(t.store.db(), &no).await.unwrap().unwrap();
         assert_eq!((held.snapshot.status, held.snapshot.revision), (domain::reports::LabStatus::Reported, 3));
         assert_eq!(held.files_version, Some(1), "files ingested after the poll");
 
@@ -247,20 +240,20 @@ on_both_backends! {
             assert_eq!((status, v["outcome"].as_str()), (202, Some("stale")), "revision {rev}");
         }
         t.drain_jobs().await;
-        assert_eq!(t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().unwrap().snapshot.revision, 3);
+        assert_eq!(t.store.lab_order(t.store.db(), &no).await.unwrap().unwrap().snapshot.revision, 3);
         // An event ahead of what we hold (the LIS says 4) is fetched; the LIS's truth (3) wins.
         let (status, v) = send(json!({"orderNo": no, "patientId": his, "revision": 4, "status": "withdrawn"})).await;
         assert_eq!((status, v["outcome"].as_str()), (202, Some("queued")));
         t.drain_jobs().await;
-        assert_eq!(t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().unwrap().snapshot.status, domain::reports::LabStatus::Reported);
+        assert_eq!(t.store.lab_order(t.store.db(), &no).await.unwrap().unwrap().snapshot.status, domain::reports::LabStatus::Reported);
 
         // Duplicated pushes of a real change: applied once, announced once.
         let doctor = t.staff_sign_in("lab01").await;
         let to = staff_post(&t, &doctor, &format!("/staff/lab/{no}/release"), &[]).await;
         assert!(to.contains("done="), "{to}");
         t.drain_jobs().await;
-        let all: Vec<(String, String)> = t.app.store.inbox(account, None, 100).await.unwrap().into_iter().map(|m| (m.scene, m.status)).collect();
-        let held = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().unwrap();
+        let all: Vec<(String, String)> = t.store.inbox(account, None, 100).await.unwrap().into_iter().map(|m| (m.scene, m.status)).collect();
+        let held = t.store.lab_order(t.store.db(), &no).await.unwrap().unwrap();
         assert_eq!(messages(&t, account, "report.ready").await.len(), 1, "{all:?} {:?} {:?}", held.release, held.announced_version);
         let n = lis_events(&t).await;
         TestApp::http().post(format!("{}/__sim/lis/push-faults", t.his_url)).json(&json!({"duplicate_next": 1})).send().await.unwrap();
@@ -278,7 +271,7 @@ on_both_backends! {
         let forged = OpenApiClient::new(&t.base, sim::his::DEMO_PUSH_KEY_ID, "not-the-secret", std::time::Duration::from_secs(5));
         let r = forged.request(Method::POST, "/open/v1/lab-events", Some(&json!({"orderNo": no, "patientId": his, "revision": 9, "status": "sampled"})), t.app.now().timestamp()).send().await.unwrap();
         assert_eq!(r.status(), 401);
-        let outcomes: Vec<String> = t.app.store.recent_lab_events(100).await.unwrap().into_iter().map(|e| e.outcome).collect();
+        let outcomes: Vec<String> = t.store.recent_lab_events(100).await.unwrap().into_iter().map(|e| e.outcome).collect();
         assert!(outcomes.contains(&"unknown_order".to_owned()), "the unknown order is kept on record: {outcomes:?}");
     }
 }
@@ -299,7 +292,7 @@ on_both_backends! {
         settle(&t, before + 2).await;
         let page = get(&t, &lab, "/staff/lab").await.text().await.unwrap();
         assert!(page.contains(&no) && page.contains("标记异常并通知"));
-        assert_eq!(t.app.store.audit_count(Some("lab.console.view")).await.unwrap(), 1, "the console's list is an audited read");
+        assert_eq!(t.store.audit_count(Some("lab.console.view")).await.unwrap(), 1, "the console's list is an audited read");
         let to = staff_post(&t, &lab, &format!("/staff/lab/{no}/reject"), &form).await;
         assert!(to.contains("done="), "{to}");
         t.drain_jobs().await;
@@ -322,7 +315,7 @@ on_both_backends! {
         // Patients cannot reach the console.
         let r = TestApp::http().post(t.url(&format!("/staff/lab/{no}/reject"))).header("cookie", &cookie).form(&form).send().await.unwrap();
         assert!(r.status() == 303 || r.status() == 401 || r.status() == 403);
-        assert_eq!(t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().unwrap().snapshot.status, domain::reports::LabStatus::Sampled);
+        assert_eq!(t.store.lab_order(t.store.db(), &no).await.unwrap().unwrap().snapshot.status, domain::reports::LabStatus::Sampled);
     }
 }
 
@@ -341,13 +334,13 @@ on_both_backends! {
         lis(&t, &blood, "report", "bad_pdf").await;
         lis(&t, &xray, "report", "large_image").await;
         settle(&t, before + 6).await;
-        let held = t.app.store.lab_order(t.app.store.db(), &blood).await.unwrap().unwrap();
-        let files = t.app.store.report_files(held.id, 1).await.unwrap();
+        let held = t.store.lab_order(t.store.db(), &blood).await.unwrap().unwrap();
+        let files = t.store.report_files(held.id, 1).await.unwrap();
         let lis_pdf = files.iter().find(|f| f.source == "lis").unwrap();
         assert_eq!(lis_pdf.status, "rejected");
         assert!(lis_pdf.reject_reason.as_deref().unwrap().contains("PDF"), "{lis_pdf:?}");
-        let xray_held = t.app.store.lab_order(t.app.store.db(), &xray).await.unwrap().unwrap();
-        let img = t.app.store.report_files(xray_held.id, 1).await.unwrap().into_iter().find(|f| f.kind == "jpeg").unwrap();
+        let xray_held = t.store.lab_order(t.store.db(), &xray).await.unwrap().unwrap();
+        let img = t.store.report_files(xray_held.id, 1).await.unwrap().into_iter().find(|f| f.kind == "jpeg").unwrap();
         assert_eq!(img.status, "rejected", "27 megapixels is over the limit");
         let lab = t.staff_sign_in("lab01").await;
         for no in [&blood, &xray] {
@@ -379,7 +372,7 @@ on_both_backends! {
 }
 
 async fn r_no(t: &TestApp, order_no: &str) -> String {
-    t.app.store.lab_order(t.app.store.db(), order_no).await.unwrap().unwrap().snapshot.report.unwrap().report_no
+    t.store.lab_order(t.store.db(), order_no).await.unwrap().unwrap().snapshot.report.unwrap().report_no
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -33,15 +33,15 @@ on_both_backends! {
         let r = post_login(&t, "nurse01", &pw, &code).await;
         assert_eq!(r.status(), 401);
         assert!(r.text().await.unwrap().contains("动态验证码已使用"));
-        assert!(t.app.store.audit_count(Some("staff.login")).await.unwrap() == 1);
-        assert!(t.app.store.audit_count(Some("staff.login_failed")).await.unwrap() >= 3);
+        assert!(t.store.audit_count(Some("staff.login")).await.unwrap() == 1);
+        assert!(t.store.audit_count(Some("staff.login_failed")).await.unwrap() >= 3);
     }
 }
 
 on_both_backends! {
     async fn repeated_failures_lock_the_account(backend) {
         let t = TestApp::spawn(backend).await;
-        let limit = t.app.policies.staff_max_failed_logins;
+        let limit = t.app.policies().staff_max_failed_logins;
         for _ in 0..limit - 1 {
             assert_eq!(post_login(&t, "lab01", "Wrong-password-1", "000000").await.status(), 401);
         }
@@ -75,7 +75,7 @@ on_both_backends! {
         // A nurse cannot create accounts by posting directly either.
         let r = h.post(t.url("/staff/admin/staff")).header("cookie", nurse.as_str()).form(&[("username", "evil"), ("display_name", "x"), ("password", "Abcdefgh12!"), ("roles", "admin")]).send().await.unwrap();
         assert_eq!(r.status(), 403);
-        assert!(t.app.store.staff_by_username("evil").await.unwrap().is_none());
+        assert!(t.store.staff_by_username("evil").await.unwrap().is_none());
         // A patient session is not a staff session.
         let (_, patient) = t.wechat_sign_in("oDemo_lina_0002").await;
         let r = h.get(t.url("/staff")).header("cookie", patient.replace("__Host-cb_patient", "__Host-cb_staff")).send().await.unwrap();
@@ -84,7 +84,7 @@ on_both_backends! {
         let r = h.post(t.url("/staff/admin/staff")).header("cookie", admin.as_str()).form(&[("username", "records02"), ("display_name", "病案室 新同事"), ("password", "Strong-pass-2026"), ("roles", "records"), ("roles", "finance")]).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("otpauth://totp/Carebridge:records02"));
-        let rec = t.app.store.staff_by_username("records02").await.unwrap().unwrap();
+        let rec = t.store.staff_by_username("records02").await.unwrap().unwrap();
         assert_eq!(rec.roles, vec![domain::staff::Role::Records, domain::staff::Role::Finance]);
         // The audit page verifies the chain.
         let page = h.get(t.url("/staff/admin/audit?actor=staff%3A1")).header("cookie", admin.as_str()).send().await.unwrap().text().await.unwrap();

@@ -60,9 +60,9 @@ struct Tally {
 async fn tally(t: &TestApp) -> Tally {
     let mut audit = BTreeMap::new();
     for a in SENSITIVE_READS {
-        audit.insert(*a, t.app.store.audit_count(Some(a)).await.unwrap());
+        audit.insert(*a, t.store.audit_count(Some(a)).await.unwrap());
     }
-    Tally { audit, disclosed: t.app.store.disclosures() }
+    Tally { audit, disclosed: t.store.disclosures() }
 }
 
 /// Holds one step's audit rows against its reads; returns how many reads it made.
@@ -150,7 +150,7 @@ on_both_backends! {
         for a in SENSITIVE_READS {
             assert!(end.audit[a] > start.audit[a], "the run made no {a} read: the check would prove nothing for it");
         }
-        assert_eq!(t.app.store.verify_audit_chain().await.unwrap(), store::audit::ChainVerdict::Intact { rows: t.app.store.audit_count(None).await.unwrap() });
+        assert_eq!(t.store.verify_audit_chain().await.unwrap(), store::audit::ChainVerdict::Intact { rows: t.store.audit_count(None).await.unwrap() });
         // Operators see the same counts on /metrics.
         let m = TestApp::http().get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
         let exported = |kind: &str| {
@@ -159,7 +159,7 @@ on_both_backends! {
                 .and_then(|l| l.rsplit(' ').next())
                 .and_then(|v| v.parse::<u64>().ok())
         };
-        let d = t.app.store.disclosures();
+        let d = t.store.disclosures();
         assert_eq!(exported("report_file"), Some(d.report_file), "{m}");
         assert_eq!(exported("identity"), Some(d.identity));
         println!("audit reads: {reads} sensitive reads over {steps} steps, one audit row each");

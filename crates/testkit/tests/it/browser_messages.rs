@@ -64,7 +64,7 @@ async fn booking_notice_deep_links_critical_value_acknowledged_and_console() {
 
     // The lab's critical value, pushed from the HIS console through the open interface.
     let his_id = {
-        let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+        let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
         t.app.list_patients(account).await.unwrap()[0].his_patient_id.clone()
     };
     b.client.goto(&format!("{}/__sim/his/events", t.his_url)).await.unwrap();
@@ -108,8 +108,8 @@ async fn booking_notice_deep_links_critical_value_acknowledged_and_console() {
     b.shot("message-settings.png").await;
     b.click("#save").await;
     assert!(b.text_of("[role=status]").await.contains("已保存"));
-    let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
-    assert_eq!(t.app.store.muted_categories(account).await.unwrap(), vec!["medicine".to_string()]);
+    let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    assert_eq!(t.store.muted_categories(account).await.unwrap(), vec!["medicine".to_string()]);
 
     // The office's console: the log, a message's tries, a template preview.
     staff_sign_in(&b, &t, &base, "outpatient01").await;

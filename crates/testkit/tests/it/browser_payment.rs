@@ -84,12 +84,12 @@ async fn mixed_payment_then_refund_from_the_finance_console() {
     b.screenshot(&shots().join("pay-success.png")).await;
     let order_no = result.attr("data-order").await.unwrap().unwrap();
     for _ in 0..100 {
-        if t.app.store.order(&order_no).await.unwrap().0.state == domain::billing::OrderState::Fulfilled {
+        if t.store.order(&order_no).await.unwrap().0.state == domain::billing::OrderState::Fulfilled {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(t.app.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "settled in the HIS");
+    assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "settled in the HIS");
     c.goto(&format!("{base}/bills")).await.unwrap();
     assert!(text_of(&b, "main").await.contains("暂无待缴费用"), "the HIS no longer lists the bill");
 
@@ -120,7 +120,7 @@ async fn mixed_payment_then_refund_from_the_finance_console() {
     c.find(Locator::Id("refund-submit")).await.unwrap().click().await.unwrap();
     assert!(text_of(&b, "#notice").await.contains("退款已受理"));
     for _ in 0..100 {
-        if t.app.store.order(&order_no).await.unwrap().0.state == domain::billing::OrderState::Refunded {
+        if t.store.order(&order_no).await.unwrap().0.state == domain::billing::OrderState::Refunded {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

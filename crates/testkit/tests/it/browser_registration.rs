@@ -77,7 +77,7 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
     assert_eq!(b.client.find_all(Locator::Css("#bound-children li")).await.unwrap().len(), 2);
     b.shot("children-bound.png").await;
     // 赵小雨's 儿科 registration, paid with 少儿医保.
-    let account = t.app.store.wechat_account_id("oDemo_wangfang_0003").await.unwrap().unwrap();
+    let account = t.store.wechat_account_id("oDemo_wangfang_0003").await.unwrap().unwrap();
     let tail = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == "赵小雨").unwrap().id_card_no[14..].to_owned();
     let xiaoyu = t.app.list_patients(account).await.unwrap().into_iter().find(|p| p.id_no_masked.ends_with(&tail)).unwrap().id;
     book_first_free_slot(&b, &clock, &base, "0103", Some(xiaoyu)).await;

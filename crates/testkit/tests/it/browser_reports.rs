@@ -13,7 +13,7 @@ async fn a_report_from_pending_to_saved_on_the_phone() {
     let (t, _clock, b, base) = morning().await;
     sign_in_and_add_self(&b, &t, &base, "oDemo_zhangwei_0001", "张伟").await;
     let his_id = {
-        let account = t.app.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+        let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
         t.app.list_patients(account).await.unwrap()[0].his_patient_id.clone()
     };
 
@@ -71,7 +71,7 @@ async fn a_report_from_pending_to_saved_on_the_phone() {
     b.click(&format!("#orders tr[data-order='{order_no}'] button[data-action='report-pdf']")).await;
     let mut listed = false;
     for _ in 0..100 {
-        if let Some(a) = t.app.store.lab_order(t.app.store.db(), &order_no).await.unwrap()
+        if let Some(a) = t.store.lab_order(t.store.db(), &order_no).await.unwrap()
             && a.snapshot.status == domain::reports::LabStatus::Reported
         {
             listed = true;

@@ -1,7 +1,8 @@
 //! The bank connector against its simulator over real HTTP: MAC-checked order creation,
 //! the cashier, signed (and duplicated) notifications, query and retry-safe refunds.
+use domain::ports::{BankPort, BankStatus};
 use domain::{ErrorCode, Fen, SystemClock};
-use gateways::ccb::client::{BankStatus, CcbClient, CcbClientConfig};
+use gateways::ccb::client::{CcbClient, CcbClientConfig};
 use gateways::ccb::signing::SignDigest;
 use std::sync::{Arc, Mutex};
 
@@ -62,7 +63,7 @@ async fn wait_for(inbox: &Inbox, n: usize) -> Vec<Vec<(String, String)>> {
 #[tokio::test]
 async fn pay_notify_query_refund() {
     let (_sims, ccb, inbox) = setup(3).await;
-    let cashier = ccb.create_payment("CB20261125000001", Fen(3_000), "outpatient").await.unwrap();
+    let cashier = ccb.create_payment_with_remark("CB20261125000001", Fen(3_000), "outpatient").await.unwrap();
     assert!(cashier.contains("/cashier/"), "{cashier}");
     assert_eq!(ccb.query("CB20261125000001").await.unwrap().unwrap().status, BankStatus::Pending);
     // The patient pays on the cashier page.
@@ -72,8 +73,9 @@ async fn pay_notify_query_refund() {
     assert_eq!(got.len(), 3, "duplicated on purpose");
     for pairs in &got {
         let n = ccb.verify_notification(pairs).unwrap();
-        assert!(n.says_paid());
-        assert_eq!(n.amount().unwrap(), Fen(3_000));
+        assert!(n.paid);
+        assert_eq!((n.order_id.as_str(), n.amount), ("CB20261125000001", Fen(3_000)));
+        assert_eq!(n.event_id, ccb.verify_notification(&got[0]).unwrap().event_id, "a duplicate is the same notification");
     }
     // A tampered amount fails verification.
     let mut forged = got[0].clone();
@@ -82,7 +84,7 @@ async fn pay_notify_query_refund() {
             *v = "0.01".into();
         }
     }
-    assert!(ccb.verify_notification(&forged).is_err());
+    assert_eq!(ccb.verify_notification(&forged).unwrap_err().code, ErrorCode::BadRequest, "a forged amount is a bad signature");
     let q = ccb.query("CB20261125000001").await.unwrap().unwrap();
     assert_eq!((q.status, q.amount), (BankStatus::Paid, Fen(3_000)));
     ccb.refund("CB20261125000001", "RF1", Fen(1_000)).await.unwrap();
@@ -109,11 +111,11 @@ async fn pay_notify_query_refund() {
 #[tokio::test]
 async fn cancel_and_bad_mac() {
     let (sims, ccb, inbox) = setup(1).await;
-    let cashier = ccb.create_payment("CB2", Fen(500), "").await.unwrap();
+    let cashier = ccb.create_payment("CB2", Fen(500)).await.unwrap();
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().post(format!("{cashier}/cancel")).send().await.unwrap();
     let got = wait_for(&inbox, 1).await;
     let n = ccb.verify_notification(&got[0]).unwrap();
-    assert!(!n.says_paid());
+    assert!(!n.paid);
     assert_eq!(ccb.query("CB2").await.unwrap().unwrap().status, BankStatus::Failed);
     assert!(ccb.refund("CB2", "RF", Fen(100)).await.is_err(), "nothing to refund");
     let wrong = CcbClient::new(CcbClientConfig {

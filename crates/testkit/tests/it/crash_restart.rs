@@ -227,14 +227,14 @@ async fn first_loss(t: &TestApp, acks: &Acks) -> Option<String> {
         }
     }
     for (no, order) in &acks.bookings {
-        let b = match t.app.store.booking(no).await {
+        let b = match t.store.booking(no).await {
             Ok(b) => b,
             Err(e) => return Some(format!("booking {no} was answered 201 and is lost: {e}")),
         };
         if b.order_no.as_deref() != Some(order.as_str()) {
             return Some(format!("{no} lost its order {order}"));
         }
-        let state = t.app.store.order(order).await.unwrap().0.state;
+        let state = t.store.order(order).await.unwrap().0.state;
         let (paid, refunded) = bank.get(order).copied().unwrap_or_default();
         if acks.paid_at_bank.contains(order) {
             if paid == 0 {
@@ -279,12 +279,11 @@ async fn nothing_acknowledged_is_lost(t: &TestApp, acks: &Acks) {
 async fn message_keys(t: &TestApp, scene: &str) -> Vec<String> {
     use sea_orm::ConnectionTrait;
     let rows = t
-        .app
         .store
         .db()
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
-            t.app.store.db_backend(),
-            match t.app.store.db_backend() {
+            t.store.db_backend(),
+            match t.store.db_backend() {
                 sea_orm::DbBackend::Postgres => "SELECT dedupe_key FROM message WHERE scene = $1",
                 _ => "SELECT dedupe_key FROM message WHERE scene = ?",
             },
@@ -336,7 +335,7 @@ async fn postgres_restarts_under_load_and_nothing_acknowledged_is_lost() {
     use sea_orm::ConnectionTrait;
     let (no, order) = acks.bookings.iter().find(|(no, o)| acks.paid_at_bank.contains(o) && !acks.cancelled.contains(no)).unwrap();
     let sql = format!("UPDATE payment_order SET body = replace(body, '\"fulfilled\"', '\"paying\"') WHERE order_no = '{order}'");
-    assert_eq!(t.app.store.db().execute_unprepared(&sql).await.unwrap().rows_affected(), 1);
+    assert_eq!(t.store.db().execute_unprepared(&sql).await.unwrap().rows_affected(), 1);
     let loss = first_loss(&t, &acks).await.expect("a forgotten payment is a loss");
     assert!(loss.contains(order.as_str()) && loss.contains(no.as_str()), "{loss}");
 }
@@ -359,7 +358,7 @@ async fn sqlite_closes_and_reopens_under_load_and_nothing_acknowledged_is_lost()
         async move {
             // The process dies: its listener is gone and its pool closed under the
             // requests in flight; nothing is flushed or checkpointed on the way out.
-            let store = first.app.store.clone();
+            let store = first.store.clone();
             drop(first);
             store.close().await;
             tokio::time::sleep(OUTAGE).await;

@@ -34,14 +34,17 @@ async fn s3_sim() -> (String, sim::s3::SharedS3) {
 
 fn s3_store(url: &str, secret: &str) -> S3Store {
     let c = sim::s3::S3SimConfig::default();
-    S3Store::new(S3Config {
-        endpoint: url.into(),
-        bucket: c.bucket,
-        region: c.region,
-        access_key: c.access_key,
-        secret_key: secret.into(),
-        timeout: std::time::Duration::from_secs(5),
-    })
+    S3Store::new(
+        S3Config {
+            endpoint: url.into(),
+            bucket: c.bucket,
+            region: c.region,
+            access_key: c.access_key,
+            secret_key: secret.into(),
+            timeout: std::time::Duration::from_secs(5),
+        },
+        std::sync::Arc::new(domain::SystemClock),
+    )
 }
 
 #[tokio::test]

@@ -27,14 +27,14 @@ on_both_backends! {
         }
         for _ in 0..100 {
             let mut paid = 0;
-            for no in &nos { if t.app.store.order(no).await.unwrap().0.state == OrderState::Paid { paid += 1; } }
+            for no in &nos { if t.store.order(no).await.unwrap().0.state == OrderState::Paid { paid += 1; } }
             if paid == nos.len() { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         t.app.request_refund(&nos[1], PerChannel { insurance: Fen::ZERO, self_pay: Fen(1_000) }, "部分退费", &actor).await.unwrap();
         t.drain_jobs().await;
         // A posting nobody can explain: money recorded here that the bank never saw.
-        t.app.store.post_once(&format!("{}:manual", nos[0]), &nos[0], &[("clearing:bank".into(), "capture", 100), ("revenue:registration".into(), "capture", -100)], vec![], t.app.now(), t.app.now()).await.unwrap();
+        t.store.post_once(&format!("{}:manual", nos[0]), &nos[0], &[("clearing:bank".into(), "capture", 100), ("revenue:registration".into(), "capture", -100)], vec![], t.app.now(), t.app.now()).await.unwrap();
 
         let finance = t.staff_sign_in("finance01").await;
         let get = |path: String| { let c = finance.clone(); async move { TestApp::http().get(path).header("cookie", c).send().await.unwrap() } };
@@ -52,7 +52,7 @@ on_both_backends! {
         let mut rows = text.lines();
         assert_eq!(rows.next().unwrap(), "记账时间,凭证号,订单号,业务,科目,科目名称,摘要,金额（元）");
         let amounts: Vec<i64> = rows.map(|l| Fen::parse_yuan(l.rsplit(',').next().unwrap()).unwrap().0).collect();
-        let entries = t.app.store.ledger_between(domain::clock::local_midnight_utc(day), domain::clock::local_midnight_utc(day) + Duration::days(1)).await.unwrap();
+        let entries = t.store.ledger_between(domain::clock::local_midnight_utc(day), domain::clock::local_midnight_utc(day) + Duration::days(1)).await.unwrap();
         assert_eq!(amounts.len(), entries.len());
         assert_eq!(amounts.iter().sum::<i64>(), 0);
         // XLSX: a workbook whose sheet holds the same headers.
@@ -64,16 +64,16 @@ on_both_backends! {
         zip.by_name("xl/sharedStrings.xml").unwrap().read_to_string(&mut shared).unwrap();
         assert!(shared.contains("记账时间") && shared.contains("银行清算户（建行）"), "{shared}");
         assert!(zip.by_name("xl/worksheets/sheet1.xml").is_ok());
-        assert_eq!(t.app.store.audit_count(Some("finance.export")).await.unwrap(), 2, "each export is audited");
+        assert_eq!(t.store.audit_count(Some("finance.export")).await.unwrap(), 2, "each export is audited");
 
         // The next morning the day is reconciled from the console.
         clock.set(domain::clock::local_midnight_utc(day) + Duration::hours(27));
         // 03:00: the nightly job reconciles yesterday by itself and schedules tomorrow's run.
         t.drain_jobs().await;
-        let runs = t.app.store.recon_runs(10).await.unwrap();
+        let runs = t.store.recon_runs(10).await.unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!((runs[0].business_date.as_str(), runs[0].status.as_str()), ("2026-11-24", "done"));
-        assert_eq!(t.app.store.live_jobs_of_kind(app::billing::reconcile::RECONCILE_DAILY).await.unwrap(), 1, "tomorrow's run is scheduled");
+        assert_eq!(t.store.live_jobs_of_kind(app::billing::reconcile::RECONCILE_DAILY).await.unwrap(), 1, "tomorrow's run is scheduled");
         // A new working day, a new sign-in (the session from yesterday has expired).
         let finance = t.staff_sign_in("finance01").await;
         let get = |path: String| { let c = finance.clone(); async move { TestApp::http().get(path).header("cookie", c).send().await.unwrap() } };
@@ -86,7 +86,7 @@ on_both_backends! {
         let page = get(t.url(&run_url)).await.text().await.unwrap();
         assert!(page.contains("待处理 1") && page.contains("金额不一致"), "the unexplained posting is listed: {page}");
         let run: i64 = run_url.rsplit('/').next().unwrap().parse().unwrap();
-        let (_, items) = t.app.store.recon_run(run).await.unwrap();
+        let (_, items) = t.store.recon_run(run).await.unwrap();
         let open: Vec<_> = items.iter().filter(|i| i.resolution == "open").collect();
         assert_eq!(open.len(), 1);
         assert_eq!((open[0].order_no.as_str(), open[0].kind.as_str()), (nos[0].as_str(), "amount_mismatch"));
@@ -97,7 +97,7 @@ on_both_backends! {
         assert_eq!(location(r.headers()), run_url);
         let r = post(resolve, vec![("note", "再次处理".into())]).await;
         assert!(location(r.headers()).ends_with("error=CONFLICT"), "resolved once");
-        assert_eq!(t.app.store.audit_count(Some("recon.resolve")).await.unwrap(), 1);
+        assert_eq!(t.store.audit_count(Some("recon.resolve")).await.unwrap(), 1);
         let csv = get(t.url(&format!("{run_url}?format=csv"))).await.text().await.unwrap();
         assert!(csv.contains("已人工处理") && csv.contains("测试分录，已冲销"), "{csv}");
         let list = get(t.url("/staff/finance/reconciliation")).await.text().await.unwrap();

@@ -10,12 +10,15 @@ use std::sync::Arc;
 async fn setup() -> (sim::RunningSims, HisClient) {
     let cfg = sim::SimConfig::default();
     let sims = sim::start(cfg.clone(), Arc::new(SystemClock)).await.unwrap();
-    let client = HisClient::new(HisClientConfig {
-        base_url: sims.his_url.clone(),
-        channel_id: cfg.his.channel_id,
-        channel_key: cfg.his.channel_key,
-        timeout: std::time::Duration::from_secs(3),
-    });
+    let client = HisClient::new(
+        HisClientConfig {
+            base_url: sims.his_url.clone(),
+            channel_id: cfg.his.channel_id,
+            channel_key: cfg.his.channel_key,
+            timeout: std::time::Duration::from_secs(3),
+        },
+        Arc::new(SystemClock),
+    );
     (sims, client)
 }
 
@@ -160,19 +163,20 @@ async fn bills_settlement_reports_and_inpatient() {
 #[tokio::test]
 async fn faults_map_to_the_catalogue() {
     let (sims, his) = setup().await;
-    let bad_key = HisClient::new(HisClientConfig {
-        base_url: sims.his_url.clone(),
-        channel_id: "WX01".into(),
-        channel_key: "wrong".into(),
-        timeout: std::time::Duration::from_secs(2),
-    });
+    let bad_key = HisClient::new(
+        HisClientConfig { base_url: sims.his_url.clone(), channel_id: "WX01".into(), channel_key: "wrong".into(), timeout: std::time::Duration::from_secs(2) },
+        Arc::new(SystemClock),
+    );
     assert_eq!(bad_key.departments().await.unwrap_err().code, ErrorCode::HisUnavailable, "a signature refusal is a configuration fault");
-    let unreachable = HisClient::new(HisClientConfig {
-        base_url: "http://127.0.0.1:9".into(),
-        channel_id: "WX01".into(),
-        channel_key: "k".into(),
-        timeout: std::time::Duration::from_secs(2),
-    });
+    let unreachable = HisClient::new(
+        HisClientConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            channel_id: "WX01".into(),
+            channel_key: "k".into(),
+            timeout: std::time::Duration::from_secs(2),
+        },
+        Arc::new(SystemClock),
+    );
     assert_eq!(unreachable.departments().await.unwrap_err().code, ErrorCode::HisUnavailable);
     let set = |f: serde_json::Value| {
         let url = format!("{}/__sim/faults", sims.his_url);
@@ -195,11 +199,14 @@ async fn faults_map_to_the_catalogue() {
     assert_eq!(slot_state(&sims, &slot).await.1, cap - 1);
     his.unlock_slot(&lock.pre_id).await.unwrap();
     set(serde_json::json!({"latency_ms": 2500})).await;
-    let slow = HisClient::new(HisClientConfig {
-        base_url: sims.his_url.clone(),
-        channel_id: "WX01".into(),
-        channel_key: "demo-his-channel-key".into(),
-        timeout: std::time::Duration::from_millis(300),
-    });
+    let slow = HisClient::new(
+        HisClientConfig {
+            base_url: sims.his_url.clone(),
+            channel_id: "WX01".into(),
+            channel_key: "demo-his-channel-key".into(),
+            timeout: std::time::Duration::from_millis(300),
+        },
+        Arc::new(SystemClock),
+    );
     assert_eq!(slow.departments().await.unwrap_err().code, ErrorCode::HisUnavailable, "a timeout is 'unknown', surfaced as unavailable");
 }

@@ -27,7 +27,7 @@ on_both_backends! {
         let (t, _clock) = TestApp::spawn_at(backend, chrono::Utc.with_ymd_and_hms(2026, 11, 26, 0, 30, 0).unwrap()).await;
         let (_, owner) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
         let pid = t.add_demo_patient(&owner, "张伟", "self").await;
-        let his = t.app.store.patient_by_id(pid).await.unwrap().unwrap().his_patient_id;
+        let his = t.store.patient_by_id(pid).await.unwrap().unwrap().his_patient_id;
         let doctor = t.staff_sign_in(&t.demo_credentials.iter().find(|c| c.roles.split(',').any(|r| r == Role::Doctor.as_str())).unwrap().username).await;
         let http = TestApp::http();
         // The LIS's own PDF (typst's output, with its XMP metadata and fonts) passes the
@@ -39,8 +39,8 @@ on_both_backends! {
         let mut lis_pdf = None;
         for _ in 0..400 {
             t.drain_jobs().await;
-            if let Some(o) = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().filter(|o| o.snapshot.report.is_some()) {
-                lis_pdf = t.app.store.report_files(o.id, 1).await.unwrap().into_iter().find(|f| f.source == "lis");
+            if let Some(o) = t.store.lab_order(t.store.db(), &no).await.unwrap().filter(|o| o.snapshot.report.is_some()) {
+                lis_pdf = t.store.report_files(o.id, 1).await.unwrap().into_iter().find(|f| f.source == "lis");
                 if lis_pdf.is_some() {
                     break;
                 }
@@ -64,7 +64,7 @@ on_both_backends! {
             let mut rec = None;
             for _ in 0..400 {
                 t.drain_jobs().await;
-                rec = t.app.store.lab_order(t.app.store.db(), &no).await.unwrap().filter(|o| o.snapshot.report.is_some());
+                rec = t.store.lab_order(t.store.db(), &no).await.unwrap().filter(|o| o.snapshot.report.is_some());
                 if rec.is_some() {
                     break;
                 }
@@ -74,7 +74,7 @@ on_both_backends! {
             let r = http.post(t.url(&format!("/staff/lab/{no}/release"))).header("cookie", &doctor).send().await.unwrap();
             assert_eq!(r.status(), 303, "{name}: release");
             t.drain_jobs().await;
-            let files = t.app.store.report_files(rec.id, rec.snapshot.report.as_ref().unwrap().version).await.unwrap();
+            let files = t.store.report_files(rec.id, rec.snapshot.report.as_ref().unwrap().version).await.unwrap();
             let theirs = files.iter().find(|f| f.source == "lis").unwrap_or_else(|| panic!("{name}: the LIS's file was not looked at: {files:?}"));
             let view: Value = http.get(t.url(&format!("/api/v1/me/reports/{no}"))).header("cookie", &owner).send().await.unwrap().json().await.unwrap();
             let served: Vec<&str> = view["files"].as_array().unwrap().iter().filter_map(|f| f["download_url"].as_str()).collect();

@@ -2,6 +2,7 @@
 //! both ways, the ordStas machine, refunds idempotent on their serial number and never
 //! above what was paid, revocation, and forged or faulty answers refused.
 use crypto::sm2::{Sm2Signer, Sm2Verifier};
+use domain::ports::{InsuranceAuthPort, InsuranceCentrePort};
 use domain::{ErrorCode, Fen, SystemClock};
 use gateways::nhsa::auth::{MedInsAuthClient, MedInsAuthConfig};
 use gateways::nhsa::client::{NhsaClient, OrdStasClass, classify};
@@ -19,7 +20,7 @@ async fn setup() -> (sim::RunningSims, NhsaClient, sim::nhsa::NhsaSimConfig) {
         signer: Sm2Signer::from_secret_bytes(&n.signer_id, &sim::nhsa::demo_secret("carebridge-demo-hospital-sm2")).unwrap(),
         peer: Sm2Verifier::from_public_key_bytes(&n.signer_id, &centre_pub).unwrap(),
     };
-    let client = NhsaClient::new(&sims.nhsa_url, party, std::time::Duration::from_secs(3));
+    let client = NhsaClient::new(&sims.nhsa_url, party, std::time::Duration::from_secs(3), Arc::new(SystemClock));
     (sims, client, n)
 }
 
@@ -32,16 +33,19 @@ fn lines() -> Vec<(String, String, Fen)> {
 }
 
 fn auth_client(sims: &sim::RunningSims, n: &sim::nhsa::NhsaSimConfig, secret: &str) -> MedInsAuthClient {
-    MedInsAuthClient::new(MedInsAuthConfig {
-        auth_page_url: format!("{}/__sim/medins/auth", sims.nhsa_url),
-        family_bind_page_url: format!("{}/__sim/medins/family-bind", sims.nhsa_url),
-        receiver_base: sims.nhsa_url.clone(),
-        partner_id: n.partner_id.clone(),
-        partner_secret: secret.into(),
-        org_codg: "H44030300001".into(),
-        city_code: "440300".into(),
-        timeout: std::time::Duration::from_secs(3),
-    })
+    MedInsAuthClient::new(
+        MedInsAuthConfig {
+            auth_page_url: format!("{}/__sim/medins/auth", sims.nhsa_url),
+            family_bind_page_url: format!("{}/__sim/medins/family-bind", sims.nhsa_url),
+            receiver_base: sims.nhsa_url.clone(),
+            partner_id: n.partner_id.clone(),
+            partner_secret: secret.into(),
+            org_codg: "H44030300001".into(),
+            city_code: "440300".into(),
+            timeout: std::time::Duration::from_secs(3),
+        },
+        Arc::new(SystemClock),
+    )
 }
 
 /// The patient authorises (the sim issues the one-time code) and the hospital trades it.
@@ -143,7 +147,7 @@ async fn forged_signatures_and_faults() {
         signer: Sm2Signer::generate(&n.signer_id),
         peer: Sm2Verifier::from_public_key_bytes(&n.signer_id, &centre_pub).unwrap(),
     };
-    let bad = NhsaClient::new(&sims.nhsa_url, impostor, std::time::Duration::from_secs(3));
+    let bad = NhsaClient::new(&sims.nhsa_url, impostor, std::time::Duration::from_secs(3), Arc::new(SystemClock));
     let e = bad.upload_fees("X", "AUTH1", &lines(), Fen(0), true).await.unwrap_err();
     assert!(e.detail.contains("code 1002"), "{e:?}");
     // A hospital expecting another centre key: it refuses the centre's answers.
@@ -153,7 +157,7 @@ async fn forged_signatures_and_faults() {
         signer: Sm2Signer::from_secret_bytes(&n.signer_id, &sim::nhsa::demo_secret("carebridge-demo-hospital-sm2")).unwrap(),
         peer: Sm2Verifier::from_public_key_bytes(&n.signer_id, &Sm2Signer::generate(&n.signer_id).public_key_bytes()).unwrap(),
     };
-    let suspicious = NhsaClient::new(&sims.nhsa_url, wrong_peer, std::time::Duration::from_secs(3));
+    let suspicious = NhsaClient::new(&sims.nhsa_url, wrong_peer, std::time::Duration::from_secs(3), Arc::new(SystemClock));
     let e = suspicious.upload_fees("Y", "AUTH1", &lines(), Fen(0), true).await.unwrap_err();
     assert!(e.detail.contains("signature"), "{e:?}");
     assert_eq!(e.code, ErrorCode::UpstreamUnavailable);

@@ -12,8 +12,8 @@ use testkit::{TestApp, TestBackend, on_both_backends};
 /// Every table's rows as text, every value of every column (PostgreSQL's `row_to_json`;
 /// SQLite's `quote()` of each column).
 pub async fn dump(t: &TestApp) -> Vec<(String, String)> {
-    let db = t.app.store.db();
-    let backend = t.app.store.db_backend();
+    let db = t.store.db();
+    let backend = t.store.db_backend();
     let text_of = |rows: Vec<sea_orm::QueryResult>, col: &str| -> Vec<String> { rows.iter().map(|r| r.try_get::<String>("", col).unwrap()).collect() };
     let list = match backend {
         sea_orm::DbBackend::Sqlite => "SELECT name AS t FROM sqlite_master WHERE type = 'table'",
@@ -88,12 +88,11 @@ on_both_backends! {
         println!("database dump: {} tables, {} bytes; {checked} checks of {} people's identity values, none found", tables.len(), all.len(), citizens.len());
 
         // The audit chain of all that verifies; an edited row is named.
-        let verdict = t.app.store.verify_audit_chain().await.unwrap();
+        let verdict = t.store.verify_audit_chain().await.unwrap();
         let store::audit::ChainVerdict::Intact { rows } = verdict else { panic!("{verdict:?}") };
         assert!(rows > 20, "{rows} audit rows");
-        let backend_db = t.app.store.db_backend();
+        let backend_db = t.store.db_backend();
         let middle = t
-            .app
             .store
             .db()
             .query_one_raw(Statement::from_string(backend_db, format!("SELECT seq FROM audit_log ORDER BY seq LIMIT 1 OFFSET {}", rows / 2)))
@@ -102,13 +101,12 @@ on_both_backends! {
             .unwrap()
             .try_get::<i64>("", "seq")
             .unwrap();
-        t.app
-            .store
+        t.store
             .db()
             .execute_raw(Statement::from_string(backend_db, format!("UPDATE audit_log SET reason = reason || ' ' WHERE seq = {middle}")))
             .await
             .unwrap();
-        match t.app.store.verify_audit_chain().await.unwrap() {
+        match t.store.verify_audit_chain().await.unwrap() {
             store::audit::ChainVerdict::Broken { seq, .. } => assert_eq!(seq, middle),
             other => panic!("an edited row went unnoticed: {other:?}"),
         }

@@ -49,22 +49,22 @@ on_both_backends! {
         let app = t.app.clone();
         let now = app.now();
         for i in 0..30 {
-            app.store.enqueue(app.store.db(), NewJob::new("test.ok", json!({"i": i}), now), now).await.unwrap();
+            t.store.enqueue(t.store.db(), NewJob::new("test.ok", json!({"i": i}), now), now).await.unwrap();
         }
-        app.store.enqueue(app.store.db(), NewJob::new("test.ok", json!({"mode": "permanent"}), now), now).await.unwrap();
-        app.store.enqueue(app.store.db(), NewJob::new("test.unknown_kind", json!({}), now), now).await.unwrap();
-        app.store.enqueue(app.store.db(), NewJob::new("test.ok", json!({"mode": "panic"}), now).max_attempts(1), now).await.unwrap();
+        t.store.enqueue(t.store.db(), NewJob::new("test.ok", json!({"mode": "permanent"}), now), now).await.unwrap();
+        t.store.enqueue(t.store.db(), NewJob::new("test.unknown_kind", json!({}), now), now).await.unwrap();
+        t.store.enqueue(t.store.db(), NewJob::new("test.ok", json!({"mode": "panic"}), now).max_attempts(1), now).await.unwrap();
         let h = Counting::default();
         let pool = WorkerPool::start(app.clone(), Registry::standard().with("test.ok", h.clone()), cfg());
         wait_until(async || {
-            let s = app.store.outbox_stats().await.unwrap();
+            let s = t.store.outbox_stats().await.unwrap();
             s.done == 31 && s.dead == 3
         })
         .await;
         pool.shutdown(std::time::Duration::from_secs(5)).await;
-        assert_eq!(app.store.outbox_stats().await.unwrap().pending, 5, "only the recurring jobs wait: session purge, bill-due scan, tonight's reconciliation, no-show sweep and the LIS poll");
+        assert_eq!(t.store.outbox_stats().await.unwrap().pending, 5, "only the recurring jobs wait: session purge, bill-due scan, tonight's reconciliation, no-show sweep and the LIS poll");
         assert_eq!(h.0.load(Ordering::SeqCst), 32, "30 successes + the permanent failure + the panic, each run once");
-        let dead = app.store.dead_jobs(10).await.unwrap();
+        let dead = t.store.dead_jobs(10).await.unwrap();
         let reasons: Vec<String> = dead.iter().map(|d| d.last_error.clone().unwrap_or_default()).collect();
         assert!(reasons.iter().any(|r| r.contains("40003")), "{reasons:?}");
         assert!(reasons.iter().any(|r| r.contains("no handler for kind test.unknown_kind")), "{reasons:?}");
@@ -78,7 +78,7 @@ on_both_backends! {
         let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |_| {}).await;
         let app = t.app.clone();
         let now = app.now();
-        app.store.enqueue(app.store.db(), NewJob::new("test.ok", json!({"mode": "retry"}), now).max_attempts(3), now).await.unwrap();
+        t.store.enqueue(t.store.db(), NewJob::new("test.ok", json!({"mode": "retry"}), now).max_attempts(3), now).await.unwrap();
         let h = Counting::default();
         let reg = Registry::standard().with("test.ok", h.clone());
         let c = cfg();
@@ -89,9 +89,9 @@ on_both_backends! {
         clock.advance(Duration::seconds(6));
         assert_eq!(app::jobs::run_once(&app, &reg, &c, "w").await.unwrap(), 1);
         assert_eq!(h.0.load(Ordering::SeqCst), 3);
-        let s = app.store.outbox_stats().await.unwrap();
+        let s = t.store.outbox_stats().await.unwrap();
         assert_eq!((s.pending, s.dead), (5, 1), "the five recurring jobs wait; the retried job is dead after 3 attempts");
-        assert_eq!(app.store.dead_jobs(1).await.unwrap()[0].last_error.as_deref(), Some("HIS busy"));
+        assert_eq!(t.store.dead_jobs(1).await.unwrap()[0].last_error.as_deref(), Some("HIS busy"));
     }
 }
 
@@ -101,17 +101,17 @@ on_both_backends! {
         let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |_| {}).await;
         let app = t.app.clone();
         let (_, _cookie) = t.wechat_sign_in("oDemo_lina_0002").await;
-        assert_eq!(app.store.live_jobs_of_kind(app::jobs::PURGE_SESSIONS).await.unwrap(), 1);
+        assert_eq!(t.store.live_jobs_of_kind(app::maintenance::PURGE_SESSIONS).await.unwrap(), 1);
         // Ensuring again (a second node starting) adds nothing.
         app::jobs::ensure_recurring(&app).await.unwrap();
-        assert_eq!(app.store.live_jobs_of_kind(app::jobs::PURGE_SESSIONS).await.unwrap(), 1);
+        assert_eq!(t.store.live_jobs_of_kind(app::maintenance::PURGE_SESSIONS).await.unwrap(), 1);
         clock.advance(Duration::hours(2));
         let reg = Registry::standard();
         assert_eq!(app::jobs::run_once(&app, &reg, &cfg(), "w").await.unwrap(), 3, "the purge, the bill-due scan and the LIS poll were due");
         use sea_orm::ConnectionTrait;
-        let rows = app.store.db().query_all_raw(sea_orm::Statement::from_string(app.store.db_backend(), "SELECT token_hash FROM session")).await.unwrap();
+        let rows = t.store.db().query_all_raw(sea_orm::Statement::from_string(t.store.db_backend(), "SELECT token_hash FROM session")).await.unwrap();
         assert!(rows.is_empty(), "the idle session was purged");
-        assert_eq!(app.store.live_jobs_of_kind(app::jobs::PURGE_SESSIONS).await.unwrap(), 1, "next run scheduled");
+        assert_eq!(t.store.live_jobs_of_kind(app::maintenance::PURGE_SESSIONS).await.unwrap(), 1, "next run scheduled");
         assert_eq!(app::jobs::run_once(&app, &reg, &cfg(), "w").await.unwrap(), 0, "not due yet");
         let _ = clock.now();
     }

@@ -66,7 +66,7 @@ async fn open_and_pay(t: Arc<TestApp>, i: usize, fate: Fate) -> String {
         let id = c.split("/cashier/").nth(1).unwrap().split('?').next().unwrap().to_owned();
         TestApp::http().post(format!("{}/__sim/nhsa/cashier/{id}", t.nhsa_url)).form(&[("decision", "confirm"), ("redirect", "")]).send().await.unwrap();
         t.app.resolve_payment(&no).await.unwrap();
-        let (order, _) = t.app.store.order(&no).await.unwrap();
+        let (order, _) = t.store.order(&no).await.unwrap();
         if order.split.self_pay.0 > 0 {
             let url = t.app.start_self_pay(&no).await.unwrap();
             cashier(&url, "pay").await;
@@ -128,7 +128,7 @@ where
 }
 
 async fn ledger_total(t: &TestApp) -> i64 {
-    let all = t.app.store.ledger_between(Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(), Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap()).await.unwrap();
+    let all = t.store.ledger_between(Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap(), Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap()).await.unwrap();
     let mut by_posting = HashMap::<String, i64>::new();
     for e in &all {
         *by_posting.entry(e.posting.clone()).or_default() += e.amount;
@@ -155,7 +155,7 @@ on_both_backends! {
         for _ in 0..600 {
             let mut pending = 0;
             for (f, no) in orders.values() {
-                if matches!(f, Fate::Normal | Fate::Duplicated | Fate::Forged | Fate::Mixed) && t.app.store.order(no).await.unwrap().0.state != OrderState::Paid {
+                if matches!(f, Fate::Normal | Fate::Duplicated | Fate::Forged | Fate::Mixed) && t.store.order(no).await.unwrap().0.state != OrderState::Paid {
                     pending += 1;
                 }
             }
@@ -173,7 +173,7 @@ on_both_backends! {
         for (f, no) in orders.values() {
             if let Fate::Late { notified } = f {
                 if !notified { t.ccb.lock().unwrap().faults.drop_for.insert(no.clone()); }
-                let url = t.app.store.attempt(no, "ccb").await.unwrap().unwrap().1["cashier_url"].as_str().unwrap().to_owned();
+                let url = t.store.attempt(no, "ccb").await.unwrap().unwrap().1["cashier_url"].as_str().unwrap().to_owned();
                 cashier(&url, "pay").await;
             }
         }
@@ -184,7 +184,7 @@ on_both_backends! {
         let mut refunds = 0;
         for (i, (f, no)) in &orders {
             if matches!(f, Fate::Normal | Fate::Mixed) && i % 17 == 0 {
-                let (o, _) = t.app.store.order(no).await.unwrap();
+                let (o, _) = t.store.order(no).await.unwrap();
                 let amounts = if *f == Fate::Mixed { PerChannel { insurance: o.captured.insurance, self_pay: o.captured.self_pay } } else { PerChannel { insurance: Fen::ZERO, self_pay: Fen(o.captured.self_pay.0 / 2) } };
                 t.app.request_refund(no, amounts, "G10 退费", &actor).await.unwrap();
                 refunds += 1;
@@ -196,7 +196,7 @@ on_both_backends! {
         // Phase 4: 03:00 the next day, reconcile the business day.
         clock.set(domain::clock::local_midnight_utc(day) + Duration::hours(27));
         let run = t.app.reconcile_day(day, &app::Actor::system("test")).await.unwrap();
-        let (r, items) = t.app.store.recon_run(run).await.unwrap();
+        let (r, items) = t.store.recon_run(run).await.unwrap();
         let summary: serde_json::Value = serde_json::from_str(&r.summary).unwrap();
         let kinds = ["missing_locally", "missing_remotely", "amount_mismatch", "status_mismatch"];
         assert!(items.iter().all(|i| kinds.contains(&i.kind.as_str())), "every difference classified");
@@ -207,7 +207,7 @@ on_both_backends! {
         assert_eq!(summary["total_check"]["agree"], true, "3201 totals agree");
         assert_eq!(r.status, "done");
         for (f, no) in orders.values() {
-            let s = t.app.store.order(no).await.unwrap().0.state;
+            let s = t.store.order(no).await.unwrap().0.state;
             match f {
                 Fate::LostCallback => assert_eq!(s, OrderState::Paid, "healed"),
                 Fate::Late { .. } | Fate::Abandoned => assert_eq!(s, OrderState::Closed),
@@ -221,13 +221,13 @@ on_both_backends! {
         assert_eq!(ledger_total(&t).await, 0);
         clock.set(domain::clock::local_midnight_utc(day) + Duration::hours(51));
         let run2 = t.app.reconcile_day(day.succ_opt().unwrap(), &app::Actor::system("test")).await.unwrap();
-        let (_, items2) = t.app.store.recon_run(run2).await.unwrap();
+        let (_, items2) = t.store.recon_run(run2).await.unwrap();
         assert!(items2.iter().all(|i| i.resolution != "open"), "{items2:#?}");
         // Money never held without a service: the bank holds exactly what our ledger says, per order.
         for (f, no) in orders.values() {
-            let bank = t.app.ccb.as_ref().unwrap().query(no).await.unwrap();
+            let bank = t.bank().query(no).await.unwrap();
             let held = bank.map(|b| if matches!(b.status, gateways::ccb::client::BankStatus::Paid | gateways::ccb::client::BankStatus::Refunded) { b.amount.0 - b.refunded.0 } else { 0 }).unwrap_or(0);
-            let local: i64 = t.app.store.ledger_of(no).await.unwrap().iter().filter(|e| e.account == "clearing:bank").map(|e| e.amount).sum();
+            let local: i64 = t.store.ledger_of(no).await.unwrap().iter().filter(|e| e.account == "clearing:bank").map(|e| e.amount).sum();
             assert_eq!(held, local, "{f:?} {no}");
             if matches!(f, Fate::Late { .. }) { assert_eq!(held, 0, "late payment refunded"); }
         }

@@ -1,7 +1,7 @@
 //! Reports (RPT-1/2): the LIS's orders kept current from pushed events and polls, the
 //! lab's specimen rejections, the reviewing doctor's release, the report files in the
 //! file store, and what a patient (or guardian) may see — every view audited.
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -11,7 +11,9 @@ use domain::reports::{FileKind, LabSnapshot, LabStatus, Merge, PatientView, Repo
 use domain::{DomainError, ErrorCode};
 use serde_json::json;
 use std::sync::Arc;
-use store::reports::{LabOrderRecord, ReportFile};
+use store::reports::LabOrderRecord;
+
+pub mod console;
 
 pub const REPORTS_SYNC: &str = "reports.sync";
 pub const REPORTS_INGEST: &str = "reports.ingest";
@@ -62,8 +64,28 @@ pub struct Reports {
 }
 
 impl Default for Reports {
+    /// Until a file store is wired (`App::with_reports`), report files cannot be kept.
     fn default() -> Self {
-        Self { settings: ReportSettings::default(), files: Arc::new(gateways::files::LocalDiskStore::new("data/files")) }
+        Self { settings: ReportSettings::default(), files: Arc::new(NoFileStore) }
+    }
+}
+
+/// The file store of an app that was given none: every call says it is unavailable.
+struct NoFileStore;
+
+#[async_trait]
+impl FileStorePort for NoFileStore {
+    fn backend(&self) -> &'static str {
+        "none"
+    }
+    async fn put(&self, _key: &str, _bytes: Vec<u8>) -> Result<(), DomainError> {
+        Err(DomainError::new(ErrorCode::FileStoreUnavailable, "no file store configured"))
+    }
+    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, DomainError> {
+        Err(DomainError::new(ErrorCode::FileStoreUnavailable, "no file store configured"))
+    }
+    async fn delete(&self, _key: &str) -> Result<(), DomainError> {
+        Err(DomainError::new(ErrorCode::FileStoreUnavailable, "no file store configured"))
     }
 }
 
@@ -80,7 +102,20 @@ pub struct ReportItem {
 pub struct ReportDetail {
     pub item: ReportItem,
     /// Stored files of the current version (only once the report is visible).
-    pub files: Vec<ReportFile>,
+    pub files: Vec<ReportFileView>,
+}
+
+/// A stored report file as the report page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportFileView {
+    pub file_no: String,
+    /// `pdf` or `image`.
+    pub kind: String,
+    /// A safe display name.
+    pub name: String,
+    pub pages: i32,
+    /// Printed by the platform (`generated`) rather than the LIS's own.
+    pub generated: bool,
 }
 
 /// The public verification page's answer.
@@ -576,7 +611,9 @@ impl App {
             let version = rec.snapshot.report.as_ref().map(|r| r.version).unwrap_or(0);
             let entry = AuditEntry::new(&actor.id, "report.view", format!("lab_order:{}", rec.id), "患者查看报告").with_correlation(&actor.correlation_id);
             self.store.audit(&entry, self.now()).await?;
-            self.store.report_files(rec.id, version).await?.into_iter().filter(|f| f.status == "stored").collect()
+            (self.store.report_files(rec.id, version).await?.into_iter().filter(|f| f.status == "stored"))
+                .map(|f| ReportFileView { file_no: f.file_no, kind: f.kind, name: f.name, pages: f.pages, generated: f.source == "generated" })
+                .collect()
         } else {
             vec![]
         };

@@ -5,7 +5,7 @@
 //! it should the answer be lost or the process die (G5): `lock_reg` is idempotent on our
 //! booking number, so asking again tells us what the HIS holds. One live booking per
 //! patient per session is a unique key in the store, not a check that can race.
-use crate::jobs::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -17,6 +17,9 @@ use domain::{DomainError, ErrorCode, Fen};
 use serde_json::json;
 use store::outbox::NewJob;
 use store::registration::{BookingChange, BookingRow, NewBooking, booking_state};
+
+pub mod catalogue;
+pub mod console;
 
 /// Settles a booking whose HIS answer never came.
 pub const BOOKING_SETTLE_LOCK: &str = "registration.settle_lock";
@@ -130,7 +133,7 @@ impl App {
     /// the availability API show.
     pub async fn session_places(
         &self,
-        view: &crate::booking::DepartmentView,
+        view: &crate::registration::catalogue::DepartmentView,
         schedule: &domain::booking::Schedule,
     ) -> Result<std::collections::HashMap<String, u32>, DomainError> {
         let held = self.places_held(&schedule.schedule_id).await?;

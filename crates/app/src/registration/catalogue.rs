@@ -1,7 +1,6 @@
 //! Browsing the hospital's catalogue (departments, doctors, schedules). The HIS is the
 //! source of truth; a short cache keeps a morning rush of page views from becoming a
-//! rush on the HIS. Booking itself (lock, pay, confirm) comes with the registration
-//! work.
+//! rush on the HIS. Booking itself (lock, pay, confirm) is the parent module's.
 use crate::App;
 use chrono::{Duration, NaiveDate};
 use domain::DomainError;
@@ -119,6 +118,12 @@ pub struct DepartmentView {
 pub const BOOKING_WINDOW_DAYS: i64 = 14;
 
 impl App {
+    /// Drops what this node holds of a department's schedules from today, so the next
+    /// view asks the HIS (after a change the HIS made on its own, e.g. at the window).
+    pub fn refresh_department(&self, dept_id: &str) {
+        self.catalogue.forget_department(dept_id, self.today());
+    }
+
     pub async fn departments(&self) -> Result<Arc<Vec<Department>>, DomainError> {
         match self.catalogue.load("departments", || async { Ok(Entry::Departments(Arc::new(self.his.departments().await?))) }).await? {
             Entry::Departments(d) => Ok(d),

@@ -1,0 +1,42 @@
+//! Inpatient services (BED, OTH-3): the patient's stay as the HIS holds it — ward, bed,
+//! deposit and charges — and topping up the deposit on the phone.
+use crate::billing::topup::{DEPOSIT_MAX, line, whole_yuan};
+use crate::{Actor, App};
+use domain::billing::Purpose;
+use domain::identity::PatientSummary;
+use domain::ports::InpatientStay;
+use domain::{DomainError, ErrorCode, Fen};
+
+/// The inpatient page: the account's 就诊人, the one shown, and their stay if they are in
+/// hospital.
+pub struct InpatientOverview {
+    pub patients: Vec<PatientSummary>,
+    pub current: Option<PatientSummary>,
+    pub stay: Option<InpatientStay>,
+}
+
+impl App {
+    /// The stay of `wanted` (one of the account's 就诊人; the first when not given or not
+    /// the account's).
+    pub async fn inpatient_overview(&self, account_id: i64, wanted: Option<i64>) -> Result<InpatientOverview, DomainError> {
+        let patients = self.store.list_patients(account_id).await?;
+        let current = wanted.and_then(|id| patients.iter().find(|p| p.id == id)).or(patients.first()).cloned();
+        let stay = match &current {
+            Some(p) => self.his.inpatient_stay(&p.his_patient_id).await?,
+            None => None,
+        };
+        Ok(InpatientOverview { patients, current, stay })
+    }
+
+    /// Opens an order to top up one of the account's patients' inpatient deposit.
+    pub async fn order_for_deposit(&self, account_id: i64, patient_id: i64, amount: Fen, actor: &Actor) -> Result<String, DomainError> {
+        whole_yuan(amount, DEPOSIT_MAX)?;
+        let p = self.store.patient_summary(account_id, patient_id).await?;
+        let stay = self.his.inpatient_stay(&p.his_patient_id).await?.ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no stay"))?;
+        if stay.account_closed {
+            return Err(DomainError::new(ErrorCode::HisRejected, "account closed: discharge settlement instead"));
+        }
+        let subject = format!("deposit:{}:{}", p.his_patient_id, stay.inpatient_no);
+        self.create_order(Some(patient_id), Purpose::DepositTopUp, vec![line("YJJ", "住院预交金", amount)], Some(&subject), actor).await
+    }
+}

@@ -1,0 +1,17 @@
+//! What a job is to the worker pool: a handler for one kind, and how it can fail. Job
+//! modules depend on this alone; the pool and its registry (`crate::jobs`) depend on them.
+use crate::App;
+use async_trait::async_trait;
+
+#[derive(Debug)]
+pub enum JobError {
+    /// Worth trying again later (timeouts, 5xx, the other side busy).
+    Retry(String),
+    /// Will never succeed (bad payload, refused for good): dead-letter now.
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError>;
+}

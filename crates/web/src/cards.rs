@@ -1,0 +1,56 @@
+//! The visiting card (就诊卡, OTH-2/OTH-3): its stored value, and recharging it
+//! (就诊卡充值), which opens an order paid on the ordinary pay page.
+use crate::WebState;
+use crate::auth::PatientAuth;
+use crate::error::AppError;
+use crate::middleware::CorrelationId;
+use crate::pages::Chrome;
+use app::Actor;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Extension, Form, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::format::yuan;
+
+use crate::inpatient::{AmountForm, WhoQuery, amount};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "card.html")]
+struct CardPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    patients: Vec<(i64, String)>,
+    current: i64,
+    card: Option<(String, String)>,
+    error: Option<&'static str>,
+}
+
+pub async fn card(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<WhoQuery>) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/");
+    let o = st.app.card_overview(auth.account_id, q.patient).await?;
+    let card = o.card.map(|a| (a.card_no, yuan(a.balance)));
+    let page = CardPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        patients: crate::inpatient::choices(&o.patients),
+        current: o.current.map(|p| p.id).unwrap_or_default(),
+        card,
+        error: crate::error::message_of(q.error.as_deref()),
+    };
+    Ok(page.into_response())
+}
+
+pub async fn recharge(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<AmountForm>,
+) -> Result<Response, AppError> {
+    Ok(match st.app.order_for_card(auth.account_id, f.patient_id, amount(&f), &Actor::patient_account(auth.account_id, &cid.0)).await {
+        Ok(no) => Redirect::to(&format!("/pay/{no}")).into_response(),
+        Err(e) => Redirect::to(&format!("/card?patient={}&error={}", f.patient_id, e.code.code())).into_response(),
+    })
+}
