@@ -26,6 +26,14 @@ pub struct Doctor {
     pub treat_fee: Fen,
 }
 
+impl Doctor {
+    /// What a registration with this doctor costs: 挂号费 + 诊查费. `None` if the sum
+    /// overflows (the HIS decoder bounds each fee, so only a corrupted value gets here).
+    pub fn visit_fee(&self) -> Option<Fen> {
+        self.reg_fee.checked_add(self.treat_fee)
+    }
+}
+
 /// Morning, afternoon or evening session (HIS `timeFlag` 1/2/3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

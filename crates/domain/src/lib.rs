@@ -19,9 +19,11 @@ pub mod money;
 pub mod notify;
 pub mod ports;
 pub mod reports;
+pub mod secret;
 pub mod staff;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{DomainError, ErrorCode};
 pub use masked::{MaskRule, Masked};
 pub use money::Fen;
+pub use secret::Secret;

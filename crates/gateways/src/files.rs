@@ -75,7 +75,7 @@ pub struct S3Config {
     pub bucket: String,
     pub region: String,
     pub access_key: String,
-    pub secret_key: String,
+    pub secret_key: domain::Secret,
     pub timeout: Duration,
 }
 
@@ -145,7 +145,7 @@ impl S3Store {
             &[("host", &host), ("x-amz-content-sha256", &payload), ("x-amz-date", &amz_date)],
             &payload,
             &self.cfg.access_key,
-            &self.cfg.secret_key,
+            self.cfg.secret_key.expose(),
             &self.cfg.region,
             "s3",
             at,

@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct RealNameClientConfig {
     pub base_url: String,
-    pub key: String,
+    pub key: domain::Secret,
     pub timeout: Duration,
 }
 
@@ -36,7 +36,7 @@ struct Answer {
 impl RealNamePort for RealNameClient {
     async fn verify(&self, name: &str, id_card_no: &str) -> Result<bool, DomainError> {
         let body = serde_json::json!({"name": name, "idCardNo": id_card_no}).to_string();
-        let sign = hex::encode(crypto::mac::hmac_sha256(self.cfg.key.as_bytes(), body.as_bytes()));
+        let sign = hex::encode(crypto::mac::hmac_sha256(self.cfg.key.expose().as_bytes(), body.as_bytes()));
         let req = self
             .http
             .client()

@@ -15,7 +15,7 @@ pub struct WechatOAuthConfig {
     /// Where the server calls (`https://api.weixin.qq.com` in production).
     pub api_base: String,
     pub appid: String,
-    pub secret: String,
+    pub secret: domain::Secret,
     /// `snsapi_base` (silent) or `snsapi_userinfo` (asks for the nickname).
     pub scope: String,
     pub timeout: Duration,
@@ -68,7 +68,7 @@ impl WechatOAuthPort for WechatOAuthClient {
         let api = self.cfg.api_base.trim_end_matches('/');
         let req = self.http.client().get(format!("{api}/sns/oauth2/access_token")).query(&[
             ("appid", self.cfg.appid.as_str()),
-            ("secret", self.cfg.secret.as_str()),
+            ("secret", self.cfg.secret.expose()),
             ("code", code),
             ("grant_type", "authorization_code"),
         ]);

@@ -59,10 +59,10 @@ pub fn ensure_demo_keys(s: &mut Settings) -> Result<()> {
         }
     };
     if s.security.field_key.is_empty() {
-        s.security.field_key = field;
+        s.security.field_key = field.into();
     }
     if s.security.lookup_key.is_empty() {
-        s.security.lookup_key = lookup;
+        s.security.lookup_key = lookup.into();
     }
     Ok(())
 }
@@ -99,13 +99,13 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     let d = sim::SimConfig::default();
     s.his.base_url = sims.his_url.clone();
     s.his.channel_id = d.his.channel_id.clone();
-    s.his.channel_key = d.his.channel_key.clone();
+    s.his.channel_key = d.his.channel_key.as_str().into();
     s.wechat.authorize_base = sims.wechat_url.clone();
     s.wechat.api_base = sims.wechat_url.clone();
     s.wechat.appid = d.wechat.appid.clone();
-    s.wechat.secret = d.wechat.secret.clone();
+    s.wechat.secret = d.wechat.secret.as_str().into();
     s.realname.base_url = sims.realname_url.clone();
-    s.realname.key = d.realname.key.clone();
+    s.realname.key = d.realname.key.as_str().into();
     s.ccb.base_url = sims.ccb_url.clone();
     s.ccb.merchant_client_url = format!("{}/merchant-client", sims.ccb_url);
     s.ccb.merchant_id = d.ccb.merchant_id.clone();
@@ -118,9 +118,9 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     let b64 = |b: &[u8]| base64::engine::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
     s.nhsa.base_url = sims.nhsa_url.clone();
     s.nhsa.app_id = d.nhsa.app_id.clone();
-    s.nhsa.app_secret = d.nhsa.app_secret.clone();
-    s.nhsa.signer_id = d.nhsa.signer_id.clone();
-    s.nhsa.hospital_private_key = b64(&sim::nhsa::demo_secret("carebridge-demo-hospital-sm2"));
+    s.nhsa.app_secret = d.nhsa.app_secret.as_str().into();
+    s.nhsa.signer_id = d.nhsa.signer_id.as_str().into();
+    s.nhsa.hospital_private_key = b64(&sim::nhsa::demo_secret("carebridge-demo-hospital-sm2")).into();
     s.nhsa.centre_public_key = b64(&sims.nhsa.lock().expect("nhsa lock").centre_public());
     s.nhsa.org_codg = sim::demo::HOSPITAL_CODE.into();
     s.nhsa.auth_page_url = format!("{}/__sim/medins/auth", sims.nhsa_url);
@@ -128,13 +128,13 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.nhsa.receiver_base = sims.nhsa_url.clone();
     s.sms.base_url = sims.sms_url.clone();
     s.sms.access_key_id = d.sms.access_key_id.clone();
-    s.sms.access_key_secret = d.sms.access_key_secret.clone();
+    s.sms.access_key_secret = d.sms.access_key_secret.as_str().into();
     s.sms.sign_name = d.sms.sign_name.clone();
     s.sms.sdk_app_id = d.sms.sdk_app_id.clone();
     s.navigation.base_url = sims.navigation_url.clone();
-    s.navigation.app_key = d.navigation.app_key.clone();
+    s.navigation.app_key = d.navigation.app_key.as_str().into();
     s.nhsa.partner_id = d.nhsa.partner_id.clone();
-    s.nhsa.partner_secret = d.nhsa.partner_secret.clone();
+    s.nhsa.partner_secret = d.nhsa.partner_secret.as_str().into();
     s.nhsa.cashier_url = format!("{}/__sim/nhsa/cashier/{{pay_ord_id}}?redirect={{redirect}}", sims.nhsa_url);
 }
 

@@ -58,12 +58,12 @@ fn insurance_channel(s: &Settings, clock: Arc<dyn Clock>) -> Result<app::billing
     let b64 = |key: &str, v: &str| {
         base64::engine::general_purpose::STANDARD.decode(v.trim()).map_err(|_| anyhow::anyhow!("invalid setting `nhsa.{key}`: not Base64"))
     };
-    let signer_id = if n.signer_id.is_empty() { n.app_secret.clone() } else { n.signer_id.clone() };
-    let signer = crypto::sm2::Sm2Signer::from_secret_bytes(&signer_id, &b64("hospital_private_key", &n.hospital_private_key)?)
+    let signer_id = if n.signer_id.is_empty() { n.app_secret.expose().to_owned() } else { n.signer_id.expose().to_owned() };
+    let signer = crypto::sm2::Sm2Signer::from_secret_bytes(&signer_id, &b64("hospital_private_key", n.hospital_private_key.expose())?)
         .map_err(|e| anyhow::anyhow!("invalid setting `nhsa.hospital_private_key`: {e}"))?;
     let peer = crypto::sm2::Sm2Verifier::from_public_key_bytes(&signer_id, &b64("centre_public_key", &n.centre_public_key)?)
         .map_err(|e| anyhow::anyhow!("invalid setting `nhsa.centre_public_key`: {e}"))?;
-    let party = gateways::nhsa::envelope::Party { app_id: n.app_id.clone(), app_secret: n.app_secret.clone(), signer, peer };
+    let party = gateways::nhsa::envelope::Party { app_id: n.app_id.clone(), app_secret: n.app_secret.expose().to_owned(), signer, peer };
     let timeout = Duration::from_millis(n.timeout_ms);
     Ok(app::billing::InsuranceChannel {
         centre: Arc::new(gateways::nhsa::client::NhsaClient::new(&n.base_url, party, timeout, clock.clone())),

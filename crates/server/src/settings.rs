@@ -2,6 +2,7 @@
 //! variables (`CAREBRIDGE__DATABASE__URL=postgres://…`). A bad value stops start-up
 //! with a message naming the key.
 use anyhow::{Context, Result, anyhow, bail};
+use domain::Secret;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -55,10 +56,10 @@ pub struct Security {
     /// `sm4-gcm` or `aes-256-gcm`, for personal data at rest.
     pub field_cipher: String,
     /// Hex key for the field cipher (16 bytes for SM4, 32 for AES). Kept out of the database.
-    pub field_key: String,
+    pub field_key: Secret,
     pub field_key_version: u32,
     /// Hex key (≥ 16 bytes) for keyed lookup hashes of ID numbers.
-    pub lookup_key: String,
+    pub lookup_key: Secret,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,7 +67,7 @@ pub struct Security {
 pub struct His {
     pub base_url: String,
     pub channel_id: String,
-    pub channel_key: String,
+    pub channel_key: Secret,
     pub timeout_ms: u64,
 }
 
@@ -76,7 +77,7 @@ pub struct Wechat {
     pub authorize_base: String,
     pub api_base: String,
     pub appid: String,
-    pub secret: String,
+    pub secret: Secret,
     pub scope: String,
     pub timeout_ms: u64,
 }
@@ -85,7 +86,7 @@ pub struct Wechat {
 #[serde(deny_unknown_fields)]
 pub struct RealName {
     pub base_url: String,
-    pub key: String,
+    pub key: Secret,
     pub timeout_ms: u64,
 }
 
@@ -99,7 +100,7 @@ pub struct Ccb {
     pub pos_id: String,
     pub branch_id: String,
     pub user_id: String,
-    pub password: String,
+    pub password: Secret,
     /// The bank-issued RSA public key (PEM or bare Base64).
     pub bank_public_key: String,
     /// `md5` (MD5withRSA, widely reported) or `sha256`: the notification signature digest [I].
@@ -114,12 +115,12 @@ pub struct Ccb {
 pub struct Nhsa {
     pub base_url: String,
     pub app_id: String,
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// The SM2 distinguishing ID; empty means the appSecret (as the Java EncUtil does).
     /// Some provinces use `1234567812345678` [I].
-    pub signer_id: String,
+    pub signer_id: Secret,
     /// Base64 of the hospital's SM2 private scalar.
-    pub hospital_private_key: String,
+    pub hospital_private_key: Secret,
     /// Base64 of the centre's SM2 public key (`04‖X‖Y`).
     pub centre_public_key: String,
     /// 定点机构编码 and the city code (admdvs) of the hospital.
@@ -131,7 +132,7 @@ pub struct Nhsa {
     pub family_bind_page_url: String,
     pub receiver_base: String,
     pub partner_id: String,
-    pub partner_secret: String,
+    pub partner_secret: Secret,
     /// The 医保 cashier address, `{pay_ord_id}` and `{redirect}` filled in [I].
     pub cashier_url: String,
     /// Let the personal account pay the insurable remainder (acctUsedFlag).
@@ -216,7 +217,7 @@ pub struct Sms {
     pub provider: String,
     pub base_url: String,
     pub access_key_id: String,
-    pub access_key_secret: String,
+    pub access_key_secret: Secret,
     pub sign_name: String,
     /// Tencent only.
     pub sdk_app_id: String,
@@ -229,7 +230,7 @@ pub struct Sms {
 pub struct Navigation {
     /// The in-hospital navigation system; empty turns routes off.
     pub base_url: String,
-    pub app_key: String,
+    pub app_key: Secret,
     /// Where routes start.
     pub entrance: String,
     pub timeout_ms: u64,
@@ -262,7 +263,7 @@ pub struct Files {
     pub s3_bucket: String,
     pub s3_region: String,
     pub s3_access_key: String,
-    pub s3_secret_key: String,
+    pub s3_secret_key: Secret,
     pub timeout_ms: u64,
 }
 
@@ -535,10 +536,10 @@ impl Settings {
             "local" => {}
             "s3" => {
                 for (key, v) in [
-                    ("files.s3_endpoint", &self.files.s3_endpoint),
+                    ("files.s3_endpoint", self.files.s3_endpoint.as_str()),
                     ("files.s3_bucket", &self.files.s3_bucket),
                     ("files.s3_access_key", &self.files.s3_access_key),
-                    ("files.s3_secret_key", &self.files.s3_secret_key),
+                    ("files.s3_secret_key", self.files.s3_secret_key.expose()),
                 ] {
                     if v.is_empty() {
                         return bad(key, "required with files.backend = \"s3\"");
@@ -605,12 +606,12 @@ impl Settings {
         self.field_key_bytes()?;
         self.lookup_key_bytes()?;
         for (key, v) in [
-            ("his.base_url", &self.his.base_url),
+            ("his.base_url", self.his.base_url.as_str()),
             ("wechat.appid", &self.wechat.appid),
-            ("wechat.secret", &self.wechat.secret),
-            ("his.channel_key", &self.his.channel_key),
+            ("wechat.secret", self.wechat.secret.expose()),
+            ("his.channel_key", self.his.channel_key.expose()),
             ("realname.base_url", &self.realname.base_url),
-            ("realname.key", &self.realname.key),
+            ("realname.key", self.realname.key.expose()),
         ] {
             if v.is_empty() {
                 return bad(key, "required (outside demo mode)");
@@ -621,7 +622,7 @@ impl Settings {
 
     pub fn field_key_bytes(&self) -> Result<Vec<u8>> {
         let alg = crypto::FieldCipherAlgorithm::parse(&self.security.field_cipher).ok_or_else(|| anyhow!("invalid setting `security.field_cipher`"))?;
-        let k = hex::decode(&self.security.field_key).map_err(|_| anyhow!("invalid setting `security.field_key`: must be hex"))?;
+        let k = hex::decode(self.security.field_key.expose()).map_err(|_| anyhow!("invalid setting `security.field_key`: must be hex"))?;
         if k.len() != alg.key_len() {
             bail!("invalid setting `security.field_key`: {} needs {} bytes ({} hex digits)", self.security.field_cipher, alg.key_len(), alg.key_len() * 2);
         }
@@ -629,44 +630,60 @@ impl Settings {
     }
 
     pub fn lookup_key_bytes(&self) -> Result<Vec<u8>> {
-        let k = hex::decode(&self.security.lookup_key).map_err(|_| anyhow!("invalid setting `security.lookup_key`: must be hex"))?;
+        let k = hex::decode(self.security.lookup_key.expose()).map_err(|_| anyhow!("invalid setting `security.lookup_key`: must be hex"))?;
         if k.len() < 16 {
             bail!("invalid setting `security.lookup_key`: at least 16 bytes (32 hex digits)");
         }
         Ok(k)
     }
 
-    /// The settings as TOML, secrets included (for writing a configuration file).
-    pub fn to_toml(&self) -> Result<String> {
-        toml_string(self)
+    /// Every secret of the settings with where it goes in a configuration file. A new
+    /// secret field is masked wherever the settings are shown without being listed here
+    /// (its type serialises as a mask); it must be listed to be written by `to_toml`.
+    fn secrets(&self) -> [(&'static str, &'static str, &Secret); 13] {
+        [
+            ("security", "field_key", &self.security.field_key),
+            ("security", "lookup_key", &self.security.lookup_key),
+            ("his", "channel_key", &self.his.channel_key),
+            ("wechat", "secret", &self.wechat.secret),
+            ("realname", "key", &self.realname.key),
+            ("ccb", "password", &self.ccb.password),
+            ("nhsa", "app_secret", &self.nhsa.app_secret),
+            ("nhsa", "hospital_private_key", &self.nhsa.hospital_private_key),
+            ("nhsa", "partner_secret", &self.nhsa.partner_secret),
+            ("nhsa", "signer_id", &self.nhsa.signer_id),
+            ("sms", "access_key_secret", &self.sms.access_key_secret),
+            ("navigation", "app_key", &self.navigation.app_key),
+            ("files", "s3_secret_key", &self.files.s3_secret_key),
+        ]
     }
 
-    /// The settings as TOML with every secret replaced by whether it is set.
+    /// The settings as TOML, secrets included (for writing a configuration file that
+    /// another process reads, as the load test and the crash test do).
+    pub fn to_toml(&self) -> Result<String> {
+        let mut v = serde_json::to_value(self).context("serialise settings")?;
+        for (section, key, secret) in self.secrets() {
+            v[section][key] = serde_json::Value::String(secret.expose().to_owned());
+        }
+        Ok(toml_of(&v))
+    }
+
+    /// The settings as TOML with every secret replaced by whether it is set, and the
+    /// database password hidden: what `print-config` shows.
     pub fn masked_toml(&self) -> Result<String> {
         let mut s = self.clone();
-        let mask = |v: &mut String| *v = if v.is_empty() { "(unset)".into() } else { "***".into() };
-        mask(&mut s.security.field_key);
-        mask(&mut s.security.lookup_key);
-        mask(&mut s.his.channel_key);
-        mask(&mut s.wechat.secret);
-        mask(&mut s.realname.key);
-        mask(&mut s.ccb.password);
-        mask(&mut s.nhsa.app_secret);
-        mask(&mut s.nhsa.hospital_private_key);
-        mask(&mut s.nhsa.partner_secret);
-        mask(&mut s.nhsa.signer_id);
-        mask(&mut s.sms.access_key_secret);
-        mask(&mut s.navigation.app_key);
-        mask(&mut s.files.s3_secret_key);
         s.database.url = mask_db_password(&s.database.url);
         toml_string(&s)
     }
 }
 
 fn toml_string(s: &Settings) -> Result<String> {
-    // `config` reads TOML; for writing, serde_json → a small TOML emitter is enough for
-    // our two-level shape.
-    let v = serde_json::to_value(s).context("serialise settings")?;
+    Ok(toml_of(&serde_json::to_value(s).context("serialise settings")?))
+}
+
+/// `config` reads TOML; for writing, serde_json → a small TOML emitter is enough for our
+/// two-level shape.
+fn toml_of(v: &serde_json::Value) -> String {
     let mut out = String::new();
     for (section, fields) in v.as_object().into_iter().flatten() {
         out.push_str(&format!("[{section}]\n"));
@@ -676,7 +693,7 @@ fn toml_string(s: &Settings) -> Result<String> {
         }
         out.push('\n');
     }
-    Ok(out)
+    out
 }
 
 /// One value as TOML: strings quoted, maps (turnaround by category …) as inline tables.
@@ -743,7 +760,7 @@ mod tests {
         assert!(s.validate(true).unwrap_err().to_string().contains("server.bind"));
         let mut s = base.clone();
         s.security.field_key = "00".into();
-        s.security.lookup_key = "11".repeat(16);
+        s.security.lookup_key = "11".repeat(16).into();
         assert!(s.validate(false).unwrap_err().to_string().contains("security.field_key"));
     }
 
@@ -757,5 +774,22 @@ mod tests {
         assert!(!t.contains("topsecret") && !t.contains("hunter2"), "{t}");
         assert!(t.contains("postgres://app:***@db/carebridge"));
         assert!(t.contains("field_key = \"(unset)\""));
+        assert!(t.contains("secret = \"***\""), "{t}");
+        assert!(!format!("{s:?}").contains("topsecret"), "Debug never prints a secret either");
+    }
+
+    #[test]
+    fn a_written_configuration_keeps_its_secrets_and_reads_back_the_same() {
+        let mut s: Settings =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        s.wechat.secret = "topsecret".into();
+        s.security.field_key = "00".repeat(16).into();
+        let written = s.to_toml().unwrap();
+        let back: Settings =
+            config::Config::builder().add_source(config::File::from_str(&written, config::FileFormat::Toml)).build().unwrap().try_deserialize().unwrap();
+        for ((section, key, a), (_, _, b)) in s.secrets().iter().zip(back.secrets().iter()) {
+            assert_eq!(a.expose(), b.expose(), "{section}.{key}");
+        }
+        assert_eq!(back.wechat.secret.expose(), "topsecret");
     }
 }

@@ -144,7 +144,7 @@ impl NhsaState {
     fn partner_signed(&self, partner: &str, headers: &axum::http::HeaderMap) -> bool {
         let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let ts = h("god-portal-timestamp");
-        let fresh = ts.parse::<i64>().map(|t| (chrono::Utc::now().timestamp_millis() - t).abs() < 300_000).unwrap_or(false);
+        let fresh = ts.parse::<i64>().map(|t| (self.clock.now().timestamp_millis() - t).abs() < 300_000).unwrap_or(false);
         let expected = gateways::nhsa::auth::portal_signature(&self.cfg.partner_secret, &self.cfg.partner_id, &ts);
         partner == self.cfg.partner_id && fresh && crypto::constant_time_eq(expected.as_bytes(), h("god-portal-signature").as_bytes())
     }
@@ -313,7 +313,7 @@ impl NhsaState {
         f.insert("message".into(), json!(message));
         f.insert("encType".into(), json!("SM4"));
         f.insert("signType".into(), json!("SM2"));
-        f.insert("timestamp".into(), json!(chrono::Utc::now().timestamp_millis().to_string()));
+        f.insert("timestamp".into(), json!(self.clock.now().timestamp_millis().to_string()));
         f.insert("version".into(), json!("2.0.1"));
         match data {
             Some(d) => self.party.seal(f, &d),
@@ -390,7 +390,7 @@ impl NhsaState {
     /// patient authorises; `relative` marks 亲情付 (a guardian for a child).
     pub fn issue_auth_code(&mut self, relative: bool) -> String {
         self.seq += 1;
-        let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+        let now = domain::clock::to_local(self.clock.now()).format("%Y%m%d%H%M%S");
         let pay_auth_no = format!("AUTH440300{now}{:07}", self.seq);
         let code = hex::encode(crypto::random_bytes::<12>());
         self.auth_codes.insert(code.clone(), (pay_auth_no, relative));

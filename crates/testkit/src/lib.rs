@@ -3,6 +3,7 @@
 pub mod app;
 pub mod browser;
 pub mod db;
+pub mod fakes;
 pub mod logs;
 
 pub use app::{TestApp, location, url_query};

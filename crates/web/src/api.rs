@@ -179,7 +179,7 @@ fn schedule_dto(s: &domain::booking::Schedule, doctors: &[domain::booking::Docto
         doctor_code: s.doctor_code.clone(),
         doctor_name: d.map(|d| d.name.clone()).unwrap_or_default(),
         doctor_title: d.map(|d| d.title.clone()).unwrap_or_default(),
-        fee_fen: d.map(|d| d.reg_fee.0 + d.treat_fee.0).unwrap_or(0),
+        fee_fen: d.and_then(|d| d.visit_fee()).map_or(0, |f| f.0),
         date: s.date.to_string(),
         period: match s.period {
             domain::booking::SessionPeriod::Morning => "morning",

@@ -351,7 +351,7 @@ pub async fn department(State(st): State<WebState>, headers: HeaderMap, Path(dep
             name: d.name.clone(),
             title: d.title.clone(),
             specialty: d.specialty.clone(),
-            fee: domain::Fen(d.reg_fee.0 + d.treat_fee.0).to_string(),
+            fee: d.visit_fee().map(|f| f.to_string()).unwrap_or_default(),
             sessions: v
                 .schedules
                 .iter()

@@ -96,7 +96,7 @@ pub async fn book_page(
         location: v.department.location.clone(),
         doctor: d.name.clone(),
         title: d.title.clone(),
-        fee: Fen(d.reg_fee.0 + d.treat_fee.0).to_string(),
+        fee: d.visit_fee().map(|f| f.to_string()).unwrap_or_default(),
         date: s.date.format("%Y-%m-%d").to_string(),
         weekday: weekday_zh(s.date),
         period: s.period.label_zh(),

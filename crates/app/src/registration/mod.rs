@@ -230,7 +230,7 @@ impl App {
             start_time: slot.start.format("%H:%M").to_string(),
             end_time: slot.end.format("%H:%M").to_string(),
             location: view.department.location.clone(),
-            fee: Fen(doctor.reg_fee.0 + doctor.treat_fee.0).0,
+            fee: doctor.visit_fee().ok_or_else(|| DomainError::new(ErrorCode::HisUnavailable, "doctor fees overflow"))?.0,
             // Judged once the place is ours (below): a sold-out answer costs no HIS call.
             eligibility: "null".into(),
         };

@@ -22,7 +22,7 @@ pub struct CcbClientConfig {
     pub pos_id: String,
     pub branch_id: String,
     pub user_id: String,
-    pub password: String,
+    pub password: domain::Secret,
     /// The bank-issued public key (PEM or bare Base64).
     pub bank_public_key: String,
     pub digest: SignDigest,
@@ -120,7 +120,7 @@ impl CcbClient {
             hex::encode(crypto::random_bytes::<8>()),
             xml_escape(&self.cfg.merchant_id),
             xml_escape(&self.cfg.user_id),
-            xml_escape(&self.cfg.password)
+            xml_escape(self.cfg.password.expose())
         );
         let body = self
             .http

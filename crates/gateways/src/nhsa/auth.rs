@@ -20,7 +20,7 @@ pub struct MedInsAuthConfig {
     /// The userQuery receiver base, e.g. `https://mip-receiver.tengmed.com/testapi`.
     pub receiver_base: String,
     pub partner_id: String,
-    pub partner_secret: String,
+    pub partner_secret: domain::Secret,
     /// 定点机构编码 and the city (admdvs) the page needs.
     pub org_codg: String,
     pub city_code: String,
@@ -57,7 +57,7 @@ impl MedInsAuthClient {
             .post(url)
             .header("god-portal-timestamp", &ts)
             .header("god-portal-request-id", hex::encode(crypto::random_bytes::<16>()))
-            .header("god-portal-signature", portal_signature(&self.cfg.partner_secret, &self.cfg.partner_id, &ts))
+            .header("god-portal-signature", portal_signature(self.cfg.partner_secret.expose(), &self.cfg.partner_id, &ts))
             .json(&json!({"qrcode": code, "openid": openid}));
         let body = self.http.send(req).await.map_err(|e: TransportError| DomainError::new(ErrorCode::UpstreamUnavailable, format!("medins {method}: {e}")))?;
         let v: Value = body.json().map_err(|e| DomainError::new(ErrorCode::UpstreamUnavailable, format!("medins {method}: malformed: {e}")))?;

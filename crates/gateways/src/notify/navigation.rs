@@ -12,7 +12,7 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct NavigationConfig {
     pub base_url: String,
-    pub app_key: String,
+    pub app_key: domain::Secret,
     /// Where routes start (the main entrance's code).
     pub entrance: String,
     pub timeout: Duration,
@@ -51,7 +51,7 @@ impl NavigationPort for NavigationClient {
         let req = self.http.client().get(format!("{}/nav/api/v1/route", self.cfg.base_url.trim_end_matches('/'))).query(&[
             ("from", self.cfg.entrance.as_str()),
             ("to", destination),
-            ("appKey", self.cfg.app_key.as_str()),
+            ("appKey", self.cfg.app_key.expose()),
         ]);
         let body = self.http.send(req).await.map_err(|e| DomainError::new(ErrorCode::UpstreamUnavailable, format!("navigation: {e}")))?;
         let a: Answer = body.json().map_err(|e| DomainError::new(ErrorCode::UpstreamUnavailable, format!("navigation answer: {e}")))?;

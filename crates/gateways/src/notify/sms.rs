@@ -34,7 +34,7 @@ pub struct SmsConfig {
     /// `https://dysmsapi.aliyuncs.com` or `https://sms.tencentcloudapi.com`.
     pub base_url: String,
     pub access_key_id: String,
-    pub access_key_secret: String,
+    pub access_key_secret: domain::Secret,
     pub sign_name: String,
     /// Tencent only: the SMS application (`SmsSdkAppId`) and region.
     pub sdk_app_id: String,
@@ -74,7 +74,7 @@ impl SmsClient {
             ("Timestamp".into(), timestamp),
             ("Version".into(), "2017-05-25".into()),
         ];
-        let signature = aliyun_signature("POST", &form, &self.cfg.access_key_secret);
+        let signature = aliyun_signature("POST", &form, self.cfg.access_key_secret.expose());
         form.push(("Signature".into(), signature));
         let req = self.http.client().post(format!("{}/", self.cfg.base_url.trim_end_matches('/'))).form(&form);
         let body = match self.http.send(req).await {
@@ -112,7 +112,7 @@ impl SmsClient {
         let base = self.cfg.base_url.trim_end_matches('/');
         let host = base.split("://").nth(1).unwrap_or(base).split('/').next().unwrap_or_default().to_owned();
         let now = self.clock.now();
-        let auth = tencent_authorization(&self.cfg.access_key_id, &self.cfg.access_key_secret, &host, "SendSms", &body, now);
+        let auth = tencent_authorization(&self.cfg.access_key_id, self.cfg.access_key_secret.expose(), &host, "SendSms", &body, now);
         let req = self
             .http
             .client()

@@ -17,7 +17,7 @@ pub struct WechatMessageConfig {
     /// `https://api.weixin.qq.com` in production.
     pub api_base: String,
     pub appid: String,
-    pub secret: String,
+    pub secret: domain::Secret,
     /// The mini-program a subscribe notice opens, if any (empty: the web page).
     pub miniprogram_appid: String,
     pub timeout: Duration,
@@ -71,7 +71,7 @@ impl WechatMessageClient {
         let req = self.http.client().get(format!("{}/cgi-bin/token", self.api())).query(&[
             ("grant_type", "client_credential"),
             ("appid", self.cfg.appid.as_str()),
-            ("secret", self.cfg.secret.as_str()),
+            ("secret", self.cfg.secret.expose()),
         ]);
         let body = self.http.send(req).await.map_err(|e| match transport_outcome(e) {
             // Asking for a token changes nothing: a lost answer is simply worth retrying.

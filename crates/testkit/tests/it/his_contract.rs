@@ -14,7 +14,7 @@ async fn setup() -> (sim::RunningSims, HisClient) {
         HisClientConfig {
             base_url: sims.his_url.clone(),
             channel_id: cfg.his.channel_id,
-            channel_key: cfg.his.channel_key,
+            channel_key: cfg.his.channel_key.into(),
             timeout: std::time::Duration::from_secs(3),
         },
         Arc::new(SystemClock),

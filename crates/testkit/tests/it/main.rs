@@ -15,6 +15,7 @@ mod api_payment;
 mod api_registration;
 mod api_reports;
 mod api_staff;
+mod app_ports;
 mod audit_reads;
 mod browser;
 mod browser_messages;

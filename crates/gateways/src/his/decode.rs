@@ -1,0 +1,853 @@
+//! The HIS answers into domain types: the envelope, every operation's `data`, and the
+//! HIS's refusals into the error catalogue. Pure functions (no I/O), so the fuzz target
+//! and contract tests run exactly the code the connector runs. Anything inconsistent is
+//! refused: an unknown status, lines that do not sum to their total, and amounts that
+//! are negative or beyond [`MAX_AMOUNT`].
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use domain::booking::{Department, Doctor, Schedule, SessionPeriod, Slot};
+use domain::identity::Gender;
+use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
+use domain::ports::*;
+use domain::reports::LabSnapshot;
+use domain::{DomainError, ErrorCode, Fen};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The largest amount one HIS field may carry: ¥10,000,000. No fee, deposit, balance or
+/// bill of one patient comes near it; a larger (or negative) value is a broken or
+/// hostile answer, refused before it can reach an order or overflow a sum. [I]: a
+/// hospital whose bills exceed it changes this constant.
+pub const MAX_AMOUNT: Fen = Fen(1_000_000_000);
+
+/// An amount field as the HIS sent it (integer fen), checked: never negative, never
+/// beyond [`MAX_AMOUNT`].
+fn amount(op: &str, field: &str, fen: i64) -> Result<Fen, DomainError> {
+    if !(0..=MAX_AMOUNT.0).contains(&fen) {
+        return Err(malformed(op, format!("{field} {fen} outside 0..={}", MAX_AMOUNT.0)));
+    }
+    Ok(Fen(fen))
+}
+
+/// A signed amount (a trade record: refunds are negative), within ±[`MAX_AMOUNT`].
+fn signed_amount(op: &str, field: &str, fen: i64) -> Result<Fen, DomainError> {
+    if !(-MAX_AMOUNT.0..=MAX_AMOUNT.0).contains(&fen) {
+        return Err(malformed(op, format!("{field} {fen} beyond ±{}", MAX_AMOUNT.0)));
+    }
+    Ok(Fen(fen))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    result_code: String,
+    result_msg: Option<String>,
+    #[serde(default)]
+    data: Value,
+}
+
+pub(crate) fn malformed(op: &str, why: impl std::fmt::Display) -> DomainError {
+    DomainError::new(ErrorCode::HisUnavailable, format!("his {op}: malformed answer: {why}"))
+}
+
+/// An answer's `data`, or the HIS's refusal as (resultCode, resultMsg).
+pub(crate) type Answer = Result<Value, (String, String)>;
+
+pub(crate) fn open_envelope(op: &str, body: &[u8]) -> Result<Answer, DomainError> {
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| malformed(op, e))?;
+    if env.result_code == "0" { Ok(Ok(env.data)) } else { Ok(Err((env.result_code, env.result_msg.unwrap_or_default()))) }
+}
+
+/// An answer whose every refusal is an error.
+pub(crate) fn answer_ok(op: &str, a: Answer) -> Result<Value, DomainError> {
+    a.map_err(|(code, msg)| refusal(op, &code, &msg))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(op: &str, v: Value) -> Result<T, DomainError> {
+    serde_json::from_value(v).map_err(|e| malformed(op, e))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeptDto {
+    dept_id: String,
+    dept_name: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    intro: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DoctorDto {
+    doctor_code: String,
+    dept_id: String,
+    doctor_name: String,
+    title: String,
+    #[serde(default)]
+    specialty: String,
+    reg_fee: i64,
+    treat_fee: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlotDto {
+    slot_id: String,
+    start_time: String,
+    end_time: String,
+    total: u32,
+    remain: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScheduleDto {
+    schedule_id: String,
+    doctor_code: String,
+    dept_id: String,
+    schedule_date: NaiveDate,
+    time_flag: u8,
+    stop_flag: String,
+    slots: Vec<SlotDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferralDto {
+    referral_no: String,
+    from_chc: String,
+    to_org: String,
+    dept_id: Option<String>,
+    valid_until: NaiveDate,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GrantDto {
+    grantor_psn_no: String,
+    grantor_name: String,
+    valid_until: NaiveDate,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InsuranceDto {
+    med_type: String,
+    psn_no: Option<String>,
+    bound_chc: Option<String>,
+    referral: Option<ReferralDto>,
+    #[serde(default)]
+    acct_balance: i64,
+    #[serde(default)]
+    mutual_aid: Vec<GrantDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PatientDto {
+    patient_id: String,
+    mr_no: String,
+    name: String,
+    sex: String,
+    birth_date: NaiveDate,
+    insurance: InsuranceDto,
+    #[serde(default)]
+    guardian_id_card_no: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemDto {
+    item_code: String,
+    item_name: String,
+    qty: u32,
+    price: i64,
+    amount: i64,
+    insurable: bool,
+}
+
+/// A fee line, its price and amount checked.
+fn fee_item(op: &str, i: ItemDto) -> Result<FeeItem, DomainError> {
+    Ok(FeeItem {
+        unit_price: amount(op, "price", i.price)?,
+        amount: amount(op, "amount", i.amount)?,
+        item_code: i.item_code,
+        name: i.item_name,
+        qty: i.qty,
+        insurable: i.insurable,
+    })
+}
+
+fn kind(s: &str) -> Result<InsuranceKind, String> {
+    Ok(match s {
+        "tier1" => InsuranceKind::Tier1,
+        "tier2" => InsuranceKind::Tier2,
+        "tier3" => InsuranceKind::Tier3,
+        "children" => InsuranceKind::Children,
+        "self_pay" => InsuranceKind::SelfPay,
+        other => return Err(format!("unknown medType {other}")),
+    })
+}
+
+fn patient_record(p: PatientDto) -> Result<HisPatient, DomainError> {
+    let i = p.insurance;
+    let guardian_id_card_no = p.guardian_id_card_no.filter(|g| !g.is_empty());
+    Ok(HisPatient {
+        guardian_id_card_no,
+        his_patient_id: p.patient_id,
+        mr_no: p.mr_no,
+        name: p.name,
+        gender: match p.sex.as_str() {
+            "1" => Gender::Male,
+            "2" => Gender::Female,
+            other => return Err(malformed("patient", format!("sex {other}"))),
+        },
+        birth_date: p.birth_date,
+        coverage: Coverage {
+            kind: kind(&i.med_type).map_err(|e| malformed("patient", e))?,
+            psn_no: i.psn_no,
+            bound_chc: i.bound_chc,
+            referral: i.referral.map(|r| Referral {
+                referral_no: r.referral_no,
+                from_chc: r.from_chc,
+                to_org: r.to_org,
+                dept_id: r.dept_id,
+                valid_until: r.valid_until,
+            }),
+            personal_account_balance: amount("patient", "acctBalance", i.acct_balance)?,
+            mutual_aid_grants: i
+                .mutual_aid
+                .into_iter()
+                .map(|g| MutualAidGrant { grantor_psn_no: g.grantor_psn_no, grantor_name_masked: g.grantor_name, valid_until: g.valid_until })
+                .collect(),
+        },
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueDto {
+    queue_no: u32,
+    ahead: u32,
+    room: String,
+}
+
+fn queue(q: QueueDto) -> Result<QueueStatus, DomainError> {
+    if q.queue_no == 0 {
+        return Err(malformed("queue", "queueNo 0"));
+    }
+    Ok(QueueStatus { queue_no: q.queue_no, ahead: q.ahead, room: q.room })
+}
+
+fn hm(op: &str, s: &str) -> Result<NaiveTime, DomainError> {
+    NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| malformed(op, e))
+}
+
+/// The LIS does not know the order.
+const LAB_ORDER_UNKNOWN: &str = "2020";
+/// The specimen cannot be rejected in its state (not sampled, or reported).
+const LAB_NOT_REJECTABLE: &str = "2021";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabItemDto {
+    code: String,
+    name: String,
+    value: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    range: String,
+    #[serde(default)]
+    flag: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabFileDto {
+    file_id: String,
+    file_type: String,
+    #[serde(default)]
+    file_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabReportDto {
+    report_no: String,
+    report_version: u32,
+    report_time: DateTime<Utc>,
+    #[serde(default)]
+    tester: String,
+    #[serde(default)]
+    reviewer: String,
+    #[serde(default)]
+    items: Vec<LabItemDto>,
+    #[serde(default)]
+    findings: String,
+    #[serde(default)]
+    conclusion: String,
+    #[serde(default)]
+    files: Vec<LabFileDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabRejectionDto {
+    reason: String,
+    #[serde(default)]
+    instruction: String,
+    reject_time: DateTime<Utc>,
+    #[serde(default)]
+    operator: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LabOrderDto {
+    order_no: String,
+    patient_id: String,
+    #[serde(default)]
+    recipe_id: String,
+    item_code: String,
+    item_name: String,
+    /// LIS or PACS.
+    order_type: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    dept_name: String,
+    #[serde(default)]
+    doctor_name: String,
+    #[serde(default)]
+    place: String,
+    #[serde(default)]
+    specimen: String,
+    #[serde(default)]
+    barcode: String,
+    revision: u64,
+    status: String,
+    order_time: DateTime<Utc>,
+    sample_time: Option<DateTime<Utc>>,
+    rejection: Option<LabRejectionDto>,
+    report: Option<LabReportDto>,
+}
+
+/// An LIS order into the domain's snapshot, refusing anything inconsistent: a status
+/// we do not know, a report without its body, a rejection without its reason.
+fn lab_snapshot(op: &str, o: LabOrderDto) -> Result<LabSnapshot, DomainError> {
+    use domain::reports::{FileKind, FileRef, LabStatus, OrderKind, Rejection, ReportBody, ResultItem};
+    let status = LabStatus::parse(&o.status).ok_or_else(|| malformed(op, format!("status {}", o.status)))?;
+    let kind = match o.order_type.as_str() {
+        "LIS" => OrderKind::Lab,
+        "PACS" => OrderKind::Exam,
+        other => return Err(malformed(op, format!("orderType {other}"))),
+    };
+    if o.order_no.is_empty() || o.revision == 0 {
+        return Err(malformed(op, "orderNo/revision"));
+    }
+    if matches!(status, LabStatus::Reported | LabStatus::Withdrawn) && o.report.is_none() {
+        return Err(malformed(op, "reported without a report"));
+    }
+    if status == LabStatus::Rejected && o.rejection.is_none() {
+        return Err(malformed(op, "rejected without a reason"));
+    }
+    let report = o
+        .report
+        .map(|r| -> Result<ReportBody, DomainError> {
+            Ok(ReportBody {
+                report_no: r.report_no,
+                version: r.report_version,
+                reported_at: r.report_time,
+                tester: r.tester,
+                reviewer: r.reviewer,
+                items: r
+                    .items
+                    .into_iter()
+                    .map(|i| ResultItem { code: i.code, name: i.name, value: i.value, unit: i.unit, range: i.range, flag: i.flag })
+                    .collect(),
+                findings: r.findings,
+                conclusion: r.conclusion,
+                files: r
+                    .files
+                    .into_iter()
+                    .map(|f| {
+                        Ok(FileRef {
+                            kind: FileKind::parse(&f.file_type).ok_or_else(|| malformed(op, format!("fileType {}", f.file_type)))?,
+                            file_id: f.file_id,
+                            name: f.file_name,
+                        })
+                    })
+                    .collect::<Result<_, DomainError>>()?,
+            })
+        })
+        .transpose()?;
+    Ok(LabSnapshot {
+        order_no: o.order_no,
+        his_patient_id: o.patient_id,
+        recipe_id: o.recipe_id,
+        item_code: o.item_code,
+        item_name: o.item_name,
+        kind,
+        category: o.category,
+        dept_name: o.dept_name,
+        doctor_name: o.doctor_name,
+        place: o.place,
+        specimen: o.specimen,
+        barcode: o.barcode,
+        revision: o.revision,
+        status,
+        ordered_at: o.order_time,
+        sampled_at: o.sample_time,
+        rejection: o.rejection.map(|r| Rejection { reason: r.reason, instruction: r.instruction, at: r.reject_time, by: r.operator }),
+        report,
+    })
+}
+
+/// Maps HIS result codes to the catalogue. The HIS message goes to the log only.
+fn refusal(op: &str, code: &str, msg: &str) -> DomainError {
+    let c = match code {
+        "1002" | "1005" => ErrorCode::HisUnavailable, // our signature or channel: a configuration fault
+        "2006" => ErrorCode::RealNameMismatch,
+        "2001" => ErrorCode::PatientNotFound,
+        _ => ErrorCode::HisRejected,
+    };
+    DomainError::new(c, format!("his {op} refused {code}: {msg}"))
+}
+
+/// The operations whose answers [`decode_answer`] knows.
+pub const OPERATIONS: &[&str] = &[
+    "department_list",
+    "doctor_list",
+    "schedule_list",
+    "patient_query",
+    "patient_info",
+    "patient_create",
+    "lock_reg",
+    "unlock_reg",
+    "reg_confirm",
+    "reg_cancel",
+    "schedule_change",
+    "visit_fee_list",
+    "reg_checkin",
+    "queue_status",
+    "unpaid_fees",
+    "settlement_pre",
+    "charge_commit",
+    "lab_order_list",
+    "lab_order_query",
+    "specimen_reject",
+    "inhospital_info",
+    "prepay",
+    "card_info",
+    "card_recharge",
+    "daily_list",
+    "trade_check",
+];
+
+/// Decodes a whole answer body for `op` exactly as the connector does after a call,
+/// without sending anything: the entry point of the fuzz target and of contract tests.
+/// `Ok(true)` when the answer carried something, `Ok(false)` for a "none" or an empty list.
+pub fn decode_answer(op: &str, body: &[u8]) -> Result<bool, DomainError> {
+    let a = open_envelope(op, body)?;
+    Ok(match op {
+        "department_list" => !departments(answer_ok(op, a)?)?.is_empty(),
+        "doctor_list" => !doctors(answer_ok(op, a)?)?.is_empty(),
+        "schedule_list" => !schedules(answer_ok(op, a)?)?.is_empty(),
+        "patient_query" | "patient_info" => maybe_patient(op, a)?.is_some(),
+        "patient_create" => patient(op, answer_ok(op, a)?).map(|_| true)?,
+        "lock_reg" => slot_lock(a).map(|_| true)?,
+        "unlock_reg" | "schedule_change" => answer_ok(op, a).map(|_| true)?,
+        "reg_confirm" => registration(answer_ok(op, a)?).map(|_| true)?,
+        "reg_cancel" => cancellation(a).map(|_| true)?,
+        "visit_fee_list" => !visit_fees(answer_ok(op, a)?)?.is_empty(),
+        "reg_checkin" => check_in(a).map(|_| true)?,
+        "queue_status" => queue_status(a)?.is_some(),
+        "unpaid_fees" => !unpaid_bills(answer_ok(op, a)?)?.is_empty(),
+        "settlement_pre" => pre_settlement(answer_ok(op, a)?).map(|_| true)?,
+        "charge_commit" => settlement(answer_ok(op, a)?).map(|_| true)?,
+        "lab_order_list" => !lab_orders(answer_ok(op, a)?)?.is_empty(),
+        "lab_order_query" => lab_order(a)?.is_some(),
+        "specimen_reject" => specimen_rejected("-", a).map(|_| true)?,
+        "inhospital_info" => inpatient_stay(a)?.is_some(),
+        "prepay" => deposit_balance(answer_ok(op, a)?).map(|_| true)?,
+        "card_info" => card_account(a)?.is_some(),
+        "card_recharge" => card_balance(answer_ok(op, a)?).map(|_| true)?,
+        "daily_list" => daily_fees(answer_ok(op, a)?).map(|_| true)?,
+        "trade_check" => !trade_records(answer_ok(op, a)?)?.is_empty(),
+        _ => return Err(malformed(op, "unknown operation")),
+    })
+}
+
+pub(crate) fn departments(v: Value) -> Result<Vec<Department>, DomainError> {
+    let v: Vec<DeptDto> = parse("department_list", v)?;
+    Ok(v.into_iter().map(|d| Department { dept_id: d.dept_id, name: d.dept_name, category: d.category, location: d.location, intro: d.intro }).collect())
+}
+
+pub(crate) fn doctors(v: Value) -> Result<Vec<Doctor>, DomainError> {
+    let v: Vec<DoctorDto> = parse("doctor_list", v)?;
+    v.into_iter()
+        .map(|d| {
+            Ok(Doctor {
+                reg_fee: amount("doctor_list", "regFee", d.reg_fee)?,
+                treat_fee: amount("doctor_list", "treatFee", d.treat_fee)?,
+                doctor_code: d.doctor_code,
+                dept_id: d.dept_id,
+                name: d.doctor_name,
+                title: d.title,
+                specialty: d.specialty,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn schedules(v: Value) -> Result<Vec<Schedule>, DomainError> {
+    let op = "schedule_list";
+    let v: Vec<ScheduleDto> = parse(op, v)?;
+    v.into_iter()
+        .map(|s| {
+            let period = match s.time_flag {
+                1 => SessionPeriod::Morning,
+                2 => SessionPeriod::Afternoon,
+                3 => SessionPeriod::Evening,
+                f => return Err(malformed(op, format!("timeFlag {f}"))),
+            };
+            let slots = s
+                .slots
+                .into_iter()
+                .map(|x| {
+                    if x.remain > x.total {
+                        return Err(malformed(op, "remain > total"));
+                    }
+                    Ok(Slot { slot_id: x.slot_id, start: hm(op, &x.start_time)?, end: hm(op, &x.end_time)?, capacity: x.total, available: x.remain })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Schedule {
+                schedule_id: s.schedule_id,
+                doctor_code: s.doctor_code,
+                dept_id: s.dept_id,
+                date: s.schedule_date,
+                period,
+                suspended: s.stop_flag == "1",
+                slots,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn patient(op: &str, v: Value) -> Result<HisPatient, DomainError> {
+    patient_record(parse(op, v)?)
+}
+
+/// A patient lookup: "2001" means no such patient.
+pub(crate) fn maybe_patient(op: &str, a: Answer) -> Result<Option<HisPatient>, DomainError> {
+    match a {
+        Ok(v) => Ok(Some(patient(op, v)?)),
+        Err((code, _)) if code == "2001" => Ok(None),
+        Err((code, msg)) => Err(refusal(op, &code, &msg)),
+    }
+}
+
+pub(crate) fn slot_lock(a: Answer) -> Result<SlotLock, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        pre_id: String,
+        see_no: u32,
+        reg_fee: i64,
+        expire_time: DateTime<Utc>,
+    }
+    let r: R = match a {
+        Ok(v) => parse("lock_reg", v)?,
+        // The refusals a patient can act on get their own codes.
+        Err((code, msg)) => {
+            let c = match code.as_str() {
+                "2003" => ErrorCode::SlotTaken,
+                "2004" => ErrorCode::SessionSuspended,
+                "2005" => ErrorCode::BookingDuplicate,
+                "2002" => ErrorCode::SlotNotBookable,
+                _ => return Err(refusal("lock_reg", &code, &msg)),
+            };
+            return Err(DomainError::new(c, format!("his lock_reg refused {code}: {msg}")));
+        }
+    };
+    Ok(SlotLock { pre_id: r.pre_id, see_no: r.see_no, reg_fee: amount("lock_reg", "regFee", r.reg_fee)?, expires_at: r.expire_time })
+}
+
+pub(crate) fn registration(v: Value) -> Result<Registration, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        reg_id: String,
+        see_no: u32,
+    }
+    let r: R = parse("reg_confirm", v)?;
+    Ok(Registration { reg_id: r.reg_id, see_no: r.see_no })
+}
+
+pub(crate) fn cancellation(a: Answer) -> Result<(), DomainError> {
+    match a {
+        Ok(_) => Ok(()),
+        Err((code, msg)) if code == "2009" => Err(DomainError::new(ErrorCode::BookingNotCancellable, format!("his reg_cancel refused {code}: {msg}"))),
+        Err((code, msg)) => Err(refusal("reg_cancel", &code, &msg)),
+    }
+}
+
+pub(crate) fn visit_fees(v: Value) -> Result<Vec<VisitFees>, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Line {
+        #[serde(flatten)]
+        item: ItemDto,
+        paid: bool,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        visit_id: String,
+        visit_date: NaiveDate,
+        dept_name: String,
+        doctor_name: String,
+        items: Vec<Line>,
+        total_fee: i64,
+        paid_fee: i64,
+    }
+    let v: Vec<R> = parse("visit_fee_list", v)?;
+    v.into_iter()
+        .map(|r| {
+            let items: Vec<(FeeItem, bool)> =
+                r.items.into_iter().map(|l| Ok((fee_item("visit_fee_list", l.item)?, l.paid))).collect::<Result<_, DomainError>>()?;
+            let total = checked_sum(items.iter().map(|(i, _)| i.amount.0)).ok_or_else(|| malformed("visit_fee_list", "amounts overflow"))?;
+            let paid = checked_sum(items.iter().filter(|(_, p)| *p).map(|(i, _)| i.amount.0)).ok_or_else(|| malformed("visit_fee_list", "amounts overflow"))?;
+            if total != r.total_fee || paid != r.paid_fee {
+                return Err(malformed("visit_fee_list", "lines do not sum to the totals"));
+            }
+            Ok(VisitFees {
+                visit_id: r.visit_id,
+                visit_date: r.visit_date,
+                dept_name: r.dept_name,
+                doctor_name: r.doctor_name,
+                items,
+                total: Fen(total),
+                paid: Fen(paid),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn check_in(a: Answer) -> Result<QueueStatus, DomainError> {
+    match a {
+        Ok(v) => queue(parse("reg_checkin", v)?),
+        Err((code, msg)) if code == "2012" => Err(DomainError::new(ErrorCode::CheckInNotOpen, format!("his reg_checkin refused {code}: {msg}"))),
+        Err((code, msg)) => Err(refusal("reg_checkin", &code, &msg)),
+    }
+}
+
+pub(crate) fn queue_status(a: Answer) -> Result<Option<QueueStatus>, DomainError> {
+    match a {
+        Ok(v) => Ok(Some(queue(parse("queue_status", v)?)?)),
+        Err((code, _)) if code == "2013" => Ok(None),
+        Err((code, msg)) => Err(refusal("queue_status", &code, &msg)),
+    }
+}
+
+pub(crate) fn unpaid_bills(v: Value) -> Result<Vec<UnpaidBill>, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        recipe_id: String,
+        visit_id: String,
+        dept_id: String,
+        dept_name: String,
+        doctor_name: String,
+        issued_at: DateTime<Utc>,
+        items: Vec<ItemDto>,
+        total_fee: i64,
+    }
+    let v: Vec<R> = parse("unpaid_fees", v)?;
+    v.into_iter()
+        .map(|b| {
+            let items: Vec<FeeItem> = b.items.into_iter().map(|i| fee_item("unpaid_fees", i)).collect::<Result<_, _>>()?;
+            if checked_sum(items.iter().map(|i| i.amount.0)) != Some(b.total_fee) {
+                return Err(malformed("unpaid_fees", "lines do not sum to totalFee"));
+            }
+            Ok(UnpaidBill {
+                recipe_id: b.recipe_id,
+                visit_id: b.visit_id,
+                dept_id: b.dept_id,
+                dept_name: b.dept_name,
+                doctor_name: b.doctor_name,
+                issued_at: b.issued_at,
+                items,
+                total: amount("unpaid_fees", "totalFee", b.total_fee)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn pre_settlement(v: Value) -> Result<PreSettlement, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        pre_settle_id: String,
+        total_fee: i64,
+        fund_pay: i64,
+        acct_pay: i64,
+        own_pay: i64,
+    }
+    let r: R = parse("settlement_pre", v)?;
+    if r.fund_pay < 0 || r.acct_pay < 0 || r.own_pay < 0 || checked_sum([r.fund_pay, r.acct_pay, r.own_pay]) != Some(r.total_fee) {
+        return Err(malformed("settlement_pre", "parts do not sum to the total"));
+    }
+    Ok(PreSettlement {
+        pre_settle_id: r.pre_settle_id,
+        total: amount("settlement_pre", "totalFee", r.total_fee)?,
+        fund_pay: amount("settlement_pre", "fundPay", r.fund_pay)?,
+        personal_account_pay: amount("settlement_pre", "acctPay", r.acct_pay)?,
+        self_pay: amount("settlement_pre", "ownPay", r.own_pay)?,
+    })
+}
+
+pub(crate) fn settlement(v: Value) -> Result<Settlement, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        settle_id: String,
+        invoice_no: String,
+        #[serde(default)]
+        guide: Vec<String>,
+    }
+    let r: R = parse("charge_commit", v)?;
+    Ok(Settlement { settle_id: r.settle_id, invoice_no: r.invoice_no, guidance: r.guide })
+}
+
+pub(crate) fn lab_orders(v: Value) -> Result<Vec<LabSnapshot>, DomainError> {
+    let v: Vec<LabOrderDto> = parse("lab_order_list", v)?;
+    v.into_iter().map(|o| lab_snapshot("lab_order_list", o)).collect()
+}
+
+pub(crate) fn lab_order(a: Answer) -> Result<Option<LabSnapshot>, DomainError> {
+    match a {
+        Ok(v) => Ok(Some(lab_snapshot("lab_order_query", parse("lab_order_query", v)?)?)),
+        Err((code, _)) if code == LAB_ORDER_UNKNOWN => Ok(None),
+        Err((code, msg)) => Err(refusal("lab_order_query", &code, &msg)),
+    }
+}
+
+pub(crate) fn specimen_rejected(order_no: &str, a: Answer) -> Result<LabSnapshot, DomainError> {
+    match a {
+        Ok(v) => lab_snapshot("specimen_reject", parse("specimen_reject", v)?),
+        Err((code, _)) if code == LAB_ORDER_UNKNOWN => Err(DomainError::new(ErrorCode::LabOrderUnknown, format!("his specimen_reject: {order_no} unknown"))),
+        Err((code, msg)) if code == LAB_NOT_REJECTABLE => {
+            Err(DomainError::new(ErrorCode::SpecimenNotRejectable, format!("his specimen_reject refused: {msg}")))
+        }
+        Err((code, msg)) => Err(refusal("specimen_reject", &code, &msg)),
+    }
+}
+
+pub(crate) fn inpatient_stay(a: Answer) -> Result<Option<InpatientStay>, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        inpatient_no: String,
+        ward: String,
+        bed: String,
+        admit_time: DateTime<Utc>,
+        prepay_balance: i64,
+        total_cost: i64,
+        account_closed: bool,
+    }
+    match a {
+        Ok(v) => {
+            let r: R = parse("inhospital_info", v)?;
+            Ok(Some(InpatientStay {
+                inpatient_no: r.inpatient_no,
+                ward: r.ward,
+                bed: r.bed,
+                admitted_at: r.admit_time,
+                deposit_balance: amount("inhospital_info", "prepayBalance", r.prepay_balance)?,
+                charges_to_date: amount("inhospital_info", "totalCost", r.total_cost)?,
+                account_closed: r.account_closed,
+            }))
+        }
+        Err((code, _)) if code == "2010" => Ok(None),
+        Err((code, msg)) => Err(refusal("inhospital_info", &code, &msg)),
+    }
+}
+
+pub(crate) fn deposit_balance(v: Value) -> Result<Fen, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        prepay_balance: i64,
+    }
+    let r: R = parse("prepay", v)?;
+    amount("prepay", "prepayBalance", r.prepay_balance)
+}
+
+pub(crate) fn card_account(a: Answer) -> Result<Option<CardAccount>, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        card_no: String,
+        balance: i64,
+    }
+    match a {
+        Ok(data) => {
+            let r: R = parse("card_info", data)?;
+            Ok(Some(CardAccount { card_no: r.card_no, balance: amount("card_info", "balance", r.balance)? }))
+        }
+        Err((code, _)) if code == "2020" => Ok(None),
+        Err((code, msg)) => Err(refusal("card_info", &code, &msg)),
+    }
+}
+
+pub(crate) fn card_balance(v: Value) -> Result<Fen, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        balance: i64,
+    }
+    let r: R = parse("card_recharge", v)?;
+    amount("card_recharge", "balance", r.balance)
+}
+
+pub(crate) fn daily_fees(v: Value) -> Result<DailyFeeList, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        date: NaiveDate,
+        items: Vec<ItemDto>,
+        total_fee: i64,
+    }
+    let r: R = parse("daily_list", v)?;
+    let items: Vec<FeeItem> = r.items.into_iter().map(|i| fee_item("daily_list", i)).collect::<Result<_, _>>()?;
+    if checked_sum(items.iter().map(|i| i.amount.0)) != Some(r.total_fee) {
+        return Err(malformed("daily_list", "lines do not sum to totalFee"));
+    }
+    Ok(DailyFeeList { date: r.date, items, total: amount("daily_list", "totalFee", r.total_fee)? })
+}
+
+pub(crate) fn trade_records(v: Value) -> Result<Vec<HisTradeRecord>, DomainError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        trade_no: String,
+        trade_type: String,
+        amount: i64,
+        trade_time: DateTime<Utc>,
+    }
+    let v: Vec<R> = parse("trade_check", v)?;
+    v.into_iter()
+        .map(|r| Ok(HisTradeRecord { amount: signed_amount("trade_check", "amount", r.amount)?, trade_no: r.trade_no, kind: r.trade_type, at: r.trade_time }))
+        .collect()
+}
+
+/// A sum of amounts the HIS sent; `None` when it overflows (a hostile answer must
+/// not panic a debug build or wrap in a release one).
+fn checked_sum(amounts: impl IntoIterator<Item = i64>) -> Option<i64> {
+    amounts.into_iter().try_fold(0i64, i64::checked_add)
+}
