@@ -5,7 +5,7 @@ use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use domain::booking::BookingState;
+use domain::registration::BookingState;
 use domain::{DomainError, ErrorCode};
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -40,9 +40,9 @@ impl Registry {
             .with(crate::registration::BOOKING_REMIND, crate::registration::RemindBooking)
             .with(crate::fairness::NO_SHOW_DAILY, crate::fairness::NoShowDaily)
             .with(crate::billing::notices::BILL_DUE_SCAN, crate::billing::notices::BillDueScan)
-            .with(crate::notify::NOTIFY_DISPATCH, crate::notify::DispatchEvent)
-            .with(crate::notify::NOTIFY_DELIVER, crate::notify::DeliverMessage)
-            .with(crate::notify::NOTIFY_ACK_CHECK, crate::notify::AckCheck)
+            .with(crate::messages::NOTIFY_DISPATCH, crate::messages::DispatchEvent)
+            .with(crate::messages::NOTIFY_DELIVER, crate::messages::DeliverMessage)
+            .with(crate::messages::NOTIFY_ACK_CHECK, crate::messages::AckCheck)
             .with(crate::reports::REPORTS_SYNC, crate::reports::SyncLabOrder)
             .with(crate::reports::REPORTS_INGEST, crate::reports::IngestReportFiles)
             .with(crate::reports::REPORTS_PUBLISH, crate::reports::PublishReport)
@@ -215,7 +215,7 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     if app.store.live_jobs_of_kind(crate::reports::REPORTS_POLL).await? == 0 {
         crate::reports::schedule_poll(app).await?;
     }
-    let swept = crate::notify::sweep_undispatched(app).await?;
+    let swept = crate::messages::sweep_undispatched(app).await?;
     if swept > 0 {
         tracing::info!(events = swept, "journey events queued for the message platform");
     }

@@ -14,7 +14,7 @@ pub mod insurance;
 pub mod job;
 pub mod jobs;
 pub mod maintenance;
-pub mod notify;
+pub mod messages;
 pub mod ops;
 pub mod registration;
 pub mod reports;
@@ -116,7 +116,7 @@ pub struct App {
     pub(crate) held_cache: Arc<admission::HeldCache>,
     pub(crate) eligibility_cache: Arc<insurance::EligibilityCache>,
     /// The message platform's channels and policy.
-    pub(crate) messaging: Arc<notify::Messaging>,
+    pub(crate) messaging: Arc<messages::Messaging>,
     pub(crate) reports: Arc<reports::Reports>,
 }
 
@@ -152,7 +152,7 @@ impl App {
             slot_claims: Arc::default(),
             held_cache: Arc::default(),
             eligibility_cache,
-            messaging: Arc::new(notify::Messaging::default()),
+            messaging: Arc::new(messages::Messaging::default()),
             reports: Arc::new(reports::Reports::default()),
         }
     }
@@ -162,7 +162,7 @@ impl App {
         self
     }
 
-    pub fn with_messaging(mut self, messaging: notify::Messaging) -> Self {
+    pub fn with_messaging(mut self, messaging: messages::Messaging) -> Self {
         self.messaging = Arc::new(messaging);
         self
     }

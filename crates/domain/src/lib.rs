@@ -7,7 +7,6 @@
 
 pub mod audit;
 pub mod billing;
-pub mod booking;
 pub mod clock;
 pub mod error;
 pub mod format;
@@ -15,9 +14,10 @@ pub mod idempotency;
 pub mod identity;
 pub mod insurance;
 pub mod masked;
+pub mod messages;
 pub mod money;
-pub mod notify;
 pub mod ports;
+pub mod registration;
 pub mod reports;
 pub mod secret;
 pub mod staff;

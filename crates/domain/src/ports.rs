@@ -1,10 +1,10 @@
 //! The ports through which use cases reach outside systems. `gateways` implements each
 //! one against the real protocol; tests and demo mode point those at `sim`.
-use crate::booking::{Department, Doctor, Schedule, SessionChange};
 use crate::error::DomainError;
 use crate::identity::Gender;
 use crate::insurance::Coverage;
 use crate::money::Fen;
+use crate::registration::{Department, Doctor, Schedule, SessionChange};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -282,8 +282,8 @@ pub struct WechatMessage {
 /// never errors: the delivery engine decides what a classification means.
 #[async_trait::async_trait]
 pub trait WechatMessagePort: Send + Sync {
-    async fn send_template(&self, m: &WechatMessage) -> crate::notify::SendOutcome;
-    async fn send_subscribe(&self, m: &WechatMessage) -> crate::notify::SendOutcome;
+    async fn send_template(&self, m: &WechatMessage) -> crate::messages::SendOutcome;
+    async fn send_subscribe(&self, m: &WechatMessage) -> crate::messages::SendOutcome;
 }
 
 /// An SMS, ready to send.
@@ -300,7 +300,7 @@ pub struct SmsMessage {
 #[async_trait::async_trait]
 pub trait SmsPort: Send + Sync {
     fn provider(&self) -> &'static str;
-    async fn send(&self, m: &SmsMessage) -> crate::notify::SendOutcome;
+    async fn send(&self, m: &SmsMessage) -> crate::messages::SendOutcome;
 }
 
 /// A route the in-hospital navigation system can show (OTH-1).

@@ -14,9 +14,9 @@ pub mod files;
 pub mod his;
 #[cfg(feature = "http")]
 pub mod http;
-pub mod nhsa;
 #[cfg(feature = "http")]
-pub mod notify;
+pub mod messages;
+pub mod nhsa;
 #[cfg(feature = "http")]
 pub mod realname;
 #[cfg(feature = "http")]

@@ -523,7 +523,7 @@ pub struct SessionCount {
 pub async fn count(http: &reqwest::Client, plan: &Plan, database_url: &str, sessions: &[Session]) -> Result<Vec<SessionCount>> {
     let db = sea_orm::Database::connect(database_url).await.context("connect for the verdict")?;
     let ids = sessions.iter().map(|s| format!("'{}'", s.schedule_id.replace('\'', ""))).collect::<Vec<_>>().join(",");
-    let holding = domain::booking::BookingState::ALL.iter().filter(|s| s.holds_place()).map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
+    let holding = domain::registration::BookingState::ALL.iter().filter(|s| s.holds_place()).map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
     let sql = format!("SELECT schedule_id, patient_id, state FROM registration WHERE schedule_id IN ({ids}) AND state IN ({holding})");
     let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
     let mut ours: HashMap<String, (u32, u32, BTreeMap<i64, u32>)> = HashMap::new();
@@ -533,7 +533,7 @@ pub async fn count(http: &reqwest::Client, plan: &Plan, database_url: &str, sess
         let state: String = r.try_get("", "state")?;
         let e = ours.entry(sched).or_default();
         e.0 += 1;
-        e.1 += u32::from(state == domain::booking::BookingState::Locking.as_str());
+        e.1 += u32::from(state == domain::registration::BookingState::Locking.as_str());
         *e.2.entry(patient).or_default() += 1;
     }
     let _ = db.close().await;

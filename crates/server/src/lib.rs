@@ -124,8 +124,8 @@ pub fn reports(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<app::repor
 }
 
 /// The message platform's connectors and policy from settings.
-fn messaging(s: &Settings, clock: Arc<dyn Clock>) -> app::notify::Messaging {
-    use gateways::notify::{navigation, sms, wechat};
+fn messaging(s: &Settings, clock: Arc<dyn Clock>) -> app::messages::Messaging {
+    use gateways::messages::{navigation, sms, wechat};
     let wechat: Option<Arc<dyn domain::ports::WechatMessagePort>> = (!s.wechat.appid.is_empty()).then(|| {
         Arc::new(wechat::WechatMessageClient::new(wechat::WechatMessageConfig {
             api_base: s.wechat.api_base.clone(),
@@ -159,11 +159,11 @@ fn messaging(s: &Settings, clock: Arc<dyn Clock>) -> app::notify::Messaging {
         })) as Arc<dyn domain::ports::NavigationPort>
     });
     let m = &s.messages;
-    app::notify::Messaging {
+    app::messages::Messaging {
         wechat,
         sms,
         navigation,
-        policy: app::notify::MessagePolicy {
+        policy: app::messages::MessagePolicy {
             quiet_start: m.quiet_time(&m.quiet_start).unwrap_or_default(),
             quiet_end: m.quiet_time(&m.quiet_end).unwrap_or_default(),
             critical_ack_within: chrono::Duration::minutes(m.critical_ack_minutes),

@@ -4,10 +4,10 @@
 use crate::rng::SeededRng;
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, Weekday};
 use domain::Fen;
-use domain::booking::{Department, Doctor, Schedule, SessionPeriod, Slot};
 use domain::identity::{Gender, IdCardNo};
 use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
 use domain::ports::FeeItem;
+use domain::registration::{Department, Doctor, Schedule, SessionPeriod, Slot};
 
 pub const DEFAULT_SEED: u64 = 20_261_125;
 pub const SCHEDULE_DAYS: i64 = 14;

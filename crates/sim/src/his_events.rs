@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Duration;
-use gateways::notify::open_api::OpenApiClient;
+use gateways::messages::open_api::OpenApiClient;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

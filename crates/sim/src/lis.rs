@@ -372,7 +372,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use gateways::notify::open_api::OpenApiClient;
+use gateways::messages::open_api::OpenApiClient;
 
 /// Sends whatever the LIS has to push, in the background (the LIS never waits for
 /// Carebridge).

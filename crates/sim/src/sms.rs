@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::Clock;
-use gateways::notify::sms::{aliyun_signature, tencent_signature};
+use gateways::messages::sms::{aliyun_signature, tencent_signature};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -76,7 +76,7 @@ pub type SharedSms = Arc<Mutex<SmsState>>;
 
 impl SmsState {
     pub fn new(cfg: SmsSimConfig, clock: Arc<dyn Clock>) -> Self {
-        let templates = domain::notify::SCENES.iter().map(|s| domain::notify::default_provider_template(domain::notify::Channel::Sms, s.code)).collect();
+        let templates = domain::messages::SCENES.iter().map(|s| domain::messages::default_provider_template(domain::messages::Channel::Sms, s.code)).collect();
         Self { cfg, clock, sent: vec![], faults: SmsFaults::default(), nonces: HashSet::new(), templates, seq: 0 }
     }
 }

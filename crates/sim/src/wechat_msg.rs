@@ -71,9 +71,9 @@ pub struct MessageState {
 impl MessageState {
     pub fn new() -> Self {
         let mut templates = HashSet::new();
-        for s in domain::notify::SCENES {
-            templates.insert(domain::notify::default_provider_template(domain::notify::Channel::WechatTemplate, s.code));
-            templates.insert(domain::notify::default_provider_template(domain::notify::Channel::WechatSubscribe, s.code));
+        for s in domain::messages::SCENES {
+            templates.insert(domain::messages::default_provider_template(domain::messages::Channel::WechatTemplate, s.code));
+            templates.insert(domain::messages::default_provider_template(domain::messages::Channel::WechatSubscribe, s.code));
         }
         Self { templates, next_msgid: 3_000_000_001, ..Default::default() }
     }
@@ -149,7 +149,7 @@ async fn send(st: SharedWechat, q: SendQuery, body: Value, kind: &'static str) -
             }
         } else {
             for (k, v) in &data {
-                if domain::notify::fit_wechat_value(k, v) != *v {
+                if domain::messages::fit_wechat_value(k, v) != *v {
                     return wx(47003, "argument invalid! data.thing.value exceeds limit");
                 }
             }

@@ -5,7 +5,7 @@ use crate::registration::{BookingRow, NewBooking};
 use crate::{Store, db_err, dialect, micros};
 use chrono::{DateTime, Utc};
 use domain::DomainError;
-use domain::booking::BookingState;
+use domain::registration::BookingState;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Statement};
 use std::collections::HashMap;
 

@@ -2,8 +2,8 @@
 use crate::entity::{booking_blacklist, insurance_dept_rule, registration};
 use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, Utc};
-use domain::booking::BookingState;
 use domain::insurance::{DeptException, InsuranceKind};
+use domain::registration::BookingState;
 use domain::{DomainError, ErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};

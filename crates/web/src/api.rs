@@ -1,18 +1,12 @@
 //! The JSON API, described by OpenAPI at `/api/openapi.json` (Swagger UI at
 //! `/api/docs`). Patient routes authenticate with the patient session cookie.
-use crate::WebState;
-use crate::auth::PatientAuth;
 use crate::error::{AppError, ErrorBody};
-use crate::middleware::CorrelationId;
-use app::identity::AddPatientInput;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use domain::ErrorCode;
-use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 /// `Json` whose rejections use the error catalogue: wrong content type → 415
 /// `UNSUPPORTED_MEDIA_TYPE`, bad JSON → 400 `BAD_REQUEST`, too large → 413.
@@ -37,215 +31,19 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct PatientDto {
-    pub id: i64,
-    /// self / child / parent / spouse / other
-    pub relationship: String,
-    pub name_masked: String,
-    pub id_no_masked: String,
-    pub mobile_masked: Option<String>,
-    pub gender: String,
-    pub birth_date: String,
-    pub mr_no: String,
-    /// tier1 / tier2 / tier3 / children / self_pay
-    pub insurance_kind: String,
-    pub is_default: bool,
-}
-
-impl From<app::identity::PatientSummary> for PatientDto {
-    fn from(p: app::identity::PatientSummary) -> Self {
-        Self {
-            id: p.id,
-            relationship: p.relationship.as_str().into(),
-            name_masked: p.name_masked,
-            id_no_masked: p.id_no_masked,
-            mobile_masked: p.mobile_masked,
-            gender: format!("{:?}", p.gender).to_lowercase(),
-            birth_date: p.birth_date.to_string(),
-            mr_no: p.mr_no,
-            insurance_kind: p.insurance_kind,
-            is_default: p.is_default,
-        }
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct AddPatientRequest {
-    /// As on the ID card.
-    pub name: String,
-    /// 18-digit resident ID number (GB 11643 check digit).
-    pub id_card_no: String,
-    pub mobile: Option<String>,
-    /// self / child / parent / spouse / other
-    pub relationship: String,
-}
-
-/// The patients the signed-in WeChat user manages.
-#[utoipa::path(get, path = "/api/v1/me/patients", tag = "identity",
-    responses((status = 200, body = Vec<PatientDto>), (status = 401, body = ErrorBody)))]
-pub async fn list_patients(State(st): State<WebState>, auth: PatientAuth) -> Result<Json<Vec<PatientDto>>, AppError> {
-    Ok(Json(st.app.list_patients(auth.account_id).await?.into_iter().map(Into::into).collect()))
-}
-
-/// Adds a patient after real-name verification and HIS registration (建档).
-#[utoipa::path(post, path = "/api/v1/me/patients", tag = "identity", request_body = AddPatientRequest,
-    responses((status = 201, body = PatientDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody, description = "PATIENT_ALREADY_ADDED / PATIENT_LIMIT_REACHED"),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody, description = "ID_NUMBER_INVALID, NAME_INVALID, MOBILE_INVALID, REAL_NAME_MISMATCH …")))]
-pub async fn add_patient(
-    State(st): State<WebState>,
-    auth: PatientAuth,
-    Extension(cid): Extension<CorrelationId>,
-    ApiJson(req): ApiJson<AddPatientRequest>,
-) -> Result<Response, AppError> {
-    let input = AddPatientInput { name: req.name, id_card_no: req.id_card_no, mobile: req.mobile, relationship: req.relationship };
-    let p = st.app.add_patient(auth.account_id, &input, &cid.0).await?;
-    Ok((StatusCode::CREATED, Json(PatientDto::from(p))).into_response())
-}
-
-/// Removes a patient from the signed-in user's list.
-#[utoipa::path(delete, path = "/api/v1/me/patients/{id}", tag = "identity", params(("id" = i64, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn remove_patient(
-    State(st): State<WebState>,
-    auth: PatientAuth,
-    Extension(cid): Extension<CorrelationId>,
-    Path(id): Path<i64>,
-) -> Result<StatusCode, AppError> {
-    st.app.remove_patient(auth.account_id, id, &cid.0).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DepartmentDto {
-    pub dept_id: String,
-    pub name: String,
-    pub category: String,
-    pub location: String,
-    pub intro: String,
-}
-
-/// The hospital's departments.
-#[utoipa::path(get, path = "/api/v1/departments", tag = "booking", responses((status = 200, body = Vec<DepartmentDto>), (status = 503, body = ErrorBody)))]
-pub async fn departments(State(st): State<WebState>) -> Result<Json<Vec<DepartmentDto>>, AppError> {
-    Ok(Json(
-        st.app
-            .departments()
-            .await?
-            .iter()
-            .map(|d| DepartmentDto {
-                dept_id: d.dept_id.clone(),
-                name: d.name.clone(),
-                category: d.category.clone(),
-                location: d.location.clone(),
-                intro: d.intro.clone(),
-            })
-            .collect(),
-    ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SlotDto {
-    pub slot_id: String,
-    /// HH:MM, Asia/Shanghai
-    pub start: String,
-    pub end: String,
-    pub capacity: u32,
-    pub available: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ScheduleDto {
-    pub schedule_id: String,
-    pub doctor_code: String,
-    pub doctor_name: String,
-    pub doctor_title: String,
-    /// Registration plus consultation fee, in fen.
-    pub fee_fen: i64,
-    pub date: String,
-    /// morning / afternoon / evening
-    pub period: String,
-    pub suspended: bool,
-    pub slots: Vec<SlotDto>,
-}
-
-/// A session as the API shows it; `left` overrides the HIS's `available` with the
-/// live count of places left (the single-session view).
-fn schedule_dto(s: &domain::booking::Schedule, doctors: &[domain::booking::Doctor], left: Option<&std::collections::HashMap<String, u32>>) -> ScheduleDto {
-    let d = doctors.iter().find(|d| d.doctor_code == s.doctor_code);
-    ScheduleDto {
-        schedule_id: s.schedule_id.clone(),
-        doctor_code: s.doctor_code.clone(),
-        doctor_name: d.map(|d| d.name.clone()).unwrap_or_default(),
-        doctor_title: d.map(|d| d.title.clone()).unwrap_or_default(),
-        fee_fen: d.and_then(|d| d.visit_fee()).map_or(0, |f| f.0),
-        date: s.date.to_string(),
-        period: match s.period {
-            domain::booking::SessionPeriod::Morning => "morning",
-            domain::booking::SessionPeriod::Afternoon => "afternoon",
-            domain::booking::SessionPeriod::Evening => "evening",
-        }
-        .into(),
-        suspended: s.suspended,
-        slots: s
-            .slots
-            .iter()
-            .map(|x| SlotDto {
-                slot_id: x.slot_id.clone(),
-                start: x.start.format("%H:%M").to_string(),
-                end: x.end.format("%H:%M").to_string(),
-                capacity: x.capacity,
-                available: left.map(|l| l.get(&x.slot_id).copied().unwrap_or(0)).unwrap_or(x.available),
-            })
-            .collect(),
-    }
-}
-
-fn plain_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// A department's sessions over the next 14 days, with availability as the HIS last
-/// said (refreshed every few seconds).
-#[utoipa::path(get, path = "/api/v1/departments/{dept_id}/schedules", tag = "booking", params(("dept_id" = String, Path)),
-    responses((status = 200, body = Vec<ScheduleDto>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn schedules(State(st): State<WebState>, Path(dept_id): Path<String>) -> Result<Json<Vec<ScheduleDto>>, AppError> {
-    if !plain_id(&dept_id) {
-        return Err(ErrorCode::NotFound.into());
-    }
-    let v = st.app.department_view(&dept_id).await?;
-    Ok(Json(v.schedules.iter().map(|s| schedule_dto(s, &v.doctors, None)).collect()))
-}
-
-/// One session with its places left, live: the smaller of what the HIS last said and
-/// the capacity less every booking made since, on any node (what to poll during the
-/// 8:00 rush).
-#[utoipa::path(get, path = "/api/v1/departments/{dept_id}/schedules/{schedule_id}", tag = "booking", params(("dept_id" = String, Path), ("schedule_id" = String, Path)),
-    responses((status = 200, body = ScheduleDto), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn session(State(st): State<WebState>, Path((dept_id, schedule_id)): Path<(String, String)>) -> Result<Json<ScheduleDto>, AppError> {
-    if !plain_id(&dept_id) || !plain_id(&schedule_id) {
-        return Err(ErrorCode::NotFound.into());
-    }
-    let v = st.app.department_view(&dept_id).await?;
-    let s = v.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::NotFound)?;
-    let left = st.app.session_places(&v, s).await?;
-    Ok(Json(schedule_dto(s, &v.doctors, Some(&left))))
-}
-
 #[derive(OpenApi)]
 #[openapi(
     modifiers(&CommonErrors),
     info(title = "Carebridge 智慧服务平台 API", version = "1", description = "Patient-service APIs. Errors are `{code, message, correlation_id}` with stable codes."),
-    paths(list_patients, add_patient, remove_patient, departments, schedules, session, crate::payments::api_order, crate::payments::api_orders, crate::payments::api_create_order, crate::payments::api_pay,
+    paths(crate::identity::api_list_patients, crate::identity::api_add_patient, crate::identity::api_remove_patient, crate::registration::api_departments, crate::registration::api_schedules, crate::registration::api_session, crate::billing::api_order, crate::billing::api_orders, crate::billing::api_create_order, crate::billing::api_pay,
         crate::registration::api_book, crate::registration::api_list, crate::registration::api_get, crate::registration::api_cancel,
-        crate::children::api_start, crate::children::api_complete, crate::children::api_list,
+        crate::insurance::api_start, crate::insurance::api_complete, crate::insurance::api_list,
         crate::registration::api_check_in,
         crate::messages::api_inbox, crate::messages::api_get, crate::messages::api_ack, crate::messages::api_preferences, crate::messages::api_set_preference,
         crate::open_api::push, crate::open_api::status, crate::reports::api_list, crate::reports::api_get, crate::reports::lab_event),
-    components(schemas(ErrorBody, PatientDto, AddPatientRequest, DepartmentDto, ScheduleDto, SlotDto, crate::payments::OrderDto, crate::payments::CreateOrderRequest, crate::payments::CreatedOrderDto, crate::payments::PayRequest, crate::payments::PayStepDto,
+    components(schemas(ErrorBody, crate::identity::PatientDto, crate::identity::AddPatientRequest, crate::registration::DepartmentDto, crate::registration::ScheduleDto, crate::registration::SlotDto, crate::billing::OrderDto, crate::billing::CreateOrderRequest, crate::billing::CreatedOrderDto, crate::billing::PayRequest, crate::billing::PayStepDto,
         crate::registration::BookRequest, crate::registration::BookingDto,
-        crate::children::StartBindingRequest, crate::children::NextStepDto, crate::children::CompleteBindingRequest, crate::children::ChildDto,
+        crate::insurance::StartBindingRequest, crate::insurance::NextStepDto, crate::insurance::CompleteBindingRequest, crate::insurance::ChildDto,
         crate::messages::MessageDto, crate::messages::InboxDto, crate::messages::PreferenceDto,
         crate::open_api::PushRequestDto, crate::open_api::PushAnswerDto, crate::open_api::OpenErrorBody,
         crate::reports::ReportDto, crate::reports::ResultDto, crate::reports::FileDto, crate::reports::LabEventDto, crate::reports::LabEventAnswerDto)),
@@ -403,15 +201,4 @@ impl utoipa::Modify for CommonErrors {
             }
         }
     }
-}
-
-/// The bank's result notification (form-encoded). Answers `SUCCESS` once the
-/// notification is verified and stored, including for duplicates; a forged or
-/// mismatching one gets a stable error and changes nothing.
-pub async fn ccb_callback(State(st): State<WebState>, body: axum::body::Bytes) -> Result<Response, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::from(ErrorCode::BadRequest))?;
-    let raw = String::from_utf8_lossy(&body);
-    let outcome = st.app.handle_ccb_notification(&pairs, &raw).await?;
-    tracing::info!(?outcome, "ccb notification");
-    Ok(([("content-type", "text/plain")], "SUCCESS").into_response())
 }

@@ -4,22 +4,24 @@
 
 pub mod api;
 pub mod auth;
+pub mod billing;
+pub mod billing_console;
 pub mod cards;
-pub mod children;
 pub mod error;
-pub mod finance;
 pub mod idempotency;
+pub mod identity;
 pub mod inpatient;
-pub mod message_console;
+pub mod insurance;
 pub mod messages;
+pub mod messages_console;
 pub mod middleware;
 pub mod open_api;
 pub mod ops;
-pub mod outpatient;
 pub mod pages;
-pub mod payments;
 pub mod registration;
+pub mod registration_console;
 pub mod reports;
+pub mod reports_console;
 pub mod staff;
 
 use app::App;
@@ -133,58 +135,58 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
     let staff_admin = Router::new()
         .route("/staff/admin/staff", get(staff::users).post(staff::create_user))
         .route("/staff/admin/audit", get(staff::audit))
-        .route("/staff/admin/open-api", get(message_console::open_api_clients).post(message_console::create_open_api_client))
+        .route("/staff/admin/open-api", get(messages_console::open_api_clients).post(messages_console::create_open_api_client))
         .route_layer(from_fn_with_state((st.clone(), STAFF_ADMIN), auth::require_roles));
 
     let staff_finance = Router::new()
-        .route("/staff/finance/orders", get(finance::orders))
-        .route("/staff/finance/orders/{order_no}", get(finance::order))
-        .route("/staff/finance/orders/{order_no}/refund", post(finance::refund))
-        .route("/staff/finance/ledger", get(finance::ledger))
-        .route("/staff/finance/reconciliation", get(finance::recon_runs).post(finance::run_recon))
-        .route("/staff/finance/reconciliation/{run_id}", get(finance::recon_run))
-        .route("/staff/finance/reconciliation/{run_id}/items/{item_id}/resolve", post(finance::resolve_item))
+        .route("/staff/finance/orders", get(billing_console::orders))
+        .route("/staff/finance/orders/{order_no}", get(billing_console::order))
+        .route("/staff/finance/orders/{order_no}/refund", post(billing_console::refund))
+        .route("/staff/finance/ledger", get(billing_console::ledger))
+        .route("/staff/finance/reconciliation", get(billing_console::recon_runs).post(billing_console::run_recon))
+        .route("/staff/finance/reconciliation/{run_id}", get(billing_console::recon_run))
+        .route("/staff/finance/reconciliation/{run_id}/items/{item_id}/resolve", post(billing_console::resolve_item))
         .route_layer(from_fn_with_state((st.clone(), STAFF_FINANCE), auth::require_roles));
     let staff_outpatient = Router::new()
-        .route("/staff/outpatient/sessions", get(outpatient::sessions))
-        .route("/staff/outpatient/sessions/{schedule_id}/change", post(outpatient::change))
-        .route("/staff/outpatient/blacklist", get(outpatient::blacklist))
-        .route("/staff/outpatient/blacklist/{id}/lift", post(outpatient::lift))
-        .route("/staff/outpatient/insurance-rules", get(outpatient::insurance_rules).post(outpatient::add_insurance_rule))
-        .route("/staff/outpatient/insurance-rules/{id}", post(outpatient::toggle_insurance_rule))
-        .route("/staff/outpatient/visit-notes", get(message_console::visit_notes).post(message_console::save_visit_note))
+        .route("/staff/outpatient/sessions", get(registration_console::sessions))
+        .route("/staff/outpatient/sessions/{schedule_id}/change", post(registration_console::change))
+        .route("/staff/outpatient/blacklist", get(registration_console::blacklist))
+        .route("/staff/outpatient/blacklist/{id}/lift", post(registration_console::lift))
+        .route("/staff/outpatient/insurance-rules", get(registration_console::insurance_rules).post(registration_console::add_insurance_rule))
+        .route("/staff/outpatient/insurance-rules/{id}", post(registration_console::toggle_insurance_rule))
+        .route("/staff/outpatient/visit-notes", get(messages_console::visit_notes).post(messages_console::save_visit_note))
         .route_layer(from_fn_with_state((st.clone(), STAFF_OUTPATIENT), auth::require_roles));
     let staff_messages = Router::new()
-        .route("/staff/messages", get(message_console::log))
-        .route("/staff/messages/templates", get(message_console::templates))
-        .route("/staff/messages/templates/{scene}/{channel}", get(message_console::edit_template).post(message_console::save_template))
-        .route("/staff/messages/stats", get(message_console::stats))
-        .route("/staff/messages/jobs/{id}/requeue", post(message_console::requeue_job))
-        .route("/staff/messages/{message_no}", get(message_console::detail))
-        .route("/staff/messages/{message_no}/retry", post(message_console::retry))
+        .route("/staff/messages", get(messages_console::log))
+        .route("/staff/messages/templates", get(messages_console::templates))
+        .route("/staff/messages/templates/{scene}/{channel}", get(messages_console::edit_template).post(messages_console::save_template))
+        .route("/staff/messages/stats", get(messages_console::stats))
+        .route("/staff/messages/jobs/{id}/requeue", post(messages_console::requeue_job))
+        .route("/staff/messages/{message_no}", get(messages_console::detail))
+        .route("/staff/messages/{message_no}/retry", post(messages_console::retry))
         .route_layer(from_fn_with_state((st.clone(), STAFF_MESSAGES), auth::require_roles));
     let staff_tasks = Router::new()
-        .route("/staff/tasks", get(message_console::tasks))
-        .route("/staff/tasks/{id}/close", post(message_console::close_task))
+        .route("/staff/tasks", get(messages_console::tasks))
+        .route("/staff/tasks/{id}/close", post(messages_console::close_task))
         .route_layer(from_fn_with_state((st.clone(), STAFF_TASKS), auth::require_roles));
     let staff_lab = Router::new()
-        .route("/staff/lab", get(reports::lab))
-        .route("/staff/lab/{order_no}/reject", post(reports::reject))
-        .route("/staff/lab/{order_no}/release", post(reports::release))
+        .route("/staff/lab", get(reports_console::lab))
+        .route("/staff/lab/{order_no}/reject", post(reports_console::reject))
+        .route("/staff/lab/{order_no}/release", post(reports_console::release))
         .route_layer(from_fn_with_state((st.clone(), STAFF_LAB), auth::require_roles));
     let swagger: Router<WebState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", api::ApiDoc::openapi()).into();
 
     Router::new()
         .route("/", get(pages::home))
         .route("/settings/text-size", get(pages::text_size))
-        .route("/wx/login", get(pages::wechat_login))
-        .route("/wx/callback", get(pages::wechat_callback))
-        .route("/logout", post(pages::logout))
-        .route("/patients", get(pages::patients).post(pages::create_patient))
-        .route("/patients/new", get(pages::new_patient))
-        .route("/patients/{id}/delete", post(pages::remove_patient))
-        .route("/departments", get(pages::departments))
-        .route("/departments/{dept_id}", get(pages::department))
+        .route("/wx/login", get(identity::wechat_login))
+        .route("/wx/callback", get(identity::wechat_callback))
+        .route("/logout", post(identity::logout))
+        .route("/patients", get(identity::patients).post(identity::create_patient))
+        .route("/patients/new", get(identity::new_patient))
+        .route("/patients/{id}/delete", post(identity::remove_patient))
+        .route("/departments", get(registration::departments))
+        .route("/departments/{dept_id}", get(registration::department))
         .route("/staff/login", get(staff::login_form).post(staff::login))
         .route("/staff/logout", post(staff::logout))
         .merge(staff_any)
@@ -194,16 +196,16 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_messages)
         .merge(staff_tasks)
         .merge(staff_lab)
-        .route("/api/v1/me/patients", get(api::list_patients).post(api::add_patient))
-        .route("/api/v1/me/patients/{id}", delete(api::remove_patient))
-        .route("/api/v1/departments", get(api::departments))
-        .route("/callbacks/ccb", post(api::ccb_callback))
-        .route("/children", get(children::list))
-        .route("/children/bind", get(children::form).post(children::start))
-        .route("/children/bind/back", get(children::back))
-        .route("/api/v1/me/children", get(children::api_list))
-        .route("/api/v1/me/children/bindings", post(children::api_start))
-        .route("/api/v1/me/children/bindings/complete", post(children::api_complete))
+        .route("/api/v1/me/patients", get(identity::api_list_patients).post(identity::api_add_patient))
+        .route("/api/v1/me/patients/{id}", delete(identity::api_remove_patient))
+        .route("/api/v1/departments", get(registration::api_departments))
+        .route("/callbacks/ccb", post(billing::ccb_callback))
+        .route("/children", get(insurance::list))
+        .route("/children/bind", get(insurance::form).post(insurance::start))
+        .route("/children/bind/back", get(insurance::back))
+        .route("/api/v1/me/children", get(insurance::api_list))
+        .route("/api/v1/me/children/bindings", post(insurance::api_start))
+        .route("/api/v1/me/children/bindings/complete", post(insurance::api_complete))
         .route("/book/{dept_id}/{schedule_id}", get(registration::book_page))
         .route("/registrations", get(registration::list).post(registration::submit))
         .route("/registrations/{booking_no}", get(registration::detail))
@@ -235,21 +237,21 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/inpatient/deposit", post(inpatient::top_up))
         .route("/card", get(cards::card))
         .route("/card/recharge", post(cards::recharge))
-        .route("/bills", get(payments::bills))
-        .route("/fees", get(payments::fees))
-        .route("/bills/{patient_id}/{recipe_id}/pay", post(payments::pay_bill))
-        .route("/payments", get(payments::my_payments))
-        .route("/pay/{order_no}", get(payments::pay_page))
-        .route("/pay/{order_no}/method", post(payments::choose_method))
-        .route("/pay/{order_no}/insurance-auth", get(payments::insurance_auth_back))
-        .route("/pay/{order_no}/confirm", post(payments::confirm_insurance))
-        .route("/pay/{order_no}/self-pay", post(payments::pay_rest))
-        .route("/pay/{order_no}/result", get(payments::result_page))
-        .route("/api/v1/me/orders", get(payments::api_orders).post(payments::api_create_order))
-        .route("/api/v1/me/orders/{order_no}", get(payments::api_order))
-        .route("/api/v1/me/orders/{order_no}/pay", post(payments::api_pay))
-        .route("/api/v1/departments/{dept_id}/schedules", get(api::schedules))
-        .route("/api/v1/departments/{dept_id}/schedules/{schedule_id}", get(api::session))
+        .route("/bills", get(billing::bills))
+        .route("/fees", get(billing::fees))
+        .route("/bills/{patient_id}/{recipe_id}/pay", post(billing::pay_bill))
+        .route("/payments", get(billing::my_payments))
+        .route("/pay/{order_no}", get(billing::pay_page))
+        .route("/pay/{order_no}/method", post(billing::choose_method))
+        .route("/pay/{order_no}/insurance-auth", get(billing::insurance_auth_back))
+        .route("/pay/{order_no}/confirm", post(billing::confirm_insurance))
+        .route("/pay/{order_no}/self-pay", post(billing::pay_rest))
+        .route("/pay/{order_no}/result", get(billing::result_page))
+        .route("/api/v1/me/orders", get(billing::api_orders).post(billing::api_create_order))
+        .route("/api/v1/me/orders/{order_no}", get(billing::api_order))
+        .route("/api/v1/me/orders/{order_no}/pay", post(billing::api_pay))
+        .route("/api/v1/departments/{dept_id}/schedules", get(registration::api_schedules))
+        .route("/api/v1/departments/{dept_id}/schedules/{schedule_id}", get(registration::api_session))
         .merge(swagger)
         .route("/static/app.css", get(css))
         .route("/static/pay.js", get(pay_js))

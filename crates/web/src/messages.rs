@@ -7,8 +7,8 @@ use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::pages::Chrome;
 use app::Actor;
-use app::notify::inbox::MessageView;
-use app::notify::status;
+use app::messages::inbox::MessageView;
+use app::messages::status;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Extension, Form, Path, Query, State};
@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::ErrorCode;
 use domain::format::{TimeStyle, local_time};
-use domain::notify::{Category, Criticality};
+use domain::messages::{Category, Criticality};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -47,7 +47,7 @@ pub struct MessageDto {
 
 impl MessageDto {
     pub fn of(m: &MessageView) -> Self {
-        let scene = domain::notify::scene(&m.scene);
+        let scene = domain::messages::scene(&m.scene);
         Self {
             message_no: m.message_no.clone(),
             scene: m.scene.clone(),
@@ -63,7 +63,7 @@ impl MessageDto {
             acknowledged: m.acked_at.is_some(),
             status: m.status.clone(),
             status_label: status::label_zh(&m.status).to_owned(),
-            channel: m.sent_channel.as_deref().and_then(domain::notify::Channel::parse).map(|c| c.label_zh().to_owned()),
+            channel: m.sent_channel.as_deref().and_then(domain::messages::Channel::parse).map(|c| c.label_zh().to_owned()),
         }
     }
 }
@@ -174,7 +174,7 @@ async fn preference_rows(st: &WebState, account_id: i64) -> Result<Vec<Preferenc
     Ok(Category::ALL
         .iter()
         .map(|c| {
-            let scenes: Vec<_> = domain::notify::SCENES.iter().filter(|s| s.category == *c).collect();
+            let scenes: Vec<_> = domain::messages::SCENES.iter().filter(|s| s.category == *c).collect();
             PreferenceRow {
                 code: c.as_str(),
                 label: c.label_zh(),

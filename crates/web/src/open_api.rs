@@ -6,7 +6,7 @@
 use crate::WebState;
 use crate::error::{Flavour, Normalised, render_error};
 use crate::middleware::CorrelationId;
-use app::notify::open::{PushRefusal, PushRequest, SignedRequest};
+use app::messages::open::{PushRefusal, PushRequest, SignedRequest};
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};

@@ -1,20 +1,23 @@
 //! Booking pages and API (挂号): a session's slots → submit → pay → my bookings, cancel.
 use crate::WebState;
 use crate::auth::PatientAuth;
-use crate::error::AppError;
+use crate::billing::InsuranceNotice;
+use crate::error::{AppError, ErrorBody};
 use crate::middleware::CorrelationId;
-use crate::pages::{Chrome, weekday_zh};
-use crate::payments::InsuranceNotice;
+use crate::pages::Chrome;
 use app::registration::{Booked, PatientBooking};
 use app::{Actor, App};
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Json;
 use axum::extract::{ConnectInfo, Extension, Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::booking::BookingState;
+use chrono::Datelike;
+use domain::registration::BookingState;
 use domain::{DomainError, ErrorCode, Fen};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Path pieces that go back into HIS calls: short and plain.
 fn plain(s: &str) -> bool {
@@ -499,4 +502,222 @@ pub async fn api_cancel(
 async fn booking_step(st: &WebState, auth: &PatientAuth, cid: &CorrelationId, no: &str, step: Step) -> Result<Response, AppError> {
     take_step(st, auth, cid, no, step).await?;
     Ok(axum::Json(BookingDto::of(&st.app.patient_booking(auth.account_id, no).await?)).into_response())
+}
+
+// ---- the catalogue: departments, doctors, sessions ----
+
+#[derive(Template, WebTemplate)]
+#[template(path = "departments.html")]
+struct DepartmentsPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    departments: std::sync::Arc<Vec<domain::registration::Department>>,
+}
+
+pub async fn departments(State(st): State<WebState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let c = Chrome::new(&st, &headers, "/departments");
+    let departments = st.app.departments().await?;
+    Ok(DepartmentsPage { hospital: c.hospital, big_text: c.big_text, back: c.back, departments }.into_response())
+}
+
+pub struct SessionRow {
+    /// Where booking this session starts.
+    pub book_href: String,
+    pub date: String,
+    pub weekday: &'static str,
+    pub period: &'static str,
+    pub suspended: bool,
+    pub available: u32,
+    pub capacity: u32,
+    pub slots: Vec<(String, u32)>,
+}
+
+pub struct DoctorRow {
+    pub name: String,
+    pub title: String,
+    pub specialty: String,
+    pub fee: String,
+    pub sessions: Vec<SessionRow>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "department.html")]
+struct DepartmentPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    name: String,
+    location: String,
+    intro: String,
+    doctors: Vec<DoctorRow>,
+}
+
+pub fn weekday_zh(d: chrono::NaiveDate) -> &'static str {
+    ["周一", "周二", "周三", "周四", "周五", "周六", "周日"][d.weekday().num_days_from_monday() as usize]
+}
+
+pub async fn department(State(st): State<WebState>, headers: HeaderMap, Path(dept_id): Path<String>) -> Result<Response, AppError> {
+    if dept_id.len() > 32 || !dept_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let back = format!("/departments/{dept_id}");
+    let c = Chrome::new(&st, &headers, &back);
+    let v = st.app.department_view(&dept_id).await?;
+    let doctors = v
+        .doctors
+        .iter()
+        .map(|d| DoctorRow {
+            name: d.name.clone(),
+            title: d.title.clone(),
+            specialty: d.specialty.clone(),
+            fee: d.visit_fee().map(|f| f.to_string()).unwrap_or_default(),
+            sessions: v
+                .schedules
+                .iter()
+                .filter(|s| s.doctor_code == d.doctor_code)
+                .take(6)
+                .map(|s| SessionRow {
+                    book_href: format!("/book/{dept_id}/{}", s.schedule_id),
+                    date: s.date.format("%m-%d").to_string(),
+                    weekday: weekday_zh(s.date),
+                    period: s.period.label_zh(),
+                    suspended: s.suspended,
+                    available: s.slots.iter().map(|x| x.available).sum(),
+                    capacity: s.slots.iter().map(|x| x.capacity).sum(),
+                    slots: s.slots.iter().map(|x| (x.start.format("%H:%M").to_string(), x.available)).collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(DepartmentPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        name: v.department.name,
+        location: v.department.location,
+        intro: v.department.intro,
+        doctors,
+    }
+    .into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DepartmentDto {
+    pub dept_id: String,
+    pub name: String,
+    pub category: String,
+    pub location: String,
+    pub intro: String,
+}
+
+/// The hospital's departments.
+#[utoipa::path(get, path = "/api/v1/departments", tag = "booking", operation_id = "departments", responses((status = 200, body = Vec<DepartmentDto>), (status = 503, body = ErrorBody)))]
+pub async fn api_departments(State(st): State<WebState>) -> Result<Json<Vec<DepartmentDto>>, AppError> {
+    Ok(Json(
+        st.app
+            .departments()
+            .await?
+            .iter()
+            .map(|d| DepartmentDto {
+                dept_id: d.dept_id.clone(),
+                name: d.name.clone(),
+                category: d.category.clone(),
+                location: d.location.clone(),
+                intro: d.intro.clone(),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SlotDto {
+    pub slot_id: String,
+    /// HH:MM, Asia/Shanghai
+    pub start: String,
+    pub end: String,
+    pub capacity: u32,
+    pub available: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleDto {
+    pub schedule_id: String,
+    pub doctor_code: String,
+    pub doctor_name: String,
+    pub doctor_title: String,
+    /// Registration plus consultation fee, in fen.
+    pub fee_fen: i64,
+    pub date: String,
+    /// morning / afternoon / evening
+    pub period: String,
+    pub suspended: bool,
+    pub slots: Vec<SlotDto>,
+}
+
+/// A session as the API shows it; `left` overrides the HIS's `available` with the
+/// live count of places left (the single-session view).
+fn schedule_dto(
+    s: &domain::registration::Schedule,
+    doctors: &[domain::registration::Doctor],
+    left: Option<&std::collections::HashMap<String, u32>>,
+) -> ScheduleDto {
+    let d = doctors.iter().find(|d| d.doctor_code == s.doctor_code);
+    ScheduleDto {
+        schedule_id: s.schedule_id.clone(),
+        doctor_code: s.doctor_code.clone(),
+        doctor_name: d.map(|d| d.name.clone()).unwrap_or_default(),
+        doctor_title: d.map(|d| d.title.clone()).unwrap_or_default(),
+        fee_fen: d.and_then(|d| d.visit_fee()).map_or(0, |f| f.0),
+        date: s.date.to_string(),
+        period: match s.period {
+            domain::registration::SessionPeriod::Morning => "morning",
+            domain::registration::SessionPeriod::Afternoon => "afternoon",
+            domain::registration::SessionPeriod::Evening => "evening",
+        }
+        .into(),
+        suspended: s.suspended,
+        slots: s
+            .slots
+            .iter()
+            .map(|x| SlotDto {
+                slot_id: x.slot_id.clone(),
+                start: x.start.format("%H:%M").to_string(),
+                end: x.end.format("%H:%M").to_string(),
+                capacity: x.capacity,
+                available: left.map(|l| l.get(&x.slot_id).copied().unwrap_or(0)).unwrap_or(x.available),
+            })
+            .collect(),
+    }
+}
+
+fn plain_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A department's sessions over the next 14 days, with availability as the HIS last
+/// said (refreshed every few seconds).
+#[utoipa::path(get, path = "/api/v1/departments/{dept_id}/schedules", tag = "booking", operation_id = "schedules", params(("dept_id" = String, Path)),
+    responses((status = 200, body = Vec<ScheduleDto>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn api_schedules(State(st): State<WebState>, Path(dept_id): Path<String>) -> Result<Json<Vec<ScheduleDto>>, AppError> {
+    if !plain_id(&dept_id) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let v = st.app.department_view(&dept_id).await?;
+    Ok(Json(v.schedules.iter().map(|s| schedule_dto(s, &v.doctors, None)).collect()))
+}
+
+/// One session with its places left, live: the smaller of what the HIS last said and
+/// the capacity less every booking made since, on any node (what to poll during the
+/// 8:00 rush).
+#[utoipa::path(get, path = "/api/v1/departments/{dept_id}/schedules/{schedule_id}", tag = "booking", operation_id = "session", params(("dept_id" = String, Path), ("schedule_id" = String, Path)),
+    responses((status = 200, body = ScheduleDto), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn api_session(State(st): State<WebState>, Path((dept_id, schedule_id)): Path<(String, String)>) -> Result<Json<ScheduleDto>, AppError> {
+    if !plain_id(&dept_id) || !plain_id(&schedule_id) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let v = st.app.department_view(&dept_id).await?;
+    let s = v.schedules.iter().find(|s| s.schedule_id == schedule_id).ok_or(ErrorCode::NotFound)?;
+    let left = st.app.session_places(&v, s).await?;
+    Ok(Json(schedule_dto(s, &v.doctors, Some(&left))))
 }

@@ -6,7 +6,7 @@ use crate::job::{JobError, JobHandler};
 use async_trait::async_trait;
 use chrono::Duration;
 use domain::DomainError;
-use domain::booking::BookingState;
+use domain::registration::BookingState;
 use serde_json::json;
 
 pub const BILL_DUE_SCAN: &str = "billing.bill_due_scan";

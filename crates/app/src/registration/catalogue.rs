@@ -4,7 +4,7 @@
 use crate::App;
 use chrono::{Duration, NaiveDate};
 use domain::DomainError;
-use domain::booking::{Department, Doctor, Schedule};
+use domain::registration::{Department, Doctor, Schedule};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

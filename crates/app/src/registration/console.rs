@@ -3,7 +3,7 @@
 use crate::App;
 use chrono::NaiveDate;
 use domain::DomainError;
-use domain::booking::{BookingState, Department, Doctor, Schedule};
+use domain::registration::{BookingState, Department, Doctor, Schedule};
 use std::collections::HashMap;
 use std::sync::Arc;
 

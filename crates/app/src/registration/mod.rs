@@ -10,9 +10,9 @@ use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use domain::billing::{Channel, OrderEvent, OrderLine, OrderState, PerChannel, Purpose};
-use domain::booking::{BookingState, Doctor, SessionChange};
 use domain::insurance::Eligibility;
 use domain::ports::{QueueStatus, SlotLock};
+use domain::registration::{BookingState, Doctor, SessionChange};
 use domain::{DomainError, ErrorCode, Fen};
 use serde_json::json;
 use store::outbox::NewJob;
@@ -90,7 +90,7 @@ fn transient(e: &DomainError) -> bool {
 /// Places left in a slot: its capacity, less what others than us had taken when the HIS
 /// was last asked (the window, other channels), less the places our own bookings hold
 /// now (every booking since, on every node).
-fn places_left(slot: &domain::booking::Slot, held: &std::collections::HashMap<String, u32>, others: &std::collections::HashMap<String, u32>) -> u32 {
+fn places_left(slot: &domain::registration::Slot, held: &std::collections::HashMap<String, u32>, others: &std::collections::HashMap<String, u32>) -> u32 {
     let count = |m: &std::collections::HashMap<String, u32>| m.get(&slot.slot_id).copied().unwrap_or(0);
     slot.capacity.saturating_sub(count(others)).saturating_sub(count(held))
 }
@@ -134,7 +134,7 @@ impl App {
     pub async fn session_places(
         &self,
         view: &crate::registration::catalogue::DepartmentView,
-        schedule: &domain::booking::Schedule,
+        schedule: &domain::registration::Schedule,
     ) -> Result<std::collections::HashMap<String, u32>, DomainError> {
         let held = self.places_held(&schedule.schedule_id).await?;
         Ok(schedule.slots.iter().map(|s| (s.slot_id.clone(), places_left(s, &held, &view.taken_by_others))).collect())
@@ -749,7 +749,7 @@ impl JobHandler for RemindBooking {
         if booking_state(&row) != BookingState::Confirmed {
             return Ok(());
         }
-        let bring = app.store.visit_note(&row.dept_id).await.map_err(retry)?.unwrap_or_else(|| crate::notify::DEFAULT_BRING.to_owned());
+        let bring = app.store.visit_note(&row.dept_id).await.map_err(retry)?.unwrap_or_else(|| crate::messages::DEFAULT_BRING.to_owned());
         let txn = app.store.write_txn().await.map_err(retry)?;
         app.record_booking_event(&txn, &kind, "", &row, Some(json!({"bring": bring}))).await.map_err(retry)?;
         txn.commit().await.map_err(store::db_err).map_err(retry)

@@ -4,10 +4,10 @@
 //! refused: an unknown status, lines that do not sum to their total, and amounts that
 //! are negative or beyond [`MAX_AMOUNT`].
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use domain::booking::{Department, Doctor, Schedule, SessionPeriod, Slot};
 use domain::identity::Gender;
 use domain::insurance::{Coverage, InsuranceKind, MutualAidGrant, Referral};
 use domain::ports::*;
+use domain::registration::{Department, Doctor, Schedule, SessionPeriod, Slot};
 use domain::reports::LabSnapshot;
 use domain::{DomainError, ErrorCode, Fen};
 use serde::Deserialize;
@@ -850,4 +850,53 @@ pub(crate) fn trade_records(v: Value) -> Result<Vec<HisTradeRecord>, DomainError
 /// not panic a debug build or wrap in a release one).
 fn checked_sum(amounts: impl IntoIterator<Item = i64>) -> Option<i64> {
     amounts.into_iter().try_fold(0i64, i64::checked_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(data: Value) -> Vec<u8> {
+        json!({"resultCode": "0", "resultMsg": "", "data": data}).to_string().into_bytes()
+    }
+
+    fn doctor(reg_fee: i64) -> Value {
+        json!([{"doctorCode": "D1", "deptId": "0101", "doctorName": "张医生", "title": "主任医师", "regFee": reg_fee, "treatFee": 1_000}])
+    }
+
+    #[test]
+    fn fees_are_refused_when_negative_or_beyond_the_bound() {
+        assert!(decode_answer("doctor_list", &body(doctor(1_500))).unwrap());
+        assert!(decode_answer("doctor_list", &body(doctor(MAX_AMOUNT.0))).unwrap());
+        for bad in [-1, MAX_AMOUNT.0 + 1, i64::MAX, i64::MIN] {
+            let e = decode_answer("doctor_list", &body(doctor(bad))).unwrap_err();
+            assert_eq!(e.code, ErrorCode::HisUnavailable, "{bad}: a broken answer, not a price");
+        }
+    }
+
+    #[test]
+    fn balances_and_bill_lines_are_checked_too() {
+        let stay = |balance: i64| {
+            body(
+                json!({"inpatientNo": "ZY1", "ward": "W", "bed": "1", "admitTime": "2026-11-20T02:00:00Z", "prepayBalance": balance, "totalCost": 100, "accountClosed": false}),
+            )
+        };
+        assert!(decode_answer("inhospital_info", &stay(5_000)).unwrap());
+        assert!(decode_answer("inhospital_info", &stay(-5_000)).is_err(), "a negative deposit balance is not a deposit");
+        let line = |amount: i64| json!({"itemCode": "X", "itemName": "药", "qty": 1, "price": amount, "amount": amount, "insurable": true});
+        let day = |amount: i64, total: i64| body(json!({"date": "2026-11-25", "items": [line(amount), line(amount)], "totalFee": total}));
+        assert!(decode_answer("daily_list", &day(100, 200)).unwrap());
+        assert!(decode_answer("daily_list", &day(-100, -200)).is_err());
+        assert!(decode_answer("daily_list", &day(MAX_AMOUNT.0 / 2, MAX_AMOUNT.0)).unwrap(), "lines at the bound add up");
+        assert!(decode_answer("daily_list", &day(MAX_AMOUNT.0, 2 * MAX_AMOUNT.0)).is_err(), "a total beyond the bound is refused");
+        assert!(decode_answer("daily_list", &day(i64::MAX, -2)).is_err(), "a wrapping sum never passes");
+    }
+
+    #[test]
+    fn refunds_in_the_trade_list_are_negative_within_the_bound() {
+        let trade = |amount: i64| body(json!([{"tradeNo": "T1", "tradeType": "register_refund", "amount": amount, "tradeTime": "2026-11-25T02:00:00Z"}]));
+        assert!(decode_answer("trade_check", &trade(-1_500)).unwrap());
+        assert!(decode_answer("trade_check", &trade(-MAX_AMOUNT.0 - 1)).is_err());
+    }
 }

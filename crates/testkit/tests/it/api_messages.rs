@@ -47,12 +47,12 @@ async fn inbox(t: &TestApp, cookie: &str) -> Value {
 }
 
 /// The messages of one scene for a patient, from the store.
-async fn messages_of(t: &TestApp, patient_id: i64, scene: &str) -> Vec<store::notify::MessageRow> {
-    let q = store::notify::MessageQuery { scene: Some(scene.into()), patient_id: Some(patient_id), limit: 100, ..Default::default() };
+async fn messages_of(t: &TestApp, patient_id: i64, scene: &str) -> Vec<store::messages::MessageRow> {
+    let q = store::messages::MessageQuery { scene: Some(scene.into()), patient_id: Some(patient_id), limit: 100, ..Default::default() };
     t.store.search_messages(&q).await.unwrap()
 }
 
-fn outcomes(d: &[store::notify::DeliveryRow]) -> Vec<String> {
+fn outcomes(d: &[store::messages::DeliveryRow]) -> Vec<String> {
     d.iter().map(|x| format!("{}:{}:{}", x.channel, x.outcome, x.code)).collect()
 }
 
@@ -103,7 +103,7 @@ on_both_backends! {
         assert_eq!(t.wechat_sent().len(), 1);
         // An event written before the platform existed (no dispatch job) is picked up by
         // the start-up sweep, once; events with their job are left alone.
-        assert_eq!(app::notify::sweep_undispatched(&t.app).await.unwrap(), 0);
+        assert_eq!(app::messages::sweep_undispatched(&t.app).await.unwrap(), 0);
         {
             use store::sea_orm::{ActiveModelTrait, Set};
             store::entity::journey_event::ActiveModel {
@@ -119,8 +119,8 @@ on_both_backends! {
             .await
             .unwrap();
         }
-        assert_eq!(app::notify::sweep_undispatched(&t.app).await.unwrap(), 1);
-        assert_eq!(app::notify::sweep_undispatched(&t.app).await.unwrap(), 0);
+        assert_eq!(app::messages::sweep_undispatched(&t.app).await.unwrap(), 1);
+        assert_eq!(app::messages::sweep_undispatched(&t.app).await.unwrap(), 0);
         t.drain_jobs().await;
         assert_eq!(messages_of(&t, pid, "booking.cancelled").await.len(), 2);
         assert_eq!(t.wechat_sent().len(), 2);
@@ -198,7 +198,7 @@ on_both_backends! {
         let m = &messages_of(&t, pid, "medication.guidance").await[0];
         assert_eq!(m.status, "failed");
         assert_eq!(m.last_code.as_deref(), Some("40003"));
-        let dead = t.store.search_messages(&store::notify::MessageQuery { status: Some("failed".into()), limit: 10, ..Default::default() }).await.unwrap();
+        let dead = t.store.search_messages(&store::messages::MessageQuery { status: Some("failed".into()), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(dead.len(), 1);
         t.app.retry_message(&m.message_no, &app::Actor::system("test")).await.unwrap();
         t.drain_jobs().await;
@@ -364,7 +364,7 @@ on_both_backends! {
         let fell_back = critical_by_sms_at.expect("the critical notice went by SMS");
         assert!(fell_back <= Duration::minutes(2), "critical fallback after {fell_back}");
         // Every notice is out; WeChat has each of its messages exactly once.
-        let all = t.store.search_messages(&store::notify::MessageQuery { limit: 100, ..Default::default() }).await.unwrap();
+        let all = t.store.search_messages(&store::messages::MessageQuery { limit: 100, ..Default::default() }).await.unwrap();
         assert_eq!(all.len(), 13);
         for m in &all {
             assert_eq!(m.status, "sent", "{} {} {:?}", m.scene, m.status, m.last_code);
@@ -467,16 +467,16 @@ on_both_backends! {
         let (t, _) = spawn_at(backend, ten_am()).await;
         let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", None).await;
         let actor = app::Actor::system("admin");
-        let mut tpl = app::notify::templates::TemplateSource::builtin(domain::notify::scene("booking.cancelled").unwrap(), domain::notify::Channel::Inbox);
+        let mut tpl = app::messages::templates::TemplateSource::builtin(domain::messages::scene("booking.cancelled").unwrap(), domain::messages::Channel::Inbox);
         tpl.body = "{{ patient_name_masked }}：{{ dept_name }}的预约已取消（{{ salary }}）".into();
-        let e = t.app.save_template("booking.cancelled", domain::notify::Channel::Inbox, &tpl, &actor).await.unwrap_err();
+        let e = t.app.save_template("booking.cancelled", domain::messages::Channel::Inbox, &tpl, &actor).await.unwrap_err();
         assert_eq!(e.code, domain::ErrorCode::TemplateInvalid);
         assert!(e.detail.contains("salary"), "{}", e.detail);
         tpl.body = "{{ patient_name_masked }}：{{ dept_name }}于{{ visit_date }}的预约已取消，费用原路退回。".into();
-        assert_eq!(t.app.save_template("booking.cancelled", domain::notify::Channel::Inbox, &tpl, &actor).await.unwrap(), 1);
-        let mut wx = app::notify::templates::TemplateSource::builtin(domain::notify::scene("booking.cancelled").unwrap(), domain::notify::Channel::WechatTemplate);
+        assert_eq!(t.app.save_template("booking.cancelled", domain::messages::Channel::Inbox, &tpl, &actor).await.unwrap(), 1);
+        let mut wx = app::messages::templates::TemplateSource::builtin(domain::messages::scene("booking.cancelled").unwrap(), domain::messages::Channel::WechatTemplate);
         wx.body = "thing1: {{ dept_name }}\ntime2: {{ visit_date }}".into();
-        assert_eq!(t.app.save_template("booking.cancelled", domain::notify::Channel::WechatTemplate, &wx, &actor).await.unwrap(), 1);
+        assert_eq!(t.app.save_template("booking.cancelled", domain::messages::Channel::WechatTemplate, &wx, &actor).await.unwrap(), 1);
         t.emit_event("booking.cancelled", "booking.cancelled:B9", pid, booking_payload("B9")).await;
         t.drain_jobs().await;
         let v = inbox(&t, &cookie).await;

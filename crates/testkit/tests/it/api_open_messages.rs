@@ -4,7 +4,7 @@
 //! timestamp, an unknown scene or patient, a missing variable, a reused idempotency key —
 //! answered with its code and a hint, with nothing recorded.
 use chrono::{TimeZone, Utc};
-use gateways::notify::open_api::OpenApiClient;
+use gateways::messages::open_api::OpenApiClient;
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::{TestApp, on_both_backends};
@@ -121,7 +121,7 @@ on_both_backends! {
         assert_eq!((s, e["code"].as_str().unwrap()), (401, "SIGNATURE_INVALID"));
         let ts = t.app.now().timestamp().to_string();
         let raw = body.to_string();
-        let sig = gateways::notify::open_api::sign(sim::his::DEMO_PUSH_SECRET, "POST", "/open/v1/messages", &ts, "nonce-0001", raw.as_bytes());
+        let sig = gateways::messages::open_api::sign(sim::his::DEMO_PUSH_SECRET, "POST", "/open/v1/messages", &ts, "nonce-0001", raw.as_bytes());
         let send = |idem: &'static str, ts: String, sig: String| {
             TestApp::http()
                 .post(t.url("/open/v1/messages"))
@@ -138,7 +138,7 @@ on_both_backends! {
         let r = send("n-2", ts.clone(), sig.clone()).await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "NONCE_REPLAYED");
         let old = (t.app.now().timestamp() - 600).to_string();
-        let old_sig = gateways::notify::open_api::sign(sim::his::DEMO_PUSH_SECRET, "POST", "/open/v1/messages", &old, "nonce-0001", raw.as_bytes());
+        let old_sig = gateways::messages::open_api::sign(sim::his::DEMO_PUSH_SECRET, "POST", "/open/v1/messages", &old, "nonce-0001", raw.as_bytes());
         let r = send("n-3", old, old_sig).await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "TIMESTAMP_SKEWED");
         // The body changed after signing.

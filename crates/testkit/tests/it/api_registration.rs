@@ -3,7 +3,7 @@
 //! every demo situation; a lock lost after payment refunded (P6); a lock whose answer was
 //! lost (G5); and many patients racing for few places (no oversell, no double booking).
 use chrono::{Duration, TimeZone, Utc};
-use domain::booking::BookingState;
+use domain::registration::BookingState;
 use domain::{ErrorCode, FakeClock};
 use serde_json::{Value, json};
 use testkit::{TestApp, location, on_both_backends};

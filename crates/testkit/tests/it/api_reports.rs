@@ -5,7 +5,7 @@
 //! they claim are refused and the hospital's own PDF (Chinese, verifiable QR) stands
 //! in; only the patient or guardian sees a report, and every view is audited.
 use chrono::{TimeZone, Utc};
-use gateways::notify::open_api::OpenApiClient;
+use gateways::messages::open_api::OpenApiClient;
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::{TestApp, on_both_backends};
@@ -73,7 +73,7 @@ async fn staff_post(t: &TestApp, staff: &str, path: &str, form: &[(&str, &str)])
     testkit::location(r.headers())
 }
 
-async fn messages(t: &TestApp, account: i64, scene: &str) -> Vec<store::notify::MessageRow> {
+async fn messages(t: &TestApp, account: i64, scene: &str) -> Vec<store::messages::MessageRow> {
     t.store.inbox(account, None, 100).await.unwrap().into_iter().filter(|m| m.scene == scene).collect()
 }
 

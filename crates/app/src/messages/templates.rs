@@ -2,7 +2,7 @@
 //! about undefined variables, so a template that names a variable the event does not
 //! carry fails loudly — on saving (checked against the scene's variables and previewed
 //! with sample values) and, if an event lacks one, at sending (a visible dead letter).
-use domain::notify::{COMMON_VARIABLES, Channel, Scene, default_provider_template};
+use domain::messages::{COMMON_VARIABLES, Channel, Scene, default_provider_template};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Value, json};
 
@@ -145,7 +145,7 @@ pub fn sample_variables(scene: &Scene) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::notify::{SCENES, scene};
+    use domain::messages::{SCENES, scene};
 
     #[test]
     fn every_builtin_template_uses_only_its_scene_variables_and_renders() {

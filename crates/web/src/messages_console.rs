@@ -7,8 +7,8 @@ use crate::auth::StaffAuth;
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use app::Actor;
-use app::notify::status;
-use app::notify::templates::{self, TemplateSource};
+use app::messages::status;
+use app::messages::templates::{self, TemplateSource};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Extension, Form, Path, Query, State};
@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use domain::ErrorCode;
 use domain::format::{TimeStyle, local_time};
-use domain::notify::MessageQuery;
-use domain::notify::{Channel, SCENES};
+use domain::messages::MessageQuery;
+use domain::messages::{Channel, SCENES};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ fn local(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 fn scene_name(code: &str) -> &'static str {
-    domain::notify::scene(code).map(|s| s.name_zh).unwrap_or("未知场景")
+    domain::messages::scene(code).map(|s| s.name_zh).unwrap_or("未知场景")
 }
 
 fn channel_label(c: &str) -> &'static str {
@@ -193,7 +193,7 @@ pub async fn detail(
         hospital: st.hospital_name.clone(),
         no: m.message_no.clone(),
         scene: scene_name(&m.scene),
-        criticality: domain::notify::scene(&m.scene).map(|s| s.criticality.label_zh()).unwrap_or_default().to_owned(),
+        criticality: domain::messages::scene(&m.scene).map(|s| s.criticality.label_zh()).unwrap_or_default().to_owned(),
         status_label: status::label_zh(&m.status),
         retryable: matches!(m.status.as_str(), status::FAILED | status::UNKNOWN | status::EXPIRED),
         status: m.status,
@@ -301,15 +301,15 @@ struct EditPage {
     error: Option<String>,
 }
 
-fn find(scene: &str, channel: &str) -> Result<(&'static domain::notify::Scene, Channel), AppError> {
-    let s = domain::notify::scene(scene).ok_or(ErrorCode::NotFound)?;
+fn find(scene: &str, channel: &str) -> Result<(&'static domain::messages::Scene, Channel), AppError> {
+    let s = domain::messages::scene(scene).ok_or(ErrorCode::NotFound)?;
     let c = Channel::parse(channel).ok_or(ErrorCode::NotFound)?;
     Ok((s, c))
 }
 
 fn edit_page(
     st: &WebState,
-    s: &'static domain::notify::Scene,
+    s: &'static domain::messages::Scene,
     c: Channel,
     t: TemplateSource,
     preview: Option<templates::Preview>,
@@ -325,7 +325,7 @@ fn edit_page(
         provider_template_id: t.provider_template_id,
         title: t.title,
         body: t.body,
-        variables: s.variables.iter().chain(domain::notify::COMMON_VARIABLES).copied().collect::<Vec<_>>().join("  "),
+        variables: s.variables.iter().chain(domain::messages::COMMON_VARIABLES).copied().collect::<Vec<_>>().join("  "),
         version: match t.edited_by {
             Some(by) => format!("第{}版（{}）", t.version, by),
             None => "系统默认".into(),
@@ -534,7 +534,7 @@ pub async fn visit_notes(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Q
     Ok(VisitNotesPage {
         hospital: st.hospital_name.clone(),
         rows,
-        default_bring: app::notify::DEFAULT_BRING,
+        default_bring: app::messages::DEFAULT_BRING,
         flash: q.done.map(|_| "已保存，明天起的就诊日提醒将使用新内容。"),
         error: crate::error::message_of(q.error.as_deref()),
     }

@@ -1,6 +1,6 @@
 //! Connectors of the message platform: the official account's template and subscribe
 //! messages, SMS through Aliyun or Tencent Cloud, and the in-hospital navigation system.
-//! Each answers with a classified [`SendOutcome`](domain::notify::SendOutcome), never an
+//! Each answers with a classified [`SendOutcome`](domain::messages::SendOutcome), never an
 //! error: a lost answer is `Unknown`, a refusal says whether trying again can help.
 pub mod navigation;
 pub mod open_api;
@@ -8,7 +8,7 @@ pub mod sms;
 pub mod wechat;
 
 use crate::http::TransportError;
-use domain::notify::SendOutcome;
+use domain::messages::SendOutcome;
 
 /// How a transport failure reads as a send outcome: no answer is "unknown" (M3); could
 /// not connect, 5xx and 429 are worth retrying; a body we cannot read is unknown too

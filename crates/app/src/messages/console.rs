@@ -5,7 +5,7 @@
 use super::inbox::MessageView;
 use crate::{Actor, App};
 use chrono::{DateTime, Utc};
-use domain::notify::{CountRow, MessageQuery};
+use domain::messages::{CountRow, MessageQuery};
 use domain::{DomainError, ErrorCode};
 
 /// One try of one channel for a message.

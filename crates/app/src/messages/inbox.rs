@@ -3,7 +3,7 @@
 use crate::App;
 use chrono::{DateTime, Utc};
 use domain::DomainError;
-use store::notify::MessageRow;
+use store::messages::MessageRow;
 
 /// A message as people see it: the patient in 消息中心, staff in the message log.
 #[derive(Clone, Debug, PartialEq, Eq)]

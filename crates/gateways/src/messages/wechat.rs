@@ -5,7 +5,7 @@
 use super::transport_outcome;
 use crate::http::HttpExecutor;
 use async_trait::async_trait;
-use domain::notify::{SendOutcome, classify_wechat, fit_wechat_value};
+use domain::messages::{SendOutcome, classify_wechat, fit_wechat_value};
 use domain::ports::{WechatMessage, WechatMessagePort};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

@@ -7,7 +7,7 @@ use crate::http::HttpExecutor;
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use domain::notify::SendOutcome;
+use domain::messages::SendOutcome;
 use domain::ports::{SmsMessage, SmsPort};
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -8,7 +8,7 @@
 use super::{enrich, templates};
 use crate::App;
 use crypto::open_api;
-use domain::notify::{self as rules, Channel};
+use domain::messages::{self as rules, Channel};
 use domain::{DomainError, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -5,14 +5,14 @@ use crate::WebState;
 use crate::auth::StaffAuth;
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
-use crate::pages::weekday_zh;
+use crate::registration::weekday_zh;
 use app::Actor;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::ErrorCode;
-use domain::booking::SessionChange;
+use domain::registration::SessionChange;
 use serde::Deserialize;
 
 pub struct SessionRow {

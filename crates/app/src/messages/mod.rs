@@ -16,13 +16,13 @@ use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use domain::booking::BookingState;
-use domain::notify::{self as rules, Channel, Criticality, Reach, Scene, SendOutcome};
+use domain::messages::{self as rules, Channel, Criticality, Reach, Scene, SendOutcome};
 use domain::ports::{NavigationPort, SmsMessage, SmsPort, WechatMessage, WechatMessagePort};
+use domain::registration::BookingState;
 use domain::{DomainError, ErrorCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use store::notify::{MessageProgress, MessageRow, NewMessage, NewTask};
+use store::messages::{MessageProgress, MessageRow, NewMessage, NewTask};
 use store::outbox::NewJob;
 use templates::TemplateSource;
 

@@ -11,7 +11,7 @@ use domain::{DomainError, ErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-pub use domain::notify::{CountRow, MessageQuery};
+pub use domain::messages::{CountRow, MessageQuery};
 pub use message::Model as MessageRow;
 pub use message_delivery::Model as DeliveryRow;
 pub use message_template::Model as TemplateRow;

@@ -3,9 +3,9 @@
 //! (S6). Finance role only.
 use crate::WebState;
 use crate::auth::StaffAuth;
+use crate::billing::yuan;
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
-use crate::payments::yuan;
 use app::Actor;
 use app::billing::console::OrderSearch;
 use askama::Template;

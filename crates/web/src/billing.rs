@@ -354,7 +354,7 @@ pub async fn result_page(State(st): State<WebState>, headers: HeaderMap, auth: P
         outcome: outcome(&po),
         delivering: state == OrderState::Paid,
         undeliverable: match &next.booking {
-            Some(b) => b.state == domain::booking::BookingState::LockLost.as_str(),
+            Some(b) => b.state == domain::registration::BookingState::LockLost.as_str(),
             // A bill the HIS never settled and whose money went back.
             None => {
                 po.row.subject.as_deref().is_some_and(|s| s.starts_with("bill:"))
@@ -573,4 +573,15 @@ pub async fn fees(State(st): State<WebState>, headers: HeaderMap, auth: PatientA
         })
         .collect();
     Ok(FeesPage { hospital: c.hospital, big_text: c.big_text, back: c.back, patients }.into_response())
+}
+
+/// The bank's result notification (form-encoded). Answers `SUCCESS` once the
+/// notification is verified and stored, including for duplicates; a forged or
+/// mismatching one gets a stable error and changes nothing.
+pub async fn ccb_callback(State(st): State<WebState>, body: axum::body::Bytes) -> Result<Response, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| AppError::from(ErrorCode::BadRequest))?;
+    let raw = String::from_utf8_lossy(&body);
+    let outcome = st.app.handle_ccb_notification(&pairs, &raw).await?;
+    tracing::info!(?outcome, "ccb notification");
+    Ok(([("content-type", "text/plain")], "SUCCESS").into_response())
 }
