@@ -16,6 +16,7 @@ mod api_registration;
 mod api_reports;
 mod api_staff;
 mod app_ports;
+mod architecture;
 mod audit_reads;
 mod browser;
 mod browser_messages;
