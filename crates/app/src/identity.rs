@@ -190,6 +190,11 @@ impl App {
         }
     }
 
+    /// One of the account's 就诊人 (masked forms); another account's is "not found".
+    pub async fn patient_of(&self, account_id: i64, patient_id: i64) -> Result<PatientSummary, DomainError> {
+        self.store.patient_summary(account_id, patient_id).await
+    }
+
     pub async fn remove_patient(&self, account_id: i64, patient_id: i64, correlation_id: &str) -> Result<(), DomainError> {
         let now = self.now();
         let txn = self.store.write_txn().await?;

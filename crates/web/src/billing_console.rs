@@ -4,6 +4,7 @@
 use crate::WebState;
 use crate::auth::StaffAuth;
 use crate::billing::yuan;
+use crate::confirm::Confirmation;
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use app::Actor;
@@ -191,6 +192,7 @@ pub async fn order(
 
 #[derive(Deserialize)]
 pub struct RefundForm {
+    confirmed: Option<String>,
     #[serde(default)]
     insurance: String,
     #[serde(default)]
@@ -211,9 +213,44 @@ pub async fn refund(
     let back = |code: ErrorCode| Redirect::to(&format!("/staff/finance/orders/{no}?error={}", code.code())).into_response();
     let self_pay = if f.self_pay.trim().is_empty() { Some(Fen::ZERO) } else { Fen::parse_yuan(f.self_pay.trim()) };
     let Some(self_pay) = self_pay.filter(|f| !f.is_negative()) else { return Ok(back(ErrorCode::ValidationFailed)) };
+    if f.reason.trim().is_empty() {
+        return Ok(back(ErrorCode::ValidationFailed));
+    }
+    // First the amounts per channel and the reason, with the second factor asked on that
+    // page; a wrong code shows the same page again with everything kept.
+    let preview = match st.app.finance_refund_preview(&no, f.insurance == "all", self_pay).await {
+        Ok((_, p)) => p,
+        Err(e) if e.code == ErrorCode::OrderNotFound => return Err(e.into()),
+        Err(e) if e.code.http_status() < 500 => return Ok(back(e.code)),
+        Err(e) => return Err(e.into()),
+    };
+    let confirm_page = |error: Option<&'static str>| {
+        let mut c = Confirmation::new("确认退款", format!("/staff/finance/orders/{no}/refund"), format!("/staff/finance/orders/{no}"), "退款")
+            .fact("订单号", no.clone());
+        for (label, amount) in preview.parts_zh() {
+            c = c.fact(&format!("退回{label}"), amount.to_string());
+        }
+        c.fact("退款合计", preview.total().to_string())
+            .fact("退款原因", f.reason.trim().to_owned())
+            .field("insurance", f.insurance.clone())
+            .field("self_pay", f.self_pay.clone())
+            .field("reason", f.reason.clone())
+            .consequence("退款按原支付渠道退回，提交后不能撤回；医保部分整笔退回医保中心，银行部分一般1-7个工作日到账。请输入当前动态验证码确认。")
+            .confirm_label("确认退款")
+            .step_up()
+            .error(error)
+            .staff_page(&st.hospital_name)
+    };
+    if !crate::confirm::confirmed(f.confirmed.as_deref()) {
+        return Ok(confirm_page(None));
+    }
     match st.app.finance_refund_of(p.id, &f.otp, &no, f.insurance == "all", self_pay, &f.reason, &cid.0).await {
         Ok(rno) => Ok(Redirect::to(&format!("/staff/finance/orders/{no}?refunded={rno}")).into_response()),
         Err(e) if e.code == ErrorCode::OrderNotFound => Err(e.into()),
+        Err(e) if matches!(e.code, ErrorCode::StepUpRequired | ErrorCode::OtpReused) => {
+            tracing::info!(order_no = %no, code = e.code.code(), "refund code refused");
+            Ok(confirm_page(Some("动态验证码错误或已使用，请输入当前的6位验证码。")))
+        }
         Err(e) if e.code.http_status() < 500 => {
             tracing::info!(order_no = %no, code = e.code.code(), detail = %e.detail, "refund refused");
             Ok(back(e.code))
@@ -531,6 +568,7 @@ pub async fn recon_run(
 
 #[derive(Deserialize)]
 pub struct ResolveForm {
+    confirmed: Option<String>,
     #[serde(default)]
     note: String,
 }
@@ -542,6 +580,35 @@ pub async fn resolve_item(
     Path((run, item)): Path<(i64, i64)>,
     Form(f): Form<ResolveForm>,
 ) -> Result<Response, AppError> {
+    if !crate::confirm::confirmed(f.confirmed.as_deref()) {
+        let (run_row, items) = st.app.recon_run(run).await?;
+        let Some(i) = items.iter().find(|i| i.id == item) else { return Err(ErrorCode::NotFound.into()) };
+        let refused = if f.note.trim().is_empty() {
+            Some(ErrorCode::ValidationFailed)
+        } else if !i.is_open() {
+            Some(ErrorCode::Conflict)
+        } else {
+            None
+        };
+        if let Some(code) = refused {
+            return Ok(Redirect::to(&format!("/staff/finance/reconciliation/{run}?error={}", code.code())).into_response());
+        }
+        use app::billing::reconcile::{channel_label_zh, kind_label_zh};
+        return Ok(Confirmation::new(
+            "确认处理对账差异",
+            format!("/staff/finance/reconciliation/{run}/items/{item}/resolve"),
+            format!("/staff/finance/reconciliation/{run}"),
+            "处理",
+        )
+        .fact("对账日", run_row.business_date)
+        .fact("渠道", channel_label_zh(&i.channel))
+        .fact("订单号", i.order_no.clone())
+        .fact("差异", format!("{}：本地 ¥{} / 渠道 ¥{}", kind_label_zh(&i.kind), yuan(i.local_amount), yuan(i.remote_amount)))
+        .fact("处理说明", f.note.trim().to_owned())
+        .field("note", f.note.clone())
+        .consequence("确认后该差异标记为人工已处理，处理人与说明写入审计日志，不能撤销。")
+        .staff_page(&st.hospital_name));
+    }
     Ok(match st.app.resolve_recon_item_of_run(run, item, &f.note, &Actor::staff(p.id, &cid.0)).await {
         Ok(()) => Redirect::to(&format!("/staff/finance/reconciliation/{run}")).into_response(),
         Err(e) if e.code == ErrorCode::NotFound => return Err(e.into()),

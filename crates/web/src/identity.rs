@@ -3,6 +3,7 @@
 use crate::WebState;
 use crate::api::ApiJson;
 use crate::auth::{OAUTH_STATE_COOKIE, PATIENT_COOKIE, PatientAuth, clear_cookie, read_cookie, safe_next, set_cookie};
+use crate::confirm::Confirmation;
 use crate::error::{AppError, ErrorBody};
 use crate::middleware::CorrelationId;
 use crate::pages::Chrome;
@@ -201,12 +202,25 @@ pub async fn create_patient(
     }
 }
 
+/// Removing a 就诊人 asks first (naming who), then removes.
 pub async fn remove_patient(
     State(st): State<WebState>,
+    headers: HeaderMap,
     auth: PatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path(id): Path<i64>,
+    body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
+    if !crate::confirm::confirmed_in(&body) {
+        let p = st.app.patient_of(auth.account_id, id).await?;
+        let c = Chrome::new(&st, &headers, "/patients");
+        return Ok(Confirmation::new("移除就诊人", format!("/patients/{id}/delete"), "/patients", "移除")
+            .fact("就诊人", format!("{}（{}）", p.name_masked, p.relationship.label_zh()))
+            .fact("证件号", p.id_no_masked)
+            .fact("病案号", p.mr_no)
+            .consequence("移除后，本账号不再显示该就诊人，也不再收到其就诊通知；医院保存的病历、预约与缴费记录不受影响，需要时可重新添加。")
+            .patient_page(c));
+    }
     st.app.remove_patient(auth.account_id, id, &cid.0).await?;
     Ok(Redirect::to("/patients?removed=1").into_response())
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod billing;
 pub mod billing_console;
 pub mod cards;
+pub mod confirm;
 pub mod error;
 pub mod idempotency;
 pub mod identity;

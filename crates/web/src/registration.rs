@@ -2,6 +2,7 @@
 use crate::WebState;
 use crate::auth::PatientAuth;
 use crate::billing::InsuranceNotice;
+use crate::confirm::Confirmation;
 use crate::error::{AppError, ErrorBody};
 use crate::middleware::CorrelationId;
 use crate::pages::Chrome;
@@ -307,13 +308,54 @@ pub async fn check_in(
     page_step(&st, &auth, &cid, &no, Step::CheckIn).await
 }
 
+/// 退号 (or giving up an unpaid booking) asks first, naming the visit and where each part
+/// of the fee goes back; then cancels.
 pub async fn cancel(
     State(st): State<WebState>,
+    headers: HeaderMap,
     auth: PatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    page_step(&st, &auth, &cid, &no, Step::Cancel).await
+    if crate::confirm::confirmed_in(&body) {
+        return page_step(&st, &auth, &cid, &no, Step::Cancel).await;
+    }
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let p = st.app.cancellation_preview(auth.account_id, &no).await?;
+    let b = BookingView::of(&p.booking);
+    let back = format!("/registrations/{no}");
+    if !b.cancellable {
+        return Ok(Redirect::to(&format!("{back}?error={}", ErrorCode::BookingNotCancellable.code())).into_response());
+    }
+    let c = Chrome::new(&st, &headers, &back);
+    let paid = p.refund.is_some();
+    let mut conf = Confirmation::new(if paid { "确认退号" } else { "取消预约" }, format!("{back}/cancel"), back, if paid { "退号" } else { "取消" })
+        .fact("就诊人", b.patient.clone())
+        .fact("科室", b.dept.clone())
+        .fact("医生", b.doctor.clone())
+        .fact("就诊时间", b.when.clone());
+    conf = match p.refund {
+        Some(r) => {
+            let mut parts = vec![];
+            for (label, amount) in [("医保统筹", r.fund), ("医保个人账户", r.personal_account), ("家庭共济账户", r.mutual_aid), ("原银行卡/微信", r.bank)]
+            {
+                if amount.0 > 0 {
+                    parts.push(format!("{label} {amount}"));
+                    conf = conf.fact(&format!("退回{label}"), amount.to_string());
+                }
+            }
+            conf.fact("退款合计", r.total().to_string()).consequence(format!(
+                "退号后号源将释放，不可恢复。挂号费 {} 按原支付方式退回（{}），银行卡部分一般1-7个工作日到账，医保部分即时退回。",
+                r.total(),
+                parts.join("，")
+            ))
+        }
+        None => conf.consequence("取消后号源将释放给其他患者，不可恢复；此预约尚未支付，无需退款。"),
+    };
+    Ok(conf.patient_page(c))
 }
 
 /// A patient step from the booking page: back to the page, with the outcome.

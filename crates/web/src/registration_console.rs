@@ -3,6 +3,7 @@
 //! refunded in one tap.
 use crate::WebState;
 use crate::auth::StaffAuth;
+use crate::confirm::Confirmation;
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::registration::weekday_zh;
@@ -91,6 +92,7 @@ pub async fn sessions(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Quer
 
 #[derive(Deserialize)]
 pub struct ChangeForm {
+    confirmed: Option<String>,
     #[serde(default)]
     dept: String,
     #[serde(default)]
@@ -127,11 +129,67 @@ pub async fn change(
         _ => None,
     };
     let Some(change) = change else { return Ok(back(format!("error={}", ErrorCode::ValidationFailed.code()))) };
+    if !crate::confirm::confirmed(f.confirmed.as_deref()) {
+        return confirm_change(&st, &schedule_id, &f, &change).await;
+    }
     Ok(match st.app.change_session(&f.dept, &schedule_id, change, &Actor::staff(p.id, &cid.0)).await {
         Ok(n) => back(format!("done={n}")),
         Err(e) if e.code == ErrorCode::NotFound => return Err(e.into()),
         Err(e) => back(format!("error={}", e.code.code())),
     })
+}
+
+/// Names the session, the change and how many booked patients it reaches, before it
+/// happens (the HIS is told and every patient is notified at once).
+async fn confirm_change(st: &WebState, schedule_id: &str, f: &ChangeForm, change: &SessionChange) -> Result<Response, AppError> {
+    let date = chrono::NaiveDate::parse_from_str(f.date.trim(), "%Y-%m-%d").unwrap_or_else(|_| st.app.today());
+    let board = st.app.session_board(&f.dept, date).await?;
+    let Some(load) = board.sessions.iter().find(|l| l.schedule.schedule_id == schedule_id) else { return Err(ErrorCode::NotFound.into()) };
+    let s = &load.schedule;
+    let doctor =
+        |code: &str| board.doctors.iter().find(|d| d.doctor_code == code).map(|d| format!("{} {}", d.name, d.title)).unwrap_or_else(|| code.to_owned());
+    let hours = match (s.slots.first(), s.slots.last()) {
+        (Some(a), Some(b)) => format!("{}-{}", a.start.format("%H:%M"), b.end.format("%H:%M")),
+        _ => String::new(),
+    };
+    let (title, verb, what) = match change {
+        SessionChange::Suspend { .. } => {
+            ("确认停诊", "停诊", "停诊：已支付的患者可一键退费（不受退号时限限制）或改约其他号源，未支付的预约自动释放".to_owned())
+        }
+        SessionChange::Reschedule { shift_minutes, location, .. } => (
+            "确认改诊",
+            "改诊",
+            format!(
+                "改诊：就诊时间{}{}",
+                if *shift_minutes == 0 {
+                    "不变".to_owned()
+                } else {
+                    format!("{}{}分钟", if *shift_minutes > 0 { "推迟" } else { "提前" }, shift_minutes.abs())
+                },
+                location.as_ref().map(|l| format!("，地点改为 {l}")).unwrap_or_default()
+            ),
+        ),
+        SessionChange::Substitute { doctor_code, .. } => ("确认替诊", "替诊", format!("替诊：由 {} 接诊", doctor(doctor_code))),
+    };
+    let back = format!("/staff/outpatient/sessions?dept={}&date={}", f.dept, f.date);
+    let mut c = Confirmation::new(title, format!("/staff/outpatient/sessions/{schedule_id}/change"), back, verb)
+        .fact("出诊", format!("{} {} {} {hours}", doctor(&s.doctor_code), s.date, s.period.label_zh()))
+        .fact("变更", what)
+        .fact("原因", f.reason.trim().to_owned())
+        .fact("受影响患者", format!("已预约 {} 人（已支付 {} 人）", load.booked, load.paid))
+        .consequence(format!("确认后将同步至HIS，并立即通知已预约的 {} 位患者（微信，必要时短信）。此操作不能撤销。", load.booked));
+    for (k, v) in [
+        ("dept", &f.dept),
+        ("date", &f.date),
+        ("kind", &f.kind),
+        ("reason", &f.reason),
+        ("shift_minutes", &f.shift_minutes),
+        ("location", &f.location),
+        ("doctor_code", &f.doctor_code),
+    ] {
+        c = c.field(k, v.clone());
+    }
+    Ok(c.staff_page(&st.hospital_name))
 }
 
 pub struct BlacklistRow {

@@ -2,6 +2,7 @@
 //! and a specimen marked 异常 with one click, which tells the patient at once.
 use crate::WebState;
 use crate::auth::StaffAuth;
+use crate::confirm::Confirmation;
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::reports::plain;
@@ -122,6 +123,7 @@ pub async fn lab(
 
 #[derive(Deserialize)]
 pub struct RejectForm {
+    confirmed: Option<String>,
     reason: String,
     #[serde(default)]
     instruction: String,
@@ -137,15 +139,40 @@ pub async fn reject(
     if !plain(&no) {
         return Redirect::to("/staff/lab?error=LAB_ORDER_UNKNOWN").into_response();
     }
+    if !crate::confirm::confirmed(f.confirmed.as_deref()) {
+        return Confirmation::new("确认标记标本异常", format!("/staff/lab/{no}/reject"), "/staff/lab", "标记")
+            .fact("申请单", no.clone())
+            .fact("异常原因", f.reason.clone())
+            .fact("告知患者", f.instruction.clone())
+            .field("reason", f.reason)
+            .field("instruction", f.instruction)
+            .consequence("确认后LIS中该标本作废，患者立即收到“标本异常”通知（含以上说明），需重新采集；此操作不能撤销。")
+            .confirm_label("确认标记并通知患者")
+            .staff_page(&st.hospital_name);
+    }
     match st.app.reject_specimen(&no, &f.reason, &f.instruction, &Actor::staff(p.id, &cid.0), &p.username).await {
         Ok(_) => Redirect::to(&format!("/staff/lab?done={}", domain::format::url_encode(&format!("{no} 已标记异常，已通知患者")))).into_response(),
         Err(e) => Redirect::to(&format!("/staff/lab?error={}", e.code.code())).into_response(),
     }
 }
 
-pub async fn release(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extension(cid): Extension<CorrelationId>, Path(no): Path<String>) -> Response {
+/// 审核发布: the first post shows the results, the conclusion and what became of the
+/// files on one screen; only the confirmed post releases the report to the patient.
+pub async fn release(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     if !plain(&no) {
         return Redirect::to("/staff/lab?view=review&error=LAB_ORDER_UNKNOWN").into_response();
+    }
+    if !crate::confirm::confirmed_in(&body) {
+        return match st.app.report_for_review(&no, &Actor::staff(p.id, &cid.0)).await {
+            Ok(r) => review_page(&st, r),
+            Err(e) => Redirect::to(&format!("/staff/lab?view=review&error={}", e.code.code())).into_response(),
+        };
     }
     match st.app.release_report(&no, &Actor::staff(p.id, &cid.0), &p.username).await {
         Ok(r) => {
@@ -154,4 +181,41 @@ pub async fn release(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extens
         }
         Err(e) => Redirect::to(&format!("/staff/lab?view=review&error={}", e.code.code())).into_response(),
     }
+}
+
+/// The review screen before 审核发布.
+fn review_page(st: &WebState, r: app::reports::console::ReportForReview) -> Response {
+    let mut c = Confirmation::new("审核发布报告", format!("/staff/lab/{}/release", r.order_no), "/staff/lab?view=review", "发布")
+        .fact("患者", r.patient_name_masked)
+        .fact("项目", r.item_name)
+        .fact("报告单号", format!("{}（第{}版）", r.report.report_no, r.report.version))
+        .fact("检验/检查者", r.report.tester)
+        .fact("报告时间", local(r.report.reported_at));
+    for i in &r.report.items {
+        let range = if i.range.is_empty() { String::new() } else { format!("（参考 {}）", i.range) };
+        c = c.fact(&i.name, format!("{} {}{range} {}", i.value, i.unit, i.flag).trim().to_owned());
+    }
+    if !r.report.findings.is_empty() {
+        c = c.fact("所见", r.report.findings);
+    }
+    if !r.report.conclusion.is_empty() {
+        c = c.fact("结论", r.report.conclusion);
+    }
+    for f in r.files {
+        let what = match (f.source.as_str(), f.kind.as_str()) {
+            ("generated", _) => "平台生成PDF".to_owned(),
+            (_, "pdf") => format!("LIS报告PDF（{}页）", f.pages),
+            _ => "影像图片".to_owned(),
+        };
+        c = c.fact("附件", if f.stored { format!("{what}：已通过检查") } else { format!("{what}：不合格（{}）", f.reject_reason.unwrap_or_default()) });
+    }
+    if r.files_pending {
+        c = c.fact("附件", "处理中".to_owned());
+    }
+    let consequence = if r.released {
+        "该版本已发布过；再次确认不会重复通知患者。"
+    } else {
+        "发布后患者即可在手机上查看该报告及其附件（病理、基因等类别按设定延迟开放），并收到新报告单提醒。请核对以上结果无误。"
+    };
+    c.consequence(consequence).confirm_label("核对无误，审核发布").staff_page(&st.hospital_name)
 }

@@ -98,6 +98,20 @@ impl App {
         self.store.search_orders(&f, limit).await
     }
 
+    /// What a finance officer's refund would return, per channel, checked against what is
+    /// left to refund (nothing is changed, nothing audited: the confirmation page).
+    pub async fn finance_refund_preview(&self, order_no: &str, all_insurance: bool, self_pay: Fen) -> Result<(OrderRow, super::RefundPreview), DomainError> {
+        let row = self.store.order_row(order_no).await?;
+        if self_pay.is_negative() || self_pay > row.order.refundable(domain::billing::Channel::SelfPay) {
+            return Err(DomainError::new(ErrorCode::RefundExceedsCaptured, "more than is left to refund"));
+        }
+        let p = super::RefundPreview::of(&row.order, all_insurance, self_pay);
+        if p.total().0 == 0 {
+            return Err(DomainError::new(ErrorCode::ValidationFailed, "nothing to refund"));
+        }
+        Ok((row, p))
+    }
+
     /// A refund of the insurance parts (`all_insurance`, whole: the centre refunds a
     /// settlement, not a share) and `self_pay` from the bank, asked for by a finance
     /// officer with a fresh second factor.

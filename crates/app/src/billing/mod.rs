@@ -57,6 +57,47 @@ pub struct CreatedPayment {
     pub cashier_url: String,
 }
 
+/// A refund by where it goes: the insurance fund, the personal account, a relative's
+/// account (家庭共济) and the bank card — what a person confirms before it happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefundPreview {
+    pub fund: Fen,
+    pub personal_account: Fen,
+    pub mutual_aid: Fen,
+    pub bank: Fen,
+}
+
+impl RefundPreview {
+    /// The insurance parts (whole, when `insurance` and anything of them is refundable:
+    /// the centre refunds a settlement, not a share) and `bank` from the bank.
+    pub fn of(order: &Order, insurance: bool, bank: Fen) -> Self {
+        let refundable = order.refundable(Channel::Insurance);
+        let whole = insurance && refundable == order.captured.insurance && refundable.0 > 0;
+        Self {
+            fund: if whole { order.split.fund } else { Fen::ZERO },
+            personal_account: if whole { order.split.personal_account } else { Fen::ZERO },
+            mutual_aid: if whole { order.split.mutual_aid } else { Fen::ZERO },
+            bank,
+        }
+    }
+
+    pub fn insurance(&self) -> Fen {
+        Fen(self.fund.0 + self.personal_account.0 + self.mutual_aid.0)
+    }
+
+    pub fn total(&self) -> Fen {
+        Fen(self.insurance().0 + self.bank.0)
+    }
+
+    /// Each channel with money going back, labelled for people.
+    pub fn parts_zh(&self) -> Vec<(&'static str, Fen)> {
+        [("医保统筹", self.fund), ("医保个人账户", self.personal_account), ("家庭共济账户", self.mutual_aid), ("原银行卡/微信", self.bank)]
+            .into_iter()
+            .filter(|(_, a)| a.0 > 0)
+            .collect()
+    }
+}
+
 /// What became of a notification.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NotificationOutcome {

@@ -5,6 +5,7 @@
 //! it should the answer be lost or the process die (G5): `lock_reg` is idempotent on our
 //! booking number, so asking again tells us what the HIS holds. One live booking per
 //! patient per session is a unique key in the store, not a check that can race.
+use crate::billing::RefundPreview;
 use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
@@ -71,6 +72,13 @@ pub struct PatientBooking {
     pub can_check_in: bool,
     /// The queue position once checked in (detail view only).
     pub queue: Option<QueueStatus>,
+}
+
+/// A cancellation before it happens.
+pub struct CancellationPreview {
+    pub booking: PatientBooking,
+    /// What goes back, per channel (none for a booking not yet paid).
+    pub refund: Option<RefundPreview>,
 }
 
 /// How early before its slot a booking may check in.
@@ -448,6 +456,20 @@ impl App {
             .await?;
         self.catalogue.forget_department(&row.dept_id, self.today());
         Ok(())
+    }
+
+    /// What 退号 (or cancelling an unpaid booking) would do, for the patient to confirm:
+    /// the booking, and where each part of the fee goes back.
+    pub async fn cancellation_preview(&self, account_id: i64, booking_no: &str) -> Result<CancellationPreview, DomainError> {
+        let booking = self.patient_booking(account_id, booking_no).await?;
+        let refund = match (&booking.row.order_no, booking.state) {
+            (Some(order_no), BookingState::Confirmed) => {
+                let (order, _) = self.store.order(order_no).await?;
+                Some(RefundPreview::of(&order, true, order.refundable(Channel::SelfPay)))
+            }
+            _ => None,
+        };
+        Ok(CancellationPreview { booking, refund })
     }
 
     /// The patient cancels: before paying, the order closes and the lock is released;

@@ -175,3 +175,47 @@ impl App {
         Ok(LabWorklist { rows, recent_events })
     }
 }
+
+/// A reported result as the reviewing doctor checks it before releasing it (审核发布).
+pub struct ReportForReview {
+    pub order_no: String,
+    pub item_name: String,
+    pub patient_name_masked: String,
+    pub report: domain::reports::ReportBody,
+    /// What became of the report's files (the LIS's PDF or images, the platform's form).
+    pub files: Vec<WorklistFile>,
+    pub files_pending: bool,
+    /// This version was released already.
+    pub released: bool,
+}
+
+impl App {
+    /// The current report of a reported order with its results and files, for review. It
+    /// shows a patient's results: an audited read.
+    pub async fn report_for_review(&self, order_no: &str, actor: &Actor) -> Result<ReportForReview, DomainError> {
+        let rec = self.store.lab_order(self.store.db(), order_no).await?.ok_or(domain::ErrorCode::LabOrderUnknown)?;
+        let s = &rec.snapshot;
+        let report = match (&s.report, s.status) {
+            (Some(r), LabStatus::Reported) => r.clone(),
+            _ => return Err(domain::DomainError::new(domain::ErrorCode::OrderStateConflict, "no report to review")),
+        };
+        self.store.audit(&actor.entry("lab.report.review", format!("lab_order:{}", rec.id), "审核前查看结果"), self.now()).await?;
+        let names = self.store.masked_names_by_his_ids(std::slice::from_ref(&s.his_patient_id)).await?;
+        let files = self
+            .store
+            .report_files(rec.id, report.version)
+            .await?
+            .into_iter()
+            .map(|f| WorklistFile { source: f.source, kind: f.kind, pages: f.pages, stored: f.status == "stored", reject_reason: f.reject_reason })
+            .collect();
+        Ok(ReportForReview {
+            order_no: s.order_no.clone(),
+            item_name: s.item_name.clone(),
+            patient_name_masked: names.get(&s.his_patient_id).cloned().unwrap_or_default(),
+            files,
+            files_pending: rec.files_version != Some(report.version),
+            released: rec.release.as_ref().is_some_and(|x| x.covers(s)),
+            report,
+        })
+    }
+}

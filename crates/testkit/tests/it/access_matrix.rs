@@ -418,7 +418,7 @@ async fn released_report(t: &TestApp, his: &str, owner: &str, doctor: &str) -> (
     }
     let arrived = t.store.lab_order(t.store.db(), &no).await.unwrap().is_some_and(|o| o.snapshot.report.is_some());
     assert!(arrived, "the LIS's report of {no} did not arrive");
-    let r = http.post(t.url(&format!("/staff/lab/{no}/release"))).header("cookie", doctor).send().await.unwrap();
+    let r = http.post(t.url(&format!("/staff/lab/{no}/release"))).header("cookie", doctor).form(&[("confirmed", "1")]).send().await.unwrap();
     assert_eq!(r.status(), 303, "release");
     t.drain_jobs().await;
     let v: Value = http.get(t.url(&format!("/api/v1/me/reports/{no}"))).header("cookie", owner).send().await.unwrap().json().await.unwrap();

@@ -164,8 +164,16 @@ on_both_backends! {
         let r = TestApp::http().delete(t.url(&format!("/api/v1/me/patients/{id}"))).header("cookie", &b).send().await.unwrap();
         assert_eq!(r.status(), 404);
         let r = TestApp::http().post(t.url(&format!("/patients/{id}/delete"))).header("cookie", &b).send().await.unwrap();
+        assert_eq!(r.status(), 404, "another account's 就诊人 is not even named on a confirmation page");
+        let r = TestApp::http().post(t.url(&format!("/patients/{id}/delete"))).header("cookie", &b).form(&[("confirmed", "1")]).send().await.unwrap();
         assert_eq!(r.status(), 404);
         assert_eq!(list(&t, &a).await.len(), 1, "A's patient untouched");
+        // The owner's removal from the page asks first, naming who.
+        let ask = TestApp::http().post(t.url(&format!("/patients/{id}/delete"))).header("cookie", &a).send().await.unwrap();
+        assert_eq!(ask.status(), 200);
+        let page = ask.text().await.unwrap();
+        assert!(page.contains("移除就诊人") && page.contains("李*") && page.contains("name=\"confirmed\""), "{page}");
+        assert_eq!(list(&t, &a).await.len(), 1, "nothing removed before the confirmation");
         let r = TestApp::http().delete(t.url(&format!("/api/v1/me/patients/{id}"))).header("cookie", &a).send().await.unwrap();
         assert_eq!(r.status(), 204);
         assert!(list(&t, &a).await.is_empty());

@@ -113,19 +113,33 @@ on_both_backends! {
         let story = TestApp::http().get(t.url(&format!("/staff/finance/orders/{}", o.order_no))).header("cookie", &finance).send().await.unwrap().text().await.unwrap();
         assert!(story.contains("SUCCESS=Y") && story.contains("clearing:bank") && story.contains("order.create"), "raw callback, ledger and audit shown");
         assert_eq!(t.store.audit_count(Some("finance.order_view")).await.unwrap(), 1, "viewing the story is audited");
-        let refund = |form: Vec<(&'static str, String)>| {
+        let post = |form: Vec<(&'static str, String)>| {
             let (url, cookie) = (t.url(&format!("/staff/finance/orders/{}/refund", o.order_no)), finance.clone());
-            async move { location(TestApp::http().post(url).header("cookie", cookie).form(&form).send().await.unwrap().headers()) }
+            async move { TestApp::http().post(url).header("cookie", cookie).form(&form).send().await.unwrap() }
         };
-        let wrong = refund(vec![("self_pay", "10.00".into()), ("reason", "退号".into()), ("otp", "000000".into())]).await;
-        assert!(wrong.ends_with("error=STEP_UP_REQUIRED"), "{wrong}");
+        let refund = |form: Vec<(&'static str, String)>| {
+            let r = post(form);
+            async move { location(r.await.headers()) }
+        };
+        // First the amounts: a page naming them per channel, asking for the code; nothing refunded yet.
+        let ask = post(vec![("self_pay", "10.00".into()), ("reason", "退号".into())]).await;
+        assert_eq!(ask.status(), 200);
+        let page = ask.text().await.unwrap();
+        assert!(page.contains("退回原银行卡/微信") && page.contains("¥10.00") && page.contains("name=\"confirmed\"") && page.contains("name=\"otp\""), "{page}");
+        // A wrong code shows that page again, the amount and reason kept.
+        let wrong = post(vec![("self_pay", "10.00".into()), ("reason", "退号".into()), ("otp", "000000".into()), ("confirmed", "1".into())]).await;
+        assert_eq!(wrong.status(), 200);
+        let page = wrong.text().await.unwrap();
+        assert!(page.contains("动态验证码错误") && page.contains("value=\"10.00\"") && page.contains("value=\"退号\""), "{page}");
         let bad_amount = refund(vec![("self_pay", "ten".into()), ("reason", "退号".into()), ("otp", "000000".into())]).await;
         assert!(bad_amount.ends_with("error=VALIDATION_FAILED"), "{bad_amount}");
+        let too_much = refund(vec![("self_pay", "100000.00".into()), ("reason", "退号".into())]).await;
+        assert!(too_much.ends_with("error=REFUND_EXCEEDS_CAPTURED"), "{too_much}");
         // The code used to sign in is not fresh.
         let c = t.demo_credentials.iter().find(|c| c.username == "finance01").unwrap();
         let code = crypto::totp::code_at(&crypto::totp::base32_decode(&c.totp_secret).unwrap(), t.app.now().timestamp());
-        let reused = refund(vec![("self_pay", "10.00".into()), ("reason", "退号".into()), ("otp", code)]).await;
-        assert!(reused.ends_with("error=OTP_REUSED"), "{reused}");
+        let reused = post(vec![("self_pay", "10.00".into()), ("reason", "退号".into()), ("otp", code), ("confirmed", "1".into())]).await;
+        assert!(reused.text().await.unwrap().contains("动态验证码错误或已使用"), "the sign-in code is not a fresh one");
         assert_eq!(t.store.order(&o.order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "nothing refunded");
         assert!(t.store.audit_count(Some("staff.step_up_failed")).await.unwrap() >= 1);
     }

@@ -164,7 +164,12 @@ on_both_backends! {
         // Given up before paying: the order closes and the HIS place is free at once.
         let b = book(&t, &zhang, "g-1", ids[0], "0102", &slot).await.json::<Value>().await.unwrap();
         let no = b["booking_no"].as_str().unwrap().to_owned();
-        let r = TestApp::http().post(t.url(&format!("/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
+        // Asked first: the page names the visit; nothing is released yet.
+        let ask = TestApp::http().post(t.url(&format!("/registrations/{no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(ask.status(), 200);
+        assert!(ask.text().await.unwrap().contains("无需退款"), "an unpaid booking has nothing to refund");
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await), "locked", "nothing happened before the confirmation");
+        let r = TestApp::http().post(t.url(&format!("/registrations/{no}/cancel"))).header("cookie", &zhang).form(&[("confirmed", "1")]).send().await.unwrap();
         assert_eq!(location(r.headers()), format!("/registrations/{no}?cancelled=1"));
         assert_eq!(his_available(&t, &slot).await, u64::from(before));
         assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await), "released");
@@ -413,7 +418,9 @@ on_both_backends! {
             let (url, cookie) = (t.url(&format!("/staff/outpatient/sessions/{sched}/change")), office.clone());
             async move { location(TestApp::http().post(url).header("cookie", cookie).form(&form).send().await.unwrap().headers()) }
         };
-        let base = |kind: &str, reason: &str| vec![("dept", "0112".to_owned()), ("date", date.clone()), ("kind", kind.to_owned()), ("reason", reason.to_owned())];
+        let base = |kind: &str, reason: &str| {
+            vec![("dept", "0112".to_owned()), ("date", date.clone()), ("kind", kind.to_owned()), ("reason", reason.to_owned()), ("confirmed", "1".to_owned())]
+        };
         assert!(post(base("suspend", " ")).await.ends_with("error=VALIDATION_FAILED"), "a reason is required");
         // 替诊: another doctor of the department.
         let v = t.app.department_view("0112").await.unwrap();
@@ -421,6 +428,14 @@ on_both_backends! {
         let other = v.doctors.iter().find(|d| d.doctor_code != current).unwrap().clone();
         let mut f = base("substitute", "原医生外出会诊");
         f.push(("doctor_code", other.doctor_code.clone()));
+        // Asked first: the page names the session, the substitute and the patients it reaches.
+        let unconfirmed: Vec<_> = f.iter().filter(|(k, _)| *k != "confirmed").cloned().collect();
+        let ask = TestApp::http().post(t.url(&format!("/staff/outpatient/sessions/{sched}/change"))).header("cookie", &office).form(&unconfirmed).send().await.unwrap();
+        assert_eq!(ask.status(), 200);
+        let page = ask.text().await.unwrap();
+        assert!(page.contains("确认替诊") && page.contains(&other.name) && page.contains("已预约 2 人（已支付 1 人）"), "{page}");
+        let still = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", paid["booking_no"].as_str().unwrap())).await;
+        assert_ne!(still["doctor_name"], other.name.as_str(), "nothing changed before the confirmation");
         assert!(post(f).await.ends_with("done=2"));
         let b = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", paid["booking_no"].as_str().unwrap())).await;
         assert_eq!(b["doctor_name"], other.name.as_str());

@@ -67,8 +67,11 @@ async fn report(t: &TestApp, cookie: &str, order_no: &str) -> Value {
     v
 }
 
+/// A console action, confirmed (the first, unconfirmed post only shows what it would do).
 async fn staff_post(t: &TestApp, staff: &str, path: &str, form: &[(&str, &str)]) -> String {
-    let r = TestApp::http().post(t.url(path)).header("cookie", staff).form(form).send().await.unwrap();
+    let mut form = form.to_vec();
+    form.push(("confirmed", "1"));
+    let r = TestApp::http().post(t.url(path)).header("cookie", staff).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303, "{path}");
     testkit::location(r.headers())
 }
@@ -293,6 +296,12 @@ on_both_backends! {
         let page = get(&t, &lab, "/staff/lab").await.text().await.unwrap();
         assert!(page.contains(&no) && page.contains("标记异常并通知"));
         assert_eq!(t.store.audit_count(Some("lab.console.view")).await.unwrap(), 1, "the console's list is an audited read");
+        // Asked first, naming the reason and what the patient will be told; nothing changes.
+        let ask = TestApp::http().post(t.url(&format!("/staff/lab/{no}/reject"))).header("cookie", &lab).form(&form).send().await.unwrap();
+        assert_eq!(ask.status(), 200);
+        let page = ask.text().await.unwrap();
+        assert!(page.contains("name=\"confirmed\"") && page.contains("标本溶血") && page.contains("B区3号窗口"), "{page}");
+        assert_eq!(t.store.lab_order(t.store.db(), &no).await.unwrap().unwrap().snapshot.status, domain::reports::LabStatus::Sampled);
         let to = staff_post(&t, &lab, &format!("/staff/lab/{no}/reject"), &form).await;
         assert!(to.contains("done="), "{to}");
         t.drain_jobs().await;

@@ -108,16 +108,18 @@ async fn mixed_payment_then_refund_from_the_finance_console() {
     c.find(Locator::Id("refund-insurance")).await.unwrap().click().await.unwrap();
     c.find(Locator::Id("self_pay")).await.unwrap().send_keys(self_pay.trim_start_matches('¥')).await.unwrap();
     c.find(Locator::Id("reason")).await.unwrap().send_keys("患者未取药，申请全额退费").await.unwrap();
-    // The code used to sign in is not fresh: refused.
-    c.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
     c.find(Locator::Id("refund-submit")).await.unwrap().click().await.unwrap();
-    assert!(text_of(&b, "#refund-error").await.contains("动态验证码"), "a reused code is refused (S6)");
+    // The confirmation names every channel the money goes back to, then asks for the code.
+    let asked = text_of(&b, "#confirmation").await;
+    assert!(asked.contains("退回医保统筹") && asked.contains("退回原银行卡/微信") && asked.contains("退款合计"), "{asked}");
+    b.shot("finance-refund-confirm.png").await;
+    // The code used to sign in is not fresh: refused, and the page keeps everything.
+    c.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
+    c.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
+    assert!(text_of(&b, "#confirm-error").await.contains("动态验证码"), "a reused code is refused (S6)");
     clock.advance(chrono::Duration::seconds(30));
-    c.find(Locator::Id("refund-insurance")).await.unwrap().click().await.unwrap();
-    c.find(Locator::Id("self_pay")).await.unwrap().send_keys(self_pay.trim_start_matches('¥')).await.unwrap();
-    c.find(Locator::Id("reason")).await.unwrap().send_keys("患者未取药，申请全额退费").await.unwrap();
     c.find(Locator::Id("otp")).await.unwrap().send_keys(&crypto::totp::code_at(&secret, t.app.now().timestamp())).await.unwrap();
-    c.find(Locator::Id("refund-submit")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("confirm")).await.unwrap().click().await.unwrap();
     assert!(text_of(&b, "#notice").await.contains("退款已受理"));
     for _ in 0..100 {
         if t.store.order(&order_no).await.unwrap().0.state == domain::billing::OrderState::Refunded {

@@ -84,6 +84,11 @@ async fn a_report_from_pending_to_saved_on_the_phone() {
     b.client.goto(&format!("{base}/staff/lab?view=review")).await.unwrap();
     b.shot("lab-console-review.png").await;
     b.click(&format!("#orders tr[data-order='{order_no}'] form[data-role='release'] button")).await;
+    // The results are shown on the same screen before anything is released.
+    let review = b.text_of("#confirmation").await;
+    assert!(review.contains("白细胞") || review.contains("结论") || review.contains("报告单号"), "{review}");
+    b.shot("lab-release-review.png").await;
+    b.click("#confirm").await;
     assert!(b.text_of("#notice").await.contains("已审核发布"));
     b.client.set_window_size(390, 844).await.unwrap();
 

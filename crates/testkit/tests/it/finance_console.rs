@@ -93,9 +93,12 @@ on_both_backends! {
         let resolve = t.url(&format!("{run_url}/items/{}/resolve", open[0].id));
         let r = post(resolve.clone(), vec![("note", "  ".into())]).await;
         assert!(location(r.headers()).ends_with("error=VALIDATION_FAILED"), "a note is required");
-        let r = post(resolve.clone(), vec![("note", "测试分录，已冲销".into())]).await;
+        let ask = post(resolve.clone(), vec![("note", "测试分录，已冲销".into())]).await;
+        assert_eq!(ask.status(), 200, "asked first");
+        assert_eq!(t.store.audit_count(Some("recon.resolve")).await.unwrap(), 0, "nothing resolved before the confirmation");
+        let r = post(resolve.clone(), vec![("note", "测试分录，已冲销".into()), ("confirmed", "1".into())]).await;
         assert_eq!(location(r.headers()), run_url);
-        let r = post(resolve, vec![("note", "再次处理".into())]).await;
+        let r = post(resolve, vec![("note", "再次处理".into()), ("confirmed", "1".into())]).await;
         assert!(location(r.headers()).ends_with("error=CONFLICT"), "resolved once");
         assert_eq!(t.store.audit_count(Some("recon.resolve")).await.unwrap(), 1);
         let csv = get(t.url(&format!("{run_url}?format=csv"))).await.text().await.unwrap();

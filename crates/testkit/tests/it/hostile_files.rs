@@ -71,7 +71,7 @@ on_both_backends! {
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;
             }
             let rec = rec.unwrap_or_else(|| panic!("{name}: the report of {no} did not arrive"));
-            let r = http.post(t.url(&format!("/staff/lab/{no}/release"))).header("cookie", &doctor).send().await.unwrap();
+            let r = http.post(t.url(&format!("/staff/lab/{no}/release"))).header("cookie", &doctor).form(&[("confirmed", "1")]).send().await.unwrap();
             assert_eq!(r.status(), 303, "{name}: release");
             t.drain_jobs().await;
             let files = t.store.report_files(rec.id, rec.snapshot.report.as_ref().unwrap().version).await.unwrap();
