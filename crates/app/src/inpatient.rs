@@ -16,16 +16,22 @@ pub struct InpatientOverview {
 }
 
 impl App {
-    /// The stay of `wanted` (one of the account's 就诊人; the first when not given or not
-    /// the account's).
+    /// The stay of `wanted` (one of the account's 就诊人). Without one, the page opens on
+    /// the 就诊人 who is in hospital (asked of the HIS in the account's order), else the first.
     pub async fn inpatient_overview(&self, account_id: i64, wanted: Option<i64>) -> Result<InpatientOverview, DomainError> {
         let patients = self.store.list_patients(account_id).await?;
-        let current = wanted.and_then(|id| patients.iter().find(|p| p.id == id)).or(patients.first()).cloned();
-        let stay = match &current {
-            Some(p) => self.his.inpatient_stay(&p.his_patient_id).await?,
-            None => None,
-        };
-        Ok(InpatientOverview { patients, current, stay })
+        if let Some(p) = wanted.and_then(|id| patients.iter().find(|p| p.id == id)).cloned() {
+            let stay = self.his.inpatient_stay(&p.his_patient_id).await?;
+            return Ok(InpatientOverview { patients, current: Some(p), stay });
+        }
+        for p in &patients {
+            if let Some(stay) = self.his.inpatient_stay(&p.his_patient_id).await? {
+                let current = Some(p.clone());
+                return Ok(InpatientOverview { patients, current, stay: Some(stay) });
+            }
+        }
+        let current = patients.first().cloned();
+        Ok(InpatientOverview { patients, current, stay: None })
     }
 
     /// Opens an order to top up one of the account's patients' inpatient deposit.

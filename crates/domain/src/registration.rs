@@ -74,6 +74,24 @@ pub struct Schedule {
     pub slots: Vec<Slot>,
 }
 
+impl Schedule {
+    /// Whether `slot` of this session has ended at local time `now`: same-day booking is
+    /// open until a slot ends, never after.
+    pub fn slot_over(&self, slot: &Slot, now: chrono::NaiveDateTime) -> bool {
+        self.date.and_time(slot.end) <= now
+    }
+
+    /// Whether every slot of the session has ended (or it has none): nothing left to book.
+    pub fn is_over(&self, now: chrono::NaiveDateTime) -> bool {
+        self.slots.iter().all(|x| self.slot_over(x, now))
+    }
+
+    /// The slots still open at local time `now`.
+    pub fn open_slots(&self, now: chrono::NaiveDateTime) -> impl Iterator<Item = &Slot> {
+        self.slots.iter().filter(move |x| !self.slot_over(x, now))
+    }
+}
+
 /// What staff do to a session (停诊 / 改诊 / 替诊); the HIS is changed first, then every
 /// booked patient is told.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,6 +115,10 @@ pub struct OrderView {
     pub insurance_paid: bool,
     pub refunded: String,
     pub any_refund: bool,
+    /// What went back, per channel: (where, yuan).
+    pub refund_parts: Vec<(&'static str, String)>,
+    /// A refund is on its way (asked, not yet confirmed by every channel).
+    pub refunding: bool,
     pub created: String,
 }
 
@@ -137,6 +141,8 @@ impl OrderView {
             insurance_paid: o.captured.insurance.0 > 0,
             refunded: yuan(o.refunded.total()),
             any_refund: o.refunded.total().0 > 0,
+            refund_parts: refund_parts(o),
+            refunding: o.refund_in_flight.total().0 > 0,
             created: domain::clock::to_local(po.row.created_at).format("%Y-%m-%d %H:%M").to_string(),
         }
     }
@@ -317,11 +323,34 @@ struct ResultPage {
     booking: Option<(String, String)>,
 }
 
+/// Where the refunded money went: the insurance parts (refunded whole, so in the split's
+/// proportions) and the bank.
+fn refund_parts(o: &domain::billing::Order) -> Vec<(&'static str, String)> {
+    let mut parts = vec![];
+    if o.refunded.insurance.0 > 0 {
+        for (label, amount) in [("医保统筹", o.split.fund), ("医保个人账户", o.split.personal_account), ("家庭共济账户", o.split.mutual_aid)] {
+            if amount.0 > 0 {
+                parts.push((label, yuan(amount)));
+            }
+        }
+    }
+    if o.refunded.self_pay.0 > 0 {
+        parts.push(("原银行卡/微信", yuan(o.refunded.self_pay)));
+    }
+    parts
+}
+
 /// What the result page says, from the order's state alone: success only once the
-/// money is confirmed.
+/// money is confirmed, and never once it went back.
 pub fn outcome(po: &PatientOrder) -> &'static str {
     let s = po.row.order.state;
-    if s.money_confirmed() {
+    if matches!(s, OrderState::Refunded) {
+        "refunded"
+    } else if matches!(s, OrderState::PartiallyRefunded) {
+        "partially_refunded"
+    } else if matches!(s, OrderState::Refunding) {
+        "refunding"
+    } else if s.money_confirmed() {
         "paid"
     } else if po.self_pay_pending && !po.bank_opened {
         "pay_rest"
@@ -346,6 +375,8 @@ pub async fn result_page(State(st): State<WebState>, headers: HeaderMap, auth: P
             format!("{} {} · {} {}-{} · {}{see}", b.dept_name, b.doctor_name, b.visit_date, b.start_time, b.end_time, b.location),
         )
     });
+    // A booking whose fee went back has no visit number to show any more.
+    let booking = booking.filter(|_| !matches!(state, OrderState::Refunded | OrderState::Refunding));
     let page = ResultPage {
         hospital: c.hospital,
         big_text: c.big_text,
@@ -394,7 +425,8 @@ pub struct OrderDto {
     /// created / paying / paid / fulfilled / reversing / closed / refunding / partially_refunded / refunded
     pub state: String,
     pub state_label: String,
-    /// pending / pay_rest / paid / reversing / closed: what the result page shows.
+    /// pending / pay_rest / paid / reversing / closed / refunding / partially_refunded /
+    /// refunded: what the result page shows.
     pub outcome: String,
     /// Amounts in fen.
     pub total: i64,

@@ -23,6 +23,8 @@ pub struct StayView {
     pub charges: String,
     pub balance: String,
     pub low: bool,
+    /// Charges exceed the deposits: `balance` is then what is owed.
+    pub arrears: bool,
     pub closed: bool,
 }
 
@@ -54,13 +56,16 @@ pub async fn inpatient(State(st): State<WebState>, headers: HeaderMap, auth: Pat
     let o = st.app.inpatient_overview(auth.account_id, q.patient).await?;
     let stay = o.stay.map(|s| {
         let balance = Fen(s.deposit_balance.0.saturating_sub(s.charges_to_date.0));
+        let arrears = balance.is_negative();
         StayView {
             ward: s.ward,
             bed: s.bed,
             admitted: local_time(s.admitted_at, TimeStyle::Date),
             deposits: yuan(s.deposit_balance),
             charges: yuan(s.charges_to_date),
-            balance: yuan(balance),
+            // Owed money reads as 欠费 ¥631.00, never as a negative balance.
+            balance: yuan(Fen(balance.0.saturating_abs())),
+            arrears,
             low: balance.0 < 100_000,
             closed: s.account_closed,
         }

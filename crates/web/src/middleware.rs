@@ -18,7 +18,9 @@ fn acceptable_incoming_id(v: &str) -> bool {
 
 fn flavour(path: &str, headers: &HeaderMap) -> Flavour {
     let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json") && !a.contains("text/html"));
-    if path.starts_with("/api/") || path.starts_with("/callbacks/") || wants_json { Flavour::Json } else { Flavour::Html }
+    // The JSON interfaces answer JSON whatever the client accepts: hospital systems call
+    // `/open/v1` without an Accept header and must still get the documented error body.
+    if path.starts_with("/api/") || path.starts_with("/open/") || path.starts_with("/callbacks/") || wants_json { Flavour::Json } else { Flavour::Html }
 }
 
 /// Outermost layer: assigns the correlation id, opens the log span, and turns every

@@ -98,6 +98,9 @@ pub(crate) async fn authenticate(st: &WebState, headers: &HeaderMap, method: &Me
     request_body = PushRequestDto,
     responses((status = 202, body = PushAnswerDto), (status = 401, body = OpenErrorBody), (status = 404, body = OpenErrorBody), (status = 422, body = OpenErrorBody)))]
 pub async fn push(State(st): State<WebState>, Extension(cid): Extension<CorrelationId>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = json_body(&headers) {
+        return refuse(e, Some("Content-Type: application/json".into()), &cid.0);
+    }
     let key_id = match authenticate(&st, &headers, &method, "/open/v1/messages", &body).await {
         Ok(k) => k,
         Err(e) => return refuse(e, None, &cid.0),
@@ -115,6 +118,14 @@ pub async fn push(State(st): State<WebState>, Extension(cid): Extension<Correlat
         Ok(answer) => (StatusCode::ACCEPTED, axum::Json(answer)).into_response(),
         Err(PushRefusal { error, hint }) => refuse(error, hint, &cid.0),
     }
+}
+
+/// A signed body is JSON and says so (the spec documents 415 for anything else): a JSON
+/// body sent as `text/plain` is refused before its signature is even checked.
+pub(crate) fn json_body(headers: &HeaderMap) -> Result<(), domain::DomainError> {
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") { Ok(()) } else { Err(ErrorCode::UnsupportedMediaType.into()) }
 }
 
 /// Where a pushed message stands, with every try on every channel.

@@ -59,6 +59,8 @@ struct BookPage {
     error: Option<&'static str>,
     /// Proves a person saw this page before submitting (S15).
     ticket: String,
+    /// How long an unpaid booking holds its place (the order's time to pay).
+    hold_minutes: i64,
 }
 
 #[derive(Deserialize)]
@@ -107,9 +109,7 @@ pub async fn book_page(
         suspended: s.suspended,
         // A slot that has ended is not offered; one that has begun still is (same day).
         slots: s
-            .slots
-            .iter()
-            .filter(|x| s.date.and_time(x.end) > now)
+            .open_slots(now)
             .map(|x| SlotRow {
                 slot_id: x.slot_id.clone(),
                 time: format!("{}-{}", x.start.format("%H:%M"), x.end.format("%H:%M")),
@@ -126,6 +126,7 @@ pub async fn book_page(
             .collect(),
         error: crate::error::message_of(q.error.as_deref()),
         ticket: st.app.booking_ticket(auth.account_id, &schedule_id),
+        hold_minutes: st.app.policies().order_close_after.num_minutes(),
     };
     Ok(page.into_response())
 }
@@ -606,6 +607,8 @@ pub async fn department(State(st): State<WebState>, headers: HeaderMap, Path(dep
     let back = format!("/departments/{dept_id}");
     let c = Chrome::new(&st, &headers, &back);
     let v = st.app.department_view(&dept_id).await?;
+    // Sessions and slots that have ended are not offered (today's morning in the evening).
+    let now = domain::clock::to_local(st.app.now()).naive_local();
     let doctors = v
         .doctors
         .iter()
@@ -617,7 +620,7 @@ pub async fn department(State(st): State<WebState>, headers: HeaderMap, Path(dep
             sessions: v
                 .schedules
                 .iter()
-                .filter(|s| s.doctor_code == d.doctor_code)
+                .filter(|s| s.doctor_code == d.doctor_code && !s.is_over(now))
                 .take(6)
                 .map(|s| SessionRow {
                     book_href: format!("/book/{dept_id}/{}", s.schedule_id),
@@ -625,9 +628,9 @@ pub async fn department(State(st): State<WebState>, headers: HeaderMap, Path(dep
                     weekday: weekday_zh(s.date),
                     period: s.period.label_zh(),
                     suspended: s.suspended,
-                    available: s.slots.iter().map(|x| x.available).sum(),
-                    capacity: s.slots.iter().map(|x| x.capacity).sum(),
-                    slots: s.slots.iter().map(|x| (x.start.format("%H:%M").to_string(), x.available)).collect(),
+                    available: s.open_slots(now).map(|x| x.available).sum(),
+                    capacity: s.open_slots(now).map(|x| x.capacity).sum(),
+                    slots: s.open_slots(now).map(|x| (x.start.format("%H:%M").to_string(), x.available)).collect(),
                 })
                 .collect(),
         })
@@ -746,7 +749,9 @@ pub async fn api_schedules(State(st): State<WebState>, Path(dept_id): Path<Strin
         return Err(ErrorCode::NotFound.into());
     }
     let v = st.app.department_view(&dept_id).await?;
-    Ok(Json(v.schedules.iter().map(|s| schedule_dto(s, &v.doctors, None)).collect()))
+    // Sessions that have ended cannot be booked: not listed.
+    let now = domain::clock::to_local(st.app.now()).naive_local();
+    Ok(Json(v.schedules.iter().filter(|s| !s.is_over(now)).map(|s| schedule_dto(s, &v.doctors, None)).collect()))
 }
 
 /// One session with its places left, live: the smaller of what the HIS last said and

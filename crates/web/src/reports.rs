@@ -323,6 +323,9 @@ pub struct LabEventAnswerDto {
 #[utoipa::path(post, path = "/open/v1/lab-events", tag = "open", request_body = LabEventDto,
     responses((status = 202, body = LabEventAnswerDto), (status = 401, body = crate::open_api::OpenErrorBody), (status = 404, body = crate::open_api::OpenErrorBody), (status = 422, body = crate::open_api::OpenErrorBody)))]
 pub async fn lab_event(State(st): State<WebState>, Extension(cid): Extension<CorrelationId>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = crate::open_api::json_body(&headers) {
+        return crate::open_api::refuse(e, Some("Content-Type: application/json".into()), &cid.0);
+    }
     let key_id = match crate::open_api::authenticate(&st, &headers, &method, "/open/v1/lab-events", &body).await {
         Ok(k) => k,
         Err(e) => return crate::open_api::refuse(e, None, &cid.0),

@@ -179,3 +179,37 @@ on_both_backends! {
         assert!(page.contains("儿科") && page.contains("余号"));
     }
 }
+
+on_both_backends! {
+    async fn the_open_interface_answers_json_whatever_the_client_accepts(backend) {
+        let t = TestApp::spawn(backend).await;
+        // reqwest sends no Accept header, as hospital systems' clients often do not.
+        let h = TestApp::http();
+        let (s, e) = json_error(h.get(t.url("/open/v1/nothing-here")).send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (404, "NOT_FOUND"));
+        let (s, e) = json_error(h.delete(t.url("/open/v1/messages")).send().await.unwrap()).await;
+        assert_eq!(s, 405, "{e}");
+        let big = "x".repeat(2 << 20);
+        let (s, _) = json_error(h.post(t.url("/open/v1/messages")).header("content-type", "application/json").body(big).send().await.unwrap()).await;
+        assert_eq!(s, 413);
+        // A signed JSON body sent as text/plain: 415, as the spec says, before anything else.
+        let body = r#"{"scene":"hospital.notice","his_patient_id":"P1","variables":{}}"#;
+        let ts = t.app.now().timestamp().to_string();
+        let sig = crypto::open_api::sign(sim::his::DEMO_PUSH_SECRET, "POST", "/open/v1/messages", &ts, "plain-nonce-01", body.as_bytes());
+        let signed = h
+            .post(t.url("/open/v1/messages"))
+            .header("x-cb-key", sim::his::DEMO_PUSH_KEY_ID)
+            .header("x-cb-timestamp", &ts)
+            .header("x-cb-nonce", "plain-nonce-01")
+            .header("x-cb-signature", sig)
+            .header("idempotency-key", "plain-1")
+            .header("content-type", "text/plain")
+            .body(body);
+        let (s, e) = json_error(signed.send().await.unwrap()).await;
+        assert_eq!((s, e["code"].as_str().unwrap()), (415, "UNSUPPORTED_MEDIA_TYPE"));
+        for path in ["/open/v1/messages", "/open/v1/lab-events"] {
+            let (s, e) = json_error(h.post(t.url(path)).header("content-type", "text/plain").body("{}").send().await.unwrap()).await;
+            assert_eq!((s, e["code"].as_str().unwrap()), (415, "UNSUPPORTED_MEDIA_TYPE"), "{path}");
+        }
+    }
+}

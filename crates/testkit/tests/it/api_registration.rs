@@ -550,3 +550,39 @@ on_both_backends! {
         assert!(page.contains("已约满"), "the booking page marks it full");
     }
 }
+
+on_both_backends! {
+    async fn sessions_and_slots_that_have_ended_are_offered_nowhere(backend) {
+        // 19:36 local: today's morning and afternoon sessions are over.
+        let (t, _) = TestApp::spawn_at(backend, Utc.with_ymd_and_hms(2026, 11, 26, 11, 36, 0).unwrap()).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let patient_id = ids[0];
+        let v = t.app.department_view("0101").await.unwrap();
+        let now = domain::clock::to_local(t.app.now()).naive_local();
+        let over: Vec<_> = v.schedules.iter().filter(|s| s.is_over(now)).collect();
+        let open: Vec<_> = v.schedules.iter().filter(|s| !s.is_over(now) && !s.suspended).collect();
+        assert!(!over.is_empty() && !open.is_empty(), "the demo has today's ended sessions and later ones");
+        // The department page links none of the ended sessions, and the API lists none.
+        let page = TestApp::http().get(t.url("/departments/0101")).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        for s in &over {
+            assert!(!page.contains(&format!("/book/0101/{}", s.schedule_id)), "{} is over but offered", s.schedule_id);
+        }
+        assert!(open.iter().take(3).any(|s| page.contains(&format!("/book/0101/{}", s.schedule_id))), "later sessions are offered");
+        let listed = get_json(&t, &zhang, "/api/v1/departments/0101/schedules").await;
+        let listed_ids: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["schedule_id"].as_str().unwrap()).collect();
+        assert!(over.iter().all(|s| !listed_ids.contains(&s.schedule_id.as_str())), "{listed_ids:?}");
+        // Opened by its address: no slot to choose and no submit button.
+        let page = TestApp::http().get(t.url(&format!("/book/0101/{}", over[0].schedule_id))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("本时段已结束") && !page.contains("submit-booking"), "{page}");
+        // And booking it anyway is refused as not bookable.
+        let r = TestApp::http()
+            .post(t.url("/api/v1/me/registrations"))
+            .header("cookie", &zhang)
+            .json(&json!({"patient_id": patient_id, "dept_id": "0101", "slot_id": over[0].slots[0].slot_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "SLOT_NOT_BOOKABLE");
+    }
+}

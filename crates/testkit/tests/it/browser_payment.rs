@@ -147,6 +147,13 @@ async fn mixed_payment_then_refund_from_the_finance_console() {
     c.goto(&format!("{base}/payments")).await.unwrap();
     let mine = text_of(&b, "#payments").await;
     assert!(mine.contains("已退款") && mine.contains("¥118.60"), "{mine}");
+    assert!(mine.contains("医保统筹") && mine.contains("原银行卡/微信"), "the refund by channel: {mine}");
     b.screenshot(&shots().join("my-payments-refunded.png")).await;
+    // The order's own page says so too, never 支付成功 any more.
+    c.goto(&format!("{base}/pay/{order_no}/result")).await.unwrap();
+    assert_eq!(text_of(&b, "#outcome-text").await, "已退款");
+    let parts = text_of(&b, "#refund-parts").await;
+    assert!(parts.contains("退回医保统筹") && parts.contains("退回原银行卡/微信") && parts.contains("¥118.60"), "{parts}");
+    b.screenshot(&shots().join("pay-result-refunded.png")).await;
     b.close().await;
 }

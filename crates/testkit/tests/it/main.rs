@@ -30,6 +30,7 @@ mod finance_console;
 mod flash_crowd;
 mod his_contract;
 mod hostile_files;
+mod inpatient;
 mod money_properties;
 mod nhsa_contract;
 mod nothing_leaks;
