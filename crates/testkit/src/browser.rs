@@ -14,6 +14,16 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and a phone-sized headless Chromium.
     pub async fn start(width: u32, height: u32) -> Self {
+        Self::launch(width, height, false).await
+    }
+
+    /// A phone exactly: Chromium's mobile emulation at `width` CSS pixels (a headless
+    /// window is never narrower than 500 px, so `start` cannot measure a 390 px layout).
+    pub async fn phone(width: u32, height: u32) -> Self {
+        Self::launch(width, height, true).await
+    }
+
+    async fn launch(width: u32, height: u32, emulate: bool) -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().unwrap().port()
@@ -33,7 +43,10 @@ impl Browser {
                          format!("--window-size={width},{height}"), format!("--user-data-dir={}", profile.display()), "--lang=zh-CN"]
             }
         });
-        let caps = caps.as_object().unwrap().clone();
+        let mut caps = caps.as_object().unwrap().clone();
+        if emulate {
+            caps["goog:chromeOptions"]["mobileEmulation"] = serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2}});
+        }
         let url = format!("http://127.0.0.1:{port}");
         let mut last = None;
         for _ in 0..50 {

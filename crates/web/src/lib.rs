@@ -122,7 +122,7 @@ const STAFF_LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 pub fn router(app: App, cfg: WebConfig) -> Router {
     let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
     let public_origin = cfg.public_base_url.as_ref().map(|u| u.trim_end_matches('/').to_owned());
-    let csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+    let csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; report-uri /csp-report";
     let st = WebState {
         app,
         hospital_name: cfg.hospital_name.clone(),
@@ -257,6 +257,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/static/app.css", get(css))
         .route("/static/pay.js", get(pay_js))
         .route("/healthz", get(ops::healthz))
+        .route("/csp-report", post(ops::csp_report))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .layer(from_fn(middleware::http_metrics))

@@ -43,3 +43,21 @@ pub async fn metrics(State(st): State<WebState>, ConnectInfo(peer): ConnectInfo<
     }
     ([("content-type", "text/plain; version=0.0.4")], st.metrics.render()).into_response()
 }
+
+/// A browser's report of a Content-Security-Policy violation (the policy's `report-uri`):
+/// counted by directive and logged with the page's path (never its query), so a page
+/// that breaks under the CSP shows on `/metrics` — and fails the browser tests.
+pub async fn csp_report(body: axum::body::Bytes) -> StatusCode {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let r = &v["csp-report"];
+    let directive = r["effective-directive"].as_str().or_else(|| r["violated-directive"].as_str()).unwrap_or("unknown");
+    // Only the directive's name is a label (bounded); the rest goes to the log.
+    let name = directive.split_whitespace().next().unwrap_or("unknown");
+    let name = if name.len() <= 32 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') { name.to_owned() } else { "unknown".to_owned() };
+    let page = r["document-uri"].as_str().unwrap_or_default();
+    let page = page.split(['?', '#']).next().unwrap_or_default().chars().take(200).collect::<String>();
+    let blocked = r["blocked-uri"].as_str().unwrap_or_default().split(['?', '#']).next().unwrap_or_default().chars().take(100).collect::<String>();
+    tracing::warn!(directive = %name, page = %page, blocked = %blocked, "content security policy violation");
+    metrics::counter!("carebridge_csp_violations_total", "directive" => name).increment(1);
+    StatusCode::NO_CONTENT
+}

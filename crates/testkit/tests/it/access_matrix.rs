@@ -56,6 +56,7 @@ use Body::{Form, Json};
 /// placeholders for the owner's ids, and its body).
 pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/", Public, "/", NoBody),
+    ("POST", "/csp-report", Public, "/csp-report", Json("{\"csp-report\": {\"document-uri\": \"http://x/\", \"effective-directive\": \"style-src-attr\"}}")),
     ("GET", "/settings/text-size", Public, "/settings/text-size", NoBody),
     ("GET", "/wx/login", Public, "/wx/login", NoBody),
     ("GET", "/wx/callback", Public, "/wx/callback", NoBody),

@@ -20,6 +20,7 @@ mod architecture;
 mod audit_reads;
 mod browser;
 mod browser_messages;
+mod browser_pages;
 mod browser_payment;
 mod browser_registration;
 mod browser_reports;
