@@ -32,6 +32,8 @@ pub struct HomeOverview {
     /// The account's first 就诊人, shown as the current card.
     pub first_patient: Option<PatientSummary>,
     pub unread_messages: u64,
+    /// Critical values not yet acknowledged: (message number, title).
+    pub pending_critical: Vec<(String, String)>,
 }
 
 impl App {
@@ -44,7 +46,8 @@ impl App {
         let unread_messages = self.store.unread_count(account_id).await?;
         let first_patient = self.store.list_patients(account_id).await?.into_iter().next();
         let nickname = self.store.wechat_account_nickname(account_id).await?;
-        Ok(HomeOverview { nickname, first_patient, unread_messages })
+        let pending_critical = self.unacknowledged_critical(account_id).await?.into_iter().map(|m| (m.message_no, m.title)).collect();
+        Ok(HomeOverview { nickname, first_patient, unread_messages, pending_critical })
     }
 
     /// Completes the WeChat OAuth round trip: exchanges the code, finds or creates the

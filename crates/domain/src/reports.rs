@@ -360,6 +360,28 @@ pub fn patient_view(snap: &LabSnapshot, release: Option<&Release>, policy: &Repo
     PatientView { state, guidance, expected_at: if state == PatientState::InProgress { expected_at } else { None }, report_visible: visible }
 }
 
+/// When a patient can still give a new sample: today before the lab's closing time if that
+/// is ahead of `now` (local), else the next day's. Never a time already past.
+pub fn resample_deadline(now: chrono::NaiveDateTime, closes: chrono::NaiveTime) -> (chrono::NaiveDate, &'static str) {
+    if now.time() < closes { (now.date(), "今天") } else { (now.date() + chrono::Duration::days(1), "明天") }
+}
+
+#[cfg(test)]
+mod resample_tests {
+    use super::resample_deadline;
+    use chrono::{NaiveDate, NaiveTime};
+
+    #[test]
+    fn a_new_sample_is_asked_for_before_a_closing_time_still_ahead() {
+        let closes = NaiveTime::from_hms_opt(16, 30, 0).unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        assert_eq!(resample_deadline(day.and_hms_opt(9, 0, 0).unwrap(), closes), (day, "今天"));
+        assert_eq!(resample_deadline(day.and_hms_opt(16, 29, 59).unwrap(), closes), (day, "今天"));
+        assert_eq!(resample_deadline(day.and_hms_opt(16, 30, 0).unwrap(), closes), (day.succ_opt().unwrap(), "明天"), "closing time itself is too late");
+        assert_eq!(resample_deadline(day.and_hms_opt(19, 36, 0).unwrap(), closes), (day.succ_opt().unwrap(), "明天"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

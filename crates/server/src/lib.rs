@@ -114,6 +114,8 @@ pub fn reports(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<app::repor
             max_pdf_pages: r.max_pdf_pages,
             page_width_px: r.page_width_px,
             poll_every_minutes: r.poll_minutes,
+            lab_closes: chrono::NaiveTime::parse_from_str(&r.lab_closes, "%H:%M").context("reports.lab_closes")?,
+            resample_place: r.resample_place.clone(),
             hospital_name: s.server.hospital_name.clone(),
             // A key of its own, derived from the lookup key: verification codes
             // reveal nothing about lookups.

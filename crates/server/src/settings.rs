@@ -251,6 +251,11 @@ pub struct ReportsSettings {
     pub page_width_px: u16,
     /// How often the LIS is asked about orders that can still change.
     pub poll_minutes: i64,
+    /// When the lab stops taking samples (`HH:MM`, local): a new sample is asked for before
+    /// today's closing if that is ahead, else tomorrow's.
+    pub lab_closes: String,
+    /// Where a patient gives a new sample.
+    pub resample_place: String,
 }
 
 /// The file store: `local` (a directory) or `s3` (an S3-compatible object store).
@@ -420,6 +425,8 @@ max_image_megapixels = 25
 max_pdf_pages = 30
 page_width_px = 1080
 poll_minutes = 5
+lab_closes = "16:30"
+resample_place = "门诊楼1层检验科B区3号窗口"
 
 [files]
 backend = "local"
@@ -530,6 +537,9 @@ impl Settings {
         }
         if r.turnaround_minutes.values().chain(r.release_delay_minutes.values()).any(|m| *m < 0) || r.default_turnaround_minutes < 0 {
             return bad("reports", "minutes must not be negative");
+        }
+        if chrono::NaiveTime::parse_from_str(&r.lab_closes, "%H:%M").is_err() {
+            return bad("reports.lab_closes", "HH:MM");
         }
         match self.files.backend.as_str() {
             "local" if self.files.dir.trim().is_empty() => return bad("files.dir", "must not be empty"),

@@ -257,6 +257,16 @@ impl Store {
         self.open_messages(q.order_by_desc(message::Column::Id).limit(limit).all(&self.db).await.map_err(db_err)?)
     }
 
+    /// Critical values the account has not acknowledged yet, newest first.
+    pub async fn unacknowledged_critical(&self, account_id: i64) -> Result<Vec<MessageRow>, DomainError> {
+        let q = message::Entity::find()
+            .filter(message::Column::AccountId.eq(account_id))
+            .filter(message::Column::Status.ne("suppressed"))
+            .filter(message::Column::AckDeadline.is_not_null())
+            .filter(message::Column::AckedAt.is_null());
+        self.open_messages(q.order_by_desc(message::Column::Id).limit(20).all(&self.db).await.map_err(db_err)?)
+    }
+
     pub async fn unread_count(&self, account_id: i64) -> Result<u64, DomainError> {
         message::Entity::find()
             .filter(message::Column::AccountId.eq(account_id))

@@ -74,6 +74,8 @@ struct InboxPage {
     hospital: String,
     big_text: bool,
     back: String,
+    /// Unacknowledged critical values, above everything else.
+    pinned: Vec<MessageDto>,
     rows: Vec<MessageDto>,
     unread: u64,
     more: Option<i64>,
@@ -93,11 +95,53 @@ pub async fn inbox(State(st): State<WebState>, headers: HeaderMap, auth: Patient
         hospital: c.hospital,
         big_text: c.big_text,
         back: c.back,
-        rows: p.messages.iter().map(MessageDto::of).collect(),
+        rows: p.messages.iter().filter(|m| !p.pinned.iter().any(|x| x.id == m.id)).map(MessageDto::of).collect(),
+        pinned: p.pinned.iter().map(MessageDto::of).collect(),
         unread: p.unread,
         more: p.next_before,
     }
     .into_response())
+}
+
+/// A message's text cut into plain runs and telephone numbers (`(text, is_phone)`), so the
+/// page makes numbers tappable (`tel:`) while everything stays escaped text.
+pub(crate) fn with_phones(text: &str) -> Vec<(String, bool)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<(String, bool)> = vec![];
+    let mut plain = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        // A number: a digit run (hyphens inside allowed) of 7-15 digits that starts with
+        // 0 (a landline with its area code), 1 (a mobile) or 4/9 (a service line).
+        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) {
+            let mut j = i;
+            let mut digits = 0;
+            while j < chars.len() && (chars[j].is_ascii_digit() || (chars[j] == '-' && j + 1 < chars.len() && chars[j + 1].is_ascii_digit())) {
+                if chars[j].is_ascii_digit() {
+                    digits += 1;
+                }
+                j += 1;
+            }
+            let next_ok = j == chars.len() || !chars[j].is_ascii_alphanumeric();
+            if (7..=15).contains(&digits) && matches!(chars[i], '0' | '1' | '4' | '9') && next_ok {
+                if !plain.is_empty() {
+                    out.push((std::mem::take(&mut plain), false));
+                }
+                out.push((chars[i..j].iter().collect(), true));
+                i = j;
+                continue;
+            }
+            plain.extend(&chars[i..j]);
+            i = j;
+            continue;
+        }
+        plain.push(chars[i]);
+        i += 1;
+    }
+    if !plain.is_empty() {
+        out.push((plain, false));
+    }
+    out
 }
 
 #[derive(Template, WebTemplate)]
@@ -106,6 +150,8 @@ struct MessagePage {
     hospital: String,
     big_text: bool,
     back: String,
+    /// The text with its telephone numbers marked.
+    body: Vec<(String, bool)>,
     m: MessageDto,
     flash: Option<&'static str>,
 }
@@ -133,7 +179,7 @@ pub async fn detail(
     let c = Chrome::new(&st, &headers, "/messages");
     let m = st.app.read_message(auth.account_id, &no, false, &Actor::patient_account(auth.account_id, &cid.0)).await?;
     let flash = q.acked.map(|_| "已确认。请尽快按提示就医，如有疑问请致电科室。");
-    Ok(MessagePage { hospital: c.hospital, big_text: c.big_text, back: c.back, m: MessageDto::of(&m), flash }.into_response())
+    Ok(MessagePage { hospital: c.hospital, big_text: c.big_text, back: c.back, body: with_phones(&m.body), m: MessageDto::of(&m), flash }.into_response())
 }
 
 pub async fn acknowledge(
@@ -304,5 +350,22 @@ impl MessageDto {
     /// Whether its link leads somewhere other than this message itself.
     pub fn opens_elsewhere(&self) -> bool {
         self.link != format!("/messages/{}", self.message_no)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_phones;
+
+    #[test]
+    fn telephone_numbers_are_found_and_nothing_else() {
+        let parts = with_phones("如有疑问请致电检验科 0755-83366388 或 13800138000，预约号 RG2026112600001，排队号 12。");
+        let phones: Vec<&str> = parts.iter().filter(|p| p.1).map(|p| p.0.as_str()).collect();
+        assert_eq!(phones, ["0755-83366388", "13800138000"]);
+        assert_eq!(
+            parts.iter().map(|p| p.0.as_str()).collect::<String>(),
+            "如有疑问请致电检验科 0755-83366388 或 13800138000，预约号 RG2026112600001，排队号 12。"
+        );
+        assert!(with_phones("金额 1234.56 元，2026-11-26").iter().all(|p| !p.1), "amounts and dates are not numbers to call");
     }
 }

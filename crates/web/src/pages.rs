@@ -59,20 +59,22 @@ struct HomePage {
     greeting: Option<String>,
     current: Option<PatientCard>,
     unread: u64,
+    /// Unacknowledged critical values: (message number, title), pinned on top.
+    critical: Vec<(String, String)>,
 }
 
 pub async fn home(State(st): State<WebState>, headers: HeaderMap, auth: Option<PatientAuth>) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/");
-    let (greeting, current, unread) = match auth {
-        None => (None, None, 0),
+    let (greeting, current, unread, critical) = match auth {
+        None => (None, None, 0, vec![]),
         Some(a) => {
             let o = st.app.home_overview(a.account_id).await?;
             let current =
                 o.first_patient.map(|p| PatientCard { insurance: app::App::insurance_label(&p.insurance_kind), name_masked: p.name_masked, mr_no: p.mr_no });
-            (Some(o.nickname.unwrap_or_else(|| "微信用户".into())), current, o.unread_messages)
+            (Some(o.nickname.unwrap_or_else(|| "微信用户".into())), current, o.unread_messages, o.pending_critical)
         }
     };
-    Ok(HomePage { hospital: c.hospital, big_text: c.big_text, back: c.back, greeting, current, unread }.into_response())
+    Ok(HomePage { hospital: c.hospital, big_text: c.big_text, back: c.back, greeting, current, unread, critical }.into_response())
 }
 
 #[derive(Deserialize)]

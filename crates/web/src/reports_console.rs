@@ -53,6 +53,8 @@ struct LabPage {
     flash: Option<String>,
     error: Option<&'static str>,
     reasons: &'static [&'static str],
+    /// The deadline in it is computed from the lab's hours and the time now.
+    default_instruction: String,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +119,7 @@ pub async fn lab(
         flash: q.done,
         error: crate::error::message_of(q.error.as_deref()),
         reasons: REJECT_REASONS,
+        default_instruction: st.app.default_resample_instruction(),
     }
     .into_response())
 }

@@ -70,6 +70,8 @@ impl From<MessageRow> for MessageView {
 
 /// One page of the account's messages, newest first.
 pub struct InboxPage {
+    /// Critical values not yet acknowledged: shown above everything else.
+    pub pinned: Vec<MessageView>,
     pub messages: Vec<MessageView>,
     pub unread: u64,
     /// Pass as `before` for the next page.
@@ -82,7 +84,14 @@ impl App {
         let next_before = (rows.len() as u64 > page_size).then(|| rows[page_size as usize - 1].id);
         let messages = rows.into_iter().take(page_size as usize).map(MessageView::from).collect();
         let unread = self.store.unread_count(account_id).await?;
-        Ok(InboxPage { messages, unread, next_before })
+        let pinned = self.unacknowledged_critical(account_id).await?;
+        Ok(InboxPage { pinned, messages, unread, next_before })
+    }
+
+    /// The account's critical values still waiting for 我已知晓 (危急值 first, on every
+    /// page that lists messages and on the home page).
+    pub async fn unacknowledged_critical(&self, account_id: i64) -> Result<Vec<MessageView>, DomainError> {
+        Ok(self.store.unacknowledged_critical(account_id).await?.into_iter().map(MessageView::from).collect())
     }
 
     /// The categories of non-critical notices the account does not want pushed.

@@ -93,6 +93,15 @@ pub struct LabWorklist {
 const WORKLIST_LIMIT: u64 = 200;
 
 impl App {
+    /// What a patient is told when a specimen is rejected, unless the lab writes otherwise:
+    /// where, and by when — today before the lab closes if it is still open, else tomorrow.
+    pub fn default_resample_instruction(&self) -> String {
+        let s = &self.reports.settings;
+        let now = domain::clock::to_local(self.now()).naive_local();
+        let (_, day) = domain::reports::resample_deadline(now, s.lab_closes);
+        format!("请于{day}{}前到{}重新采集标本，无需再次缴费。", s.lab_closes.format("%H:%M"), s.resample_place)
+    }
+
     /// The lab console's list for `view`. It shows patients' tests (health data): each
     /// call is a sensitive read, audited (S10).
     pub async fn lab_worklist(&self, view: LabView, actor: &Actor) -> Result<LabWorklist, DomainError> {

@@ -36,6 +36,10 @@ pub struct ReportSettings {
     /// Width of the page images the phone shows.
     pub page_width_px: u16,
     pub poll_every_minutes: i64,
+    /// When the lab stops taking samples (local).
+    pub lab_closes: chrono::NaiveTime,
+    /// Where a patient gives a new sample.
+    pub resample_place: String,
     pub hospital_name: String,
     /// Signs the verification codes printed under the QR.
     pub verify_key: Vec<u8>,
@@ -50,6 +54,8 @@ impl Default for ReportSettings {
             max_pdf_pages: 30,
             page_width_px: 1080,
             poll_every_minutes: 5,
+            lab_closes: chrono::NaiveTime::from_hms_opt(16, 30, 0).expect("time"),
+            resample_place: "门诊楼1层检验科B区3号窗口".into(),
             hospital_name: "深圳市示范人民医院".into(),
             verify_key: b"carebridge-report-verification".to_vec(),
         }

@@ -434,10 +434,25 @@ on_both_backends! {
                 assert!(!text.contains("血钾") && !text.contains("6.8"), "sealed: {text}");
             }
         }
-        // The patient acknowledges one of them in time.
+        // Both are pinned above everything, on the home page and in the message centre,
+        // and the ward's number in the text is tappable.
+        let page = |path: &'static str| {
+            let (url, cookie) = (t.url(path), cookie.clone());
+            async move { TestApp::http().get(url).header("cookie", cookie).send().await.unwrap().text().await.unwrap() }
+        };
+        let home = page("/").await;
+        assert!(msgs.iter().all(|m| home.contains(&format!("id=\"critical-{}\"", m.message_no))), "pinned on the home page");
+        let centre = page("/messages").await;
+        let pinned = &centre[centre.find("id=\"pinned\"").expect("pinned section")..];
+        assert!(msgs.iter().all(|m| pinned.contains(&m.message_no)));
+        let one = TestApp::http().get(t.url(&format!("/messages/{}", msgs[0].message_no))).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(one.contains("href=\"tel:0755-88880000\""), "{one}");
+        // The patient acknowledges one of them in time: it is no longer pinned.
         let acked = msgs.iter().find(|m| m.variables.contains("L1")).unwrap();
         let r = TestApp::http().post(t.url(&format!("/api/v1/me/messages/{}/ack", acked.message_no))).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap()["acknowledged"], true);
+        let home = page("/").await;
+        assert!(!home.contains(&format!("id=\"critical-{}\"", acked.message_no)) && home.contains("critical-"), "only the acknowledged one leaves the pin");
         clock.advance(Duration::minutes(31));
         t.drain_jobs().await;
         let other = msgs.iter().find(|m| m.variables.contains("L2")).unwrap();

@@ -75,7 +75,7 @@ async fn booking_notice_deep_links_critical_value_acknowledged_and_console() {
     assert_eq!(result.attr("data-status").await.unwrap().as_deref(), Some("202"), "{}", result.text().await.unwrap());
     b.shot("his-events-console.png").await;
     b.client.goto(&format!("{base}/messages")).await.unwrap();
-    b.click("#messages li[data-scene='critical_value'] a").await;
+    b.click("#pinned li[data-scene='critical_value'] a").await;
     assert!(b.text_of("#body").await.contains("危急值"));
     b.shot("critical-value.png").await;
     b.click("#ack").await;
