@@ -250,12 +250,15 @@ impl App {
 
     /// The account's bound children (INS-3).
     pub async fn child_bindings(&self, account_id: i64) -> Result<Vec<ChildBinding>, DomainError> {
+        let patients = self.store.list_patients(account_id).await?;
+        let today = self.today();
         Ok(self
             .store
             .child_bindings(account_id)
             .await?
             .into_iter()
             .map(|b| ChildBinding {
+                label: patients.iter().find(|p| Some(p.id) == b.patient_id).map(|p| p.own_label(today)).unwrap_or_else(|| b.name_masked.clone()),
                 patient_id: b.patient_id,
                 name_masked: b.name_masked,
                 id_no_masked: b.id_no_masked,
@@ -270,6 +273,8 @@ impl App {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildBinding {
     pub patient_id: Option<i64>,
+    /// What tells the guardian's children apart (赵*（女儿，8岁）).
+    pub label: String,
     pub name_masked: String,
     pub id_no_masked: String,
     /// Where the guardian started: official_account, si_notice or esscard.

@@ -35,7 +35,7 @@ pub async fn card(State(st): State<WebState>, headers: HeaderMap, auth: PatientA
         hospital: c.hospital,
         big_text: c.big_text,
         back: c.back,
-        patients: crate::inpatient::choices(&o.patients),
+        patients: crate::inpatient::choices(&o.patients, st.app.today()),
         current: o.current.map(|p| p.id).unwrap_or_default(),
         card,
         error: crate::error::message_of(q.error.as_deref()),

@@ -15,7 +15,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
-use chrono::Datelike;
 use domain::identity::{MAX_PATIENTS_PER_ACCOUNT, Relationship};
 use domain::{DomainError, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -84,11 +83,7 @@ pub struct PatientRow {
 }
 
 fn row(p: &PatientSummary, today: chrono::NaiveDate) -> PatientRow {
-    let b = p.birth_date;
-    let mut age = today.year() - b.year();
-    if (today.month(), today.day()) < (b.month(), b.day()) {
-        age -= 1;
-    }
+    let age = domain::identity::age_on(p.birth_date, today) as i32;
     PatientRow {
         id: p.id,
         name_masked: p.name_masked.clone(),
@@ -96,7 +91,7 @@ fn row(p: &PatientSummary, today: chrono::NaiveDate) -> PatientRow {
         relationship: p.relationship.label_zh(),
         insurance: app::App::insurance_label(&p.insurance_kind),
         gender: p.gender.label_zh(),
-        age: age.max(0),
+        age,
         mr_no: p.mr_no.clone(),
         is_default: p.is_default,
     }

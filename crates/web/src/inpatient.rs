@@ -46,9 +46,9 @@ pub struct WhoQuery {
     pub(crate) error: Option<String>,
 }
 
-/// The 就诊人 picker's choices: (id, masked name).
-pub(crate) fn choices(patients: &[app::identity::PatientSummary]) -> Vec<(i64, String)> {
-    patients.iter().map(|p| (p.id, p.name_masked.clone())).collect()
+/// The 就诊人 picker's choices: (id, what tells them apart to the account's owner).
+pub(crate) fn choices(patients: &[app::identity::PatientSummary], today: chrono::NaiveDate) -> Vec<(i64, String)> {
+    patients.iter().map(|p| (p.id, p.own_label(today))).collect()
 }
 
 pub async fn inpatient(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<WhoQuery>) -> Result<Response, AppError> {
@@ -74,7 +74,7 @@ pub async fn inpatient(State(st): State<WebState>, headers: HeaderMap, auth: Pat
         hospital: c.hospital,
         big_text: c.big_text,
         back: c.back,
-        patients: choices(&o.patients),
+        patients: choices(&o.patients, st.app.today()),
         current: o.current.map(|p| p.id).unwrap_or_default(),
         stay,
         error: crate::error::message_of(q.error.as_deref()),

@@ -42,7 +42,7 @@ pub async fn list(State(st): State<WebState>, headers: HeaderMap, auth: PatientA
         .into_iter()
         .map(|b| {
             let at = b.bound_at.map(|t| domain::format::local_time(t, domain::format::TimeStyle::Date)).unwrap_or_default();
-            (b.name_masked, b.id_no_masked, at, BindingSource::parse(&b.source).label_zh())
+            (b.label, b.id_no_masked, at, BindingSource::parse(&b.source).label_zh())
         })
         .collect();
     let page = ChildrenPage {

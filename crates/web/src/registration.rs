@@ -120,7 +120,7 @@ pub async fn book_page(
             .iter()
             .map(|p| PatientChoice {
                 id: p.id,
-                label: format!("{}（{}）{}", p.name_masked, p.relationship.label_zh(), App::insurance_label(&p.insurance_kind)),
+                label: format!("{} {}", p.own_label(st.app.today()), App::insurance_label(&p.insurance_kind)),
                 checked: p.id == chosen,
             })
             .collect(),

@@ -87,6 +87,10 @@ on_both_backends! {
         let page = TestApp::http().get(t.url("/children")).header("cookie", &wang).send().await.unwrap().text().await.unwrap();
         let tail = |name: &str| citizen(&t, name).id_card_no[14..].to_owned();
         assert!(page.contains(&tail("赵小雨")) && page.contains(&tail("赵小川")) && page.contains("电子社保卡") && page.contains("深圳社保通知"), "{page}");
+        // The guardian tells the two 赵* apart in her own lists: daughter and son, with ages.
+        assert!(page.contains("（女儿，") && page.contains("（儿子，"), "{page}");
+        let picker = TestApp::http().get(t.url("/card")).header("cookie", &wang).send().await.unwrap().text().await.unwrap();
+        assert!(picker.contains("（女儿，") && picker.contains("（儿子，") && picker.contains("（本人）"), "{picker}");
         let patients: Value = TestApp::http().get(t.url("/api/v1/me/patients")).header("cookie", &wang).send().await.unwrap().json().await.unwrap();
         let kids: Vec<&Value> = patients.as_array().unwrap().iter().filter(|p| p["insurance_kind"] == "children").collect();
         assert_eq!(kids.len(), 2, "{patients}");
