@@ -261,6 +261,24 @@ pub struct PatientSummary {
     pub is_default: bool,
 }
 
+impl PatientSummary {
+    /// How the account's owner tells their 就诊人 apart in their own lists (never where
+    /// others may see): the masked name with the relation, and for a child or a parent the
+    /// sex and age — two children of one guardian are 赵*（女儿，8岁） and 赵*（儿子，5岁）.
+    pub fn own_label(&self, today: NaiveDate) -> String {
+        let age = age_on(self.birth_date, today);
+        let relation = match (self.relationship, self.gender) {
+            (Relationship::Child, Gender::Male) => "儿子",
+            (Relationship::Child, Gender::Female) => "女儿",
+            (r, _) => r.label_zh(),
+        };
+        match self.relationship {
+            Relationship::Myself => format!("{}（本人）", self.name_masked),
+            _ => format!("{}（{relation}，{age}岁）", self.name_masked),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,23 +345,5 @@ mod tests {
         assert!(check_relationship(Relationship::Parent, adult.expose(), today()).is_ok());
         assert_eq!(Relationship::parse("self").unwrap(), Relationship::Myself);
         assert!(Relationship::parse("boss").is_err());
-    }
-}
-
-impl PatientSummary {
-    /// How the account's owner tells their 就诊人 apart in their own lists (never where
-    /// others may see): the masked name with the relation, and for a child or a parent the
-    /// sex and age — two children of one guardian are 赵*（女儿，8岁） and 赵*（儿子，5岁）.
-    pub fn own_label(&self, today: NaiveDate) -> String {
-        let age = age_on(self.birth_date, today);
-        let relation = match (self.relationship, self.gender) {
-            (Relationship::Child, Gender::Male) => "儿子",
-            (Relationship::Child, Gender::Female) => "女儿",
-            (r, _) => r.label_zh(),
-        };
-        match self.relationship {
-            Relationship::Myself => format!("{}（本人）", self.name_masked),
-            _ => format!("{}（{relation}，{age}岁）", self.name_masked),
-        }
     }
 }
