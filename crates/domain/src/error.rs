@@ -100,6 +100,7 @@ error_codes! {
     LabOrderUnknown => ("LAB_ORDER_UNKNOWN", 404, "未找到该检验检查申请单"),
     ReportNotFound => ("REPORT_NOT_FOUND", 404, "未找到该报告，或报告尚未发布"),
     ReportNotReleasable => ("REPORT_NOT_RELEASABLE", 409, "报告当前不能发布（尚未出具、已撤回或已发布）"),
+    ReconDayNotOver => ("RECON_DAY_NOT_OVER", 422, "该日尚未结束，不能对账：当天的交易次日凌晨3点自动对账，也可在次日手动发起"),
     SpecimenNotRejectable => ("SPECIMEN_NOT_REJECTABLE", 409, "该标本当前状态不能标记异常（尚未采样或报告已出）"),
     SpecimenAlreadyRejected => ("SPECIMEN_ALREADY_REJECTED", 409, "该标本已标记为异常，患者已收到通知"),
     ReportFileInvalid => ("REPORT_FILE_INVALID", 422, "报告文件格式不正确或过大"),

@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use app::Actor;
 use app::billing::console::OrderSearch;
+use app::billing::ledger::{account_label_zh, memo_label_zh};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -120,9 +121,11 @@ struct StoryPage {
     can_refund: bool,
     attempts: Vec<Attempt>,
     events: Vec<(String, String, String)>,
-    ledger: Vec<(String, String, String, String, String)>,
+    /// (time, posting, account, memo, amount, raw account, raw memo).
+    ledger: Vec<(String, String, String, String, String, String, String)>,
     ledger_sum: i64,
-    audit: Vec<(i64, String, String, String, String)>,
+    /// (seq, time, actor, action, reason, raw action).
+    audit: Vec<(i64, String, String, String, String, String)>,
     notice: Option<String>,
     error: Option<&'static str>,
 }
@@ -144,6 +147,30 @@ fn redacted(detail: &str) -> String {
         }
     }
     v.to_string()
+}
+
+/// Who acted, as finance staff read it (the raw id stays in the developer details).
+fn actor_label_zh(actor: &str) -> String {
+    match actor.split_once(':') {
+        Some(("staff", id)) => format!("工作人员 #{id}"),
+        Some(("patient_account", id)) => format!("患者账号 #{id}"),
+        Some(("system", what)) => format!("系统（{what}）"),
+        _ => actor.to_owned(),
+    }
+}
+
+/// The audit actions an order's story shows, in Chinese.
+fn action_label_zh(action: &str) -> &str {
+    match action {
+        "order.create" => "创建订单",
+        "order.insurance_presettle" => "医保预结算",
+        "order.refund_request" => "申请退款",
+        "order.fulfilment_failed" => "业务办理失败，自动退款",
+        "finance.order_view" => "查看订单详情",
+        "booking.cancel" => "退号",
+        "booking.abandon" => "支付前取消预约",
+        other => other,
+    }
 }
 
 pub async fn order(
@@ -181,9 +208,27 @@ pub async fn order(
             })
             .collect(),
         events: s.events.iter().map(|e| (local(e.received_at), e.channel.clone(), e.raw.clone())).collect(),
-        ledger: s.ledger.iter().map(|e| (local(e.at), e.posting.clone(), e.account.clone(), e.memo.clone(), yuan(e.amount))).collect(),
+        ledger: s
+            .ledger
+            .iter()
+            .map(|e| {
+                (
+                    local(e.at),
+                    e.posting.clone(),
+                    account_label_zh(&e.account).to_owned(),
+                    memo_label_zh(&e.memo).to_owned(),
+                    yuan(e.amount),
+                    e.account.clone(),
+                    e.memo.clone(),
+                )
+            })
+            .collect(),
         ledger_sum: s.ledger.iter().map(|e| e.amount.0).sum(),
-        audit: s.audit.iter().map(|a| (a.seq, local(a.at), a.actor.clone(), a.action.clone(), a.reason.clone())).collect(),
+        audit: s
+            .audit
+            .iter()
+            .map(|a| (a.seq, local(a.at), actor_label_zh(&a.actor), action_label_zh(&a.action).to_owned(), a.reason.clone(), a.action.clone()))
+            .collect(),
         notice: q.refunded.map(|r| format!("退款已受理，退款单号 {r}。银行与医保处理完成后状态将自动更新。")),
         error: crate::error::message_of(q.error.as_deref()),
     };
@@ -331,7 +376,7 @@ pub async fn ledger(
     Extension(cid): Extension<CorrelationId>,
     Query(q): Query<LedgerQuery>,
 ) -> Result<Response, AppError> {
-    use app::billing::ledger::{LedgerFilter, account_label_zh, ledger_csv, ledger_xlsx, memo_label_zh};
+    use app::billing::ledger::{LedgerFilter, ledger_csv, ledger_xlsx};
     let today = st.app.today();
     let (from, to) = match (day(&q.from), day(&q.to)) {
         (Ok(f), Ok(t)) => {
@@ -485,7 +530,7 @@ pub async fn run_recon(
         return Ok(Redirect::to("/staff/finance/reconciliation?error=VALIDATION_FAILED").into_response());
     };
     if date >= st.app.today() {
-        return Ok(Redirect::to("/staff/finance/reconciliation?error=VALIDATION_FAILED").into_response());
+        return Ok(Redirect::to(&format!("/staff/finance/reconciliation?error={}", ErrorCode::ReconDayNotOver.code())).into_response());
     }
     match st.app.reconcile_day(date, &Actor::staff(p.id, &cid.0)).await {
         Ok(run) => Ok(Redirect::to(&format!("/staff/finance/reconciliation/{run}")).into_response()),

@@ -2,6 +2,7 @@
 //! operations endpoints. Handlers are thin: parse, authorise, call one use case,
 //! render. Errors become `{code, message, correlation_id}` (or a Chinese error page).
 
+pub mod agreements;
 pub mod api;
 pub mod auth;
 pub mod billing;
@@ -99,6 +100,11 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 const CSS: &str = include_str!("../static/app.css");
 const PAY_JS: &str = include_str!("../static/pay.js");
+const FAVICON: &str = include_str!("../static/favicon.svg");
+
+async fn favicon() -> impl axum::response::IntoResponse {
+    ([("content-type", "image/svg+xml"), ("cache-control", "public, max-age=86400")], FAVICON)
+}
 
 async fn pay_js() -> impl axum::response::IntoResponse {
     ([("content-type", "text/javascript; charset=utf-8"), ("cache-control", "public, max-age=3600")], PAY_JS)
@@ -255,6 +261,9 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/departments/{dept_id}/schedules/{schedule_id}", get(registration::api_session))
         .merge(swagger)
         .route("/static/app.css", get(css))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
+        .route("/agreements/{which}", get(agreements::page))
         .route("/static/pay.js", get(pay_js))
         .route("/healthz", get(ops::healthz))
         .route("/csp-report", post(ops::csp_report))

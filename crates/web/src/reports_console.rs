@@ -109,7 +109,21 @@ pub async fn lab(
             }
         })
         .collect();
-    let events = list.recent_events.into_iter().map(|e| (local(e.received_at), e.order_no, e.revision, e.status, e.outcome)).collect();
+    let events = list
+        .recent_events
+        .into_iter()
+        .map(|e| {
+            let status = LabStatus::parse(&e.status).map(lis_label).unwrap_or("未知状态").to_owned();
+            let outcome = match e.outcome.as_str() {
+                "applied" => "已更新",
+                "queued" => "已排队同步",
+                "stale" => "旧版本，已忽略",
+                "unknown_order" => "LIS无此申请单，已拒收",
+                _ => "其他",
+            };
+            (local(e.received_at), e.order_no, e.revision, status, outcome.to_owned())
+        })
+        .collect();
     let view = view.as_str().to_owned();
     Ok(LabPage {
         hospital: st.hospital_name.clone(),

@@ -56,6 +56,9 @@ use Body::{Form, Json};
 /// placeholders for the owner's ids, and its body).
 pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/", Public, "/", NoBody),
+    ("GET", "/agreements/{which}", Public, "/agreements/privacy", NoBody),
+    ("GET", "/favicon.ico", Public, "/favicon.ico", NoBody),
+    ("GET", "/static/favicon.svg", Public, "/static/favicon.svg", NoBody),
     ("POST", "/csp-report", Public, "/csp-report", Json("{\"csp-report\": {\"document-uri\": \"http://x/\", \"effective-directive\": \"style-src-attr\"}}")),
     ("GET", "/settings/text-size", Public, "/settings/text-size", NoBody),
     ("GET", "/wx/login", Public, "/wx/login", NoBody),

@@ -149,6 +149,7 @@ on_both_backends! {
             .header("x-cb-nonce", "nonce-0002")
             .header("x-cb-signature", &sig)
             .header("idempotency-key", "n-4")
+            .header("content-type", "application/json")
             .body(raw.replace("肝功能", "肾功能"))
             .send()
             .await

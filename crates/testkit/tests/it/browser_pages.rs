@@ -63,6 +63,8 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
         "/children/bind".into(),
         "/inpatient".into(),
         "/card".into(),
+        "/agreements/service".into(),
+        "/agreements/privacy".into(),
     ];
     let mut overflowing = vec![];
     for size in ["normal", "large"] {
@@ -83,6 +85,11 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     b.client.find(Locator::Css("a[href^='/settings/text-size']")).await.unwrap().click().await.unwrap();
     b.wait_for("footer").await;
     assert_eq!(b.client.current_url().await.unwrap().path(), "/payments", "the text-size switch keeps the page");
+    // The sign-in page's agreements are real pages; the site has its icon.
+    let privacy = TestApp::http().get(t.url("/agreements/privacy")).send().await.unwrap().text().await.unwrap();
+    assert!(privacy.contains("个人信息保护政策") && privacy.contains("加密存储"));
+    let icon = TestApp::http().get(t.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!((icon.status().as_u16(), icon.headers()["content-type"].to_str().unwrap()), (200, "image/svg+xml"));
     // Give the browser a moment to deliver its reports.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let violations = csp_violations(&t).await;

@@ -79,7 +79,7 @@ on_both_backends! {
         let get = |path: String| { let c = finance.clone(); async move { TestApp::http().get(path).header("cookie", c).send().await.unwrap() } };
         let post = |path: String, form: Vec<(&'static str, String)>| { let c = finance.clone(); async move { TestApp::http().post(path).header("cookie", c).form(&form).send().await.unwrap() } };
         let r = post(t.url("/staff/finance/reconciliation"), vec![("date", "2026-11-25".into())]).await;
-        assert!(location(r.headers()).ends_with("error=VALIDATION_FAILED"), "today cannot be reconciled yet: {} {:?}", r.status(), r.headers());
+        assert!(location(r.headers()).ends_with("error=RECON_DAY_NOT_OVER"), "today cannot be reconciled yet, and the page says why: {} {:?}", r.status(), r.headers());
         let r = post(t.url("/staff/finance/reconciliation"), vec![("date", "2026-11-24".into())]).await;
         let run_url = location(r.headers());
         assert!(run_url.starts_with("/staff/finance/reconciliation/"), "{run_url}");
