@@ -728,6 +728,8 @@ pub struct CountRow {
     pub sent_channel: Option<String>,
 }
 
+pub const NOTIFY_DISPATCH: &str = "notify.dispatch";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,6 +195,43 @@ impl BookingState {
     }
 }
 
+/// A booking (挂号) as the platform keeps it: the slot, its HIS lock, the order that pays
+/// it and the HIS registration it became, with names and times copied from the HIS so a
+/// patient's list needs no HIS call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookingRecord {
+    pub id: i64,
+    pub booking_no: String,
+    pub patient_id: i64,
+    pub schedule_id: String,
+    pub slot_id: String,
+    pub dept_id: String,
+    pub dept_name: String,
+    pub doctor_code: String,
+    pub doctor_name: String,
+    pub doctor_title: String,
+    pub visit_date: String,
+    pub period: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub location: String,
+    pub fee: i64,
+    pub state: String,
+    pub active_key: Option<String>,
+    pub pre_id: Option<String>,
+    pub see_no: Option<i32>,
+    pub reg_id: Option<String>,
+    pub order_no: Option<String>,
+    pub lock_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub eligibility: String,
+    pub note: String,
+    pub checked_in_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub session_change: Option<String>,
+    pub version: i32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

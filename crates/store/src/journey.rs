@@ -10,7 +10,7 @@ pub use journey_event::Model as JourneyEvent;
 /// The job that turns a recorded event into its messages (the message platform's
 /// entry). Enqueued with the event, in the same transaction, so an event is never
 /// recorded without being delivered.
-pub const NOTIFY_DISPATCH: &str = "notify.dispatch";
+pub use domain::messages::NOTIFY_DISPATCH;
 
 /// Events carry health information (a report's name, a critical value, a ward): the
 /// payload is sealed at rest under this column name.

@@ -8,7 +8,44 @@ use domain::{DomainError, ErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-pub use registration::Model as BookingRow;
+pub use domain::registration::BookingRecord as BookingRow;
+
+impl From<registration::Model> for BookingRow {
+    fn from(m: registration::Model) -> Self {
+        Self {
+            id: m.id,
+            booking_no: m.booking_no,
+            patient_id: m.patient_id,
+            schedule_id: m.schedule_id,
+            slot_id: m.slot_id,
+            dept_id: m.dept_id,
+            dept_name: m.dept_name,
+            doctor_code: m.doctor_code,
+            doctor_name: m.doctor_name,
+            doctor_title: m.doctor_title,
+            visit_date: m.visit_date,
+            period: m.period,
+            start_time: m.start_time,
+            end_time: m.end_time,
+            location: m.location,
+            fee: m.fee,
+            state: m.state,
+            active_key: m.active_key,
+            pre_id: m.pre_id,
+            see_no: m.see_no,
+            reg_id: m.reg_id,
+            order_no: m.order_no,
+            lock_expires_at: m.lock_expires_at,
+            eligibility: m.eligibility,
+            note: m.note,
+            checked_in_at: m.checked_in_at,
+            session_change: m.session_change,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
 
 /// A booking about to ask the HIS for its lock.
 pub struct NewBooking {
@@ -63,6 +100,7 @@ pub async fn booking_in<C: ConnectionTrait>(conn: &C, booking_no: &str) -> Resul
         .one(conn)
         .await
         .map_err(db_err)?
+        .map(BookingRow::from)
         .ok_or_else(|| DomainError::from(ErrorCode::BookingNotFound))
 }
 
@@ -103,7 +141,7 @@ impl Store {
             updated_at: Set(now),
             ..Default::default()
         };
-        m.insert(conn).await.map_err(|e| {
+        m.insert(conn).await.map(BookingRow::from).map_err(|e| {
             if is_unique_violation(&e) { DomainError::new(ErrorCode::BookingDuplicate, "a live booking in this session exists") } else { db_err(e) }
         })
     }
@@ -114,11 +152,16 @@ impl Store {
 
     /// The patient's live booking in a session, if any (what a double tap finds).
     pub async fn live_booking(&self, patient_id: i64, schedule_id: &str) -> Result<Option<BookingRow>, DomainError> {
-        registration::Entity::find().filter(registration::Column::ActiveKey.eq(format!("{patient_id}:{schedule_id}"))).one(&self.db).await.map_err(db_err)
+        registration::Entity::find()
+            .filter(registration::Column::ActiveKey.eq(format!("{patient_id}:{schedule_id}")))
+            .one(&self.db)
+            .await
+            .map_err(db_err)
+            .map(|o| o.map(BookingRow::from))
     }
 
     pub async fn booking_by_order(&self, order_no: &str) -> Result<Option<BookingRow>, DomainError> {
-        registration::Entity::find().filter(registration::Column::OrderNo.eq(order_no)).one(&self.db).await.map_err(db_err)
+        registration::Entity::find().filter(registration::Column::OrderNo.eq(order_no)).one(&self.db).await.map_err(db_err).map(|o| o.map(BookingRow::from))
     }
 
     /// The bookings of these patients, newest first.
@@ -134,6 +177,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)
+            .map(|v| v.into_iter().map(BookingRow::from).collect())
     }
 
     /// The bookings of one session in these states (staff changes, reminders).
@@ -145,6 +189,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)
+            .map(|v| v.into_iter().map(BookingRow::from).collect())
     }
 
     /// How many bookings of each of these sessions are in each state (the session board).
@@ -178,6 +223,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)
+            .map(|v| v.into_iter().map(BookingRow::from).collect())
     }
 
     /// Moves a booking from one of `from` to `to` with `change`, atomically: `false` if it
@@ -276,6 +322,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)
+            .map(|v| v.into_iter().map(BookingRow::from).collect())
     }
 
     /// Confirmed bookings (never checked in) of one visit day.
@@ -286,6 +333,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)
+            .map(|v| v.into_iter().map(BookingRow::from).collect())
     }
 
     /// A person's no-shows (whichever account booked) with visit days from `since`.

@@ -107,13 +107,13 @@ impl App {
     /// the HIS each time (a referral may have lapsed since the order was made) and judged
     /// by INS-2 for the order's department. An order without a patient (made by staff or
     /// a test) is judged by `insurance_kind` alone, as tier 1 would be.
-    pub async fn order_methods(&self, row: &store::billing::OrderRow, insurance_kind: &str) -> Result<Vec<PayMethod>, DomainError> {
+    pub async fn order_methods(&self, row: &domain::billing::OrderRow, insurance_kind: &str) -> Result<Vec<PayMethod>, DomainError> {
         Ok(self.payment_options(row, insurance_kind).await?.methods)
     }
 
     /// [`App::order_methods`] with what they were judged on, for pages that explain a
     /// refusal.
-    pub async fn payment_options(&self, row: &store::billing::OrderRow, insurance_kind: &str) -> Result<PaymentOptions, DomainError> {
+    pub async fn payment_options(&self, row: &domain::billing::OrderRow, insurance_kind: &str) -> Result<PaymentOptions, DomainError> {
         let offered = self.insurance.is_some();
         if !offered || !row.order.insurance_may_pay() {
             return Ok(PaymentOptions { methods: vec![PayMethod::SelfPay], eligibility: None, child_binding_required: false });

@@ -82,7 +82,7 @@ pub struct NextSteps {
     pub guidance: Vec<String>,
     pub invoice_no: Option<String>,
     /// The booking a registration fee paid for.
-    pub booking: Option<store::registration::BookingRow>,
+    pub booking: Option<domain::registration::BookingRecord>,
 }
 
 impl App {

@@ -26,7 +26,7 @@ use store::messages::{MessageProgress, MessageRow, NewMessage, NewTask};
 use store::outbox::NewJob;
 use templates::TemplateSource;
 
-pub use store::journey::NOTIFY_DISPATCH;
+pub use domain::messages::NOTIFY_DISPATCH;
 pub const NOTIFY_DELIVER: &str = "notify.deliver";
 pub const NOTIFY_ACK_CHECK: &str = "notify.ack_check";
 

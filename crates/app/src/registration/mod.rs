@@ -62,7 +62,8 @@ pub struct Booked {
 
 /// A booking as its patient sees it.
 pub struct PatientBooking {
-    pub row: BookingRow,
+    /// The booking as kept (a plain record of `domain`, not the stored row).
+    pub row: domain::registration::BookingRecord,
     pub state: BookingState,
     pub patient_name_masked: String,
     /// What INS-2 decided at booking (the page explains a refusal).

@@ -97,6 +97,22 @@ fn app_reaches_outside_systems_only_through_ports() {
 }
 
 #[test]
+fn app_hands_out_views_never_stored_rows() {
+    let mut files = vec![];
+    rust_files(&root().join("crates/app/src"), &mut files);
+    for f in files {
+        for (n, l) in code_lines(&f) {
+            let t = l.trim_start();
+            // The public surface: items and fields marked `pub` (not `pub(crate)`).
+            let names_entity = t.match_indices("entity::").any(|(i, _)| i == 0 || !t.as_bytes()[i - 1].is_ascii_alphanumeric());
+            if t.starts_with("pub ") && (t.contains("store::") || t.contains("::Model") || names_entity) {
+                panic!("{}:{n}: app's public surface names a stored row; return a view of app or domain: {t}", f.display());
+            }
+        }
+    }
+}
+
+#[test]
 fn connectors_take_time_from_the_injected_clock() {
     let mut files = vec![];
     rust_files(&root().join("crates/gateways/src"), &mut files);
