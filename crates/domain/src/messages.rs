@@ -479,7 +479,9 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 48,
         link: "/reports/{{ order_no }}",
         title: "标本异常，请重新采样",
-        body: "{{ patient_name_masked }}您好，您的{{ item_name }}标本{{ reason }}，无法出具结果。{{ instruction }}",
+        // The reason is the lab's own words ("标本溶血", "采集容器错误"): quoted, never glued to
+        // "标本" (which read "标本标本溶血").
+        body: "{{ patient_name_masked }}您好，您的{{ item_name }}标本不合格（{{ reason }}），无法出具结果。{{ instruction }}",
         fields: &[("thing1", "{{ item_name }}"), ("thing2", "{{ reason }}"), ("thing3", "{{ instruction }}")],
         variables: &["order_no", "item_name", "reason", "instruction", "place", "dept_name"],
         superseded_by: &[],
@@ -728,6 +730,9 @@ pub struct CountRow {
     pub sent_channel: Option<String>,
 }
 
+/// The job that turns a recorded journey event into its messages (the message platform's
+/// entry). Enqueued with the event, in the same transaction, so an event is never
+/// recorded without being delivered.
 pub const NOTIFY_DISPATCH: &str = "notify.dispatch";
 
 #[cfg(test)]

@@ -308,6 +308,7 @@ on_both_backends! {
         let told = messages(&t, account, "specimen.abnormal").await;
         assert_eq!(told.len(), 1);
         assert!(told[0].body.contains("标本溶血") && told[0].body.contains("B区3号窗口"), "{}", told[0].body);
+        assert!(!told[0].body.contains("标本标本"), "no doubled word: {}", told[0].body);
         assert_eq!(told[0].status, "sent");
         assert!(t.wechat_sent().iter().any(|m| m.url.ends_with(&format!("/reports/{no}"))), "the WeChat notice opens the report page");
         let r = report(&t, &cookie, &no).await;
