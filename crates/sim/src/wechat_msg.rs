@@ -3,7 +3,8 @@
 //! `/cgi-bin/message/template/send` and `/cgi-bin/message/subscribe/bizsend`, with
 //! WeChat's error codes — 40001/42001 bad or expired token, 40003 unknown openid, 40037
 //! unknown template, 43004 the user does not follow the account, 43101 no subscribe grant
-//! (a grant allows one send), 45009 daily quota, 47003 a value over its field's limit.
+//! (a grant allows one send), 45009 daily quota, 47003 a value breaking its field type's rule
+//! (`domain::messages::wechat_fields::check`, on both kinds, as protocols-wave2 §5 says).
 //! `client_msg_id` makes a repeated template send return the first message id [I].
 //! Tests and the demo see every accepted message at `/__sim/wechat/messages` (JSON) and
 //! as a phone's "service notifications" list at `/__sim/wechat/inbox?openid=…`, and inject
@@ -143,16 +144,17 @@ async fn send(st: SharedWechat, q: SendQuery, body: Value, kind: &'static str) -
             .as_object()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v["value"].as_str().unwrap_or_default().to_owned())).collect())
             .unwrap_or_default();
+        // Both kinds hold every value to its type's rule, naming the key as WeChat does.
+        for (k, v) in &data {
+            if domain::messages::wechat_fields::check(k, v).is_err() {
+                return wx(47003, &format!("argument invalid! data.{k}.value invalid rid: sim"));
+            }
+        }
         if kind == "template" {
             if g.messages.unfollowed.contains(&openid) || g.messages.faults.unfollowed.contains(&openid) {
                 return wx(43004, "require subscribe");
             }
         } else {
-            for (k, v) in &data {
-                if domain::messages::fit_wechat_value(k, v) != *v {
-                    return wx(47003, "argument invalid! data.thing.value exceeds limit");
-                }
-            }
             let granted = g.messages.faults.subscribe_grants.iter().filter(|o| **o == openid).count() as u32;
             let used = g.messages.grants.get(&openid).copied().unwrap_or(0);
             if used >= granted {

@@ -137,6 +137,12 @@ fn enrich(scene: &Scene, payload: &Value, hospital_name: &str) -> Value {
             v.insert(format!("{k}_yuan"), json!(domain::format::yuan(domain::Fen(n))));
         }
     }
+    // A deposit can be owed: said in words, never as "余额-631.00元".
+    if let Some(b) = v.get("balance").and_then(Value::as_i64) {
+        let text =
+            if b < 0 { format!("已欠费{}元", domain::format::yuan(domain::Fen(-b))) } else { format!("余额{}元", domain::format::yuan(domain::Fen(b))) };
+        v.insert("balance_text".into(), json!(text));
+    }
     v.insert("scene_name".into(), json!(scene.name_zh));
     v.insert("hospital_name".into(), json!(hospital_name));
     v.entry("patient_name_masked").or_insert(json!(""));
@@ -363,13 +369,21 @@ impl App {
         };
         match channel {
             Channel::WechatTemplate | Channel::WechatSubscribe => {
+                // Fitted to WeChat's field rules; a value that cannot be (a time that is not
+                // one) would be refused with 47003, so the next channel carries the notice.
+                let (fields, shortened) = match templates::fit_wechat_fields(fields) {
+                    Ok(f) => f,
+                    Err(e) => return permanent("field_rule", e),
+                };
                 let Some(wechat) = self.messaging.wechat.as_ref() else { return permanent("not_configured", "WeChat messages are not configured".into()) };
                 let Some(account) = m.account_id else { return permanent("no_recipient", "no account".into()) };
                 let openid = match self.store.wechat_openid(account).await {
                     Ok(o) => o,
                     Err(e) => return SendOutcome::Transient { code: "store".into(), detail: e.to_string() },
                 };
-                let url = format!("{}{}", self.messaging.policy.public_base_url.trim_end_matches('/'), m.link);
+                // A shortened field's full text is on the message's own page, which links on.
+                let link = if shortened { format!("/messages/{}", m.message_no) } else { m.link.clone() };
+                let url = format!("{}{}", self.messaging.policy.public_base_url.trim_end_matches('/'), link);
                 let msg = WechatMessage { openid, template_id: t.provider_template_id, url, client_msg_id: m.message_no.clone(), data: fields };
                 if channel == Channel::WechatTemplate { wechat.send_template(&msg).await } else { wechat.send_subscribe(&msg).await }
             }

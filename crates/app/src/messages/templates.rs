@@ -2,7 +2,7 @@
 //! about undefined variables, so a template that names a variable the event does not
 //! carry fails loudly — on saving (checked against the scene's variables and previewed
 //! with sample values) and, if an event lacks one, at sending (a visible dead letter).
-use domain::messages::{COMMON_VARIABLES, Channel, Scene, default_provider_template};
+use domain::messages::{COMMON_VARIABLES, Channel, Scene, default_provider_template, wechat_fields};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Value, json};
 
@@ -69,6 +69,26 @@ pub fn render_fields(body: &str, vars: &Value) -> Result<Vec<(String, String)>, 
     field_lines(body)?.into_iter().map(|(k, e)| render(&e, vars).map(|v| (k, v))).collect()
 }
 
+/// WeChat's fields of a provider template, each fitted to its type's rule
+/// (`wechat_fields::fit`): the values, and whether anything was left out — then the
+/// message opens the page with the full text. An error names a field that cannot be
+/// made valid (a time that is not one): WeChat would refuse it with 47003.
+pub fn render_wechat_fields(body: &str, vars: &Value) -> Result<(Vec<(String, String)>, bool), String> {
+    fit_wechat_fields(render_fields(body, vars)?)
+}
+
+/// Rendered fields fitted to WeChat's rules (see [`render_wechat_fields`]).
+pub fn fit_wechat_fields(fields: Vec<(String, String)>) -> Result<(Vec<(String, String)>, bool), String> {
+    let mut shortened = false;
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        let f = wechat_fields::fit(&k, &v).map_err(|e| format!("{e}（生成的内容：{v}）"))?;
+        shortened |= f.shortened;
+        out.push((k, f.value));
+    }
+    Ok((out, shortened))
+}
+
 /// The variables a template source uses that the scene does not provide.
 pub fn unknown_variables(scene: &Scene, src: &str) -> Result<Vec<String>, String> {
     let e = env();
@@ -104,7 +124,9 @@ pub fn check(scene: &Scene, channel: Channel, t: &TemplateSource) -> Result<Prev
     let title = render(&t.title, &vars)?;
     let (body, fields) = match channel {
         Channel::Inbox => (render(&t.body, &vars)?, vec![]),
-        _ => (String::new(), render_fields(&t.body, &vars)?),
+        // WeChat refuses a field that breaks its type's rule: staff learn it on saving.
+        Channel::WechatTemplate | Channel::WechatSubscribe => (String::new(), render_wechat_fields(&t.body, &vars)?.0),
+        Channel::Sms => (String::new(), render_fields(&t.body, &vars)?),
     };
     Ok(Preview { title, body, fields })
 }
@@ -130,6 +152,10 @@ pub fn sample_variables(scene: &Scene) -> Value {
             "see_no" => json!(12),
             v if v.ends_with("_yuan") => json!("12.50"),
             "visit_date" => json!("2026-12-01"),
+            "reported_at" | "scheduled_at" | "admit_at" => json!("2026-12-01 09:30"),
+            "balance_text" => json!("余额12.50元"),
+            "window" => json!("3"),
+            "order_no" => json!("P20261201093000123456"),
             "start_time" => json!("09:00"),
             "end_time" => json!("09:30"),
             "patient_name_masked" => json!("张*"),
@@ -156,6 +182,79 @@ mod tests {
                 assert!(!p.title.is_empty());
             }
         }
+    }
+
+    /// Every variable as long as real data gets: 40 characters of names and places, a
+    /// long list, an owed balance.
+    fn long_variables(s: &Scene) -> Value {
+        let mut v = sample_variables(s);
+        for (k, val) in v.as_object_mut().unwrap().iter_mut() {
+            if val.is_string()
+                && !k.ends_with("_at")
+                && !k.ends_with("_yuan")
+                && !["visit_date", "start_time", "end_time", "contact_phone", "order_no"].contains(&k.as_str())
+            {
+                *val = json!(format!("门诊楼三楼B区{k}心血管内科诊区第三诊室（靠近电梯，请提前十五分钟到达）"));
+            }
+        }
+        v["guidance"] = json!(["请到门诊1楼西药房3号窗口取药", "请到门诊2楼检验科采血处抽血", "请到医技楼1楼放射科做胸部CT"]);
+        v["drugs"] = json!("阿莫西林胶囊 0.25g×24粒、布洛芬缓释胶囊 0.3g×20粒、蒙脱石散 3g×10袋");
+        v["balance_text"] = json!("已欠费63100.00元");
+        v
+    }
+
+    #[test]
+    fn every_scene_renders_wechat_fields_that_meet_their_types_rules() {
+        for s in SCENES {
+            for ch in [Channel::WechatTemplate, Channel::WechatSubscribe] {
+                let t = TemplateSource::builtin(s, ch);
+                for (vars, long) in [(sample_variables(s), false), (long_variables(s), true)] {
+                    let (fields, shortened) = render_wechat_fields(&t.body, &vars).unwrap_or_else(|e| panic!("{} {ch:?}: {e}", s.code));
+                    assert_eq!(fields.len(), s.fields.len(), "{}", s.code);
+                    for (k, v) in &fields {
+                        assert_eq!(wechat_fields::check(k, v), Ok(()), "{} {ch:?} {k}={v:?}", s.code);
+                    }
+                    // A scene with a field fed from data says when it left something out.
+                    let fed = s.fields.iter().any(|(k, e)| k.starts_with("thing") && e.contains("{{") && !e.contains("window"));
+                    if long && fed {
+                        assert!(shortened, "{}: long values were cut without saying so", s.code);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A card's field may be shortened; the message page then has it in full, because the
+    /// scene's text says everything its fields say.
+    #[test]
+    fn every_scene_text_carries_what_its_fields_carry() {
+        let used =
+            |src: &str| -> std::collections::BTreeSet<String> { env().template_from_str(src).unwrap().undeclared_variables(false).into_iter().collect() };
+        let mut gaps = Vec::new();
+        for s in SCENES {
+            let text: std::collections::BTreeSet<String> = used(s.body).union(&used(s.title)).cloned().collect();
+            for (k, e) in s.fields {
+                let missing: Vec<String> = used(e).difference(&text).cloned().collect();
+                if !missing.is_empty() {
+                    gaps.push(format!("{} {k}: {missing:?}", s.code));
+                }
+            }
+        }
+        assert!(gaps.is_empty(), "texts lacking what their fields say: {gaps:#?}");
+    }
+
+    #[test]
+    fn a_staff_template_that_breaks_a_field_rule_is_refused_on_saving() {
+        let s = scene("bill.paid").unwrap();
+        let mut t = TemplateSource::builtin(s, Channel::WechatTemplate);
+        t.body = "amount1: {{ total_yuan }}\ncharacter_string2: {{ order_no }}号订单".into();
+        // Chinese in a character_string is dropped, the rest still says the number.
+        assert!(check(s, Channel::WechatTemplate, &t).is_ok());
+        t.body = "amount1: {{ total_yuan }}\ntime2: 今天".into();
+        let err = check(s, Channel::WechatTemplate, &t).unwrap_err();
+        assert!(err.contains("time2") && err.contains("24小时制"), "{err}");
+        // SMS parameters have no such types.
+        assert!(check(s, Channel::Sms, &t).is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::transport_outcome;
 use crate::http::HttpExecutor;
 use async_trait::async_trait;
-use domain::messages::{SendOutcome, classify_wechat, fit_wechat_value};
+use domain::messages::{SendOutcome, classify_wechat};
 use domain::ports::{WechatMessage, WechatMessagePort};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -92,18 +92,9 @@ impl WechatMessageClient {
     }
 
     fn body(&self, kind: &Kind, m: &WechatMessage) -> Value {
-        let data: Map<String, Value> = m
-            .data
-            .iter()
-            .map(|(k, v)| {
-                let v = match kind {
-                    // Subscribe messages refuse over-long values (47003); template messages truncate.
-                    Kind::Subscribe => fit_wechat_value(k, v),
-                    Kind::Template => v.clone(),
-                };
-                (k.clone(), json!({ "value": v }))
-            })
-            .collect();
+        // The values arrive fitted to WeChat's field rules (app's template layer does it,
+        // where it can also point the reader to the full text); this connector only speaks.
+        let data: Map<String, Value> = m.data.iter().map(|(k, v)| (k.clone(), json!({ "value": v }))).collect();
         match kind {
             Kind::Template => json!({"touser": m.openid, "template_id": m.template_id, "url": m.url, "client_msg_id": m.client_msg_id, "data": data}),
             Kind::Subscribe => {

@@ -221,7 +221,7 @@ async fn kill9_while_messages_wait_for_wechat_loses_none_and_doubles_none() {
     let n = 8;
     for i in 0..n {
         let txn = node.store.write_txn().await.unwrap();
-        let payload = serde_json::json!({"report_id": format!("K{i}"), "report_name": "血常规", "reported_at": "", "dept_name": "检验科"});
+        let payload = serde_json::json!({"report_id": format!("K{i}"), "report_name": "血常规", "reported_at": "2026-11-26 10:05", "dept_name": "检验科"});
         node.store.record_event(&txn, "report.ready", &format!("report.ready:K{i}"), Some(patient.id), &payload, app.now()).await.unwrap();
         txn.commit().await.unwrap();
     }

@@ -144,6 +144,47 @@ on_both_backends! {
 }
 
 on_both_backends! {
+    /// WeChat's field rules (issue 17 item 7): every card that reaches the simulator meets
+    /// them (it refuses with 47003 otherwise); a long value is shortened and the card opens
+    /// the message's own page; a value that cannot be made valid never goes to WeChat and
+    /// the notice travels on the next channel.
+    async fn wechat_cards_keep_wechats_field_rules(backend) {
+        let (t, _clock) = spawn_at(backend, ten_am()).await;
+        let (cookie, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        let place = "门诊楼三楼B区超声科第三检查室（靠近电梯）";
+        t.emit_event("exam.precautions", "exam.precautions:E7", pid, json!({"exam_name": "腹部超声", "scheduled_at": "2026-11-27 08:30", "place": place, "precautions": "检查前8小时禁食", "destination": ""})).await;
+        t.drain_jobs().await;
+        let m = &messages_of(&t, pid, "exam.precautions").await[0];
+        assert_eq!(m.sent_channel.as_deref(), Some("wechat_template"));
+        let card = t.wechat_sent().pop().unwrap();
+        let field = |k: &str| card.data.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(field("time2"), "2026年11月27日 08:30", "WeChat's notation");
+        assert!(field("thing3").starts_with("门诊楼三楼B区") && field("thing3").chars().count() <= 20, "{}", field("thing3"));
+        assert!(card.url.ends_with(&format!("/messages/{}", m.message_no)), "the full text is one tap away: {}", card.url);
+        let page = TestApp::http().get(t.url(&format!("/messages/{}", m.message_no))).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(place), "the message page has what the card left out");
+
+        // A booking's time range is joined by `~`.
+        t.emit_event("booking.cancelled", "booking.cancelled:B7", pid, booking_payload("B7")).await;
+        t.drain_jobs().await;
+        let card = t.wechat_sent().pop().unwrap();
+        assert!(card.data.contains(&("time2".to_string(), "2026年11月27日 09:00~09:30".to_string())), "{:?}", card.data);
+        assert!(card.data.contains(&("thing3".to_string(), "挂号费将原路退回".to_string())), "{:?}", card.data);
+
+        // A report time that is not a time: WeChat would refuse it, so it is never sent there.
+        let before = t.wechat_sent().len();
+        t.emit_event("report.ready", "report.ready:RX", pid, json!({"report_id": "RX", "report_name": "血常规", "reported_at": "待定", "dept_name": "检验科"})).await;
+        t.drain_jobs().await;
+        let m = &messages_of(&t, pid, "report.ready").await[0];
+        let d = t.store.deliveries(m.id).await.unwrap();
+        assert!(outcomes(&d)[0].starts_with("wechat_template:permanent:field_rule"), "{:?}", outcomes(&d));
+        assert!(d[0].detail.contains("time2"), "staff see which field: {}", d[0].detail);
+        assert_eq!(t.wechat_sent().len(), before, "nothing WeChat would refuse was sent");
+        assert_eq!(m.status, "sent", "the notice still reached the patient: {:?}", m.sent_channel);
+    }
+}
+
+on_both_backends! {
     async fn transient_errors_are_retried_with_backoff_and_permanent_ones_fall_through(backend) {
         let (t, clock) = spawn_at(backend, ten_am()).await;
         let (_, pid) = patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
@@ -341,7 +382,7 @@ on_both_backends! {
         for i in 0..6 {
             let pid = if i % 2 == 0 { zhang } else { lina };
             t.emit_event("booking.cancelled", &format!("booking.cancelled:G{i}"), pid, booking_payload(&format!("G{i}"))).await;
-            t.emit_event("report.ready", &format!("report.ready:G{i}"), pid, json!({"report_id": format!("G{i}"), "report_name": "胸部CT", "reported_at": "", "dept_name": "放射科"})).await;
+            t.emit_event("report.ready", &format!("report.ready:G{i}"), pid, json!({"report_id": format!("G{i}"), "report_name": "胸部CT", "reported_at": "2026-11-26 09:40", "dept_name": "放射科"})).await;
         }
         t.emit_event("bill.paid", "bill.paid:G", zhang, json!({"order_no": "OG", "total": 990, "insurance": 0, "self_pay": 990, "invoice_no": "", "guidance": [], "recipes": []})).await;
         let mut recovered = false;
@@ -490,13 +531,19 @@ on_both_backends! {
         tpl.body = "{{ patient_name_masked }}：{{ dept_name }}于{{ visit_date }}的预约已取消，费用原路退回。".into();
         assert_eq!(t.app.save_template("booking.cancelled", domain::messages::Channel::Inbox, &tpl, &actor).await.unwrap(), 1);
         let mut wx = app::messages::templates::TemplateSource::builtin(domain::messages::scene("booking.cancelled").unwrap(), domain::messages::Channel::WechatTemplate);
+        // A date alone is no WeChat `time`: refused on saving, naming the field, instead of 47003 later.
         wx.body = "thing1: {{ dept_name }}\ntime2: {{ visit_date }}".into();
+        let e = t.app.save_template("booking.cancelled", domain::messages::Channel::WechatTemplate, &wx, &actor).await.unwrap_err();
+        assert!(e.code == domain::ErrorCode::TemplateInvalid && e.detail.contains("time2"), "{}", e.detail);
+        wx.body = "thing1: {{ dept_name }}\ndate2: {{ visit_date }}".into();
         assert_eq!(t.app.save_template("booking.cancelled", domain::messages::Channel::WechatTemplate, &wx, &actor).await.unwrap(), 1);
         t.emit_event("booking.cancelled", "booking.cancelled:B9", pid, booking_payload("B9")).await;
         t.drain_jobs().await;
         let v = inbox(&t, &cookie).await;
         assert!(v["messages"][0]["body"].as_str().unwrap().ends_with("心血管内科于2026-11-27的预约已取消，费用原路退回。"), "{v}");
-        assert_eq!(t.wechat_sent()[0].data, vec![("thing1".to_string(), "心血管内科".to_string()), ("time2".to_string(), "2026-11-27".to_string())]);
+        let mut data = t.wechat_sent()[0].data.clone();
+        data.sort();
+        assert_eq!(data, vec![("date2".to_string(), "2026年11月27日".to_string()), ("thing1".to_string(), "心血管内科".to_string())]);
         assert_eq!(t.store.audit_count(Some("notify.template.saved")).await.unwrap(), 2);
         // An event that lacks a variable the template needs: the inbox still gets a text,
         // the push is a visible dead letter, never a silent drop.

@@ -310,7 +310,14 @@ on_both_backends! {
         assert!(told[0].body.contains("标本溶血") && told[0].body.contains("B区3号窗口"), "{}", told[0].body);
         assert!(!told[0].body.contains("标本标本"), "no doubled word: {}", told[0].body);
         assert_eq!(told[0].status, "sent");
-        assert!(t.wechat_sent().iter().any(|m| m.url.ends_with(&format!("/reports/{no}"))), "the WeChat notice opens the report page");
+        // The instruction is longer than WeChat's 20 characters: the card keeps its start and
+        // opens the message's page, which has all of it and links on to the report.
+        let card = t.wechat_sent().into_iter().find(|m| m.template_id.contains("SPECIMEN")).expect("a WeChat card");
+        let instruction = &card.data.iter().find(|(k, _)| k == "thing3").unwrap().1;
+        assert!(instruction.ends_with('…') && instruction.chars().count() <= 20, "{instruction}");
+        assert!(card.url.ends_with(&format!("/messages/{}", told[0].message_no)), "{}", card.url);
+        let page = TestApp::http().get(t.url(&format!("/messages/{}", told[0].message_no))).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("B区3号窗口重新采血") && page.contains(&format!("href=\"/reports/{no}\"")), "{page}");
         let r = report(&t, &cookie, &no).await;
         assert_eq!((r["state"].as_str(), r["state_label"].as_str()), (Some("abnormal"), Some("异常")));
         // A second click: a clear answer, no second notice.

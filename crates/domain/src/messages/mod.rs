@@ -5,6 +5,8 @@
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod wechat_fields;
+
 /// How much a notice matters. Critical notices ignore quiet hours and preferences and
 /// fall back to SMS, then to a person (M4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,7 +275,7 @@ const SESSION_VARS: &[&str] = &[
     "before",
 ];
 const BOOKING_FIELDS: &[Field] =
-    &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}-{{ end_time }}"), ("thing3", "{{ location }}")];
+    &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}~{{ end_time }}"), ("thing3", "{{ location }}")];
 
 /// The scene catalogue: the 14 notices of MSG-2 and the further ones of MSG-1/MSG-3.
 pub const SCENES: &[Scene] = &[
@@ -300,7 +302,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 18,
         link: "/registrations/{{ booking_no }}",
         title: "明日就诊提醒",
-        body: "{{ patient_name_masked }}您好，您明天{{ start_time }}-{{ end_time }}在{{ location }}就诊（{{ dept_name }} {{ doctor_name }}）。请携带：{{ bring }}。",
+        body: "{{ patient_name_masked }}您好，您明天（{{ visit_date }}）{{ start_time }}-{{ end_time }}在{{ location }}就诊（{{ dept_name }} {{ doctor_name }}）。请携带：{{ bring }}。",
         fields: &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}"), ("thing3", "{{ bring }}")],
         variables: &[
             "booking_no",
@@ -329,7 +331,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "/registrations/{{ booking_no }}",
         title: "医生停诊通知",
-        body: "{{ patient_name_masked }}您好，您预约的{{ visit_date }} {{ dept_name }}{{ doctor_name }}门诊因{{ change.reason }}停诊。可在订单详情一键退号退费或改约其他医生，给您带来不便敬请谅解。",
+        body: "{{ patient_name_masked }}您好，您预约的{{ visit_date }} {{ start_time }} {{ dept_name }}{{ doctor_name }}门诊因{{ change.reason }}停诊。可在订单详情一键退号退费或改约其他医生，给您带来不便敬请谅解。",
         fields: &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}"), ("thing3", "{{ change.reason }}")],
         variables: SESSION_VARS,
         superseded_by: &[],
@@ -359,7 +361,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "/registrations/{{ booking_no }}",
         title: "替诊通知",
-        body: "{{ patient_name_masked }}您好，您预约的{{ visit_date }} {{ dept_name }}门诊改由{{ doctor_name }}{{ doctor_title }}接诊（原{{ before.doctor_name }}）。如不便可在订单详情一键退号。",
+        body: "{{ patient_name_masked }}您好，您预约的{{ visit_date }} {{ start_time }} {{ dept_name }}门诊改由{{ doctor_name }}{{ doctor_title }}接诊（原{{ before.doctor_name }}）。如不便可在订单详情一键退号。",
         fields: &[("thing1", "{{ dept_name }}"), ("name2", "{{ doctor_name }}"), ("time3", "{{ visit_date }} {{ start_time }}")],
         variables: SESSION_VARS,
         superseded_by: &["booking.cancelled"],
@@ -374,8 +376,12 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "/registrations/{{ booking_no }}",
         title: "已取消挂号",
-        body: "{{ patient_name_masked }}您好，您{{ visit_date }} {{ dept_name }}{{ doctor_name }}的预约已取消，挂号费将原路退回。",
-        fields: BOOKING_FIELDS,
+        body: "{{ patient_name_masked }}您好，您{{ visit_date }} {{ start_time }}-{{ end_time }} {{ dept_name }}{{ doctor_name }}的预约已取消{% if fee %}，挂号费将原路退回{% endif %}。",
+        fields: &[
+            ("thing1", "{{ dept_name }} {{ doctor_name }}"),
+            ("time2", "{{ visit_date }} {{ start_time }}~{{ end_time }}"),
+            ("thing3", "{% if fee %}挂号费将原路退回{% else %}预约已取消{% endif %}"),
+        ],
         variables: BOOKING_VARS,
         superseded_by: &[],
         needs_ack: false,
@@ -389,8 +395,12 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "/registrations/{{ booking_no }}",
         title: "挂号未成功，费用将退回",
-        body: "{{ patient_name_masked }}您好，很抱歉，您预约的{{ visit_date }} {{ dept_name }}{{ doctor_name }}号源已失效，挂号未成功，已支付的费用将原路退回。",
-        fields: BOOKING_FIELDS,
+        body: "{{ patient_name_masked }}您好，很抱歉，您预约的{{ visit_date }} {{ start_time }}-{{ end_time }} {{ dept_name }}{{ doctor_name }}号源已失效，挂号未成功{% if fee %}，已支付的费用将原路退回{% endif %}。",
+        fields: &[
+            ("thing1", "{{ dept_name }} {{ doctor_name }}"),
+            ("time2", "{{ visit_date }} {{ start_time }}~{{ end_time }}"),
+            ("thing3", "{% if fee %}挂号未成功，费用将退回{% else %}挂号未成功{% endif %}"),
+        ],
         variables: BOOKING_VARS,
         superseded_by: &[],
         needs_ack: false,
@@ -404,7 +414,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 1,
         link: "/registrations/{{ booking_no }}",
         title: "请及时签到取号",
-        body: "{{ patient_name_masked }}您好，您{{ start_time }}在{{ location }}的{{ dept_name }}就诊即将开始，请到达后在订单详情签到取号。",
+        body: "{{ patient_name_masked }}您好，您{{ visit_date }} {{ start_time }}在{{ location }}的{{ dept_name }}{{ doctor_name }}就诊即将开始，请到达后在订单详情签到取号。",
         fields: &[("thing1", "{{ dept_name }} {{ doctor_name }}"), ("time2", "{{ visit_date }} {{ start_time }}"), ("thing3", "{{ location }}")],
         variables: BOOKING_VARS,
         superseded_by: &["booking.cancelled", "booking.lock_lost", "session.suspended"],
@@ -434,7 +444,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "/pay/{{ order_no }}/result",
         title: "缴费成功",
-        body: "{{ patient_name_masked }}您好，您已成功缴费{{ total_yuan }}元{% if insurance %}（医保支付{{ insurance_yuan }}元）{% endif %}。{{ guidance|join('；') }}",
+        body: "{{ patient_name_masked }}您好，您已成功缴费{{ total_yuan }}元{% if insurance %}（医保支付{{ insurance_yuan }}元）{% endif %}，订单号{{ order_no }}。{{ guidance|join('；') }}",
         fields: &[("amount1", "{{ total_yuan }}"), ("thing2", "{{ guidance|join('；') }}"), ("character_string3", "{{ order_no }}")],
         variables: &["order_no", "total", "total_yuan", "insurance", "insurance_yuan", "self_pay", "invoice_no", "guidance"],
         superseded_by: &[],
@@ -464,7 +474,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "{% if order_no %}/reports/{{ order_no }}{% else %}/reports{% endif %}",
         title: "您有新的报告",
-        body: "{{ patient_name_masked }}您好，您的{{ report_name }}报告已出，可在手机上查看和保存，复诊时出示即可，无需打印。",
+        body: "{{ patient_name_masked }}您好，您的{{ report_name }}报告已于{{ reported_at }}出具，可在手机上查看和保存，复诊时出示即可，无需打印。",
         fields: &[("thing1", "{{ report_name }}"), ("time2", "{{ reported_at }}")],
         variables: &["report_id", "report_name", "reported_at", "dept_name", "order_no"],
         superseded_by: &[],
@@ -511,9 +521,10 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 24,
         link: "/messages/{{ message_no }}",
         title: "住院押金不足",
-        body: "{{ patient_name_masked }}您好，您住院押金余额{{ balance_yuan }}元，已不足{{ threshold_yuan }}元，请及时补缴，以免影响治疗。",
-        fields: &[("thing1", "{{ ward }}"), ("amount2", "{{ balance_yuan }}"), ("thing3", "请及时补缴押金")],
-        variables: &["inpatient_no", "ward", "balance", "balance_yuan", "threshold", "threshold_yuan"],
+        body: "{{ patient_name_masked }}您好，您在{{ ward }}的住院押金{{ balance_text }}，已不足{{ threshold_yuan }}元，请及时补缴，以免影响治疗。",
+        // A balance can be owed (negative): WeChat's amount type cannot say so, a thing can.
+        fields: &[("thing1", "{{ ward }}"), ("thing2", "{{ balance_text }}"), ("thing3", "请及时补缴押金")],
+        variables: &["inpatient_no", "ward", "balance", "balance_yuan", "balance_text", "threshold", "threshold_yuan"],
         superseded_by: &["deposit.topped_up"],
         needs_ack: false,
         navigates: false,
@@ -526,7 +537,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "/pay/{{ order_no }}/result",
         title: "押金补缴成功",
-        body: "{{ patient_name_masked }}您好，您已成功补缴住院押金{{ amount_yuan }}元{% if balance_yuan %}，当前余额{{ balance_yuan }}元{% endif %}。",
+        body: "{{ patient_name_masked }}您好，您已成功补缴住院押金{{ amount_yuan }}元{% if balance_yuan %}，当前余额{{ balance_yuan }}元{% endif %}，订单号{{ order_no }}。",
         fields: &[("amount1", "{{ amount_yuan }}"), ("character_string2", "{{ order_no }}")],
         variables: &["order_no", "inpatient_no", "amount", "amount_yuan", "balance", "balance_yuan"],
         superseded_by: &[],
@@ -541,7 +552,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 72,
         link: "/pay/{{ order_no }}/result",
         title: "就诊卡充值成功",
-        body: "{{ patient_name_masked }}您好，您的就诊卡已成功充值{{ amount_yuan }}元{% if balance_yuan %}，余额{{ balance_yuan }}元{% endif %}。",
+        body: "{{ patient_name_masked }}您好，您的就诊卡已成功充值{{ amount_yuan }}元{% if balance_yuan %}，余额{{ balance_yuan }}元{% endif %}，订单号{{ order_no }}。",
         fields: &[("amount1", "{{ amount_yuan }}"), ("character_string2", "{{ order_no }}")],
         variables: &["order_no", "amount", "amount_yuan", "balance", "balance_yuan"],
         superseded_by: &[],
@@ -602,7 +613,8 @@ pub const SCENES: &[Scene] = &[
         link: "/messages/{{ message_no }}",
         title: "请取药",
         body: "{{ patient_name_masked }}您好，您的药品已备好，请到{{ pharmacy }}{% if window %}{{ window }}号窗口{% endif %}取药。{% if route_summary %}路线：{{ route_summary }}{% endif %}",
-        fields: &[("thing1", "{{ pharmacy }}"), ("character_string2", "{{ window }}")],
+        // The window is the pharmacy's own words ("3", "西药3"): a thing, not a character_string (no Chinese).
+        fields: &[("thing1", "{{ pharmacy }}"), ("thing2", "{% if window %}{{ window }}号窗口{% else %}请留意叫号屏{% endif %}")],
         variables: &["pharmacy", "window", "recipe_id", "destination"],
         superseded_by: &["medicine.picked_up"],
         needs_ack: false,
@@ -690,25 +702,6 @@ pub fn scene(code: &str) -> Option<&'static Scene> {
 
 /// The scene a free-text notice pushed through the open interface uses (MSG-3).
 pub const FREE_SCENE: &str = "hospital.notice";
-
-/// Fits a value to WeChat's limit for its field type (protocols.md §5.2, [I]): `thing`
-/// ≤20 characters, `phrase` ≤5, `name` ≤10, number-like ≤32, phone ≤17. A value over the
-/// limit would be refused with 47003, so it is shortened with an ellipsis instead.
-pub fn fit_wechat_value(key: &str, value: &str) -> String {
-    let kind: String = key.chars().take_while(|c| c.is_ascii_alphabetic() || *c == '_').collect();
-    let kind = kind.trim_end_matches('_');
-    let limit = match kind {
-        "thing" => 20,
-        "phrase" => 5,
-        "name" => 10,
-        "number" | "letter" | "character_string" => 32,
-        "phone_number" => 17,
-        "car_number" => 8,
-        _ => return value.to_owned(),
-    };
-    let n = value.chars().count();
-    if n <= limit { value.to_owned() } else { value.chars().take(limit - 1).chain(std::iter::once('…')).collect() }
-}
 
 /// A filter for the console's message log.
 #[derive(Clone, Debug, Default)]
@@ -824,15 +817,6 @@ mod tests {
         // Noon local: send now.
         assert_eq!(quiet_until(Utc.with_ymd_and_hms(2026, 11, 26, 4, 0, 0).unwrap(), s, e), None);
         assert_eq!(quiet_until(late, s, s), None);
-    }
-
-    #[test]
-    fn wechat_values_fit_their_type_limits() {
-        assert_eq!(fit_wechat_value("thing1", "一二三四五六七八九十一二三四五六七八九十一"), "一二三四五六七八九十一二三四五六七八九…");
-        assert_eq!(fit_wechat_value("thing1", "短"), "短");
-        assert_eq!(fit_wechat_value("phrase2", "已经完成了吗"), "已经完成…");
-        assert_eq!(fit_wechat_value("time2", &"9".repeat(40)), "9".repeat(40));
-        assert_eq!(fit_wechat_value("character_string3", &"A".repeat(40)).chars().count(), 32);
     }
 
     #[test]
