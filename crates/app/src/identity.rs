@@ -140,6 +140,10 @@ impl App {
             }
         };
 
+        // No mobile given: the one the HIS holds, so a critical value can still reach the
+        // phone (issue 17 item 9). A malformed one there is left out, not trusted.
+        let mobile = mobile.or_else(|| his_patient.mobile.as_deref().and_then(|m| Mobile::parse(m).ok()));
+
         let now = self.now();
         let txn = self.store.write_txn().await?;
         let summary = self

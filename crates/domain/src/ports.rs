@@ -20,6 +20,10 @@ pub struct HisPatient {
     pub coverage: Coverage,
     /// The registered guardian's ID number, for a minor (INS-3 checks the binder is them).
     pub guardian_id_card_no: Option<String>,
+    /// The mobile the HIS holds (given at a window or an earlier 建档), unchecked: the
+    /// caller parses it. What a critical value's SMS falls back to (issue 17 item 9).
+    #[serde(default)]
+    pub mobile: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

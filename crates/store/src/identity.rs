@@ -6,6 +6,7 @@ pub use domain::identity::PatientSummary;
 use domain::identity::{Gender, IdCardNo, Mobile, PersonName, Relationship};
 use domain::insurance::InsuranceKind;
 use domain::{DomainError, ErrorCode, Masked};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 
 /// A patient's identifying data, decrypted. Obtaining one is a sensitive read: callers
@@ -178,6 +179,21 @@ impl Store {
         let plain = self.keys.cipher.open(COL_MOBILE, &enc).map_err(|e| DomainError::new(ErrorCode::Internal, format!("unseal {COL_MOBILE}: {e}")))?;
         self.disclosed(crate::Disclosure::Mobile);
         Mobile::parse(&plain).map(Some)
+    }
+
+    /// Keeps a mobile learnt from the HIS for a patient who gave none; a mobile the
+    /// patient gave is never overwritten. Whether it was stored.
+    pub async fn set_missing_mobile(&self, patient_id: i64, mobile: &Masked<Mobile>) -> Result<bool, DomainError> {
+        let c = &self.keys.cipher;
+        let r = patient::Entity::update_many()
+            .col_expr(patient::Column::MobileEnc, Expr::value(c.seal(COL_MOBILE, mobile.expose().as_ref())))
+            .col_expr(patient::Column::MobileMasked, Expr::value(mobile.to_string()))
+            .filter(patient::Column::Id.eq(patient_id))
+            .filter(patient::Column::MobileEnc.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected == 1)
     }
 
     /// The account's patient with this ID-number lookup hash, if any.

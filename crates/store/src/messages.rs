@@ -239,6 +239,19 @@ impl Store {
         Ok(())
     }
 
+    /// The deliveries of several messages in one query, oldest first.
+    pub async fn deliveries_of(&self, message_ids: &[i64]) -> Result<Vec<DeliveryRow>, DomainError> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        message_delivery::Entity::find()
+            .filter(message_delivery::Column::MessageId.is_in(message_ids.iter().copied()))
+            .order_by_asc(message_delivery::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
     pub async fn deliveries(&self, message_id: i64) -> Result<Vec<DeliveryRow>, DomainError> {
         message_delivery::Entity::find()
             .filter(message_delivery::Column::MessageId.eq(message_id))

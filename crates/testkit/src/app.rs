@@ -265,6 +265,13 @@ impl TestApp {
         let r = Self::http().post(format!("{}/__sim/faults", self.his_url)).json(&faults).send().await.unwrap();
         assert_eq!(r.status(), 204);
     }
+
+    /// The mobile the HIS holds for a person ("" for none).
+    pub async fn set_his_mobile(&self, id_card_no: &str, mobile: &str) {
+        let body = serde_json::json!({"idCardNo": id_card_no, "mobile": mobile});
+        let r = Self::http().post(format!("{}/__sim/his/patient-mobile", self.his_url)).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
 }
 
 /// Serves `node` until the sender is used (or dropped).

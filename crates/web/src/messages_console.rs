@@ -25,6 +25,12 @@ fn local(t: chrono::DateTime<chrono::Utc>) -> String {
     local_time(t, TimeStyle::ShortSecond)
 }
 
+/// A delivery's outcome in Chinese, its code kept in brackets for support.
+fn reason(code: &str) -> String {
+    let r = domain::messages::delivery_reason_zh(code);
+    if code.is_empty() || r.contains(code) { r } else { format!("{r}（{code}）") }
+}
+
 fn scene_name(code: &str) -> &'static str {
     domain::messages::scene(code).map(|s| s.name_zh).unwrap_or("未知场景")
 }
@@ -111,7 +117,7 @@ pub async fn log(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q):
                 status_label: status::label_zh(&m.status),
                 status: m.status,
                 channel: m.sent_channel.as_deref().map(channel_label).unwrap_or("—"),
-                last_code: m.last_code.unwrap_or_default(),
+                last_code: m.last_code.as_deref().map(reason).unwrap_or_default(),
             }
         })
         .collect();
@@ -138,7 +144,7 @@ pub struct DeliveryView {
     pub at: String,
     pub channel: &'static str,
     pub attempt: i32,
-    pub outcome: String,
+    pub outcome: &'static str,
     pub code: String,
     pub detail: String,
     pub provider_id: String,
@@ -182,8 +188,14 @@ pub async fn detail(
             at: local(d.at),
             channel: channel_label(&d.channel),
             attempt: d.attempt,
-            outcome: d.outcome,
-            code: d.code,
+            outcome: match d.outcome.as_str() {
+                "sent" => "成功",
+                "transient" => "暂时失败，将重试",
+                "permanent" | "failed" => "失败",
+                "unknown" => "结果未知",
+                _ => "—",
+            },
+            code: reason(&d.code),
             detail: d.detail,
             provider_id: d.provider_msg_id.unwrap_or_default(),
         })
@@ -444,6 +456,7 @@ pub struct TaskView {
     pub open: bool,
     pub done: String,
     pub message_no: String,
+    pub channels: Vec<app::messages::console::ChannelOutcome>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -481,6 +494,7 @@ pub async fn tasks(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q
             open: t.open,
             done: t.done.map(|(at, by, note)| format!("{} {by} {note}", local(at))).unwrap_or_default(),
             message_no: t.message_no.unwrap_or_default(),
+            channels: t.channels,
         })
         .collect();
     rows.sort_by_key(|r| !r.open);

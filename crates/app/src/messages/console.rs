@@ -5,7 +5,7 @@
 use super::inbox::MessageView;
 use crate::{Actor, App};
 use chrono::{DateTime, Utc};
-use domain::messages::{CountRow, MessageQuery};
+use domain::messages::{Channel, CountRow, MessageQuery};
 use domain::{DomainError, ErrorCode};
 
 /// One try of one channel for a message.
@@ -51,6 +51,19 @@ pub struct TaskView {
     pub done: Option<(DateTime<Utc>, String, String)>,
     /// The message the task is about.
     pub message_no: Option<String>,
+    /// How each channel tried ended (the last try per channel), in Chinese: the person
+    /// calling the patient knows what did not reach them.
+    pub channels: Vec<ChannelOutcome>,
+}
+
+/// The last word of one channel about one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelOutcome {
+    /// 公众号模板消息, 短信 …
+    pub channel: String,
+    pub delivered: bool,
+    /// 已送达, or why not (未登记手机号，HIS中也没有).
+    pub reason: String,
 }
 
 /// A template a person saved for a scene and channel (scenes without one use the default).
@@ -147,9 +160,21 @@ impl App {
         let tasks = self.store.tasks(false, limit).await?;
         let ids: Vec<i64> = tasks.iter().filter_map(|t| t.message_id).collect();
         let nos = self.store.message_nos(&ids).await?;
+        let mut tried: std::collections::HashMap<i64, Vec<ChannelOutcome>> = std::collections::HashMap::new();
+        for d in self.store.deliveries_of(&ids).await? {
+            let channel = Channel::parse(&d.channel).map_or(d.channel.clone(), |c| c.label_zh().to_owned());
+            let outcome = ChannelOutcome { delivered: d.outcome == "sent", reason: domain::messages::delivery_reason_zh(&d.code), channel };
+            let list = tried.entry(d.message_id).or_default();
+            // Deliveries come oldest first: the last word per channel wins.
+            match list.iter_mut().find(|o| o.channel == outcome.channel) {
+                Some(entry) => *entry = outcome,
+                None => list.push(outcome),
+            }
+        }
         Ok(tasks
             .into_iter()
             .map(|t| TaskView {
+                channels: t.message_id.and_then(|id| tried.get(&id).cloned()).unwrap_or_default(),
                 message_no: t.message_id.and_then(|id| nos.get(&id).cloned()),
                 open: t.status == "open",
                 done: t.done_at.map(|at| (at, t.done_by.unwrap_or_default(), t.note.unwrap_or_default())),

@@ -16,10 +16,11 @@ use crate::job::{JobError, JobHandler};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
+use domain::identity::Mobile;
 use domain::messages::{self as rules, Channel, Criticality, Reach, Scene, SendOutcome};
 use domain::ports::{NavigationPort, SmsMessage, SmsPort, WechatMessage, WechatMessagePort};
 use domain::registration::BookingState;
-use domain::{DomainError, ErrorCode};
+use domain::{DomainError, ErrorCode, Masked};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use store::messages::{MessageProgress, MessageRow, NewMessage, NewTask};
@@ -248,7 +249,9 @@ impl App {
         let Notice { scene, vars, inbox, event_id, source } = *n;
         let critical = scene.criticality == Criticality::Critical;
         let muted = self.store.muted_categories(r.account_id).await?.iter().any(|c| c == scene.category.as_str());
-        let reach = Reach { wechat: true, phone: r.has_mobile };
+        // A critical notice plans SMS even without a mobile on file: the send asks the HIS
+        // for one, and a failure is then named in the staff task (issue 17 item 9).
+        let reach = Reach { wechat: true, phone: r.has_mobile || critical };
         let plan = rules::plan(scene.criticality, reach, muted);
         let message_no = new_message_no(now);
         let mut vars = vars.clone();
@@ -392,7 +395,12 @@ impl App {
                 let Some(pid) = m.patient_id else { return permanent("no_recipient", "no patient".into()) };
                 let phone = match self.store.patient_mobile(pid).await {
                     Ok(Some(p)) => p,
-                    Ok(None) => return permanent("no_mobile", "the patient has no mobile".into()),
+                    // Added without a mobile: ask the HIS, which often has one (issue 17 item 9).
+                    Ok(None) => match self.mobile_from_his(pid).await {
+                        Ok(Some(p)) => p,
+                        Ok(None) => return permanent("no_mobile", "neither the patient nor the HIS has a mobile".into()),
+                        Err(e) => return SendOutcome::Transient { code: "his".into(), detail: e.to_string() },
+                    },
                     Err(e) => return SendOutcome::Transient { code: "store".into(), detail: e.to_string() },
                 };
                 // Reading the mobile to send to it is a sensitive read like any other.
@@ -404,6 +412,18 @@ impl App {
             }
             Channel::Inbox => SendOutcome::Sent(String::new()),
         }
+    }
+
+    /// The mobile the HIS holds for a patient who gave none, kept for next time; the HIS
+    /// read is audited like the platform's own.
+    async fn mobile_from_his(&self, patient_id: i64) -> Result<Option<Masked<Mobile>>, DomainError> {
+        let Some(p) = self.store.patient_by_id(patient_id).await? else { return Ok(None) };
+        let Some(his) = self.his.patient(&p.his_patient_id).await? else { return Ok(None) };
+        let Some(mobile) = his.mobile.as_deref().and_then(|m| Mobile::parse(m).ok()) else { return Ok(None) };
+        let entry = Actor::system("notify").entry("patient.mobile_from_his", format!("patient:{patient_id}"), "短信发送前向HIS查询手机号");
+        self.store.audit(&entry, self.now()).await?;
+        self.store.set_missing_mobile(patient_id, &mobile).await?;
+        Ok(Some(mobile))
     }
 
     /// Moves one message as far as it can go now: sends on the current channel, then
@@ -510,7 +530,7 @@ impl App {
                 change: MessageProgress { status: Some(status::TASK.into()), ..Default::default() },
                 kind: "critical_undelivered",
                 title: format!("{}未能送达：{}", scene.name_zh, vars["patient_name_masked"].as_str().unwrap_or_default()),
-                detail: format!("消息{}：微信与短信均未送达（{}），请电话联系患者。", m.message_no, m.last_code.as_deref().unwrap_or("无可用渠道")),
+                detail: format!("消息{}：各渠道均未送达（见下方各渠道结果），请电话联系患者。", m.message_no),
                 action: "notify.critical.handed_to_staff",
             };
             self.hand_to_staff(m, &vars, handover, now).await?;

@@ -144,6 +144,36 @@ impl SendOutcome {
     }
 }
 
+/// What a delivery's outcome code means, for staff (the console never shows a bare
+/// `43004` or `no_mobile`). Unknown provider codes keep the code in brackets.
+pub fn delivery_reason_zh(code: &str) -> String {
+    let known = match code {
+        "ok" => "已送达",
+        "43004" => "患者未关注公众号",
+        "43101" => "患者未授权订阅消息",
+        "40003" => "微信身份无效",
+        "40037" => "微信模板未登记",
+        "41030" => "跳转页面无效",
+        "47003" | "field_rule" => "内容不符合微信字段规则",
+        "45009" | "45011" | "45047" => "微信发送量超限",
+        "-1" | "40001" | "42001" | "token" | "token_timeout" | "token_malformed" => "微信平台暂时不可用",
+        "no_mobile" => "未登记手机号，HIS中也没有",
+        "no_recipient" => "没有可发送的对象",
+        "not_configured" => "该渠道未开通",
+        "template" => "模板无法生成",
+        "store" => "平台数据库暂时不可用",
+        "his" => "HIS暂时无法查询手机号",
+        "timeout" => "发送结果未知（对方未应答）",
+        "unreachable" => "无法连接服务商",
+        "isv.MOBILE_NUMBER_ILLEGAL" | "InvalidParameterValue.IncorrectPhoneNumber" => "手机号无效",
+        "isv.BUSINESS_LIMIT_CONTROL" | "LimitExceeded.DeliveryFrequencyLimit" | "LimitExceeded.PhoneNumberDailyLimit" => "短信发送频率超限",
+        "FailedOperation.PhoneNumberInBlacklist" | "isv.BLACK_KEY_CONTROL_LIMIT" => "手机号拒收短信",
+        c if c.starts_with("http_") => "服务商返回错误",
+        _ => return format!("发送失败（{code}）"),
+    };
+    known.to_owned()
+}
+
 /// WeChat's `errcode` classified (protocols.md §5.1–5.2).
 pub fn classify_wechat(errcode: i64, errmsg: &str) -> Option<SendOutcome> {
     let o = |transient: bool| {

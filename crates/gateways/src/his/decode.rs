@@ -156,6 +156,9 @@ struct PatientDto {
     insurance: InsuranceDto,
     #[serde(default)]
     guardian_id_card_no: Option<String>,
+    /// Field name [I]: HIS vendors call it mobile/phone/tel; the front-end processor maps it.
+    #[serde(default)]
+    mobile: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -195,8 +198,10 @@ fn kind(s: &str) -> Result<InsuranceKind, String> {
 fn patient_record(p: PatientDto) -> Result<HisPatient, DomainError> {
     let i = p.insurance;
     let guardian_id_card_no = p.guardian_id_card_no.filter(|g| !g.is_empty());
+    let mobile = p.mobile.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
     Ok(HisPatient {
         guardian_id_card_no,
+        mobile,
         his_patient_id: p.patient_id,
         mr_no: p.mr_no,
         name: p.name,

@@ -536,6 +536,7 @@ fn patient_json(p: &Patient) -> Value {
     let cov = &c.coverage;
     json!({
         "patientId": p.patient_id, "mrNo": p.mr_no, "name": c.name, "guardianIdCardNo": c.guardian_id,
+        "mobile": Some(c.mobile.as_str()).filter(|m| !m.is_empty()),
         "sex": if demo::gender_of(&c.id_card_no) == domain::identity::Gender::Male { "1" } else { "2" },
         "birthDate": c.id_card_no.get(6..14).map(|b| format!("{}-{}-{}", &b[0..4], &b[4..6], &b[6..8])),
         "insurance": {
@@ -667,6 +668,31 @@ async fn occupancy(State(st): State<SharedHis>, Query(q): Query<DateQuery>) -> J
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct PatientMobile {
+    id_card_no: String,
+    /// Empty: the HIS record has no phone.
+    mobile: String,
+}
+
+/// Sets the mobile the HIS holds for a person (registered or not yet): a window clerk
+/// updating it, or a record that never had one. 404 for an unknown person.
+async fn set_patient_mobile(State(st): State<SharedHis>, Json(m): Json<PatientMobile>) -> Response {
+    let mut g = st.lock().expect("his lock");
+    let id = m.id_card_no.to_ascii_uppercase();
+    let mut found = false;
+    for c in g.hospital.citizens.iter_mut().filter(|c| c.id_card_no == id) {
+        c.mobile = m.mobile.clone();
+        found = true;
+    }
+    for p in g.patients.iter_mut().filter(|p| p.citizen.id_card_no == id) {
+        p.citizen.mobile = m.mobile.clone();
+        found = true;
+    }
+    if found { axum::http::StatusCode::NO_CONTENT.into_response() } else { axum::http::StatusCode::NOT_FOUND.into_response() }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct FlashSale {
     date: NaiveDate,
     sessions: usize,
@@ -737,6 +763,7 @@ pub fn router(state: SharedHis) -> Router {
         .route("/__sim/his/load/reset", post(load_reset))
         .route("/__sim/his/occupancy", axum::routing::get(occupancy))
         .route("/__sim/his/flash-sale", post(flash_sale))
+        .route("/__sim/his/patient-mobile", post(set_patient_mobile))
         .merge(crate::his_events::router())
         .merge(crate::lis::router())
         .with_state(state)

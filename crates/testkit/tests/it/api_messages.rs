@@ -318,7 +318,10 @@ on_both_backends! {
             assert!(scenes.contains(&s), "the inbox shows everything: {scenes:?}");
         }
 
-        // A critical notice no channel can carry (no mobile, WeChat refusing) goes to a person.
+        // A critical notice no channel can carry (no mobile here nor in the HIS, WeChat
+        // refusing) goes to a person, who is told what each channel said.
+        let lina_id = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == "李娜").unwrap().id_card_no;
+        t.set_his_mobile(&lina_id, "").await;
         let (_, lina) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
         t.set_wechat_faults(json!({"unfollowed": ["oDemo_lina_0002"]})).await;
         t.emit_event("session.suspended", "session.suspended:B7:x", lina, json!({"change": {"reason": "医生外出会诊"}, "before": {}, "booking_no": "B7", "dept_name": "儿科", "doctor_name": "刘医生", "doctor_title": "", "visit_date": "2026-11-27", "period": "上午", "start_time": "09:00", "end_time": "09:30", "location": "门诊3楼", "see_no": 1, "fee": 1000, "order_no": "O7"})).await;
@@ -329,6 +332,48 @@ on_both_backends! {
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].dept, "儿科");
         assert_eq!(tasks[0].kind, "critical_undelivered");
+        let view = t.app.staff_tasks(10).await.unwrap().into_iter().find(|v| v.id == tasks[0].id).unwrap();
+        let said: Vec<(String, bool, String)> = view.channels.iter().map(|c| (c.channel.clone(), c.delivered, c.reason.clone())).collect();
+        assert_eq!(
+            said,
+            [
+                ("公众号模板消息".to_string(), false, "患者未关注公众号".to_string()),
+                ("订阅消息".to_string(), false, "患者未授权订阅消息".to_string()),
+                ("短信".to_string(), false, "未登记手机号，HIS中也没有".to_string()),
+            ],
+            "the task names every failed channel and why"
+        );
+        let staff = t.staff_sign_in("admin").await;
+        let page = TestApp::http().get(t.url("/staff/tasks")).header("cookie", &staff).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("短信：未登记手机号，HIS中也没有") && page.contains("公众号模板消息：患者未关注公众号"), "{page}");
+    }
+}
+
+on_both_backends! {
+    /// Issue 17 item 9: a 就诊人 added without a mobile still gets a critical value by SMS —
+    /// the HIS's mobile is taken at 建档, or asked for when the SMS is due (audited).
+    async fn a_critical_value_reaches_the_phone_the_his_knows(backend) {
+        let (t, clock) = spawn_at(backend, ten_am()).await;
+        // At 建档: the HIS holds 李娜's mobile, the platform keeps it.
+        let (_, lina) = patient(&t, "oDemo_lina_0002", "李娜", None).await;
+        assert_eq!(t.store.patient_by_id(lina).await.unwrap().unwrap().mobile_masked.as_deref(), Some("138****8002"));
+        // When needed: 王芳's HIS record had no phone when she was added; a clerk adds one later.
+        let wang_id = sim::demo::citizens(t.app.today()).into_iter().find(|x| x.name == "王芳").unwrap().id_card_no;
+        t.set_his_mobile(&wang_id, "").await;
+        let (_, wang) = patient(&t, "oDemo_wangfang_0003", "王芳", None).await;
+        assert_eq!(t.store.patient_by_id(wang).await.unwrap().unwrap().mobile_masked, None);
+        t.set_his_mobile(&wang_id, "13900139003").await;
+        t.set_wechat_faults(json!({"unfollowed": ["oDemo_wangfang_0003"]})).await;
+        t.emit_event("critical_value", "critical_value:W1", wang, json!({"item": "血钾", "value": "6.8 mmol/L", "dept_name": "检验科", "ward": "", "contact_phone": "0755-88880000", "report_id": "W1"})).await;
+        t.drain_jobs().await;
+        let _ = clock;
+        let m = &messages_of(&t, wang, "critical_value").await[0];
+        assert_eq!((m.status.as_str(), m.sent_channel.as_deref()), ("sent", Some("sms")), "{:?}", outcomes(&t.store.deliveries(m.id).await.unwrap()));
+        let sms = t.sms_sent();
+        assert_eq!(sms.last().unwrap().phone, "13900139003");
+        assert_eq!(t.store.audit_count(Some("patient.mobile_from_his")).await.unwrap(), 1);
+        // Kept for next time: the HIS is not asked again.
+        assert_eq!(t.store.patient_by_id(wang).await.unwrap().unwrap().mobile_masked.as_deref(), Some("139****9003"));
     }
 }
 

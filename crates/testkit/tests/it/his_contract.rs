@@ -56,6 +56,8 @@ async fn patient_lookup_and_idempotent_registration() {
     let p = his.find_patient(&zhang.id_card_no).await.unwrap().unwrap();
     assert_eq!(p.coverage.kind, domain::insurance::InsuranceKind::Tier1);
     assert!(p.coverage.personal_account_balance > Fen::ZERO);
+    assert_eq!(p.mobile.as_deref(), Some(zhang.mobile.as_str()), "the HIS's mobile comes through");
+    assert_eq!(his.patient(&p.his_patient_id).await.unwrap().unwrap().mobile, p.mobile);
     let chen = his.find_patient(&cs.iter().find(|c| c.name == "陈静").unwrap().id_card_no).await.unwrap().unwrap();
     assert_eq!(chen.coverage.mutual_aid_grants.len(), 1);
     let kid = cs.iter().find(|c| c.name == "杨小宝").unwrap();
