@@ -30,6 +30,7 @@ impl Registry {
             .with(PURGE_SESSIONS, PurgeSessions)
             .with(crate::billing::PAYMENT_QUERY, crate::billing::PaymentQuery)
             .with(crate::billing::REFUND_EXECUTE, crate::billing::RefundExecute)
+            .with(crate::billing::REFUND_NOTICE, crate::billing::RefundNotice)
             .with(crate::billing::INSURANCE_REVERSE, crate::billing::InsuranceReverse)
             .with(crate::billing::ORDER_FULFIL, crate::billing::FulfilOrder)
             .with(crate::billing::late::LATE_REFUND, crate::billing::late::LateRefund)

@@ -61,6 +61,21 @@ impl JobHandler for RefundExecute {
     }
 }
 
+/// Records the 退款成功 journey event of a completed refund (the message platform
+/// takes it from there). Safe to run again: the event's key is the order's version.
+pub struct RefundNotice;
+
+#[async_trait]
+impl JobHandler for RefundNotice {
+    async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
+        let order_no = text(payload, "order_no")?;
+        let fen = |k: &str| Fen(payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0));
+        let version = payload.get("version").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Permanent("payload lacks version".into()))?;
+        let amounts = PerChannel { insurance: fen("insurance"), self_pay: fen("self_pay") };
+        app.record_refund_completed(&order_no, amounts, version).await.map_err(retry)
+    }
+}
+
 /// Reverses an insurance settlement whose self-pay part failed or ran out of time (P9).
 pub struct InsuranceReverse;
 

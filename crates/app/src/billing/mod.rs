@@ -23,12 +23,14 @@ use domain::{DomainError, ErrorCode, Fen};
 use store::outbox::NewJob;
 
 pub use insurance::{InsuranceChannel, PayMethod};
-pub use jobs::{FulfilOrder, InsuranceReverse, PaymentQuery, RefundExecute};
+pub use jobs::{FulfilOrder, InsuranceReverse, PaymentQuery, RefundExecute, RefundNotice};
 
 pub const PAYMENT_QUERY: &str = "payment.query";
 pub const REFUND_EXECUTE: &str = "refund.execute";
 pub const INSURANCE_REVERSE: &str = "insurance.reverse";
 pub const ORDER_FULFIL: &str = "order.fulfil";
+/// Tells the patient a refund came back (the 退款成功 notice), per channel.
+pub const REFUND_NOTICE: &str = "refund.notice";
 
 /// The channel names attempts are kept under.
 pub const BANK: &str = "ccb";
@@ -112,7 +114,19 @@ pub enum NotificationOutcome {
 
 /// The jobs a transition makes necessary, enqueued with it: a refund to carry out, an
 /// insurance settlement to reverse, a service to deliver.
-fn follow_ups(order_no: &str, after: &Order, version: i32, now: chrono::DateTime<chrono::Utc>) -> Vec<NewJob> {
+fn follow_ups(order_no: &str, ev: OrderEvent, after: &Order, version: i32, now: chrono::DateTime<chrono::Utc>) -> Vec<NewJob> {
+    // Every refund that completes is told to the patient, whatever state it leaves.
+    if let OrderEvent::RefundSucceeded { amounts } = ev {
+        return vec![
+            NewJob::new(
+                REFUND_NOTICE,
+                serde_json::json!({"order_no": order_no, "version": version, "insurance": amounts.insurance.0, "self_pay": amounts.self_pay.0}),
+                now,
+            )
+            .dedupe(format!("{REFUND_NOTICE}:{order_no}:{version}"))
+            .max_attempts(30),
+        ];
+    }
     match after.state {
         OrderState::Refunding => {
             let no = refund_no(order_no, version);
@@ -161,7 +175,7 @@ impl App {
     /// [`App::apply`] with the money dated `value_at` (reconciliation's healing).
     async fn apply_valued(&self, order_no: &str, ev: OrderEvent, value_at: Option<chrono::DateTime<chrono::Utc>>) -> Result<(Applied, i32), DomainError> {
         let now = self.now();
-        self.store.apply_order_event_valued(order_no, ev, now, value_at.unwrap_or(now), |after, v| follow_ups(order_no, after, v, now)).await
+        self.store.apply_order_event_valued(order_no, ev, now, value_at.unwrap_or(now), |after, v| follow_ups(order_no, ev, after, v, now)).await
     }
 
     /// Like [`App::apply`], but an event the order has moved past is not an error: the

@@ -5,13 +5,15 @@ use crate::App;
 use crate::job::{JobError, JobHandler};
 use async_trait::async_trait;
 use chrono::Duration;
-use domain::DomainError;
+use domain::billing::PerChannel;
 use domain::registration::BookingState;
+use domain::{DomainError, Fen};
 use serde_json::json;
 
 pub const BILL_DUE_SCAN: &str = "billing.bill_due_scan";
 pub const BILL_DUE: &str = "bill.due";
 pub const BILL_PAID: &str = "bill.paid";
+pub const REFUND_COMPLETED: &str = "refund.completed";
 /// How often the day's visitors' unpaid orders are looked for.
 const SCAN_EVERY_MINUTES: i64 = 5;
 
@@ -44,6 +46,42 @@ impl App {
             }
         }
         Ok(new)
+    }
+}
+
+impl App {
+    /// Records that a refund of an order came back, with where each part went (医保统筹,
+    /// 个人账户, 家庭共济, the bank card): the 退款成功 notice (issue 17 item 4). An order
+    /// without a patient has nobody to tell.
+    pub(crate) async fn record_refund_completed(&self, order_no: &str, amounts: PerChannel, version: i64) -> Result<(), DomainError> {
+        let row = self.store.order_row(order_no).await?;
+        let Some(pid) = row.patient_id else { return Ok(()) };
+        let Some(p) = self.store.patient_by_id(pid).await? else { return Ok(()) };
+        let o = &row.order;
+        // Insurance goes back whole (the centre refunds a settlement), so its parts are the split's.
+        let whole = Fen(o.split.fund.0 + o.split.personal_account.0 + o.split.mutual_aid.0) == amounts.insurance;
+        let parts: Vec<String> = if whole || amounts.insurance.0 == 0 {
+            super::RefundPreview {
+                fund: if amounts.insurance.0 > 0 { o.split.fund } else { Fen::ZERO },
+                personal_account: if amounts.insurance.0 > 0 { o.split.personal_account } else { Fen::ZERO },
+                mutual_aid: if amounts.insurance.0 > 0 { o.split.mutual_aid } else { Fen::ZERO },
+                bank: amounts.self_pay,
+            }
+            .parts_zh()
+            .into_iter()
+            .map(|(label, a)| format!("{label}{}元", domain::format::yuan(a)))
+            .collect()
+        } else {
+            vec![format!("医保{}元", domain::format::yuan(amounts.insurance)), format!("原银行卡/微信{}元", domain::format::yuan(amounts.self_pay))]
+        };
+        let payload = json!({
+            "patient_id": pid, "patient_name_masked": p.name_masked, "order_no": order_no, "purpose_name": o.purpose.label_zh(),
+            "amount": amounts.total().0, "parts": parts, "bank_part": amounts.self_pay.0 > 0, "link": format!("/pay/{order_no}/result"),
+        });
+        let txn = self.store.write_txn().await?;
+        self.store.record_event(&txn, REFUND_COMPLETED, &format!("{REFUND_COMPLETED}:{order_no}:v{version}"), Some(pid), &payload, self.now()).await?;
+        txn.commit().await.map_err(store::db_err)?;
+        Ok(())
     }
 }
 

@@ -147,6 +147,9 @@ pub fn sample_variables(scene: &Scene) -> Value {
             "change" => json!({"reason": "医生临时外出会诊", "shift_minutes": 60, "location": "门诊3楼"}),
             "before" => json!({"start_time": "08:00", "end_time": "08:30", "location": "门诊2楼A区", "doctor_name": "王建国"}),
             "guidance" => json!(["请到门诊1楼西药房取药"]),
+            "parts" => json!(["医保统筹12.00元", "原银行卡/微信13.50元"]),
+            "bank_part" => json!(true),
+            "purpose_name" => json!("挂号费"),
             "recipes" => json!(["R000001"]),
             "total" | "fee" | "insurance" | "self_pay" | "amount" | "balance" | "threshold" | "items" => json!(1250),
             "see_no" => json!(12),
@@ -200,6 +203,7 @@ mod tests {
         v["guidance"] = json!(["请到门诊1楼西药房3号窗口取药", "请到门诊2楼检验科采血处抽血", "请到医技楼1楼放射科做胸部CT"]);
         v["drugs"] = json!("阿莫西林胶囊 0.25g×24粒、布洛芬缓释胶囊 0.3g×20粒、蒙脱石散 3g×10袋");
         v["balance_text"] = json!("已欠费63100.00元");
+        v["parts"] = json!(["医保统筹1234.56元", "医保个人账户200.00元", "家庭共济账户80.00元", "原银行卡/微信13.50元"]);
         v
     }
 

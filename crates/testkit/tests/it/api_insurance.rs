@@ -100,6 +100,49 @@ on_both_backends! {
 }
 
 on_both_backends! {
+    /// Issue 17 item 4: each refund that completes tells the patient, once, how much went
+    /// back to which channel.
+    async fn each_completed_refund_tells_the_patient_where_the_money_went(backend) {
+        let (t, _) = spawn(backend).await;
+        let actor = app::Actor::system("test");
+        let (_, pid) = crate::api_messages::patient(&t, "oDemo_zhangwei_0001", "张伟", Some("13800138000")).await;
+        let no = t.app.create_order(Some(pid), Purpose::OutpatientBill, bill(), None, &actor).await.unwrap();
+        pay_insurance_part(&t, &no, "tier1", PayMethod::Insurance).await;
+        let cashier = t.app.start_self_pay(&no).await.unwrap();
+        bank(&cashier, "pay").await;
+        for _ in 0..100 {
+            if state(&t, &no).await == OrderState::Paid { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        t.drain_jobs().await;
+        let refunds = |t: &TestApp| {
+            let q = store::messages::MessageQuery { scene: Some("refund.completed".into()), patient_id: Some(pid), limit: 10, ..Default::default() };
+            let store = t.store.clone();
+            async move { store.search_messages(&q).await.unwrap() }
+        };
+        assert!(refunds(&t).await.is_empty(), "nothing refunded, nothing said");
+        t.app.request_refund(&no, PerChannel { insurance: Fen(4_360), self_pay: Fen(500) }, "检查取消", &actor).await.unwrap();
+        t.drain_jobs().await;
+        let told = refunds(&t).await;
+        assert_eq!(told.len(), 1);
+        assert!(told[0].body.contains("您的门诊缴费退款48.60元已办理完成"), "{}", told[0].body);
+        assert!(told[0].body.contains("医保统筹30.52元，医保个人账户13.08元，原银行卡/微信5.00元"), "{}", told[0].body);
+        assert_eq!(told[0].status, "sent");
+        let card = t.wechat_sent().into_iter().find(|m| m.template_id == "TM_REFUND_COMPLETED").expect("a WeChat card");
+        assert!(card.data.contains(&("amount1".to_string(), "¥48.60".to_string())), "{:?}", card.data);
+        // The rest, later: a second notice with only the bank part.
+        t.app.request_refund(&no, PerChannel { insurance: Fen(0), self_pay: Fen(4_000) }, "全部退费", &actor).await.unwrap();
+        t.drain_jobs().await;
+        let told = refunds(&t).await;
+        assert_eq!(told.len(), 2);
+        assert!(told.iter().any(|m| m.body.contains("退款40.00元已办理完成：原银行卡/微信40.00元")), "{:?}", told.iter().map(|m| &m.body).collect::<Vec<_>>());
+        // Nothing is said twice when the jobs run again.
+        t.drain_jobs().await;
+        assert_eq!(refunds(&t).await.len(), 2);
+    }
+}
+
+on_both_backends! {
     async fn self_pay_cancelled_after_insurance_reverses_insurance(backend) {
         let (t, _) = spawn(backend).await;
         let actor = app::Actor::system("test");
