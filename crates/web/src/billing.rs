@@ -162,6 +162,25 @@ struct PayPage {
     finished: bool,
     notice: Option<InsuranceNotice>,
     child_binding_required: bool,
+    /// A registration: whom and when it pays for.
+    visit: Option<VisitLine>,
+    /// While unpaid: how long the place (or the order) is held.
+    hold: Option<Hold>,
+}
+
+/// The visit a registration fee pays for.
+pub struct VisitLine {
+    pub doctor: String,
+    pub when: String,
+    pub location: String,
+}
+
+/// The hold of an unpaid order, counted down by `pay.js` from `seconds_left` (the server's
+/// clock: the browser's may be wrong); the text says the same without script.
+pub struct Hold {
+    pub until: String,
+    pub seconds_left: i64,
+    pub minutes_left: i64,
 }
 
 /// The 医保挂号异常提醒 (or the family-channel note) a page shows when INS-2 does not let
@@ -224,6 +243,15 @@ pub async fn pay_page(
         finished: !matches!(state, OrderState::Created | OrderState::Paying),
         notice: po.eligibility.as_ref().and_then(InsuranceNotice::of),
         child_binding_required: po.child_binding_required,
+        visit: po.booking.as_ref().map(|b| VisitLine {
+            doctor: format!("{} {} {}", b.dept_name, b.doctor_name, b.doctor_title).trim().to_owned(),
+            when: format!("{} {} {}-{}", b.visit_date, b.period, b.start_time, b.end_time),
+            location: b.location.clone(),
+        }),
+        hold: po.pay_by.map(|by| {
+            let left = (by - st.app.now()).num_seconds().max(0);
+            Hold { until: domain::format::local_time(by, domain::format::TimeStyle::ShortMinute), seconds_left: left, minutes_left: (left + 59) / 60 }
+        }),
     };
     Ok(page.into_response())
 }

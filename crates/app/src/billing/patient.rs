@@ -57,6 +57,11 @@ pub struct PatientOrder {
     pub eligibility: Option<Eligibility>,
     /// The child's 少儿医保 would pay once a guardian binds it (INS-3).
     pub child_binding_required: bool,
+    /// The booking a registration fee pays for: the pay page names the doctor and time.
+    pub booking: Option<domain::registration::BookingRecord>,
+    /// While unpaid, the moment the place (or the order) is given up: the earlier of the
+    /// order's T_close and the HIS lock's expiry — what the countdown counts to.
+    pub pay_by: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl PatientOrder {
@@ -71,6 +76,8 @@ impl PatientOrder {
             bank_opened: false,
             eligibility: None,
             child_binding_required: false,
+            booking: None,
+            pay_by: None,
         }
     }
 }
@@ -117,7 +124,23 @@ impl App {
         } else {
             (vec![], None, false)
         };
-        Ok(PatientOrder { row, patient, methods, awaiting_insurance_confirmation, self_pay_pending, bank_opened, eligibility, child_binding_required })
+        let booking = if o.purpose == Purpose::Registration { self.store.booking_by_order(order_no).await? } else { None };
+        let pay_by = open.then(|| match booking.as_ref().and_then(|b| b.lock_expires_at) {
+            Some(lock) => lock.min(row.expires_at),
+            None => row.expires_at,
+        });
+        Ok(PatientOrder {
+            row,
+            patient,
+            methods,
+            awaiting_insurance_confirmation,
+            self_pay_pending,
+            bank_opened,
+            eligibility,
+            child_binding_required,
+            booking,
+            pay_by,
+        })
     }
 
     /// The account's orders, newest first.

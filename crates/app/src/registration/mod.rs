@@ -36,6 +36,8 @@ pub mod events {
     pub const CONFIRMED: &str = "booking.confirmed";
     pub const CANCELLED: &str = "booking.cancelled";
     pub const LOCK_LOST: &str = "booking.lock_lost";
+    /// The hold lapsed unpaid: the place went back (issue 17 item 5).
+    pub const RELEASED: &str = "booking.released";
     pub const VISIT_TOMORROW: &str = "booking.visit_tomorrow";
     pub const TAKE_NUMBER: &str = "booking.take_number";
     pub const SESSION_SUSPENDED: &str = "session.suspended";
@@ -430,8 +432,9 @@ impl App {
     }
 
     /// Releases the HIS lock of a booking that will not be paid; `why` is what the
-    /// patient reads. Safe to repeat.
-    pub(crate) async fn release_booking(&self, booking_no: &str, why: &str) -> Result<(), DomainError> {
+    /// patient reads. When the hold `lapsed` (nobody acted), the patient is told the place
+    /// went back. Safe to repeat.
+    pub(crate) async fn release_booking(&self, booking_no: &str, why: &str, lapsed: bool) -> Result<(), DomainError> {
         let row = self.store.booking(booking_no).await?;
         if booking_state(&row) != BookingState::Locked {
             return Ok(());
@@ -445,16 +448,15 @@ impl App {
             }
         }
         let note = Some(why.to_owned());
-        self.store
-            .move_booking(
-                self.store.db(),
-                booking_no,
-                &[BookingState::Locked],
-                BookingState::Released,
-                BookingChange { note, ..Default::default() },
-                self.now(),
-            )
+        let txn = self.store.write_txn().await?;
+        let moved = self
+            .store
+            .move_booking(&txn, booking_no, &[BookingState::Locked], BookingState::Released, BookingChange { note, ..Default::default() }, self.now())
             .await?;
+        if moved && lapsed {
+            self.record_booking_event(&txn, events::RELEASED, "", &row, None).await?;
+        }
+        txn.commit().await.map_err(store::db_err)?;
         self.catalogue.forget_department(&row.dept_id, self.today());
         Ok(())
     }
@@ -494,7 +496,7 @@ impl App {
                 }
                 self.drop_insurance_presettlement(&order_no).await?;
                 self.apply_if_current(&order_no, OrderEvent::Expired).await?;
-                self.release_booking(booking_no, "您已取消预约").await?;
+                self.release_booking(booking_no, "您已取消预约", false).await?;
                 self.store.audit(&actor.entry("booking.abandon", format!("booking:{booking_no}"), "支付前取消"), self.now()).await?;
                 Ok(BookingState::Released)
             }
@@ -630,7 +632,7 @@ impl App {
             {
                 self.drop_insurance_presettlement(order_no).await?;
                 self.apply_if_current(order_no, OrderEvent::Expired).await?;
-                self.release_booking(&row.booking_no, "医生停诊，预约已取消").await?;
+                self.release_booking(&row.booking_no, "医生停诊，预约已取消", false).await?;
             }
         }
         let what = format!("{} {} {}：{}（{}人）", view.department.name, schedule.date, change.label_zh(), reason, rows.len());
@@ -732,7 +734,7 @@ impl JobHandler for ReleaseBooking {
     async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError> {
         let order_no = text(payload, "order_no")?;
         let Some(row) = app.store.booking_by_order(&order_no).await.map_err(retry)? else { return Ok(()) };
-        app.release_booking(&row.booking_no, "未在规定时间内支付，预约已自动取消").await.map_err(retry)
+        app.release_booking(&row.booking_no, "未在规定时间内支付，预约已自动取消", true).await.map_err(retry)
     }
 }
 

@@ -175,16 +175,39 @@ on_both_backends! {
         assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await), "released");
         let order_no = b["order_no"].as_str().unwrap();
         assert_eq!(t.store.order(order_no).await.unwrap().0.state, domain::billing::OrderState::Closed);
+        t.drain_jobs().await;
+        let released = |evs: Vec<store::journey::JourneyEvent>| evs.iter().filter(|e| e.kind == "booking.released").count();
+        assert_eq!(released(t.store.events_of(ids[0]).await.unwrap()), 0, "the patient's own cancel is not a lapse");
         // Not paid in time: the payment query closes the order, the release job frees the place.
         let b = book(&t, &zhang, "g-2", ids[0], "0102", &slot).await.json::<Value>().await.unwrap();
         assert_eq!(state(&b), "locked", "the patient may book the session again");
         assert_eq!(his_available(&t, &slot).await, u64::from(before) - 1);
-        clock.advance(Duration::minutes(16));
+        // The pay page names the visit and the hold's deadline, counted from the server's clock.
+        let pay = TestApp::http().get(t.url(&format!("/pay/{}", b["order_no"].as_str().unwrap()))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        let doctor = b["doctor_name"].as_str().unwrap();
+        assert!(pay.contains("id=\"visit\"") && pay.contains(doctor), "the pay page names the doctor: {pay}");
+        assert!(pay.contains(b["start_time"].as_str().unwrap()), "and the time");
+        let left: i64 = pay.split("data-seconds-left=\"").nth(1).and_then(|r| r.split('"').next()).and_then(|n| n.parse().ok()).expect("a countdown");
+        assert!((14 * 60..=15 * 60).contains(&left), "the HIS holds the place 15 minutes: {left}s left");
+        assert!(pay.contains("号源为您保留至") && pay.contains("/static/pay.js"), "{pay}");
+        clock.advance(Duration::minutes(10));
+        let pay = TestApp::http().get(t.url(&format!("/pay/{}", b["order_no"].as_str().unwrap()))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(pay.contains("剩余约5分钟"), "the hold counts down without script too: {pay}");
+        clock.advance(Duration::minutes(6));
         t.drain_jobs().await;
         let no = b["booking_no"].as_str().unwrap();
         let after = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{no}")).await;
         assert_eq!(state(&after), "released", "{after}");
         assert_eq!(his_available(&t, &slot).await, u64::from(before));
+        // The lapse is told once, naming the visit, and links back to the department to rebook.
+        assert_eq!(released(t.store.events_of(ids[0]).await.unwrap()), 1, "a lapsed hold is told");
+        let inbox: Value = TestApp::http().get(t.url("/api/v1/me/messages")).header("cookie", &zhang).send().await.unwrap().json().await.unwrap();
+        let told: Vec<&Value> = inbox["messages"].as_array().unwrap().iter().filter(|m| m["scene"] == "booking.released").collect();
+        assert_eq!(told.len(), 1, "{inbox}");
+        let text = told[0].to_string();
+        assert!(text.contains(doctor) && text.contains("号源已释放"), "{text}");
+        let page = TestApp::http().get(t.url(told[0]["link"].as_str().unwrap())).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"book-again\" href=\"/departments/0102\""), "the notice opens the booking, which offers to book again: {page}");
     }
 }
 

@@ -5,7 +5,8 @@
 //!    option; she binds her two children's 少儿医保 (pay-password verification) and pays
 //!    赵小雨's 儿科 registration with 少儿医保;
 //! 3. 陈静 (tier 3, no referral, a 家庭共济 grant) pays her registration through the
-//!    family channel.
+//!    family channel;
+//! 4. an unpaid booking's pay page names the visit and counts its hold down to zero.
 //!
 //! Screenshots go to target/screenshots.
 use fantoccini::Locator;
@@ -98,6 +99,26 @@ async fn booking_journeys_self_pay_refusal_children_and_family_channel() {
     let row = wait_confirmed(&b, &base).await;
     assert!(row.contains("预约成功"), "{row}");
     b.shot("booking-mutual-aid-confirmed.png").await;
+
+    // 4. An unpaid booking: the pay page names the visit and counts the hold down; at zero it
+    //    stops offering payment (the script counts from the server's seconds, not the phone's clock).
+    book_first_free_slot(&b, &clock, &base, "0102", None).await;
+    let visit = b.text_of("#visit").await;
+    assert!(visit.contains("医生") && visit.contains("就诊时间"), "{visit}");
+    let left: i64 = b.wait_for("#hold").await.attr("data-seconds-left").await.unwrap().unwrap().parse().unwrap();
+    assert!(left > 60, "{left}");
+    b.shot("pay-hold.png").await;
+    clock.advance(chrono::Duration::seconds(left - 2));
+    b.client.refresh().await.unwrap();
+    b.client
+        .wait()
+        .at_most(std::time::Duration::from_secs(8))
+        .for_element(fantoccini::Locator::Css("#hold.expired"))
+        .await
+        .expect("the countdown reaches zero");
+    assert!(b.text_of("#hold").await.contains("支付时间已到"));
+    let pay = b.wait_for("#method-self_pay").await;
+    assert!(!pay.is_enabled().await.unwrap(), "no payment is offered after the hold");
 
     // The outpatient office sees the day's sessions with their bookings.
     staff_sign_in(&b, &t, &base, "outpatient01").await;
