@@ -216,6 +216,23 @@ impl App {
         dept_id: Option<&str>,
         actor: &Actor,
     ) -> Result<String, DomainError> {
+        self.create_order_until(patient_id, purpose, lines, subject, dept_id, None, actor).await
+    }
+
+    /// [`App::create_order_for_dept`] closing at T_close or at `hold_ends` if earlier: a
+    /// registration's order closes when the HIS gives the place up, so the hold the pay page
+    /// promises is the one the HIS keeps.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn create_order_until(
+        &self,
+        patient_id: Option<i64>,
+        purpose: Purpose,
+        lines: Vec<OrderLine>,
+        subject: Option<&str>,
+        dept_id: Option<&str>,
+        hold_ends: Option<chrono::DateTime<chrono::Utc>>,
+        actor: &Actor,
+    ) -> Result<String, DomainError> {
         let total = Fen(lines.iter().map(|l| l.amount.0).sum());
         let order = Order::new(purpose, lines, Split::self_pay_only(total)).map_err(store::billing::transition_error)?;
         let now = self.now();
@@ -229,7 +246,7 @@ impl App {
                 order: &order,
                 subject,
                 dept_id,
-                expires_at: now + self.policies.order_close_after,
+                expires_at: hold_ends.map_or(now + self.policies.order_close_after, |h| h.min(now + self.policies.order_close_after)),
             };
             match self.store.create_order(&txn, row, now).await {
                 Ok(()) => break (txn, order_no),

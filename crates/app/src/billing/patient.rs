@@ -125,10 +125,9 @@ impl App {
             (vec![], None, false)
         };
         let booking = if o.purpose == Purpose::Registration { self.store.booking_by_order(order_no).await? } else { None };
-        let pay_by = open.then(|| match booking.as_ref().and_then(|b| b.lock_expires_at) {
-            Some(lock) => lock.min(row.expires_at),
-            None => row.expires_at,
-        });
+        // A registration's order closes with the HIS hold (see `create_order_until`); orders
+        // made before that rule still count to the earlier of the two.
+        let pay_by = open.then(|| booking.as_ref().and_then(|b| b.lock_expires_at).map_or(row.expires_at, |lock| lock.min(row.expires_at)));
         Ok(PatientOrder {
             row,
             patient,

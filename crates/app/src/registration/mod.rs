@@ -354,7 +354,16 @@ impl App {
                     insurable: true,
                 };
                 let who = Actor::system("registration");
-                self.create_order_for_dept(Some(row.patient_id), Purpose::Registration, vec![line], Some(&subject), Some(&row.dept_id), &who).await?
+                self.create_order_until(
+                    Some(row.patient_id),
+                    Purpose::Registration,
+                    vec![line],
+                    Some(&subject),
+                    Some(&row.dept_id),
+                    Some(lock.expires_at),
+                    &who,
+                )
+                .await?
             }
         };
         if !self

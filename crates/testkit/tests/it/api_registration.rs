@@ -212,6 +212,34 @@ on_both_backends! {
 }
 
 on_both_backends! {
+    async fn the_hold_the_pay_page_promises_is_the_one_the_his_keeps(backend) {
+        // The hospital lets orders wait 30 minutes, but the HIS holds a place for 15: the
+        // registration's order closes with the HIS hold, and the pay page counts to it.
+        let at = Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap();
+        let clock = FakeClock::new(at);
+        let t = TestApp::spawn_with(backend, std::sync::Arc::new(clock.clone()), |s| s.payment.close_after_minutes = 30).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (schedule, slot, _) = free_slot(&t, "0104", 1).await;
+        let page = TestApp::http().get(t.url(&format!("/book/0104/{schedule}"))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("保留最长 30 分钟（以支付页倒计时为准）"), "{page}");
+        let b = book(&t, &zhang, "h-1", ids[0], "0104", &slot).await.json::<Value>().await.unwrap();
+        let order_no = b["order_no"].as_str().unwrap();
+        let booking = t.store.booking(b["booking_no"].as_str().unwrap()).await.unwrap();
+        let lock = booking.lock_expires_at.expect("the HIS said how long it holds the place");
+        assert_eq!(lock, at + Duration::minutes(sim::his::LOCK_TTL_MINUTES));
+        assert_eq!(t.store.order_row(order_no).await.unwrap().expires_at, lock, "the order closes when the HIS lets go");
+        let pay = TestApp::http().get(t.url(&format!("/pay/{order_no}"))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
+        assert!(pay.contains(&format!("data-seconds-left=\"{}\"", sim::his::LOCK_TTL_MINUTES * 60)), "{pay}");
+        // At the HIS's minute the order is closed and the place released, not ten minutes later.
+        clock.advance(Duration::minutes(sim::his::LOCK_TTL_MINUTES) + Duration::seconds(1));
+        t.app.resolve_payment(order_no).await.unwrap();
+        t.drain_jobs().await;
+        assert_eq!(t.store.order(order_no).await.unwrap().0.state, domain::billing::OrderState::Closed);
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", b["booking_no"].as_str().unwrap())).await), "released");
+    }
+}
+
+on_both_backends! {
     async fn a_lock_lost_after_payment_is_refunded_and_a_lost_lock_answer_is_settled(backend) {
         let (t, clock) = spawn(backend).await;
         let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
