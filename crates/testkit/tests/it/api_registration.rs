@@ -232,7 +232,6 @@ on_both_backends! {
         assert!(pay.contains(&format!("data-seconds-left=\"{}\"", sim::his::LOCK_TTL_MINUTES * 60)), "{pay}");
         // At the HIS's minute the order is closed and the place released, not ten minutes later.
         clock.advance(Duration::minutes(sim::his::LOCK_TTL_MINUTES) + Duration::seconds(1));
-        t.app.resolve_payment(order_no).await.unwrap();
         t.drain_jobs().await;
         assert_eq!(t.store.order(order_no).await.unwrap().0.state, domain::billing::OrderState::Closed);
         assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", b["booking_no"].as_str().unwrap())).await), "released");
