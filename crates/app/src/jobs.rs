@@ -38,6 +38,8 @@ impl Registry {
             .with(crate::registration::BOOKING_SETTLE_LOCK, crate::registration::SettleLock)
             .with(crate::registration::BOOKING_RELEASE, crate::registration::ReleaseBooking)
             .with(crate::registration::BOOKING_REFUND, crate::registration::RefundBooking)
+            .with(crate::registration::rebook::BOOKING_CARRY, crate::registration::rebook::CarryBooking)
+            .with(crate::registration::rebook::BOOKING_HIS_CANCEL, crate::registration::rebook::CancelReplacedRegistration)
             .with(crate::registration::BOOKING_REMIND, crate::registration::RemindBooking)
             .with(crate::fairness::NO_SHOW_DAILY, crate::fairness::NoShowDaily)
             .with(crate::billing::notices::BILL_DUE_SCAN, crate::billing::notices::BillDueScan)

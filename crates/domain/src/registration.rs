@@ -227,6 +227,8 @@ pub struct BookingRecord {
     pub note: String,
     pub checked_in_at: Option<chrono::DateTime<chrono::Utc>>,
     pub session_change: Option<String>,
+    /// 改约: the booking whose payment this one carries (nothing is owed for it).
+    pub carried_from: Option<String>,
     pub version: i32,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,

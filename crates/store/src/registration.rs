@@ -40,6 +40,7 @@ impl From<registration::Model> for BookingRow {
             note: m.note,
             checked_in_at: m.checked_in_at,
             session_change: m.session_change,
+            carried_from: m.carried_from,
             version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -80,6 +81,8 @@ pub struct BookingChange {
     pub checked_in_at: Option<DateTime<Utc>>,
     /// A staff change to the session (JSON), with the times, place or doctor it changed.
     pub session_change: Option<String>,
+    /// 改约: the booking whose payment this one carries.
+    pub carried_from: Option<String>,
     pub start_time: Option<String>,
     pub end_time: Option<String>,
     pub location: Option<String>,
@@ -136,6 +139,7 @@ impl Store {
             note: Set(String::new()),
             checked_in_at: Set(None),
             session_change: Set(None),
+            carried_from: Set(None),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -161,7 +165,25 @@ impl Store {
     }
 
     pub async fn booking_by_order(&self, order_no: &str) -> Result<Option<BookingRow>, DomainError> {
-        registration::Entity::find().filter(registration::Column::OrderNo.eq(order_no)).one(&self.db).await.map_err(db_err).map(|o| o.map(BookingRow::from))
+        // A 改约 leaves two bookings on one order: the newest is the one it pays for now.
+        registration::Entity::find()
+            .filter(registration::Column::OrderNo.eq(order_no))
+            .order_by_desc(registration::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)
+            .map(|o| o.map(BookingRow::from))
+    }
+
+    /// The booking a 改约 moved `booking_no` to, if any.
+    pub async fn booking_carried_from(&self, booking_no: &str) -> Result<Option<BookingRow>, DomainError> {
+        registration::Entity::find()
+            .filter(registration::Column::CarriedFrom.eq(booking_no))
+            .order_by_desc(registration::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)
+            .map(|o| o.map(BookingRow::from))
     }
 
     /// The bookings of these patients, newest first.
@@ -255,6 +277,7 @@ impl Store {
             note,
             checked_in_at,
             session_change,
+            carried_from,
             start_time,
             end_time,
             location,
@@ -266,6 +289,9 @@ impl Store {
         }
         if let Some(v) = session_change {
             q = q.col_expr(registration::Column::SessionChange, Expr::value(v));
+        }
+        if let Some(v) = carried_from {
+            q = q.col_expr(registration::Column::CarriedFrom, Expr::value(v));
         }
         if let Some(v) = start_time {
             q = q.col_expr(registration::Column::StartTime, Expr::value(v));

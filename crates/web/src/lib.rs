@@ -217,6 +217,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/registrations", get(registration::list).post(registration::submit))
         .route("/registrations/{booking_no}", get(registration::detail))
         .route("/registrations/{booking_no}/cancel", post(registration::cancel))
+        .route("/registrations/{booking_no}/rebook", get(registration::rebook_page).post(registration::rebook))
         .route("/registrations/{booking_no}/check-in", post(registration::check_in))
         .route("/api/v1/me/registrations/{booking_no}/check-in", post(registration::api_check_in))
         .route("/api/v1/me/registrations", get(registration::api_list).post(registration::api_book))

@@ -209,31 +209,56 @@ pub struct BookingView {
     pub dept_href: String,
     /// (queue number, patients ahead, where to wait) once checked in.
     pub queue: Option<(u32, u32, String)>,
+    /// The session was suspended (停诊): no 签到, no visit number, 改约 or 退号 offered.
+    pub suspended: bool,
+    /// 改约 is offered (a changed session, still paid for).
+    pub rebookable: bool,
+    /// 改约 moved it here (the payment went along).
+    pub replaced_by: Option<String>,
+    /// A tag that reads as a warning (停诊) rather than as done (gray) or fine.
+    pub tag_class: &'static str,
 }
 
 impl BookingView {
     fn of(b: &PatientBooking) -> Self {
         let r = &b.row;
         let date = chrono::NaiveDate::parse_from_str(&r.visit_date, "%Y-%m-%d").ok();
+        let change = app::registration::session_change_of(r).filter(|_| b.state.holds_place());
+        let suspended = matches!(change, Some(domain::registration::SessionChange::Suspend { .. }));
+        let (state, tag_class) = if b.replaced_by.is_some() {
+            ("已改约", "tag gray")
+        } else if b.carrying {
+            ("改约处理中", "tag")
+        } else if suspended {
+            ("已停诊", "tag red")
+        } else if matches!(b.state, BookingState::Failed | BookingState::LockLost | BookingState::Released | BookingState::Cancelled | BookingState::NoShow) {
+            (b.state.label_zh(), "tag gray")
+        } else {
+            (b.state.label_zh(), "tag")
+        };
         Self {
             booking_no: r.booking_no.clone(),
             patient: b.patient_name_masked.clone(),
-            state: b.state.label_zh(),
+            state,
             state_code: b.state.as_str(),
             dept: r.dept_name.clone(),
             location: r.location.clone(),
             doctor: format!("{} {}", r.doctor_name, r.doctor_title),
             when: format!("{} {} {} {}-{}", r.visit_date, date.map(weekday_zh).unwrap_or(""), r.period, r.start_time, r.end_time),
-            see_no: r.see_no.filter(|_| matches!(b.state, BookingState::Confirmed | BookingState::CheckedIn)),
+            see_no: r.see_no.filter(|_| matches!(b.state, BookingState::Confirmed | BookingState::CheckedIn) && !suspended),
             fee: Fen(r.fee).to_string(),
             order_no: r.order_no.clone(),
             note: r.note.clone(),
             cancellable: b.cancellable,
-            awaiting_payment: b.state == BookingState::Locked,
+            awaiting_payment: b.state == BookingState::Locked && !b.carrying,
             can_check_in: b.can_check_in,
-            changed: app::registration::session_change_of(r).map(|c| c.label_zh()).filter(|_| b.state.holds_place()),
+            changed: change.as_ref().map(|c| c.label_zh()),
             dept_href: format!("/departments/{}", r.dept_id),
             queue: b.queue.as_ref().map(|q| (q.queue_no, q.ahead, q.room.clone())),
+            suspended,
+            rebookable: change.is_some() && b.state == BookingState::Confirmed,
+            replaced_by: b.replaced_by.clone(),
+            tag_class,
         }
     }
 }
@@ -269,6 +294,7 @@ struct BookingPage {
 pub struct DetailQuery {
     error: Option<String>,
     cancelled: Option<String>,
+    rebooked: Option<String>,
 }
 
 pub async fn detail(
@@ -287,7 +313,13 @@ pub async fn detail(
     let flash = q
         .cancelled
         .as_ref()
-        .map(|_| if b.state == BookingState::Cancelled { "已退号，挂号费将按原支付方式退回。" } else { "已取消预约，号源已释放。" });
+        .map(|_| if b.state == BookingState::Cancelled { "已退号，挂号费将按原支付方式退回。" } else { "已取消预约，号源已释放。" })
+        .or_else(|| {
+            q.rebooked.as_ref().map(|_| match b.state {
+                BookingState::Confirmed => "改约成功，原挂号费已转入本预约，无需重新支付。",
+                _ => "改约正在与医院系统确认，请稍后刷新查看。",
+            })
+        });
     Ok(BookingPage {
         hospital: c.hospital,
         big_text: c.big_text,
@@ -356,6 +388,108 @@ pub async fn cancel(
         }
         None => conf.consequence("取消后号源将释放给其他患者，不可恢复；此预约尚未支付，无需退款。"),
     };
+    Ok(conf.patient_page(c))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "rebook.html")]
+struct RebookPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    b: BookingView,
+    sessions: Vec<app::registration::rebook::RebookSession>,
+    error: Option<&'static str>,
+}
+
+impl RebookPage {
+    fn day(d: &chrono::NaiveDate) -> String {
+        format!("{} {}", d.format("%m-%d"), weekday_zh(*d))
+    }
+}
+
+/// 改约: the sessions a changed booking may move to.
+pub async fn rebook_page(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Path(no): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let back = format!("/registrations/{no}");
+    let o = match st.app.rebook_options(auth.account_id, &no).await {
+        Ok(o) => o,
+        Err(e) if e.code == ErrorCode::BookingNotCancellable => return Ok(Redirect::to(&format!("{back}?error={}", e.code.code())).into_response()),
+        Err(e) => return Err(e.into()),
+    };
+    let c = Chrome::new(&st, &headers, &back);
+    let page = RebookPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        b: BookingView::of(&o.booking),
+        sessions: o.sessions,
+        error: crate::error::message_of(q.error.as_deref()),
+    };
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RebookForm {
+    slot_id: Option<String>,
+    confirmed: Option<String>,
+}
+
+/// 改约, asked first: the confirmation names the old and the new visit and what happens to
+/// the money; confirmed, it moves the booking (to the new booking's page, or to pay).
+pub async fn rebook(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+    Form(f): Form<RebookForm>,
+) -> Result<Response, AppError> {
+    if !plain(&no) {
+        return Err(ErrorCode::BookingNotFound.into());
+    }
+    let again = |code: ErrorCode| Redirect::to(&format!("/registrations/{no}/rebook?error={}", code.code())).into_response();
+    let Some(slot_id) = f.slot_id.filter(|s| plain(s)) else { return Ok(again(ErrorCode::SlotNotBookable)) };
+    if crate::confirm::confirmed(f.confirmed.as_deref()) {
+        let actor = Actor::patient_account(auth.account_id, &cid.0);
+        return Ok(match st.app.rebook(auth.account_id, &no, &slot_id, &actor).await {
+            Ok(r) => match r.order_no {
+                Some(order_no) => Redirect::to(&format!("/pay/{order_no}")).into_response(),
+                None => Redirect::to(&format!("/registrations/{}?rebooked=1", r.booking_no)).into_response(),
+            },
+            Err(e) if e.code == ErrorCode::BookingNotFound => return Err(e.into()),
+            Err(e) => {
+                tracing::info!(code = e.code.code(), detail = %e.detail, "rebook refused");
+                again(e.code)
+            }
+        });
+    }
+    let o = st.app.rebook_options(auth.account_id, &no).await?;
+    let Some((s, time)) = o.sessions.iter().find_map(|s| s.slots.iter().find(|x| x.0 == slot_id).map(|x| (s, x.1.clone()))) else {
+        return Ok(again(ErrorCode::SlotTaken));
+    };
+    let b = BookingView::of(&o.booking);
+    let back = format!("/registrations/{no}/rebook");
+    let c = Chrome::new(&st, &headers, &back);
+    let conf = Confirmation::new("确认改约", back.clone(), back, "改约")
+        .fact("就诊人", b.patient.clone())
+        .fact("原预约", format!("{} {}", b.doctor, b.when))
+        .fact("改约至", format!("{} {} {} {} {}", s.doctor_name, s.doctor_title, s.date, s.period, time))
+        .fact("挂号费", s.fee.to_string())
+        .field("slot_id", slot_id.clone())
+        .consequence(if s.carries_payment {
+            format!("原预约将取消，已付的挂号费 {} 转入新预约，无需重新支付，也不产生退款。", b.fee)
+        } else {
+            format!("新号源挂号费 {} 需重新支付；原预约将退号，已付的挂号费 {} 按原支付方式全额退回。", s.fee, b.fee)
+        });
     Ok(conf.patient_page(c))
 }
 

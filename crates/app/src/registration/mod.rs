@@ -21,6 +21,7 @@ use store::registration::{BookingChange, BookingRow, NewBooking, booking_state};
 
 pub mod catalogue;
 pub mod console;
+pub mod rebook;
 
 /// Settles a booking whose HIS answer never came.
 pub const BOOKING_SETTLE_LOCK: &str = "registration.settle_lock";
@@ -75,6 +76,10 @@ pub struct PatientBooking {
     pub can_check_in: bool,
     /// The queue position once checked in (detail view only).
     pub queue: Option<QueueStatus>,
+    /// 改约 moved it to this booking (its payment went along).
+    pub replaced_by: Option<String>,
+    /// A 改约 whose HIS confirmation is still being settled: nothing to pay.
+    pub carrying: bool,
 }
 
 /// A cancellation before it happens.
@@ -187,6 +192,19 @@ impl App {
     /// Books a slot for one of the account's patients: checks what can be checked here,
     /// writes the booking, locks the slot in the HIS and opens the order that pays it.
     pub async fn book(&self, account_id: i64, patient_id: i64, dept_id: &str, slot_id: &str, actor: &Actor) -> Result<Booked, DomainError> {
+        self.book_inner(account_id, patient_id, dept_id, slot_id, actor, None).await
+    }
+
+    /// [`App::book`]; with `carry`, the new booking is paid by that booking's order (改约).
+    pub(crate) async fn book_inner(
+        &self,
+        account_id: i64,
+        patient_id: i64,
+        dept_id: &str,
+        slot_id: &str,
+        actor: &Actor,
+        carry: Option<&BookingRow>,
+    ) -> Result<Booked, DomainError> {
         let now = self.now();
         let view = self.department_view(dept_id).await?;
         let schedule_id = slot_id.rsplit_once('-').map(|(s, _)| s).ok_or(ErrorCode::SlotNotBookable)?;
@@ -296,7 +314,7 @@ impl App {
         match lock {
             Ok(lock) => {
                 let row = self.store.booking(&booking_no).await?;
-                let order_no = self.attach_lock(&row, &lock, eligibility).await?;
+                let order_no = self.attach_lock(&row, &lock, eligibility, carry).await?;
                 Ok(Booked { booking_no, order_no })
             }
             // Unknown: the settle job finds out and releases whatever the HIS holds.
@@ -318,7 +336,7 @@ impl App {
 
     /// A lock the HIS granted: the order that pays it (one per booking, found again after
     /// a crash), and the booking moves to `Locked`. A free registration is confirmed at once.
-    async fn attach_lock(&self, row: &BookingRow, lock: &SlotLock, eligibility: String) -> Result<Option<String>, DomainError> {
+    async fn attach_lock(&self, row: &BookingRow, lock: &SlotLock, eligibility: String, carry: Option<&BookingRow>) -> Result<Option<String>, DomainError> {
         let now = self.now();
         let change = |order_no: Option<String>| BookingChange {
             eligibility: Some(eligibility.clone()),
@@ -329,6 +347,16 @@ impl App {
             fee: Some(lock.reg_fee.0),
             ..Default::default()
         };
+        if let Some(old) = carry {
+            if lock.reg_fee.0 != old.fee {
+                // The HIS asks a different fee than the page showed: nothing can be carried.
+                self.his.unlock_slot(&lock.pre_id).await.or_else(|e| if e.code == ErrorCode::HisRejected { Ok(()) } else { Err(e) })?;
+                self.fail_locking(&row.booking_no, "挂号费与原预约不同，改约未完成".into()).await?;
+                return Err(DomainError::new(ErrorCode::SlotNotBookable, "fee differs from the carried booking"));
+            }
+            self.attach_carried_lock(row, change(None), old).await?;
+            return Ok(None);
+        }
         if lock.reg_fee.0 == 0 {
             let reg = self.his.confirm_registration(&lock.pre_id, &row.booking_no, Fen::ZERO).await?;
             let txn = self.store.write_txn().await?;
@@ -655,11 +683,16 @@ impl App {
         let ids: Vec<i64> = patients.iter().map(|p| p.id).collect();
         let rows = self.store.bookings_of(&ids, limit).await?;
         let now = self.now();
+        let successors: std::collections::HashMap<String, String> =
+            rows.iter().filter_map(|r| r.carried_from.clone().map(|old| (old, r.booking_no.clone()))).collect();
         Ok(rows
             .into_iter()
             .map(|row| {
                 let name = patients.iter().find(|p| p.id == row.patient_id).map(|p| p.name_masked.clone()).unwrap_or_default();
-                self.as_patient_booking(row, name, now)
+                let next = successors.get(&row.booking_no).cloned();
+                let mut b = self.as_patient_booking(row, name, now);
+                b.replaced_by = next;
+                b
             })
             .collect())
     }
@@ -669,6 +702,9 @@ impl App {
         let row = self.store.booking(booking_no).await?;
         let p = self.store.patient_summary(account_id, row.patient_id).await.map_err(|_| DomainError::from(ErrorCode::BookingNotFound))?;
         let mut b = self.as_patient_booking(row, p.name_masked, self.now());
+        if b.state == BookingState::Cancelled {
+            b.replaced_by = self.store.booking_carried_from(booking_no).await?.map(|r| r.booking_no);
+        }
         if b.state == BookingState::CheckedIn {
             // The queue moves on its own: asked each time, and a HIS hiccup only hides it.
             b.queue = self.his.queue_status(b.row.reg_id.as_deref().unwrap_or_default()).await.ok().flatten();
@@ -678,14 +714,15 @@ impl App {
 
     fn as_patient_booking(&self, row: BookingRow, patient_name_masked: String, now: DateTime<Utc>) -> PatientBooking {
         let state = booking_state(&row);
+        let carrying = state == BookingState::Locked && row.carried_from.is_some();
         let cancellable = match state {
-            BookingState::Locked => true,
+            BookingState::Locked => !carrying,
             BookingState::Confirmed => suspended(&row) || starts_at(&row).is_some_and(|s| s - self.policies.cancel_before_start > now),
             _ => false,
         };
         let eligibility = serde_json::from_str(&row.eligibility).ok();
         let can_check_in = state == BookingState::Confirmed && !suspended(&row) && check_in_open(&row, now);
-        PatientBooking { row, state, patient_name_masked, eligibility, cancellable, can_check_in, queue: None }
+        PatientBooking { row, state, patient_name_masked, eligibility, cancellable, can_check_in, queue: None, replaced_by: None, carrying }
     }
 }
 

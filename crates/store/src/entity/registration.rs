@@ -35,6 +35,8 @@ pub struct Model {
     pub note: String,
     pub checked_in_at: Option<DateTimeUtc>,
     pub session_change: Option<String>,
+    /// 改约: the booking whose payment this one carries.
+    pub carried_from: Option<String>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

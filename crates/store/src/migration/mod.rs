@@ -11,6 +11,7 @@ mod m0006_messages;
 mod m0007_reports;
 mod m0008_admission;
 mod m0009_sealed_nickname;
+mod m0010_rebook;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_reports::Migration),
             Box::new(m0008_admission::Migration),
             Box::new(m0009_sealed_nickname::Migration),
+            Box::new(m0010_rebook::Migration),
         ]
     }
 }

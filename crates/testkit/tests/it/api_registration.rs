@@ -520,13 +520,166 @@ on_both_backends! {
         let b = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{}", paid["booking_no"].as_str().unwrap())).await;
         assert_eq!(b["can_check_in"], false, "no check-in for a suspended session");
         let page = TestApp::http().get(t.url(&format!("/registrations/{}", paid["booking_no"].as_str().unwrap()))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("停诊通知") && page.contains("医生临时手术") && page.contains("改约其他医生"), "{page}");
+        assert!(page.contains("停诊通知") && page.contains("医生临时手术") && page.contains("改约其他时段或医生"), "{page}");
         assert_eq!(b["cancellable"], true);
         let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{}/cancel", paid["booking_no"].as_str().unwrap()))).header("cookie", &zhang).send().await.unwrap();
         assert_eq!(state(&r.json::<Value>().await.unwrap()), "cancelled");
         t.drain_jobs().await;
         assert_eq!(t.store.order(paid["order_no"].as_str().unwrap()).await.unwrap().0.state, domain::billing::OrderState::Refunded);
         assert!(t.store.audit_count(Some("session.change")).await.unwrap() >= 3);
+    }
+}
+
+/// 停诊 of `sched` by the outpatient office, confirmed.
+async fn suspend(t: &TestApp, dept: &str, sched: &str, date: &str) {
+    let office = t.staff_sign_in("outpatient01").await;
+    let form = [("dept", dept), ("date", date), ("kind", "suspend"), ("reason", "医生临时手术"), ("confirmed", "1")];
+    let r = TestApp::http().post(t.url(&format!("/staff/outpatient/sessions/{sched}/change"))).header("cookie", &office).form(&form).send().await.unwrap();
+    assert!(location(r.headers()).contains("done="), "{:?}", r.headers());
+}
+
+async fn page(t: &TestApp, cookie: &str, path: &str) -> String {
+    TestApp::http().get(t.url(path)).header("cookie", cookie).send().await.unwrap().text().await.unwrap()
+}
+
+on_both_backends! {
+    async fn a_suspended_booking_says_so_and_is_rebooked_with_its_payment(backend) {
+        let (t, _) = spawn(backend).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (sched, slot, _) = free_slot(&t, "0112", 1).await;
+        let paid: Value = book(&t, &zhang, "r-1", ids[0], "0112", &slot).await.json().await.unwrap();
+        let (old_no, order_no) = (paid["booking_no"].as_str().unwrap().to_owned(), paid["order_no"].as_str().unwrap().to_owned());
+        pay_self(&t, &order_no).await;
+        suspend(&t, "0112", &sched, paid["visit_date"].as_str().unwrap()).await;
+        // The list and the page say 停诊, not 预约成功; no visit number, no 签到 instructions.
+        let list = page(&t, &zhang, "/registrations").await;
+        let row = list.split(&format!("data-booking=\"{old_no}\"")).nth(1).unwrap().split("</li>").next().unwrap();
+        assert!(row.contains("已停诊") && !row.contains("预约成功") && !row.contains("就诊序号") && row.contains("可改约或退号"), "{row}");
+        let detail = page(&t, &zhang, &format!("/registrations/{old_no}")).await;
+        assert!(detail.contains("已停诊") && !detail.contains("预约成功") && !detail.contains("签到") && !detail.contains("id=\"see-no\""), "{detail}");
+        assert!(detail.contains(&format!("href=\"/registrations/{old_no}/rebook\"")), "{detail}");
+        // 改约 offers other sessions of the department, the same doctor's first.
+        let options = t.app.rebook_options(t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap(), &old_no).await.unwrap();
+        assert!(!options.sessions.is_empty() && options.sessions.iter().all(|s| s.schedule_id != sched));
+        let firsts: Vec<bool> = options.sessions.iter().map(|s| s.same_doctor).collect();
+        assert!(firsts.windows(2).all(|w| w[0] >= w[1]), "the same doctor first: {firsts:?}");
+        let carry = options.sessions.iter().find(|s| s.carries_payment).expect("a session with the same fee");
+        let new_slot = carry.slots[0].0.clone();
+        let rebook_page = page(&t, &zhang, &format!("/registrations/{old_no}/rebook")).await;
+        assert!(rebook_page.contains(&new_slot) && rebook_page.contains("无需重新支付"), "{rebook_page}");
+        // Asked first: the confirmation names both visits and says the fee moves along.
+        let post = |confirmed: bool| {
+            let mut form = vec![("slot_id", new_slot.clone())];
+            if confirmed {
+                form.push(("confirmed", "1".into()));
+            }
+            let (url, cookie) = (t.url(&format!("/registrations/{old_no}/rebook")), zhang.clone());
+            async move { TestApp::http().post(url).header("cookie", cookie).form(&form).send().await.unwrap() }
+        };
+        let ask = post(false).await;
+        assert_eq!(ask.status(), 200);
+        let ask = ask.text().await.unwrap();
+        assert!(ask.contains("确认改约") && ask.contains("原预约") && ask.contains("改约至") && ask.contains("转入新预约"), "{ask}");
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{old_no}")).await), "confirmed", "nothing moved before the confirmation");
+        let done = post(true).await;
+        let to = location(done.headers());
+        let new_no = to.strip_prefix("/registrations/").and_then(|r| r.strip_suffix("?rebooked=1")).unwrap_or_else(|| panic!("{to}")).to_owned();
+        t.drain_jobs().await;
+        let new = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{new_no}")).await;
+        assert_eq!(state(&new), "confirmed", "{new}");
+        assert!(new["see_no"].as_i64().is_some() && new["order_no"] == order_no.as_str(), "the old payment pays the new place: {new}");
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{old_no}")).await), "cancelled");
+        // No money moved: the order is still paid (fulfilled), nothing refunded.
+        let (order, _) = t.store.order(&order_no).await.unwrap();
+        assert_eq!(order.refundable(domain::billing::Channel::SelfPay).0, paid["fee"].as_i64().unwrap(), "nothing refunded");
+        assert!(page(&t, &zhang, &format!("/registrations/{new_no}?rebooked=1")).await.contains("改约成功"));
+        let old_page = page(&t, &zhang, &format!("/registrations/{old_no}")).await;
+        assert!(old_page.contains("已改约") && old_page.contains(&format!("href=\"/registrations/{new_no}\"")), "{old_page}");
+        // The HIS was told: the old registration is cancelled there, the new one confirmed.
+        let his = his_call(&t, "trade_check", json!({"date": domain::clock::to_local(t.app.now()).date_naive().to_string()})).await;
+        let kinds: Vec<&str> = his["data"].as_array().unwrap().iter().map(|x| x["tradeType"].as_str().unwrap()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "register_refund").count(), 1, "{his}");
+        assert!(t.store.dead_jobs(10).await.unwrap().is_empty());
+        // A second confirmation changes nothing (the old booking is no longer rebookable).
+        let again = location(post(true).await.headers());
+        assert!(again.contains("error=BOOKING_NOT_CANCELLABLE"), "{again}");
+        // 退号 of the new booking refunds the original payment, whole.
+        let r = TestApp::http().post(t.url(&format!("/api/v1/me/registrations/{new_no}/cancel"))).header("cookie", &zhang).send().await.unwrap();
+        assert_eq!(state(&r.json::<Value>().await.unwrap()), "cancelled");
+        t.drain_jobs().await;
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded);
+    }
+}
+
+on_both_backends! {
+    async fn a_rebook_whose_his_answer_is_lost_is_finished_by_its_job(backend) {
+        let (t, clock) = spawn(backend).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (sched, slot, _) = free_slot(&t, "0112", 1).await;
+        let paid: Value = book(&t, &zhang, "j-1", ids[0], "0112", &slot).await.json().await.unwrap();
+        let (old_no, order_no) = (paid["booking_no"].as_str().unwrap().to_owned(), paid["order_no"].as_str().unwrap().to_owned());
+        pay_self(&t, &order_no).await;
+        suspend(&t, "0112", &sched, paid["visit_date"].as_str().unwrap()).await;
+        let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+        let options = t.app.rebook_options(account, &old_no).await.unwrap();
+        let new_slot = options.sessions.iter().find(|s| s.carries_payment).unwrap().slots[0].0.clone();
+        // The HIS confirms the new place, but its answers are lost (and the retry's too).
+        t.set_his_faults(json!({"latency_ms": 0, "lose_response_next": ["reg_confirm", "reg_confirm"]})).await;
+        let r = TestApp::http()
+            .post(t.url(&format!("/registrations/{old_no}/rebook")))
+            .header("cookie", &zhang)
+            .form(&[("slot_id", new_slot.as_str()), ("confirmed", "1")])
+            .send()
+            .await
+            .unwrap();
+        let to = location(r.headers());
+        let new_no = to.strip_prefix("/registrations/").and_then(|r| r.strip_suffix("?rebooked=1")).unwrap_or_else(|| panic!("{to}")).to_owned();
+        let new = get_json(&t, &zhang, &format!("/api/v1/me/registrations/{new_no}")).await;
+        assert_eq!(state(&new), "locked", "under way: {new}");
+        let p = page(&t, &zhang, &to).await;
+        assert!(p.contains("改约处理中") && p.contains("正在与医院系统确认") && !p.contains("去支付"), "nothing to pay while it settles: {p}");
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{old_no}")).await), "confirmed", "the old place stands meanwhile");
+        // The job asks again (the HIS confirmation is idempotent on the lock) and finishes the move.
+        t.set_his_faults(json!({})).await;
+        clock.advance(Duration::seconds(31));
+        t.drain_jobs().await;
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{new_no}")).await), "confirmed");
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{old_no}")).await), "cancelled");
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Fulfilled, "no refund, no second payment");
+        assert!(t.store.dead_jobs(10).await.unwrap().is_empty());
+    }
+}
+
+on_both_backends! {
+    async fn a_rebook_at_another_fee_is_paid_anew_and_the_old_fee_goes_back(backend) {
+        let (t, _) = spawn(backend).await;
+        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
+        let (sched, slot, _) = free_slot(&t, "0112", 1).await;
+        let paid: Value = book(&t, &zhang, "f-1", ids[0], "0112", &slot).await.json().await.unwrap();
+        let (old_no, order_no) = (paid["booking_no"].as_str().unwrap().to_owned(), paid["order_no"].as_str().unwrap().to_owned());
+        pay_self(&t, &order_no).await;
+        suspend(&t, "0112", &sched, paid["visit_date"].as_str().unwrap()).await;
+        let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+        let options = t.app.rebook_options(account, &old_no).await.unwrap();
+        let other = options.sessions.iter().find(|s| !s.carries_payment).expect("a doctor with another fee");
+        let new_slot = other.slots[0].0.clone();
+        let ask = TestApp::http().post(t.url(&format!("/registrations/{old_no}/rebook"))).header("cookie", &zhang).form(&[("slot_id", new_slot.as_str())]).send().await.unwrap();
+        let ask = ask.text().await.unwrap();
+        assert!(ask.contains("需重新支付") && ask.contains("全额退回") && ask.contains(&other.fee.to_string()), "{ask}");
+        let r = TestApp::http()
+            .post(t.url(&format!("/registrations/{old_no}/rebook")))
+            .header("cookie", &zhang)
+            .form(&[("slot_id", new_slot.as_str()), ("confirmed", "1")])
+            .send()
+            .await
+            .unwrap();
+        let to = location(r.headers());
+        let new_order = to.strip_prefix("/pay/").unwrap_or_else(|| panic!("to the pay page: {to}")).to_owned();
+        assert_ne!(new_order, order_no);
+        t.drain_jobs().await;
+        assert_eq!(state(&get_json(&t, &zhang, &format!("/api/v1/me/registrations/{old_no}")).await), "cancelled");
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded, "the old fee goes back whole");
+        assert_eq!(t.store.order(&new_order).await.unwrap().0.lines[0].amount, other.fee, "the new place costs its own fee");
     }
 }
 
