@@ -19,6 +19,14 @@ pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac::<Hmac<sm3::Sm3>>(key, data).try_into().expect("32 bytes")
 }
 
+/// `<subject>-<12 hex digits of HMAC-SHA256(key, subject)>`: a code printed for anyone to
+/// check (a report's verification QR) that cannot be made from the subject alone. The
+/// hospital's LIS is given the same key so its own printed form verifies too.
+pub fn keyed_code(key: &[u8], subject: &str) -> String {
+    let tag = hex::encode(hmac_sha256(key, subject.as_bytes()));
+    format!("{subject}-{}", &tag[..12])
+}
+
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(data).into()

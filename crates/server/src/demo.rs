@@ -89,6 +89,12 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
         c.ccb.return_url = format!("{}/pay/{{order}}/result", public.trim_end_matches('/'));
     }
     c.his.seed = s.demo.seed;
+    // The LIS prints the hospital's verification QR on its own form: the page's address
+    // and the key its codes are made with (a real LIS is configured the same way).
+    if !public.is_empty() {
+        c.his.report_verify_base = format!("{}/verify/report/", public.trim_end_matches('/'));
+        c.his.report_verify_key = crate::report_verify_key(s).unwrap_or_default();
+    }
     // The HIS pushes its events to our open message interface.
     c.his.push_base_url = s.server.callback_base_url.clone();
     c

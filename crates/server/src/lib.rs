@@ -119,10 +119,16 @@ pub fn reports(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<app::repor
             hospital_name: s.server.hospital_name.clone(),
             // A key of its own, derived from the lookup key: verification codes
             // reveal nothing about lookups.
-            verify_key: crypto::mac::hmac_sha256(&s.lookup_key_bytes()?, b"carebridge/report-verify").to_vec(),
+            verify_key: report_verify_key(s)?,
         },
         files,
     })
+}
+
+/// The key of reports' verification codes: its own, derived from the lookup key, so
+/// verification codes reveal nothing about lookups. The LIS is configured with it too.
+pub fn report_verify_key(s: &Settings) -> Result<Vec<u8>> {
+    Ok(crypto::mac::hmac_sha256(&s.lookup_key_bytes()?, b"carebridge/report-verify").to_vec())
 }
 
 /// The message platform's connectors and policy from settings.

@@ -72,6 +72,8 @@ pub struct LabState {
     /// A file the next report carries besides its own: (`pdf`/`jpeg`, name, bytes).
     /// Tests send the hostile-file corpus through the report intake this way.
     pub next_file: Option<(&'static str, String, Vec<u8>)>,
+    /// The hospital's verification page and key for the form's QR (see `HisSimConfig`).
+    pub verify: Option<(String, Vec<u8>)>,
     seq: u64,
 }
 
@@ -167,7 +169,7 @@ impl LabState {
             "rejection": o.rejection.as_ref().map(|(reason, instruction, at, by)| json!({"reason": reason, "instruction": instruction, "rejectTime": at.to_rfc3339(), "operator": by})),
             "report": o.report.as_ref().map(|r| json!({
                 "reportNo": r.report_no, "reportVersion": r.version, "reportTime": r.at.to_rfc3339(),
-                "tester": "李检验", "reviewer": "张审核",
+                "tester": "李晓燕", "reviewer": "孙丽华",
                 "items": r.items.iter().map(|x| json!({"code": x[0], "name": x[1], "value": x[2], "unit": x[3], "range": x[4], "flag": x[5]})).collect::<Vec<_>>(),
                 "findings": r.findings, "conclusion": r.conclusion,
                 "files": r.files.iter().map(|(id, t, name)| json!({"fileId": id, "fileType": t, "fileName": name})).collect::<Vec<_>>(),
@@ -311,13 +313,25 @@ impl LabState {
             findings: findings.into(),
             conclusion_label: if kind == "PACS" { "诊断意见" } else { "检验结论" }.into(),
             conclusion: conclusion.into(),
-            tester: "李检验".into(),
-            reviewer: "张审核".into(),
+            tester: "李晓燕".into(),
+            reviewer: "孙丽华".into(),
             reviewed_at: t(Some(now)),
             note: "本报告仅对所检标本负责。（LIS 打印件）".into(),
             footer: format!("深圳市示范人民医院 {}", if kind == "PACS" { "放射科" } else { "检验科" }),
-            verify_code: report_no.into(),
-            verify_url: format!("LIS:{report_no}"),
+            verify_code: self.verify_link(report_no).0,
+            verify_url: self.verify_link(report_no).1,
+        }
+    }
+
+    /// The code printed under the form's QR and the address the QR holds: the hospital's
+    /// verification page when the LIS was given it, else the bare report number.
+    pub fn verify_link(&self, report_no: &str) -> (String, String) {
+        match &self.verify {
+            Some((base, key)) => {
+                let code = crypto::mac::keyed_code(key, report_no);
+                (code.clone(), format!("{base}{code}"))
+            }
+            None => (report_no.to_owned(), format!("LIS:{report_no}")),
         }
     }
 
@@ -585,4 +599,20 @@ pub fn router() -> Router<SharedHis> {
         .route("/__sim/lis/orders", post(new_order))
         .route("/__sim/lis/push-faults", post(set_push_faults))
         .route("/__sim/lis/orders/{order_no}/{action}", post(act_json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forms_qr_leads_to_the_hospitals_verification_page() {
+        let mut lab = LabState::default();
+        assert_eq!(lab.verify_link("R1").1, "LIS:R1", "without the hospital's page, a bare number");
+        lab.verify = Some(("https://h.example/verify/report/".into(), b"key".to_vec()));
+        let (code, url) = lab.verify_link("R1");
+        assert_eq!(code, crypto::mac::keyed_code(b"key", "R1"));
+        assert!(code.starts_with("R1-") && code.len() == "R1-".len() + 12);
+        assert_eq!(url, format!("https://h.example/verify/report/{code}"));
+    }
 }

@@ -158,8 +158,7 @@ impl App {
     /// The verification code printed under a report's QR: the report number and a
     /// keyed tag, so codes cannot be guessed from report numbers.
     pub fn report_verify_code(&self, report_no: &str) -> String {
-        let tag = hex::encode(crypto::mac::hmac_sha256(&self.report_settings().verify_key, report_no.as_bytes()));
-        format!("{report_no}-{}", &tag[..12])
+        crypto::mac::keyed_code(&self.report_settings().verify_key, report_no)
     }
 
     /// Applies a snapshot from the LIS (a poll or a query after an event) and what

@@ -37,6 +37,10 @@ pub struct HisSimConfig {
     pub push_base_url: String,
     pub push_key_id: String,
     pub push_secret: String,
+    /// Where the QR under 扫码核验真伪 on the LIS's own form leads (the hospital's verification
+    /// page, the code appended) and the key the code is made with; empty: a bare report number.
+    pub report_verify_base: String,
+    pub report_verify_key: Vec<u8>,
 }
 
 /// The demo HIS's client of the open message interface (the demo seeds it).
@@ -52,6 +56,8 @@ impl Default for HisSimConfig {
             push_base_url: String::new(),
             push_key_id: DEMO_PUSH_KEY_ID.into(),
             push_secret: DEMO_PUSH_SECRET.into(),
+            report_verify_base: String::new(),
+            report_verify_key: Vec::new(),
         }
     }
 }
@@ -247,6 +253,8 @@ impl HisState {
     pub fn new(cfg: HisSimConfig, clock: Arc<dyn Clock>) -> Self {
         let today = domain::clock::to_local(clock.now()).date_naive();
         let hospital = DemoHospital::generate(cfg.seed, today);
+        let mut lab = crate::lis::LabState::default();
+        lab.verify = (!cfg.report_verify_base.is_empty()).then(|| (cfg.report_verify_base.clone(), cfg.report_verify_key.clone()));
         let mut st = Self {
             cfg,
             clock,
@@ -260,7 +268,7 @@ impl HisState {
             seq: 0,
             faults: Faults::default(),
             cards: HashMap::new(),
-            lab: crate::lis::LabState::default(),
+            lab,
             load: Arc::new(HisLoad::default()),
         };
         let citizens = st.hospital.citizens.clone();

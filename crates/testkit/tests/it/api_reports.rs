@@ -150,7 +150,13 @@ on_both_backends! {
         assert_eq!(d.headers()["content-type"], "application/pdf");
         assert!(d.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
         assert_eq!(d.headers()["x-content-type-options"], "nosniff");
-        assert!(d.bytes().await.unwrap().starts_with(b"%PDF-"));
+        let lis_pdf = d.bytes().await.unwrap().to_vec();
+        assert!(lis_pdf.starts_with(b"%PDF-"));
+        // The LIS's own form carries the hospital's verification code (the LIS has the key),
+        // and that code verifies on the hospital's page its QR leads to.
+        let code = t.app.report_verify_code(&r_no(&t, &no).await);
+        assert!(pdftotext(&lis_pdf).contains(&code), "the LIS form prints {code}");
+        assert!(get(&t, "", &format!("/verify/report/{code}")).await.text().await.unwrap().contains("本报告真实有效"));
         let p = get(&t, &cookie, files[0]["view_urls"][0].as_str().unwrap()).await;
         assert_eq!((p.status().as_u16(), p.headers()["content-type"].to_str().unwrap()), (200, "image/png"));
         assert!(p.bytes().await.unwrap().starts_with(b"\x89PNG"));
