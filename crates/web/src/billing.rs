@@ -597,6 +597,23 @@ pub struct VisitView {
     pub lines: Vec<(String, u32, String, bool, bool)>,
     pub total: String,
     pub paid: String,
+    /// "同日第2次就诊" when the same day, department and doctor appear more than once:
+    /// two visits that would otherwise look the same say which is which.
+    pub repeat: Option<String>,
+    pub unpaid: bool,
+}
+
+/// Numbers visits of the same day, department and doctor in the order they happened (the
+/// list is newest first), so the page can tell them apart.
+fn mark_repeats(views: &mut [VisitView]) {
+    for i in 0..views.len() {
+        let same = |v: &VisitView| v.date == views[i].date && v.dept == views[i].dept && v.doctor == views[i].doctor;
+        let total = views.iter().filter(|v| same(v)).count();
+        if total > 1 {
+            let later = views[..i].iter().filter(|v| same(v)).count();
+            views[i].repeat = Some(format!("同日第{}次就诊", total - later));
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -617,18 +634,21 @@ pub async fn fees(State(st): State<WebState>, headers: HeaderMap, auth: PatientA
         .await?
         .into_iter()
         .map(|(p, visits)| {
-            let views = visits
+            let mut views: Vec<VisitView> = visits
                 .into_iter()
                 .map(|v| VisitView {
                     visit_id: v.visit_id,
                     date: v.visit_date.to_string(),
                     dept: v.dept_name,
                     doctor: v.doctor_name,
+                    unpaid: v.items.iter().any(|(_, paid)| !paid),
                     lines: v.items.into_iter().map(|(i, paid)| (i.name, i.qty, i.amount.to_string(), i.insurable, paid)).collect(),
                     total: v.total.to_string(),
                     paid: v.paid.to_string(),
+                    repeat: None,
                 })
                 .collect();
+            mark_repeats(&mut views);
             (p.name_masked, views)
         })
         .collect();
@@ -644,4 +664,37 @@ pub async fn ccb_callback(State(st): State<WebState>, body: axum::body::Bytes) -
     let outcome = st.app.handle_ccb_notification(&pairs, &raw).await?;
     tracing::info!(?outcome, "ccb notification");
     Ok(([("content-type", "text/plain")], "SUCCESS").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(id: &str, date: &str, doctor: &str) -> VisitView {
+        VisitView {
+            visit_id: id.into(),
+            date: date.into(),
+            dept: "内科".into(),
+            doctor: doctor.into(),
+            lines: vec![],
+            total: String::new(),
+            paid: String::new(),
+            repeat: None,
+            unpaid: false,
+        }
+    }
+
+    #[test]
+    fn visits_that_look_alike_are_numbered_in_the_order_they_happened() {
+        // Newest first, as the HIS lists them.
+        let mut v = vec![
+            visit("V3", "2026-12-01", "王医生"),
+            visit("V2", "2026-12-01", "王医生"),
+            visit("V1", "2026-12-01", "李医生"),
+            visit("V0", "2026-11-30", "王医生"),
+        ];
+        mark_repeats(&mut v);
+        let marks: Vec<_> = v.iter().map(|x| x.repeat.as_deref()).collect();
+        assert_eq!(marks, [Some("同日第2次就诊"), Some("同日第1次就诊"), None, None]);
+    }
 }
