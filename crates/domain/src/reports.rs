@@ -366,6 +366,14 @@ pub fn resample_deadline(now: chrono::NaiveDateTime, closes: chrono::NaiveTime) 
     if now.time() < closes { (now.date(), "今天") } else { (now.date() + chrono::Duration::days(1), "明天") }
 }
 
+/// The deadline as a notice says it: "12月7日（明天）16:30". The date is written out because
+/// a message is read later than it is sent, when "今天" would name the wrong day.
+pub fn resample_deadline_text(now: chrono::NaiveDateTime, closes: chrono::NaiveTime) -> String {
+    use chrono::Datelike;
+    let (day, word) = resample_deadline(now, closes);
+    format!("{}月{}日（{word}）{}", day.month(), day.day(), closes.format("%H:%M"))
+}
+
 #[cfg(test)]
 mod resample_tests {
     use super::resample_deadline;
@@ -379,6 +387,8 @@ mod resample_tests {
         assert_eq!(resample_deadline(day.and_hms_opt(16, 29, 59).unwrap(), closes), (day, "今天"));
         assert_eq!(resample_deadline(day.and_hms_opt(16, 30, 0).unwrap(), closes), (day.succ_opt().unwrap(), "明天"), "closing time itself is too late");
         assert_eq!(resample_deadline(day.and_hms_opt(19, 36, 0).unwrap(), closes), (day.succ_opt().unwrap(), "明天"));
+        assert_eq!(super::resample_deadline_text(day.and_hms_opt(19, 36, 0).unwrap(), closes), "11月27日（明天）16:30");
+        assert_eq!(super::resample_deadline_text(day.and_hms_opt(9, 0, 0).unwrap(), closes), "11月26日（今天）16:30");
     }
 }
 

@@ -105,6 +105,105 @@ pub fn screenshots_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
 }
 
+/// What a patient page may show in Latin letters: units of lab results and common clinical
+/// abbreviations a Chinese report prints as they are. Anything else in English is a leak of
+/// a code or state name (`pending`, `clearing:bank`, `None`) a patient should never read.
+const LATIN_ALLOWED: &[&str] = &[
+    "mmol/L", "umol/L", "μmol/L", "g/L", "mg/L", "U/L", "IU/L", "fL", "pg", "L", "mL", "ml", "mg", "kg", "cm", "mm", "mmHg", "s", "CT", "MRI", "DR", "ECG",
+    "B", "HIS", "LIS", "PDF", "ID", "WBC", "RBC", "HGB", "PLT", "NEUT", "LYM", "HCT", "MCV", "MCH", "MCHC", "CRP", "ALT", "AST", "GLU", "TC", "TG", "Cr",
+    "BUN", "UA", "K", "Na", "Cl", "Ca",
+];
+
+/// Latin-letter words on a patient page that are neither codes (upper-case letters with
+/// digits: order, booking and report numbers) nor in [`LATIN_ALLOWED`] (with `10^9/L`-style
+/// units).
+pub fn stray_english(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let is_word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '^' | '_' | '-' | '.' | 'μ');
+    for word in text.split(|c: char| !is_word_char(c)) {
+        let word = word.trim_matches(|c: char| matches!(c, '.' | '-' | '/'));
+        let letters = word.chars().filter(|c| c.is_ascii_alphabetic()).count();
+        if letters == 0 {
+            continue;
+        }
+        let code = word.chars().any(|c| c.is_ascii_digit()) && !word.chars().any(|c| c.is_ascii_lowercase());
+        // A zone or a test's letter (门诊楼2层A区, X线, C反应蛋白), and a dose (0.25g).
+        let letter = word.len() == 1 && word.chars().all(|c| c.is_ascii_uppercase());
+        let dose = word.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+        let dose = dose.len() < word.len() && ["g", "mg", "ug", "ml", "mL", "IU", "U", "kg"].contains(&dose);
+        let unit =
+            word.split('/').all(|part| part.is_empty() || part.starts_with("10^") || part.chars().all(|c| c.is_ascii_digit()) || LATIN_ALLOWED.contains(&part))
+                || LATIN_ALLOWED.contains(&word);
+        if !code && !unit && !letter && !dose {
+            out.push(word.to_owned());
+        }
+    }
+    out
+}
+
+/// Deadlines in a page's text ("请于今天16:30前", "12-07 16:30前", "2026-12-07 16:30前") that
+/// are already past at local time `now`.
+pub fn past_deadlines(text: &str, now: chrono::NaiveDateTime) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        if *c != '前' || i < 5 {
+            continue;
+        }
+        let before: String = chars[i.saturating_sub(24)..i].iter().collect();
+        let Some(time) = before.get(before.len().saturating_sub(5)..).and_then(|t| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").ok()) else { continue };
+        let mut head = before[..before.len() - 5].trim_end();
+        let today = now.date();
+        // "12月7日（明天）16:30前": the written date counts, the word in brackets repeats it.
+        if head.ends_with('）')
+            && let Some(open) = head.rfind('（')
+        {
+            head = head[..open].trim_end();
+        }
+        let month_day = head.rsplit_once('月').and_then(|(m, d)| {
+            let m: u32 = m.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<String>().chars().rev().collect::<String>().parse().ok()?;
+            let d: u32 = d.strip_suffix('日')?.parse().ok()?;
+            chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), m, d)
+        });
+        let date = if let Some(d) = month_day {
+            Some(d)
+        } else if head.ends_with("今天") || head.ends_with("今日") {
+            Some(today)
+        } else if head.ends_with("明天") || head.ends_with("明日") {
+            today.succ_opt()
+        } else if let Some(d) = head.get(head.len().saturating_sub(10)..).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) {
+            Some(d)
+        } else {
+            head.get(head.len().saturating_sub(5)..).and_then(|d| chrono::NaiveDate::parse_from_str(&format!("{}-{d}", today.format("%Y")), "%Y-%m-%d").ok())
+        };
+        if let Some(d) = date
+            && d.and_time(time) < now
+        {
+            out.push(d.and_time(time).format("%Y-%m-%d %H:%M").to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_on_a_patient_page_is_found_and_codes_and_units_are_not() {
+        let text =
+            "订单号 CB20261207003319AE6082F93E 白细胞 11.2 10^9/L 血糖 5.6 mmol/L 状态 pending 渠道 clearing:bank CT 平扫 None 门诊楼2层A区 阿莫西林 0.25g";
+        assert_eq!(stray_english(text), ["pending", "clearing", "bank", "None"]);
+    }
+
+    #[test]
+    fn deadlines_already_past_are_found() {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap().and_hms_opt(19, 36, 0).unwrap();
+        let text = "请于今天16:30前到窗口；或明天16:30前；号源保留至 2026-12-06 20:00前；已过 12-06 08:00前；开始前1小时；请于12月6日（今天）16:30前；请于12月7日（明天）16:30前";
+        assert_eq!(past_deadlines(text, now), ["2026-12-06 16:30", "2026-12-06 08:00", "2026-12-06 16:30"]);
+    }
+}
+
 /// Steps of patient journeys several browser tests share.
 pub mod journeys {
     use super::Browser;

@@ -98,8 +98,8 @@ impl App {
     pub fn default_resample_instruction(&self) -> String {
         let s = &self.reports.settings;
         let now = domain::clock::to_local(self.now()).naive_local();
-        let (_, day) = domain::reports::resample_deadline(now, s.lab_closes);
-        format!("请于{day}{}前到{}重新采集标本，无需再次缴费。", s.lab_closes.format("%H:%M"), s.resample_place)
+        let by = domain::reports::resample_deadline_text(now, s.lab_closes);
+        format!("请于{by}前到{}重新采集标本，无需再次缴费。", s.resample_place)
     }
 
     /// The lab console's list for `view`. It shows patients' tests (health data): each

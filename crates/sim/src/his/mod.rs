@@ -329,12 +329,12 @@ impl HisState {
                 "250102001" => self.lab.sample(&order_no, sampled).and_then(|_| {
                     // The lab takes samples until 16:30: the deadline is never already past.
                     let closes = chrono::NaiveTime::from_hms_opt(16, 30, 0).expect("time");
-                    let (_, day) = domain::reports::resample_deadline(domain::clock::to_local(now).naive_local(), closes);
+                    let by = domain::reports::resample_deadline_text(domain::clock::to_local(now).naive_local(), closes);
                     self.lab
                         .reject(
                             &order_no,
                             "标本量不足",
-                            &format!("请于{day}16:30前到门诊楼1层检验科B区3号窗口重新留取尿液标本，无需再次缴费。"),
+                            &format!("请于{by}前到门诊楼1层检验科B区3号窗口重新留取尿液标本，无需再次缴费。"),
                             "lab01",
                             sampled + Duration::minutes(30),
                         )

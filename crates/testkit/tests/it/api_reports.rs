@@ -423,15 +423,15 @@ on_both_backends! {
         use chrono::TimeZone;
         // 19:36 local: the lab closed at 16:30, so the default says tomorrow.
         let (t, clock) = TestApp::spawn_at(backend, chrono::Utc.with_ymd_and_hms(2026, 11, 26, 11, 36, 0).unwrap()).await;
-        assert_eq!(t.app.default_resample_instruction(), "请于明天16:30前到门诊楼1层检验科B区3号窗口重新采集标本，无需再次缴费。");
+        assert_eq!(t.app.default_resample_instruction(), "请于11月27日（明天）16:30前到门诊楼1层检验科B区3号窗口重新采集标本，无需再次缴费。");
         // 09:00 local the next day: today.
         clock.set(chrono::Utc.with_ymd_and_hms(2026, 11, 27, 1, 0, 0).unwrap());
-        assert!(t.app.default_resample_instruction().starts_with("请于今天16:30前"));
+        assert!(t.app.default_resample_instruction().starts_with("请于11月27日（今天）16:30前"));
         // The demo LIS's own rejection, made at start-up in the evening, says tomorrow too.
         let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
         t.add_demo_patient(&cookie, "张伟", "self").await;
         let list = get(&t, &cookie, "/api/v1/me/reports").await.json::<Value>().await.unwrap();
         let text = list.to_string();
-        assert!(text.contains("明天16:30前") && !text.contains("今天16:30前"), "{text}");
+        assert!(text.contains("（明天）16:30前") && !text.contains("今天"), "{text}");
     }
 }

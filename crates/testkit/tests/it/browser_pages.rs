@@ -2,11 +2,14 @@
 //! normal and the large text size, after a journey that fills them (a booking, an order,
 //! a stay in hospital). A page fails when it scrolls sideways, when the browser reports a
 //! Content-Security-Policy violation (the policy's `report-uri` counts them on
-//! `/metrics`), or when the text-size switch does not come back to the page it was on.
+//! `/metrics`), when it shows English a patient would have to read (anything but codes and
+//! units), when it shows a deadline already past, or when the text-size switch does not
+//! come back to the page it was on; in the evening, no slot of the day already over may be
+//! offered.
 use fantoccini::Locator;
 use testkit::TestApp;
-use testkit::browser::Browser;
 use testkit::browser::journeys::{book_first_free_slot, sign_in_and_add_self};
+use testkit::browser::{Browser, past_deadlines, stray_english};
 
 async fn csp_violations(t: &TestApp) -> u64 {
     let text = TestApp::http().get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
@@ -26,7 +29,8 @@ async fn widths(b: &Browser) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     let now = chrono::Utc::now();
-    let morning = domain::clock::local_to_utc(domain::clock::to_local(now).date_naive().and_hms_opt(7, 30, 0).unwrap());
+    // 08:10: after the quiet hours, so notices are delivered as they happen.
+    let morning = domain::clock::local_to_utc(domain::clock::to_local(now).date_naive().and_hms_opt(8, 10, 0).unwrap());
     let clock = domain::FakeClock::new(morning);
     let t = TestApp::spawn_with(testkit::TestBackend::Sqlite, std::sync::Arc::new(clock.clone()), |_| {}).await;
     let b = Browser::phone(390, 844).await;
@@ -66,7 +70,38 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
         "/agreements/service".into(),
         "/agreements/privacy".into(),
     ];
+    // Notices of the journey, through the message platform, to read on their pages.
+    let zhang_id = t.store.list_patients(t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap()).await.unwrap()[0].id;
+    let exam = serde_json::json!({"exam_name": "腹部超声", "scheduled_at": "明天 08:30", "place": "门诊楼2层B超室", "precautions": "检查前8小时禁食", "destination": ""});
+    assert!(t.emit_event("exam.precautions", "crawl:exam", zhang_id, exam).await);
+    assert!(t.emit_event("hospital.notice", "crawl:notice", zhang_id, serde_json::json!({"title": "门诊通知", "body": "请按时就诊"})).await);
+    // A blood test sampled this morning (rejected in the evening, below).
+    let his_id = t.store.patient_by_id(zhang_id).await.unwrap().unwrap().his_patient_id;
+    let lab_events = t.store.recent_lab_events(1000).await.unwrap().len();
+    let r = TestApp::http()
+        .post(format!("{}/__sim/lis/orders", t.his_url))
+        .json(&serde_json::json!({"patient_id": his_id, "item_code": "250101001"}))
+        .send()
+        .await
+        .unwrap();
+    let lab_order = r.json::<serde_json::Value>().await.unwrap()["orderNo"].as_str().unwrap().to_owned();
+    TestApp::http().post(format!("{}/__sim/lis/orders/{lab_order}/sample?files=pdf", t.his_url)).send().await.unwrap();
+    for _ in 0..200 {
+        if t.store.recent_lab_events(1000).await.unwrap().len() >= lab_events + 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // Every message the journey produced, opened.
+    t.drain_jobs().await;
+    let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    let messages: Vec<String> = t.store.inbox(account, None, 50).await.unwrap().into_iter().map(|m| format!("/messages/{}", m.message_no)).collect();
+    assert!(!messages.is_empty(), "the journey produced messages");
+    let pages: Vec<String> = pages.into_iter().chain(messages).collect();
     let mut overflowing = vec![];
+    let mut english = vec![];
+    let mut unconfirmed = vec![];
+    let mut past = vec![];
     for size in ["normal", "large"] {
         b.client.goto(&format!("{base}/settings/text-size?size={size}&back=%2F")).await.unwrap();
         for p in &pages {
@@ -76,6 +111,25 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
             if scroll > client {
                 overflowing.push(format!("{p} ({size}): {scroll} > {client}"));
                 b.shot(&format!("overflow-{size}{}.png", p.replace('/', "_"))).await;
+            }
+            // An irreversible form goes to a confirmation step first: it must not carry the
+            // confirmation itself.
+            for form in b.client.find_all(Locator::Css("form[method='post']")).await.unwrap() {
+                let action = form.attr("action").await.unwrap().unwrap_or_default();
+                let irreversible = ["/cancel", "/delete", "/unbind", "/rebook", "/remove"].iter().any(|w| action.contains(w));
+                if irreversible && form.find(Locator::Css("input[name='confirmed']")).await.is_ok() && !p.contains("/rebook") {
+                    unconfirmed.push(format!("{p}: {action}"));
+                }
+            }
+            let text = b.text_of("body").await;
+            let stray = stray_english(&text);
+            if !stray.is_empty() {
+                english.push(format!("{p}: {stray:?}"));
+            }
+            let now = domain::clock::to_local(t.app.now()).naive_local();
+            let late = past_deadlines(&text, now);
+            if !late.is_empty() {
+                past.push(format!("{p}: {late:?}"));
             }
         }
     }
@@ -90,10 +144,94 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     assert!(privacy.contains("个人信息保护政策") && privacy.contains("加密存储"));
     let icon = TestApp::http().get(t.url("/favicon.ico")).send().await.unwrap();
     assert_eq!((icon.status().as_u16(), icon.headers()["content-type"].to_str().unwrap()), (200, "image/svg+xml"));
+    // Tapping 取消预约 asks first (under the CSP, without script) and changes nothing.
+    b.client.goto(&format!("{base}{}", pages[6])).await.unwrap();
+    b.click("#cancel-booking").await;
+    b.wait_for("input[name='confirmed']").await;
+    assert!(b.text_of("body").await.contains("号源将释放"), "the confirmation says what happens");
+    let still = TestApp::http()
+        .get(t.url(&format!("/api/v1/me/registrations{}", pages[6].trim_start_matches("/registrations"))))
+        .header("cookie", &api_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.json::<serde_json::Value>().await.unwrap()["state"], "locked", "nothing happened before the confirmation");
+    // In the evening (19:36, when the issue found it) nothing of the day already over is
+    // offered: no session whose slots have all ended, no enabled slot that has ended.
+    let evening = domain::clock::local_to_utc(domain::clock::to_local(t.app.now()).date_naive().and_hms_opt(19, 36, 0).unwrap());
+    clock.set(evening);
+    t.app.refresh_department("0101");
+    let now = domain::clock::to_local(evening).naive_local();
+    let today = now.date().format("S%Y%m%d").to_string();
+    b.client.goto(&format!("{base}/departments/0101")).await.unwrap();
+    b.wait_for("footer").await;
+    let mut bookable_past = vec![];
+    let mut sessions = vec![];
+    for a in b.client.find_all(Locator::Css("a[href^='/book/0101/']")).await.unwrap() {
+        sessions.push(a.attr("href").await.unwrap().unwrap_or_default());
+    }
+    for href in sessions.iter().filter(|h| h.contains(&today)) {
+        b.client.goto(&format!("{base}{href}")).await.unwrap();
+        b.wait_for("footer").await;
+        for slot in b.client.find_all(Locator::Css("input[name='slot_id']:not([disabled])")).await.unwrap() {
+            let label = slot.find(Locator::XPath("..")).await.unwrap().text().await.unwrap();
+            let end = label.split_whitespace().next().and_then(|t| t.split('-').nth(1)).and_then(|e| chrono::NaiveTime::parse_from_str(e, "%H:%M").ok());
+            if end.is_none_or(|e| now.date().and_time(e) <= now) {
+                bookable_past.push(format!("{href}: {label}"));
+            }
+        }
+        let open_slots = b.client.find_all(Locator::Css("input[name='slot_id']:not([disabled])")).await.unwrap().len();
+        let full = b.client.find_all(Locator::Css("label.choice.full")).await.unwrap().len();
+        if open_slots == 0 && full == 0 {
+            bookable_past.push(format!("{href}: a session already over is offered (预约 on the department page)"));
+        }
+        if open_slots == 0 && b.client.find(Locator::Id("submit-booking")).await.is_ok() {
+            bookable_past.push(format!("{href}: 提交预约 offered with no slot left"));
+        }
+    }
+    // The lab finds the morning's sample unusable in the evening: the console's instruction
+    // (the lab's default, from its hours and the time) reaches the patient with a deadline
+    // still ahead.
+    let lab = t.staff_sign_in("lab01").await;
+    let instruction = t.app.default_resample_instruction();
+    let form = [("reason", "标本溶血"), ("instruction", instruction.as_str()), ("confirmed", "1")];
+    let r = TestApp::http().post(t.url(&format!("/staff/lab/{lab_order}/reject"))).header("cookie", &lab).form(&form).send().await.unwrap();
+    assert!(testkit::location(r.headers()).contains("done="), "{:?}", r.headers());
+    t.drain_jobs().await;
+    // Eleven hours on, the session has ended: sign in again, as the patient would.
+    b.client.goto(&format!("{base}/wx/login?next=%2Fmessages")).await.unwrap();
+    b.click("button[data-openid='oDemo_zhangwei_0001']").await;
+    b.wait_for("#messages").await;
+    // Newest first: this evening's notice (the demo LIS's own, from the morning, is older).
+    let told = t
+        .store
+        .inbox(account, None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.scene == "specimen.abnormal" && m.body.contains("标本溶血"))
+        .expect("the patient is told");
+    for p in ["/messages".to_owned(), format!("/messages/{}", told.message_no)] {
+        b.client.goto(&format!("{base}{p}")).await.unwrap();
+        let text = b.text_of("body").await;
+        // The list holds the morning's notices too, whose deadlines were ahead when sent.
+        let late = if p == "/messages" { vec![] } else { past_deadlines(&text, now) };
+        if !late.is_empty() {
+            past.push(format!("{p} at 19:36: {late:?}"));
+        }
+        let stray = stray_english(&text);
+        if !stray.is_empty() {
+            english.push(format!("{p}: {stray:?}"));
+        }
+    }
     // Give the browser a moment to deliver its reports.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let violations = csp_violations(&t).await;
     b.close().await;
     assert!(overflowing.is_empty(), "pages wider than the phone: {overflowing:#?}");
+    assert!(unconfirmed.is_empty(), "irreversible actions without a confirmation step: {unconfirmed:#?}");
+    assert!(english.is_empty(), "English a patient would read (not a code or unit): {english:#?}");
+    assert!(past.is_empty(), "deadlines already past when shown: {past:#?}");
+    assert!(bookable_past.is_empty(), "past slots offered for booking at 19:36: {bookable_past:#?}");
     assert_eq!(violations, 0, "the browser reported Content-Security-Policy violations (see the test log for which pages)");
 }
