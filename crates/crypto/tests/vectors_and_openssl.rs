@@ -1,5 +1,7 @@
-//! Published vectors for RSA-SHA256, and cross-checks against the machine's OpenSSL
-//! (SM2 with a signer ID, SM3, SM4) in both directions.
+//! Published vectors for RSA-SHA256, and cross-checks against the machine's OpenSSL:
+//! SM2 with a signer ID (both ways), SM3, SM4-ECB and SM4-CBC (both ways), MD5withRSA.
+//! The AEADs (SM4-GCM, AES-256-GCM) are pinned to published vectors in `src/aead.rs`
+//! only: `openssl enc` does not do AEAD modes.
 use crypto::rsa_sha256::RsaSigner;
 use crypto::sm2::{Sm2Signer, Sm2Verifier};
 use std::io::Write;
@@ -59,6 +61,37 @@ fn sm4_ecb_matches_openssl() {
     let (ok, out) = openssl(&["enc", "-sm4-ecb", "-K", key, "-nosalt"], data);
     assert!(ok);
     assert_eq!(out, crypto::sm4::ecb_encrypt_pkcs7(&hex::decode(key).unwrap(), data).unwrap());
+}
+
+#[test]
+fn sm4_ecb_decrypts_what_openssl_encrypts() {
+    let key = "fedcba98765432100123456789abcdef";
+    let data = "医保结算 SM4-ECB, OpenSSL to ours".as_bytes();
+    let (ok, out) = openssl(&["enc", "-sm4-ecb", "-K", key, "-nosalt"], data);
+    assert!(ok);
+    assert_eq!(crypto::sm4::ecb_decrypt_pkcs7(&hex::decode(key).unwrap(), &out).unwrap(), data);
+}
+
+#[test]
+fn sm4_cbc_interoperates_with_openssl_both_ways() {
+    let key = "0123456789abcdeffedcba9876543210";
+    let iv = "000102030405060708090a0b0c0d0e0f";
+    let iv_bytes: [u8; 16] = hex::decode(iv).unwrap().try_into().unwrap();
+    let key_bytes = hex::decode(key).unwrap();
+    // Lengths around the block size: padding is where implementations differ.
+    for len in [0usize, 1, 15, 16, 17, 47, 64] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        // Ours -> OpenSSL.
+        let ours = crypto::sm4::cbc_encrypt_pkcs7(&key_bytes, &iv_bytes, &data).unwrap();
+        let (ok, out) = openssl(&["enc", "-d", "-sm4-cbc", "-K", key, "-iv", iv, "-nosalt"], &ours);
+        assert!(ok, "openssl could not decrypt our SM4-CBC ({len} bytes)");
+        assert_eq!(out, data, "{len} bytes");
+        // OpenSSL -> ours, and the same bytes as ours.
+        let (ok, theirs) = openssl(&["enc", "-sm4-cbc", "-K", key, "-iv", iv, "-nosalt"], &data);
+        assert!(ok);
+        assert_eq!(theirs, ours, "{len} bytes");
+        assert_eq!(crypto::sm4::cbc_decrypt_pkcs7(&key_bytes, &iv_bytes, &theirs).unwrap(), data, "{len} bytes");
+    }
 }
 
 /// Writes an SM2 private key as an OpenSSL-readable PEM (SEC1 "EC PRIVATE KEY" with the SM2 OID).

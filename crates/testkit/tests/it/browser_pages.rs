@@ -149,6 +149,8 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     b.click("#cancel-booking").await;
     b.wait_for("input[name='confirmed']").await;
     assert!(b.text_of("body").await.contains("号源将释放"), "the confirmation says what happens");
+    let (scroll, client) = widths(&b).await;
+    assert!(scroll <= client, "the confirmation fits the phone: {scroll} > {client}");
     let still = TestApp::http()
         .get(t.url(&format!("/api/v1/me/registrations{}", pages[6].trim_start_matches("/registrations"))))
         .header("cookie", &api_cookie)
