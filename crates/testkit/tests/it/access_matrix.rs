@@ -138,6 +138,8 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("POST", "/registrations", Patient, "/registrations", Form("dept_id={dept}&schedule_id={schedule}&slot_id={slot}&patient_id={pid}")),
     ("GET", "/registrations/{booking_no}", Patient, "/registrations/{booking}", NoBody),
     ("POST", "/registrations/{booking_no}/cancel", Patient, "/registrations/{booking}/cancel", NoBody),
+    ("GET", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", NoBody),
+    ("POST", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", Form("slot_id=S20260101D0101011-1")),
     ("POST", "/registrations/{booking_no}/check-in", Patient, "/registrations/{booking}/check-in", NoBody),
     ("POST", "/api/v1/me/registrations/{booking_no}/check-in", Patient, "/api/v1/me/registrations/{booking}/check-in", NoBody),
     ("GET", "/api/v1/me/registrations", PatientSelf, "/api/v1/me/registrations", NoBody),
