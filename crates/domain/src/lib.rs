@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod idempotency;
 pub mod identity;
+pub mod inpatient;
 pub mod insurance;
 pub mod masked;
 pub mod messages;

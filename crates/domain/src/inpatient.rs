@@ -1,0 +1,214 @@
+//! Inpatient money rules (BED-1, BED-2): what a discharge settles to, and how a surplus of
+//! deposits goes back to the payments that funded the stay.
+//!
+//! A stay is funded by deposits (预交金) paid online (the bank channel, refundable to its own
+//! order) or at the window (cash, or a card at the window's POS: only the cashier can give
+//! those back). At discharge the HIS settles the stay; the patient's self-pay share is set
+//! against the deposits. A surplus is refunded newest deposit first, each deposit giving back
+//! at most what is left of it, so the money returns the way it came and an old payment is
+//! touched only when the newer ones are used up.
+use crate::Fen;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a deposit reached the hospital.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepositChannel {
+    /// Paid on the phone through the bank (CCB): refunded online to the same order.
+    Bank,
+    /// Cash at the inpatient window.
+    WindowCash,
+    /// A bank card at the window's POS terminal.
+    WindowPos,
+}
+
+impl DepositChannel {
+    /// Whether the platform can give this money back by itself.
+    pub fn refunds_online(self) -> bool {
+        matches!(self, Self::Bank)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Bank => "线上支付",
+            Self::WindowCash => "窗口现金",
+            Self::WindowPos => "窗口刷卡",
+        }
+    }
+}
+
+/// One deposit of a stay, as far as its refund is concerned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositPayment {
+    /// The HIS's deposit (receipt) number.
+    pub deposit_no: String,
+    pub paid_at: DateTime<Utc>,
+    pub amount: Fen,
+    /// What was already given back of it (an earlier partial settlement, a window refund).
+    pub refunded: Fen,
+    pub channel: DepositChannel,
+    /// The platform's order for a deposit paid online.
+    pub order_no: Option<String>,
+}
+
+impl DepositPayment {
+    /// What can still go back of this payment.
+    pub fn refundable(&self) -> Fen {
+        Fen((self.amount.0 - self.refunded.0).max(0))
+    }
+}
+
+/// One part of a surplus refund, taken from one deposit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurplusPart {
+    pub deposit_no: String,
+    pub channel: DepositChannel,
+    /// For an online deposit: the order the bank refunds.
+    pub order_no: Option<String>,
+    pub amount: Fen,
+}
+
+impl SurplusPart {
+    /// Whether the cashier has to give it back (a refund task, the patient told where).
+    pub fn at_window(&self) -> bool {
+        !self.channel.refunds_online() || self.order_no.is_none()
+    }
+}
+
+/// What a discharge settles to once the HIS has the stay's self-pay share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "amount", rename_all = "snake_case")]
+pub enum DischargeBalance {
+    /// The deposits exceed the share: this much goes back.
+    Refund(Fen),
+    /// The deposits fall short: the patient pays this much.
+    Due(Fen),
+    /// Exactly covered.
+    Even,
+}
+
+/// Sets the stay's self-pay share against what is left of its deposits.
+pub fn discharge_balance(deposits: &[DepositPayment], self_pay_share: Fen) -> Result<DischargeBalance, SplitError> {
+    if self_pay_share.0 < 0 {
+        return Err(SplitError::Negative);
+    }
+    let held = deposits.iter().try_fold(0i64, |sum, d| sum.checked_add(d.refundable().0)).ok_or(SplitError::Overflow)?;
+    Ok(match held.cmp(&self_pay_share.0) {
+        std::cmp::Ordering::Greater => DischargeBalance::Refund(Fen(held - self_pay_share.0)),
+        std::cmp::Ordering::Less => DischargeBalance::Due(Fen(self_pay_share.0 - held)),
+        std::cmp::Ordering::Equal => DischargeBalance::Even,
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitError {
+    /// A negative amount (a share or a surplus) is not money to move.
+    Negative,
+    /// The surplus is more than the deposits still hold: the figures disagree.
+    ExceedsDeposits,
+    /// Amounts beyond any real stay.
+    Overflow,
+}
+
+/// Splits `surplus` over the deposits that funded the stay: newest first (the receipt number
+/// breaks ties), each giving back at most what is left of it, parts of zero left out. The
+/// parts add up to the surplus exactly or the split is refused.
+pub fn split_surplus(deposits: &[DepositPayment], surplus: Fen) -> Result<Vec<SurplusPart>, SplitError> {
+    if surplus.0 < 0 {
+        return Err(SplitError::Negative);
+    }
+    let mut newest_first: Vec<&DepositPayment> = deposits.iter().collect();
+    newest_first.sort_by(|a, b| b.paid_at.cmp(&a.paid_at).then_with(|| b.deposit_no.cmp(&a.deposit_no)));
+    let mut left = surplus.0;
+    let mut parts = Vec::new();
+    for d in newest_first {
+        if left == 0 {
+            break;
+        }
+        let take = d.refundable().0.min(left);
+        if take > 0 {
+            parts.push(SurplusPart { deposit_no: d.deposit_no.clone(), channel: d.channel, order_no: d.order_no.clone(), amount: Fen(take) });
+            left -= take;
+        }
+    }
+    if left > 0 {
+        return Err(SplitError::ExceedsDeposits);
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn deposit(no: u32, minutes: i64, amount: i64, refunded: i64, channel: DepositChannel) -> DepositPayment {
+        DepositPayment {
+            deposit_no: format!("D{no:03}"),
+            paid_at: Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap() + chrono::Duration::minutes(minutes),
+            amount: Fen(amount),
+            refunded: Fen(refunded),
+            channel,
+            order_no: channel.refunds_online().then(|| format!("CB{no:03}")),
+        }
+    }
+
+    #[test]
+    fn a_surplus_goes_back_to_the_newest_deposits_first() {
+        use DepositChannel::*;
+        // ¥3,000 online on day 1, ¥2,000 cash on day 3, ¥1,000 online on day 5; the share is ¥4,500.
+        let d = [deposit(1, 0, 300_000, 0, Bank), deposit(2, 2 * 1440, 200_000, 0, WindowCash), deposit(3, 4 * 1440, 100_000, 0, Bank)];
+        assert_eq!(discharge_balance(&d, Fen(450_000)), Ok(DischargeBalance::Refund(Fen(150_000))));
+        let parts = split_surplus(&d, Fen(150_000)).unwrap();
+        let got: Vec<_> = parts.iter().map(|p| (p.deposit_no.as_str(), p.amount.0, p.at_window())).collect();
+        assert_eq!(got, [("D003", 100_000, false), ("D002", 50_000, true)], "the cash part is the cashier's to give back");
+        assert_eq!(discharge_balance(&d, Fen(650_000)), Ok(DischargeBalance::Due(Fen(50_000))));
+        assert_eq!(discharge_balance(&d, Fen(600_000)), Ok(DischargeBalance::Even));
+        assert_eq!(split_surplus(&d, Fen(600_001)), Err(SplitError::ExceedsDeposits));
+        assert_eq!(split_surplus(&d, Fen(-1)), Err(SplitError::Negative));
+        assert_eq!(split_surplus(&d, Fen(0)), Ok(vec![]));
+    }
+
+    fn channel() -> impl Strategy<Value = DepositChannel> {
+        prop_oneof![Just(DepositChannel::Bank), Just(DepositChannel::WindowCash), Just(DepositChannel::WindowPos)]
+    }
+
+    proptest! {
+        /// Issue 18: for random deposits (1–6, mixed channels, some partly refunded) and any
+        /// surplus they can cover, the split never exceeds any payment, sums exactly to the
+        /// surplus, and an older payment is touched only when every newer one is used up.
+        #[test]
+        fn the_split_never_exceeds_a_payment_and_sums_to_the_surplus(
+            raw in prop::collection::vec((0i64..10_000, 1i64..2_000_000, 0u8..=100, channel()), 1..=6),
+            share_permille in 0i64..=1000,
+        ) {
+            let deposits: Vec<_> = raw.iter().enumerate().map(|(i, (at, amount, refunded_pct, ch))| {
+                deposit(i as u32, *at, *amount, amount * i64::from(*refunded_pct) / 100, *ch)
+            }).collect();
+            let held: i64 = deposits.iter().map(|d| d.refundable().0).sum();
+            let surplus = Fen(held * share_permille / 1000);
+            let parts = split_surplus(&deposits, surplus).unwrap();
+            prop_assert_eq!(parts.iter().map(|p| p.amount.0).sum::<i64>(), surplus.0);
+            for p in &parts {
+                let d = deposits.iter().find(|d| d.deposit_no == p.deposit_no).unwrap();
+                prop_assert!(p.amount.0 > 0 && p.amount <= d.refundable(), "{:?} from {:?}", p, d);
+                prop_assert_eq!(p.channel, d.channel);
+            }
+            let mut seen = std::collections::HashSet::new();
+            prop_assert!(parts.iter().all(|p| seen.insert(p.deposit_no.clone())), "one part per deposit");
+            // Every deposit newer than the oldest one used gave back all it had.
+            if let Some(oldest) = parts.iter().map(|p| deposits.iter().find(|d| d.deposit_no == p.deposit_no).unwrap()).min_by(|a, b| a.paid_at.cmp(&b.paid_at).then_with(|| a.deposit_no.cmp(&b.deposit_no))) {
+                for d in deposits.iter().filter(|d| (d.paid_at, &d.deposit_no) > (oldest.paid_at, &oldest.deposit_no)) {
+                    let given = parts.iter().find(|p| p.deposit_no == d.deposit_no).map_or(0, |p| p.amount.0);
+                    prop_assert_eq!(given, d.refundable().0, "newer {:?} before older {:?}", d, oldest);
+                }
+            }
+            // The balance agrees with the split: what the share leaves is what goes back.
+            let share = Fen(held - surplus.0);
+            let expected = if surplus.0 == 0 { DischargeBalance::Even } else { DischargeBalance::Refund(surplus) };
+            prop_assert_eq!(discharge_balance(&deposits, share).unwrap(), expected);
+        }
+    }
+}
