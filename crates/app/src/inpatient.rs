@@ -13,7 +13,13 @@ pub struct InpatientOverview {
     pub patients: Vec<PatientSummary>,
     pub current: Option<PatientSummary>,
     pub stay: Option<InpatientStay>,
+    /// The charges of the last (up to) three full days of the stay, oldest first; empty
+    /// when the HIS could not say (the page then makes no estimate).
+    pub recent_days: Vec<(chrono::NaiveDate, Fen)>,
 }
+
+/// How many full days the balance estimate averages (BED-2).
+const ESTIMATE_DAYS: i64 = 3;
 
 impl App {
     /// The stay of `wanted` (one of the account's 就诊人). Without one, the page opens on
@@ -22,16 +28,42 @@ impl App {
         let patients = self.store.list_patients(account_id).await?;
         if let Some(p) = wanted.and_then(|id| patients.iter().find(|p| p.id == id)).cloned() {
             let stay = self.his.inpatient_stay(&p.his_patient_id).await?;
-            return Ok(InpatientOverview { patients, current: Some(p), stay });
+            let recent_days = self.recent_days(stay.as_ref()).await;
+            return Ok(InpatientOverview { patients, current: Some(p), stay, recent_days });
         }
         for p in &patients {
             if let Some(stay) = self.his.inpatient_stay(&p.his_patient_id).await? {
                 let current = Some(p.clone());
-                return Ok(InpatientOverview { patients, current, stay: Some(stay) });
+                let recent_days = self.recent_days(Some(&stay)).await;
+                return Ok(InpatientOverview { patients, current, stay: Some(stay), recent_days });
             }
         }
         let current = patients.first().cloned();
-        Ok(InpatientOverview { patients, current, stay: None })
+        Ok(InpatientOverview { patients, current, stay: None, recent_days: vec![] })
+    }
+
+    /// The stay's charges on each of the last full days (not before admission), from the
+    /// HIS's daily lists. Any failure leaves the estimate out rather than averaging fewer
+    /// days than it says.
+    async fn recent_days(&self, stay: Option<&InpatientStay>) -> Vec<(chrono::NaiveDate, Fen)> {
+        let Some(stay) = stay else { return vec![] };
+        let admitted = domain::clock::to_local(stay.admitted_at).date_naive();
+        let today = self.today();
+        let mut days = Vec::new();
+        for back in (1..=ESTIMATE_DAYS).rev() {
+            let day = today - chrono::Duration::days(back);
+            if day < admitted {
+                continue;
+            }
+            match self.his.daily_fees(&stay.inpatient_no, day).await {
+                Ok(list) => days.push((day, list.total)),
+                Err(e) => {
+                    tracing::info!(code = e.code.code(), "daily fee list unavailable: no balance estimate");
+                    return vec![];
+                }
+            }
+        }
+        days
     }
 
     /// Opens an order to top up one of the account's patients' inpatient deposit.

@@ -138,6 +138,20 @@ pub fn split_surplus(deposits: &[DepositPayment], surplus: Fen) -> Result<Vec<Su
     Ok(parts)
 }
 
+/// The day of the stay, the admission day being the first (住院第N天).
+pub fn day_of_stay(admitted: chrono::NaiveDate, today: chrono::NaiveDate) -> i64 {
+    (today - admitted).num_days().max(0) + 1
+}
+
+/// The average charge of the recent full days given (BED-2 uses the last three) and how
+/// many whole days `balance` lasts at that rate; `None` without charges to average.
+pub fn days_covered(balance: Fen, recent_days: &[Fen]) -> Option<(Fen, i64)> {
+    let days = i64::try_from(recent_days.len()).ok().filter(|n| *n > 0)?;
+    let sum = recent_days.iter().try_fold(0i64, |s, d| s.checked_add(d.0))?;
+    let average = sum / days;
+    (average > 0).then(|| (Fen(average), (balance.0 / average).max(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +183,17 @@ mod tests {
         assert_eq!(split_surplus(&d, Fen(600_001)), Err(SplitError::ExceedsDeposits));
         assert_eq!(split_surplus(&d, Fen(-1)), Err(SplitError::Negative));
         assert_eq!(split_surplus(&d, Fen(0)), Ok(vec![]));
+    }
+
+    #[test]
+    fn the_balance_lasts_as_many_days_as_the_recent_average_allows() {
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(day_of_stay(d("2026-12-01"), d("2026-12-01")), 1);
+        assert_eq!(day_of_stay(d("2026-12-01"), d("2026-12-07")), 7);
+        assert_eq!(days_covered(Fen(100_000), &[Fen(30_000), Fen(31_000), Fen(29_000)]), Some((Fen(30_000), 3)));
+        assert_eq!(days_covered(Fen(-63_100), &[Fen(30_000)]), Some((Fen(30_000), 0)), "owed money lasts no day");
+        assert_eq!(days_covered(Fen(100_000), &[]), None, "nothing to average (admitted today)");
+        assert_eq!(days_covered(Fen(100_000), &[Fen(0), Fen(0)]), None, "no charges: no estimate, not infinity");
     }
 
     fn channel() -> impl Strategy<Value = DepositChannel> {

@@ -26,6 +26,10 @@ pub struct StayView {
     /// Charges exceed the deposits: `balance` is then what is owed.
     pub arrears: bool,
     pub closed: bool,
+    /// 住院第N天.
+    pub day: i64,
+    /// (average of the recent days, how many days it averages, whole days the balance lasts).
+    pub estimate: Option<(String, usize, i64)>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -54,10 +58,15 @@ pub(crate) fn choices(patients: &[app::identity::PatientSummary], today: chrono:
 pub async fn inpatient(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<WhoQuery>) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/");
     let o = st.app.inpatient_overview(auth.account_id, q.patient).await?;
+    let recent: Vec<Fen> = o.recent_days.iter().map(|d| d.1).collect();
+    let today = st.app.today();
     let stay = o.stay.map(|s| {
         let balance = Fen(s.deposit_balance.0.saturating_sub(s.charges_to_date.0));
         let arrears = balance.is_negative();
+        let admitted = domain::clock::to_local(s.admitted_at).date_naive();
         StayView {
+            day: domain::inpatient::day_of_stay(admitted, today),
+            estimate: domain::inpatient::days_covered(balance, &recent).map(|(avg, days)| (yuan(avg), recent.len(), days)),
             ward: s.ward,
             bed: s.bed,
             admitted: local_time(s.admitted_at, TimeStyle::Date),

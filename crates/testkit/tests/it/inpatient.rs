@@ -1,5 +1,6 @@
 //! The inpatient page as a family uses it (BED, OTH-3): it opens on the 就诊人 who is in
-//! hospital, owed money reads as 欠费, and the limits of a top-up are said before paying.
+//! hospital, owed money reads as 欠费, the day of the stay and how long the balance lasts at
+//! the last three days' average, and the limits of a top-up are said before paying.
 use testkit::{TestApp, on_both_backends};
 
 on_both_backends! {
@@ -13,6 +14,17 @@ on_both_backends! {
         assert!(page.contains(&format!("name=\"patient_id\" value=\"{huang}\"")), "opens on the patient in hospital, not the first 就诊人");
         assert!(page.contains("欠费") && page.contains("¥631.00") && !page.contains("-631.00"), "arrears read as 欠费 ¥631.00: {page}");
         assert!(page.contains("单次可补缴 1–50000 元"), "the limits are stated before submitting");
+        // Admitted six days ago: the seventh day; the last three days' lists give the average,
+        // and a balance already owed lasts no day.
+        assert!(page.contains("（住院第7天）"), "{page}");
+        let cat = sim::demo::fee_catalogue();
+        let daily = domain::Fen(cat[6].amount.0 + cat[7].amount.0 + cat[0].amount.0);
+        assert!(page.contains(&format!("近3日日均费用 ¥{}", domain::format::yuan(daily))) && page.contains("押金余额已不足一天的费用"), "{page}");
+        // Without the HIS's daily lists there is no estimate rather than a wrong one.
+        t.set_his_faults(serde_json::json!({"fail_next": [["daily_list", "9999"]]})).await;
+        let page = TestApp::http().get(t.url("/inpatient")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("（住院第7天）") && !page.contains("日均费用"), "{page}");
+        t.set_his_faults(serde_json::json!({})).await;
         // Asked for the first 就诊人 by name: that one, without a stay.
         let page = TestApp::http().get(t.url(&format!("/inpatient?patient={zhang}"))).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("暂无在院记录"));
