@@ -19,7 +19,7 @@ on_both_backends! {
         assert!(page.contains("（住院第7天）"), "{page}");
         let cat = sim::demo::fee_catalogue();
         let daily = domain::Fen(cat[6].amount.0 + cat[7].amount.0 + cat[0].amount.0);
-        assert!(page.contains(&format!("近3日日均费用 ¥{}", domain::format::yuan(daily))) && page.contains("押金余额已不足一天的费用"), "{page}");
+        assert!(page.contains(&format!("近3日日均费用 ¥{}", domain::format::yuan(daily))) && page.contains("每日费用将继续累计欠费"), "{page}");
         // Without the HIS's daily lists there is no estimate rather than a wrong one.
         t.set_his_faults(serde_json::json!({"fail_next": [["daily_list", "9999"]]})).await;
         let page = TestApp::http().get(t.url("/inpatient")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
