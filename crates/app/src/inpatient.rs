@@ -78,3 +78,28 @@ impl App {
         self.create_order(Some(patient_id), Purpose::DepositTopUp, vec![line("YJJ", "住院预交金", amount)], Some(&subject), actor).await
     }
 }
+
+/// One day of a stay's fee list (日清单, OTH-4) for one of the account's 就诊人.
+pub struct FeeDay {
+    pub patient: PatientSummary,
+    pub stay: InpatientStay,
+    pub list: domain::ports::DailyFeeList,
+    /// The stay's first day and today: the days the list can show.
+    pub first_day: chrono::NaiveDate,
+    pub last_day: chrono::NaiveDate,
+}
+
+impl App {
+    /// The fee list of `date` (today when none, kept within the stay) of the account's
+    /// 就诊人 `patient_id`; another account's patient is not found; `None` when the patient
+    /// is not in hospital.
+    pub async fn inpatient_fee_day(&self, account_id: i64, patient_id: i64, date: Option<chrono::NaiveDate>) -> Result<Option<FeeDay>, DomainError> {
+        let patient = self.store.patient_summary(account_id, patient_id).await?;
+        let Some(stay) = self.his.inpatient_stay(&patient.his_patient_id).await? else { return Ok(None) };
+        let first_day = domain::clock::to_local(stay.admitted_at).date_naive();
+        let last_day = self.today().max(first_day);
+        let day = date.unwrap_or(last_day).clamp(first_day, last_day);
+        let list = self.his.daily_fees(&stay.inpatient_no, day).await?;
+        Ok(Some(FeeDay { patient, stay, list, first_day, last_day }))
+    }
+}

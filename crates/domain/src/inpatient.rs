@@ -138,6 +138,58 @@ pub fn split_surplus(deposits: &[DepositPayment], surplus: Fen) -> Result<Vec<Su
     Ok(parts)
 }
 
+/// The insurance catalogue class of a charge (医保目录甲/乙/丙类).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InsuranceClass {
+    /// 甲类: insurance pays by its ratio, no self-pay share first.
+    A,
+    /// 乙类: the patient pays a share first, then insurance by its ratio.
+    B,
+    /// 丙类 (自费): the patient pays all of it.
+    C,
+}
+
+impl InsuranceClass {
+    pub const ALL: [Self; 3] = [Self::A, Self::B, Self::C];
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::A => "甲类",
+            Self::B => "乙类",
+            Self::C => "丙类",
+        }
+    }
+}
+
+/// One line of a day's fee list (日清单): the charge, its specification, its class and the
+/// share of it the patient pays before insurance (‰ of the amount, as the HIS gives it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyFeeLine {
+    pub item: crate::ports::FeeItem,
+    pub spec: String,
+    pub class: InsuranceClass,
+    pub self_pay_permille: u16,
+}
+
+impl DailyFeeLine {
+    /// The self-pay part of the line, rounded to the fen (half up).
+    pub fn self_pay(&self) -> Fen {
+        Fen((self.item.amount.0 * i64::from(self.self_pay_permille.min(1000)) + 500) / 1000)
+    }
+}
+
+/// Per class: (class, amount, self-pay part), for the classes present, in 甲/乙/丙 order.
+pub fn class_totals(lines: &[DailyFeeLine]) -> Vec<(InsuranceClass, Fen, Fen)> {
+    InsuranceClass::ALL
+        .iter()
+        .filter_map(|c| {
+            let of: Vec<_> = lines.iter().filter(|l| l.class == *c).collect();
+            (!of.is_empty()).then(|| (*c, Fen(of.iter().map(|l| l.item.amount.0).sum()), Fen(of.iter().map(|l| l.self_pay().0).sum())))
+        })
+        .collect()
+}
+
 /// The day of the stay, the admission day being the first (住院第N天).
 pub fn day_of_stay(admitted: chrono::NaiveDate, today: chrono::NaiveDate) -> i64 {
     (today - admitted).num_days().max(0) + 1
@@ -183,6 +235,30 @@ mod tests {
         assert_eq!(split_surplus(&d, Fen(600_001)), Err(SplitError::ExceedsDeposits));
         assert_eq!(split_surplus(&d, Fen(-1)), Err(SplitError::Negative));
         assert_eq!(split_surplus(&d, Fen(0)), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_days_lines_add_up_by_class_with_their_self_pay_share() {
+        let line = |amount: i64, class: InsuranceClass, permille: u16| DailyFeeLine {
+            item: crate::ports::FeeItem {
+                item_code: "X".into(),
+                name: "项目".into(),
+                qty: 1,
+                unit_price: Fen(amount),
+                amount: Fen(amount),
+                insurable: class != InsuranceClass::C,
+            },
+            spec: String::new(),
+            class,
+            self_pay_permille: permille,
+        };
+        let lines =
+            [line(6000, InsuranceClass::A, 0), line(1860, InsuranceClass::B, 100), line(4500, InsuranceClass::C, 1000), line(1005, InsuranceClass::B, 100)];
+        assert_eq!(lines[3].self_pay(), Fen(101), "100.5 fen rounds half up");
+        assert_eq!(
+            class_totals(&lines),
+            [(InsuranceClass::A, Fen(6000), Fen(0)), (InsuranceClass::B, Fen(2865), Fen(287)), (InsuranceClass::C, Fen(4500), Fen(4500))]
+        );
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub struct CardAccount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyFeeList {
     pub date: NaiveDate,
-    pub items: Vec<FeeItem>,
+    pub items: Vec<crate::inpatient::DailyFeeLine>,
     pub total: Fen,
 }
 

@@ -348,6 +348,33 @@ pub fn fee_catalogue() -> Vec<FeeItem> {
     ]
 }
 
+/// A day of an inpatient stay as the HIS's day list shows it (`day` 0 is the admission day):
+/// bed and nursing every day, tests on the first days, medicines most days, a self-pay item
+/// now and then — each with its specification, catalogue class (甲/乙/丙) and self-pay rate.
+pub fn inpatient_day(day: i64) -> Vec<(FeeItem, &'static str, &'static str, f64)> {
+    let f = |code: &str, name: &str, qty: u32, price: i64, insurable: bool| FeeItem {
+        item_code: code.into(),
+        name: name.into(),
+        qty,
+        unit_price: Fen(price),
+        amount: Fen(price * i64::from(qty)),
+        insurable,
+    };
+    let mut out = vec![(f("310100001", "床位费（三人间）", 1, 6000, true), "间/日", "甲", 0.0), (f("120100001", "一级护理", 1, 2600, true), "日", "甲", 0.0)];
+    if day < 2 {
+        out.push((f("250101001", "血常规（五分类）", 1, 2500, true), "次", "甲", 0.0));
+        out.push((f("250301001", "C反应蛋白测定", 1, 3000, true), "次", "乙", 0.1));
+    }
+    if day % 3 != 2 {
+        out.push((f("XY1001", "头孢呋辛钠注射液", 2, 1580, true), "0.75g/支", "乙", 0.1));
+        out.push((f("XY1002", "氯化钠注射液", 2, 350, true), "100ml/袋", "甲", 0.0));
+    }
+    if day % 4 == 1 {
+        out.push((f("ZF1001", "医用护理垫（自费）", 3, 800, false), "片", "丙", 1.0));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,3 +113,85 @@ pub async fn top_up(
         Err(e) => Redirect::to(&format!("/inpatient?patient={}&error={}", f.patient_id, e.code.code())).into_response(),
     })
 }
+
+/// One line of the day list as the page shows it.
+pub struct FeeLineView {
+    pub name: String,
+    pub spec: String,
+    pub qty: u32,
+    pub price: String,
+    pub amount: String,
+    pub class: &'static str,
+    pub self_pay: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "inpatient_fees.html")]
+struct FeeDayPage {
+    hospital: String,
+    big_text: bool,
+    back: String,
+    patient_id: i64,
+    patient: String,
+    ward_bed: String,
+    date: String,
+    day_no: i64,
+    prev: Option<String>,
+    next: Option<String>,
+    first: String,
+    last: String,
+    lines: Vec<FeeLineView>,
+    total: String,
+    /// (class, amount, self-pay part)
+    classes: Vec<(&'static str, String, String)>,
+}
+
+#[derive(Deserialize)]
+pub struct FeeDayQuery {
+    patient: i64,
+    date: Option<String>,
+}
+
+/// 住院日清单 (OTH-4): one day of the stay per page, a day's move at a time or by date, so
+/// a 60-day stay pages without loading it all.
+pub async fn fee_day(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<FeeDayQuery>) -> Result<Response, AppError> {
+    let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let Some(d) = st.app.inpatient_fee_day(auth.account_id, q.patient, date).await? else {
+        // Not (or no longer) in hospital: the inpatient page says so.
+        return Ok(axum::response::Redirect::to(&format!("/inpatient?patient={}", q.patient)).into_response());
+    };
+    let c = Chrome::new(&st, &headers, &format!("/inpatient?patient={}", q.patient));
+    let day = d.list.date;
+    let link = |x: chrono::NaiveDate| x.format("%Y-%m-%d").to_string();
+    let page = FeeDayPage {
+        hospital: c.hospital,
+        big_text: c.big_text,
+        back: c.back,
+        patient_id: q.patient,
+        patient: d.patient.name_masked.clone(),
+        ward_bed: format!("{} · {}", d.stay.ward, d.stay.bed),
+        date: link(day),
+        day_no: domain::inpatient::day_of_stay(d.first_day, day),
+        prev: (day > d.first_day).then(|| link(day - chrono::Duration::days(1))),
+        next: (day < d.last_day).then(|| link(day + chrono::Duration::days(1))),
+        first: link(d.first_day),
+        last: link(d.last_day),
+        lines: d
+            .list
+            .items
+            .iter()
+            .map(|l| FeeLineView {
+                name: l.item.name.clone(),
+                spec: l.spec.clone(),
+                qty: l.item.qty,
+                price: yuan(l.item.unit_price),
+                amount: yuan(l.item.amount),
+                class: l.class.label_zh(),
+                self_pay: yuan(l.self_pay()),
+            })
+            .collect(),
+        total: yuan(d.list.total),
+        classes: domain::inpatient::class_totals(&d.list.items).into_iter().map(|(c, a, s)| (c.label_zh(), yuan(a), yuan(s))).collect(),
+    };
+    Ok(page.into_response())
+}

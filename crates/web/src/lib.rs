@@ -243,6 +243,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/open/v1/messages/{message_no}", get(open_api::status))
         .route("/inpatient", get(inpatient::inpatient))
         .route("/inpatient/deposit", post(inpatient::top_up))
+        .route("/inpatient/fees", get(inpatient::fee_day))
         .route("/card", get(cards::card))
         .route("/card/recharge", post(cards::recharge))
         .route("/bills", get(billing::bills))

@@ -820,17 +820,58 @@ pub(crate) fn card_balance(v: Value) -> Result<Fen, DomainError> {
     amount("card_recharge", "balance", r.balance)
 }
 
+/// A day-list line: a fee line with its specification, catalogue class and self-pay rate.
+/// The field names are our choice [I] (vendors differ): `spec`, `insClass` (甲/乙/丙, A/B/C
+/// or 1/2/3) and `selfPayRate` (a fraction, 0–1). Without a class, an insurable line reads
+/// as 乙类 and any other as 丙类; without a rate, 丙类 is all self-pay and the others none.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DayItemDto {
+    #[serde(flatten)]
+    base: ItemDto,
+    #[serde(default)]
+    spec: String,
+    #[serde(default)]
+    ins_class: Option<String>,
+    #[serde(default)]
+    self_pay_rate: Option<f64>,
+}
+
+fn day_line(i: DayItemDto) -> Result<domain::inpatient::DailyFeeLine, DomainError> {
+    use domain::inpatient::InsuranceClass;
+    let class = match i.ins_class.as_deref().map(str::trim) {
+        Some("甲" | "甲类" | "A" | "1") => InsuranceClass::A,
+        Some("乙" | "乙类" | "B" | "2") => InsuranceClass::B,
+        Some("丙" | "丙类" | "C" | "3") => InsuranceClass::C,
+        None | Some("") => {
+            if i.base.insurable {
+                InsuranceClass::B
+            } else {
+                InsuranceClass::C
+            }
+        }
+        Some(_) => return Err(malformed("daily_list", "unknown insClass")),
+    };
+    let permille = match i.self_pay_rate {
+        Some(r) if (0.0..=1.0).contains(&r) => (r * 1000.0).round() as u16,
+        Some(_) => return Err(malformed("daily_list", "selfPayRate outside 0-1")),
+        None if class == InsuranceClass::C => 1000,
+        None => 0,
+    };
+    Ok(domain::inpatient::DailyFeeLine { item: fee_item("daily_list", i.base)?, spec: i.spec, class, self_pay_permille: permille })
+}
+
 pub(crate) fn daily_fees(v: Value) -> Result<DailyFeeList, DomainError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct R {
         date: NaiveDate,
-        items: Vec<ItemDto>,
+        items: Vec<DayItemDto>,
         total_fee: i64,
     }
     let r: R = parse("daily_list", v)?;
-    let items: Vec<FeeItem> = r.items.into_iter().map(|i| fee_item("daily_list", i)).collect::<Result<_, _>>()?;
-    if checked_sum(items.iter().map(|i| i.amount.0)) != Some(r.total_fee) {
+    let items: Vec<_> = r.items.into_iter().map(day_line).collect::<Result<_, _>>()?;
+    if checked_sum(items.iter().map(|i| i.item.amount.0)) != Some(r.total_fee) {
         return Err(malformed("daily_list", "lines do not sum to totalFee"));
     }
     Ok(DailyFeeList { date: r.date, items, total: amount("daily_list", "totalFee", r.total_fee)? })
@@ -892,6 +933,20 @@ mod tests {
         let line = |amount: i64| json!({"itemCode": "X", "itemName": "药", "qty": 1, "price": amount, "amount": amount, "insurable": true});
         let day = |amount: i64, total: i64| body(json!({"date": "2026-11-25", "items": [line(amount), line(amount)], "totalFee": total}));
         assert!(decode_answer("daily_list", &day(100, 200)).unwrap());
+        // Classes and rates as the HIS spells them, and what is assumed without them.
+        let with = |extra: Value| {
+            let mut item = json!({"itemCode": "X", "itemName": "药", "qty": 1, "price": 100, "amount": 100, "insurable": true});
+            item.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            daily_fees(json!({"date": "2026-12-01", "items": [item], "totalFee": 100}))
+        };
+        let line = |extra: Value| with(extra).unwrap().items.remove(0);
+        use domain::inpatient::InsuranceClass;
+        assert_eq!((line(json!({"insClass": "甲"})).class, line(json!({"insClass": "甲"})).self_pay_permille), (InsuranceClass::A, 0));
+        let b = line(json!({"insClass": "B", "selfPayRate": 0.1, "spec": "0.25g×24粒"}));
+        assert_eq!((b.class, b.self_pay_permille, b.spec.as_str()), (InsuranceClass::B, 100, "0.25g×24粒"));
+        assert_eq!((line(json!({"insClass": "3"})).class, line(json!({"insClass": "3"})).self_pay_permille), (InsuranceClass::C, 1000));
+        assert_eq!(line(json!({})).class, InsuranceClass::B, "an insurable line without a class");
+        assert!(with(json!({"insClass": "丁"})).is_err() && with(json!({"selfPayRate": 1.5})).is_err());
         assert!(decode_answer("daily_list", &day(-100, -200)).is_err());
         assert!(decode_answer("daily_list", &day(MAX_AMOUNT.0 / 2, MAX_AMOUNT.0)).unwrap(), "lines at the bound add up");
         assert!(decode_answer("daily_list", &day(MAX_AMOUNT.0, 2 * MAX_AMOUNT.0)).is_err(), "a total beyond the bound is refused");

@@ -468,10 +468,21 @@ impl HisState {
         if !self.stays.iter().any(|x| x.inpatient_no == no) {
             return err("2010", "无在院记录");
         }
-        let cat = demo::fee_catalogue();
-        let items = vec![cat[6].clone(), cat[7].clone(), cat[0].clone()];
-        let total: i64 = items.iter().map(|i| i.amount.0).sum();
-        Ok(json!({"date": date.format("%Y-%m-%d").to_string(), "items": items_json(&items), "totalFee": total}))
+        let admitted = self.stays.iter().find(|x| x.inpatient_no == no).map(|x| domain::clock::to_local(x.admitted_at).date_naive());
+        if admitted.is_some_and(|a| date < a) || date > domain::clock::to_local(self.clock.now()).date_naive() {
+            return Ok(json!({"date": date.format("%Y-%m-%d").to_string(), "items": [], "totalFee": 0}));
+        }
+        let day = admitted.map_or(0, |a| (date - a).num_days());
+        let items = demo::inpatient_day(day);
+        let total: i64 = items.iter().map(|i| i.0.amount.0).sum();
+        let lines: Vec<Value> = items
+            .iter()
+            .map(|(i, spec, class, rate)| {
+                json!({"itemCode": i.item_code, "itemName": i.name, "qty": i.qty, "price": i.unit_price.0, "amount": i.amount.0,
+                       "insurable": i.insurable, "spec": spec, "insClass": class, "selfPayRate": rate})
+            })
+            .collect();
+        Ok(json!({"date": date.format("%Y-%m-%d").to_string(), "items": lines, "totalFee": total}))
     }
 
     pub(super) fn trade_check(&mut self, data: &Value) -> OpResult {

@@ -138,6 +138,7 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("POST", "/registrations", Patient, "/registrations", Form("dept_id={dept}&schedule_id={schedule}&slot_id={slot}&patient_id={pid}")),
     ("GET", "/registrations/{booking_no}", Patient, "/registrations/{booking}", NoBody),
     ("POST", "/registrations/{booking_no}/cancel", Patient, "/registrations/{booking}/cancel", NoBody),
+    ("GET", "/inpatient/fees", Patient, "/inpatient/fees?patient={pid}", NoBody),
     ("GET", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", NoBody),
     ("POST", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", Form("slot_id=S20260101D0101011-1")),
     ("POST", "/registrations/{booking_no}/check-in", Patient, "/registrations/{booking}/check-in", NoBody),

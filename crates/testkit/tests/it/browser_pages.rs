@@ -40,7 +40,7 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     // waiting to be paid.
     sign_in_and_add_self(&b, &t, &base, "oDemo_zhangwei_0001", "张伟").await;
     let (_, api_cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
-    t.add_demo_patient(&api_cookie, "黄强", "parent").await;
+    let huang = t.add_demo_patient(&api_cookie, "黄强", "parent").await;
     book_first_free_slot(&b, &clock, &base, "0101", None).await;
     let order_page = b.client.current_url().await.unwrap().path().to_owned();
     b.client.goto(&format!("{base}/registrations")).await.unwrap();
@@ -66,6 +66,7 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
         "/children".into(),
         "/children/bind".into(),
         "/inpatient".into(),
+        format!("/inpatient/fees?patient={huang}"),
         "/card".into(),
         "/agreements/service".into(),
         "/agreements/privacy".into(),

@@ -159,7 +159,7 @@ async fn bills_settlement_reports_and_inpatient() {
     assert_eq!(bal, Fen(stay.deposit_balance.0 + 100_000));
     assert_eq!(his.pay_deposit(&stay.inpatient_no, Fen(100_000), "DEP-2").await.unwrap(), bal, "same trade number, no second deposit");
     let fees = his.daily_fees(&stay.inpatient_no, today()).await.unwrap();
-    assert_eq!(fees.items.iter().map(|i| i.amount.0).sum::<i64>(), fees.total.0);
+    assert_eq!(fees.items.iter().map(|i| i.item.amount.0).sum::<i64>(), fees.total.0);
 }
 
 #[tokio::test]

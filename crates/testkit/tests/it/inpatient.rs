@@ -2,6 +2,7 @@
 //! hospital, owed money reads as 欠费, the day of the stay and how long the balance lasts at
 //! the last three days' average, and the limits of a top-up are said before paying.
 use testkit::{TestApp, on_both_backends};
+// The daily fee list (OTH-4) is tested below too: a day per page with its classes and self-pay.
 
 on_both_backends! {
     async fn the_page_opens_on_the_patient_in_hospital_and_names_arrears(backend) {
@@ -17,8 +18,8 @@ on_both_backends! {
         // Admitted six days ago: the seventh day; the last three days' lists give the average,
         // and a balance already owed lasts no day.
         assert!(page.contains("（住院第7天）"), "{page}");
-        let cat = sim::demo::fee_catalogue();
-        let daily = domain::Fen(cat[6].amount.0 + cat[7].amount.0 + cat[0].amount.0);
+        let day_total = |d: i64| sim::demo::inpatient_day(d).iter().map(|l| l.0.amount.0).sum::<i64>();
+        let daily = domain::Fen((day_total(3) + day_total(4) + day_total(5)) / 3);
         assert!(page.contains(&format!("近3日日均费用 ¥{}", domain::format::yuan(daily))) && page.contains("每日费用将继续累计欠费"), "{page}");
         // Without the HIS's daily lists there is no estimate rather than a wrong one.
         t.set_his_faults(serde_json::json!({"fail_next": [["daily_list", "9999"]]})).await;
@@ -30,5 +31,47 @@ on_both_backends! {
         assert!(page.contains("暂无在院记录"));
         let card = TestApp::http().get(t.url("/card")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
         assert!(card.contains("单次可充值 1–5000 元"));
+    }
+}
+
+on_both_backends! {
+    async fn the_daily_fee_list_pages_day_by_day_with_classes_and_self_pay(backend) {
+        let t = TestApp::spawn(backend).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let zhang = t.add_demo_patient(&cookie, "张伟", "self").await;
+        let huang = t.add_demo_patient(&cookie, "黄强", "parent").await;
+        let get = |path: String, cookie: String| {
+            let url = t.url(&path);
+            async move { TestApp::http().get(url).header("cookie", cookie).send().await.unwrap() }
+        };
+        // Today is the seventh day (admitted six days ago); its list is day 6 of the HIS's.
+        let page = get(format!("/inpatient/fees?patient={huang}"), cookie.clone()).await.text().await.unwrap();
+        assert!(page.contains("（住院第7天）") && page.contains("id=\"prev-day\"") && !page.contains("id=\"next-day\""), "{page}");
+        let today = sim::demo::inpatient_day(6);
+        let total: i64 = today.iter().map(|l| l.0.amount.0).sum();
+        assert!(page.contains(&format!("¥{}", domain::format::yuan(domain::Fen(total)))), "the day's total: {page}");
+        for (item, spec, _, _) in &today {
+            assert!(page.contains(&item.name) && page.contains(spec), "{} {spec}", item.name);
+        }
+        // The second day: tests (甲, 乙 with a 10% self-pay share), a medicine (乙), a self-pay item (丙).
+        let admitted = t.app.today() - chrono::Duration::days(6);
+        let day2 = (admitted + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+        let page = get(format!("/inpatient/fees?patient={huang}&date={day2}"), cookie.clone()).await.text().await.unwrap();
+        assert!(page.contains("（住院第2天）") && page.contains("id=\"next-day\""), "{page}");
+        let lines = sim::demo::inpatient_day(1);
+        let class_total = |c: &str| lines.iter().filter(|l| l.2 == c).map(|l| l.0.amount.0).sum::<i64>();
+        let self_pay_b: i64 = lines.iter().filter(|l| l.2 == "乙").map(|l| (l.0.amount.0 * 100 + 500) / 1000).sum();
+        let classes = page.split("id=\"class-totals\"").nth(1).unwrap();
+        assert!(classes.contains(&format!("甲类</td><td class=\"num\">¥{}", domain::format::yuan(domain::Fen(class_total("甲"))))), "{classes}");
+        assert!(classes.contains(&format!("其中自付 ¥{}", domain::format::yuan(domain::Fen(self_pay_b)))), "{classes}");
+        assert!(classes.contains(&format!("丙类</td><td class=\"num\">¥{}", domain::format::yuan(domain::Fen(class_total("丙"))))), "{classes}");
+        // Days outside the stay are kept within it.
+        let page = get(format!("/inpatient/fees?patient={huang}&date=2000-01-01"), cookie.clone()).await.text().await.unwrap();
+        assert!(page.contains("（住院第1天）") && !page.contains("id=\"prev-day\""), "{page}");
+        // Someone not in hospital: back to the inpatient page; another account's patient: not found.
+        let r = TestApp::http().get(t.url(&format!("/inpatient/fees?patient={zhang}"))).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(testkit::location(r.headers()), format!("/inpatient?patient={zhang}"));
+        let (_, other) = t.wechat_sign_in("oDemo_lina_0002").await;
+        assert_eq!(get(format!("/inpatient/fees?patient={huang}"), other).await.status(), 404);
     }
 }
