@@ -37,7 +37,12 @@ async fn a_report_from_pending_to_saved_on_the_phone() {
         let (b, base) = (&b, base.clone());
         async move {
             b.client.goto(&format!("{base}/reports/{order_no}")).await.unwrap();
-            b.wait_for("#report").await.attr("data-state").await.unwrap().unwrap()
+            b.wait_for("footer").await;
+            // Until the LIS's event has reached us the page is "not found": ask again.
+            match b.client.find(fantoccini::Locator::Css("#report")).await {
+                Ok(r) => r.attr("data-state").await.unwrap().unwrap_or_default(),
+                Err(_) => String::new(),
+            }
         }
     };
     let wait_state = |want: &'static str| {
