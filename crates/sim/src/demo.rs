@@ -326,15 +326,13 @@ impl DemoHospital {
 }
 
 /// A few fee lines for demo bills (outpatient) and daily lists (inpatient).
+/// A fee line of `qty` at `price` fen each.
+fn fee(code: &str, name: &str, qty: u32, price: i64, insurable: bool) -> FeeItem {
+    FeeItem { item_code: code.into(), name: name.into(), qty, unit_price: Fen(price), amount: Fen(price * i64::from(qty)), insurable }
+}
+
 pub fn fee_catalogue() -> Vec<FeeItem> {
-    let f = |code: &str, name: &str, price: i64, insurable: bool| FeeItem {
-        item_code: code.into(),
-        name: name.into(),
-        qty: 1,
-        unit_price: Fen(price),
-        amount: Fen(price),
-        insurable,
-    };
+    let f = |code: &str, name: &str, price: i64, insurable: bool| fee(code, name, 1, price, insurable);
     vec![
         f("250101001", "血常规（五分类）", 2500, true),
         f("250301001", "C反应蛋白测定", 3000, true),
@@ -352,14 +350,7 @@ pub fn fee_catalogue() -> Vec<FeeItem> {
 /// bed and nursing every day, tests on the first days, medicines most days, a self-pay item
 /// now and then — each with its specification, catalogue class (甲/乙/丙) and self-pay rate.
 pub fn inpatient_day(day: i64) -> Vec<(FeeItem, &'static str, &'static str, f64)> {
-    let f = |code: &str, name: &str, qty: u32, price: i64, insurable: bool| FeeItem {
-        item_code: code.into(),
-        name: name.into(),
-        qty,
-        unit_price: Fen(price),
-        amount: Fen(price * i64::from(qty)),
-        insurable,
-    };
+    let f = fee;
     let mut out = vec![(f("310100001", "床位费（三人间）", 1, 6000, true), "间/日", "甲", 0.0), (f("120100001", "一级护理", 1, 2600, true), "日", "甲", 0.0)];
     if day < 2 {
         out.push((f("250101001", "血常规（五分类）", 1, 2500, true), "次", "甲", 0.0));

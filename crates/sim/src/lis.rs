@@ -283,6 +283,7 @@ impl LabState {
     ) -> render::ReportDoc {
         let o = &self.orders[i];
         let (kind, _, specimen, _) = test_profile(&o.item_code).unwrap_or(("LIS", "", "", ""));
+        let (verify_code, verify_url) = self.verify_link(report_no);
         let t = |x: Option<DateTime<Utc>>| x.map(|x| domain::clock::to_local(x).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
         render::ReportDoc {
             hospital: "深圳市示范人民医院".into(),
@@ -318,8 +319,8 @@ impl LabState {
             reviewed_at: t(Some(now)),
             note: "本报告仅对所检标本负责。（LIS 打印件）".into(),
             footer: format!("深圳市示范人民医院 {}", if kind == "PACS" { "放射科" } else { "检验科" }),
-            verify_code: self.verify_link(report_no).0,
-            verify_url: self.verify_link(report_no).1,
+            verify_code,
+            verify_url,
         }
     }
 

@@ -166,24 +166,16 @@ impl Store {
 
     pub async fn booking_by_order(&self, order_no: &str) -> Result<Option<BookingRow>, DomainError> {
         // A 改约 leaves two bookings on one order: the newest is the one it pays for now.
-        registration::Entity::find()
-            .filter(registration::Column::OrderNo.eq(order_no))
-            .order_by_desc(registration::Column::Id)
-            .one(&self.db)
-            .await
-            .map_err(db_err)
-            .map(|o| o.map(BookingRow::from))
+        self.newest_booking(registration::Column::OrderNo.eq(order_no)).await
     }
 
     /// The booking a 改约 moved `booking_no` to, if any.
     pub async fn booking_carried_from(&self, booking_no: &str) -> Result<Option<BookingRow>, DomainError> {
-        registration::Entity::find()
-            .filter(registration::Column::CarriedFrom.eq(booking_no))
-            .order_by_desc(registration::Column::Id)
-            .one(&self.db)
-            .await
-            .map_err(db_err)
-            .map(|o| o.map(BookingRow::from))
+        self.newest_booking(registration::Column::CarriedFrom.eq(booking_no)).await
+    }
+
+    async fn newest_booking(&self, cond: sea_orm::sea_query::SimpleExpr) -> Result<Option<BookingRow>, DomainError> {
+        registration::Entity::find().filter(cond).order_by_desc(registration::Column::Id).one(&self.db).await.map_err(db_err).map(|o| o.map(BookingRow::from))
     }
 
     /// The bookings of these patients, newest first.

@@ -59,8 +59,8 @@ pub struct PatientOrder {
     pub child_binding_required: bool,
     /// The booking a registration fee pays for: the pay page names the doctor and time.
     pub booking: Option<domain::registration::BookingRecord>,
-    /// While unpaid, the moment the place (or the order) is given up: the earlier of the
-    /// order's T_close and the HIS lock's expiry — what the countdown counts to.
+    /// While unpaid, the moment the order (and a registration's place) is given up: what
+    /// the countdown counts to.
     pub pay_by: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -125,9 +125,8 @@ impl App {
             (vec![], None, false)
         };
         let booking = if o.purpose == Purpose::Registration { self.store.booking_by_order(order_no).await? } else { None };
-        // A registration's order closes with the HIS hold (see `create_order_until`); orders
-        // made before that rule still count to the earlier of the two.
-        let pay_by = open.then(|| booking.as_ref().and_then(|b| b.lock_expires_at).map_or(row.expires_at, |lock| lock.min(row.expires_at)));
+        // A registration's order closes with the HIS hold (see `create_order_until`).
+        let pay_by = open.then_some(row.expires_at);
         Ok(PatientOrder {
             row,
             patient,

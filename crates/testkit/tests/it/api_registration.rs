@@ -530,6 +530,28 @@ on_both_backends! {
     }
 }
 
+/// 张伟's paid booking in 0112 whose session the office then suspends:
+/// (his cookie, the suspended session, the booking as booked, its number, its order, his account).
+struct Suspended {
+    zhang: String,
+    sched: String,
+    paid: Value,
+    old_no: String,
+    order_no: String,
+    account: i64,
+}
+
+async fn paid_then_suspended(t: &TestApp, key: &str) -> Suspended {
+    let (zhang, ids) = account(t, "oDemo_zhangwei_0001", &["张伟"]).await;
+    let (sched, slot, _) = free_slot(t, "0112", 1).await;
+    let paid: Value = book(t, &zhang, key, ids[0], "0112", &slot).await.json().await.unwrap();
+    let (old_no, order_no) = (paid["booking_no"].as_str().unwrap().to_owned(), paid["order_no"].as_str().unwrap().to_owned());
+    pay_self(t, &order_no).await;
+    suspend(t, "0112", &sched, paid["visit_date"].as_str().unwrap()).await;
+    let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    Suspended { zhang, sched, paid, old_no, order_no, account }
+}
+
 /// 停诊 of `sched` by the outpatient office, confirmed.
 async fn suspend(t: &TestApp, dept: &str, sched: &str, date: &str) {
     let office = t.staff_sign_in("outpatient01").await;
@@ -545,12 +567,7 @@ async fn page(t: &TestApp, cookie: &str, path: &str) -> String {
 on_both_backends! {
     async fn a_suspended_booking_says_so_and_is_rebooked_with_its_payment(backend) {
         let (t, _) = spawn(backend).await;
-        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
-        let (sched, slot, _) = free_slot(&t, "0112", 1).await;
-        let paid: Value = book(&t, &zhang, "r-1", ids[0], "0112", &slot).await.json().await.unwrap();
-        let (old_no, order_no) = (paid["booking_no"].as_str().unwrap().to_owned(), paid["order_no"].as_str().unwrap().to_owned());
-        pay_self(&t, &order_no).await;
-        suspend(&t, "0112", &sched, paid["visit_date"].as_str().unwrap()).await;
+        let Suspended { zhang, sched, paid, old_no, order_no, account } = paid_then_suspended(&t, "r-1").await;
         // The list and the page say 停诊, not 预约成功; no visit number, no 签到 instructions.
         let list = page(&t, &zhang, "/registrations").await;
         let row = list.split(&format!("data-booking=\"{old_no}\"")).nth(1).unwrap().split("</li>").next().unwrap();
@@ -559,7 +576,7 @@ on_both_backends! {
         assert!(detail.contains("已停诊") && !detail.contains("预约成功") && !detail.contains("签到") && !detail.contains("id=\"see-no\""), "{detail}");
         assert!(detail.contains(&format!("href=\"/registrations/{old_no}/rebook\"")), "{detail}");
         // 改约 offers other sessions of the department, the same doctor's first.
-        let options = t.app.rebook_options(t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap(), &old_no).await.unwrap();
+        let options = t.app.rebook_options(account, &old_no).await.unwrap();
         assert!(!options.sessions.is_empty() && options.sessions.iter().all(|s| s.schedule_id != sched));
         let firsts: Vec<bool> = options.sessions.iter().map(|s| s.same_doctor).collect();
         assert!(firsts.windows(2).all(|w| w[0] >= w[1]), "the same doctor first: {firsts:?}");
@@ -614,13 +631,7 @@ on_both_backends! {
 on_both_backends! {
     async fn a_rebook_whose_his_answer_is_lost_is_finished_by_its_job(backend) {
         let (t, clock) = spawn(backend).await;
-        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
-        let (sched, slot, _) = free_slot(&t, "0112", 1).await;
-        let paid: Value = book(&t, &zhang, "j-1", ids[0], "0112", &slot).await.json().await.unwrap();
-        let (old_no, order_no) = (paid["booking_no"].as_str().unwrap().to_owned(), paid["order_no"].as_str().unwrap().to_owned());
-        pay_self(&t, &order_no).await;
-        suspend(&t, "0112", &sched, paid["visit_date"].as_str().unwrap()).await;
-        let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+        let Suspended { zhang, old_no, order_no, account, .. } = paid_then_suspended(&t, "j-1").await;
         let options = t.app.rebook_options(account, &old_no).await.unwrap();
         let new_slot = options.sessions.iter().find(|s| s.carries_payment).unwrap().slots[0].0.clone();
         // The HIS confirms the new place, but its answers are lost (and the retry's too).
@@ -653,13 +664,7 @@ on_both_backends! {
 on_both_backends! {
     async fn a_rebook_at_another_fee_is_paid_anew_and_the_old_fee_goes_back(backend) {
         let (t, _) = spawn(backend).await;
-        let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
-        let (sched, slot, _) = free_slot(&t, "0112", 1).await;
-        let paid: Value = book(&t, &zhang, "f-1", ids[0], "0112", &slot).await.json().await.unwrap();
-        let (old_no, order_no) = (paid["booking_no"].as_str().unwrap().to_owned(), paid["order_no"].as_str().unwrap().to_owned());
-        pay_self(&t, &order_no).await;
-        suspend(&t, "0112", &sched, paid["visit_date"].as_str().unwrap()).await;
-        let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+        let Suspended { zhang, old_no, order_no, account, .. } = paid_then_suspended(&t, "f-1").await;
         let options = t.app.rebook_options(account, &old_no).await.unwrap();
         let other = options.sessions.iter().find(|s| !s.carries_payment).expect("a doctor with another fee");
         let new_slot = other.slots[0].0.clone();

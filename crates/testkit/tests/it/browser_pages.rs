@@ -118,7 +118,7 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
             for form in b.client.find_all(Locator::Css("form[method='post']")).await.unwrap() {
                 let action = form.attr("action").await.unwrap().unwrap_or_default();
                 let irreversible = ["/cancel", "/delete", "/unbind", "/rebook", "/remove"].iter().any(|w| action.contains(w));
-                if irreversible && form.find(Locator::Css("input[name='confirmed']")).await.is_ok() && !p.contains("/rebook") {
+                if irreversible && form.find(Locator::Css("input[name='confirmed']")).await.is_ok() {
                     unconfirmed.push(format!("{p}: {action}"));
                 }
             }
