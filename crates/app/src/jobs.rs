@@ -33,6 +33,8 @@ impl Registry {
             .with(crate::billing::REFUND_NOTICE, crate::billing::RefundNotice)
             .with(crate::billing::INSURANCE_REVERSE, crate::billing::InsuranceReverse)
             .with(crate::billing::ORDER_FULFIL, crate::billing::FulfilOrder)
+            .with(crate::inpatient::discharge::DISCHARGE_SETTLE, crate::inpatient::discharge::SettleDischarge)
+            .with(crate::inpatient::discharge::DISCHARGE_REFUND, crate::inpatient::discharge::RefundPart)
             .with(crate::billing::late::LATE_REFUND, crate::billing::late::LateRefund)
             .with(crate::billing::reconcile::RECONCILE_DAILY, crate::billing::reconcile::ReconcileDaily)
             .with(crate::registration::BOOKING_SETTLE_LOCK, crate::registration::SettleLock)

@@ -60,6 +60,7 @@ error_codes! {
     // Money
     OrderNotFound => ("ORDER_NOT_FOUND", 404, "未找到该订单"),
     OrderStateConflict => ("ORDER_STATE_CONFLICT", 409, "订单状态已变化，请刷新后查看"),
+    DischargeQuoteChanged => ("DISCHARGE_QUOTE_CHANGED", 409, "住院费用刚刚有更新，请重新核对后再确认结算"),
     AmountMismatch => ("AMOUNT_MISMATCH", 422, "金额与订单不符"),
     RefundExceedsCaptured => ("REFUND_EXCEEDS_CAPTURED", 409, "退款金额超过可退金额"),
     InsuranceAuthFailed => ("INSURANCE_AUTH_FAILED", 422, "医保授权未成功，请重新授权或选择自费支付"),

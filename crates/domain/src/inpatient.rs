@@ -50,6 +50,9 @@ pub struct DepositPayment {
     pub channel: DepositChannel,
     /// The platform's order for a deposit paid online.
     pub order_no: Option<String>,
+    /// Who paid it as the HIS recorded it (the cashier's name at the window, 本人/家属 online).
+    #[serde(default)]
+    pub payer: String,
 }
 
 impl DepositPayment {
@@ -204,6 +207,114 @@ pub fn days_covered(balance: Fen, recent_days: &[Fen]) -> Option<(Fen, i64)> {
     (average > 0).then(|| (Fen(average), (balance.0 / average).max(0)))
 }
 
+/// The HIS's pre-settlement of a closed stay (住院预结算; for an insured patient the HIS
+/// settles the funds' part with the centre, NHSA 2303): the total and who pays what. The
+/// self-pay share is what the deposits are set against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DischargeQuote {
+    pub pre_settle_id: String,
+    pub total: Fen,
+    /// The insurance funds' part (统筹 and the other funds), paid by the centre.
+    pub fund: Fen,
+    /// Paid from the patient's medical-insurance personal account.
+    pub personal_account: Fen,
+    /// The patient's own share (个人现金支付).
+    pub self_pay: Fen,
+    /// The deposits that funded the stay, as the HIS holds them.
+    pub deposits: Vec<DepositPayment>,
+    /// The centre's settlement fields where the HIS passes them through (insured stays).
+    pub insurance: Option<InsuranceSettlementInfo>,
+}
+
+impl DischargeQuote {
+    /// What the deposits still hold.
+    pub fn deposits_held(&self) -> Fen {
+        Fen(self.deposits.iter().map(|d| d.refundable().0).sum())
+    }
+}
+
+/// The NHSA inpatient settlement (2303 pre-settle / 2304 settle) as the HIS passes it on:
+/// identifiers to keep with the discharge, and the parts a patient is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsuranceSettlementInfo {
+    /// 就诊ID (mdtrt_id).
+    pub mdtrt_id: String,
+    /// 结算ID (setl_id): only once settled (2304).
+    pub setl_id: Option<String>,
+    /// 人员编号 (psn_no).
+    pub psn_no: String,
+    /// 险种类型 (insutype, e.g. 310 职工基本医疗保险, 390 城乡居民).
+    pub insutype: String,
+    /// The funds that paid, each with its Chinese name (统筹基金, 大病补充 …), non-zero only.
+    pub funds: Vec<(String, Fen)>,
+    /// 起付线 reached this stay (act_pay_dedc).
+    pub deductible: Fen,
+    /// 全自费 (fulamt_ownpay_amt): 丙类 items.
+    pub full_self_pay: Fen,
+    /// 先行自付 (preselfpay_amt): the 乙类 shares.
+    pub pre_self_pay: Fen,
+    /// 超限价自费 (overlmt_selfpay).
+    pub over_limit: Fen,
+}
+
+/// Where a discharge settlement of the platform stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DischargeState {
+    /// The deposits fell short: the balance order waits to be paid.
+    AwaitingPayment,
+    /// Confirmed (and paid, if anything was due): the HIS is settling it.
+    Settling,
+    /// The HIS settled it; any surplus is on its way back.
+    Settled,
+    /// The stay was settled at the window meanwhile: nothing of ours moved money.
+    SettledElsewhere,
+    /// The HIS refused the settlement; whatever was paid for it goes back (P6).
+    Failed,
+    /// The balance order closed unpaid: the patient may start again.
+    Abandoned,
+}
+
+impl DischargeState {
+    pub const ALL: [Self; 6] = [Self::AwaitingPayment, Self::Settling, Self::Settled, Self::SettledElsewhere, Self::Failed, Self::Abandoned];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::Settling => "settling",
+            Self::Settled => "settled",
+            Self::SettledElsewhere => "settled_elsewhere",
+            Self::Failed => "failed",
+            Self::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::AwaitingPayment => "待补缴",
+            Self::Settling => "结算中",
+            Self::Settled => "已结算",
+            Self::SettledElsewhere => "已在窗口结算",
+            Self::Failed => "结算未成功",
+            Self::Abandoned => "已取消",
+        }
+    }
+
+    /// Whether the discharge still holds the stay (a second one may not start).
+    pub fn is_active(self) -> bool {
+        !matches!(self, Self::Abandoned | Self::Failed)
+    }
+
+    /// Whether it is over (the page stops refreshing).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Settled | Self::SettledElsewhere | Self::Failed | Self::Abandoned)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +329,7 @@ mod tests {
             refunded: Fen(refunded),
             channel,
             order_no: channel.refunds_online().then(|| format!("CB{no:03}")),
+            payer: String::new(),
         }
     }
 

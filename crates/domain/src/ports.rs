@@ -136,6 +136,79 @@ pub struct InpatientStay {
     pub charges_to_date: Fen,
     /// 封账: the nurse closed the account; discharge settlement may start.
     pub account_closed: bool,
+    /// 主治医生 and 责任护士, as the HIS names them.
+    pub doctor: String,
+    pub nurse: String,
+    /// The admission diagnosis as the HIS words it.
+    pub diagnosis: String,
+    /// The doctor has ordered the discharge (出院医嘱).
+    pub discharge_ordered: bool,
+    /// When the stay was settled (on the phone or at the window); the HIS keeps a settled
+    /// stay visible for some days so the patient can see how it ended.
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+/// A patient of a ward as the nurse station lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WardInpatient {
+    pub his_patient_id: String,
+    pub name: String,
+    pub stay: InpatientStay,
+}
+
+/// What the platform asks the HIS to settle (住院结算; NHSA 2304 where insured).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DischargeSettleRequest {
+    pub inpatient_no: String,
+    pub pre_settle_id: String,
+    /// Ours, unique per discharge: the HIS answers a repeat with the same settlement.
+    pub settle_no: String,
+    /// The balance paid on the phone, with its order number, when the deposits fell short.
+    pub paid: Option<(String, Fen)>,
+    /// How the surplus goes back, per deposit.
+    pub refunds: Vec<crate::inpatient::SurplusPart>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DischargeSettleOutcome {
+    Settled {
+        settle_id: String,
+        invoice_no: String,
+        settled_at: DateTime<Utc>,
+        insurance: Option<crate::inpatient::InsuranceSettlementInfo>,
+    },
+    /// The stay was settled another way (at the window) before ours arrived.
+    SettledElsewhere {
+        settled_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// 出院小结 and what the patient takes home.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DischargeSummary {
+    pub admitted_on: NaiveDate,
+    pub discharged_on: NaiveDate,
+    pub admission_diagnosis: String,
+    pub discharge_diagnosis: String,
+    /// 诊疗经过 and 出院情况, as written.
+    pub course: String,
+    pub condition: String,
+    /// 出院医嘱.
+    pub advice: String,
+    pub medicines: Vec<TakeHomeMedicine>,
+    /// The follow-up visit the doctor asked for: (when, where/which clinic).
+    pub follow_up: Option<(NaiveDate, String)>,
+    pub doctor: String,
+    /// The HIS's own PDF, when it has one (a report file id).
+    pub pdf_file_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakeHomeMedicine {
+    pub name: String,
+    pub spec: String,
+    pub qty: String,
+    pub usage: String,
 }
 
 /// A patient's visiting card (就诊卡) with its stored value.
@@ -241,6 +314,20 @@ pub trait HisPort: Send + Sync {
     async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError>;
+    /// The deposits of a stay, each with its channel and what was given back of it.
+    async fn stay_deposits(&self, inpatient_no: &str) -> Result<Vec<crate::inpatient::DepositPayment>, DomainError>;
+    /// The patients in hospital (and those settled in the last days), for the nurse station.
+    async fn ward_inpatients(&self) -> Result<Vec<WardInpatient>, DomainError>;
+    /// 封账: closes the stay's account for discharge; closing a closed one changes nothing.
+    async fn close_account(&self, inpatient_no: &str, operator: &str) -> Result<(), DomainError>;
+    /// 住院预结算 of a closed stay.
+    async fn discharge_pre_settle(&self, inpatient_no: &str) -> Result<crate::inpatient::DischargeQuote, DomainError>;
+    /// 住院结算: idempotent on `settle_no`.
+    async fn discharge_settle(&self, req: &DischargeSettleRequest) -> Result<DischargeSettleOutcome, DomainError>;
+    /// 撤销住院结算 (NHSA 2305): reopens the stay's account; the deposits are held again.
+    async fn cancel_discharge_settlement(&self, settle_id: &str, reason: &str) -> Result<(), DomainError>;
+    /// 出院小结; `None` until the doctor has written it.
+    async fn discharge_summary(&self, inpatient_no: &str) -> Result<Option<DischargeSummary>, DomainError>;
     async fn trade_records(&self, date: NaiveDate) -> Result<Vec<HisTradeRecord>, DomainError>;
 }
 

@@ -366,6 +366,38 @@ pub fn inpatient_day(day: i64) -> Vec<(FeeItem, &'static str, &'static str, f64)
     out
 }
 
+/// What a stay is for: its procedures add to the ward's daily charges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StayProfile {
+    /// 心血管内科: examinations on the first day, coronary angiography on the second.
+    Cardiology,
+    /// 骨科: CT on the first day, an operation with an implant on the second.
+    Orthopaedics,
+}
+
+/// One day (0 = admission day) of a stay of `profile`: the ward's daily lines
+/// ([`inpatient_day`]) and the profile's procedures that day.
+pub fn stay_day(profile: StayProfile, day: i64) -> Vec<(FeeItem, &'static str, &'static str, f64)> {
+    let f = fee;
+    let mut out = inpatient_day(day);
+    match (profile, day) {
+        (StayProfile::Cardiology, 0) => {
+            out.push((f("220600002", "经胸超声心动图", 1, 28_000, true), "次", "甲", 0.0));
+            out.push((f("310701009", "动态心电图", 1, 18_000, true), "次", "甲", 0.0));
+        }
+        (StayProfile::Cardiology, 1) => out.push((f("320200001", "冠状动脉造影术", 1, 320_000, true), "次", "乙", 0.1)),
+        (StayProfile::Orthopaedics, 0) => out.push((f("210300001", "下肢CT平扫", 1, 42_000, true), "次", "甲", 0.0)),
+        (StayProfile::Orthopaedics, 1) => {
+            out.push((f("331505004", "股骨干骨折切开复位内固定术", 1, 286_000, true), "次", "乙", 0.1));
+            out.push((f("330100003", "全身麻醉", 1, 86_000, true), "次", "甲", 0.0));
+            out.push((f("HC2001", "锁定加压接骨板", 1, 480_000, true), "块", "乙", 0.3));
+        }
+        _ => {}
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod dialect;
 pub mod entity;
 pub mod idempotency;
 pub mod identity;
+pub mod inpatient;
 pub mod insurance;
 pub mod journey;
 pub mod messages;

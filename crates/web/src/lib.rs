@@ -13,6 +13,7 @@ pub mod error;
 pub mod idempotency;
 pub mod identity;
 pub mod inpatient;
+pub mod inpatient_console;
 pub mod insurance;
 pub mod messages;
 pub mod messages_console;
@@ -121,7 +122,9 @@ const STAFF_OUTPATIENT: &[Role] = &[Role::Outpatient, Role::Admin];
 /// Who answers for the patients' notices: the outpatient office and the administrators.
 const STAFF_MESSAGES: &[Role] = &[Role::Outpatient, Role::Admin];
 /// Who acts on the tasks critical notices hand over (a ward, a department, the office).
-const STAFF_TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Admin];
+const STAFF_TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Finance, Role::Admin];
+/// The nurse station: the wards' nurses, the inpatient cashiers (finance) and administrators.
+const STAFF_WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 /// The lab console: the lab marks specimens, the reviewing doctor releases reports.
 const STAFF_LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 
@@ -176,6 +179,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/tasks", get(messages_console::tasks))
         .route("/staff/tasks/{id}/close", post(messages_console::close_task))
         .route_layer(from_fn_with_state((st.clone(), STAFF_TASKS), auth::require_roles));
+    let staff_ward = Router::new()
+        .route("/staff/ward", get(inpatient_console::ward))
+        .route("/staff/ward/close", post(inpatient_console::close))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_WARD), auth::require_roles));
     let staff_lab = Router::new()
         .route("/staff/lab", get(reports_console::lab))
         .route("/staff/lab/{order_no}/reject", post(reports_console::reject))
@@ -203,6 +210,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_messages)
         .merge(staff_tasks)
         .merge(staff_lab)
+        .merge(staff_ward)
         .route("/api/v1/me/patients", get(identity::api_list_patients).post(identity::api_add_patient))
         .route("/api/v1/me/patients/{id}", delete(identity::api_remove_patient))
         .route("/api/v1/departments", get(registration::api_departments))
@@ -244,6 +252,8 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/inpatient", get(inpatient::inpatient))
         .route("/inpatient/deposit", post(inpatient::top_up))
         .route("/inpatient/fees", get(inpatient::fee_day))
+        .route("/inpatient/discharge", get(inpatient::discharge).post(inpatient::confirm_discharge))
+        .route("/inpatient/discharge/{no}", get(inpatient::discharge_result))
         .route("/card", get(cards::card))
         .route("/card/recharge", post(cards::recharge))
         .route("/bills", get(billing::bills))

@@ -170,6 +170,9 @@ impl JobHandler for FulfilOrder {
         if super::topup::fulfil(app, &order_no, &subject, row.patient_id, row.order.total()).await? {
             return Ok(());
         }
+        if let Some(discharge_no) = subject.strip_prefix("discharge:") {
+            return crate::inpatient::discharge::fulfil_balance(app, discharge_no, &order_no).await;
+        }
         if let Some(booking_no) = subject.strip_prefix("reg:") {
             return crate::registration::fulfil_registration(app, booking_no, &order_no, row.order.total()).await;
         }

@@ -678,6 +678,39 @@ pub const SCENES: &[Scene] = &[
         body: "{{ patient_name_masked }}您好，您已可办理出院，{{ ward }}已完成封账，可在手机上核对费用并完成出院结算。",
         fields: &[("thing1", "{{ ward }}"), ("thing2", "可在线出院结算")],
         variables: &["inpatient_no", "ward"],
+        superseded_by: &["discharge.settled"],
+        needs_ack: false,
+        navigates: false,
+    },
+    Scene {
+        code: "discharge.settled",
+        name_zh: "出院结算成功通知",
+        category: Category::Inpatient,
+        criticality: Criticality::Critical,
+        expiry_hours: 168,
+        link: "/inpatient/discharge/{{ discharge_no }}",
+        title: "出院结算成功",
+        body: "{{ patient_name_masked }}您好，您的出院结算已完成：住院总费用{{ total_yuan }}元，医保基金支付{{ fund_yuan }}元，个人自付{{ self_pay_yuan }}元。{% if refund %}押金余额{{ refund_yuan }}元退还给您。{% endif %}{% if refund_online %}其中{{ refund_online_yuan }}元原路退回，1–7个工作日到账。{% endif %}{% if refund_window %}{{ refund_window_yuan }}元请于工作日8:00–17:30到住院部1楼出院结算窗口领取。{% endif %}{% if paid %}已补缴{{ paid_yuan }}元。{% endif %}祝您早日康复。",
+        fields: &[("amount1", "{{ self_pay_yuan }}"), ("amount2", "{{ refund_yuan }}"), ("character_string3", "{{ invoice_no }}")],
+        variables: &[
+            "discharge_no",
+            "inpatient_no",
+            "total",
+            "total_yuan",
+            "fund",
+            "fund_yuan",
+            "self_pay",
+            "self_pay_yuan",
+            "refund",
+            "refund_yuan",
+            "refund_online",
+            "refund_online_yuan",
+            "refund_window",
+            "refund_window_yuan",
+            "paid",
+            "paid_yuan",
+            "invoice_no",
+        ],
         superseded_by: &[],
         needs_ack: false,
         navigates: false,
@@ -832,7 +865,8 @@ mod tests {
         for n in msg2 {
             assert!(SCENES.iter().any(|s| s.name_zh == n), "{n} has no scene");
         }
-        for more in ["手术通知", "入院提醒", "出院提醒", "取药提醒", "危急值通知", "检查注意事项", "用药指导"] {
+        for more in ["手术通知", "入院提醒", "出院提醒", "取药提醒", "危急值通知", "检查注意事项", "用药指导", "出院结算成功通知"]
+        {
             assert!(SCENES.iter().any(|s| s.name_zh == more), "{more} has no scene");
         }
         let mut codes: Vec<_> = SCENES.iter().map(|s| s.code).collect();

@@ -242,6 +242,43 @@ impl HisPort for HisClient {
         decode::daily_fees(self.call_ok("daily_list", json!({"inpatientNo": inpatient_no, "date": date.to_string()})).await?)
     }
 
+    async fn stay_deposits(&self, inpatient_no: &str) -> Result<Vec<domain::inpatient::DepositPayment>, DomainError> {
+        decode::stay_deposits("inhospital_deposits", self.call_ok("inhospital_deposits", json!({"inpatientNo": inpatient_no})).await?)
+    }
+
+    async fn ward_inpatients(&self) -> Result<Vec<WardInpatient>, DomainError> {
+        decode::ward_inpatients(self.call_ok("ward_inpatients", json!({})).await?)
+    }
+
+    async fn close_account(&self, inpatient_no: &str, operator: &str) -> Result<(), DomainError> {
+        self.call_ok("inhospital_close", json!({"inpatientNo": inpatient_no, "operator": operator})).await.map(|_| ())
+    }
+
+    async fn discharge_pre_settle(&self, inpatient_no: &str) -> Result<domain::inpatient::DischargeQuote, DomainError> {
+        decode::discharge_quote(self.call_ok("inhospital_presettle", json!({"inpatientNo": inpatient_no})).await?)
+    }
+
+    async fn discharge_settle(&self, req: &DischargeSettleRequest) -> Result<DischargeSettleOutcome, DomainError> {
+        let refunds: Vec<Value> = req
+            .refunds
+            .iter()
+            .map(|p| json!({"depositNo": p.deposit_no, "amount": p.amount.0, "refundWay": if p.at_window() { "WINDOW" } else { "ORIGINAL" }}))
+            .collect();
+        let data = json!({
+            "inpatientNo": req.inpatient_no, "preSettleId": req.pre_settle_id, "settleNo": req.settle_no,
+            "payTradeNo": req.paid.as_ref().map(|p| p.0.clone()), "payAmount": req.paid.as_ref().map_or(0, |p| p.1.0), "refunds": refunds,
+        });
+        decode::discharge_settled(self.call("inhospital_settle", data).await?)
+    }
+
+    async fn cancel_discharge_settlement(&self, settle_id: &str, reason: &str) -> Result<(), DomainError> {
+        self.call_ok("inhospital_cancel_settle", json!({"settleId": settle_id, "reason": reason})).await.map(|_| ())
+    }
+
+    async fn discharge_summary(&self, inpatient_no: &str) -> Result<Option<DischargeSummary>, DomainError> {
+        decode::discharge_summary(self.call("discharge_summary", json!({"inpatientNo": inpatient_no})).await?)
+    }
+
     async fn trade_records(&self, date: NaiveDate) -> Result<Vec<HisTradeRecord>, DomainError> {
         decode::trade_records(self.call_ok("trade_check", json!({"date": date.to_string()})).await?)
     }

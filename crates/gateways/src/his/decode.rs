@@ -451,6 +451,13 @@ pub const OPERATIONS: &[&str] = &[
     "card_recharge",
     "daily_list",
     "trade_check",
+    "inhospital_deposits",
+    "ward_inpatients",
+    "inhospital_close",
+    "inhospital_presettle",
+    "inhospital_settle",
+    "inhospital_cancel_settle",
+    "discharge_summary",
 ];
 
 /// Decodes a whole answer body for `op` exactly as the connector does after a call,
@@ -483,6 +490,12 @@ pub fn decode_answer(op: &str, body: &[u8]) -> Result<bool, DomainError> {
         "card_recharge" => card_balance(answer_ok(op, a)?).map(|_| true)?,
         "daily_list" => daily_fees(answer_ok(op, a)?).map(|_| true)?,
         "trade_check" => !trade_records(answer_ok(op, a)?)?.is_empty(),
+        "inhospital_deposits" => !stay_deposits(op, answer_ok(op, a)?)?.is_empty(),
+        "ward_inpatients" => !ward_inpatients(answer_ok(op, a)?)?.is_empty(),
+        "inhospital_close" | "inhospital_cancel_settle" => answer_ok(op, a).map(|_| true)?,
+        "inhospital_presettle" => discharge_quote(answer_ok(op, a)?).map(|_| true)?,
+        "inhospital_settle" => matches!(discharge_settled(a)?, DischargeSettleOutcome::Settled { .. }),
+        "discharge_summary" => discharge_summary(a)?.is_some(),
         _ => return Err(malformed(op, "unknown operation")),
     })
 }
@@ -753,33 +766,305 @@ pub(crate) fn specimen_rejected(order_no: &str, a: Answer) -> Result<LabSnapshot
     }
 }
 
+/// A stay as `inhospital_info` and `ward_inpatients` carry it. Doctor, nurse, diagnosis,
+/// the discharge order and the settlement time are [I] fields a HIS may leave out.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StayDto {
+    inpatient_no: String,
+    ward: String,
+    bed: String,
+    admit_time: DateTime<Utc>,
+    prepay_balance: i64,
+    total_cost: i64,
+    account_closed: bool,
+    #[serde(default)]
+    doctor: String,
+    #[serde(default)]
+    nurse: String,
+    #[serde(default)]
+    diagnosis: String,
+    #[serde(default)]
+    discharge_ordered: bool,
+    #[serde(default)]
+    settle_time: Option<DateTime<Utc>>,
+}
+
+fn stay(op: &str, r: StayDto) -> Result<InpatientStay, DomainError> {
+    Ok(InpatientStay {
+        inpatient_no: r.inpatient_no,
+        ward: r.ward,
+        bed: r.bed,
+        admitted_at: r.admit_time,
+        deposit_balance: amount(op, "prepayBalance", r.prepay_balance)?,
+        charges_to_date: amount(op, "totalCost", r.total_cost)?,
+        account_closed: r.account_closed,
+        doctor: r.doctor,
+        nurse: r.nurse,
+        diagnosis: r.diagnosis,
+        discharge_ordered: r.discharge_ordered,
+        settled_at: r.settle_time,
+    })
+}
+
 pub(crate) fn inpatient_stay(a: Answer) -> Result<Option<InpatientStay>, DomainError> {
+    match a {
+        Ok(v) => Ok(Some(stay("inhospital_info", parse("inhospital_info", v)?)?)),
+        Err((code, _)) if code == "2010" => Ok(None),
+        Err((code, msg)) => Err(refusal("inhospital_info", &code, &msg)),
+    }
+}
+
+pub(crate) fn ward_inpatients(v: Value) -> Result<Vec<WardInpatient>, DomainError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct R {
-        inpatient_no: String,
-        ward: String,
-        bed: String,
-        admit_time: DateTime<Utc>,
-        prepay_balance: i64,
-        total_cost: i64,
-        account_closed: bool,
+        patient_id: String,
+        name: String,
+        #[serde(flatten)]
+        stay: StayDto,
+    }
+    let rows: Vec<R> = parse("ward_inpatients", v)?;
+    rows.into_iter().map(|r| Ok(WardInpatient { his_patient_id: r.patient_id, name: r.name, stay: stay("ward_inpatients", r.stay)? })).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DepositDto {
+    deposit_no: String,
+    pay_time: DateTime<Utc>,
+    amount: i64,
+    #[serde(default)]
+    refunded: i64,
+    /// BANK (paid online), CASH or POS (at the window) [I].
+    pay_way: String,
+    #[serde(default)]
+    pay_trade_no: Option<String>,
+    #[serde(default)]
+    operator: String,
+}
+
+/// The deposits of a stay; what was given back of one never exceeds it.
+pub(crate) fn stay_deposits(op: &str, v: Value) -> Result<Vec<domain::inpatient::DepositPayment>, DomainError> {
+    use domain::inpatient::{DepositChannel, DepositPayment};
+    let rows: Vec<DepositDto> = parse(op, v)?;
+    rows.into_iter()
+        .map(|d| {
+            let channel = match d.pay_way.as_str() {
+                "BANK" => DepositChannel::Bank,
+                "CASH" => DepositChannel::WindowCash,
+                "POS" => DepositChannel::WindowPos,
+                _ => return Err(malformed(op, "unknown payWay")),
+            };
+            let (paid, refunded) = (amount(op, "amount", d.amount)?, amount(op, "refunded", d.refunded)?);
+            if refunded > paid || paid.0 == 0 {
+                return Err(malformed(op, "deposit refunded beyond its amount, or empty"));
+            }
+            Ok(DepositPayment {
+                deposit_no: d.deposit_no,
+                paid_at: d.pay_time,
+                amount: paid,
+                refunded,
+                channel,
+                order_no: d.pay_trade_no.filter(|t| !t.is_empty() && channel == DepositChannel::Bank),
+                payer: d.operator,
+            })
+        })
+        .collect()
+}
+
+/// Yuan as the national interface writes it (a number or a string, two decimals at most).
+fn national_yuan(op: &str, field: &str, v: Option<&Value>) -> Result<Fen, DomainError> {
+    let text = match v {
+        None | Some(Value::Null) => return Ok(Fen::ZERO),
+        Some(Value::String(s)) if s.is_empty() => return Ok(Fen::ZERO),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err(malformed(op, format!("{field} is not an amount"))),
+    };
+    let fen = Fen::parse_yuan(&text).ok_or_else(|| malformed(op, format!("{field} is not an amount")))?;
+    amount(op, field, fen.0)
+}
+
+/// The NHSA 2303/2304 `setlinfo` the HIS passes through: identifiers, the funds by name
+/// (their sum must be the HIS's fund part) and the self-pay parts a patient is shown.
+fn insurance_info(op: &str, v: &Value, fund_total: Fen) -> Result<domain::inpatient::InsuranceSettlementInfo, DomainError> {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let y = |k: &str| national_yuan(op, k, v.get(k));
+    const FUNDS: [(&str, &str); 6] = [
+        ("hifp_pay", "基本医疗保险统筹基金"),
+        ("hifmi_pay", "大病补充医疗保险"),
+        ("hifob_pay", "大额医疗费用补助"),
+        ("cvlserv_pay", "公务员医疗补助"),
+        ("maf_pay", "医疗救助基金"),
+        ("oth_pay", "其他基金"),
+    ];
+    let mut funds = Vec::new();
+    for (k, label) in FUNDS {
+        let a = y(k)?;
+        if a.0 > 0 {
+            funds.push((label.to_owned(), a));
+        }
+    }
+    if checked_sum(funds.iter().map(|f| f.1.0)) != Some(fund_total.0) || y("fund_pay_sumamt")? != fund_total {
+        return Err(malformed(op, "setlinfo funds do not add up to fundPay"));
+    }
+    let mdtrt_id = text("mdtrt_id");
+    if mdtrt_id.is_empty() {
+        return Err(malformed(op, "setlinfo without mdtrt_id"));
+    }
+    Ok(domain::inpatient::InsuranceSettlementInfo {
+        mdtrt_id,
+        setl_id: Some(text("setl_id")).filter(|x| !x.is_empty()),
+        psn_no: text("psn_no"),
+        insutype: text("insutype"),
+        funds,
+        deductible: y("act_pay_dedc")?,
+        full_self_pay: y("fulamt_ownpay_amt")?,
+        pre_self_pay: y("preselfpay_amt")?,
+        over_limit: y("overlmt_selfpay")?,
+    })
+}
+
+/// 住院预结算: the parts add up to the total, the deposits are sound, and an insured
+/// stay's funds add up to the fund part.
+pub(crate) fn discharge_quote(v: Value) -> Result<domain::inpatient::DischargeQuote, DomainError> {
+    const OP: &str = "inhospital_presettle";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        pre_settle_id: String,
+        total_fee: i64,
+        fund_pay: i64,
+        acct_pay: i64,
+        own_pay: i64,
+        deposits: Value,
+        #[serde(default)]
+        setlinfo: Option<Value>,
+    }
+    let r: R = parse(OP, v)?;
+    let (total, fund, acct, own) =
+        (amount(OP, "totalFee", r.total_fee)?, amount(OP, "fundPay", r.fund_pay)?, amount(OP, "acctPay", r.acct_pay)?, amount(OP, "ownPay", r.own_pay)?);
+    if checked_sum([fund.0, acct.0, own.0]) != Some(total.0) {
+        return Err(malformed(OP, "parts do not sum to the total"));
+    }
+    if r.pre_settle_id.is_empty() {
+        return Err(malformed(OP, "no preSettleId"));
+    }
+    let insurance = match r.setlinfo {
+        Some(v) if !v.is_null() => Some(insurance_info(OP, &v, fund)?),
+        _ if fund.0 > 0 => return Err(malformed(OP, "a fund part without setlinfo")),
+        _ => None,
+    };
+    Ok(domain::inpatient::DischargeQuote {
+        pre_settle_id: r.pre_settle_id,
+        total,
+        fund,
+        personal_account: acct,
+        self_pay: own,
+        deposits: stay_deposits(OP, r.deposits)?,
+        insurance,
+    })
+}
+
+/// The HIS's code for "this stay was settled another way" (at the window) [I].
+pub const STAY_SETTLED_ELSEWHERE: &str = "2013";
+
+pub(crate) fn discharge_settled(a: Answer) -> Result<DischargeSettleOutcome, DomainError> {
+    const OP: &str = "inhospital_settle";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        settle_id: String,
+        invoice_no: String,
+        settle_time: DateTime<Utc>,
+        #[serde(default)]
+        fund_pay: i64,
+        #[serde(default)]
+        setlinfo: Option<Value>,
     }
     match a {
         Ok(v) => {
-            let r: R = parse("inhospital_info", v)?;
-            Ok(Some(InpatientStay {
-                inpatient_no: r.inpatient_no,
-                ward: r.ward,
-                bed: r.bed,
-                admitted_at: r.admit_time,
-                deposit_balance: amount("inhospital_info", "prepayBalance", r.prepay_balance)?,
-                charges_to_date: amount("inhospital_info", "totalCost", r.total_cost)?,
-                account_closed: r.account_closed,
+            let r: R = parse(OP, v)?;
+            if r.settle_id.is_empty() {
+                return Err(malformed(OP, "no settleId"));
+            }
+            let fund = amount(OP, "fundPay", r.fund_pay)?;
+            let insurance = match r.setlinfo {
+                Some(v) if !v.is_null() => Some(insurance_info(OP, &v, fund)?),
+                _ => None,
+            };
+            Ok(DischargeSettleOutcome::Settled { settle_id: r.settle_id, invoice_no: r.invoice_no, settled_at: r.settle_time, insurance })
+        }
+        Err((code, _)) if code == STAY_SETTLED_ELSEWHERE => Ok(DischargeSettleOutcome::SettledElsewhere { settled_at: None }),
+        Err((code, msg)) => Err(refusal(OP, &code, &msg)),
+    }
+}
+
+pub(crate) fn discharge_summary(a: Answer) -> Result<Option<DischargeSummary>, DomainError> {
+    const OP: &str = "discharge_summary";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Med {
+        name: String,
+        #[serde(default)]
+        spec: String,
+        #[serde(default)]
+        qty: String,
+        #[serde(default)]
+        usage: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FollowUp {
+        date: NaiveDate,
+        place: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        admit_date: NaiveDate,
+        discharge_date: NaiveDate,
+        admit_diagnosis: String,
+        discharge_diagnosis: String,
+        #[serde(default)]
+        course: String,
+        #[serde(default)]
+        condition: String,
+        #[serde(default)]
+        advice: String,
+        #[serde(default)]
+        medicines: Vec<Med>,
+        #[serde(default)]
+        follow_up: Option<FollowUp>,
+        #[serde(default)]
+        doctor: String,
+        #[serde(default)]
+        file_id: Option<String>,
+    }
+    match a {
+        Ok(v) => {
+            let r: R = parse(OP, v)?;
+            if r.discharge_date < r.admit_date {
+                return Err(malformed(OP, "discharged before admitted"));
+            }
+            Ok(Some(DischargeSummary {
+                admitted_on: r.admit_date,
+                discharged_on: r.discharge_date,
+                admission_diagnosis: r.admit_diagnosis,
+                discharge_diagnosis: r.discharge_diagnosis,
+                course: r.course,
+                condition: r.condition,
+                advice: r.advice,
+                medicines: r.medicines.into_iter().map(|m| TakeHomeMedicine { name: m.name, spec: m.spec, qty: m.qty, usage: m.usage }).collect(),
+                follow_up: r.follow_up.map(|f| (f.date, f.place)),
+                doctor: r.doctor,
+                pdf_file_id: r.file_id.filter(|f| !f.is_empty()),
             }))
         }
-        Err((code, _)) if code == "2010" => Ok(None),
-        Err((code, msg)) => Err(refusal("inhospital_info", &code, &msg)),
+        // 2015: not written yet [I].
+        Err((code, _)) if code == "2015" => Ok(None),
+        Err((code, msg)) => Err(refusal(OP, &code, &msg)),
     }
 }
 

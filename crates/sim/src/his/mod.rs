@@ -7,7 +7,10 @@
 //! The vendor protocols are proprietary, so the exact operation and field names here
 //! are our choice, modelled on the names those integrations use [I]; the connector in
 //! `gateways::his` is the only code that depends on them.
+mod inpatient;
 mod ops;
+
+pub use inpatient::Admission;
 
 use crate::demo::{self, Citizen, DemoHospital};
 use axum::body::Bytes;
@@ -81,6 +84,9 @@ pub struct Faults {
     /// caller cannot tell whether it happened (timeout after commit).
     #[serde(default)]
     pub lose_response_next: Vec<String>,
+    /// Added to every non-empty day list's total: a HIS whose lines do not add up.
+    #[serde(default)]
+    pub fee_list_off_by: i64,
 }
 
 struct Patient {
@@ -125,17 +131,6 @@ struct PreSettle {
     settled: Option<(String, String)>,
 }
 
-struct Stay {
-    inpatient_no: String,
-    patient_id: String,
-    ward: String,
-    bed: String,
-    admitted_at: DateTime<Utc>,
-    deposits: Fen,
-    charges: Fen,
-    closed: bool,
-}
-
 struct Trade {
     trade_no: String,
     kind: &'static str,
@@ -151,7 +146,7 @@ pub struct HisState {
     locks: Vec<Lock>,
     bills: HashMap<String, Vec<Bill>>,
     pre_settles: HashMap<String, PreSettle>,
-    stays: Vec<Stay>,
+    stays: Vec<inpatient::Stay>,
     trades: Vec<Trade>,
     seq: u64,
     faults: Faults,
@@ -382,10 +377,6 @@ impl HisState {
     pub fn push_target(&self) -> Option<(String, String, String)> {
         (!self.cfg.push_base_url.is_empty()).then(|| (self.cfg.push_base_url.clone(), self.cfg.push_key_id.clone(), self.cfg.push_secret.clone()))
     }
-    /// The patient's stay: number, ward, and deposit balance (deposits − charges, in fen).
-    pub fn stay_of(&self, patient_id: &str) -> Option<(String, String, i64)> {
-        self.stays.iter().find(|x| x.patient_id == patient_id).map(|x| (x.inpatient_no.clone(), x.ward.clone(), x.deposits.0 - x.charges.0))
-    }
     /// The patient's most recent recipe, paid or not.
     pub fn latest_recipe(&self, patient_id: &str) -> String {
         self.bills.get(patient_id).and_then(|b| b.last()).map(|b| b.recipe_id.clone()).unwrap_or_default()
@@ -416,8 +407,7 @@ impl HisState {
         (recipe_id, visit_id, dept_name, doctor_name, total, n)
     }
 
-    /// Demo activity: unpaid bills, an admitted patient with a closed account, another
-    /// with arrears.
+    /// Demo activity: unpaid bills, and two inpatients whose discharge the doctor ordered.
     fn seed_activity(&mut self) {
         let now = self.clock.now();
         let cat = demo::fee_catalogue();
@@ -447,22 +437,15 @@ impl HisState {
             });
         }
         for (pid, name) in &ids {
-            let (ward, bed, deposits, charges, closed) = match name.as_str() {
-                "吴秀英" => ("心血管内科病区（住院部8楼）", "08-12床", Fen(500_000), Fen(382_640), true),
-                "黄强" => ("骨科病区（住院部6楼）", "06-03床", Fen(200_000), Fen(263_100), false),
+            // 吴秀英 (her son 张伟 manages her) is to be discharged: her deposits will exceed her
+            // share. 黄强 had an operation: his share will exceed his deposit.
+            let (profile, deposits) = match name.as_str() {
+                "吴秀英" => (demo::StayProfile::Cardiology, vec![(300_000, "POS".to_owned(), 0), (200_000, "CASH".to_owned(), 2)]),
+                "黄强" => (demo::StayProfile::Orthopaedics, vec![(200_000, "CASH".to_owned(), 0)]),
                 _ => continue,
             };
-            let inpatient_no = self.next("ZY");
-            self.stays.push(Stay {
-                inpatient_no,
-                patient_id: pid.clone(),
-                ward: ward.into(),
-                bed: bed.into(),
-                admitted_at: now - Duration::days(6),
-                deposits,
-                charges,
-                closed,
-            });
+            let a = Admission { patient_id: pid.clone(), profile, days_ago: 6, deposits, discharge_ordered: true };
+            self.admit(&a).expect("demo patients are registered");
         }
     }
 
@@ -534,6 +517,13 @@ impl HisState {
             "card_recharge" => self.card_recharge(data),
             "daily_list" => self.daily_list(data),
             "trade_check" => self.trade_check(data),
+            "inhospital_deposits" => self.inhospital_deposits(data),
+            "ward_inpatients" => self.ward_inpatients(data),
+            "inhospital_close" => self.inhospital_close(data),
+            "inhospital_presettle" => self.inhospital_presettle(data),
+            "inhospital_settle" => self.inhospital_settle(data),
+            "inhospital_cancel_settle" => self.inhospital_cancel_settle(data),
+            "discharge_summary" => self.discharge_summary(data),
             _ => err("1004", "不支持的业务类型"),
         }
     }
@@ -772,6 +762,7 @@ pub fn router(state: SharedHis) -> Router {
         .route("/__sim/his/occupancy", axum::routing::get(occupancy))
         .route("/__sim/his/flash-sale", post(flash_sale))
         .route("/__sim/his/patient-mobile", post(set_patient_mobile))
+        .merge(inpatient::router())
         .merge(crate::his_events::router())
         .merge(crate::lis::router())
         .with_state(state)

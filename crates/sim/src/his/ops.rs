@@ -404,38 +404,6 @@ impl HisState {
         Ok(self.lab.order_json(i))
     }
 
-    pub(super) fn inhospital_info(&mut self, data: &Value) -> OpResult {
-        let pid = s(data, "patientId")?;
-        match self.stays.iter().find(|x| x.patient_id == pid) {
-            Some(x) => Ok(
-                json!({"inpatientNo": x.inpatient_no, "ward": x.ward, "bed": x.bed, "admitTime": x.admitted_at.to_rfc3339(), "prepayBalance": x.deposits.0, "totalCost": x.charges.0, "accountClosed": x.closed}),
-            ),
-            None => err("2010", "无在院记录"),
-        }
-    }
-
-    pub(super) fn prepay(&mut self, data: &Value) -> OpResult {
-        let no = s(data, "inpatientNo")?.to_owned();
-        let amount = fen(data, "amount")?;
-        let trade_no = s(data, "payTradeNo")?.to_owned();
-        if amount.0 <= 0 {
-            return err("1001", "金额必须大于0");
-        }
-        if self.trades.iter().any(|t| t.trade_no == trade_no) {
-            let x = self.stays.iter().find(|x| x.inpatient_no == no).ok_or(("2010", "无在院记录".to_owned()))?;
-            return Ok(json!({"prepayBalance": x.deposits.0}));
-        }
-        let now = self.clock.now();
-        let Some(x) = self.stays.iter_mut().find(|x| x.inpatient_no == no) else { return err("2010", "无在院记录") };
-        if x.closed {
-            return err("2011", "已封账，请办理出院结算");
-        }
-        x.deposits = Fen(x.deposits.0 + amount.0);
-        let bal = x.deposits.0;
-        self.trades.push(Trade { trade_no, kind: "deposit", amount, at: now });
-        Ok(json!({"prepayBalance": bal}))
-    }
-
     // The visiting card (就诊卡) and its stored value: every registered patient has one.
     pub(super) fn card_info(&mut self, data: &Value) -> OpResult {
         let pid = s(data, "patientId")?;
@@ -460,29 +428,6 @@ impl HisState {
             self.trades.push(Trade { trade_no, kind: "card", amount, at: now });
         }
         Ok(json!({"balance": self.cards.get(&pid).copied().unwrap_or(0)}))
-    }
-
-    pub(super) fn daily_list(&mut self, data: &Value) -> OpResult {
-        let no = s(data, "inpatientNo")?;
-        let date = NaiveDate::parse_from_str(s(data, "date")?, "%Y-%m-%d").map_err(|_| ("1001", "日期格式错误".to_owned()))?;
-        if !self.stays.iter().any(|x| x.inpatient_no == no) {
-            return err("2010", "无在院记录");
-        }
-        let admitted = self.stays.iter().find(|x| x.inpatient_no == no).map(|x| domain::clock::to_local(x.admitted_at).date_naive());
-        if admitted.is_some_and(|a| date < a) || date > domain::clock::to_local(self.clock.now()).date_naive() {
-            return Ok(json!({"date": date.format("%Y-%m-%d").to_string(), "items": [], "totalFee": 0}));
-        }
-        let day = admitted.map_or(0, |a| (date - a).num_days());
-        let items = demo::inpatient_day(day);
-        let total: i64 = items.iter().map(|i| i.0.amount.0).sum();
-        let lines: Vec<Value> = items
-            .iter()
-            .map(|(i, spec, class, rate)| {
-                json!({"itemCode": i.item_code, "itemName": i.name, "qty": i.qty, "price": i.unit_price.0, "amount": i.amount.0,
-                       "insurable": i.insurable, "spec": spec, "insClass": class, "selfPayRate": rate})
-            })
-            .collect();
-        Ok(json!({"date": date.format("%Y-%m-%d").to_string(), "items": lines, "totalFee": total}))
     }
 
     pub(super) fn trade_check(&mut self, data: &Value) -> OpResult {

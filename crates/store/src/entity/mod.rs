@@ -5,6 +5,7 @@ pub mod booking_blacklist;
 pub mod channel_event;
 pub mod child_binding;
 pub mod dept_visit_note;
+pub mod discharge;
 pub mod idempotency_key;
 pub mod insurance_dept_rule;
 pub mod journey_event;

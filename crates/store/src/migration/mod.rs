@@ -12,6 +12,7 @@ mod m0007_reports;
 mod m0008_admission;
 mod m0009_sealed_nickname;
 mod m0010_rebook;
+mod m0011_discharge;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_admission::Migration),
             Box::new(m0009_sealed_nickname::Migration),
             Box::new(m0010_rebook::Migration),
+            Box::new(m0011_discharge::Migration),
         ]
     }
 }

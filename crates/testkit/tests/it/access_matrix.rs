@@ -40,7 +40,8 @@ const ADMIN: &[Role] = &[Role::Admin];
 const FINANCE: &[Role] = &[Role::Finance];
 const OUTPATIENT: &[Role] = &[Role::Outpatient, Role::Admin];
 const MESSAGES: &[Role] = &[Role::Outpatient, Role::Admin];
-const TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Admin];
+const TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Finance, Role::Admin];
+const WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 const LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 
 pub(crate) enum Body {
@@ -139,6 +140,11 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/registrations/{booking_no}", Patient, "/registrations/{booking}", NoBody),
     ("POST", "/registrations/{booking_no}/cancel", Patient, "/registrations/{booking}/cancel", NoBody),
     ("GET", "/inpatient/fees", Patient, "/inpatient/fees?patient={pid}", NoBody),
+    ("GET", "/inpatient/discharge", Patient, "/inpatient/discharge?patient={pid}", NoBody),
+    ("POST", "/inpatient/discharge", Patient, "/inpatient/discharge", Form("patient_id={pid}&pre_settle_id=PS-1")),
+    ("GET", "/inpatient/discharge/{no}", Patient, "/inpatient/discharge/{discharge}", NoBody),
+    ("GET", "/staff/ward", Staff(WARD), "/staff/ward", NoBody),
+    ("POST", "/staff/ward/close", Staff(WARD), "/staff/ward/close", Form("his_patient_id=NOBODY")),
     ("GET", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", NoBody),
     ("POST", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", Form("slot_id=S20260101D0101011-1")),
     ("POST", "/registrations/{booking_no}/check-in", Patient, "/registrations/{booking}/check-in", NoBody),
@@ -483,8 +489,30 @@ pub async fn journey(t: &TestApp) -> Journey {
     let doctor = &staff.iter().find(|(r, _)| *r == Role::Doctor).unwrap().1;
     let (lab_order, file) = released_report(t, &me.his_patient_id, &owner, doctor).await;
 
+    // A discharge of 张伟's (the page reads it as the HIS left it; no HIS call is needed).
+    let discharge = "DSMATRIX0001".to_owned();
+    let detail = json!({"deposits": [], "insurance": null, "refunds": []});
+    let row = store::inpatient::NewDischarge {
+        discharge_no: &discharge,
+        patient_id: pid,
+        account_id: account,
+        his_patient_id: &me.his_patient_id,
+        inpatient_no: "ZY-MATRIX",
+        pre_settle_id: "PS-MATRIX",
+        state: domain::inpatient::DischargeState::SettledElsewhere,
+        total: domain::Fen(100),
+        fund: domain::Fen(0),
+        personal_account: domain::Fen(0),
+        self_pay: domain::Fen(100),
+        deposits_held: domain::Fen(100),
+        balance: domain::Fen(0),
+        order_no: None,
+        detail: &detail,
+    };
+    assert!(t.store.insert_discharge(t.store.db(), row, t.app.now()).await.unwrap());
     let ids: HashMap<&str, String> = [
         ("pid", pid.to_string()),
+        ("discharge", discharge.clone()),
         ("spare1", spare1.to_string()),
         ("spare2", spare2.to_string()),
         ("dept", dept.clone()),

@@ -151,8 +151,38 @@ async fn bills_settlement_reports_and_inpatient() {
     assert!(his.inpatient_stay(&zhang.his_patient_id).await.unwrap().is_none());
     let wu = his.find_patient(&cs.iter().find(|c| c.name == "吴秀英").unwrap().id_card_no).await.unwrap().unwrap();
     let stay = his.inpatient_stay(&wu.his_patient_id).await.unwrap().unwrap();
-    assert!(stay.account_closed && stay.deposit_balance > stay.charges_to_date);
+    assert!(!stay.account_closed && stay.discharge_ordered && stay.deposit_balance > stay.charges_to_date && !stay.doctor.is_empty());
+    assert_eq!(his.discharge_pre_settle(&stay.inpatient_no).await.unwrap_err().code, ErrorCode::HisRejected, "no pre-settlement before 封账");
+    his.close_account(&stay.inpatient_no, "nurse01").await.unwrap();
+    his.close_account(&stay.inpatient_no, "nurse01").await.unwrap();
+    assert!(his.inpatient_stay(&wu.his_patient_id).await.unwrap().unwrap().account_closed, "封账, twice the same");
     assert!(his.pay_deposit(&stay.inpatient_no, Fen(10_000), "DEP-1").await.is_err(), "closed account takes no deposit");
+    // Pre-settle, settle (a repeat answers the same settlement), cancel (2305), settle again.
+    let q = his.discharge_pre_settle(&stay.inpatient_no).await.unwrap();
+    assert_eq!(q.total, stay.charges_to_date);
+    assert_eq!(q.deposits.len(), 2);
+    let surplus = domain::Fen(q.deposits_held().0 - q.self_pay.0);
+    let parts = domain::inpatient::split_surplus(&q.deposits, surplus).unwrap();
+    let req = domain::ports::DischargeSettleRequest {
+        inpatient_no: stay.inpatient_no.clone(),
+        pre_settle_id: q.pre_settle_id.clone(),
+        settle_no: "DS-1".into(),
+        paid: None,
+        refunds: parts.clone(),
+    };
+    let wrong = domain::ports::DischargeSettleRequest { refunds: vec![], ..req.clone() };
+    assert_eq!(his.discharge_settle(&wrong).await.unwrap_err().code, ErrorCode::HisRejected, "a split that is not the surplus is refused");
+    let settled = his.discharge_settle(&req).await.unwrap();
+    let domain::ports::DischargeSettleOutcome::Settled { settle_id, insurance, .. } = settled.clone() else { panic!("settled") };
+    assert!(insurance.is_some_and(|i| i.setl_id.is_some()), "2304 carries setl_id");
+    assert_eq!(his.discharge_settle(&req).await.unwrap(), settled, "same settlement number, same answer");
+    let other = domain::ports::DischargeSettleRequest { settle_no: "DS-2".into(), ..req.clone() };
+    assert!(matches!(his.discharge_settle(&other).await.unwrap(), domain::ports::DischargeSettleOutcome::SettledElsewhere { .. }));
+    assert!(his.stay_deposits(&stay.inpatient_no).await.unwrap().iter().map(|d| d.refunded.0).sum::<i64>() == surplus.0);
+    his.cancel_discharge_settlement(&settle_id, "费用有误").await.unwrap();
+    assert!(his.stay_deposits(&stay.inpatient_no).await.unwrap().iter().all(|d| d.refunded.0 == 0), "2305 gives the deposits back to the stay");
+    assert!(his.discharge_summary(&stay.inpatient_no).await.unwrap().is_some_and(|s| !s.medicines.is_empty() && s.follow_up.is_some()));
+    assert!(his.ward_inpatients().await.unwrap().iter().any(|w| w.stay.inpatient_no == stay.inpatient_no && w.name == "吴秀英"));
     let huang = his.find_patient(&cs.iter().find(|c| c.name == "黄强").unwrap().id_card_no).await.unwrap().unwrap();
     let stay = his.inpatient_stay(&huang.his_patient_id).await.unwrap().unwrap();
     let bal = his.pay_deposit(&stay.inpatient_no, Fen(100_000), "DEP-2").await.unwrap();

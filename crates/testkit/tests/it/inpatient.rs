@@ -9,16 +9,19 @@ on_both_backends! {
         let t = TestApp::spawn(backend).await;
         let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
         let zhang = t.add_demo_patient(&cookie, "张伟", "self").await;
-        // 黄强 is in hospital: deposits ¥2000.00, charges ¥2631.00.
+        // 黄强 is in hospital on his seventh day: a ¥2000.00 deposit, and the charges of an
+        // operation on the second day.
         let huang = t.add_demo_patient(&cookie, "黄强", "parent").await;
         let page = TestApp::http().get(t.url("/inpatient")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
         assert!(page.contains(&format!("name=\"patient_id\" value=\"{huang}\"")), "opens on the patient in hospital, not the first 就诊人");
-        assert!(page.contains("欠费") && page.contains("¥631.00") && !page.contains("-631.00"), "arrears read as 欠费 ¥631.00: {page}");
+        let charges: i64 = (0..=6).flat_map(|d| sim::demo::stay_day(sim::demo::StayProfile::Orthopaedics, d)).map(|l| l.0.amount.0).sum();
+        let owed = domain::format::yuan(domain::Fen(charges - 200_000));
+        assert!(page.contains("欠费") && page.contains(&format!("¥{owed}")) && !page.contains(&format!("-{owed}")), "arrears read as 欠费 ¥{owed}: {page}");
         assert!(page.contains("单次可补缴 1–50000 元"), "the limits are stated before submitting");
         // Admitted six days ago: the seventh day; the last three days' lists give the average,
         // and a balance already owed lasts no day.
         assert!(page.contains("（住院第7天）"), "{page}");
-        let day_total = |d: i64| sim::demo::inpatient_day(d).iter().map(|l| l.0.amount.0).sum::<i64>();
+        let day_total = |d: i64| sim::demo::stay_day(sim::demo::StayProfile::Orthopaedics, d).iter().map(|l| l.0.amount.0).sum::<i64>();
         let daily = domain::Fen((day_total(3) + day_total(4) + day_total(5)) / 3);
         assert!(page.contains(&format!("近3日日均费用 ¥{}", domain::format::yuan(daily))) && page.contains("每日费用将继续累计欠费"), "{page}");
         // Without the HIS's daily lists there is no estimate rather than a wrong one.
@@ -47,7 +50,7 @@ on_both_backends! {
         // Today is the seventh day (admitted six days ago); its list is day 6 of the HIS's.
         let page = get(format!("/inpatient/fees?patient={huang}"), cookie.clone()).await.text().await.unwrap();
         assert!(page.contains("（住院第7天）") && page.contains("id=\"prev-day\"") && !page.contains("id=\"next-day\""), "{page}");
-        let today = sim::demo::inpatient_day(6);
+        let today = sim::demo::stay_day(sim::demo::StayProfile::Orthopaedics, 6);
         let total: i64 = today.iter().map(|l| l.0.amount.0).sum();
         assert!(page.contains(&format!("¥{}", domain::format::yuan(domain::Fen(total)))), "the day's total: {page}");
         for (item, spec, _, _) in &today {
@@ -58,9 +61,9 @@ on_both_backends! {
         let day2 = (admitted + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
         let page = get(format!("/inpatient/fees?patient={huang}&date={day2}"), cookie.clone()).await.text().await.unwrap();
         assert!(page.contains("（住院第2天）") && page.contains("id=\"next-day\""), "{page}");
-        let lines = sim::demo::inpatient_day(1);
+        let lines = sim::demo::stay_day(sim::demo::StayProfile::Orthopaedics, 1);
         let class_total = |c: &str| lines.iter().filter(|l| l.2 == c).map(|l| l.0.amount.0).sum::<i64>();
-        let self_pay_b: i64 = lines.iter().filter(|l| l.2 == "乙").map(|l| (l.0.amount.0 * 100 + 500) / 1000).sum();
+        let self_pay_b: i64 = lines.iter().filter(|l| l.2 == "乙").map(|l| (l.0.amount.0 * (l.3 * 1000.0).round() as i64 + 500) / 1000).sum();
         let classes = page.split("id=\"class-totals\"").nth(1).unwrap();
         assert!(classes.contains(&format!("甲类</td><td class=\"num\">¥{}", domain::format::yuan(domain::Fen(class_total("甲"))))), "{classes}");
         assert!(classes.contains(&format!("其中自付 ¥{}", domain::format::yuan(domain::Fen(self_pay_b)))), "{classes}");

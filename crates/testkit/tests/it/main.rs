@@ -32,6 +32,7 @@ mod flash_crowd;
 mod his_contract;
 mod hostile_files;
 mod inpatient;
+mod inpatient_discharge;
 mod money_properties;
 mod nhsa_contract;
 mod nothing_leaks;

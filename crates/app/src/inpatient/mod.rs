@@ -1,5 +1,8 @@
 //! Inpatient services (BED, OTH-3): the patient's stay as the HIS holds it — ward, bed,
-//! deposit and charges — and topping up the deposit on the phone.
+//! deposit and charges — topping up the deposit on the phone, and the discharge
+//! settled from the bed (`discharge`).
+pub mod discharge;
+
 use crate::billing::topup::{DEPOSIT_MAX, line, whole_yuan};
 use crate::{Actor, App};
 use domain::billing::Purpose;
