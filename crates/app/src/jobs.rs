@@ -33,6 +33,7 @@ impl Registry {
             .with(crate::billing::REFUND_NOTICE, crate::billing::RefundNotice)
             .with(crate::billing::INSURANCE_REVERSE, crate::billing::InsuranceReverse)
             .with(crate::billing::ORDER_FULFIL, crate::billing::FulfilOrder)
+            .with(crate::inpatient::deposits::DEPOSIT_LOW_SCAN, crate::inpatient::deposits::DepositLowScan)
             .with(crate::inpatient::discharge::DISCHARGE_SETTLE, crate::inpatient::discharge::SettleDischarge)
             .with(crate::inpatient::discharge::DISCHARGE_REFUND, crate::inpatient::discharge::RefundPart)
             .with(crate::billing::late::LATE_REFUND, crate::billing::late::LateRefund)
@@ -213,6 +214,9 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     }
     if app.store.live_jobs_of_kind(crate::billing::notices::BILL_DUE_SCAN).await? == 0 {
         crate::billing::notices::schedule_scan(app).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::inpatient::deposits::DEPOSIT_LOW_SCAN).await? == 0 {
+        crate::inpatient::deposits::schedule_scan(app).await?;
     }
     if app.store.live_jobs_of_kind(crate::fairness::NO_SHOW_DAILY).await? == 0 {
         crate::fairness::schedule_no_show_sweep(app).await?;

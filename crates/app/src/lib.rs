@@ -63,6 +63,10 @@ pub struct Policies {
     pub eligibility_cache_ttl: std::time::Duration,
     /// The local hour of the evening-before visit reminder.
     pub visit_reminder_hour: u32,
+    /// A stay's balance under this is low (住院押金不足提醒)…
+    pub deposit_floor: domain::Fen,
+    /// …and so is one lasting fewer days than this at the stay's daily average.
+    pub deposit_days: i64,
 }
 
 impl Default for Policies {
@@ -86,6 +90,8 @@ impl Default for Policies {
             no_show: fairness::NoShowRule::default(),
             eligibility_cache_ttl: std::time::Duration::from_secs(20),
             visit_reminder_hour: 18,
+            deposit_floor: domain::Fen(100_000),
+            deposit_days: 2,
         }
     }
 }

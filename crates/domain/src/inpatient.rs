@@ -207,6 +207,23 @@ pub fn days_covered(balance: Fen, recent_days: &[Fen]) -> Option<(Fen, i64)> {
     (average > 0).then(|| (Fen(average), (balance.0 / average).max(0)))
 }
 
+/// Why a stay's deposit is low (住院押金不足提醒).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LowDeposit {
+    /// The level the balance fell under: the floor, or `days` of the daily average if higher.
+    pub threshold: Fen,
+    /// The charges already exceed the deposits.
+    pub owed: bool,
+}
+
+/// Whether a balance (deposits less charges) is low: under the floor, or lasting fewer than
+/// `days` days at `daily` (the stay's average so far; none on its first day).
+pub fn low_deposit(balance: Fen, daily: Option<Fen>, floor: Fen, days: i64) -> Option<LowDeposit> {
+    let by_days = daily.map_or(0, |d| d.0.saturating_mul(days.max(0)));
+    let threshold = Fen(floor.0.max(by_days));
+    (balance.0 < threshold.0).then_some(LowDeposit { threshold, owed: balance.0 < 0 })
+}
+
 /// The HIS's pre-settlement of a closed stay (住院预结算; for an insured patient the HIS
 /// settles the funds' part with the centre, NHSA 2303): the total and who pays what. The
 /// self-pay share is what the deposits are set against.
@@ -331,6 +348,17 @@ mod tests {
             order_no: channel.refunds_online().then(|| format!("CB{no:03}")),
             payer: String::new(),
         }
+    }
+
+    #[test]
+    fn a_deposit_is_low_under_the_floor_or_under_days_of_charges() {
+        let floor = Fen(100_000);
+        assert_eq!(low_deposit(Fen(150_000), None, floor, 2), None);
+        assert_eq!(low_deposit(Fen(99_999), None, floor, 2), Some(LowDeposit { threshold: floor, owed: false }));
+        // ¥800 a day: two days need ¥1600, so ¥1500 is low although above the floor.
+        assert_eq!(low_deposit(Fen(150_000), Some(Fen(80_000)), floor, 2), Some(LowDeposit { threshold: Fen(160_000), owed: false }));
+        assert_eq!(low_deposit(Fen(-1), Some(Fen(10_000)), floor, 2).map(|l| l.owed), Some(true));
+        assert_eq!(low_deposit(Fen(0), None, Fen(0), 0), None, "no floor and no days: never low");
     }
 
     #[test]

@@ -222,7 +222,20 @@ pub struct CardAccount {
 pub struct DailyFeeList {
     pub date: NaiveDate,
     pub items: Vec<crate::inpatient::DailyFeeLine>,
+    /// The day's total as the HIS states it.
     pub total: Fen,
+}
+
+impl DailyFeeList {
+    /// The sum of the lines (saturating: the decoder refuses lines that overflow).
+    pub fn lines_total(&self) -> Fen {
+        Fen(self.items.iter().fold(0i64, |s, l| s.saturating_add(l.item.amount.0)))
+    }
+
+    /// Whether the lines add up to the HIS's total; when not, both are shown and staff check.
+    pub fn adds_up(&self) -> bool {
+        self.lines_total() == self.total
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,6 +327,9 @@ pub trait HisPort: Send + Sync {
     async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError>;
+    /// The stay's charges so far by insurance class: (class, amount, self-pay part), in
+    /// 甲/乙/丙 order, as the HIS sums them (one call, whatever the stay's length).
+    async fn stay_class_totals(&self, inpatient_no: &str) -> Result<Vec<(crate::inpatient::InsuranceClass, Fen, Fen)>, DomainError>;
     /// The deposits of a stay, each with its channel and what was given back of it.
     async fn stay_deposits(&self, inpatient_no: &str) -> Result<Vec<crate::inpatient::DepositPayment>, DomainError>;
     /// The patients in hospital (and those settled in the last days), for the nurse station.

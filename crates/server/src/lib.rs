@@ -244,6 +244,8 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         bookings_per_address_per_minute: s.registration.bookings_per_address_per_minute,
         shared_booking_limits: s.admission.shared(&s.database.url),
         visit_reminder_hour: s.messages.visit_reminder_hour,
+        deposit_floor: domain::Fen(s.inpatient.deposit_floor_yuan * 100),
+        deposit_days: s.inpatient.deposit_days,
         no_show: app::fairness::NoShowRule {
             // A limit of 0 (or no bar days) turns the blacklist off.
             limit: if s.registration.no_show_bar_days == 0 || s.registration.no_show_limit == 0 { u32::MAX } else { s.registration.no_show_limit },

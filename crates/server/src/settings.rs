@@ -19,6 +19,7 @@ pub struct Settings {
     pub payment: Payment,
     pub registration: Registration,
     pub admission: Admission,
+    pub inpatient: InpatientSettings,
     pub messages: Messages,
     pub sms: Sms,
     pub navigation: Navigation,
@@ -236,6 +237,16 @@ pub struct Navigation {
     pub timeout_ms: u64,
 }
 
+/// Inpatient services (BED-2): when a stay's deposit counts as low.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InpatientSettings {
+    /// A balance (deposits less charges) under this many yuan is low.
+    pub deposit_floor_yuan: i64,
+    /// So is a balance that lasts fewer than this many days at the stay's daily average.
+    pub deposit_days: i64,
+}
+
 /// Reports (RPT-1/2): turnaround, release delays, limits on files from the LIS.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -392,6 +403,10 @@ max_waiting = 512
 max_wait_ms = 1500
 scope = "auto"
 lease_secs = 30
+
+[inpatient]
+deposit_floor_yuan = 1000
+deposit_days = 2
 
 [messages]
 quiet_start = "22:00"
@@ -597,6 +612,12 @@ impl Settings {
         let m = &self.messages;
         if m.quiet_time(&m.quiet_start).is_none() || m.quiet_time(&m.quiet_end).is_none() {
             return bad("messages.quiet_start", "local time as HH:MM (quiet_end too)");
+        }
+        if !(0..=1_000_000).contains(&self.inpatient.deposit_floor_yuan) {
+            return bad("inpatient.deposit_floor_yuan", "between 0 and 1000000");
+        }
+        if !(0..=30).contains(&self.inpatient.deposit_days) {
+            return bad("inpatient.deposit_days", "between 0 and 30");
         }
         if m.visit_reminder_hour > 23 {
             return bad("messages.visit_reminder_hour", "0..23");

@@ -398,6 +398,24 @@ pub fn stay_day(profile: StayProfile, day: i64) -> Vec<(FeeItem, &'static str, &
     out
 }
 
+/// `n` further lines for a day of a dense stay: infusions, injections and consumables in
+/// turn, prices varying with the day so totals are not all alike.
+pub fn extra_day_lines(day: i64, n: usize) -> Vec<(FeeItem, &'static str, &'static str, f64)> {
+    const KINDS: [(&str, &str, &str, f64); 4] = [
+        ("复方氨基酸注射液", "250ml/瓶", "乙", 0.1),
+        ("葡萄糖注射液", "500ml/袋", "甲", 0.0),
+        ("一次性输液器", "套", "丙", 1.0),
+        ("注射用泮托拉唑钠", "40mg/支", "乙", 0.1),
+    ];
+    (0..n)
+        .map(|i| {
+            let (name, spec, class, rate) = KINDS[i % KINDS.len()];
+            let price = 300 + ((day as usize * 7 + i * 13) % 50) as i64 * 20;
+            (fee(&format!("EX{:04}", i), &format!("{name}（{}）", i + 1), 1 + (i % 3) as u32, price, class != "丙"), spec, class, rate)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,8 @@ pub struct StayView {
     pub deposits: String,
     pub charges: String,
     pub balance: String,
-    pub low: bool,
+    /// The level the balance fell under, when low by the hospital's rule.
+    pub low: Option<String>,
     /// Charges exceed the deposits: `balance` is then what is owed.
     pub arrears: bool,
     pub closed: bool,
@@ -77,7 +78,7 @@ pub async fn inpatient(State(st): State<WebState>, headers: HeaderMap, auth: Pat
             // Owed money reads as 欠费 ¥631.00, never as a negative balance.
             balance: yuan(Fen(balance.0.saturating_abs())),
             arrears,
-            low: balance.0 < 100_000,
+            low: o.low.map(|l| yuan(l.threshold)),
             closed: s.account_closed,
             settled: s.settled_at.is_some(),
         }
@@ -145,8 +146,13 @@ struct FeeDayPage {
     last: String,
     lines: Vec<FeeLineView>,
     total: String,
+    /// The lines' own sum when it differs from the HIS's total.
+    mismatch: Option<String>,
     /// (class, amount, self-pay part)
     classes: Vec<(&'static str, String, String)>,
+    /// The same over the whole stay so far, and its total.
+    stay_classes: Vec<(&'static str, String, String)>,
+    stay_total: String,
 }
 
 #[derive(Deserialize)]
@@ -194,7 +200,10 @@ pub async fn fee_day(State(st): State<WebState>, headers: HeaderMap, auth: Patie
             })
             .collect(),
         total: yuan(d.list.total),
+        mismatch: (!d.list.adds_up()).then(|| yuan(d.list.lines_total())),
         classes: domain::inpatient::class_totals(&d.list.items).into_iter().map(|(c, a, s)| (c.label_zh(), yuan(a), yuan(s))).collect(),
+        stay_total: yuan(Fen(d.stay_classes.iter().map(|x| x.1.0).sum())),
+        stay_classes: d.stay_classes.iter().map(|(c, a, s)| (c.label_zh(), yuan(*a), yuan(*s))).collect(),
     };
     Ok(page.into_response())
 }

@@ -377,7 +377,13 @@ pub(crate) async fn fulfil_balance(app: &App, discharge_no: &str, order_no: &str
         let change = DischargeChange { state: Some(DischargeState::Settling), ..Default::default() };
         app.store.update_discharge(app.store.db(), discharge_no, d.version, change, app.now()).await.map_err(retry)?;
     }
-    app.settle_discharge(discharge_no).await.map_err(retry)
+    app.settle_discharge(discharge_no).await.map_err(retry)?;
+    // A run after a crash finds the discharge already decided: the order follows it.
+    match app.store.discharge(discharge_no).await.map_err(retry)?.state {
+        DischargeState::Settled => app.apply_if_current(order_no, OrderEvent::Fulfilled).await.map_err(retry),
+        DischargeState::SettledElsewhere | DischargeState::Failed => app.fulfilment_failed(order_no, "discharge not settled").await.map_err(retry),
+        _ => Err(JobError::Retry("discharge not decided yet".into())),
+    }
 }
 
 /// The job that settles a confirmed discharge in the HIS.

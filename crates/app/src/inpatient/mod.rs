@@ -1,6 +1,7 @@
 //! Inpatient services (BED, OTH-3): the patient's stay as the HIS holds it — ward, bed,
 //! deposit and charges — topping up the deposit on the phone, and the discharge
 //! settled from the bed (`discharge`).
+pub mod deposits;
 pub mod discharge;
 
 use crate::billing::topup::{DEPOSIT_MAX, line, whole_yuan};
@@ -19,6 +20,9 @@ pub struct InpatientOverview {
     /// The charges of the last (up to) three full days of the stay, oldest first; empty
     /// when the HIS could not say (the page then makes no estimate).
     pub recent_days: Vec<(chrono::NaiveDate, Fen)>,
+    /// Whether the balance is low by the hospital's rule (the recent days' average when
+    /// known), and the level it fell under.
+    pub low: Option<domain::inpatient::LowDeposit>,
 }
 
 /// How many full days the balance estimate averages (BED-2).
@@ -32,17 +36,26 @@ impl App {
         if let Some(p) = wanted.and_then(|id| patients.iter().find(|p| p.id == id)).cloned() {
             let stay = self.his.inpatient_stay(&p.his_patient_id).await?;
             let recent_days = self.recent_days(stay.as_ref()).await;
-            return Ok(InpatientOverview { patients, current: Some(p), stay, recent_days });
+            let low = self.low_of(stay.as_ref(), &recent_days);
+            return Ok(InpatientOverview { patients, current: Some(p), stay, recent_days, low });
         }
         for p in &patients {
             if let Some(stay) = self.his.inpatient_stay(&p.his_patient_id).await? {
                 let current = Some(p.clone());
                 let recent_days = self.recent_days(Some(&stay)).await;
-                return Ok(InpatientOverview { patients, current, stay: Some(stay), recent_days });
+                let low = self.low_of(Some(&stay), &recent_days);
+                return Ok(InpatientOverview { patients, current, stay: Some(stay), recent_days, low });
             }
         }
         let current = patients.first().cloned();
-        Ok(InpatientOverview { patients, current, stay: None, recent_days: vec![] })
+        Ok(InpatientOverview { patients, current, stay: None, recent_days: vec![], low: None })
+    }
+
+    fn low_of(&self, stay: Option<&InpatientStay>, recent: &[(chrono::NaiveDate, Fen)]) -> Option<domain::inpatient::LowDeposit> {
+        let s = stay?;
+        let amounts: Vec<Fen> = recent.iter().map(|d| d.1).collect();
+        let daily = domain::inpatient::days_covered(Fen::ZERO, &amounts).map(|(avg, _)| avg);
+        domain::inpatient::low_deposit(Fen(s.deposit_balance.0 - s.charges_to_date.0), daily, self.policies.deposit_floor, self.policies.deposit_days)
     }
 
     /// The stay's charges on each of the last full days (not before admission), from the
@@ -87,6 +100,9 @@ pub struct FeeDay {
     pub patient: PatientSummary,
     pub stay: InpatientStay,
     pub list: domain::ports::DailyFeeList,
+    /// The stay's charges so far by class (class, amount, self-pay); empty when the HIS
+    /// could not say (the day's list is still shown).
+    pub stay_classes: Vec<(domain::inpatient::InsuranceClass, Fen, Fen)>,
     /// The stay's first day and today: the days the list can show.
     pub first_day: chrono::NaiveDate,
     pub last_day: chrono::NaiveDate,
@@ -103,6 +119,42 @@ impl App {
         let last_day = self.today().max(first_day);
         let day = date.unwrap_or(last_day).clamp(first_day, last_day);
         let list = self.his.daily_fees(&stay.inpatient_no, day).await?;
-        Ok(Some(FeeDay { patient, stay, list, first_day, last_day }))
+        if !list.adds_up() {
+            self.flag_fee_list(&stay, &list).await?;
+        }
+        let stay_classes = self.his.stay_class_totals(&stay.inpatient_no).await.unwrap_or_else(|e| {
+            tracing::info!(code = e.code.code(), "stay totals by class unavailable");
+            vec![]
+        });
+        Ok(Some(FeeDay { patient, stay, list, stay_classes, first_day, last_day }))
+    }
+}
+
+impl App {
+    /// A day list whose lines do not add up to the HIS's total: shown as the HIS says it,
+    /// and the inpatient cashier asked (once per stay and day) to check it in the HIS.
+    async fn flag_fee_list(&self, stay: &InpatientStay, list: &domain::ports::DailyFeeList) -> Result<(), DomainError> {
+        let detail = format!(
+            "住院号 {}（{} {}）{} 的日清单：明细合计 ¥{}，医院系统合计 ¥{}，请在HIS中核对。",
+            stay.inpatient_no,
+            stay.ward,
+            stay.bed,
+            list.date,
+            list.lines_total().to_yuan_string(),
+            list.total.to_yuan_string()
+        );
+        let key = format!("fee_list_mismatch:{}:{}", stay.inpatient_no, list.date);
+        let task = store::messages::NewTask {
+            kind: "fee_list_mismatch",
+            message_id: None,
+            dept: "住院收费处",
+            title: "日清单合计不一致",
+            detail: &detail,
+            dedupe_key: &key,
+        };
+        if self.store.open_task(self.store.db(), task, self.now()).await? {
+            tracing::warn!(inpatient_no = %stay.inpatient_no, date = %list.date, "HIS day list does not add up; flagged for staff");
+        }
+        Ok(())
     }
 }

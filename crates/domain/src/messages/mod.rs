@@ -690,7 +690,7 @@ pub const SCENES: &[Scene] = &[
         expiry_hours: 168,
         link: "/inpatient/discharge/{{ discharge_no }}",
         title: "出院结算成功",
-        body: "{{ patient_name_masked }}您好，您的出院结算已完成：住院总费用{{ total_yuan }}元，医保基金支付{{ fund_yuan }}元，个人自付{{ self_pay_yuan }}元。{% if refund %}押金余额{{ refund_yuan }}元退还给您。{% endif %}{% if refund_online %}其中{{ refund_online_yuan }}元原路退回，1–7个工作日到账。{% endif %}{% if refund_window %}{{ refund_window_yuan }}元请于工作日8:00–17:30到住院部1楼出院结算窗口领取。{% endif %}{% if paid %}已补缴{{ paid_yuan }}元。{% endif %}祝您早日康复。",
+        body: "{{ patient_name_masked }}您好，您的出院结算已完成：住院总费用{{ total_yuan }}元，医保基金支付{{ fund_yuan }}元，个人自付{{ self_pay_yuan }}元。{% if refund %}押金余额{{ refund_yuan }}元退还给您。{% endif %}{% if refund_online %}其中{{ refund_online_yuan }}元原路退回，1–7个工作日到账。{% endif %}{% if refund_window %}{{ refund_window_yuan }}元请于工作日8:00–17:30到住院部1楼出院结算窗口领取。{% endif %}{% if paid %}已补缴{{ paid_yuan }}元。{% endif %}结算票据号{{ invoice_no }}。祝您早日康复。",
         fields: &[("amount1", "{{ self_pay_yuan }}"), ("amount2", "{{ refund_yuan }}"), ("character_string3", "{{ invoice_no }}")],
         variables: &[
             "discharge_no",

@@ -242,6 +242,10 @@ impl HisPort for HisClient {
         decode::daily_fees(self.call_ok("daily_list", json!({"inpatientNo": inpatient_no, "date": date.to_string()})).await?)
     }
 
+    async fn stay_class_totals(&self, inpatient_no: &str) -> Result<Vec<(domain::inpatient::InsuranceClass, Fen, Fen)>, DomainError> {
+        decode::stay_class_totals(self.call_ok("inhospital_fee_summary", json!({"inpatientNo": inpatient_no})).await?)
+    }
+
     async fn stay_deposits(&self, inpatient_no: &str) -> Result<Vec<domain::inpatient::DepositPayment>, DomainError> {
         decode::stay_deposits("inhospital_deposits", self.call_ok("inhospital_deposits", json!({"inpatientNo": inpatient_no})).await?)
     }

@@ -452,6 +452,7 @@ pub const OPERATIONS: &[&str] = &[
     "daily_list",
     "trade_check",
     "inhospital_deposits",
+    "inhospital_fee_summary",
     "ward_inpatients",
     "inhospital_close",
     "inhospital_presettle",
@@ -491,6 +492,7 @@ pub fn decode_answer(op: &str, body: &[u8]) -> Result<bool, DomainError> {
         "daily_list" => daily_fees(answer_ok(op, a)?).map(|_| true)?,
         "trade_check" => !trade_records(answer_ok(op, a)?)?.is_empty(),
         "inhospital_deposits" => !stay_deposits(op, answer_ok(op, a)?)?.is_empty(),
+        "inhospital_fee_summary" => !stay_class_totals(answer_ok(op, a)?)?.is_empty(),
         "ward_inpatients" => !ward_inpatients(answer_ok(op, a)?)?.is_empty(),
         "inhospital_close" | "inhospital_cancel_settle" => answer_ok(op, a).map(|_| true)?,
         "inhospital_presettle" => discharge_quote(answer_ok(op, a)?).map(|_| true)?,
@@ -1122,20 +1124,57 @@ struct DayItemDto {
     self_pay_rate: Option<f64>,
 }
 
+/// An insurance class as HISes spell it (甲/乙/丙, A/B/C, 1/2/3); `None` when absent.
+fn ins_class(op: &str, v: Option<&str>) -> Result<Option<domain::inpatient::InsuranceClass>, DomainError> {
+    use domain::inpatient::InsuranceClass;
+    Ok(match v.map(str::trim) {
+        Some("甲" | "甲类" | "A" | "1") => Some(InsuranceClass::A),
+        Some("乙" | "乙类" | "B" | "2") => Some(InsuranceClass::B),
+        Some("丙" | "丙类" | "C" | "3") => Some(InsuranceClass::C),
+        None | Some("") => None,
+        Some(_) => return Err(malformed(op, "unknown insClass")),
+    })
+}
+
+/// The stay's totals by class: each class once, self-pay never beyond the amount.
+pub(crate) fn stay_class_totals(v: Value) -> Result<Vec<(domain::inpatient::InsuranceClass, Fen, Fen)>, DomainError> {
+    const OP: &str = "inhospital_fee_summary";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Row {
+        ins_class: String,
+        amount: i64,
+        self_pay: i64,
+    }
+    #[derive(Deserialize)]
+    struct R {
+        classes: Vec<Row>,
+    }
+    let r: R = parse(OP, v)?;
+    let mut out = Vec::new();
+    for row in r.classes {
+        let class = ins_class(OP, Some(&row.ins_class))?.ok_or_else(|| malformed(OP, "class missing"))?;
+        let (amount, self_pay) = (amount(OP, "amount", row.amount)?, amount(OP, "selfPay", row.self_pay)?);
+        if self_pay > amount || out.iter().any(|(c, _, _)| *c == class) {
+            return Err(malformed(OP, "self-pay beyond the amount, or a class twice"));
+        }
+        out.push((class, amount, self_pay));
+    }
+    out.sort_by_key(|x| x.0);
+    Ok(out)
+}
+
 fn day_line(i: DayItemDto) -> Result<domain::inpatient::DailyFeeLine, DomainError> {
     use domain::inpatient::InsuranceClass;
-    let class = match i.ins_class.as_deref().map(str::trim) {
-        Some("甲" | "甲类" | "A" | "1") => InsuranceClass::A,
-        Some("乙" | "乙类" | "B" | "2") => InsuranceClass::B,
-        Some("丙" | "丙类" | "C" | "3") => InsuranceClass::C,
-        None | Some("") => {
+    let class = match ins_class("daily_list", i.ins_class.as_deref())? {
+        Some(c) => c,
+        None => {
             if i.base.insurable {
                 InsuranceClass::B
             } else {
                 InsuranceClass::C
             }
         }
-        Some(_) => return Err(malformed("daily_list", "unknown insClass")),
     };
     let permille = match i.self_pay_rate {
         Some(r) if (0.0..=1.0).contains(&r) => (r * 1000.0).round() as u16,
@@ -1156,8 +1195,10 @@ pub(crate) fn daily_fees(v: Value) -> Result<DailyFeeList, DomainError> {
     }
     let r: R = parse("daily_list", v)?;
     let items: Vec<_> = r.items.into_iter().map(day_line).collect::<Result<_, _>>()?;
-    if checked_sum(items.iter().map(|i| i.item.amount.0)) != Some(r.total_fee) {
-        return Err(malformed("daily_list", "lines do not sum to totalFee"));
+    // Lines that do not add up to the HIS's total are kept as the HIS says them: the page
+    // shows both and staff are asked to check (`DailyFeeList::adds_up`); never "corrected".
+    if checked_sum(items.iter().map(|i| i.item.amount.0)).is_none() {
+        return Err(malformed("daily_list", "lines overflow"));
     }
     Ok(DailyFeeList { date: r.date, items, total: amount("daily_list", "totalFee", r.total_fee)? })
 }
@@ -1218,6 +1259,8 @@ mod tests {
         let line = |amount: i64| json!({"itemCode": "X", "itemName": "药", "qty": 1, "price": amount, "amount": amount, "insurable": true});
         let day = |amount: i64, total: i64| body(json!({"date": "2026-11-25", "items": [line(amount), line(amount)], "totalFee": total}));
         assert!(decode_answer("daily_list", &day(100, 200)).unwrap());
+        let off = daily_fees(json!({"date": "2026-11-25", "items": [line(100), line(100)], "totalFee": 300})).unwrap();
+        assert_eq!((off.total, off.lines_total(), off.adds_up()), (Fen(300), Fen(200), false), "kept as the HIS says, flagged");
         // Classes and rates as the HIS spells them, and what is assumed without them.
         let with = |extra: Value| {
             let mut item = json!({"itemCode": "X", "itemName": "药", "qty": 1, "price": 100, "amount": 100, "insurable": true});
@@ -1236,6 +1279,7 @@ mod tests {
         assert!(decode_answer("daily_list", &day(MAX_AMOUNT.0 / 2, MAX_AMOUNT.0)).unwrap(), "lines at the bound add up");
         assert!(decode_answer("daily_list", &day(MAX_AMOUNT.0, 2 * MAX_AMOUNT.0)).is_err(), "a total beyond the bound is refused");
         assert!(decode_answer("daily_list", &day(i64::MAX, -2)).is_err(), "a wrapping sum never passes");
+        assert!(decode_answer("daily_list", &day(MAX_AMOUNT.0, MAX_AMOUNT.0)).unwrap(), "lines beyond their total are shown, not refused");
     }
 
     #[test]

@@ -49,20 +49,30 @@ pub(super) struct Stay {
     closed_on: Option<NaiveDate>,
     discharge_ordered: bool,
     settlement: Option<Settlement>,
+    /// Lines added to every day (the fee-list benchmark's long, dense stay).
+    extra_lines_per_day: usize,
 }
 
 /// A stay for the demo or a test: who, what for, admitted how many days ago, and the
 /// deposits paid at the window (amount in fen, CASH or POS, days after admission).
-#[derive(serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Admission {
+    /// The HIS's patient id, or (for scripts that only know the person) empty with
+    /// `id_card_no` given.
+    #[serde(default)]
     pub patient_id: String,
+    #[serde(default)]
+    pub id_card_no: String,
     pub profile: StayProfile,
     pub days_ago: i64,
     #[serde(default)]
     pub deposits: Vec<(i64, String, i64)>,
     #[serde(default)]
     pub discharge_ordered: bool,
+    /// Extra lines on every day of the stay (a dense stay for the benchmark).
+    #[serde(default)]
+    pub extra_lines_per_day: usize,
 }
 
 fn ward_of(profile: StayProfile) -> (&'static str, &'static str, &'static str, &'static str) {
@@ -83,8 +93,15 @@ impl Stay {
         (last - self.admitted_on()).num_days().max(-1)
     }
 
+    /// One day's lines: the profile's, and the extra ones of a dense stay.
+    fn day_lines(&self, day: i64) -> Vec<(FeeItem, &'static str, &'static str, f64)> {
+        let mut lines = demo::stay_day(self.profile, day);
+        lines.extend(demo::extra_day_lines(day, self.extra_lines_per_day));
+        lines
+    }
+
     fn lines(&self, today: NaiveDate) -> Vec<(FeeItem, &'static str, &'static str, f64)> {
-        (0..=self.charged_days(today)).flat_map(|d| demo::stay_day(self.profile, d)).collect()
+        (0..=self.charged_days(today)).flat_map(|d| self.day_lines(d)).collect()
     }
 
     fn charges(&self, today: NaiveDate) -> Fen {
@@ -136,6 +153,11 @@ fn quote(lines: &[(FeeItem, &'static str, &'static str, f64)], insured: Option<(
 
 impl HisState {
     pub(super) fn admit(&mut self, a: &Admission) -> Result<String, String> {
+        let mut a = a.clone();
+        if a.patient_id.is_empty() {
+            a.patient_id = self.patients.iter().find(|p| p.citizen.id_card_no == a.id_card_no).map(|p| p.patient_id.clone()).unwrap_or_default();
+        }
+        let a = &a;
         if self.patient_by_id(&a.patient_id).is_none() {
             return Err("unknown patient".into());
         }
@@ -176,6 +198,7 @@ impl HisState {
             closed_on: None,
             discharge_ordered: a.discharge_ordered,
             settlement: None,
+            extra_lines_per_day: a.extra_lines_per_day.min(200),
         });
         Ok(inpatient_no)
     }
@@ -227,6 +250,23 @@ impl HisState {
             })
             .collect();
         Ok(Value::Array(rows))
+    }
+
+    /// The stay's charges so far by class, with the self-pay part as each line's rate gives it.
+    pub(super) fn inhospital_fee_summary(&mut self, data: &Value) -> OpResult {
+        let today = self.today();
+        let x = self.stay_by_no(s(data, "inpatientNo")?)?;
+        let lines = x.lines(today);
+        let classes: Vec<Value> = ["甲", "乙", "丙"]
+            .iter()
+            .filter_map(|c| {
+                let of: Vec<_> = lines.iter().filter(|l| l.2 == *c).collect();
+                let amount: i64 = of.iter().map(|l| l.0.amount.0).sum();
+                let self_pay: i64 = of.iter().map(|l| (l.0.amount.0 * (l.3 * 1000.0).round() as i64 + 500) / 1000).sum();
+                (!of.is_empty()).then(|| json!({"insClass": c, "amount": amount, "selfPay": self_pay}))
+            })
+            .collect();
+        Ok(json!({"classes": classes}))
     }
 
     pub(super) fn inhospital_deposits(&mut self, data: &Value) -> OpResult {
@@ -453,7 +493,7 @@ impl HisState {
         let today = self.today();
         let x = self.stay_by_no(no)?;
         let day = (date - x.admitted_on()).num_days();
-        let items = if day < 0 || day > x.charged_days(today) { vec![] } else { demo::stay_day(x.profile, day) };
+        let items = if day < 0 || day > x.charged_days(today) { vec![] } else { x.day_lines(day) };
         let total: i64 = items.iter().map(|i| i.0.amount.0).sum::<i64>() + if items.is_empty() { 0 } else { self.faults.fee_list_off_by };
         let lines: Vec<Value> = items
             .iter()

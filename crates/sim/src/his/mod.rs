@@ -444,7 +444,15 @@ impl HisState {
                 "黄强" => (demo::StayProfile::Orthopaedics, vec![(200_000, "CASH".to_owned(), 0)]),
                 _ => continue,
             };
-            let a = Admission { patient_id: pid.clone(), profile, days_ago: 6, deposits, discharge_ordered: true };
+            let a = Admission {
+                patient_id: pid.clone(),
+                id_card_no: String::new(),
+                profile,
+                days_ago: 6,
+                deposits,
+                discharge_ordered: true,
+                extra_lines_per_day: 0,
+            };
             self.admit(&a).expect("demo patients are registered");
         }
     }
@@ -518,6 +526,7 @@ impl HisState {
             "daily_list" => self.daily_list(data),
             "trade_check" => self.trade_check(data),
             "inhospital_deposits" => self.inhospital_deposits(data),
+            "inhospital_fee_summary" => self.inhospital_fee_summary(data),
             "ward_inpatients" => self.ward_inpatients(data),
             "inhospital_close" => self.inhospital_close(data),
             "inhospital_presettle" => self.inhospital_presettle(data),

@@ -41,6 +41,17 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     sign_in_and_add_self(&b, &t, &base, "oDemo_zhangwei_0001", "张伟").await;
     let (_, api_cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
     let huang = t.add_demo_patient(&api_cookie, "黄强", "parent").await;
+    // 吴秀英's discharge: the account closed and the settlement done, for its pages.
+    let wu = t.add_demo_patient(&api_cookie, "吴秀英", "parent").await;
+    let zhang_account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    let wu_his = t.store.patient_by_id(wu).await.unwrap().unwrap().his_patient_id;
+    t.app.close_stay_account(&wu_his, &app::Actor::system("crawl"), "crawl").await.unwrap();
+    let quote = t.app.discharge_view(zhang_account, wu).await.unwrap().unwrap().quote.unwrap().0.pre_settle_id;
+    let (discharge_no, _) = t.app.confirm_discharge(zhang_account, wu, &quote, &app::Actor::system("crawl")).await.unwrap();
+    t.drain_jobs().await;
+    // 黄强's account closed too, his discharge not started: the page with the split and the balance due.
+    let huang_his = t.store.patient_by_id(huang).await.unwrap().unwrap().his_patient_id;
+    t.app.close_stay_account(&huang_his, &app::Actor::system("crawl"), "crawl").await.unwrap();
     book_first_free_slot(&b, &clock, &base, "0101", None).await;
     let order_page = b.client.current_url().await.unwrap().path().to_owned();
     b.client.goto(&format!("{base}/registrations")).await.unwrap();
@@ -67,6 +78,9 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
         "/children/bind".into(),
         "/inpatient".into(),
         format!("/inpatient/fees?patient={huang}"),
+        format!("/inpatient/discharge?patient={huang}"),
+        format!("/inpatient/discharge?patient={wu}"),
+        format!("/inpatient/discharge/{discharge_no}"),
         "/card".into(),
         "/agreements/service".into(),
         "/agreements/privacy".into(),

@@ -68,6 +68,13 @@ on_both_backends! {
         assert!(classes.contains(&format!("甲类</td><td class=\"num\">¥{}", domain::format::yuan(domain::Fen(class_total("甲"))))), "{classes}");
         assert!(classes.contains(&format!("其中自付 ¥{}", domain::format::yuan(domain::Fen(self_pay_b)))), "{classes}");
         assert!(classes.contains(&format!("丙类</td><td class=\"num\">¥{}", domain::format::yuan(domain::Fen(class_total("丙"))))), "{classes}");
+        // The stay so far by class, one HIS call whatever its length.
+        let stay_lines: Vec<_> = (0..=6).flat_map(|d| sim::demo::stay_day(sim::demo::StayProfile::Orthopaedics, d)).collect();
+        let stay_total: i64 = stay_lines.iter().map(|l| l.0.amount.0).sum();
+        let stay_c: i64 = stay_lines.iter().filter(|l| l.2 == "丙").map(|l| l.0.amount.0).sum();
+        let whole = page.split("id=\"stay-class-totals\"").nth(1).unwrap();
+        assert!(whole.contains(&format!("住院以来合计 ¥{}", domain::format::yuan(domain::Fen(stay_total)))), "{whole}");
+        assert!(whole.contains(&format!("丙类</td><td class=\"num\">¥{}", domain::format::yuan(domain::Fen(stay_c)))), "{whole}");
         // Days outside the stay are kept within it.
         let page = get(format!("/inpatient/fees?patient={huang}&date=2000-01-01"), cookie.clone()).await.text().await.unwrap();
         assert!(page.contains("（住院第1天）") && !page.contains("id=\"prev-day\""), "{page}");
@@ -76,5 +83,49 @@ on_both_backends! {
         assert_eq!(testkit::location(r.headers()), format!("/inpatient?patient={zhang}"));
         let (_, other) = t.wechat_sign_in("oDemo_lina_0002").await;
         assert_eq!(get(format!("/inpatient/fees?patient={huang}"), other).await.status(), 404);
+        // A HIS whose lines do not add up to its total: shown as it says, flagged once for staff.
+        t.set_his_faults(serde_json::json!({"fee_list_off_by": 100})).await;
+        for _ in 0..2 {
+            let page = get(format!("/inpatient/fees?patient={huang}&date={day2}"), cookie.clone()).await.text().await.unwrap();
+            let his_total = domain::format::yuan(domain::Fen(lines.iter().map(|l| l.0.amount.0).sum::<i64>() + 100));
+            assert!(page.contains(&format!("id=\"day-total\">¥{his_total}")) && page.contains("id=\"fee-mismatch\""), "{page}");
+        }
+        let tasks = t.store.tasks(true, 50).await.unwrap();
+        assert_eq!(tasks.iter().filter(|x| x.kind == "fee_list_mismatch").count(), 1, "one task per stay and day");
+        t.set_his_faults(serde_json::json!({})).await;
+    }
+}
+
+on_both_backends! {
+    async fn a_low_deposit_is_told_once_a_day_with_a_one_tap_top_up(backend) {
+        let t = TestApp::spawn_opts(backend, std::sync::Arc::new(domain::SystemClock), false, |_| {}).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        t.add_demo_patient(&cookie, "张伟", "self").await;
+        // 黄强 owes money; 吴秀英's balance is under the ¥1000 floor.
+        let huang = t.add_demo_patient(&cookie, "黄强", "parent").await;
+        let wu = t.add_demo_patient(&cookie, "吴秀英", "parent").await;
+        assert_eq!(t.app.scan_low_deposits().await.unwrap(), 2);
+        assert_eq!(t.app.scan_low_deposits().await.unwrap(), 0, "once a day per stay");
+        t.drain_jobs().await;
+        let q = |p: i64| store::messages::MessageQuery { scene: Some("deposit.low".into()), patient_id: Some(p), limit: 10, ..Default::default() };
+        let m = &t.store.search_messages(&q(huang)).await.unwrap()[0];
+        assert!(m.body.contains("已欠费") && m.link == format!("/inpatient?patient={huang}#top-up"), "{} {}", m.body, m.link);
+        let m = &t.store.search_messages(&q(wu)).await.unwrap()[0];
+        // Her stay averages more than ¥500 a day: two days of charges is the level, above the floor.
+        let charges: i64 = (0..=6).flat_map(|d| sim::demo::stay_day(sim::demo::StayProfile::Cardiology, d)).map(|l| l.0.amount.0).sum();
+        let level = (charges / 7 * 2).max(100_000);
+        let said = format!("余额{}元，已不足{}元", domain::format::yuan(domain::Fen(500_000 - charges)), domain::format::yuan(domain::Fen(level)));
+        assert!(m.body.contains(&said), "{said}: {}", m.body);
+        // The page says the same and offers the top-up.
+        let page = TestApp::http().get(t.url(&format!("/inpatient?patient={wu}"))).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"deposit-warning\"") && page.contains("id=\"top-up\""), "{page}");
+        // Another stay of the same patient is told on its own (the day's limit is per stay).
+        let stay = t.his_port.inpatient_stay(&t.store.patient_by_id(wu).await.unwrap().unwrap().his_patient_id).await.unwrap().unwrap();
+        let r = TestApp::http().post(format!("{}/__sim/his/inpatient/admit", t.his_url)).json(&serde_json::json!({
+            "patientId": t.store.patient_by_id(wu).await.unwrap().unwrap().his_patient_id, "profile": "cardiology", "daysAgo": 6, "deposits": [[100000, "CASH", 0]]
+        })).send().await.unwrap();
+        assert!(r.status().is_success());
+        assert_ne!(t.his_port.inpatient_stay(&t.store.patient_by_id(wu).await.unwrap().unwrap().his_patient_id).await.unwrap().unwrap().inpatient_no, stay.inpatient_no);
+        assert_eq!(t.app.scan_low_deposits().await.unwrap(), 1, "a new stay (owing) is told");
     }
 }
