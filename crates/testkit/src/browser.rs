@@ -131,9 +131,15 @@ pub fn stray_english(text: &str) -> Vec<String> {
         let letter = word.len() == 1 && word.chars().all(|c| c.is_ascii_uppercase());
         let dose = word.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
         let dose = dose.len() < word.len() && ["g", "mg", "ug", "ml", "mL", "IU", "U", "kg"].contains(&dose);
-        let unit =
-            word.split('/').all(|part| part.is_empty() || part.starts_with("10^") || part.chars().all(|c| c.is_ascii_digit()) || LATIN_ALLOWED.contains(&part))
-                || LATIN_ALLOWED.contains(&word);
+        let unit = word.split('/').all(|part| {
+            // A measurement (78mmHg): a number with one of the allowed units.
+            let measured = part.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+            part.is_empty()
+                || part.starts_with("10^")
+                || part.chars().all(|c| c.is_ascii_digit())
+                || LATIN_ALLOWED.contains(&part)
+                || (measured.len() < part.len() && LATIN_ALLOWED.contains(&measured))
+        }) || LATIN_ALLOWED.contains(&word);
         if !code && !unit && !letter && !dose {
             out.push(word.to_owned());
         }
@@ -191,9 +197,8 @@ mod tests {
 
     #[test]
     fn english_on_a_patient_page_is_found_and_codes_and_units_are_not() {
-        let text =
-            "订单号 CB20261207003319AE6082F93E 白细胞 11.2 10^9/L 血糖 5.6 mmol/L 状态 pending 渠道 clearing:bank CT 平扫 None 门诊楼2层A区 阿莫西林 0.25g";
-        assert_eq!(stray_english(text), ["pending", "clearing", "bank", "None"]);
+        let text = "订单号 CB20261207003319AE6082F93E 白细胞 11.2 10^9/L 血糖 5.6 mmol/L 状态 pending 渠道 clearing:bank CT 平扫 None 门诊楼2层A区 阿莫西林 0.25g 血压126/78mmHg 120/80abc";
+        assert_eq!(stray_english(text), ["pending", "clearing", "bank", "None", "120/80abc"]);
     }
 
     #[test]
