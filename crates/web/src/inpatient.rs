@@ -16,6 +16,10 @@ use domain::format::{TimeStyle, local_time, yuan};
 use serde::Deserialize;
 
 pub struct StayView {
+    pub doctor: String,
+    pub nurse: String,
+    pub diagnosis: String,
+    pub deposit_list: Vec<DepositView>,
     pub ward: String,
     pub bed: String,
     pub admitted: String,
@@ -68,6 +72,10 @@ pub async fn inpatient(State(st): State<WebState>, headers: HeaderMap, auth: Pat
         let arrears = balance.is_negative();
         let admitted = domain::clock::to_local(s.admitted_at).date_naive();
         StayView {
+            doctor: s.doctor.clone(),
+            nurse: s.nurse.clone(),
+            diagnosis: s.diagnosis.clone(),
+            deposit_list: o.deposits.iter().map(deposit_view).collect(),
             day: domain::inpatient::day_of_stay(admitted, today),
             estimate: domain::inpatient::days_covered(balance, &recent).map(|(avg, days)| (yuan(avg), recent.len(), days)),
             ward: s.ward,
@@ -216,6 +224,10 @@ pub struct DepositView {
     pub payer: String,
 }
 
+fn deposit_view(d: &domain::inpatient::DepositPayment) -> DepositView {
+    DepositView { paid_at: local_time(d.paid_at, TimeStyle::Minute), amount: yuan(d.amount), channel: d.channel.label_zh(), payer: d.payer.clone() }
+}
+
 /// One part of the surplus as the pages list it.
 pub struct RefundView {
     pub deposit_no: String,
@@ -298,16 +310,7 @@ pub async fn discharge(State(st): State<WebState>, headers: HeaderMap, auth: Pat
             self_pay: yuan(q.self_pay),
             self_pay_parts: q.insurance.as_ref().map(|i| (yuan(i.full_self_pay), yuan(i.pre_self_pay), yuan(i.deductible))),
             deposits_held: yuan(q.deposits_held()),
-            deposits: q
-                .deposits
-                .iter()
-                .map(|d| DepositView {
-                    paid_at: local_time(d.paid_at, TimeStyle::Minute),
-                    amount: yuan(d.amount),
-                    channel: d.channel.label_zh(),
-                    payer: d.payer.clone(),
-                })
-                .collect(),
+            deposits: q.deposits.iter().map(deposit_view).collect(),
             refund: match balance {
                 B::Refund(a) => Some(yuan(a)),
                 _ => None,

@@ -23,6 +23,9 @@ pub struct InpatientOverview {
     /// Whether the balance is low by the hospital's rule (the recent days' average when
     /// known), and the level it fell under.
     pub low: Option<domain::inpatient::LowDeposit>,
+    /// The stay's deposits (when, how much, channel, who), newest first; empty when the
+    /// HIS could not say.
+    pub deposits: Vec<domain::inpatient::DepositPayment>,
 }
 
 /// How many full days the balance estimate averages (BED-2).
@@ -37,18 +40,34 @@ impl App {
             let stay = self.his.inpatient_stay(&p.his_patient_id).await?;
             let recent_days = self.recent_days(stay.as_ref()).await;
             let low = self.low_of(stay.as_ref(), &recent_days);
-            return Ok(InpatientOverview { patients, current: Some(p), stay, recent_days, low });
+            let deposits = self.deposits_of(stay.as_ref()).await;
+            return Ok(InpatientOverview { patients, current: Some(p), stay, recent_days, low, deposits });
         }
         for p in &patients {
             if let Some(stay) = self.his.inpatient_stay(&p.his_patient_id).await? {
                 let current = Some(p.clone());
                 let recent_days = self.recent_days(Some(&stay)).await;
                 let low = self.low_of(Some(&stay), &recent_days);
-                return Ok(InpatientOverview { patients, current, stay: Some(stay), recent_days, low });
+                let deposits = self.deposits_of(Some(&stay)).await;
+                return Ok(InpatientOverview { patients, current, stay: Some(stay), recent_days, low, deposits });
             }
         }
         let current = patients.first().cloned();
-        Ok(InpatientOverview { patients, current, stay: None, recent_days: vec![], low: None })
+        Ok(InpatientOverview { patients, current, stay: None, recent_days: vec![], low: None, deposits: vec![] })
+    }
+
+    async fn deposits_of(&self, stay: Option<&InpatientStay>) -> Vec<domain::inpatient::DepositPayment> {
+        let Some(s) = stay else { return vec![] };
+        match self.his.stay_deposits(&s.inpatient_no).await {
+            Ok(mut d) => {
+                d.sort_by(|a, b| b.paid_at.cmp(&a.paid_at));
+                d
+            }
+            Err(e) => {
+                tracing::info!(code = e.code.code(), "stay deposits unavailable");
+                vec![]
+            }
+        }
     }
 
     fn low_of(&self, stay: Option<&InpatientStay>, recent: &[(chrono::NaiveDate, Fen)]) -> Option<domain::inpatient::LowDeposit> {

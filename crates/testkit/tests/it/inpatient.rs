@@ -18,6 +18,9 @@ on_both_backends! {
         let owed = domain::format::yuan(domain::Fen(charges - 200_000));
         assert!(page.contains("欠费") && page.contains(&format!("¥{owed}")) && !page.contains(&format!("-{owed}")), "arrears read as 欠费 ¥{owed}: {page}");
         assert!(page.contains("单次可补缴 1–50000 元"), "the limits are stated before submitting");
+        // Who looks after him, the diagnosis as the HIS words it, and each deposit with its channel and payer.
+        assert!(page.contains("王志刚") && page.contains("责任护士 何丽") && page.contains("右股骨干骨折"), "{page}");
+        assert!(page.contains("押金缴纳记录（1笔）") && page.contains("窗口现金 · 住院收费处 李敏"), "{page}");
         // Admitted six days ago: the seventh day; the last three days' lists give the average,
         // and a balance already owed lasts no day.
         assert!(page.contains("（住院第7天）"), "{page}");
