@@ -60,7 +60,7 @@ impl App {
         let Some(s) = stay else { return vec![] };
         match self.his.stay_deposits(&s.inpatient_no).await {
             Ok(mut d) => {
-                d.sort_by(|a, b| b.paid_at.cmp(&a.paid_at));
+                d.sort_by_key(|x| std::cmp::Reverse(x.paid_at));
                 d
             }
             Err(e) => {
