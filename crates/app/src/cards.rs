@@ -12,6 +12,28 @@ pub struct CardOverview {
     pub patients: Vec<PatientSummary>,
     pub current: Option<PatientSummary>,
     pub card: Option<CardAccount>,
+    /// The virtual card (虚拟诊疗卡, OTH-3): the card number as a Code 128 barcode and a QR
+    /// code the hospital's scanners read, each a `data:` image URI.
+    pub codes: Option<(String, String)>,
+    /// The card's transactions, newest first; empty when the HIS could not say.
+    pub trades: Vec<domain::ports::CardTrade>,
+}
+
+/// An SVG as a `data:` URI an `<img>` may show under the site's CSP (`img-src data:`).
+fn svg_uri(svg: &str) -> String {
+    let mut out = String::from("data:image/svg+xml;utf8,");
+    for c in svg.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            '<' => out.push_str("%3C"),
+            '>' => out.push_str("%3E"),
+            '"' => out.push_str("%22"),
+            '\n' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl App {
@@ -24,7 +46,15 @@ impl App {
             Some(p) => self.his.card_account(&p.his_patient_id).await?,
             None => None,
         };
-        Ok(CardOverview { patients, current, card })
+        let codes = card.as_ref().and_then(|c| Some((svg_uri(&render::barcode_svg(&c.card_no)?), svg_uri(&render::qr_svg(&c.card_no)))));
+        let trades = match (&card, &current) {
+            (Some(_), Some(p)) => self.his.card_trades(&p.his_patient_id).await.unwrap_or_else(|e| {
+                tracing::info!(code = e.code.code(), "card trades unavailable");
+                vec![]
+            }),
+            _ => vec![],
+        };
+        Ok(CardOverview { patients, current, card, codes, trades })
     }
 
     /// Opens an order to recharge one of the account's patients' visiting card.

@@ -218,6 +218,42 @@ pub struct CardAccount {
     pub balance: Fen,
 }
 
+/// What moved money on a patient's card account (就诊卡交易).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardTradeKind {
+    /// 充值 into the stored value.
+    Recharge,
+    /// 住院预交金 posted against the card.
+    Deposit,
+    /// 消费: paid from the stored value (a kiosk, a window).
+    Spend,
+    /// 退款 back to the card or out of it.
+    Refund,
+}
+
+impl CardTradeKind {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Recharge => "充值",
+            Self::Deposit => "住院押金",
+            Self::Spend => "消费",
+            Self::Refund => "退款",
+        }
+    }
+}
+
+/// One transaction of a card, newest first in lists; `amount` is signed (out is negative).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardTrade {
+    pub trade_no: String,
+    pub kind: CardTradeKind,
+    pub amount: Fen,
+    pub at: DateTime<Utc>,
+    /// What the HIS says of it (the window, the stay).
+    pub note: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyFeeList {
     pub date: NaiveDate,
@@ -323,6 +359,8 @@ pub trait HisPort: Send + Sync {
     async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError>;
     /// The visiting card's stored value (就诊卡余额); `None` if the patient has no card account.
     async fn card_account(&self, his_patient_id: &str) -> Result<Option<CardAccount>, DomainError>;
+    /// The card's transactions, newest first (at most the last 100).
+    async fn card_trades(&self, his_patient_id: &str) -> Result<Vec<CardTrade>, DomainError>;
     /// Adds money to the visiting card; idempotent on `pay_trade_no`. Returns the balance.
     async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;

@@ -24,13 +24,33 @@ struct CardPage {
     patients: Vec<(i64, String)>,
     current: i64,
     card: Option<(String, String)>,
+    /// (barcode, QR) image URIs of the virtual card.
+    codes: Option<(String, String)>,
+    trades: Vec<TradeView>,
     error: Option<&'static str>,
+}
+
+pub struct TradeView {
+    pub at: String,
+    pub kind: &'static str,
+    pub amount: String,
+    pub note: String,
 }
 
 pub async fn card(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<WhoQuery>) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/");
     let o = st.app.card_overview(auth.account_id, q.patient).await?;
     let card = o.card.map(|a| (a.card_no, yuan(a.balance)));
+    let trades = o
+        .trades
+        .iter()
+        .map(|t| TradeView {
+            at: domain::format::local_time(t.at, domain::format::TimeStyle::ShortMinute),
+            kind: t.kind.label_zh(),
+            amount: format!("{}¥{}", if t.amount.is_negative() { "-" } else { "+" }, yuan(domain::Fen(t.amount.0.saturating_abs()))),
+            note: t.note.clone(),
+        })
+        .collect();
     let page = CardPage {
         hospital: c.hospital,
         big_text: c.big_text,
@@ -38,6 +58,8 @@ pub async fn card(State(st): State<WebState>, headers: HeaderMap, auth: PatientA
         patients: crate::inpatient::choices(&o.patients, st.app.today()),
         current: o.current.map(|p| p.id).unwrap_or_default(),
         card,
+        codes: o.codes,
+        trades,
         error: crate::error::message_of(q.error.as_deref()),
     };
     Ok(page.into_response())

@@ -234,6 +234,10 @@ impl HisPort for HisClient {
         decode::card_account(self.call("card_info", json!({"patientId": his_patient_id})).await?)
     }
 
+    async fn card_trades(&self, his_patient_id: &str) -> Result<Vec<CardTrade>, DomainError> {
+        decode::card_trades(self.call_ok("card_trades", json!({"patientId": his_patient_id})).await?)
+    }
+
     async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError> {
         decode::card_balance(self.call_ok("card_recharge", json!({"patientId": his_patient_id, "amount": amount.0, "payTradeNo": pay_trade_no})).await?)
     }

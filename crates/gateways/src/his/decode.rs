@@ -449,6 +449,7 @@ pub const OPERATIONS: &[&str] = &[
     "prepay",
     "card_info",
     "card_recharge",
+    "card_trades",
     "daily_list",
     "trade_check",
     "inhospital_deposits",
@@ -489,6 +490,7 @@ pub fn decode_answer(op: &str, body: &[u8]) -> Result<bool, DomainError> {
         "prepay" => deposit_balance(answer_ok(op, a)?).map(|_| true)?,
         "card_info" => card_account(a)?.is_some(),
         "card_recharge" => card_balance(answer_ok(op, a)?).map(|_| true)?,
+        "card_trades" => !card_trades(answer_ok(op, a)?)?.is_empty(),
         "daily_list" => daily_fees(answer_ok(op, a)?).map(|_| true)?,
         "trade_check" => !trade_records(answer_ok(op, a)?)?.is_empty(),
         "inhospital_deposits" => !stay_deposits(op, answer_ok(op, a)?)?.is_empty(),
@@ -1095,6 +1097,39 @@ pub(crate) fn card_account(a: Answer) -> Result<Option<CardAccount>, DomainError
         Err((code, _)) if code == "2020" => Ok(None),
         Err((code, msg)) => Err(refusal("card_info", &code, &msg)),
     }
+}
+
+/// A card's transactions: kinds RECHARGE/DEPOSIT/SPEND/REFUND [I]; amounts signed within
+/// the bound, money in positive except a refund out of the card.
+pub(crate) fn card_trades(v: Value) -> Result<Vec<CardTrade>, DomainError> {
+    const OP: &str = "card_trades";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        trade_no: String,
+        trade_type: String,
+        amount: i64,
+        trade_time: DateTime<Utc>,
+        #[serde(default)]
+        remark: String,
+    }
+    let rows: Vec<R> = parse(OP, v)?;
+    let mut out: Vec<CardTrade> = rows
+        .into_iter()
+        .map(|r| {
+            let kind = match r.trade_type.as_str() {
+                "RECHARGE" => CardTradeKind::Recharge,
+                "DEPOSIT" => CardTradeKind::Deposit,
+                "SPEND" => CardTradeKind::Spend,
+                "REFUND" => CardTradeKind::Refund,
+                _ => return Err(malformed(OP, "unknown tradeType")),
+            };
+            Ok(CardTrade { trade_no: r.trade_no, kind, amount: signed_amount(OP, "amount", r.amount)?, at: r.trade_time, note: r.remark })
+        })
+        .collect::<Result<_, _>>()?;
+    out.sort_by_key(|t| std::cmp::Reverse(t.at));
+    out.truncate(100);
+    Ok(out)
 }
 
 pub(crate) fn card_balance(v: Value) -> Result<Fen, DomainError> {

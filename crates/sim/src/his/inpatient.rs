@@ -269,6 +269,36 @@ impl HisState {
         Ok(json!({"classes": classes}))
     }
 
+    /// The card's transactions: its recharges, and the deposits of the patient's stays posted
+    /// against it with what discharge gave back of them.
+    pub(super) fn card_trades(&mut self, data: &Value) -> OpResult {
+        let pid = s(data, "patientId")?.to_owned();
+        if self.patient_by_id(&pid).is_none() {
+            return err("2020", "无就诊卡");
+        }
+        let mut rows: Vec<Value> = self
+            .card_log
+            .iter()
+            .filter(|x| x.patient_id == pid)
+            .map(|x| json!({"tradeNo": x.trade_no, "tradeType": x.kind, "amount": x.amount, "tradeTime": x.at.to_rfc3339(), "remark": x.remark}))
+            .collect();
+        for x in self.stays.iter().filter(|x| x.patient_id == pid) {
+            for d in &x.deposits {
+                let way = match d.way {
+                    "BANK" => "线上支付",
+                    "POS" => "窗口刷卡",
+                    _ => "窗口现金",
+                };
+                rows.push(json!({"tradeNo": d.deposit_no, "tradeType": "DEPOSIT", "amount": d.amount.0, "tradeTime": d.at.to_rfc3339(), "remark": format!("{} 住院押金（{way}）", x.ward)}));
+                if d.refunded.0 > 0 {
+                    let at = x.settlement.as_ref().map_or(d.at, |st| st.at);
+                    rows.push(json!({"tradeNo": format!("{}-R", d.deposit_no), "tradeType": "REFUND", "amount": -d.refunded.0, "tradeTime": at.to_rfc3339(), "remark": "出院结算退还押金"}));
+                }
+            }
+        }
+        Ok(Value::Array(rows))
+    }
+
     pub(super) fn inhospital_deposits(&mut self, data: &Value) -> OpResult {
         let x = self.stay_by_no(s(data, "inpatientNo")?)?;
         Ok(Value::Array(x.deposits.iter().map(deposit_json).collect()))

@@ -131,6 +131,16 @@ struct PreSettle {
     settled: Option<(String, String)>,
 }
 
+/// One recharge or spending on a patient's card.
+struct CardEntry {
+    patient_id: String,
+    trade_no: String,
+    kind: &'static str,
+    amount: i64,
+    at: DateTime<Utc>,
+    remark: String,
+}
+
 struct Trade {
     trade_no: String,
     kind: &'static str,
@@ -152,6 +162,8 @@ pub struct HisState {
     faults: Faults,
     /// Visiting-card stored value per patient (fen).
     cards: HashMap<String, i64>,
+    /// Card recharges and spending per patient.
+    card_log: Vec<CardEntry>,
     /// The LIS/PACS behind the HIS.
     pub(crate) lab: crate::lis::LabState,
     pub load: Arc<HisLoad>,
@@ -263,6 +275,7 @@ impl HisState {
             seq: 0,
             faults: Faults::default(),
             cards: HashMap::new(),
+            card_log: Vec::new(),
             lab,
             load: Arc::new(HisLoad::default()),
         };
@@ -523,6 +536,7 @@ impl HisState {
             "prepay" => self.prepay(data),
             "card_info" => self.card_info(data),
             "card_recharge" => self.card_recharge(data),
+            "card_trades" => self.card_trades(data),
             "daily_list" => self.daily_list(data),
             "trade_check" => self.trade_check(data),
             "inhospital_deposits" => self.inhospital_deposits(data),

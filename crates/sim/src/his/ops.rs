@@ -425,6 +425,14 @@ impl HisState {
         if !self.trades.iter().any(|t| t.trade_no == trade_no) {
             let now = self.clock.now();
             *self.cards.entry(pid.clone()).or_default() += amount.0;
+            self.card_log.push(CardEntry {
+                patient_id: pid.clone(),
+                trade_no: trade_no.clone(),
+                kind: "RECHARGE",
+                amount: amount.0,
+                at: now,
+                remark: "微信服务号充值".into(),
+            });
             self.trades.push(Trade { trade_no, kind: "card", amount, at: now });
         }
         Ok(json!({"balance": self.cards.get(&pid).copied().unwrap_or(0)}))

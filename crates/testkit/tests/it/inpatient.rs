@@ -132,3 +132,31 @@ on_both_backends! {
         assert_eq!(t.app.scan_low_deposits().await.unwrap(), 1, "a new stay (owing) is told");
     }
 }
+
+on_both_backends! {
+    async fn the_virtual_card_shows_scannable_codes_and_its_transactions(backend) {
+        let t = TestApp::spawn_opts(backend, std::sync::Arc::new(domain::SystemClock), false, |_| {}).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let zhang = t.add_demo_patient(&cookie, "张伟", "self").await;
+        let huang = t.add_demo_patient(&cookie, "黄强", "parent").await;
+        let get = |path: String| {
+            let (url, cookie) = (t.url(&path), cookie.clone());
+            async move { TestApp::http().get(url).header("cookie", cookie).send().await.unwrap().text().await.unwrap() }
+        };
+        // A recharge on the phone, paid and credited, then listed on the card.
+        let r = TestApp::http().post(t.url("/card/recharge")).header("cookie", &cookie).header("origin", &t.base).form(&[("patient_id", zhang.to_string()), ("amount_yuan", "200".into())]).send().await.unwrap();
+        let order_no = testkit::location(r.headers()).strip_prefix("/pay/").unwrap().to_owned();
+        let cashier = t.app.start_self_pay(&order_no).await.unwrap();
+        TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap();
+        t.app.resolve_payment(&order_no).await.unwrap();
+        t.drain_jobs().await;
+        let page = get(format!("/card?patient={zhang}")).await;
+        assert!(page.contains("id=\"card-barcode\" src=\"data:image/svg+xml;utf8,") && page.contains("id=\"card-qr\""), "{page}");
+        let trades = page.split("id=\"card-trades\"").nth(1).expect("a transaction list");
+        assert!(trades.contains("充值") && trades.contains("+¥200.00"), "{trades}");
+        // 黄强's stay deposit is posted against his card.
+        let page = get(format!("/card?patient={huang}")).await;
+        let trades = page.split("id=\"card-trades\"").nth(1).expect("a transaction list");
+        assert!(trades.contains("住院押金") && trades.contains("+¥2000.00") && trades.contains("窗口现金"), "{trades}");
+    }
+}
