@@ -57,6 +57,20 @@ impl App {
         Ok(CardOverview { patients, current, card, codes, trades })
     }
 
+    /// Binds the plastic card one of the account's 就诊人 already holds (the HIS checks it is
+    /// theirs); audited with the card number masked.
+    pub async fn bind_physical_card(&self, account_id: i64, patient_id: i64, card_no: &str, actor: &Actor) -> Result<CardAccount, DomainError> {
+        let card_no = card_no.trim();
+        if card_no.is_empty() || card_no.len() > 32 || !card_no.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(DomainError::new(ErrorCode::ValidationFailed, "card number"));
+        }
+        let p = self.store.patient_summary(account_id, patient_id).await?;
+        let card = self.his.bind_card(&p.his_patient_id, card_no).await?;
+        let tail: String = card_no.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        self.store.audit(&actor.entry("card.bind", format!("patient:{patient_id}"), &format!("实体卡 ****{tail}")), self.now()).await?;
+        Ok(card)
+    }
+
     /// Opens an order to recharge one of the account's patients' visiting card.
     pub async fn order_for_card(&self, account_id: i64, patient_id: i64, amount: Fen, actor: &Actor) -> Result<String, DomainError> {
         whole_yuan(amount, CARD_MAX)?;

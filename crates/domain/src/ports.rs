@@ -216,6 +216,9 @@ pub struct TakeHomeMedicine {
 pub struct CardAccount {
     pub card_no: String,
     pub balance: Fen,
+    /// A plastic card the patient holds (bound on the phone), not the virtual one.
+    #[serde(default)]
+    pub physical: bool,
 }
 
 /// What moved money on a patient's card account (就诊卡交易).
@@ -359,6 +362,9 @@ pub trait HisPort: Send + Sync {
     async fn inpatient_stay(&self, his_patient_id: &str) -> Result<Option<InpatientStay>, DomainError>;
     /// The visiting card's stored value (就诊卡余额); `None` if the patient has no card account.
     async fn card_account(&self, his_patient_id: &str) -> Result<Option<CardAccount>, DomainError>;
+    /// Binds a physical card the patient already holds: the HIS checks it is theirs (a
+    /// card of someone else is refused) and from then on names it as the patient's card.
+    async fn bind_card(&self, his_patient_id: &str, card_no: &str) -> Result<CardAccount, DomainError>;
     /// The card's transactions, newest first (at most the last 100).
     async fn card_trades(&self, his_patient_id: &str) -> Result<Vec<CardTrade>, DomainError>;
     /// Adds money to the visiting card; idempotent on `pay_trade_no`. Returns the balance.

@@ -366,6 +366,11 @@ pub fn inpatient_day(day: i64) -> Vec<(FeeItem, &'static str, &'static str, f64)
     out
 }
 
+/// The number printed on a patient's plastic visiting card in the simulated hospital [I].
+pub fn physical_card_no(his_patient_id: &str) -> String {
+    format!("8{}", his_patient_id.trim_start_matches(|c: char| !c.is_ascii_digit()))
+}
+
 /// What a stay is for: its procedures add to the ward's daily charges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

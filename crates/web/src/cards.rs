@@ -12,6 +12,7 @@ use axum::extract::{Extension, Form, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::format::yuan;
+use serde::Deserialize;
 
 use crate::inpatient::{AmountForm, WhoQuery, amount};
 
@@ -26,6 +27,8 @@ struct CardPage {
     card: Option<(String, String)>,
     /// (barcode, QR) image URIs of the virtual card.
     codes: Option<(String, String)>,
+    /// The card shown is a bound plastic card.
+    physical: bool,
     trades: Vec<TradeView>,
     error: Option<&'static str>,
 }
@@ -40,6 +43,7 @@ pub struct TradeView {
 pub async fn card(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Query(q): Query<WhoQuery>) -> Result<Response, AppError> {
     let c = Chrome::new(&st, &headers, "/");
     let o = st.app.card_overview(auth.account_id, q.patient).await?;
+    let physical = o.card.as_ref().is_some_and(|a| a.physical);
     let card = o.card.map(|a| (a.card_no, yuan(a.balance)));
     let trades = o
         .trades
@@ -59,6 +63,7 @@ pub async fn card(State(st): State<WebState>, headers: HeaderMap, auth: PatientA
         current: o.current.map(|p| p.id).unwrap_or_default(),
         card,
         codes: o.codes,
+        physical,
         trades,
         error: crate::error::message_of(q.error.as_deref()),
     };
@@ -73,6 +78,28 @@ pub async fn recharge(
 ) -> Result<Response, AppError> {
     Ok(match st.app.order_for_card(auth.account_id, f.patient_id, amount(&f), &Actor::patient_account(auth.account_id, &cid.0)).await {
         Ok(no) => Redirect::to(&format!("/pay/{no}")).into_response(),
+        Err(e) => Redirect::to(&format!("/card?patient={}&error={}", f.patient_id, e.code.code())).into_response(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct BindForm {
+    patient_id: i64,
+    #[serde(default)]
+    card_no: String,
+}
+
+/// Binds a plastic visiting card the patient already holds instead of the virtual one.
+pub async fn bind(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<BindForm>,
+) -> Result<Response, AppError> {
+    let actor = Actor::patient_account(auth.account_id, &cid.0);
+    Ok(match st.app.bind_physical_card(auth.account_id, f.patient_id, &f.card_no, &actor).await {
+        Ok(_) => Redirect::to(&format!("/card?patient={}", f.patient_id)).into_response(),
+        Err(e) if e.code == domain::ErrorCode::NotFound => return Err(e.into()),
         Err(e) => Redirect::to(&format!("/card?patient={}&error={}", f.patient_id, e.code.code())).into_response(),
     })
 }

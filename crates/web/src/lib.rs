@@ -255,6 +255,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/inpatient/discharge", get(inpatient::discharge).post(inpatient::confirm_discharge))
         .route("/inpatient/discharge/{no}", get(inpatient::discharge_result))
         .route("/card", get(cards::card))
+        .route("/card/bind", post(cards::bind))
         .route("/card/recharge", post(cards::recharge))
         .route("/bills", get(billing::bills))
         .route("/fees", get(billing::fees))

@@ -234,6 +234,10 @@ impl HisPort for HisClient {
         decode::card_account(self.call("card_info", json!({"patientId": his_patient_id})).await?)
     }
 
+    async fn bind_card(&self, his_patient_id: &str, card_no: &str) -> Result<CardAccount, DomainError> {
+        decode::card_bound(self.call("card_bind", json!({"patientId": his_patient_id, "cardNo": card_no})).await?)
+    }
+
     async fn card_trades(&self, his_patient_id: &str) -> Result<Vec<CardTrade>, DomainError> {
         decode::card_trades(self.call_ok("card_trades", json!({"patientId": his_patient_id})).await?)
     }

@@ -450,6 +450,7 @@ pub const OPERATIONS: &[&str] = &[
     "card_info",
     "card_recharge",
     "card_trades",
+    "card_bind",
     "daily_list",
     "trade_check",
     "inhospital_deposits",
@@ -491,6 +492,7 @@ pub fn decode_answer(op: &str, body: &[u8]) -> Result<bool, DomainError> {
         "card_info" => card_account(a)?.is_some(),
         "card_recharge" => card_balance(answer_ok(op, a)?).map(|_| true)?,
         "card_trades" => !card_trades(answer_ok(op, a)?)?.is_empty(),
+        "card_bind" => card_bound(a).map(|_| true)?,
         "daily_list" => daily_fees(answer_ok(op, a)?).map(|_| true)?,
         "trade_check" => !trade_records(answer_ok(op, a)?)?.is_empty(),
         "inhospital_deposits" => !stay_deposits(op, answer_ok(op, a)?)?.is_empty(),
@@ -1088,14 +1090,27 @@ pub(crate) fn card_account(a: Answer) -> Result<Option<CardAccount>, DomainError
     struct R {
         card_no: String,
         balance: i64,
+        /// VIRTUAL or PHYSICAL [I]; virtual when absent.
+        #[serde(default)]
+        card_type: String,
     }
     match a {
         Ok(data) => {
             let r: R = parse("card_info", data)?;
-            Ok(Some(CardAccount { card_no: r.card_no, balance: amount("card_info", "balance", r.balance)? }))
+            Ok(Some(CardAccount { card_no: r.card_no, balance: amount("card_info", "balance", r.balance)?, physical: r.card_type == "PHYSICAL" }))
         }
         Err((code, _)) if code == "2020" => Ok(None),
         Err((code, msg)) => Err(refusal("card_info", &code, &msg)),
+    }
+}
+
+/// The HIS's code for "that card is not this patient's" [I].
+pub const CARD_NOT_THEIRS: &str = "2021";
+
+pub(crate) fn card_bound(a: Answer) -> Result<CardAccount, DomainError> {
+    match a {
+        Err((code, msg)) if code == CARD_NOT_THEIRS => Err(DomainError::new(ErrorCode::CardNotTheirs, format!("his card_bind refused: {msg}"))),
+        other => card_account(other)?.ok_or_else(|| malformed("card_bind", "no card in the answer")),
     }
 }
 

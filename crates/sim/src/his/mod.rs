@@ -164,6 +164,8 @@ pub struct HisState {
     cards: HashMap<String, i64>,
     /// Card recharges and spending per patient.
     card_log: Vec<CardEntry>,
+    /// Physical cards bound on the phone, per patient.
+    bound_cards: HashMap<String, String>,
     /// The LIS/PACS behind the HIS.
     pub(crate) lab: crate::lis::LabState,
     pub load: Arc<HisLoad>,
@@ -276,6 +278,7 @@ impl HisState {
             faults: Faults::default(),
             cards: HashMap::new(),
             card_log: Vec::new(),
+            bound_cards: HashMap::new(),
             lab,
             load: Arc::new(HisLoad::default()),
         };
@@ -537,6 +540,7 @@ impl HisState {
             "card_info" => self.card_info(data),
             "card_recharge" => self.card_recharge(data),
             "card_trades" => self.card_trades(data),
+            "card_bind" => self.card_bind(data),
             "daily_list" => self.daily_list(data),
             "trade_check" => self.trade_check(data),
             "inhospital_deposits" => self.inhospital_deposits(data),

@@ -408,8 +408,24 @@ impl HisState {
     pub(super) fn card_info(&mut self, data: &Value) -> OpResult {
         let pid = s(data, "patientId")?;
         let Some(p) = self.patient_by_id(pid) else { return err("2020", "无就诊卡") };
-        let card_no = format!("JZK{}", &p.patient_id[1..]);
-        Ok(json!({"cardNo": card_no, "balance": self.cards.get(pid).copied().unwrap_or(0)}))
+        let (card_no, card_type) = match self.bound_cards.get(pid) {
+            Some(no) => (no.clone(), "PHYSICAL"),
+            None => (format!("JZK{}", &p.patient_id[1..]), "VIRTUAL"),
+        };
+        Ok(json!({"cardNo": card_no, "balance": self.cards.get(pid).copied().unwrap_or(0), "cardType": card_type}))
+    }
+
+    /// Binds a plastic card: the simulator's cards are `8` + the patient number's digits
+    /// (the number printed on the card the window issued) [I].
+    pub(super) fn card_bind(&mut self, data: &Value) -> OpResult {
+        let pid = s(data, "patientId")?.to_owned();
+        let card_no = s(data, "cardNo")?.trim().to_owned();
+        let Some(p) = self.patient_by_id(&pid) else { return err("2020", "无就诊卡") };
+        if card_no != demo::physical_card_no(&p.patient_id) {
+            return err("2021", "卡号与就诊人信息不符");
+        }
+        self.bound_cards.insert(pid.clone(), card_no);
+        self.card_info(&json!({"patientId": pid}))
     }
 
     pub(super) fn card_recharge(&mut self, data: &Value) -> OpResult {

@@ -176,6 +176,7 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/inpatient", Patient, "/inpatient?patient={pid}", NoBody),
     ("POST", "/inpatient/deposit", Patient, "/inpatient/deposit", Form("patient_id={pid}&amount_yuan=100")),
     ("GET", "/card", Patient, "/card?patient={pid}", NoBody),
+    ("POST", "/card/bind", Patient, "/card/bind", Form("patient_id={pid}&card_no=80000")),
     ("POST", "/card/recharge", Patient, "/card/recharge", Form("patient_id={pid}&amount_yuan=100")),
     ("GET", "/bills", PatientSelf, "/bills", NoBody),
     ("GET", "/fees", PatientSelf, "/fees", NoBody),

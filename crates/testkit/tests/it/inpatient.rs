@@ -158,5 +158,22 @@ on_both_backends! {
         let page = get(format!("/card?patient={huang}")).await;
         let trades = page.split("id=\"card-trades\"").nth(1).expect("a transaction list");
         assert!(trades.contains("住院押金") && trades.contains("+¥2000.00") && trades.contains("窗口现金"), "{trades}");
+        // A plastic card: someone else's number is refused, his own is bound and shown.
+        let his_zhang = t.store.patient_by_id(zhang).await.unwrap().unwrap().his_patient_id;
+        let bind = |no: String| {
+            let (url, cookie, base) = (t.url("/card/bind"), cookie.clone(), t.base.clone());
+            async move {
+                let r = TestApp::http().post(url).header("cookie", cookie).header("origin", base).form(&[("patient_id", zhang.to_string()), ("card_no", no)]).send().await.unwrap();
+                testkit::location(r.headers())
+            }
+        };
+        let his_huang = t.store.patient_by_id(huang).await.unwrap().unwrap().his_patient_id;
+        assert!(bind(sim::demo::physical_card_no(&his_huang)).await.ends_with("error=CARD_NOT_THEIRS"));
+        assert!(bind("12 34".into()).await.ends_with("error=VALIDATION_FAILED"));
+        let own = sim::demo::physical_card_no(&his_zhang);
+        assert_eq!(bind(own.clone()).await, format!("/card?patient={zhang}"));
+        let page = get(format!("/card?patient={zhang}")).await;
+        assert!(page.contains("已绑定实体卡") && page.contains(&format!("id=\"card-no\">{own}")) && !page.contains("id=\"bind-card\""), "{page}");
+        assert!(page.contains("+¥200.00"), "the balance and records stay with the person");
     }
 }
