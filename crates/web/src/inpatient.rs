@@ -455,11 +455,17 @@ pub struct SummaryView {
 
 /// The discharge's result: where it stands, each refund's progress, and once settled the
 /// 出院小结 with the medicines to take home and the follow-up visit.
-pub async fn discharge_result(State(st): State<WebState>, headers: HeaderMap, auth: PatientAuth, Path(no): Path<String>) -> Result<Response, AppError> {
+pub async fn discharge_result(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
     if no.len() > 40 || !no.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(domain::ErrorCode::NotFound.into());
     }
-    let r = st.app.discharge_result(auth.account_id, &no).await?;
+    let r = st.app.discharge_result(auth.account_id, &no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
     let d = &r.discharge;
     use domain::inpatient::DischargeState as S;
     let c = Chrome::new(&st, &headers, &format!("/inpatient?patient={}", d.patient_id));

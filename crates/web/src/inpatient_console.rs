@@ -45,8 +45,13 @@ pub struct WardQuery {
     error: Option<String>,
 }
 
-pub async fn ward(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<WardQuery>) -> Result<Response, AppError> {
-    let rows = st.app.ward_board().await?;
+pub async fn ward(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<WardQuery>,
+) -> Result<Response, AppError> {
+    let rows = st.app.ward_board(&Actor::staff(p.id, &cid.0)).await?;
     let mut wards: Vec<(String, Vec<WardPatientRow>)> = Vec::new();
     for r in rows {
         let s = &r.patient.stay;

@@ -193,7 +193,7 @@ impl App {
 
     /// The result page of one of the account's discharges, with how far each refund got and
     /// the 出院小结 once the HIS has it.
-    pub async fn discharge_result(&self, account_id: i64, discharge_no: &str) -> Result<DischargeResult, DomainError> {
+    pub async fn discharge_result(&self, account_id: i64, discharge_no: &str, viewer: &Actor) -> Result<DischargeResult, DomainError> {
         let d = self.store.discharge(discharge_no).await?;
         // Another account's discharge is not found, whoever asks.
         let patient = self.store.patient_summary(account_id, d.patient_id).await?;
@@ -207,6 +207,10 @@ impl App {
             refunds.push(RefundProgress { part, order_state });
         }
         let summary = if d.state == DischargeState::Settled { self.his.discharge_summary(&d.inpatient_no).await.unwrap_or(None) } else { None };
+        // The settlement and the discharge summary are health and money records: each view is audited (S10).
+        self.store
+            .audit(&viewer.entry("discharge.view", format!("discharge:{discharge_no}"), if summary.is_some() { "含出院小结" } else { "" }), self.now())
+            .await?;
         Ok(DischargeResult { patient, discharge: d, refunds, summary })
     }
 
@@ -332,10 +336,12 @@ impl App {
     }
 
     /// The nurse station: every patient the HIS lists, with the platform's latest discharge.
-    pub async fn ward_board(&self) -> Result<Vec<WardRow>, DomainError> {
+    pub async fn ward_board(&self, actor: &Actor) -> Result<Vec<WardRow>, DomainError> {
         let patients = self.his.ward_inpatients().await?;
         let nos: Vec<String> = patients.iter().map(|p| p.stay.inpatient_no.clone()).collect();
         let discharges = self.store.discharges_of_stays(&nos).await?;
+        // The ward's patients by name with their money: a sensitive read, audited (S10).
+        self.store.audit(&actor.entry("ward.console.view", "ward:all", &format!("{} 位患者", patients.len())), self.now()).await?;
         Ok(patients
             .into_iter()
             .map(|p| {
@@ -410,9 +416,15 @@ impl JobHandler for RefundPart {
         let (discharge_no, order_no) = (text("discharge_no")?, text("order_no")?);
         let amount = Fen(payload.get("amount").and_then(|v| v.as_i64()).unwrap_or(0));
         let version = payload.get("version").and_then(|v| v.as_i64()).unwrap_or(-1);
-        let (_, now_version) = app.store.order(&order_no).await.map_err(retry)?;
+        let (order, now_version) = app.store.order(&order_no).await.map_err(retry)?;
         if i64::from(now_version) != version {
-            return Ok(());
+            // Moved on: our request (a rerun after a crash) — unless the refunds on the order
+            // do not cover this part, which a person must look at rather than the money
+            // silently staying.
+            if order.refunded.self_pay.0 + order.refund_in_flight.self_pay.0 >= amount.0 {
+                return Ok(());
+            }
+            return Err(JobError::Permanent(format!("deposit order {order_no} moved before its discharge refund of {amount:?}: a person must look")));
         }
         let reason = format!("出院结算退还押金余额（{discharge_no}）");
         match app.request_refund(&order_no, PerChannel { insurance: Fen::ZERO, self_pay: amount }, &reason, &Actor::system("inpatient")).await {

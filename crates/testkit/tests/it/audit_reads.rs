@@ -29,6 +29,8 @@ const SENSITIVE_READS: &[&str] = &[
     "report.download",
     "report.page_view",
     "lab.console.view",
+    "ward.console.view",
+    "discharge.view",
     "notify.message.viewed",
     "finance.order_view",
     "finance.export",
@@ -41,6 +43,8 @@ const PAGE_READS: &[(&str, &str, &str)] = &[
     ("GET", "/reports/{lab_order}", "report.view"),
     ("GET", "/api/v1/me/reports/{lab_order}", "report.view"),
     ("GET", "/staff/lab", "lab.console.view"),
+    ("GET", "/staff/ward", "ward.console.view"),
+    ("GET", "/inpatient/discharge/{discharge}", "discharge.view"),
     ("GET", "/staff/messages/{message}", "notify.message.viewed"),
     ("GET", "/staff/finance/orders/{pay_order}", "finance.order_view"),
 ];
