@@ -158,8 +158,11 @@ on_both_backends! {
         let pre = t.his_port.pre_settle(&me.his_patient_id, std::slice::from_ref(&recipe), None).await.unwrap();
         t.his_port.settle(&pre.pre_settle_id, "WINDOW-1", pre.self_pay).await.unwrap();
         TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap();
+        // The refund can land before the worker that refused the bill writes its audit row
+        // (the row follows the event): wait for both.
         for _ in 0..150 {
-            if t.store.order(&no).await.unwrap().0.state == domain::billing::OrderState::Refunded { break; }
+            let refunded = t.store.order(&no).await.unwrap().0.state == domain::billing::OrderState::Refunded;
+            if refunded && t.store.audit_count(Some("order.fulfilment_failed")).await.unwrap() == 1 { break; }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let (o, _) = t.store.order(&no).await.unwrap();
