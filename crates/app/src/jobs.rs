@@ -33,6 +33,7 @@ impl Registry {
             .with(crate::billing::REFUND_NOTICE, crate::billing::RefundNotice)
             .with(crate::billing::INSURANCE_REVERSE, crate::billing::InsuranceReverse)
             .with(crate::billing::ORDER_FULFIL, crate::billing::FulfilOrder)
+            .with(crate::invoices::INVOICE_SYNC, crate::invoices::SyncInvoices)
             .with(crate::inpatient::deposits::DEPOSIT_LOW_SCAN, crate::inpatient::deposits::DepositLowScan)
             .with(crate::inpatient::discharge::DISCHARGE_SETTLE, crate::inpatient::discharge::SettleDischarge)
             .with(crate::inpatient::discharge::DISCHARGE_REFUND, crate::inpatient::discharge::RefundPart)

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod inpatient;
 pub mod insurance;
+pub mod invoices;
 pub mod job;
 pub mod jobs;
 pub mod maintenance;
@@ -124,6 +125,8 @@ pub struct App {
     /// The message platform's channels and policy.
     pub(crate) messaging: Arc<messages::Messaging>,
     pub(crate) reports: Arc<reports::Reports>,
+    /// The e-invoice platform; `None` where the hospital issues invoices at its windows only.
+    pub(crate) invoicing: Option<Arc<invoices::Invoicing>>,
 }
 
 impl App {
@@ -160,6 +163,7 @@ impl App {
             eligibility_cache,
             messaging: Arc::new(messages::Messaging::default()),
             reports: Arc::new(reports::Reports::default()),
+            invoicing: None,
         }
     }
 

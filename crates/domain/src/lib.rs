@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod inpatient;
 pub mod insurance;
+pub mod invoices;
 pub mod masked;
 pub mod messages;
 pub mod money;

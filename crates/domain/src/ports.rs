@@ -525,6 +525,21 @@ pub struct BankNotification {
     pub event_id: String,
 }
 
+/// The province's medical e-invoice platform (财政电子票据; 博思 in Shenzhen's hospitals).
+/// Issuing is idempotent on the request's `bus_no`; after a lost answer the platform is
+/// asked by that number before anything is issued again.
+#[async_trait]
+pub trait EInvoicePort: Send + Sync {
+    async fn issue(&self, req: &crate::invoices::InvoiceRequest) -> Result<crate::invoices::IssuedInvoice, DomainError>;
+    /// The invoice issued for a business number, if any (getEBillByBusNo).
+    async fn find_by_bus_no(&self, bus_no: &str, bus_time: DateTime<Utc>) -> Result<Option<crate::invoices::IssuedInvoice>, DomainError>;
+    /// 冲红: reverses an issued invoice with a red-letter one.
+    async fn reverse(&self, batch_code: &str, bill_no: &str, reason: &str, at: DateTime<Utc>) -> Result<crate::invoices::ReversalInvoice, DomainError>;
+    async fn status(&self, batch_code: &str, bill_no: &str) -> Result<crate::invoices::InvoiceStatus, DomainError>;
+    /// The invoice's PDF as the platform renders it, refused past `max_bytes`.
+    async fn pdf(&self, invoice: &crate::invoices::IssuedInvoice, max_bytes: usize) -> Result<Vec<u8>, DomainError>;
+}
+
 /// The bank's aggregated payment. The hospital has one today (CCB); a second bank is one
 /// more adapter of this port.
 #[async_trait]

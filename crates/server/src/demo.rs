@@ -76,6 +76,7 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
         ccb_port: s.demo.ccb_port,
         sms_port: s.demo.sms_port,
         navigation_port: s.demo.navigation_port,
+        einvoice_port: s.demo.einvoice_port,
         ..Default::default()
     };
     // The bank notifies our callback route; the address is known once the listener is bound.
@@ -112,6 +113,10 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.wechat.secret = d.wechat.secret.as_str().into();
     s.realname.base_url = sims.realname_url.clone();
     s.realname.key = d.realname.key.as_str().into();
+    s.einvoice.base_url = sims.einvoice_url.clone();
+    s.einvoice.appid = d.einvoice.appid.clone();
+    s.einvoice.key = d.einvoice.key.as_str().into();
+    s.einvoice.payee = s.server.hospital_name.clone();
     s.ccb.base_url = sims.ccb_url.clone();
     s.ccb.merchant_client_url = format!("{}/merchant-client", sims.ccb_url);
     s.ccb.merchant_id = d.ccb.merchant_id.clone();
@@ -258,8 +263,8 @@ pub fn banner(base: &str, creds: &[DemoCredential], sims: &sim::RunningSims, dat
     b.push_str(&format!("Staff console:  {base}/staff/login\n"));
     b.push_str(&format!("API docs:       {base}/api/docs\n"));
     b.push_str(&format!(
-        "Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}  CCB {}  SMS {}  navigation {}\n",
-        sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url, sims.ccb_url, sims.sms_url, sims.navigation_url
+        "Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}  CCB {}  SMS {}  navigation {}  e-invoice {}\n",
+        sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url, sims.ccb_url, sims.sms_url, sims.navigation_url, sims.einvoice_url
     ));
     b.push_str(&format!("What phones receive: WeChat {}/__sim/wechat/inbox  SMS {}/__sim/sms/messages\n", sims.wechat_url, sims.sms_url));
     b.push_str(&format!("HIS events (doctor's orders, pharmacy, 危急值, deposit …): {}/__sim/his/events\n", sims.his_url));

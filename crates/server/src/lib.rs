@@ -282,6 +282,9 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         app = app.with_insurance(channel);
     }
 
+    if !s.einvoice.base_url.is_empty() {
+        app = app.with_invoicing(invoicing(&s));
+    }
     let channels = messaging(&s, clock.clone());
     app = app.with_messaging(channels);
     app = app.with_reports(reports(&s, clock.clone())?);
@@ -358,4 +361,32 @@ pub fn init_logging(s: &Settings) {
     } else {
         builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     };
+}
+
+/// The e-invoice platform's connector and the hospital's codes on it.
+fn invoicing(s: &Settings) -> app::invoices::Invoicing {
+    let e = &s.einvoice;
+    let client = gateways::einvoice::EInvoiceClient::new(gateways::einvoice::EInvoiceClientConfig {
+        base_url: e.base_url.clone(),
+        appid: e.appid.clone(),
+        key: e.key.clone(),
+        place_code: e.place_code.clone(),
+        payee: e.payee.clone(),
+        methods: gateways::einvoice::Methods {
+            registration: e.method_registration.clone(),
+            outpatient: e.method_outpatient.clone(),
+            inpatient: e.method_inpatient.clone(),
+            prepayment: e.method_prepayment.clone(),
+        },
+        timeout: Duration::from_millis(e.timeout_ms),
+    });
+    app::invoices::Invoicing {
+        platform: Arc::new(client),
+        pay_channel_codes: domain::invoices::PayChannelCodes {
+            fund: e.channel_fund.clone(),
+            account: e.channel_account.clone(),
+            other_fund: e.channel_other_fund.clone(),
+            own: e.channel_own.clone(),
+        },
+    }
 }

@@ -20,6 +20,7 @@ pub struct Settings {
     pub registration: Registration,
     pub admission: Admission,
     pub inpatient: InpatientSettings,
+    pub einvoice: EInvoice,
     pub messages: Messages,
     pub sms: Sms,
     pub navigation: Navigation,
@@ -247,6 +248,30 @@ pub struct InpatientSettings {
     pub deposit_days: i64,
 }
 
+/// The medical e-invoice platform (protocols-wave2 §2). Empty `base_url` = not configured:
+/// invoices are then issued at the windows only.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EInvoice {
+    pub base_url: String,
+    pub appid: String,
+    pub key: Secret,
+    /// 开票点 and the payee printed on the bills.
+    pub place_code: String,
+    pub payee: String,
+    /// The platform's method per kind (deployments spell them differently).
+    pub method_registration: String,
+    pub method_outpatient: String,
+    pub method_inpatient: String,
+    pub method_prepayment: String,
+    /// The hospital's pay-channel codes on the platform.
+    pub channel_fund: String,
+    pub channel_account: String,
+    pub channel_other_fund: String,
+    pub channel_own: String,
+    pub timeout_ms: u64,
+}
+
 /// Reports (RPT-1/2): turnaround, release delays, limits on files from the LIS.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,6 +340,7 @@ pub struct Demo {
     pub ccb_port: u16,
     pub sms_port: u16,
     pub navigation_port: u16,
+    pub einvoice_port: u16,
 }
 
 const DEFAULTS: &str = r#"
@@ -408,6 +434,22 @@ lease_secs = 30
 deposit_floor_yuan = 1000
 deposit_days = 2
 
+[einvoice]
+base_url = ""
+appid = ""
+key = ""
+place_code = "001"
+payee = "收费处"
+method_registration = "invEBillRegistration"
+method_outpatient = "invoiceEBillOutpatient"
+method_inpatient = "invEBillHospitalized"
+method_prepayment = "invEBillPrepayment"
+channel_fund = "YBTCJJ"
+channel_account = "YBGRZH"
+channel_other_fund = "YBQTJJ"
+channel_own = "WX"
+timeout_ms = 8000
+
 [messages]
 quiet_start = "22:00"
 quiet_end = "07:00"
@@ -472,6 +514,7 @@ nhsa_port = 18084
 ccb_port = 18085
 sms_port = 18086
 navigation_port = 18087
+einvoice_port = 18088
 "#;
 
 impl Messages {

@@ -4,6 +4,7 @@
 
 pub mod ccb;
 pub mod demo;
+pub mod einvoice;
 pub mod his;
 pub mod his_events;
 pub mod lis;
@@ -29,6 +30,7 @@ pub struct SimConfig {
     pub ccb: ccb::CcbSimConfig,
     pub sms: sms::SmsSimConfig,
     pub navigation: navigation::NavigationSimConfig,
+    pub einvoice: einvoice::EInvoiceSimConfig,
     /// Ports to bind on 127.0.0.1; 0 picks a free one.
     pub his_port: u16,
     pub wechat_port: u16,
@@ -37,6 +39,7 @@ pub struct SimConfig {
     pub ccb_port: u16,
     pub sms_port: u16,
     pub navigation_port: u16,
+    pub einvoice_port: u16,
 }
 
 /// Running simulators: their base URLs and handles to their state.
@@ -54,6 +57,8 @@ pub struct RunningSims {
     pub sms: sms::SharedSms,
     pub navigation_url: String,
     pub navigation: navigation::SharedNav,
+    pub einvoice_url: String,
+    pub einvoice: einvoice::SharedEInvoice,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -107,6 +112,9 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
     let nav_state = Arc::new(Mutex::new(navigation::NavState { cfg: cfg.navigation.clone(), base_url: String::new(), requests: 0 }));
     let (nav_addr, t7) = serve(navigation::router(nav_state.clone()), cfg.navigation_port).await?;
     nav_state.lock().expect("nav lock").base_url = format!("http://{nav_addr}");
+    let einvoice_state = Arc::new(Mutex::new(einvoice::EInvoiceState::new(cfg.einvoice.clone(), clock.clone())));
+    let (einvoice_addr, t8) = serve(einvoice::router(einvoice_state.clone()), cfg.einvoice_port).await?;
+    einvoice_state.lock().expect("einvoice lock").set_base_url(&format!("http://{einvoice_addr}"));
     Ok(RunningSims {
         his_url: format!("http://{his_addr}"),
         wechat_url: format!("http://{wx_addr}"),
@@ -121,6 +129,8 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
         sms: sms_state,
         navigation_url: format!("http://{nav_addr}"),
         navigation: nav_state,
-        tasks: vec![t1, t2, t3, t4, t5, t6, t7],
+        einvoice_url: format!("http://{einvoice_addr}"),
+        einvoice: einvoice_state,
+        tasks: vec![t1, t2, t3, t4, t5, t6, t7, t8],
     })
 }

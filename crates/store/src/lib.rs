@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod inpatient;
 pub mod insurance;
+pub mod invoices;
 pub mod journey;
 pub mod messages;
 pub mod migration;

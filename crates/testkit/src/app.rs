@@ -28,6 +28,8 @@ pub struct TestApp {
     pub sms_url: String,
     pub sms: sim::sms::SharedSms,
     pub navigation_url: String,
+    pub einvoice_url: String,
+    pub einvoice: sim::einvoice::SharedEInvoice,
     pub demo_credentials: Vec<server::demo::DemoCredential>,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
@@ -63,6 +65,7 @@ impl TestApp {
         s.demo.ccb_port = 0;
         s.demo.sms_port = 0;
         s.demo.navigation_port = 0;
+        s.demo.einvoice_port = 0;
         s.workers.count = 2;
         s.workers.poll_ms = 50;
         s.server.bind = "127.0.0.1:0".into();
@@ -76,6 +79,7 @@ impl TestApp {
             (sims.his_url.clone(), sims.wechat_url.clone(), sims.his.clone(), sims.wechat.clone(), sims.ccb_url.clone(), sims.ccb.clone());
         let (nhsa_url, nhsa) = (sims.nhsa_url.clone(), sims.nhsa.clone());
         let (sms_url, sms, navigation_url) = (sims.sms_url.clone(), sims.sms.clone(), sims.navigation_url.clone());
+        let (einvoice_url, einvoice) = (sims.einvoice_url.clone(), sims.einvoice.clone());
         let app = node.app.clone();
         let (store, his_port, bank, insurance_centre) = (node.store.clone(), node.his.clone(), node.bank.clone(), node.insurance_centre.clone());
         let demo_credentials = node.demo_credentials.clone();
@@ -100,6 +104,8 @@ impl TestApp {
             sms_url,
             sms,
             navigation_url,
+            einvoice_url,
+            einvoice,
             demo_credentials,
             data_dir,
             db,

@@ -71,8 +71,21 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
     }
 
+    /// The text of an element. An element found while the previous page is still going away
+    /// goes stale; it is looked up again on the page that replaced it.
     pub async fn text_of(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap()
+        let mut last = None;
+        for _ in 0..20 {
+            match self.wait_for(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) if e.is_stale_element_reference() => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
+            }
+        }
+        panic!("{css} kept going stale: {last:?}")
     }
 
     pub async fn click(&self, css: &str) {

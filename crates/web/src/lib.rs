@@ -15,6 +15,7 @@ pub mod identity;
 pub mod inpatient;
 pub mod inpatient_console;
 pub mod insurance;
+pub mod invoices;
 pub mod messages;
 pub mod messages_console;
 pub mod middleware;
@@ -254,6 +255,9 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/inpatient/fees", get(inpatient::fee_day))
         .route("/inpatient/discharge", get(inpatient::discharge).post(inpatient::confirm_discharge))
         .route("/inpatient/discharge/{no}", get(inpatient::discharge_result))
+        .route("/invoices", get(invoices::list))
+        .route("/invoices/{id}", get(invoices::detail))
+        .route("/invoices/{id}/pdf", get(invoices::pdf))
         .route("/card", get(cards::card))
         .route("/card/bind", post(cards::bind))
         .route("/card/recharge", post(cards::recharge))

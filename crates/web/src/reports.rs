@@ -205,11 +205,11 @@ pub struct FileQuery {
 
 /// Builds the answer for a report file: never sniffed, never cached by shared caches,
 /// saved under a readable name.
-fn file_response(bytes: Vec<u8>, content_type: &'static str, filename: &str, inline: bool) -> Response {
+pub(crate) fn file_response(bytes: Vec<u8>, content_type: &'static str, filename: &str, inline: bool) -> Response {
     let encoded: String =
         filename.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     let disposition = format!(
-        "{}; filename=\"report.{}\"; filename*=UTF-8''{encoded}",
+        "{}; filename=\"file.{}\"; filename*=UTF-8''{encoded}",
         if inline { "inline" } else { "attachment" },
         filename.rsplit('.').next().unwrap_or("bin")
     );

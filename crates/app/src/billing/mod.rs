@@ -115,17 +115,24 @@ pub enum NotificationOutcome {
 /// The jobs a transition makes necessary, enqueued with it: a refund to carry out, an
 /// insurance settlement to reverse, a service to deliver.
 fn follow_ups(order_no: &str, ev: OrderEvent, after: &Order, version: i32, now: chrono::DateTime<chrono::Utc>) -> Vec<NewJob> {
+    // A delivered payment gets its e-invoice; a refund brings the invoice in line.
+    let invoice = |cause: String| crate::invoices::invoiced(after.purpose).then(|| crate::invoices::sync_job(&format!("order:{order_no}"), &cause, now));
+    if ev == OrderEvent::Fulfilled {
+        return invoice("fulfilled".into()).into_iter().collect();
+    }
     // Every refund that completes is told to the patient, whatever state it leaves.
     if let OrderEvent::RefundSucceeded { amounts } = ev {
-        return vec![
-            NewJob::new(
+        return [invoice(format!("refund:{version}"))]
+            .into_iter()
+            .flatten()
+            .chain([NewJob::new(
                 REFUND_NOTICE,
                 serde_json::json!({"order_no": order_no, "version": version, "insurance": amounts.insurance.0, "self_pay": amounts.self_pay.0}),
                 now,
             )
             .dedupe(format!("{REFUND_NOTICE}:{order_no}:{version}"))
-            .max_attempts(30),
-        ];
+            .max_attempts(30)])
+            .collect();
     }
     match after.state {
         OrderState::Refunding => {

@@ -290,6 +290,8 @@ impl App {
                     "paid": (-d.balance.0).max(0), "invoice_no": invoice_no, "link": format!("/inpatient/discharge/{discharge_no}"),
                 });
                 self.store.record_event(&txn, DISCHARGE_SETTLED, &format!("{DISCHARGE_SETTLED}:{discharge_no}"), Some(d.patient_id), &payload, now).await?;
+                // The stay's 住院 e-invoice (the deposits' final settlement).
+                self.store.enqueue(&txn, crate::invoices::sync_job(&format!("discharge:{discharge_no}"), "settled", now), now).await?;
                 self.store.append_audit(&txn, &system.entry("discharge.settled", format!("discharge:{discharge_no}"), &settle_id), now).await?;
                 txn.commit().await.map_err(store::db_err)?;
                 if let Some(order_no) = &d.order_no {

@@ -8,6 +8,7 @@ pub mod dept_visit_note;
 pub mod discharge;
 pub mod idempotency_key;
 pub mod insurance_dept_rule;
+pub mod invoice;
 pub mod journey_event;
 pub mod lab_event;
 pub mod lab_order;

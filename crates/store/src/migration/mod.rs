@@ -13,6 +13,7 @@ mod m0008_admission;
 mod m0009_sealed_nickname;
 mod m0010_rebook;
 mod m0011_discharge;
+mod m0012_invoices;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_sealed_nickname::Migration),
             Box::new(m0010_rebook::Migration),
             Box::new(m0011_discharge::Migration),
+            Box::new(m0012_invoices::Migration),
         ]
     }
 }

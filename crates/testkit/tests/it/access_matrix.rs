@@ -175,6 +175,9 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/open/v1/messages/{message_no}", Signed, "/open/v1/messages/{message}", NoBody),
     ("GET", "/inpatient", Patient, "/inpatient?patient={pid}", NoBody),
     ("POST", "/inpatient/deposit", Patient, "/inpatient/deposit", Form("patient_id={pid}&amount_yuan=100")),
+    ("GET", "/invoices", Patient, "/invoices", NoBody),
+    ("GET", "/invoices/{id}", Patient, "/invoices/{invoice}", NoBody),
+    ("GET", "/invoices/{id}/pdf", Patient, "/invoices/{invoice}/pdf", NoBody),
     ("GET", "/card", Patient, "/card?patient={pid}", NoBody),
     ("POST", "/card/bind", Patient, "/card/bind", Form("patient_id={pid}&card_no=80000")),
     ("POST", "/card/recharge", Patient, "/card/recharge", Form("patient_id={pid}&amount_yuan=100")),
@@ -511,9 +514,11 @@ pub async fn journey(t: &TestApp) -> Journey {
         detail: &detail,
     };
     assert!(t.store.insert_discharge(t.store.db(), row, t.app.now()).await.unwrap());
+    let invoice = issued_invoice(t, pid).await.to_string();
     let ids: HashMap<&str, String> = [
         ("pid", pid.to_string()),
         ("discharge", discharge.clone()),
+        ("invoice", invoice),
         ("spare1", spare1.to_string()),
         ("spare2", spare2.to_string()),
         ("dept", dept.clone()),
@@ -532,4 +537,58 @@ pub async fn journey(t: &TestApp) -> Journey {
         vec![booking.clone(), pay_order.clone(), message.clone(), lab_order.clone(), me.his_patient_id.clone(), "张*".into(), recipe.clone()];
 
     Journey { ids, markers, owner, staff }
+}
+
+/// An e-invoice of the patient's, issued by the platform's simulator (its PDF is real).
+async fn issued_invoice(t: &TestApp, pid: i64) -> i64 {
+    use domain::invoices::{InvoiceAmounts, InvoiceKind, InvoiceState, PayChannelCodes, charge_lines, pay_channels};
+    use domain::ports::EInvoicePort;
+    let e = &t.settings.einvoice;
+    let platform = gateways::einvoice::EInvoiceClient::new(gateways::einvoice::EInvoiceClientConfig {
+        base_url: e.base_url.clone(),
+        appid: e.appid.clone(),
+        key: e.key.clone(),
+        place_code: e.place_code.clone(),
+        payee: e.payee.clone(),
+        methods: gateways::einvoice::Methods::default(),
+        timeout: std::time::Duration::from_secs(5),
+    });
+    let kept = InvoiceAmounts::own_only(domain::Fen(1_000)).unwrap();
+    let now = t.app.now();
+    let req = domain::invoices::InvoiceRequest {
+        kind: InvoiceKind::Outpatient,
+        bus_no: "ORDER-MATRIX-1".into(),
+        bus_time: now,
+        payer_name: "张伟".into(),
+        id_card_no: String::new(),
+        his_patient_id: String::new(),
+        card_no: String::new(),
+        dept: String::new(),
+        amounts: kept,
+        charges: charge_lines(&[], kept, "门诊费用"),
+        pay_channels: pay_channels(kept, &PayChannelCodes::default()),
+        stay: None,
+        order_no: "MATRIX".into(),
+        remark: String::new(),
+    };
+    let issued = platform.issue(&req).await.expect("the platform issues");
+    let n = store::invoices::NewInvoice {
+        subject: "order:MATRIX",
+        seq: 1,
+        bus_no: &req.bus_no,
+        kind: req.kind,
+        patient_id: Some(pid),
+        amounts: kept,
+        bus_time: now,
+    };
+    assert!(t.store.insert_invoice(t.store.db(), n, now).await.unwrap());
+    let row = t.store.invoices_of("order:MATRIX").await.unwrap().remove(0);
+    let detail = json!({"issued": issued});
+    assert!(
+        t.store
+            .update_invoice(t.store.db(), (row.id, row.version), InvoiceState::Issued, Some((&issued.batch_code, &issued.bill_no)), &detail, now)
+            .await
+            .unwrap()
+    );
+    row.id
 }

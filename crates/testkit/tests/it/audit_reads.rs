@@ -31,6 +31,8 @@ const SENSITIVE_READS: &[&str] = &[
     "lab.console.view",
     "ward.console.view",
     "discharge.view",
+    "invoice.view",
+    "invoice.pdf",
     "notify.message.viewed",
     "finance.order_view",
     "finance.export",
@@ -45,6 +47,8 @@ const PAGE_READS: &[(&str, &str, &str)] = &[
     ("GET", "/staff/lab", "lab.console.view"),
     ("GET", "/staff/ward", "ward.console.view"),
     ("GET", "/inpatient/discharge/{discharge}", "discharge.view"),
+    ("GET", "/invoices/{invoice}", "invoice.view"),
+    ("GET", "/invoices/{invoice}/pdf", "invoice.pdf"),
     ("GET", "/staff/messages/{message}", "notify.message.viewed"),
     ("GET", "/staff/finance/orders/{pay_order}", "finance.order_view"),
 ];

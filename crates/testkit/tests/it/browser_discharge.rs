@@ -70,15 +70,13 @@ async fn from_the_nurses_close_to_the_discharge_summary_on_the_phone() {
     b.screenshot(&testkit::browser::screenshots_dir().join("discharge-quote.png")).await;
     b.click("#settle button").await;
     // The confirmation names the amount; only the second step opens the payment.
-    let body = b.text_of("body").await;
+    // Wait for the confirmation itself: reading `body` right after the click can catch the
+    // quote page as it goes away (a stale element, seen once in CI).
+    let body = b.text_of("#confirmation").await;
     assert!(body.contains("需补缴") && body.contains(&due), "{body}");
-    let buttons = c.find_all(Locator::Css("form button")).await.unwrap();
-    for btn in buttons {
-        if btn.text().await.unwrap().contains("确认并补缴") {
-            btn.click().await.unwrap();
-            break;
-        }
-    }
+    let confirm = b.text_of("#confirm").await;
+    assert!(confirm.contains("确认并补缴"), "{confirm}");
+    b.click("#confirm").await;
     b.click("#method-self_pay").await;
     b.click("#pay").await;
     testkit::browser::journeys::wait_paid(&b).await;
@@ -94,6 +92,7 @@ async fn from_the_nurses_close_to_the_discharge_summary_on_the_phone() {
         to_discharge.click().await.unwrap();
         if let Ok(a) = b.client.wait().at_most(Duration::from_secs(2)).for_element(Locator::Css("#under-way a")).await {
             a.click().await.unwrap();
+            b.wait_for("#result").await;
             settled = b.text_of("body").await;
             if settled.contains("出院结算成功") && settled.contains("出院小结") {
                 break;

@@ -5,6 +5,7 @@
 use domain::Fen;
 use domain::billing::OrderState;
 use domain::inpatient::DischargeState;
+use domain::invoices::{InvoiceKind, InvoiceState};
 use serde_json::json;
 use testkit::{TestApp, on_both_backends};
 
@@ -138,6 +139,16 @@ on_both_backends! {
         let window: Vec<_> = tasks.iter().filter(|x| x.kind == "discharge_window_refund").collect();
         assert_eq!(window.len(), 2, "the cashier gives back the window deposits");
         assert!(window.iter().any(|x| x.detail.contains("¥2000.00")));
+        // The stay's 住院 e-invoice states the whole stay with the HIS's split; the voucher
+        // of the deposit paid on the phone is reversed with its refund.
+        let inv = t.store.invoices_of(&format!("discharge:{no}")).await.unwrap();
+        assert_eq!(inv.len(), 1);
+        assert_eq!((inv[0].state, inv[0].kind, inv[0].amounts.total, inv[0].amounts.fund), (InvoiceState::Issued, InvoiceKind::Inpatient, d.total, d.fund));
+        let bills = t.einvoice.lock().unwrap().bills.clone();
+        let bill = bills.iter().find(|b| b.bus_no == inv[0].bus_no).expect("the platform issued it");
+        assert_eq!((bill.method.as_str(), bill.params["hospitalNo"].as_str()), ("invEBillHospitalized", Some(stay.inpatient_no.as_str())));
+        let voucher = t.store.invoices_of(&format!("order:{top_up}")).await.unwrap();
+        assert_eq!(voucher.iter().map(|v| (v.kind, v.state)).collect::<Vec<_>>(), vec![(InvoiceKind::Prepayment, InvoiceState::Reversed)]);
         let settled = t.store.search_messages(&store::messages::MessageQuery { scene: Some("discharge.settled".into()), patient_id: Some(f.patient), limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(settled.len(), 1);
         assert!(settled[0].body.contains(&domain::format::yuan(surplus)) && settled[0].body.contains("出院结算窗口"), "{}", settled[0].body);
