@@ -14,4 +14,10 @@ pub enum JobError {
 #[async_trait]
 pub trait JobHandler: Send + Sync {
     async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError>;
+
+    /// Called once when the job is dead-lettered (retries exhausted or refused for good):
+    /// where a person must take over, this is where they are told.
+    async fn on_dead_letter(&self, _app: &App, _payload: &serde_json::Value, _why: &str) -> Result<(), domain::DomainError> {
+        Ok(())
+    }
 }

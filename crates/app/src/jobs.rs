@@ -182,6 +182,11 @@ pub async fn run_once(app: &App, registry: &Registry, cfg: &PoolConfig, worker: 
         };
         let now = app.now();
         let kind = job.kind.clone();
+        let dead_why = match &outcome {
+            Err(JobError::Retry(why)) if job.attempts >= job.max_attempts => Some(why.clone()),
+            Err(JobError::Permanent(why)) => Some(why.clone()),
+            _ => None,
+        };
         match outcome {
             Ok(()) => {
                 app.store.complete_job(job.id, worker, now).await?;
@@ -198,6 +203,14 @@ pub async fn run_once(app: &App, registry: &Registry, cfg: &PoolConfig, worker: 
                 tracing::error!(job_id = job.id, kind = %job.kind, error = %why, "job dead-lettered");
                 app.store.fail_job(&job, worker, &why, None, now).await?;
                 metrics::counter!("carebridge_jobs_total", "kind" => kind, "outcome" => "dead").increment(1);
+            }
+        }
+        if let (Some(why), Some(h)) = (dead_why, registry.handlers.get(&job.kind)) {
+            // The job is dead: its handler hands the case to a person. A failure here is
+            // logged, never retried (the dead letter itself stays for operators).
+            let payload = serde_json::from_str::<serde_json::Value>(&job.payload).unwrap_or_default();
+            if let Err(e) = h.on_dead_letter(app, &payload, &why).await {
+                tracing::error!(job_id = job.id, kind = %job.kind, error = %e, "dead-letter hand-over failed");
             }
         }
         metrics::histogram!("carebridge_job_seconds", "kind" => job.kind).record(started.elapsed().as_secs_f64());

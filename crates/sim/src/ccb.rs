@@ -85,6 +85,9 @@ pub struct CcbFaults {
     /// Never notify for these orders (a lost callback for one order among many).
     #[serde(default)]
     pub drop_for: std::collections::HashSet<String>,
+    /// Refuse refunds of these orders (a closed account: the bank keeps answering 0130Z0100008).
+    #[serde(default)]
+    pub refuse_refunds_for: std::collections::HashSet<String>,
 }
 
 /// One line of the bank's books, for the daily statement.
@@ -385,6 +388,9 @@ fn handle_tx(g: &mut CcbState, xml: &str, order: &str) -> Response {
                 return reply("0130Z0100002", "退款金额错误", "");
             };
             let code = xml_tag(xml, "REFUND_CODE").unwrap_or("").to_owned();
+            if g.faults.refuse_refunds_for.contains(&order) {
+                return reply("0130Z0100008", "原支付账户状态异常，无法原路退回", "");
+            }
             let Some(p) = g.payments.get_mut(&order) else {
                 return reply("0130Z0100004", "流水记录不存在", "");
             };

@@ -59,6 +59,13 @@ impl JobHandler for RefundExecute {
         }
         settle(app, &order_no, OrderEvent::RefundSucceeded { amounts }).await
     }
+
+    async fn on_dead_letter(&self, app: &App, payload: &serde_json::Value, why: &str) -> Result<(), domain::DomainError> {
+        let field = |k: &str| payload.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let fen = |k: &str| Fen(payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0));
+        let amounts = PerChannel { insurance: fen("insurance"), self_pay: fen("self_pay") };
+        app.record_refund_stuck(&field("order_no"), &field("refund_no"), amounts, why).await
+    }
 }
 
 /// Records the 退款成功 journey event of a completed refund (the message platform

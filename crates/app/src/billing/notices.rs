@@ -14,6 +14,7 @@ pub const BILL_DUE_SCAN: &str = "billing.bill_due_scan";
 pub const BILL_DUE: &str = "bill.due";
 pub const BILL_PAID: &str = "bill.paid";
 pub const REFUND_COMPLETED: &str = "refund.completed";
+pub const REFUND_FAILED: &str = "refund.failed";
 /// How often the day's visitors' unpaid orders are looked for.
 const SCAN_EVERY_MINUTES: i64 = 5;
 
@@ -82,6 +83,41 @@ impl App {
         self.store.record_event(&txn, REFUND_COMPLETED, &format!("{REFUND_COMPLETED}:{order_no}:v{version}"), Some(pid), &payload, self.now()).await?;
         txn.commit().await.map_err(store::db_err)?;
         Ok(())
+    }
+}
+
+impl App {
+    /// A refund the bank or the centre would not carry out, retried until the job gave
+    /// up: 财务处 gets a task to finish it by hand, the patient is told who will. The order
+    /// stays `Refunding` (the money's fate is for finance to establish, not for us to guess).
+    pub(crate) async fn record_refund_stuck(&self, order_no: &str, refund_no: &str, amounts: PerChannel, why: &str) -> Result<(), DomainError> {
+        let row = self.store.order_row(order_no).await?;
+        let now = self.now();
+        let detail = format!(
+            "订单 {order_no}（{}）的退款 {refund_no} 多次重试仍未完成：医保 ¥{}，银行 ¥{}。最后一次的原因：{}。请向银行/医保核实到账情况后人工处理，并联系患者。",
+            row.order.purpose.label_zh(),
+            domain::format::yuan(amounts.insurance),
+            domain::format::yuan(amounts.self_pay),
+            why.chars().take(200).collect::<String>()
+        );
+        let key = format!("refund_stuck:{refund_no}");
+        let txn = self.store.write_txn().await?;
+        let task =
+            store::messages::NewTask {
+                kind: "refund_stuck", message_id: None, dept: "财务处", title: "退款未能自动完成", detail: &detail, dedupe_key: &key
+            };
+        self.store.open_task(&txn, task, now).await?;
+        if let Some(pid) = row.patient_id {
+            let p = self.store.patient_by_id(pid).await?;
+            let payload = json!({
+                "patient_id": pid, "patient_name_masked": p.map(|p| p.name_masked).unwrap_or_default(), "order_no": order_no,
+                "purpose_name": row.order.purpose.label_zh(), "amount": amounts.total().0, "link": format!("/pay/{order_no}/result"),
+            });
+            self.store.record_event(&txn, REFUND_FAILED, &format!("{REFUND_FAILED}:{refund_no}"), Some(pid), &payload, now).await?;
+        }
+        let system = crate::Actor::system("billing");
+        self.store.append_audit(&txn, &system.entry("refund.stuck", format!("order:{order_no}"), refund_no), now).await?;
+        txn.commit().await.map_err(store::db_err)
     }
 }
 

@@ -16,7 +16,7 @@ fn ten_am() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
 }
 
-async fn spawn(backend: testkit::TestBackend) -> (TestApp, FakeClock) {
+pub(crate) async fn spawn(backend: testkit::TestBackend) -> (TestApp, FakeClock) {
     let clock = FakeClock::new(ten_am());
     let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |s| s.einvoice.timeout_ms = 800).await;
     (t, clock)
@@ -55,7 +55,7 @@ async fn paid_booking(t: &TestApp, cookie: &str, pid: i64) -> (String, String) {
 }
 
 /// A card recharge of `yuan`, paid; returns its order number.
-async fn paid_recharge(t: &TestApp, cookie: &str, pid: i64, yuan: &str) -> String {
+pub(crate) async fn paid_recharge(t: &TestApp, cookie: &str, pid: i64, yuan: &str) -> String {
     let r = TestApp::http()
         .post(t.url("/card/recharge"))
         .header("cookie", cookie)

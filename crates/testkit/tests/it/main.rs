@@ -41,6 +41,7 @@ mod nhsa_contract;
 mod nothing_leaks;
 mod outbox_workers;
 mod reconciliation;
+mod refund_failures;
 mod store_admission;
 mod store_audit_and_identity;
 mod store_billing;
