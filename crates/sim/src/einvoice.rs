@@ -141,7 +141,7 @@ impl EInvoiceState {
                 bus_no,
                 batch_code: format!("4403{}01", now.format("%y")),
                 bill_no: format!("{no:010}"),
-                random: hex::encode(crypto::random_bytes::<3>()),
+                random: hex::encode_upper(crypto::random_bytes::<3>()),
                 created: now.format("%Y%m%d%H%M%S%3f").to_string(),
                 total,
                 payer: s("payer"),

@@ -112,7 +112,11 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
     let messages: Vec<String> = t.store.inbox(account, None, 50).await.unwrap().into_iter().map(|m| format!("/messages/{}", m.message_no)).collect();
     assert!(!messages.is_empty(), "the journey produced messages");
-    let pages: Vec<String> = pages.into_iter().chain(messages).collect();
+    // 吴秀英's 住院 e-invoice, and the list it is on.
+    let invoices: Vec<String> =
+        t.store.invoices_of(&format!("discharge:{discharge_no}")).await.unwrap().iter().map(|i| format!("/invoices/{}", i.id)).collect();
+    assert_eq!(invoices.len(), 1, "the settled stay has its invoice");
+    let pages: Vec<String> = pages.into_iter().chain(messages).chain(std::iter::once("/invoices".to_owned())).chain(invoices).collect();
     let mut overflowing = vec![];
     let mut english = vec![];
     let mut unconfirmed = vec![];
