@@ -367,9 +367,13 @@ pub trait HisPort: Send + Sync {
     async fn bind_card(&self, his_patient_id: &str, card_no: &str) -> Result<CardAccount, DomainError>;
     /// The card's transactions, newest first (at most the last 100).
     async fn card_trades(&self, his_patient_id: &str) -> Result<Vec<CardTrade>, DomainError>;
-    /// Adds money to the visiting card; idempotent on `pay_trade_no`. Returns the balance.
-    async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
-    async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
+    /// Adds money to the visiting card `card_no` (the patient's virtual or bound card);
+    /// idempotent on `pay_trade_no`. Returns the balance. A card that is not the patient's
+    /// is refused.
+    async fn recharge_card(&self, his_patient_id: &str, card_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
+    /// Posts a deposit (住院预交金) to the stay against the patient's card `card_no` (OTH-3);
+    /// idempotent on `pay_trade_no`. A card that is not the patient's is refused.
+    async fn pay_deposit(&self, inpatient_no: &str, card_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError>;
     async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError>;
     /// The stay's charges so far by insurance class: (class, amount, self-pay part), in
     /// 甲/乙/丙 order, as the HIS sums them (one call, whatever the stay's length).

@@ -31,12 +31,23 @@ fn retry(e: DomainError) -> JobError {
     JobError::Retry(e.to_string())
 }
 
+/// The card money is posted against (OTH-3): the patient's card as the HIS names it now —
+/// the virtual one issued at 建档, or the plastic one bound instead.
+async fn card_of(app: &App, his_patient: &str) -> Result<String, JobError> {
+    match app.his.card_account(his_patient).await {
+        Ok(Some(c)) => Ok(c.card_no),
+        Ok(None) => Err(JobError::Retry(format!("the HIS names no card for {his_patient} yet"))),
+        Err(e) => Err(retry(e)),
+    }
+}
+
 /// Credits a paid top-up in the HIS, records the journey event, and marks the order
 /// fulfilled. The HIS refusing for good (the account closed meanwhile) refunds it (P6).
 pub(crate) async fn fulfil(app: &App, order_no: &str, subject: &str, patient_id: Option<i64>, amount: Fen) -> Result<bool, JobError> {
     let (kind, payload) = if let Some(rest) = subject.strip_prefix("deposit:") {
         let (his_patient, stay) = rest.split_once(':').ok_or_else(|| JobError::Permanent("bad deposit subject".into()))?;
-        match app.his.pay_deposit(stay, amount, order_no).await {
+        let card_no = card_of(app, his_patient).await?;
+        match app.his.pay_deposit(stay, &card_no, amount, order_no).await {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::HisRejected => {
                 app.fulfilment_failed(order_no, "HIS refused the deposit").await.map_err(retry)?;
@@ -49,7 +60,8 @@ pub(crate) async fn fulfil(app: &App, order_no: &str, subject: &str, patient_id:
         let payload = json!({"order_no": order_no, "inpatient_no": stay, "amount": amount.0, "balance": balance, "link": format!("/pay/{order_no}/result")});
         (DEPOSIT_TOPPED_UP, payload)
     } else if let Some(his_patient) = subject.strip_prefix("card:") {
-        let balance = match app.his.recharge_card(his_patient, amount, order_no).await {
+        let card_no = card_of(app, his_patient).await?;
+        let balance = match app.his.recharge_card(his_patient, &card_no, amount, order_no).await {
             Ok(b) => b,
             Err(e) if e.code == ErrorCode::HisRejected => {
                 app.fulfilment_failed(order_no, "HIS refused the card recharge").await.map_err(retry)?;

@@ -226,8 +226,10 @@ impl HisPort for HisClient {
         decode::inpatient_stay(self.call("inhospital_info", json!({"patientId": his_patient_id})).await?)
     }
 
-    async fn pay_deposit(&self, inpatient_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError> {
-        decode::deposit_balance(self.call_ok("prepay", json!({"inpatientNo": inpatient_no, "amount": amount.0, "payTradeNo": pay_trade_no})).await?)
+    async fn pay_deposit(&self, inpatient_no: &str, card_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError> {
+        decode::deposit_balance(
+            self.call_ok("prepay", json!({"inpatientNo": inpatient_no, "cardNo": card_no, "amount": amount.0, "payTradeNo": pay_trade_no})).await?,
+        )
     }
 
     async fn card_account(&self, his_patient_id: &str) -> Result<Option<CardAccount>, DomainError> {
@@ -242,8 +244,10 @@ impl HisPort for HisClient {
         decode::card_trades(self.call_ok("card_trades", json!({"patientId": his_patient_id})).await?)
     }
 
-    async fn recharge_card(&self, his_patient_id: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError> {
-        decode::card_balance(self.call_ok("card_recharge", json!({"patientId": his_patient_id, "amount": amount.0, "payTradeNo": pay_trade_no})).await?)
+    async fn recharge_card(&self, his_patient_id: &str, card_no: &str, amount: Fen, pay_trade_no: &str) -> Result<Fen, DomainError> {
+        decode::card_balance(
+            self.call_ok("card_recharge", json!({"patientId": his_patient_id, "cardNo": card_no, "amount": amount.0, "payTradeNo": pay_trade_no})).await?,
+        )
     }
 
     async fn daily_fees(&self, inpatient_no: &str, date: NaiveDate) -> Result<DailyFeeList, DomainError> {

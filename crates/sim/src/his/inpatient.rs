@@ -22,6 +22,8 @@ pub(super) struct Deposit {
     pub(super) way: &'static str,
     pub(super) trade_no: Option<String>,
     pub(super) operator: String,
+    /// The card it was posted against (deposits paid on the phone; the window's are not).
+    pub(super) card_no: Option<String>,
 }
 
 pub(super) struct Settlement {
@@ -181,6 +183,7 @@ impl HisState {
                 way,
                 trade_no: None,
                 operator: "住院收费处 李敏".into(),
+                card_no: None,
             });
         }
         let bed = format!("{:02}-{:02}床", if a.profile == StayProfile::Cardiology { 8 } else { 6 }, 1 + self.stays.len() % 30);
@@ -289,7 +292,8 @@ impl HisState {
                     "POS" => "窗口刷卡",
                     _ => "窗口现金",
                 };
-                rows.push(json!({"tradeNo": d.deposit_no, "tradeType": "DEPOSIT", "amount": d.amount.0, "tradeTime": d.at.to_rfc3339(), "remark": format!("{} 住院押金（{way}）", x.ward)}));
+                let card = d.card_no.as_deref().map(|c| format!("，记入卡 {c}")).unwrap_or_default();
+                rows.push(json!({"tradeNo": d.deposit_no, "tradeType": "DEPOSIT", "amount": d.amount.0, "tradeTime": d.at.to_rfc3339(), "remark": format!("{} 住院押金（{way}{card}）", x.ward)}));
                 if d.refunded.0 > 0 {
                     let at = x.settlement.as_ref().map_or(d.at, |st| st.at);
                     rows.push(json!({"tradeNo": format!("{}-R", d.deposit_no), "tradeType": "REFUND", "amount": -d.refunded.0, "tradeTime": at.to_rfc3339(), "remark": "出院结算退还押金"}));
@@ -308,10 +312,16 @@ impl HisState {
         let no = s(data, "inpatientNo")?.to_owned();
         let amount = fen(data, "amount")?;
         let trade_no = s(data, "payTradeNo")?.to_owned();
+        let card_no = s(data, "cardNo")?.to_owned();
         if amount.0 <= 0 {
             return err("1001", "金额必须大于0");
         }
         let i = self.stay_index(&no)?;
+        // Deposits are posted against the patient's card (virtual or bound); another card is refused.
+        let owner = self.stays[i].patient_id.clone();
+        if self.card_no_of(&owner).as_deref() != Some(card_no.as_str()) {
+            return err("2021", "卡号与患者不符");
+        }
         if !self.stays[i].deposits.iter().any(|d| d.trade_no.as_deref() == Some(trade_no.as_str())) {
             if self.stays[i].closed_on.is_some() {
                 return err("2011", "已封账，请办理出院结算");
@@ -325,6 +335,7 @@ impl HisState {
                 way: "BANK",
                 trade_no: Some(trade_no.clone()),
                 operator: "微信服务号".into(),
+                card_no: Some(card_no.clone()),
             });
             self.trades.push(Trade { trade_no, kind: "deposit", amount, at: now });
         }
@@ -338,9 +349,16 @@ impl HisState {
             return err("2011", "已封账，请办理出院结算");
         }
         let (now, deposit_no) = (self.clock.now(), self.next("YJ"));
-        self.stays[i]
-            .deposits
-            .push(Deposit { deposit_no, at: now, amount, refunded: Fen::ZERO, way, trade_no: None, operator: "住院收费处 李敏".into() });
+        self.stays[i].deposits.push(Deposit {
+            deposit_no,
+            at: now,
+            amount,
+            refunded: Fen::ZERO,
+            way,
+            trade_no: None,
+            operator: "住院收费处 李敏".into(),
+            card_no: None,
+        });
         Ok(json!({"prepayBalance": self.stays[i].held().0}))
     }
 

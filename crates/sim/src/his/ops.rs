@@ -407,12 +407,15 @@ impl HisState {
     // The visiting card (就诊卡) and its stored value: every registered patient has one.
     pub(super) fn card_info(&mut self, data: &Value) -> OpResult {
         let pid = s(data, "patientId")?;
-        let Some(p) = self.patient_by_id(pid) else { return err("2020", "无就诊卡") };
-        let (card_no, card_type) = match self.bound_cards.get(pid) {
-            Some(no) => (no.clone(), "PHYSICAL"),
-            None => (format!("JZK{}", &p.patient_id[1..]), "VIRTUAL"),
-        };
+        let Some(card_no) = self.card_no_of(pid) else { return err("2020", "无就诊卡") };
+        let card_type = if self.bound_cards.contains_key(pid) { "PHYSICAL" } else { "VIRTUAL" };
         Ok(json!({"cardNo": card_no, "balance": self.cards.get(pid).copied().unwrap_or(0), "cardType": card_type}))
+    }
+
+    /// The patient's card now: the bound plastic card, or the virtual one issued at 建档.
+    pub(super) fn card_no_of(&self, pid: &str) -> Option<String> {
+        let p = self.patient_by_id(pid)?;
+        Some(self.bound_cards.get(pid).cloned().unwrap_or_else(|| format!("JZK{}", &p.patient_id[1..])))
     }
 
     /// Binds a plastic card: the simulator's cards are `8` + the patient number's digits
@@ -435,8 +438,9 @@ impl HisState {
         if amount.0 <= 0 {
             return err("1001", "金额必须大于0");
         }
-        if self.patient_by_id(&pid).is_none() {
-            return err("2020", "无就诊卡");
+        let Some(card_no) = self.card_no_of(&pid) else { return err("2020", "无就诊卡") };
+        if s(data, "cardNo")? != card_no {
+            return err("2021", "卡号与患者不符");
         }
         if !self.trades.iter().any(|t| t.trade_no == trade_no) {
             let now = self.clock.now();

@@ -156,7 +156,8 @@ async fn bills_settlement_reports_and_inpatient() {
     his.close_account(&stay.inpatient_no, "nurse01").await.unwrap();
     his.close_account(&stay.inpatient_no, "nurse01").await.unwrap();
     assert!(his.inpatient_stay(&wu.his_patient_id).await.unwrap().unwrap().account_closed, "封账, twice the same");
-    assert!(his.pay_deposit(&stay.inpatient_no, Fen(10_000), "DEP-1").await.is_err(), "closed account takes no deposit");
+    let wu_card = his.card_account(&wu.his_patient_id).await.unwrap().unwrap().card_no;
+    assert!(his.pay_deposit(&stay.inpatient_no, &wu_card, Fen(10_000), "DEP-1").await.is_err(), "closed account takes no deposit");
     // Pre-settle, settle (a repeat answers the same settlement), cancel (2305), settle again.
     let q = his.discharge_pre_settle(&stay.inpatient_no).await.unwrap();
     assert_eq!(q.total, stay.charges_to_date);
@@ -185,9 +186,17 @@ async fn bills_settlement_reports_and_inpatient() {
     assert!(his.ward_inpatients().await.unwrap().iter().any(|w| w.stay.inpatient_no == stay.inpatient_no && w.name == "吴秀英"));
     let huang = his.find_patient(&cs.iter().find(|c| c.name == "黄强").unwrap().id_card_no).await.unwrap().unwrap();
     let stay = his.inpatient_stay(&huang.his_patient_id).await.unwrap().unwrap();
-    let bal = his.pay_deposit(&stay.inpatient_no, Fen(100_000), "DEP-2").await.unwrap();
+    // Deposits are posted against the patient's own card: another's is refused, and the
+    // card's transactions name the deposit.
+    let card = his.card_account(&huang.his_patient_id).await.unwrap().unwrap().card_no;
+    let e = his.pay_deposit(&stay.inpatient_no, &wu_card, Fen(100_000), "DEP-X").await.unwrap_err();
+    assert!(e.code == ErrorCode::HisRejected && e.detail.contains("2021"), "{e:?}");
+    let bal = his.pay_deposit(&stay.inpatient_no, &card, Fen(100_000), "DEP-2").await.unwrap();
     assert_eq!(bal, Fen(stay.deposit_balance.0 + 100_000));
-    assert_eq!(his.pay_deposit(&stay.inpatient_no, Fen(100_000), "DEP-2").await.unwrap(), bal, "same trade number, no second deposit");
+    assert_eq!(his.pay_deposit(&stay.inpatient_no, &card, Fen(100_000), "DEP-2").await.unwrap(), bal, "same trade number, no second deposit");
+    let trades = his.card_trades(&huang.his_patient_id).await.unwrap();
+    assert!(trades.iter().any(|t| t.amount == Fen(100_000) && t.note.contains(&card)), "{trades:?}");
+    assert_eq!(his.recharge_card(&huang.his_patient_id, &wu_card, Fen(5_000), "RC-X").await.unwrap_err().code, ErrorCode::HisRejected);
     let fees = his.daily_fees(&stay.inpatient_no, today()).await.unwrap();
     assert_eq!(fees.items.iter().map(|i| i.item.amount.0).sum::<i64>(), fees.total.0);
 }
