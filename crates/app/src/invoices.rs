@@ -121,29 +121,12 @@ impl App {
                     self_amount: Fen(own.0.min(amount.0)),
                 })
                 .collect();
-            if charges.iter().map(|c| c.amount.0).sum::<i64>() != kept.total.0 {
-                // The class sums and the settlement disagree: the settlement is what the
-                // patient paid, so the invoice states it as one line.
-                charges = vec![ChargeLine {
-                    code: "ZYFY".into(),
-                    name: "住院医疗费用".into(),
-                    spec: String::new(),
-                    qty: "1".into(),
-                    amount: kept.total,
-                    self_amount: kept.own,
-                }];
-            }
-            // Self parts are spread as the HIS gave them; they must still add up to the patient's share.
-            let own_listed: i64 = charges.iter().map(|c| c.self_amount.0).sum();
-            if own_listed != kept.own.0 {
-                charges = vec![ChargeLine {
-                    code: "ZYFY".into(),
-                    name: "住院医疗费用".into(),
-                    spec: String::new(),
-                    qty: "1".into(),
-                    amount: kept.total,
-                    self_amount: kept.own,
-                }];
+            // The class sums must add up to the settlement, and their self parts to the
+            // patient's share; where the HIS's sums disagree, the settlement is what was paid,
+            // so the invoice states it as one line.
+            let adds_up = charges.iter().map(|c| c.amount.0).sum::<i64>() == kept.total.0 && charges.iter().map(|c| c.self_amount.0).sum::<i64>() == kept.own.0;
+            if !adds_up {
+                charges = charge_lines(&[], kept, "住院医疗费用");
             }
             let stay = self.his.inpatient_stay(&d.his_patient_id).await.map_err(retry)?;
             let admitted = stay.as_ref().map(|s| domain::clock::to_local(s.admitted_at).date_naive()).unwrap_or_else(|| self.today());
