@@ -1,7 +1,7 @@
 //! How long a report takes to lay out, export and rasterise, and how big it is.
 //! `cargo run --release -p render --example render_bench [iterations]`; the numbers go
 //! in docs/BENCHMARKS.md.
-use render::{ReportDoc, ResultLine, page_count, rasterize, render_report_pdf};
+use render::{FormLabels, ReportDoc, ResultLine, page_count, rasterize, render_report_pdf};
 use std::time::Instant;
 
 /// A report; `serial` makes each one different, as real reports are (typst memoises
@@ -42,6 +42,7 @@ fn doc(lines: usize, serial: usize) -> ReportDoc {
         footer: "深圳市示范人民医院 检验科".into(),
         verify_code: "RP2026112600001-0123456789ab".into(),
         verify_url: "https://carebridge.example/verify/report/RP2026112600001-0123456789ab".into(),
+        labels: FormLabels::default(),
     }
 }
 

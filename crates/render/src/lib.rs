@@ -11,7 +11,7 @@ mod report;
 
 pub use images::synthetic_radiograph_jpeg;
 pub use pdf::{PdfError, page_count, rasterize};
-pub use report::{ReportDoc, ResultLine, render_report_pdf};
+pub use report::{FormLabels, ReportDoc, ResultLine, render_report_pdf};
 
 /// Where the CJK font is looked for when `CAREBRIDGE_FONT` is not set: Debian's
 /// WenQuanYi Micro Hei (the package `fonts-wqy-microhei`), then Noto CJK.

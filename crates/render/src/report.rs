@@ -56,9 +56,34 @@ pub struct ReportDoc {
     pub footer: String,
     /// Printed under the form; also inside the QR's URL.
     pub verify_code: String,
-    /// What the QR code holds (the verification page).
+    /// What the QR code holds (the verification page); empty: the form has no QR.
     #[serde(skip)]
     pub verify_url: String,
+    /// The form's printed labels: a report's by default, another document's (出院小结) otherwise.
+    pub labels: FormLabels,
+}
+
+/// The labels the form prints around the values, so one layout serves the documents the
+/// hospital prints on it: the 12 header fields in order (name, sex, age, number; patient id,
+/// department, doctor, item; specimen, sampled, received, reported), the six columns of the
+/// lines, the heading of the findings and the three signature fields.
+#[derive(Clone, Debug, Serialize)]
+pub struct FormLabels {
+    pub fields: [&'static str; 12],
+    pub columns: [&'static str; 6],
+    pub findings: &'static str,
+    pub signatures: [&'static str; 3],
+}
+
+impl Default for FormLabels {
+    fn default() -> Self {
+        Self {
+            fields: ["姓名", "性别", "年龄", "报告编号", "病人ID", "科室", "申请医生", "检查项目", "标本/部位", "采样时间", "接收时间", "报告时间"],
+            columns: ["序号", "项目名称", "结果", "提示", "单位", "参考区间"],
+            findings: "检查所见",
+            signatures: ["检验/检查者", "审核医生", "审核时间"],
+        }
+    }
 }
 
 struct Fonts {
@@ -139,7 +164,7 @@ pub fn render_report_pdf(doc: &ReportDoc) -> Result<Vec<u8>, RenderError> {
     data["font"] = serde_json::Value::String(fonts.family.clone());
     let files = HashMap::from([
         (file_id("/data.json"), Bytes::new(serde_json::to_vec(&data).map_err(|e| RenderError::Layout(e.to_string()))?)),
-        (file_id("/qr.svg"), Bytes::new(qr_svg(&doc.verify_url).into_bytes())),
+        (file_id("/qr.svg"), Bytes::new(qr_svg(if doc.verify_url.is_empty() { "-" } else { &doc.verify_url }).into_bytes())),
     ]);
     let world = ReportWorld { fonts, main: Source::new(file_id("/main.typ"), TEMPLATE.to_owned()), files };
     let document = typst::compile::<PagedDocument>(&world).output;

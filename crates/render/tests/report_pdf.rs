@@ -43,6 +43,7 @@ fn sample() -> ReportDoc {
         footer: "深圳市示范人民医院 检验科".into(),
         verify_code: "R20261126000123-9f3a".into(),
         verify_url: "https://carebridge.example/verify/report/R20261126000123-9f3a".into(),
+        labels: render::FormLabels::default(),
     }
 }
 

@@ -321,6 +321,7 @@ impl LabState {
             footer: format!("深圳市示范人民医院 {}", if kind == "PACS" { "放射科" } else { "检验科" }),
             verify_code,
             verify_url,
+            labels: render::FormLabels::default(),
         }
     }
 

@@ -503,3 +503,17 @@ pub async fn discharge_result(
     };
     Ok(page.into_response())
 }
+
+/// The 出院小结 as a PDF to save or print.
+pub async fn discharge_summary_pdf(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
+    if no.len() > 40 || !no.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(domain::ErrorCode::NotFound.into());
+    }
+    let (name, pdf) = st.app.discharge_summary_pdf(auth.account_id, &no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    Ok(crate::reports::file_response(pdf, "application/pdf", &name, false))
+}

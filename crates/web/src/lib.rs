@@ -255,6 +255,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/inpatient/fees", get(inpatient::fee_day))
         .route("/inpatient/discharge", get(inpatient::discharge).post(inpatient::confirm_discharge))
         .route("/inpatient/discharge/{no}", get(inpatient::discharge_result))
+        .route("/inpatient/discharge/{no}/summary.pdf", get(inpatient::discharge_summary_pdf))
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::detail))
         .route("/invoices/{id}/pdf", get(invoices::pdf))

@@ -214,6 +214,98 @@ impl App {
         Ok(DischargeResult { patient, discharge: d, refunds, summary })
     }
 
+    /// The 出院小结 as a PDF for the patient's family: the HIS's own file when it has one,
+    /// else laid out from the HIS's structured text on the hospital's form. An audited read.
+    pub async fn discharge_summary_pdf(&self, account_id: i64, discharge_no: &str, viewer: &Actor) -> Result<(String, Vec<u8>), DomainError> {
+        let d = self.store.discharge(discharge_no).await?;
+        self.store.patient_summary(account_id, d.patient_id).await.map_err(|_| DomainError::new(ErrorCode::NotFound, "no such discharge for account"))?;
+        let not_yet = || DomainError::new(ErrorCode::NotFound, "the discharge summary is not written yet");
+        if d.state != DischargeState::Settled {
+            return Err(not_yet());
+        }
+        let s = self.his.discharge_summary(&d.inpatient_no).await?.ok_or_else(not_yet)?;
+        const MAX_PDF: usize = 10 * 1024 * 1024;
+        let pdf = match &s.pdf_file_id {
+            Some(file) => {
+                let bytes = self.his.report_file(file, MAX_PDF).await?;
+                if !bytes.starts_with(b"%PDF-") {
+                    return Err(DomainError::new(ErrorCode::HisRejected, "the HIS's discharge summary is not a PDF"));
+                }
+                bytes
+            }
+            None => {
+                let doc = self.summary_doc(&d, &s).await?;
+                tokio::task::spawn_blocking(move || render::render_report_pdf(&doc))
+                    .await
+                    .map_err(|e| DomainError::new(ErrorCode::Internal, format!("render task: {e}")))?
+                    .map_err(|e| DomainError::new(ErrorCode::Internal, format!("render discharge summary: {e}")))?
+            }
+        };
+        self.store.audit(&viewer.entry("discharge.summary_pdf", format!("discharge:{discharge_no}"), "出院小结"), self.now()).await?;
+        Ok((format!("出院小结-{}.pdf", d.inpatient_no), pdf))
+    }
+
+    /// The 出院小结 on the hospital's form: the medicines to take home as its lines.
+    async fn summary_doc(&self, d: &DischargeRow, s: &DischargeSummary) -> Result<render::ReportDoc, DomainError> {
+        let person = self.his.patient(&d.his_patient_id).await?;
+        let stay = self.his.inpatient_stay(&d.his_patient_id).await?;
+        let (name, sex, age) = match &person {
+            Some(p) => (
+                p.name.clone(),
+                if p.gender == domain::identity::Gender::Male { "男" } else { "女" }.to_owned(),
+                format!("{}岁", domain::identity::age_on(p.birth_date, s.discharged_on)),
+            ),
+            None => Default::default(),
+        };
+        let days = (s.discharged_on - s.admitted_on).num_days().max(1);
+        let follow_up = s.follow_up.as_ref().map(|(on, at)| format!("\n复诊：请于 {on} 到{at}复诊。")).unwrap_or_default();
+        let hospital = self.report_settings().hospital_name.clone();
+        Ok(render::ReportDoc {
+            hospital: hospital.clone(),
+            title: "出院小结".into(),
+            report_no: d.inpatient_no.clone(),
+            item_name: format!("{days}天"),
+            patient_name: name,
+            sex,
+            age,
+            patient_id: d.his_patient_id.clone(),
+            dept: stay.as_ref().map(|x| x.ward.clone()).unwrap_or_default(),
+            doctor: s.doctor.clone(),
+            specimen: stay.as_ref().map(|x| x.bed.clone()).unwrap_or_default(),
+            sampled_at: s.admitted_on.to_string(),
+            received_at: s.discharged_on.to_string(),
+            reported_at: d.settled_at.map(|t| domain::clock::to_local(t).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+            items: s
+                .medicines
+                .iter()
+                .map(|m| render::ResultLine {
+                    code: String::new(),
+                    name: m.name.clone(),
+                    value: m.qty.clone(),
+                    unit: m.spec.clone(),
+                    range: m.usage.clone(),
+                    flag: String::new(),
+                })
+                .collect(),
+            findings: format!("入院诊断：{}\n出院诊断：{}\n诊疗经过：{}\n出院情况：{}", s.admission_diagnosis, s.discharge_diagnosis, s.course, s.condition),
+            conclusion_label: "出院医嘱".into(),
+            conclusion: format!("{}{follow_up}", s.advice),
+            tester: s.doctor.clone(),
+            reviewer: String::new(),
+            reviewed_at: s.discharged_on.to_string(),
+            note: String::new(),
+            footer: format!("{hospital} · 智慧服务平台 · 出院小结以医院病案为准"),
+            verify_code: String::new(),
+            verify_url: String::new(),
+            labels: render::FormLabels {
+                fields: ["姓名", "性别", "年龄", "住院号", "病人ID", "病区", "主治医生", "住院天数", "床号", "入院日期", "出院日期", "结算时间"],
+                columns: ["序号", "出院带药", "数量", "", "规格", "用法用量"],
+                findings: "住院经过",
+                signatures: ["医师签名", "上级医师", "出院日期"],
+            },
+        })
+    }
+
     /// Settles a discharge in the HIS and carries out what follows: the refunds (each a
     /// job), the cashier's tasks, the 出院结算成功 notice. `Ok(())` once it is decided;
     /// an unknown outcome is an error to retry (the HIS answers a repeat the same).

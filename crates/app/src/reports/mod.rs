@@ -151,7 +151,7 @@ fn storage_key(now: DateTime<Utc>, ext: &str) -> String {
 }
 
 impl App {
-    fn report_settings(&self) -> &ReportSettings {
+    pub(crate) fn report_settings(&self) -> &ReportSettings {
         &self.reports.settings
     }
 
@@ -564,6 +564,7 @@ impl App {
             note: "本报告仅对所检标本负责；电子报告与纸质报告具有同等效力，扫描二维码可核验真伪。".into(),
             footer: format!("{} · 智慧服务平台电子报告", self.report_settings().hospital_name),
             verify_url: format!("{}/verify/report/{code}", self.messaging.policy.public_base_url.trim_end_matches('/')),
+            labels: render::FormLabels::default(),
             verify_code: code,
         })
     }

@@ -143,6 +143,7 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/inpatient/discharge", Patient, "/inpatient/discharge?patient={pid}", NoBody),
     ("POST", "/inpatient/discharge", Patient, "/inpatient/discharge", Form("patient_id={pid}&pre_settle_id=PS-1")),
     ("GET", "/inpatient/discharge/{no}", Patient, "/inpatient/discharge/{discharge}", NoBody),
+    ("GET", "/inpatient/discharge/{no}/summary.pdf", Patient, "/inpatient/discharge/{discharge}/summary.pdf", NoBody),
     ("GET", "/staff/ward", Staff(WARD), "/staff/ward", NoBody),
     ("POST", "/staff/ward/close", Staff(WARD), "/staff/ward/close", Form("his_patient_id=NOBODY")),
     ("GET", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", NoBody),
@@ -493,7 +494,11 @@ pub async fn journey(t: &TestApp) -> Journey {
     let doctor = &staff.iter().find(|(r, _)| *r == Role::Doctor).unwrap().1;
     let (lab_order, file) = released_report(t, &me.his_patient_id, &owner, doctor).await;
 
-    // A discharge of 张伟's (the page reads it as the HIS left it; no HIS call is needed).
+    // A discharge of 张伟's, settled, on a stay whose 出院小结 the HIS has written (吴秀英's:
+    // the pages read the summary by the stay's number).
+    let wu_id = sim::demo::citizens(t.app.today()).into_iter().find(|c| c.name == "吴秀英").unwrap().id_card_no;
+    let wu = t.his_port.find_patient(&wu_id).await.unwrap().unwrap();
+    let wu_stay = t.his_port.inpatient_stay(&wu.his_patient_id).await.unwrap().unwrap().inpatient_no;
     let discharge = "DSMATRIX0001".to_owned();
     let detail = json!({"deposits": [], "insurance": null, "refunds": []});
     let row = store::inpatient::NewDischarge {
@@ -501,9 +506,9 @@ pub async fn journey(t: &TestApp) -> Journey {
         patient_id: pid,
         account_id: account,
         his_patient_id: &me.his_patient_id,
-        inpatient_no: "ZY-MATRIX",
+        inpatient_no: &wu_stay,
         pre_settle_id: "PS-MATRIX",
-        state: domain::inpatient::DischargeState::SettledElsewhere,
+        state: domain::inpatient::DischargeState::Settled,
         total: domain::Fen(100),
         fund: domain::Fen(0),
         personal_account: domain::Fen(0),

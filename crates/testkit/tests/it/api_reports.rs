@@ -409,7 +409,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-fn pdftotext(pdf: &[u8]) -> String {
+pub(crate) fn pdftotext(pdf: &[u8]) -> String {
     let path = std::env::temp_dir().join(format!("cb-report-{}.pdf", uuid::Uuid::new_v4().simple()));
     std::fs::write(&path, pdf).unwrap();
     let out = std::process::Command::new("pdftotext").args(["-layout", "-enc", "UTF-8"]).arg(&path).arg("-").output().expect("pdftotext (poppler-utils)");

@@ -157,6 +157,14 @@ on_both_backends! {
         let page = get(&t, &f.cookie, &to).await.text().await.unwrap();
         assert!(page.contains("出院结算成功") && page.contains("出院小结") && page.contains("阿司匹林肠溶片") && page.contains("id=\"follow-up\""), "{page}");
         assert!(page.contains("已退回"), "the bank part is back: {page}");
+        // The 出院小结 to save: laid out from the HIS's text on the hospital's form.
+        let pdf = get(&t, &f.cookie, &format!("{to}/summary.pdf")).await;
+        assert_eq!((pdf.status(), pdf.headers()["content-type"].to_str().unwrap()), (reqwest::StatusCode::OK, "application/pdf"));
+        let text = crate::api_reports::pdftotext(&pdf.bytes().await.unwrap());
+        for expected in ["出院小结", "住院经过", "阿司匹林肠溶片", "出院医嘱", &stay.inpatient_no] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        assert!(!text.contains("参考区间") && !text.contains("采样时间"), "the summary's own labels, not a lab report's: {text}");
 
         // Running the settlement again changes nothing; nobody is refunded twice.
         t.store.enqueue(t.store.db(), store::outbox::NewJob::new(app::inpatient::discharge::DISCHARGE_SETTLE, json!({"discharge_no": no}), t.app.now()), t.app.now()).await.unwrap();
@@ -165,6 +173,7 @@ on_both_backends! {
         // Another account's discharge is not found.
         let (_, other) = t.wechat_sign_in("oDemo_lina_0002").await;
         assert_eq!(get(&t, &other, &to).await.status(), 404);
+        assert_eq!(get(&t, &other, &format!("{to}/summary.pdf")).await.status(), 404);
         assert_eq!(get(&t, &other, &format!("/inpatient/discharge?patient={}", f.patient)).await.status(), 404);
     }
 }
