@@ -21,3 +21,11 @@ pub trait JobHandler: Send + Sync {
         Ok(())
     }
 }
+
+/// Schedules the next run of a recurring job `every` from now, once per minute slot (a
+/// second scheduler in the same minute, say another node, adds nothing).
+pub(crate) async fn schedule_next(app: &App, kind: &str, every: chrono::Duration) -> Result<(), domain::DomainError> {
+    let at = app.now() + every;
+    let job = store::outbox::NewJob::new(kind, serde_json::json!({}), app.now()).at(at).dedupe(format!("{kind}:{}", at.timestamp() / 60));
+    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
+}

@@ -122,9 +122,7 @@ impl App {
 }
 
 pub async fn schedule_scan(app: &App) -> Result<(), DomainError> {
-    let at = app.now() + Duration::minutes(SCAN_EVERY_MINUTES);
-    let job = store::outbox::NewJob::new(BILL_DUE_SCAN, json!({}), app.now()).at(at).dedupe(format!("{BILL_DUE_SCAN}:{}", at.timestamp() / 60));
-    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
+    crate::job::schedule_next(app, BILL_DUE_SCAN, Duration::minutes(SCAN_EVERY_MINUTES)).await
 }
 
 /// Scans, then schedules the next scan.

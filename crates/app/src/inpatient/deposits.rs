@@ -51,9 +51,7 @@ impl App {
 }
 
 pub async fn schedule_scan(app: &App) -> Result<(), DomainError> {
-    let at = app.now() + Duration::minutes(SCAN_EVERY_MINUTES);
-    let job = store::outbox::NewJob::new(DEPOSIT_LOW_SCAN, json!({}), app.now()).at(at).dedupe(format!("{DEPOSIT_LOW_SCAN}:{}", at.timestamp() / 60));
-    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
+    crate::job::schedule_next(app, DEPOSIT_LOW_SCAN, Duration::minutes(SCAN_EVERY_MINUTES)).await
 }
 
 /// Scans, then schedules the next scan.

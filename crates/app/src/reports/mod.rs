@@ -725,9 +725,7 @@ impl JobHandler for PublishReport {
 }
 
 pub async fn schedule_poll(app: &App) -> Result<(), DomainError> {
-    let at = app.now() + Duration::minutes(app.reports.settings.poll_every_minutes.max(1));
-    let job = store::outbox::NewJob::new(REPORTS_POLL, json!({}), app.now()).at(at).dedupe(format!("{REPORTS_POLL}:{}", at.timestamp() / 60));
-    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
+    crate::job::schedule_next(app, REPORTS_POLL, Duration::minutes(app.reports.settings.poll_every_minutes.max(1))).await
 }
 
 /// Polls, then schedules the next poll.
