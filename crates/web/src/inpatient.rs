@@ -462,9 +462,7 @@ pub async fn discharge_result(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
-    if no.len() > 40 || !no.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(domain::ErrorCode::NotFound.into());
-    }
+    discharge_no(&no)?;
     let r = st.app.discharge_result(auth.account_id, &no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
     let d = &r.discharge;
     use domain::inpatient::DischargeState as S;
@@ -511,9 +509,15 @@ pub async fn discharge_summary_pdf(
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
+    discharge_no(&no)?;
+    let (name, pdf) = st.app.discharge_summary_pdf(auth.account_id, &no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
+    Ok(crate::reports::file_response(pdf, "application/pdf", &name, false))
+}
+
+/// A discharge number as the routes take it: anything else is not found, before any lookup.
+fn discharge_no(no: &str) -> Result<(), AppError> {
     if no.len() > 40 || !no.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(domain::ErrorCode::NotFound.into());
     }
-    let (name, pdf) = st.app.discharge_summary_pdf(auth.account_id, &no, &Actor::patient_account(auth.account_id, &cid.0)).await?;
-    Ok(crate::reports::file_response(pdf, "application/pdf", &name, false))
+    Ok(())
 }
