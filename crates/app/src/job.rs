@@ -11,6 +11,12 @@ pub enum JobError {
     Permanent(String),
 }
 
+/// A use case's failure inside a job: tried again later (a refusal for good is decided
+/// by the job itself, with [`JobError::Permanent`]).
+pub(crate) fn retry(e: domain::DomainError) -> JobError {
+    JobError::Retry(e.to_string())
+}
+
 #[async_trait]
 pub trait JobHandler: Send + Sync {
     async fn run(&self, app: &App, payload: &serde_json::Value) -> Result<(), JobError>;

@@ -37,6 +37,7 @@ impl Registry {
             .with(crate::inpatient::deposits::DEPOSIT_LOW_SCAN, crate::inpatient::deposits::DepositLowScan)
             .with(crate::inpatient::discharge::DISCHARGE_SETTLE, crate::inpatient::discharge::SettleDischarge)
             .with(crate::inpatient::discharge::DISCHARGE_REFUND, crate::inpatient::discharge::RefundPart)
+            .with(crate::inpatient::admission_booking::ADMISSION_REMIND, crate::inpatient::admission_booking::RemindAdmission)
             .with(crate::billing::late::LATE_REFUND, crate::billing::late::LateRefund)
             .with(crate::billing::reconcile::RECONCILE_DAILY, crate::billing::reconcile::ReconcileDaily)
             .with(crate::registration::BOOKING_SETTLE_LOCK, crate::registration::SettleLock)

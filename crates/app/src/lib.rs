@@ -68,7 +68,16 @@ pub struct Policies {
     pub deposit_floor: domain::Fen,
     /// …and so is one lasting fewer days than this at the stay's daily average.
     pub deposit_days: i64,
+    /// What the 入院提醒 says to bring, where to go, and that place's navigation code.
+    pub admission_bring: String,
+    pub admission_place: String,
+    pub admission_destination: String,
 }
+
+/// What a patient brings to be admitted, unless the hospital says otherwise.
+pub const ADMISSION_BRING: &str = "身份证、医保卡或电子医保凭证、入院通知单、近期检查检验报告、正在服用的药物、个人洗漱用品";
+/// Where admissions are done, unless the hospital says otherwise.
+pub const ADMISSION_PLACE: &str = "住院楼1楼住院服务中心";
 
 impl Default for Policies {
     fn default() -> Self {
@@ -93,6 +102,9 @@ impl Default for Policies {
             visit_reminder_hour: 18,
             deposit_floor: domain::Fen(100_000),
             deposit_days: 2,
+            admission_bring: ADMISSION_BRING.into(),
+            admission_place: ADMISSION_PLACE.into(),
+            admission_destination: "ADMIT".into(),
         }
     }
 }

@@ -63,6 +63,8 @@ error_codes! {
     CardNotTheirs => ("CARD_NOT_THEIRS", 422, "该卡号不属于当前就诊人，请核对实体就诊卡上的卡号"),
     InvoiceRefused => ("INVOICE_REFUSED", 502, "电子票据暂未开具成功，医院会尽快处理，您也可到收费窗口咨询"),
     DischargeQuoteChanged => ("DISCHARGE_QUOTE_CHANGED", 409, "住院费用刚刚有更新，请重新核对后再确认结算"),
+    AdmissionChoiceInvalid => ("ADMISSION_CHOICE_INVALID", 422, "请在入院通知允许的日期内选择入院日期，并选择病区提供的床位类型"),
+    AdmissionDayFull => ("ADMISSION_DAY_FULL", 409, "该日病区床位已满，请选择或建议其他入院日期"),
     AmountMismatch => ("AMOUNT_MISMATCH", 422, "金额与订单不符"),
     RefundExceedsCaptured => ("REFUND_EXCEEDS_CAPTURED", 409, "退款金额超过可退金额"),
     InsuranceAuthFailed => ("INSURANCE_AUTH_FAILED", 422, "医保授权未成功，请重新授权或选择自费支付"),

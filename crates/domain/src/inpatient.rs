@@ -7,6 +7,8 @@
 //! against the deposits. A surplus is refunded newest deposit first, each deposit giving back
 //! at most what is left of it, so the money returns the way it came and an old payment is
 //! touched only when the newer ones are used up.
+pub mod admission_booking;
+
 use crate::Fen;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -393,6 +393,26 @@ pub trait HisPort: Send + Sync {
     /// 出院小结; `None` until the doctor has written it.
     async fn discharge_summary(&self, inpatient_no: &str) -> Result<Option<DischargeSummary>, DomainError>;
     async fn trade_records(&self, date: NaiveDate) -> Result<Vec<HisTradeRecord>, DomainError>;
+    /// The patient's admission notices (入院通知单, OTH-5), newest first, whatever their status.
+    async fn admission_notices(&self, his_patient_id: &str) -> Result<Vec<crate::inpatient::admission_booking::AdmissionNotice>, DomainError>;
+    /// 住院登记: registers the admission of a notice for a day and bed type; idempotent on
+    /// `booking_no` (a repeat answers the same registration number).
+    async fn register_admission(&self, req: &AdmissionRegistration) -> Result<String, DomainError>;
+    /// Takes back the registration made under `booking_no`; taking back one already taken
+    /// back changes nothing.
+    async fn cancel_admission(&self, notice_no: &str, booking_no: &str, reason: &str) -> Result<(), DomainError>;
+}
+
+/// What the admission office registers in the HIS for a notice (OTH-5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionRegistration {
+    pub notice_no: String,
+    pub date: NaiveDate,
+    pub bed_type: String,
+    /// The platform's booking number: the registration's idempotency key.
+    pub booking_no: String,
+    /// Who registered it (the office's staff, or "患者确认" when the patient accepted a proposal).
+    pub operator: String,
 }
 
 /// A WeChat user identity as the official-account OAuth flow yields it.

@@ -246,6 +246,9 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         visit_reminder_hour: s.messages.visit_reminder_hour,
         deposit_floor: domain::Fen(s.inpatient.deposit_floor_yuan * 100),
         deposit_days: s.inpatient.deposit_days,
+        admission_bring: s.inpatient.admission_bring.clone(),
+        admission_place: s.inpatient.admission_place.clone(),
+        admission_destination: s.inpatient.admission_destination.clone(),
         no_show: app::fairness::NoShowRule {
             // A limit of 0 (or no bar days) turns the blacklist off.
             limit: if s.registration.no_show_bar_days == 0 || s.registration.no_show_limit == 0 { u32::MAX } else { s.registration.no_show_limit },

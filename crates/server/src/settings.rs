@@ -246,6 +246,25 @@ pub struct InpatientSettings {
     pub deposit_floor_yuan: i64,
     /// So is a balance that lasts fewer than this many days at the stay's daily average.
     pub deposit_days: i64,
+    /// Admission booking (OTH-5): what the 入院提醒 tells the patient to bring…
+    #[serde(default = "default_admission_bring")]
+    pub admission_bring: String,
+    /// …where to go on the day…
+    #[serde(default = "default_admission_place")]
+    pub admission_place: String,
+    /// …and the navigation system's code of that place (its route goes with the notice).
+    #[serde(default = "default_admission_destination")]
+    pub admission_destination: String,
+}
+
+fn default_admission_bring() -> String {
+    app::ADMISSION_BRING.into()
+}
+fn default_admission_place() -> String {
+    app::ADMISSION_PLACE.into()
+}
+fn default_admission_destination() -> String {
+    "ADMIT".into()
 }
 
 /// The medical e-invoice platform (protocols-wave2 §2). Empty `base_url` = not configured:
@@ -433,6 +452,9 @@ lease_secs = 30
 [inpatient]
 deposit_floor_yuan = 1000
 deposit_days = 2
+admission_bring = "身份证、医保卡或电子医保凭证、入院通知单、近期检查检验报告、正在服用的药物、个人洗漱用品"
+admission_place = "住院楼1楼住院服务中心"
+admission_destination = "ADMIT"
 
 [einvoice]
 base_url = ""

@@ -25,6 +25,7 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("exam_precautions", "检查预约与注意事项"),
     ("medication_guidance", "用药指导"),
     ("surgery", "手术安排"),
+    ("admission_notice", "开具入院通知单（患者在线预约入院）"),
     ("admission", "入院通知"),
     ("deposit_low", "住院押金不足"),
     ("discharge", "可办理出院"),
@@ -72,6 +73,10 @@ fn build(st: &SharedHis, event: &str, patient_id: &str) -> Result<(String, Value
             json!({"operation": "腹腔镜胆囊切除术", "scheduled_at": local(now + Duration::days(2)), "place": "住院部5楼手术室",
                    "advice": "术前8小时禁食、4小时禁水，家属请在5楼等候区等候。", "destination": "OR-1"}),
         ),
+        "admission_notice" => {
+            let (notice_no, dept, doctor, latest) = g.ensure_open_notice(patient_id)?;
+            ("admission.notice", json!({"notice_no": notice_no, "dept_name": dept, "doctor": doctor, "latest": latest.to_string()}))
+        }
         "admission" => (
             "admission.prompt",
             json!({"ward": "普外科病区（住院部7楼）", "admit_at": local(now + Duration::days(1)), "place": "门诊楼1楼住院服务中心", "destination": "ADMIT"}),

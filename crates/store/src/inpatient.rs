@@ -1,5 +1,7 @@
 //! Discharge settlements started on the phone (issue 18): one row per attempt; the row
 //! changes only with its version, so two workers (or two phones) cannot both move it.
+pub mod admission_booking;
+
 use crate::entity::discharge;
 use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, Utc};

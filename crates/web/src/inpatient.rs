@@ -1,5 +1,7 @@
 //! Inpatient services (BED, OTH-3): my stay — ward, bed, deposit and charges — and topping
 //! up the deposit (住院押金补缴), which opens an order paid on the ordinary pay page.
+pub mod admission_booking;
+
 use crate::WebState;
 use crate::auth::PatientAuth;
 use crate::error::AppError;

@@ -126,6 +126,8 @@ const STAFF_MESSAGES: &[Role] = &[Role::Outpatient, Role::Admin];
 const STAFF_TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Finance, Role::Admin];
 /// The nurse station: the wards' nurses, the inpatient cashiers (finance) and administrators.
 const STAFF_WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
+/// 住院服务中心 is staffed by nurses in most hospitals.
+const STAFF_ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
 /// The lab console: the lab marks specimens, the reviewing doctor releases reports.
 const STAFF_LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 
@@ -184,6 +186,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/ward", get(inpatient_console::ward))
         .route("/staff/ward/close", post(inpatient_console::close))
         .route_layer(from_fn_with_state((st.clone(), STAFF_WARD), auth::require_roles));
+    let staff_admission_office = Router::new()
+        .route("/staff/admission", get(inpatient_console::admission_office))
+        .route("/staff/admission/{booking_no}/answer", post(inpatient_console::admission_answer))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_ADMISSION_OFFICE), auth::require_roles));
     let staff_lab = Router::new()
         .route("/staff/lab", get(reports_console::lab))
         .route("/staff/lab/{order_no}/reject", post(reports_console::reject))
@@ -212,6 +218,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_tasks)
         .merge(staff_lab)
         .merge(staff_ward)
+        .merge(staff_admission_office)
         .route("/api/v1/me/patients", get(identity::api_list_patients).post(identity::api_add_patient))
         .route("/api/v1/me/patients/{id}", delete(identity::api_remove_patient))
         .route("/api/v1/departments", get(registration::api_departments))
@@ -256,6 +263,10 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/inpatient/discharge", get(inpatient::discharge).post(inpatient::confirm_discharge))
         .route("/inpatient/discharge/{no}", get(inpatient::discharge_result))
         .route("/inpatient/discharge/{no}/summary.pdf", get(inpatient::discharge_summary_pdf))
+        .route("/inpatient/admission", get(inpatient::admission_booking::overview).post(inpatient::admission_booking::request))
+        .route("/inpatient/admission/{booking_no}", get(inpatient::admission_booking::detail))
+        .route("/inpatient/admission/{booking_no}/accept", post(inpatient::admission_booking::accept))
+        .route("/inpatient/admission/{booking_no}/cancel", post(inpatient::admission_booking::cancel))
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::detail))
         .route("/invoices/{id}/pdf", get(invoices::pdf))

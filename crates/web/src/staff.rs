@@ -95,7 +95,7 @@ pub struct Module {
 /// staff see what is coming) but not linked.
 fn modules_for(roles: &[Role]) -> Vec<Module> {
     use Role::*;
-    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 17] = [
+    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 18] = [
         ("出诊管理", "停诊、改诊、替诊并通知患者", Some("/staff/outpatient/sessions"), &[Outpatient, Admin]),
         ("医保挂号规则", "二档/三档/少儿转诊例外科室", Some("/staff/outpatient/insurance-rules"), &[Outpatient, Admin]),
         ("爽约黑名单", "查看与解除", Some("/staff/outpatient/blacklist"), &[Outpatient, Admin]),
@@ -107,6 +107,7 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("开放接口", "院内系统推送消息的接入方与密钥", Some("/staff/admin/open-api"), &[Admin]),
         ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),
         ("护士站", "在院患者、封账与出院结算进度", Some("/staff/ward"), &[Nurse, Finance, Admin]),
+        ("住院服务中心", "住院登记预约：确认登记、建议改期", Some("/staff/admission"), &[Nurse, Admin]),
         ("检验检查", "标本异常通知、报告审核发布", Some("/staff/lab"), &[Lab, Doctor, Admin]),
         ("病历复印", "审核、计费、寄送（建设中）", None, &[Records, Admin]),
         ("订单与退款", "订单查询、订单全流程、退款", Some("/staff/finance/orders"), &[Finance]),

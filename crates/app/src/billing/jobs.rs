@@ -2,17 +2,13 @@
 //! written in the transaction that made it necessary, and each is safe to run again
 //! (stable refund numbers, idempotent state events).
 use crate::App;
-use crate::job::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler, retry};
 use async_trait::async_trait;
 use domain::billing::{OrderEvent, OrderState, PerChannel};
 use domain::{ErrorCode, Fen};
 
 fn text(payload: &serde_json::Value, k: &str) -> Result<String, JobError> {
     payload.get(k).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| JobError::Permanent(format!("payload lacks {k}")))
-}
-
-fn retry(e: domain::DomainError) -> JobError {
-    JobError::Retry(e.to_string())
 }
 
 /// Applies a job's resulting event; an order that already moved past it is fine.

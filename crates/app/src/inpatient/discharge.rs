@@ -8,7 +8,7 @@
 //! settlement, each refund), and every job is safe to run again: the HIS settlement is
 //! idempotent on the discharge number, a refund is requested only while the deposit's
 //! order is still at the version the settlement saw. A crash at any point resumes.
-use crate::job::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler, retry};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use domain::billing::{OrderEvent, OrderState, PerChannel, Purpose};
@@ -68,10 +68,6 @@ fn parts_of(d: &DischargeRow) -> Vec<SurplusPart> {
 
 fn split_error(e: domain::inpatient::SplitError) -> DomainError {
     DomainError::new(ErrorCode::HisRejected, format!("the HIS's discharge figures disagree: {e:?}"))
-}
-
-fn retry(e: DomainError) -> JobError {
-    JobError::Retry(e.to_string())
 }
 
 impl App {

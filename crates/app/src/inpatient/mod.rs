@@ -1,6 +1,7 @@
 //! Inpatient services (BED, OTH-3): the patient's stay as the HIS holds it — ward, bed,
 //! deposit and charges — topping up the deposit on the phone, and the discharge
 //! settled from the bed (`discharge`).
+pub mod admission_booking;
 pub mod deposits;
 pub mod discharge;
 

@@ -133,7 +133,8 @@ fn enrich(scene: &Scene, payload: &Value, hospital_name: &str) -> Value {
         Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
     };
-    for k in ["total", "fee", "insurance", "self_pay", "amount", "balance", "threshold", "fund", "refund", "refund_online", "refund_window", "paid"] {
+    for k in ["total", "fee", "insurance", "self_pay", "amount", "balance", "threshold", "fund", "refund", "refund_online", "refund_window", "paid", "deposit"]
+    {
         if let Some(n) = v.get(k).and_then(Value::as_i64) {
             v.insert(format!("{k}_yuan"), json!(domain::format::yuan(domain::Fen(n))));
         }
@@ -345,6 +346,18 @@ impl App {
             if !booking_states.contains(&store::registration::booking_state(&row)) {
                 return Ok(true);
             }
+        }
+        // An admission notice whose booking moved on (cancelled, or answered otherwise).
+        let admission_state = match scene.code {
+            "admission.prompt" => Some(domain::inpatient::admission_booking::BookingState::Confirmed),
+            "admission.proposed" => Some(domain::inpatient::admission_booking::BookingState::Proposed),
+            _ => None,
+        };
+        if let (Some(want), Some(no)) = (admission_state, vars["booking_no"].as_str())
+            && let Ok(b) = self.store.admission_booking(no).await
+            && b.state != want
+        {
+            return Ok(true);
         }
         if scene.code == "bill.due"
             && let (Some(recipe), Some(pid)) = (vars["recipe_id"].as_str(), m.patient_id)

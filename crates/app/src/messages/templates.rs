@@ -154,7 +154,7 @@ pub fn sample_variables(scene: &Scene) -> Value {
             "total" | "fee" | "insurance" | "self_pay" | "amount" | "balance" | "threshold" | "items" => json!(1250),
             "see_no" => json!(12),
             v if v.ends_with("_yuan") => json!("12.50"),
-            "visit_date" => json!("2026-12-01"),
+            "visit_date" | "admit_date" | "latest" => json!("2026-12-01"),
             "reported_at" | "scheduled_at" | "admit_at" => json!("2026-12-01 09:30"),
             "balance_text" => json!("余额12.50元"),
             "window" => json!("3"),
@@ -195,7 +195,7 @@ mod tests {
             if val.is_string()
                 && !k.ends_with("_at")
                 && !k.ends_with("_yuan")
-                && !["visit_date", "start_time", "end_time", "contact_phone", "order_no"].contains(&k.as_str())
+                && !["visit_date", "admit_date", "latest", "start_time", "end_time", "contact_phone", "order_no"].contains(&k.as_str())
             {
                 *val = json!(format!("门诊楼三楼B区{k}心血管内科诊区第三诊室（靠近电梯，请提前十五分钟到达）"));
             }

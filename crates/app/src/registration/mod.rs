@@ -6,7 +6,7 @@
 //! booking number, so asking again tells us what the HIS holds. One live booking per
 //! patient per session is a unique key in the store, not a check that can race.
 use crate::billing::RefundPreview;
-use crate::job::{JobError, JobHandler};
+use crate::job::{JobError, JobHandler, retry};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -728,10 +728,6 @@ impl App {
 
 fn text(payload: &serde_json::Value, k: &str) -> Result<String, JobError> {
     payload.get(k).and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| JobError::Permanent(format!("payload lacks {k}")))
-}
-
-fn retry(e: DomainError) -> JobError {
-    JobError::Retry(e.to_string())
 }
 
 /// A booking still `Locking` after the grace period: its HIS answer was lost or the

@@ -298,4 +298,19 @@ impl HisPort for HisClient {
     async fn trade_records(&self, date: NaiveDate) -> Result<Vec<HisTradeRecord>, DomainError> {
         decode::trade_records(self.call_ok("trade_check", json!({"date": date.to_string()})).await?)
     }
+
+    async fn admission_notices(&self, his_patient_id: &str) -> Result<Vec<domain::inpatient::admission_booking::AdmissionNotice>, DomainError> {
+        decode::admission_notices(self.call_ok("admission_notices", json!({"patientId": his_patient_id})).await?)
+    }
+
+    async fn register_admission(&self, req: &AdmissionRegistration) -> Result<String, DomainError> {
+        let data = json!({
+            "noticeNo": req.notice_no, "admitDate": req.date.to_string(), "bedType": req.bed_type, "bookingNo": req.booking_no, "operator": req.operator,
+        });
+        decode::admission_registered(self.call_ok("admission_register", data).await?, Some(req))
+    }
+
+    async fn cancel_admission(&self, notice_no: &str, booking_no: &str, reason: &str) -> Result<(), DomainError> {
+        self.call_ok("admission_cancel", json!({"noticeNo": notice_no, "bookingNo": booking_no, "reason": reason})).await.map(|_| ())
+    }
 }

@@ -418,6 +418,9 @@ fn refusal(op: &str, code: &str, msg: &str) -> DomainError {
         "1002" | "1005" => ErrorCode::HisUnavailable, // our signature or channel: a configuration fault
         "2006" => ErrorCode::RealNameMismatch,
         "2001" => ErrorCode::PatientNotFound,
+        // Admission registration [I]: a day or bed type the notice does not allow; a full ward.
+        "2030" | "2031" => ErrorCode::AdmissionChoiceInvalid,
+        "2035" => ErrorCode::AdmissionDayFull,
         _ => ErrorCode::HisRejected,
     };
     DomainError::new(c, format!("his {op} refused {code}: {msg}"))
@@ -461,6 +464,9 @@ pub const OPERATIONS: &[&str] = &[
     "inhospital_settle",
     "inhospital_cancel_settle",
     "discharge_summary",
+    "admission_notices",
+    "admission_register",
+    "admission_cancel",
 ];
 
 /// Decodes a whole answer body for `op` exactly as the connector does after a call,
@@ -502,6 +508,9 @@ pub fn decode_answer(op: &str, body: &[u8]) -> Result<bool, DomainError> {
         "inhospital_presettle" => discharge_quote(answer_ok(op, a)?).map(|_| true)?,
         "inhospital_settle" => matches!(discharge_settled(a)?, DischargeSettleOutcome::Settled { .. }),
         "discharge_summary" => discharge_summary(a)?.is_some(),
+        "admission_notices" => !admission_notices(answer_ok(op, a)?)?.is_empty(),
+        "admission_register" => admission_registered(answer_ok(op, a)?, None).map(|_| true)?,
+        "admission_cancel" => answer_ok(op, a).map(|_| true)?,
         _ => return Err(malformed(op, "unknown operation")),
     })
 }
@@ -1274,6 +1283,124 @@ fn checked_sum(amounts: impl IntoIterator<Item = i64>) -> Option<i64> {
     amounts.into_iter().try_fold(0i64, i64::checked_add)
 }
 
+/// 入院通知单 (OTH-5) [I]: a notice whose window ends before it starts, a registered one
+/// without its registration, or a bed type without a code is refused.
+pub(crate) fn admission_notices(v: Value) -> Result<Vec<domain::inpatient::admission_booking::AdmissionNotice>, DomainError> {
+    use domain::inpatient::admission_booking::{AdmissionNotice, BedType, NoticeStatus};
+    const OP: &str = "admission_notices";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bed {
+        code: String,
+        name: String,
+        daily_fee: i64,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Reg {
+        register_no: String,
+        admit_date: NaiveDate,
+        bed_type: String,
+        #[serde(default)]
+        booking_no: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct N {
+        notice_no: String,
+        patient_id: String,
+        dept_name: String,
+        ward: String,
+        #[serde(default)]
+        doctor: String,
+        #[serde(default)]
+        diagnosis: String,
+        issue_time: DateTime<Utc>,
+        earliest_date: NaiveDate,
+        latest_date: NaiveDate,
+        bed_types: Vec<Bed>,
+        #[serde(default)]
+        deposit_advised: i64,
+        #[serde(default)]
+        preparation: String,
+        status: String,
+        #[serde(default)]
+        registration: Option<Reg>,
+    }
+    let list: Vec<N> = parse(OP, v)?;
+    list.into_iter()
+        .map(|n| {
+            if n.notice_no.is_empty() {
+                return Err(malformed(OP, "no noticeNo"));
+            }
+            if n.latest_date < n.earliest_date {
+                return Err(malformed(OP, "window ends before it starts"));
+            }
+            let bed_types = n
+                .bed_types
+                .into_iter()
+                .map(|b| {
+                    if b.code.is_empty() {
+                        return Err(malformed(OP, "bed type without code"));
+                    }
+                    Ok(BedType { code: b.code, name: b.name, daily_fee: amount(OP, "dailyFee", b.daily_fee)? })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let status = match (n.status.as_str(), n.registration) {
+                ("OPEN", _) => NoticeStatus::Open,
+                ("REGISTERED", Some(r)) if !r.register_no.is_empty() => NoticeStatus::Registered {
+                    register_no: r.register_no,
+                    date: r.admit_date,
+                    bed_type: r.bed_type,
+                    booking_no: r.booking_no.filter(|b| !b.is_empty()),
+                },
+                ("REGISTERED", _) => return Err(malformed(OP, "registered without its registration")),
+                ("ADMITTED", _) => NoticeStatus::Admitted,
+                ("CANCELLED", _) => NoticeStatus::Cancelled,
+                (other, _) => return Err(malformed(OP, format!("status {other}"))),
+            };
+            Ok(AdmissionNotice {
+                notice_no: n.notice_no,
+                his_patient_id: n.patient_id,
+                dept_name: n.dept_name,
+                ward: n.ward,
+                doctor: n.doctor,
+                diagnosis: n.diagnosis,
+                issued_at: n.issue_time,
+                earliest: n.earliest_date,
+                latest: n.latest_date,
+                bed_types,
+                deposit_advised: amount(OP, "depositAdvised", n.deposit_advised)?,
+                preparation: n.preparation,
+                status,
+            })
+        })
+        .collect()
+}
+
+/// 住院登记's answer: the registration number, for the day and bed type asked (an answer
+/// for another day or bed is refused rather than shown to the patient as theirs).
+pub(crate) fn admission_registered(v: Value, asked: Option<&AdmissionRegistration>) -> Result<String, DomainError> {
+    const OP: &str = "admission_register";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        register_no: String,
+        admit_date: NaiveDate,
+        bed_type: String,
+    }
+    let r: R = parse(OP, v)?;
+    if r.register_no.is_empty() {
+        return Err(malformed(OP, "no registerNo"));
+    }
+    if let Some(q) = asked
+        && (q.date != r.admit_date || q.bed_type != r.bed_type)
+    {
+        return Err(malformed(OP, "registered another day or bed type than asked"));
+    }
+    Ok(r.register_no)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1337,5 +1464,35 @@ mod tests {
         let trade = |amount: i64| body(json!([{"tradeNo": "T1", "tradeType": "register_refund", "amount": amount, "tradeTime": "2026-11-25T02:00:00Z"}]));
         assert!(decode_answer("trade_check", &trade(-1_500)).unwrap());
         assert!(decode_answer("trade_check", &trade(-MAX_AMOUNT.0 - 1)).is_err());
+    }
+
+    #[test]
+    fn admission_notices_that_do_not_hold_together_are_refused() {
+        let notice = |earliest: &str, latest: &str, status: &str, reg: serde_json::Value| {
+            let v = serde_json::json!({"resultCode": "0", "data": [{
+                "noticeNo": "RY1", "patientId": "P1", "deptName": "骨科", "ward": "骨科病区", "issueTime": "2026-12-01T08:00:00Z",
+                "earliestDate": earliest, "latestDate": latest, "bedTypes": [{"code": "GENERAL", "name": "普通", "dailyFee": 5000}],
+                "depositAdvised": 500000, "status": status, "registration": reg}]});
+            serde_json::to_vec(&v).unwrap()
+        };
+        let reg = serde_json::json!({"registerNo": "ZYDJ1", "admitDate": "2026-12-05", "bedType": "GENERAL", "bookingNo": "RY9"});
+        assert!(decode_answer("admission_notices", &notice("2026-12-02", "2026-12-14", "OPEN", serde_json::Value::Null)).unwrap());
+        assert!(decode_answer("admission_notices", &notice("2026-12-02", "2026-12-14", "REGISTERED", reg.clone())).unwrap());
+        assert!(decode_answer("admission_notices", &notice("2026-12-14", "2026-12-02", "OPEN", serde_json::Value::Null)).is_err(), "a window that ends first");
+        assert!(
+            decode_answer("admission_notices", &notice("2026-12-02", "2026-12-14", "REGISTERED", serde_json::Value::Null)).is_err(),
+            "registered without a registration"
+        );
+        assert!(decode_answer("admission_notices", &notice("2026-12-02", "2026-12-14", "LOST", serde_json::Value::Null)).is_err(), "an unknown status");
+        let answered = |date: &str| serde_json::json!({"registerNo": "ZYDJ1", "admitDate": date, "bedType": "GENERAL"});
+        let asked = AdmissionRegistration {
+            notice_no: "RY1".into(),
+            date: "2026-12-05".parse().unwrap(),
+            bed_type: "GENERAL".into(),
+            booking_no: "RY9".into(),
+            operator: "x".into(),
+        };
+        assert_eq!(admission_registered(answered("2026-12-05"), Some(&asked)).unwrap(), "ZYDJ1");
+        assert!(admission_registered(answered("2026-12-06"), Some(&asked)).is_err(), "another day than asked");
     }
 }

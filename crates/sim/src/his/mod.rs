@@ -7,9 +7,11 @@
 //! The vendor protocols are proprietary, so the exact operation and field names here
 //! are our choice, modelled on the names those integrations use [I]; the connector in
 //! `gateways::his` is the only code that depends on them.
+mod admission_booking;
 mod inpatient;
 mod ops;
 
+pub use admission_booking::NewNotice;
 pub use inpatient::Admission;
 
 use crate::demo::{self, Citizen, DemoHospital};
@@ -87,6 +89,9 @@ pub struct Faults {
     /// Added to every non-empty day list's total: a HIS whose lines do not add up.
     #[serde(default)]
     pub fee_list_off_by: i64,
+    /// Days on which the wards are full: a registration for one is refused (2035).
+    #[serde(default)]
+    pub full_admission_days: Vec<NaiveDate>,
 }
 
 struct Patient {
@@ -157,6 +162,8 @@ pub struct HisState {
     bills: HashMap<String, Vec<Bill>>,
     pre_settles: HashMap<String, PreSettle>,
     stays: Vec<inpatient::Stay>,
+    /// Admission notices (入院通知单) and their registrations.
+    notices: Vec<admission_booking::Notice>,
     trades: Vec<Trade>,
     seq: u64,
     faults: Faults,
@@ -273,6 +280,7 @@ impl HisState {
             bills: HashMap::new(),
             pre_settles: HashMap::new(),
             stays: vec![],
+            notices: vec![],
             trades: vec![],
             seq: 0,
             faults: Faults::default(),
@@ -288,6 +296,7 @@ impl HisState {
         }
         st.seed_activity();
         st.seed_lab();
+        st.seed_notices();
         st
     }
 
@@ -473,6 +482,15 @@ impl HisState {
         }
     }
 
+    /// 张伟's knee: the orthopaedic surgeon issued an admission notice he can book on the
+    /// phone (seeded last, so the numbers of everything else stay as they were).
+    fn seed_notices(&mut self) {
+        if let Some(pid) = self.patients.iter().find(|p| p.citizen.name == "张伟").map(|p| p.patient_id.clone()) {
+            let n = NewNotice { patient_id: pid, id_card_no: String::new(), profile: demo::StayProfile::Orthopaedics, from_days: 2, to_days: 14 };
+            self.issue_notice(&n).expect("demo patients are registered");
+        }
+    }
+
     /// Where a patient goes after paying these recipes: the lab for tests (codes 25…), the
     /// imaging department for exams (21…), a pharmacy window for medicines (XY…).
     fn guidance(&self, patient_id: &str, recipe_ids: &[String]) -> Vec<String> {
@@ -551,6 +569,9 @@ impl HisState {
             "inhospital_settle" => self.inhospital_settle(data),
             "inhospital_cancel_settle" => self.inhospital_cancel_settle(data),
             "discharge_summary" => self.discharge_summary(data),
+            "admission_notices" => self.admission_notices(data),
+            "admission_register" => self.admission_register(data),
+            "admission_cancel" => self.admission_cancel(data),
             _ => err("1004", "不支持的业务类型"),
         }
     }
@@ -790,6 +811,7 @@ pub fn router(state: SharedHis) -> Router {
         .route("/__sim/his/flash-sale", post(flash_sale))
         .route("/__sim/his/patient-mobile", post(set_patient_mobile))
         .merge(inpatient::router())
+        .merge(admission_booking::router())
         .merge(crate::his_events::router())
         .merge(crate::lis::router())
         .with_state(state)

@@ -1,5 +1,6 @@
 //! SeaORM entities, one module per table. Kept in this crate so edits elsewhere do not
 //! recompile the derive-heavy code.
+pub mod admission_booking;
 pub mod audit_log;
 pub mod booking_blacklist;
 pub mod channel_event;

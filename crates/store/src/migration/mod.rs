@@ -14,6 +14,7 @@ mod m0009_sealed_nickname;
 mod m0010_rebook;
 mod m0011_discharge;
 mod m0012_invoices;
+mod m0013_admission_booking;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_rebook::Migration),
             Box::new(m0011_discharge::Migration),
             Box::new(m0012_invoices::Migration),
+            Box::new(m0013_admission_booking::Migration),
         ]
     }
 }

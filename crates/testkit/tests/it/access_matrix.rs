@@ -43,6 +43,7 @@ const MESSAGES: &[Role] = &[Role::Outpatient, Role::Admin];
 const TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient, Role::Finance, Role::Admin];
 const WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 const LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
+const ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
 
 pub(crate) enum Body {
     None,
@@ -144,6 +145,13 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("POST", "/inpatient/discharge", Patient, "/inpatient/discharge", Form("patient_id={pid}&pre_settle_id=PS-1")),
     ("GET", "/inpatient/discharge/{no}", Patient, "/inpatient/discharge/{discharge}", NoBody),
     ("GET", "/inpatient/discharge/{no}/summary.pdf", Patient, "/inpatient/discharge/{discharge}/summary.pdf", NoBody),
+    ("GET", "/inpatient/admission", Patient, "/inpatient/admission?patient={pid}", NoBody),
+    ("POST", "/inpatient/admission", Patient, "/inpatient/admission", Form("patient_id={pid}&notice_no={notice}&date={admit_date}&bed_type=GENERAL")),
+    ("GET", "/inpatient/admission/{booking_no}", Patient, "/inpatient/admission/{admission}", NoBody),
+    ("POST", "/inpatient/admission/{booking_no}/accept", Patient, "/inpatient/admission/{admission}/accept", NoBody),
+    ("POST", "/inpatient/admission/{booking_no}/cancel", Patient, "/inpatient/admission/{admission}/cancel", Form("from=matrix")),
+    ("GET", "/staff/admission", Staff(ADMISSION_OFFICE), "/staff/admission", NoBody),
+    ("POST", "/staff/admission/{booking_no}/answer", Staff(ADMISSION_OFFICE), "/staff/admission/{admission}/answer", Form("action=confirm&name=x")),
     ("GET", "/staff/ward", Staff(WARD), "/staff/ward", NoBody),
     ("POST", "/staff/ward/close", Staff(WARD), "/staff/ward/close", Form("his_patient_id=NOBODY")),
     ("GET", "/registrations/{booking_no}/rebook", Patient, "/registrations/{booking}/rebook", NoBody),
@@ -520,10 +528,18 @@ pub async fn journey(t: &TestApp) -> Journey {
     };
     assert!(t.store.insert_discharge(t.store.db(), row, t.app.now()).await.unwrap());
     let invoice = issued_invoice(t, pid).await.to_string();
+    // 张伟's admission notice (seeded), booked for a day it allows.
+    let notice = t.his_port.admission_notices(&me.his_patient_id).await.unwrap().into_iter().next().expect("the demo notice").notice_no;
+    let admit_date = t.app.today() + chrono::Duration::days(3);
+    let admission =
+        t.app.request_admission(account, pid, &notice, admit_date, "GENERAL", &app::Actor::patient_account(account, "matrix")).await.expect("booked");
     let ids: HashMap<&str, String> = [
         ("pid", pid.to_string()),
         ("discharge", discharge.clone()),
         ("invoice", invoice),
+        ("notice", notice),
+        ("admit_date", admit_date.to_string()),
+        ("admission", admission.clone()),
         ("spare1", spare1.to_string()),
         ("spare2", spare2.to_string()),
         ("dept", dept.clone()),
@@ -539,7 +555,7 @@ pub async fn journey(t: &TestApp) -> Journey {
     .into_iter()
     .collect();
     let markers: Vec<String> =
-        vec![booking.clone(), pay_order.clone(), message.clone(), lab_order.clone(), me.his_patient_id.clone(), "张*".into(), recipe.clone()];
+        vec![booking.clone(), pay_order.clone(), message.clone(), lab_order.clone(), me.his_patient_id.clone(), "张*".into(), recipe.clone(), admission];
 
     Journey { ids, markers, owner, staff }
 }

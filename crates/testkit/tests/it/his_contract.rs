@@ -251,3 +251,46 @@ async fn faults_map_to_the_catalogue() {
     );
     assert_eq!(slow.departments().await.unwrap_err().code, ErrorCode::HisUnavailable, "a timeout is 'unknown', surfaced as unavailable");
 }
+
+#[tokio::test]
+async fn admission_notices_register_idempotently_and_refusals_map_to_the_catalogue() {
+    use domain::inpatient::admission_booking::NoticeStatus;
+    use domain::ports::AdmissionRegistration;
+    let (sims, his) = setup().await;
+    let zhang = his.find_patient(&sim::demo::citizens(today()).iter().find(|c| c.name == "张伟").unwrap().id_card_no).await.unwrap().unwrap();
+    let notices = his.admission_notices(&zhang.his_patient_id).await.unwrap();
+    assert_eq!(notices.len(), 1, "the demo's orthopaedic notice");
+    let n = &notices[0];
+    assert_eq!((n.status.clone(), n.earliest, n.latest), (NoticeStatus::Open, today() + Duration::days(2), today() + Duration::days(14)));
+    assert_eq!(n.bed_types.iter().map(|b| b.code.as_str()).collect::<Vec<_>>(), ["GENERAL", "DOUBLE", "SINGLE"]);
+    assert!(n.deposit_advised > Fen::ZERO && !n.preparation.is_empty() && !n.ward.is_empty());
+    let req = |date: chrono::NaiveDate, bed: &str, booking: &str| AdmissionRegistration {
+        notice_no: n.notice_no.clone(),
+        date,
+        bed_type: bed.into(),
+        booking_no: booking.into(),
+        operator: "contract".into(),
+    };
+    // Outside the notice's days, an unknown bed type, a full day: each refused with its own code.
+    assert_eq!(his.register_admission(&req(today() + Duration::days(1), "GENERAL", "B1")).await.unwrap_err().code, ErrorCode::AdmissionChoiceInvalid);
+    assert_eq!(his.register_admission(&req(today() + Duration::days(3), "VIP", "B1")).await.unwrap_err().code, ErrorCode::AdmissionChoiceInvalid);
+    let full = today() + Duration::days(4);
+    reqwest::Client::new().post(format!("{}/__sim/faults", sims.his_url)).json(&serde_json::json!({"full_admission_days": [full]})).send().await.unwrap();
+    assert_eq!(his.register_admission(&req(full, "GENERAL", "B1")).await.unwrap_err().code, ErrorCode::AdmissionDayFull);
+    // Registered; the same booking again answers the same registration; another booking is refused.
+    let day = today() + Duration::days(5);
+    let no = his.register_admission(&req(day, "DOUBLE", "B1")).await.unwrap();
+    assert_eq!(his.register_admission(&req(day, "DOUBLE", "B1")).await.unwrap(), no);
+    assert_eq!(his.register_admission(&req(day, "DOUBLE", "B2")).await.unwrap_err().code, ErrorCode::HisRejected);
+    let status = his.admission_notices(&zhang.his_patient_id).await.unwrap()[0].status.clone();
+    assert_eq!(status, NoticeStatus::Registered { register_no: no.clone(), date: day, bed_type: "DOUBLE".into(), booking_no: Some("B1".into()) });
+    // The same booking asked for another day is the registration it holds: the connector
+    // refuses an answer for a day it did not ask rather than show it as the patient's.
+    assert_eq!(his.register_admission(&req(day + Duration::days(1), "DOUBLE", "B1")).await.unwrap_err().code, ErrorCode::HisUnavailable);
+    // Taken back by another booking: refused; by its own: the notice is open again, twice over.
+    assert_eq!(his.cancel_admission(&n.notice_no, "B2", "x").await.unwrap_err().code, ErrorCode::HisRejected);
+    his.cancel_admission(&n.notice_no, "B1", "患者取消").await.unwrap();
+    his.cancel_admission(&n.notice_no, "B1", "患者取消").await.unwrap();
+    assert_eq!(his.admission_notices(&zhang.his_patient_id).await.unwrap()[0].status, NoticeStatus::Open);
+    assert_eq!(his.cancel_admission("RYTZ-NONE", "B1", "x").await.unwrap_err().code, ErrorCode::HisRejected);
+}

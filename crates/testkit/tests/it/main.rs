@@ -2,6 +2,7 @@
 //! one binary links the whole app once instead of once per file (issue 8: CI time).
 //! nextest still runs every test in its own process.
 mod access_matrix;
+mod admission_booking;
 mod api_bad_input;
 mod api_children;
 mod api_fairness;
