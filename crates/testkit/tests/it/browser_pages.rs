@@ -87,6 +87,16 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     ];
     // Notices of the journey, through the message platform, to read on their pages.
     let zhang_id = t.store.list_patients(t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap()).await.unwrap()[0].id;
+    // 张伟's admission notice booked and confirmed by the office: the notice page and the
+    // booking's page with what to bring and the way there (and its 入院提醒 below).
+    let zhang_his = t.store.patient_by_id(zhang_id).await.unwrap().unwrap().his_patient_id;
+    let notice = t.his_port.admission_notices(&zhang_his).await.unwrap()[0].notice_no.clone();
+    let crawl = app::Actor::system("crawl");
+    let admission = t.app.request_admission(zhang_account, zhang_id, &notice, t.app.today() + chrono::Duration::days(3), "DOUBLE", &crawl).await.unwrap();
+    let confirm = app::inpatient::admission_booking::OfficeAnswer::Confirm { note: "已预留6病区床位" };
+    t.app.answer_admission_booking(&admission, confirm, &crawl, "crawl").await.unwrap();
+    let pages: Vec<String> =
+        pages.into_iter().chain([format!("/inpatient/admission?patient={zhang_id}"), format!("/inpatient/admission/{admission}")]).collect();
     let exam = serde_json::json!({"exam_name": "腹部超声", "scheduled_at": "明天 08:30", "place": "门诊楼2层B超室", "precautions": "检查前8小时禁食", "destination": ""});
     assert!(t.emit_event("exam.precautions", "crawl:exam", zhang_id, exam).await);
     assert!(t.emit_event("hospital.notice", "crawl:notice", zhang_id, serde_json::json!({"title": "门诊通知", "body": "请按时就诊"})).await);

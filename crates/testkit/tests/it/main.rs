@@ -20,6 +20,7 @@ mod app_ports;
 mod architecture;
 mod audit_reads;
 mod browser;
+mod browser_admission;
 mod browser_discharge;
 mod browser_messages;
 mod browser_pages;
