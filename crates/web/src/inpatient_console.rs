@@ -246,11 +246,12 @@ pub async fn admission_answer(
     if !crate::confirm::confirmed(f.confirmed.as_deref()) {
         let action = format!("/staff/admission/{no}/answer");
         let mut conf = if proposing {
+            let bed_name = st.app.admission_bed_type_name(&no, f.bed_type.trim()).await?;
             Confirmation::new("确认建议改期", action, "/staff/admission", "发送")
                 .fact("患者", f.name.clone())
                 .fact("患者期望", f.wanted.clone())
                 .fact("建议入院日期", f.date.clone())
-                .fact("建议床位类型", f.bed_type.clone())
+                .fact("建议床位类型", bed_name)
                 .consequence("患者将收到入院日期调整通知，确认后系统自动在HIS中登记入院。")
         } else {
             Confirmation::new("确认登记入院", action, "/staff/admission", "登记")

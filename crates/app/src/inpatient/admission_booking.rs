@@ -410,6 +410,17 @@ impl App {
         Ok(out)
     }
 
+    /// The name of a bed type of the booking's notice (the office's confirmation page says
+    /// what it proposes in words); the code itself when the HIS cannot say.
+    pub async fn admission_bed_type_name(&self, booking_no: &str, code: &str) -> Result<String, DomainError> {
+        let b = self.store.admission_booking(booking_no).await?;
+        let name = match self.notice_of(&b.his_patient_id, &b.notice_no).await {
+            Ok(n) => n.bed_type(code).map(|t| t.name.clone()),
+            Err(_) => None,
+        };
+        Ok(name.unwrap_or_else(|| code.to_owned()))
+    }
+
     /// The office answers a booking: confirm the patient's choice (registered in the HIS),
     /// or propose another day and bed type (the patient is told and answers).
     pub async fn answer_admission_booking(&self, booking_no: &str, answer: OfficeAnswer<'_>, actor: &Actor, operator: &str) -> Result<(), DomainError> {

@@ -46,6 +46,7 @@ on_both_backends! {
             ("exam_precautions", "exam.precautions"),
             ("medication_guidance", "medication.guidance"),
             ("surgery", "surgery.notice"),
+            ("admission_notice", "admission.notice"),
             ("admission", "admission.prompt"),
             ("deposit_low", "deposit.low"),
             ("discharge", "discharge.prompt"),
@@ -69,6 +70,10 @@ on_both_backends! {
         for (_, scene) in expected {
             assert!(scenes.contains(&scene), "{scene} in the inbox: {scenes:?}");
         }
+        // The admission notice opens the page where it is booked, and the HIS holds it open.
+        let notice = v["messages"].as_array().unwrap().iter().find(|m| m["scene"] == "admission.notice").unwrap();
+        assert!(notice["body"].as_str().unwrap().contains("骨科入院通知单") && notice["link"] == "/inpatient/admission", "{notice}");
+        assert!(t.his_port.admission_notices(&zhang_his).await.unwrap().iter().any(|n| n.status == domain::inpatient::admission_booking::NoticeStatus::Open));
         // Notices that send the patient somewhere carry the navigation system's route.
         let pickup = v["messages"].as_array().unwrap().iter().find(|m| m["scene"] == "medicine.ready").unwrap();
         let route = pickup["route_url"].as_str().expect("a route");
