@@ -322,6 +322,15 @@ impl App {
             booking_no: b.booking_no.clone(),
             operator: operator.to_owned(),
         };
+        // A registration under our number for another day (an answer lost before the patient
+        // chose again) would be answered back as it is: taken back first.
+        if let Ok(n) = self.notice_of(&b.his_patient_id, &b.notice_no).await
+            && let NoticeStatus::Registered { date: held, bed_type: held_bed, booking_no: Some(x), .. } = &n.status
+            && *x == b.booking_no
+            && (*held != date || held_bed != bed_type)
+        {
+            self.his.cancel_admission(&b.notice_no, &b.booking_no, "按新的日期重新登记").await?;
+        }
         let register_no = self.his.register_admission(&req).await?;
         let now = self.now();
         let txn = self.store.write_txn().await?;
@@ -339,9 +348,9 @@ impl App {
             if again.state == BookingState::Confirmed && again.register_no.as_deref() == Some(&register_no) {
                 return Ok(());
             }
-            if !again.state.is_active() {
-                self.his.cancel_admission(&b.notice_no, &b.booking_no, "预约已取消").await?;
-            }
+            // The booking moved while the HIS registered (cancelled, or chosen again): the
+            // registration is nobody's, so the HIS gets its day back.
+            self.his.cancel_admission(&b.notice_no, &b.booking_no, "预约已变更").await?;
             return Err(moved());
         }
         let row = AdmissionBookingRow { confirmed_date: Some(date), bed_type_name: bed_name.to_owned(), office_note: note.map(str::to_owned), ..b.clone() };

@@ -6,6 +6,7 @@
 //! 2030 day outside the notice, 2031 unknown bed type, 2032 no such notice, 2033 already
 //! registered (another booking or the office's own), 2034 notice withdrawn or used,
 //! 2035 the ward is full that day.
+use super::inpatient::control;
 use super::*;
 use crate::demo::StayProfile;
 
@@ -234,13 +235,6 @@ async fn issue(State(st): State<SharedHis>, Json(n): Json<NewNotice>) -> Respons
     match st.lock().expect("his lock").issue_notice(&n) {
         Ok(no) => Json(json!({"noticeNo": no})).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
-    }
-}
-
-fn control(r: OpResult) -> Response {
-    match r {
-        Ok(v) => Json(v).into_response(),
-        Err((code, msg)) => (StatusCode::CONFLICT, Json(json!({"resultCode": code, "resultMsg": msg}))).into_response(),
     }
 }
 

@@ -570,7 +570,8 @@ async fn admit(State(st): State<SharedHis>, Json(a): Json<Admission>) -> Respons
     }
 }
 
-fn control(r: OpResult) -> Response {
+/// A control endpoint's answer: the operation's data, or its refusal as 409.
+pub(super) fn control(r: OpResult) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),
         Err((code, msg)) => (StatusCode::CONFLICT, Json(json!({"resultCode": code, "resultMsg": msg}))).into_response(),

@@ -237,3 +237,25 @@ on_both_backends! {
         assert!(t.his_port.inpatient_stay(&his_id).await.unwrap().is_some(), "the stay began");
     }
 }
+
+on_both_backends! {
+    async fn a_registration_lost_before_the_patient_chose_again_is_replaced_by_the_new_day(backend) {
+        let t = spawn(backend).await;
+        let (cookie, patient, his_id, notice) = zhang(&t).await;
+        let (first, second) = (t.app.today() + Duration::days(3), t.app.today() + Duration::days(6));
+        let to = choose(&t, &cookie, patient, &notice, first, "GENERAL").await;
+        let no = to.trim_start_matches("/inpatient/admission/").to_owned();
+        let nurse = t.staff_sign_in("nurse01").await;
+        let confirm = [("action", "confirm".to_owned()), ("name", "张伟".into()), ("wanted", "x".into()), ("note", String::new())];
+        t.set_his_faults(json!({"lose_response_next": ["admission_register"]})).await;
+        assert!(answer(&t, &nurse, &no, &confirm).await.starts_with("/staff/admission?error=HIS_"));
+        assert!(matches!(his_status(&t, &his_id, &notice).await, NoticeStatus::Registered { date, .. } if date == first));
+        // The patient, seeing no answer, chooses another day; the office confirms that one.
+        assert_eq!(choose(&t, &cookie, patient, &notice, second, "DOUBLE").await, to);
+        assert_eq!(answer(&t, &nurse, &no, &confirm).await, "/staff/admission?done=confirmed");
+        let b = t.store.admission_booking(&no).await.unwrap();
+        assert_eq!((b.state, b.confirmed_date, b.bed_type.as_str()), (BookingState::Confirmed, Some(second), "DOUBLE"));
+        let NoticeStatus::Registered { date, bed_type, register_no, .. } = his_status(&t, &his_id, &notice).await else { panic!("registered") };
+        assert_eq!((date, bed_type.as_str(), Some(register_no)), (second, "DOUBLE", b.register_no));
+    }
+}
