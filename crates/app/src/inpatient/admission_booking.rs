@@ -375,22 +375,21 @@ impl App {
         Ok(())
     }
 
-    /// 入院提醒 to every 就诊人 row holding the patient (relatives' accounts too).
+    /// 入院提醒 (the message platform reaches every account managing the patient).
     async fn record_admission_prompt<C: sea_orm::ConnectionTrait>(&self, conn: &C, b: &AdmissionBookingRow, why: &str) -> Result<(), DomainError> {
         let Some(date) = b.confirmed_date else { return Ok(()) };
         let notice = self.notice_of(&b.his_patient_id, &b.notice_no).await.ok();
         let now = self.now();
-        for p in self.store.patient_ids_by_his_id(&b.his_patient_id).await? {
-            let payload = json!({
-                "booking_no": b.booking_no, "notice_no": b.notice_no, "ward": b.ward, "bed_type": b.bed_type_name,
-                "admit_at": format!("{} 09:00", date.format("%Y-%m-%d")), "place": self.policies.admission_place,
-                "destination": self.policies.admission_destination, "to_bring": self.policies.admission_bring,
-                "deposit": notice.as_ref().map(|n| n.deposit_advised.0), "preparation": notice.as_ref().map(|n| n.preparation.clone()).unwrap_or_default(),
-                "note": b.office_note, "link": format!("/inpatient/admission/{}", b.booking_no),
-            });
-            let key = format!("{ADMISSION_PROMPT}:{}:{date}:{why}:{p}", b.booking_no);
-            self.store.record_event(conn, ADMISSION_PROMPT, &key, Some(p), &payload, now).await?;
-        }
+        // One event: the message platform tells every account managing the patient.
+        let payload = json!({
+            "booking_no": b.booking_no, "notice_no": b.notice_no, "ward": b.ward, "bed_type": b.bed_type_name,
+            "admit_at": format!("{} 09:00", date.format("%Y-%m-%d")), "place": self.policies.admission_place,
+            "destination": self.policies.admission_destination, "to_bring": self.policies.admission_bring,
+            "deposit": notice.as_ref().map(|n| n.deposit_advised.0), "preparation": notice.as_ref().map(|n| n.preparation.clone()).unwrap_or_default(),
+            "note": b.office_note, "link": format!("/inpatient/admission/{}", b.booking_no),
+        });
+        let key = format!("{ADMISSION_PROMPT}:{}:{date}:{why}", b.booking_no);
+        self.store.record_event(conn, ADMISSION_PROMPT, &key, Some(b.patient_id), &payload, now).await?;
         Ok(())
     }
 
@@ -460,14 +459,12 @@ impl App {
                 if !self.store.update_admission_booking(&txn, booking_no, b.version, change, now).await? {
                     return Err(moved());
                 }
-                for p in self.store.patient_ids_by_his_id(&b.his_patient_id).await? {
-                    let payload = json!({
-                        "booking_no": booking_no, "ward": b.ward, "admit_date": date.to_string(), "bed_type": name, "note": note,
-                        "link": format!("/inpatient/admission/{booking_no}"),
-                    });
-                    let key = format!("{ADMISSION_PROPOSED}:{booking_no}:{date}:{bed_type}:{p}");
-                    self.store.record_event(&txn, ADMISSION_PROPOSED, &key, Some(p), &payload, now).await?;
-                }
+                let payload = json!({
+                    "booking_no": booking_no, "ward": b.ward, "admit_date": date.to_string(), "bed_type": name, "note": note,
+                    "link": format!("/inpatient/admission/{booking_no}"),
+                });
+                let key = format!("{ADMISSION_PROPOSED}:{booking_no}:{date}:{bed_type}");
+                self.store.record_event(&txn, ADMISSION_PROPOSED, &key, Some(b.patient_id), &payload, now).await?;
                 self.store
                     .append_audit(&txn, &actor.entry("admission_booking.propose", format!("admission:{booking_no}"), &format!("{date} {bed_type}")), now)
                     .await?;

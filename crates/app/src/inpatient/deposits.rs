@@ -35,15 +35,14 @@ impl App {
             let days = day_of_stay(domain::clock::to_local(s.admitted_at).date_naive(), today);
             let daily = (days > 1).then(|| domain::Fen(s.charges_to_date.0 / days));
             let Some(low) = low_deposit(balance, daily, self.policies.deposit_floor, self.policies.deposit_days) else { continue };
+            // One event: the message platform tells every account managing the patient.
+            let key = format!("{DEPOSIT_LOW}:{}:{today}{}", s.inpatient_no, if low.owed { ":owed" } else { "" });
+            let payload = json!({
+                "inpatient_no": s.inpatient_no, "ward": s.ward, "balance": balance.0, "threshold": low.threshold.0,
+                "link": "/inpatient?patient={patient}#top-up",
+            });
             let txn = self.store.write_txn().await?;
-            for p in patients {
-                let key = format!("{DEPOSIT_LOW}:{}:{today}{}:{p}", s.inpatient_no, if low.owed { ":owed" } else { "" });
-                let payload = json!({
-                    "inpatient_no": s.inpatient_no, "ward": s.ward, "balance": balance.0, "threshold": low.threshold.0,
-                    "link": format!("/inpatient?patient={p}#top-up"),
-                });
-                new += usize::from(self.store.record_event(&txn, DEPOSIT_LOW, &key, Some(p), &payload, self.now()).await?);
-            }
+            new += usize::from(self.store.record_event(&txn, DEPOSIT_LOW, &key, Some(patients[0]), &payload, self.now()).await?);
             txn.commit().await.map_err(store::db_err)?;
         }
         Ok(new)

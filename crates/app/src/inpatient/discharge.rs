@@ -452,9 +452,10 @@ impl App {
         let now = self.now();
         let patients = self.store.patient_ids_by_his_id(his_patient_id).await?;
         let txn = self.store.write_txn().await?;
-        for p in patients {
-            let payload = json!({"inpatient_no": stay.inpatient_no, "ward": stay.ward, "link": format!("/inpatient/discharge?patient={p}")});
-            self.store.record_event(&txn, DISCHARGE_PROMPT, &format!("{DISCHARGE_PROMPT}:{}:{p}", stay.inpatient_no), Some(p), &payload, now).await?;
+        // One event: the message platform tells every account managing the patient.
+        if let Some(p) = patients.first() {
+            let payload = json!({"inpatient_no": stay.inpatient_no, "ward": stay.ward, "link": "/inpatient/discharge?patient={patient}"});
+            self.store.record_event(&txn, DISCHARGE_PROMPT, &format!("{DISCHARGE_PROMPT}:{}", stay.inpatient_no), Some(*p), &payload, now).await?;
         }
         self.store.append_audit(&txn, &actor.entry("inpatient.close_account", format!("stay:{}", stay.inpatient_no), &stay.ward), now).await?;
         txn.commit().await.map_err(store::db_err)?;

@@ -202,6 +202,10 @@ impl App {
             .map(|(patient_id, account_id, has_mobile)| Recipient { patient_id, account_id, has_mobile })
             .collect();
         let mut vars = enrich(scene, &payload, &self.messaging.policy.hospital_name);
+        // Addressed by the masked name, the same for every account managing the person.
+        if vars["patient_name_masked"].as_str().is_none_or(str::is_empty) {
+            vars["patient_name_masked"] = json!(patient.name_masked);
+        }
         if scene.navigates {
             self.add_route(&mut vars).await;
         }
@@ -270,8 +274,10 @@ impl App {
                 (t, b, Some(e))
             }
         };
+        // One event reaches every account managing the person; a link naming the 就诊人
+        // says `{patient}` and each recipient gets their own 就诊人's id.
         let link = match vars["link"].as_str().filter(|l| l.starts_with('/')) {
-            Some(l) => l.to_owned(),
+            Some(l) => l.replace("{patient}", &r.patient_id.to_string()),
             None => templates::render(scene.link, &vars).unwrap_or_else(|_| "/messages".into()),
         };
         let link = if scene.needs_ack { format!("/messages/{message_no}") } else { link };

@@ -62,6 +62,9 @@ on_both_backends! {
         let (cookie, patient, his_id, notice) = zhang(&t).await;
         let today = t.app.today();
         let (first, last) = (today + Duration::days(2), today + Duration::days(14));
+        // 王芳 manages 张伟 from her own account: she sees and is told the same.
+        let (_, relative) = t.wechat_sign_in("oDemo_wangfang_0003").await;
+        let relatives_row = t.add_demo_patient(&relative, "张伟", "other").await;
 
         // The notice on the phone: ward, doctor, the days it allows, the bed types with their fees.
         let page = get(&t, &cookie, "/inpatient/admission").await.text().await.unwrap();
@@ -99,7 +102,7 @@ on_both_backends! {
         assert_eq!(his_status(&t, &his_id, &notice).await, NoticeStatus::Open, "nothing is registered before the patient agrees");
         let proposed = messages(&t, "admission.proposed", patient).await;
         assert_eq!(proposed.len(), 1);
-        assert!(proposed[0].body.contains(&later.to_string()) && proposed[0].body.contains("普通床位") && proposed[0].body.contains("双人间当日已满"), "{}", proposed[0].body);
+        assert!(proposed[0].body.starts_with("张*您好") && proposed[0].body.contains(&later.to_string()) && proposed[0].body.contains("普通床位") && proposed[0].body.contains("双人间当日已满"), "{}", proposed[0].body);
         assert_eq!(proposed[0].link, to);
 
         // The patient accepts: registered in the HIS under the booking's number, 入院提醒 with
@@ -118,7 +121,11 @@ on_both_backends! {
         t.drain_jobs().await;
         let prompts = messages(&t, "admission.prompt", patient).await;
         assert_eq!(prompts.len(), 1, "one 入院提醒 at confirmation (the evening's comes later)");
+        let theirs = messages(&t, "admission.prompt", relatives_row).await;
+        assert_eq!(theirs.len(), 1, "the relative's account is told once too");
+        assert_eq!(get(&t, &relative, &theirs[0].link).await.status(), 200, "and opens the same booking");
         let body = &prompts[0].body;
+        assert!(body.starts_with("张*您好"), "addressed to the patient: {body}");
         assert!(body.contains("骨科病区") && body.contains(&later.to_string()) && body.contains("住院楼1楼住院服务中心"), "{body}");
         assert!(body.contains("入院通知单") && body.contains("近期检查检验报告") && body.contains("5000.00元") && body.contains("禁食"), "what to bring, the deposit, the doctor's preparation: {body}");
         assert!(body.contains("路线：") && body.contains("住院服务中心"), "the navigation system's route: {body}");
