@@ -253,16 +253,26 @@ async fn enrol_one(http: &reqwest::Client, node: &str, wechat_url: &str, i: usiz
     let r = http.get(&callback).header("cookie", &oauth).send().await?;
     let session = cookie(&r, "__Host-cb_patient").with_context(|| format!("sign-in of {openid} failed: {}", r.status()))?;
     let (name, id) = person(i);
-    let r = http
-        .post(format!("{node}/api/v1/me/patients"))
-        .header("cookie", &session)
-        .json(&json!({"name": name, "id_card_no": id, "relationship": "self"}))
-        .send()
-        .await?;
-    let status = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    let patient_id = v["id"].as_i64().with_context(|| format!("adding {name} as 就诊人: {status} {v}"))?;
-    Ok(VirtualPatient { cookie: session, patient_id })
+    // 建档 asks the HIS; when admission control answers HIS_BUSY (429) the patient waits a
+    // moment and tries again, as a person would — the crowd's set-up is not what is measured.
+    let mut attempt = 0u64;
+    loop {
+        let r = http
+            .post(format!("{node}/api/v1/me/patients"))
+            .header("cookie", &session)
+            .json(&json!({"name": name, "id_card_no": id, "relationship": "self"}))
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < 30 {
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(50 * attempt.min(10))).await;
+            continue;
+        }
+        let patient_id = v["id"].as_i64().with_context(|| format!("adding {name} as 就诊人: {status} {v}"))?;
+        return Ok(VirtualPatient { cookie: session, patient_id });
+    }
 }
 
 /// Signs `plan.patients` patients in (WeChat users made in the simulator first).
