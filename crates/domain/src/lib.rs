@@ -19,6 +19,7 @@ pub mod masked;
 pub mod messages;
 pub mod money;
 pub mod ports;
+pub mod records;
 pub mod registration;
 pub mod reports;
 pub mod secret;

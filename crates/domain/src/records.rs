@@ -1,0 +1,499 @@
+//! Medical-record copies (病历复印, REC-1…REC-5): who may apply and with which documents,
+//! what may be copied and what each purpose usually needs, and the money — the estimate
+//! a patient pays before printing and the true-up (多退少补) once the clerk has counted the
+//! pages. Rules only: no I/O.
+//!
+//! Who may apply follows 《医疗机构病历管理规定（2013年版）》第十七、十八条: the patient with
+//! their own identity; an agent with the patient's and their own identity and the
+//! patient's written authorisation; a minor's guardian with both identities and the proof
+//! of guardianship; a relative of a deceased patient with their identity, the death
+//! certificate and the proof of the relationship. What may be copied is the objective part
+//! of the record (第十九条).
+use crate::Fen;
+use serde::{Deserialize, Serialize};
+
+/// How the applicant stands to the patient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applicant {
+    /// 患者本人
+    Patient,
+    /// 代理人, with the patient's written authorisation.
+    Agent,
+    /// 未成年患者的监护人
+    Guardian,
+    /// 死亡患者的近亲属（法定继承人）
+    NextOfKin,
+}
+
+impl Applicant {
+    pub const ALL: [Self; 4] = [Self::Patient, Self::Agent, Self::Guardian, Self::NextOfKin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Patient => "patient",
+            Self::Agent => "agent",
+            Self::Guardian => "guardian",
+            Self::NextOfKin => "next_of_kin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Patient => "患者本人",
+            Self::Agent => "受患者委托的代理人",
+            Self::Guardian => "未成年患者的监护人",
+            Self::NextOfKin => "已故患者的近亲属",
+        }
+    }
+
+    /// The photos this applicant must take, in the order the page asks for them.
+    pub fn required_documents(self) -> &'static [Document] {
+        use Document::*;
+        match self {
+            Self::Patient => &[PatientIdFront, PatientIdBack],
+            Self::Agent => &[PatientIdFront, PatientIdBack, ApplicantIdFront, ApplicantIdBack, Authorisation],
+            Self::Guardian => &[PatientIdFront, PatientIdBack, ApplicantIdFront, ApplicantIdBack, Guardianship],
+            Self::NextOfKin => &[ApplicantIdFront, ApplicantIdBack, DeathCertificate, Relationship],
+        }
+    }
+
+    /// Whether someone other than the patient applies (their own identity is then asked).
+    pub fn is_someone_else(self) -> bool {
+        self != Self::Patient
+    }
+}
+
+/// A photo an application carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Document {
+    PatientIdFront,
+    PatientIdBack,
+    ApplicantIdFront,
+    ApplicantIdBack,
+    /// 授权委托书
+    Authorisation,
+    /// 监护关系证明（出生医学证明或户口簿）
+    Guardianship,
+    /// 死亡证明
+    DeathCertificate,
+    /// 亲属关系证明
+    Relationship,
+}
+
+impl Document {
+    pub const ALL: [Self; 8] = [
+        Self::PatientIdFront,
+        Self::PatientIdBack,
+        Self::ApplicantIdFront,
+        Self::ApplicantIdBack,
+        Self::Authorisation,
+        Self::Guardianship,
+        Self::DeathCertificate,
+        Self::Relationship,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PatientIdFront => "patient_id_front",
+            Self::PatientIdBack => "patient_id_back",
+            Self::ApplicantIdFront => "applicant_id_front",
+            Self::ApplicantIdBack => "applicant_id_back",
+            Self::Authorisation => "authorisation",
+            Self::Guardianship => "guardianship",
+            Self::DeathCertificate => "death_certificate",
+            Self::Relationship => "relationship",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::PatientIdFront => "患者身份证人像面",
+            Self::PatientIdBack => "患者身份证国徽面",
+            Self::ApplicantIdFront => "申请人身份证人像面",
+            Self::ApplicantIdBack => "申请人身份证国徽面",
+            Self::Authorisation => "患者签署的授权委托书",
+            Self::Guardianship => "监护关系证明（出生医学证明或户口簿）",
+            Self::DeathCertificate => "患者死亡证明",
+            Self::Relationship => "与患者的亲属关系证明",
+        }
+    }
+
+    /// An ID card side: masked (birth date digits, address) before anyone but the reviewing
+    /// clerk sees it.
+    pub fn is_id_card(self) -> bool {
+        matches!(self, Self::PatientIdFront | Self::PatientIdBack | Self::ApplicantIdFront | Self::ApplicantIdBack)
+    }
+}
+
+/// The documents of `applicant` not yet among `taken`, in the order they are asked for.
+pub fn missing_documents(applicant: Applicant, taken: &[Document]) -> Vec<Document> {
+    applicant.required_documents().iter().copied().filter(|d| !taken.contains(d)).collect()
+}
+
+/// A part of the record that may be copied (第十九条), with the pages it usually runs to
+/// (the estimate before printing; the clerk counts the real ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// 病案首页
+    FrontSheet,
+    /// 入院记录
+    AdmissionNote,
+    /// 出院记录（出院小结）
+    DischargeNote,
+    /// 手术记录
+    OperationNote,
+    /// 麻醉记录
+    AnaesthesiaNote,
+    /// 医嘱单
+    Orders,
+    /// 检验报告
+    LabReports,
+    /// 检查（影像）报告
+    ImagingReports,
+    /// 病理报告
+    Pathology,
+    /// 体温单
+    TemperatureChart,
+    /// 护理记录
+    NursingNotes,
+    /// 知情同意书
+    Consents,
+}
+
+impl Section {
+    pub const ALL: [Self; 12] = [
+        Self::FrontSheet,
+        Self::AdmissionNote,
+        Self::DischargeNote,
+        Self::OperationNote,
+        Self::AnaesthesiaNote,
+        Self::Orders,
+        Self::LabReports,
+        Self::ImagingReports,
+        Self::Pathology,
+        Self::TemperatureChart,
+        Self::NursingNotes,
+        Self::Consents,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FrontSheet => "front_sheet",
+            Self::AdmissionNote => "admission_note",
+            Self::DischargeNote => "discharge_note",
+            Self::OperationNote => "operation_note",
+            Self::AnaesthesiaNote => "anaesthesia_note",
+            Self::Orders => "orders",
+            Self::LabReports => "lab_reports",
+            Self::ImagingReports => "imaging_reports",
+            Self::Pathology => "pathology",
+            Self::TemperatureChart => "temperature_chart",
+            Self::NursingNotes => "nursing_notes",
+            Self::Consents => "consents",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::FrontSheet => "病案首页",
+            Self::AdmissionNote => "入院记录",
+            Self::DischargeNote => "出院记录（出院小结）",
+            Self::OperationNote => "手术记录",
+            Self::AnaesthesiaNote => "麻醉记录",
+            Self::Orders => "医嘱单",
+            Self::LabReports => "检验报告",
+            Self::ImagingReports => "检查（影像）报告",
+            Self::Pathology => "病理报告",
+            Self::TemperatureChart => "体温单",
+            Self::NursingNotes => "护理记录",
+            Self::Consents => "知情同意书",
+        }
+    }
+
+    /// Pages a section usually runs to for one stay [I]: the estimate only.
+    pub fn usual_pages(self) -> u32 {
+        match self {
+            Self::FrontSheet | Self::DischargeNote | Self::OperationNote | Self::AnaesthesiaNote | Self::Pathology => 2,
+            Self::AdmissionNote => 3,
+            Self::Orders | Self::LabReports | Self::ImagingReports | Self::NursingNotes => 5,
+            Self::TemperatureChart => 2,
+            Self::Consents => 4,
+        }
+    }
+}
+
+/// Why the copy is wanted: the page suggests the sections each purpose usually needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// 医保报销（异地就医等）
+    InsuranceClaim,
+    /// 商业保险理赔
+    CommercialInsurance,
+    /// 病假 / 单位报销
+    SickLeave,
+    /// 转院、继续治疗
+    Transfer,
+    /// 法律诉讼、伤残鉴定
+    Legal,
+    /// 其他
+    Other,
+}
+
+impl Purpose {
+    pub const ALL: [Self; 6] = [Self::InsuranceClaim, Self::CommercialInsurance, Self::SickLeave, Self::Transfer, Self::Legal, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InsuranceClaim => "insurance_claim",
+            Self::CommercialInsurance => "commercial_insurance",
+            Self::SickLeave => "sick_leave",
+            Self::Transfer => "transfer",
+            Self::Legal => "legal",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::InsuranceClaim => "医保报销",
+            Self::CommercialInsurance => "商业保险理赔",
+            Self::SickLeave => "病假或单位报销",
+            Self::Transfer => "转院或继续治疗",
+            Self::Legal => "法律诉讼或伤残鉴定",
+            Self::Other => "其他用途",
+        }
+    }
+
+    /// The sections this purpose usually needs [I] (a hint: the patient chooses).
+    pub fn suggested_sections(self) -> &'static [Section] {
+        use Section::*;
+        match self {
+            Self::InsuranceClaim => &[FrontSheet, DischargeNote, Orders, LabReports, ImagingReports],
+            Self::CommercialInsurance => &[FrontSheet, AdmissionNote, DischargeNote, OperationNote, Pathology, LabReports, ImagingReports],
+            Self::SickLeave => &[DischargeNote],
+            Self::Transfer => &[AdmissionNote, DischargeNote, OperationNote, LabReports, ImagingReports, Pathology],
+            Self::Legal => &Section::ALL,
+            Self::Other => &[FrontSheet, DischargeNote],
+        }
+    }
+}
+
+/// How the copy reaches the applicant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// 到病案室自取（凭取件码）
+    Pickup,
+    /// 快递到家
+    Express,
+}
+
+/// One version of the records office's fee table (an application is charged by the table
+/// in force when it was submitted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeTable {
+    pub version: i32,
+    /// Copying, per page.
+    pub per_page: Fen,
+    /// 加盖病案复印专用章, per copy.
+    pub certification: Fen,
+    /// Postage of an express delivery, per application.
+    pub postage: Fen,
+}
+
+/// A fee line, as the review page itemises it and the ledger posts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeKind {
+    Copying,
+    Certification,
+    Postage,
+}
+
+impl FeeKind {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Copying => "复印费",
+            Self::Certification => "盖章认证费",
+            Self::Postage => "快递费",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeLine {
+    pub kind: FeeKind,
+    /// "23页 × ¥0.50 × 2份"
+    pub basis: String,
+    pub amount: Fen,
+}
+
+/// The most copies one application may ask for [I].
+pub const MAX_COPIES: u32 = 10;
+/// The most pages one copy may count [I]: a larger count is a typing slip.
+pub const MAX_PAGES: u32 = 2_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeeError {
+    NoCopies,
+    TooManyCopies,
+    NoPages,
+    TooManyPages,
+}
+
+/// The fees of `pages` pages per copy, `copies` copies, delivered so: copying per page and
+/// copy, certification per copy, postage once for an express delivery.
+pub fn fees(table: &FeeTable, pages: u32, copies: u32, delivery: Delivery) -> Result<Vec<FeeLine>, FeeError> {
+    if copies == 0 {
+        return Err(FeeError::NoCopies);
+    }
+    if copies > MAX_COPIES {
+        return Err(FeeError::TooManyCopies);
+    }
+    if pages == 0 {
+        return Err(FeeError::NoPages);
+    }
+    if pages > MAX_PAGES {
+        return Err(FeeError::TooManyPages);
+    }
+    let yuan = |f: Fen| f.to_yuan_string();
+    let mut lines = vec![
+        FeeLine {
+            kind: FeeKind::Copying,
+            basis: format!("{pages}页 × ¥{} × {copies}份", yuan(table.per_page)),
+            amount: Fen(table.per_page.0 * i64::from(pages) * i64::from(copies)),
+        },
+        FeeLine {
+            kind: FeeKind::Certification,
+            basis: format!("¥{} × {copies}份", yuan(table.certification)),
+            amount: Fen(table.certification.0 * i64::from(copies)),
+        },
+    ];
+    if delivery == Delivery::Express {
+        lines.push(FeeLine { kind: FeeKind::Postage, basis: "快递寄送（每单）".into(), amount: table.postage });
+    }
+    Ok(lines)
+}
+
+/// The pages the estimate counts for these sections (their usual lengths).
+pub fn estimated_pages(sections: &[Section]) -> u32 {
+    let mut seen: Vec<Section> = sections.to_vec();
+    seen.sort();
+    seen.dedup();
+    seen.iter().map(|s| s.usual_pages()).sum()
+}
+
+pub fn total(lines: &[FeeLine]) -> Fen {
+    Fen(lines.iter().map(|l| l.amount.0).sum())
+}
+
+/// After printing: what the applicant paid against what the counted pages cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrueUp {
+    Even,
+    /// The estimate was more: this much goes back.
+    Refund(Fen),
+    /// The estimate was less: this much is asked for.
+    Extra(Fen),
+}
+
+/// 多退少补: the difference between what was paid and what the counted pages cost.
+pub fn true_up(paid: Fen, due: Fen) -> TrueUp {
+    match paid.0.cmp(&due.0) {
+        std::cmp::Ordering::Equal => TrueUp::Even,
+        std::cmp::Ordering::Greater => TrueUp::Refund(Fen(paid.0 - due.0)),
+        std::cmp::Ordering::Less => TrueUp::Extra(Fen(due.0 - paid.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn table() -> FeeTable {
+        FeeTable { version: 1, per_page: Fen(50), certification: Fen(500), postage: Fen(1_500) }
+    }
+
+    #[test]
+    fn each_applicant_is_asked_for_exactly_its_documents() {
+        assert_eq!(Applicant::Patient.required_documents(), &[Document::PatientIdFront, Document::PatientIdBack]);
+        // An agent: both identities and the letter (REC-1: both ID cards when an agent applies).
+        let agent = Applicant::Agent.required_documents();
+        assert!(agent.contains(&Document::ApplicantIdFront) && agent.contains(&Document::PatientIdBack) && agent.contains(&Document::Authorisation));
+        assert!(!agent.contains(&Document::DeathCertificate));
+        // A deceased patient's relative: no patient ID card to take, the death certificate instead.
+        let kin = Applicant::NextOfKin.required_documents();
+        assert!(kin.contains(&Document::DeathCertificate) && kin.contains(&Document::Relationship) && !kin.contains(&Document::PatientIdFront));
+        assert!(Applicant::Guardian.required_documents().contains(&Document::Guardianship));
+        assert_eq!(missing_documents(Applicant::Agent, &[Document::PatientIdFront, Document::Authorisation]).len(), 3);
+        for a in Applicant::ALL {
+            assert_eq!(Applicant::parse(a.as_str()), Some(a));
+            assert!(missing_documents(a, a.required_documents()).is_empty());
+        }
+        for d in Document::ALL {
+            assert_eq!(Document::parse(d.as_str()), Some(d));
+        }
+    }
+
+    #[test]
+    fn fees_are_itemised_and_express_adds_postage_once() {
+        let lines = fees(&table(), 23, 2, Delivery::Express).unwrap();
+        assert_eq!(lines.iter().map(|l| l.amount).collect::<Vec<_>>(), vec![Fen(2_300), Fen(1_000), Fen(1_500)]);
+        assert_eq!(lines[0].basis, "23页 × ¥0.50 × 2份");
+        assert_eq!(total(&lines), Fen(4_800));
+        assert_eq!(fees(&table(), 23, 2, Delivery::Pickup).unwrap().len(), 2);
+        assert_eq!(fees(&table(), 0, 1, Delivery::Pickup), Err(FeeError::NoPages));
+        assert_eq!(fees(&table(), 1, 0, Delivery::Pickup), Err(FeeError::NoCopies));
+        assert_eq!(fees(&table(), 1, MAX_COPIES + 1, Delivery::Pickup), Err(FeeError::TooManyCopies));
+        assert_eq!(fees(&table(), MAX_PAGES + 1, 1, Delivery::Pickup), Err(FeeError::TooManyPages));
+    }
+
+    #[test]
+    fn the_estimate_counts_each_section_once() {
+        let s = [Section::DischargeNote, Section::DischargeNote, Section::Orders];
+        assert_eq!(estimated_pages(&s), Section::DischargeNote.usual_pages() + Section::Orders.usual_pages());
+        for p in Purpose::ALL {
+            assert!(!p.suggested_sections().is_empty(), "{p:?}");
+            assert_eq!(Purpose::parse(p.as_str()), Some(p));
+        }
+    }
+
+    proptest! {
+        /// 多退少补 closes the gap exactly: what was paid, plus the extra or less the refund,
+        /// is what the counted pages cost.
+        #[test]
+        fn the_true_up_settles_exactly_on_the_counted_pages(est in 1u32..300, real in 1u32..300, copies in 1u32..=MAX_COPIES, express in any::<bool>()) {
+            let delivery = if express { Delivery::Express } else { Delivery::Pickup };
+            let paid = total(&fees(&table(), est, copies, delivery).unwrap());
+            let due = total(&fees(&table(), real, copies, delivery).unwrap());
+            let settled = match true_up(paid, due) {
+                TrueUp::Even => paid,
+                TrueUp::Refund(r) => { prop_assert!(r.0 > 0); Fen(paid.0 - r.0) }
+                TrueUp::Extra(x) => { prop_assert!(x.0 > 0); Fen(paid.0 + x.0) }
+            };
+            prop_assert_eq!(settled, due);
+            prop_assert_eq!(real == est, true_up(paid, due) == TrueUp::Even);
+        }
+    }
+}
