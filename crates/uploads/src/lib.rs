@@ -8,6 +8,9 @@
 //! header at byte 0, the trailer at the very end, nothing after it) and refused when
 //! they carry active content (JavaScript, launch actions, embedded files, forms that
 //! submit). Whatever the kind, files are served only as attachments with `nosniff`.
+pub mod id_card;
+pub mod watermark;
+
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
