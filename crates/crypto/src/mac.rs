@@ -35,8 +35,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// MD5, lower-case hex. Only for protocols that demand it (the bank's order MAC); never
 /// for anything we choose ourselves.
 pub fn md5_hex(data: &[u8]) -> String {
+    hex::encode(md5(data))
+}
+
+/// MD5, the raw 16 bytes (protocols that Base64 the digest: the courier's msgDigest).
+pub fn md5(data: &[u8]) -> [u8; 16] {
     use md5::Digest;
-    hex::encode(md5::Md5::digest(data))
+    md5::Md5::digest(data).into()
 }
 
 /// Verifies a MAC in constant time.

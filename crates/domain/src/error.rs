@@ -61,6 +61,7 @@ error_codes! {
     OrderNotFound => ("ORDER_NOT_FOUND", 404, "未找到该订单"),
     OrderStateConflict => ("ORDER_STATE_CONFLICT", 409, "订单状态已变化，请刷新后查看"),
     CardNotTheirs => ("CARD_NOT_THEIRS", 422, "该卡号不属于当前就诊人，请核对实体就诊卡上的卡号"),
+    CourierRefused => ("COURIER_REFUSED", 502, "快递下单未成功，医院会尽快处理，您也可改为到病案室自取"),
     InvoiceRefused => ("INVOICE_REFUSED", 502, "电子票据暂未开具成功，医院会尽快处理，您也可到收费窗口咨询"),
     DischargeQuoteChanged => ("DISCHARGE_QUOTE_CHANGED", 409, "住院费用刚刚有更新，请重新核对后再确认结算"),
     AdmissionChoiceInvalid => ("ADMISSION_CHOICE_INVALID", 422, "请在入院通知允许的日期内选择入院日期，并选择病区提供的床位类型"),

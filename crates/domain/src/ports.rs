@@ -697,3 +697,69 @@ pub trait InsuranceAuthPort: Send + Sync {
     /// The result of that verification, asked of the receiver (never taken from the URL).
     async fn family_bind_query(&self, bind_code: &str, openid: &str) -> Result<String, DomainError>;
 }
+
+/// One party of a shipment (sender or receiver), as the courier needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentParty {
+    pub contact: String,
+    pub mobile: String,
+    pub province: String,
+    pub city: String,
+    pub county: String,
+    pub address: String,
+    /// The hospital's name on the sender side; empty for a person.
+    pub company: String,
+}
+
+/// A parcel to send (record copies, REC-2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRequest {
+    /// Our order number: the courier answers a repeat with the first order's waybill.
+    pub order_id: String,
+    pub sender: ShipmentParty,
+    pub receiver: ShipmentParty,
+    /// What is in it ("病历复印件").
+    pub cargo: String,
+    pub remark: String,
+}
+
+/// What the courier made of an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShipmentOutcome {
+    /// Accepted for pickup, with its waybill.
+    Accepted { waybill_no: String },
+    /// Accepted, but the courier's staff check the address first.
+    ToBeChecked { waybill_no: String },
+    /// The courier does not deliver there.
+    Undeliverable { reason: String },
+}
+
+/// One step of a parcel's route, as the courier reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteStep {
+    pub waybill_no: String,
+    /// Local time as the courier states it.
+    pub at: chrono::NaiveDateTime,
+    pub place: String,
+    pub remark: String,
+    /// The courier's operation code (50 收件, 30 分拣发出, 31 到达中转场, 44 派送中, 80 签收 …).
+    pub op_code: String,
+}
+
+impl RouteStep {
+    /// The parcel was signed for.
+    pub fn is_delivered(&self) -> bool {
+        self.op_code == "80"
+    }
+}
+
+/// An express courier (SF Express 丰桥, protocols-wave2 §1).
+#[async_trait]
+pub trait CourierPort: Send + Sync {
+    /// Places an order; a repeat of `order_id` answers the first order's waybill.
+    async fn create_shipment(&self, req: &ShipmentRequest) -> Result<ShipmentOutcome, DomainError>;
+    /// Cancels an order not yet picked up; cancelling a cancelled one changes nothing.
+    async fn cancel_shipment(&self, order_id: &str, waybill_no: &str) -> Result<(), DomainError>;
+    /// The parcel's route so far, oldest first.
+    async fn routes(&self, waybill_no: &str) -> Result<Vec<RouteStep>, DomainError>;
+}

@@ -9,6 +9,7 @@
 #![cfg_attr(not(feature = "http"), allow(unused_imports, dead_code))]
 
 pub mod ccb;
+pub mod courier;
 pub mod einvoice;
 #[cfg(feature = "http")]
 pub mod files;

@@ -3,6 +3,7 @@
 //! --demo` starts them in-process; `carebridge sim` runs them standalone.
 
 pub mod ccb;
+pub mod courier;
 pub mod demo;
 pub mod einvoice;
 pub mod his;

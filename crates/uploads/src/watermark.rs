@@ -2,7 +2,7 @@
 //! 病案号, repeated across the whole image in diagonal rows, so a crop of any part still
 //! carries it. Drawn with a small built-in bitmap font (digits, Latin capitals and `-:/.`
 //! — what a time and a record number are made of), so no font file is needed.
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 
 /// Glyphs of 5 × 7 cells, one row a byte (the low five bits, the leftmost cell highest).
 fn glyph(c: char) -> Option<[u8; 7]> {
@@ -117,6 +117,7 @@ pub fn stamp_text(uploaded_at: &str, mr_no: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     fn changed(a: &RgbImage, b: &RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> u32 {
         let mut n = 0;

@@ -28,6 +28,7 @@ mod browser_payment;
 mod browser_registration;
 mod browser_reports;
 mod ccb_contract;
+mod courier_contract;
 mod crash_restart;
 mod einvoice_contract;
 mod file_store_contract;
