@@ -177,3 +177,38 @@ on_both_backends! {
         assert!(page.contains("+¥200.00"), "the balance and records stay with the person");
     }
 }
+
+on_both_backends! {
+    async fn two_accounts_managing_one_inpatient_are_each_told_once_with_their_own_link(backend) {
+        let t = TestApp::spawn_opts(backend, std::sync::Arc::new(domain::SystemClock), false, |_| {}).await;
+        // 吴秀英 is managed by her son 张伟 and by 王芳, each from their own account.
+        let (_, son) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let (_, other) = t.wechat_sign_in("oDemo_wangfang_0003").await;
+        let rows = [t.add_demo_patient(&son, "吴秀英", "parent").await, t.add_demo_patient(&other, "吴秀英", "other").await];
+        let q = |scene: &str, p: i64| store::messages::MessageQuery { scene: Some(scene.into()), patient_id: Some(p), limit: 10, ..Default::default() };
+        // Her balance is low: one event for her, one notice for each account.
+        assert_eq!(t.app.scan_low_deposits().await.unwrap(), 1, "one event per person, not per 就诊人 row");
+        t.drain_jobs().await;
+        for p in rows {
+            let m = t.store.search_messages(&q("deposit.low", p)).await.unwrap();
+            assert_eq!(m.len(), 1, "row {p}: {m:?}");
+            assert_eq!(m[0].link, format!("/inpatient?patient={p}#top-up"), "each account's link names its own 就诊人");
+            assert!(m[0].body.starts_with("吴**您好"), "addressed by the masked name: {}", m[0].body);
+        }
+        // 封账: 出院结算提醒 once to each.
+        let nurse = t.staff_sign_in("nurse01").await;
+        let his = t.store.patient_by_id(rows[0]).await.unwrap().unwrap().his_patient_id;
+        let stay = t.his_port.inpatient_stay(&his).await.unwrap().unwrap();
+        let form = [("his_patient_id", his.clone()), ("name", "吴秀英".into()), ("inpatient_no", stay.inpatient_no.clone()), ("confirmed", "1".into())];
+        let r = TestApp::http().post(t.url("/staff/ward/close")).header("cookie", &nurse).header("origin", &t.base).form(&form).send().await.unwrap();
+        assert_eq!(testkit::location(r.headers()), "/staff/ward?done=1");
+        t.drain_jobs().await;
+        for (p, cookie) in rows.into_iter().zip([&son, &other]) {
+            let m = t.store.search_messages(&q("discharge.prompt", p)).await.unwrap();
+            assert_eq!(m.len(), 1, "row {p}");
+            assert_eq!(m[0].link, format!("/inpatient/discharge?patient={p}"));
+            let page = TestApp::http().get(t.url(&m[0].link)).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(page.status(), 200, "the link opens for its account");
+        }
+    }
+}
