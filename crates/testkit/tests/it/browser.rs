@@ -25,10 +25,11 @@ async fn guardian_adds_a_child_in_the_browser() {
     wait_for(&b, "a.btn[href^='/wx/login']").await.click().await.unwrap();
     // The WeChat consent page (simulator): choose 李娜.
     wait_for(&b, "button[data-openid='oDemo_lina_0002']").await.click().await.unwrap();
-    // Back on our side, on the patients page we asked for.
-    wait_for(&b, "h1").await;
+    // Back on our side, signed in (waited for by the sign-out button only a signed-in home
+    // has: the consent page has an h1 too, and leaving it early left us signed out).
+    wait_for(&b, "form[action='/logout']").await;
     c.goto(&format!("{base}/patients/new")).await.unwrap();
-    wait_for(&b, "form").await;
+    wait_for(&b, "input[name='relationship'][value='child']").await;
     let today = domain::clock::to_local(chrono::Utc::now()).date_naive();
     let kid = sim::demo::citizens(today).into_iter().find(|x| x.name == "杨小宝").unwrap();
     c.find(Locator::Css("input[name='relationship'][value='child']")).await.unwrap().click().await.unwrap();
