@@ -93,6 +93,8 @@ impl App {
         if let Some(p) = &chosen {
             notices = self.his.admission_notices(&p.his_patient_id).await?;
         } else {
+            // The first 就诊人 with an open notice; else the first, with what it has (already read).
+            let mut first = None;
             for p in &patients {
                 let n = self.his.admission_notices(&p.his_patient_id).await?;
                 if n.iter().any(|n| !matches!(n.status, NoticeStatus::Admitted | NoticeStatus::Cancelled)) {
@@ -100,12 +102,13 @@ impl App {
                     notices = n;
                     break;
                 }
+                first.get_or_insert((p.clone(), n));
             }
-            if chosen.is_none() {
-                chosen = patients.first().cloned();
-                if let Some(p) = &chosen {
-                    notices = self.his.admission_notices(&p.his_patient_id).await?;
-                }
+            if chosen.is_none()
+                && let Some((p, n)) = first
+            {
+                chosen = Some(p);
+                notices = n;
             }
         }
         let today = self.today();
@@ -324,7 +327,10 @@ impl App {
         };
         // A registration under our number for another day (an answer lost before the patient
         // chose again) would be answered back as it is: taken back first.
-        if let Ok(n) = self.notice_of(&b.his_patient_id, &b.notice_no).await
+        // The notice is read once, before the transaction: its deposit and preparation go
+        // into 入院提醒 (no HIS call while the write transaction is open).
+        let notice = self.notice_of(&b.his_patient_id, &b.notice_no).await.ok();
+        if let Some(n) = &notice
             && let NoticeStatus::Registered { date: held, bed_type: held_bed, booking_no: Some(x), .. } = &n.status
             && *x == b.booking_no
             && (*held != date || held_bed != bed_type)
@@ -354,7 +360,7 @@ impl App {
             return Err(moved());
         }
         let row = AdmissionBookingRow { confirmed_date: Some(date), bed_type_name: bed_name.to_owned(), office_note: note.map(str::to_owned), ..b.clone() };
-        self.record_admission_prompt(&txn, &row, "confirmed").await?;
+        self.record_admission_prompt(&txn, &row, notice.as_ref(), "confirmed").await?;
         let hour = self.policies.visit_reminder_hour.min(23);
         if let Some(eve) = date.pred_opt().map(|d| domain::clock::local_to_utc(d.and_hms_opt(hour, 0, 0).expect("valid time")))
             && eve > now
@@ -376,16 +382,21 @@ impl App {
     }
 
     /// 入院提醒 (the message platform reaches every account managing the patient).
-    async fn record_admission_prompt<C: sea_orm::ConnectionTrait>(&self, conn: &C, b: &AdmissionBookingRow, why: &str) -> Result<(), DomainError> {
+    async fn record_admission_prompt<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        b: &AdmissionBookingRow,
+        notice: Option<&AdmissionNotice>,
+        why: &str,
+    ) -> Result<(), DomainError> {
         let Some(date) = b.confirmed_date else { return Ok(()) };
-        let notice = self.notice_of(&b.his_patient_id, &b.notice_no).await.ok();
         let now = self.now();
         // One event: the message platform tells every account managing the patient.
         let payload = json!({
             "booking_no": b.booking_no, "notice_no": b.notice_no, "ward": b.ward, "bed_type": b.bed_type_name,
             "admit_at": format!("{} 09:00", date.format("%Y-%m-%d")), "place": self.policies.admission_place,
             "destination": self.policies.admission_destination, "to_bring": self.policies.admission_bring,
-            "deposit": notice.as_ref().map(|n| n.deposit_advised.0), "preparation": notice.as_ref().map(|n| n.preparation.clone()).unwrap_or_default(),
+            "deposit": notice.map(|n| n.deposit_advised.0), "preparation": notice.map(|n| n.preparation.clone()).unwrap_or_default(),
             "note": b.office_note, "link": format!("/inpatient/admission/{}", b.booking_no),
         });
         let key = format!("{ADMISSION_PROMPT}:{}:{date}:{why}", b.booking_no);
@@ -487,8 +498,9 @@ impl JobHandler for RemindAdmission {
         if b.state != BookingState::Confirmed || b.confirmed_date.map(|d| d.to_string()) != Some(date) {
             return Ok(());
         }
+        let notice = app.notice_of(&b.his_patient_id, &b.notice_no).await.ok();
         let txn = app.store.write_txn().await.map_err(retry)?;
-        app.record_admission_prompt(&txn, &b, "eve").await.map_err(retry)?;
+        app.record_admission_prompt(&txn, &b, notice.as_ref(), "eve").await.map_err(retry)?;
         txn.commit().await.map_err(store::db_err).map_err(retry)
     }
 }
