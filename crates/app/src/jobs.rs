@@ -55,6 +55,8 @@ impl Registry {
             .with(crate::reports::REPORTS_INGEST, crate::reports::IngestReportFiles)
             .with(crate::reports::REPORTS_PUBLISH, crate::reports::PublishReport)
             .with(crate::reports::REPORTS_POLL, crate::reports::PollLabOrders)
+            .with(crate::records::office::RECORDS_SHIP, crate::records::office::ShipRecordCopy)
+            .with(crate::records::office::RECORDS_PURGE, crate::records::office::PurgeRecordPhotos)
     }
 }
 
@@ -235,6 +237,9 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     }
     if app.store.live_jobs_of_kind(crate::fairness::NO_SHOW_DAILY).await? == 0 {
         crate::fairness::schedule_no_show_sweep(app).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::records::office::RECORDS_PURGE).await? == 0 {
+        crate::records::office::schedule_purge(app).await?;
     }
     if app.store.live_jobs_of_kind(crate::reports::REPORTS_POLL).await? == 0 {
         crate::reports::schedule_poll(app).await?;

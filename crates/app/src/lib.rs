@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod maintenance;
 pub mod messages;
 pub mod ops;
+pub mod records;
 pub mod registration;
 pub mod reports;
 pub mod staff;
@@ -139,6 +140,8 @@ pub struct App {
     pub(crate) reports: Arc<reports::Reports>,
     /// The e-invoice platform; `None` where the hospital issues invoices at its windows only.
     pub(crate) invoicing: Option<Arc<invoices::Invoicing>>,
+    /// Record copies: settings and the courier.
+    pub(crate) records: Arc<records::Records>,
 }
 
 impl App {
@@ -176,6 +179,7 @@ impl App {
             messaging: Arc::new(messages::Messaging::default()),
             reports: Arc::new(reports::Reports::default()),
             invoicing: None,
+            records: Arc::default(),
         }
     }
 

@@ -401,6 +401,8 @@ pub trait HisPort: Send + Sync {
     /// Takes back the registration made under `booking_no`; taking back one already taken
     /// back changes nothing.
     async fn cancel_admission(&self, notice_no: &str, booking_no: &str, reason: &str) -> Result<(), DomainError>;
+    /// The patient's archived stays and visits whose record may be copied (REC-1), newest first.
+    async fn record_encounters(&self, his_patient_id: &str) -> Result<Vec<crate::records::RecordEncounter>, DomainError>;
 }
 
 /// What the admission office registers in the HIS for a notice (OTH-5).
@@ -762,4 +764,9 @@ pub trait CourierPort: Send + Sync {
     async fn cancel_shipment(&self, order_id: &str, waybill_no: &str) -> Result<(), DomainError>;
     /// The parcel's route so far, oldest first.
     async fn routes(&self, waybill_no: &str) -> Result<Vec<RouteStep>, DomainError>;
+    /// Reads a route push the courier sent to us: each step with the push's own id (steps
+    /// are deduplicated on it). The body is untrusted input.
+    fn read_route_push(&self, body: &[u8]) -> Result<Vec<(String, RouteStep)>, DomainError>;
+    /// What the courier expects back: taken, or not (it pushes again).
+    fn route_push_answer(&self, taken: bool) -> String;
 }

@@ -426,6 +426,323 @@ pub fn true_up(paid: Fen, due: Fen) -> TrueUp {
     }
 }
 
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pickup => "pickup",
+            Self::Express => "express",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pickup, Self::Express].into_iter().find(|d| d.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Pickup => "到病案室自取",
+            Self::Express => "快递到家（顺丰）",
+        }
+    }
+}
+
+/// A stay or visit whose record may be copied, as the HIS's records system (病案系统)
+/// lists it: archived records only (a stay's record is archived some days after discharge).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordEncounter {
+    pub encounter_id: String,
+    pub inpatient: bool,
+    /// 病案号: stamped on every copy and photo.
+    pub mr_no: String,
+    pub dept_name: String,
+    pub started: chrono::NaiveDate,
+    pub ended: Option<chrono::NaiveDate>,
+    pub diagnosis: String,
+}
+
+impl RecordEncounter {
+    /// "2026-08-03 至 2026-08-10 住院 · 普通外科 · 急性阑尾炎"
+    pub fn label(&self) -> String {
+        let when = match self.ended {
+            Some(e) if e != self.started => format!("{} 至 {}", self.started, e),
+            _ => self.started.to_string(),
+        };
+        let kind = if self.inpatient { "住院" } else { "门诊" };
+        format!("{when} {kind} · {} · {}", self.dept_name, self.diagnosis)
+    }
+}
+
+/// The guided steps of an application, in the order the pages ask them. Purpose comes
+/// before the sections so the section page can start from what the purpose usually needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Relation,
+    Encounter,
+    Purpose,
+    Sections,
+    Copies,
+    Photos,
+    Delivery,
+    Review,
+}
+
+impl Step {
+    pub const ALL: [Self; 8] = [Self::Relation, Self::Encounter, Self::Purpose, Self::Sections, Self::Copies, Self::Photos, Self::Delivery, Self::Review];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Relation => "relation",
+            Self::Encounter => "encounter",
+            Self::Purpose => "purpose",
+            Self::Sections => "sections",
+            Self::Copies => "copies",
+            Self::Photos => "photos",
+            Self::Delivery => "delivery",
+            Self::Review => "review",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Relation => "申请人",
+            Self::Encounter => "选择住院/就诊记录",
+            Self::Purpose => "复印用途",
+            Self::Sections => "复印内容",
+            Self::Copies => "复印份数",
+            Self::Photos => "拍摄证件",
+            Self::Delivery => "领取方式",
+            Self::Review => "核对并支付",
+        }
+    }
+
+    /// 1-based position, for "第 3 步，共 8 步".
+    pub fn number(self) -> usize {
+        Self::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
+    }
+}
+
+/// What a draft holds so far: the first step with something missing is where the patient
+/// continues (on any phone).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DraftContent {
+    pub applicant: Option<Applicant>,
+    pub encounter: Option<String>,
+    pub purpose: Option<Purpose>,
+    pub sections: Vec<Section>,
+    pub copies: Option<u32>,
+    pub photos: Vec<Document>,
+    pub delivery: Option<Delivery>,
+    /// An express delivery's address is complete.
+    pub address_complete: bool,
+}
+
+impl DraftContent {
+    pub fn first_missing(&self) -> Step {
+        if self.applicant.is_none() {
+            Step::Relation
+        } else if self.encounter.is_none() {
+            Step::Encounter
+        } else if self.purpose.is_none() {
+            Step::Purpose
+        } else if self.sections.is_empty() {
+            Step::Sections
+        } else if self.copies.is_none() {
+            Step::Copies
+        } else if self.applicant.is_some_and(|a| !missing_documents(a, &self.photos).is_empty()) {
+            Step::Photos
+        } else if self.delivery.is_none() || (self.delivery == Some(Delivery::Express) && !self.address_complete) {
+            Step::Delivery
+        } else {
+            Step::Review
+        }
+    }
+
+    /// A step may be opened once every step before it is complete.
+    pub fn may_open(&self, step: Step) -> bool {
+        step <= self.first_missing()
+    }
+}
+
+/// Where an application stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationState {
+    /// Being filled in; an order may be open for it but nothing is paid.
+    Draft,
+    /// Paid, waiting for the records office.
+    Submitted,
+    /// Returned by the clerk: the patient fixes what the reasons name.
+    Returned,
+    /// Approved: printing.
+    Approved,
+    /// Printed and counted at more pages than paid for: the extra is asked for.
+    ExtraDue,
+    /// Paid in full for the counted pages, waiting at the office for pickup by code.
+    ReadyForPickup,
+    /// Handed to the courier (the order may still be queued while the courier is down).
+    Shipped,
+    /// Collected at the office (closed).
+    PickedUp,
+    /// Signed for at the address (closed).
+    Delivered,
+    /// Withdrawn by the patient before approval; everything paid is refunded (closed).
+    Withdrawn,
+}
+
+impl ApplicationState {
+    pub const ALL: [Self; 10] = [
+        Self::Draft,
+        Self::Submitted,
+        Self::Returned,
+        Self::Approved,
+        Self::ExtraDue,
+        Self::ReadyForPickup,
+        Self::Shipped,
+        Self::PickedUp,
+        Self::Delivered,
+        Self::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Submitted => "submitted",
+            Self::Returned => "returned",
+            Self::Approved => "approved",
+            Self::ExtraDue => "extra_due",
+            Self::ReadyForPickup => "ready_for_pickup",
+            Self::Shipped => "shipped",
+            Self::PickedUp => "picked_up",
+            Self::Delivered => "delivered",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Draft => "草稿（未提交）",
+            Self::Submitted => "已提交，待审核",
+            Self::Returned => "已退回，待补正",
+            Self::Approved => "审核通过，复印中",
+            Self::ExtraDue => "待补缴费用",
+            Self::ReadyForPickup => "已复印，待领取",
+            Self::Shipped => "已寄出",
+            Self::PickedUp => "已领取",
+            Self::Delivered => "已签收",
+            Self::Withdrawn => "已撤回",
+        }
+    }
+
+    /// Over: nothing more happens to it (its original photos are deleted N days after).
+    pub fn is_closed(self) -> bool {
+        matches!(self, Self::PickedUp | Self::Delivered | Self::Withdrawn)
+    }
+
+    /// Waiting for the records office (the queue's default view).
+    pub fn is_with_office(self) -> bool {
+        matches!(self, Self::Submitted | Self::Approved)
+    }
+
+    /// The patient may still withdraw it (and get everything back): nothing printed yet.
+    pub fn may_withdraw(self) -> bool {
+        matches!(self, Self::Submitted | Self::Returned)
+    }
+}
+
+/// Why the clerk returns an application: the patient fixes just these, the rest is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnReason {
+    /// 证件照片模糊或不完整 — the ID photos are retaken.
+    PhotoUnclear,
+    /// 证件与就诊人信息不符 — the ID photos are retaken.
+    IdMismatch,
+    /// 授权委托书/证明材料不合格 — the letter or proof is retaken.
+    ProofInvalid,
+    /// 所选就诊记录有误 — the stay is chosen again.
+    WrongEncounter,
+    /// 复印内容与用途不符 — the sections are chosen again.
+    SectionsUnsuitable,
+    /// 收件地址有误 — the address is entered again.
+    AddressInvalid,
+}
+
+impl ReturnReason {
+    pub const ALL: [Self; 6] = [Self::PhotoUnclear, Self::IdMismatch, Self::ProofInvalid, Self::WrongEncounter, Self::SectionsUnsuitable, Self::AddressInvalid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PhotoUnclear => "photo_unclear",
+            Self::IdMismatch => "id_mismatch",
+            Self::ProofInvalid => "proof_invalid",
+            Self::WrongEncounter => "wrong_encounter",
+            Self::SectionsUnsuitable => "sections_unsuitable",
+            Self::AddressInvalid => "address_invalid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::PhotoUnclear => "证件照片模糊、反光或不完整",
+            Self::IdMismatch => "证件与就诊人信息不符",
+            Self::ProofInvalid => "授权委托书或证明材料不符合要求",
+            Self::WrongEncounter => "所选住院/就诊记录有误",
+            Self::SectionsUnsuitable => "复印内容与用途不符",
+            Self::AddressInvalid => "收件地址或电话有误",
+        }
+    }
+
+    /// What the patient redoes for this reason: the step, and for photos which ones.
+    pub fn step(self) -> Step {
+        match self {
+            Self::PhotoUnclear | Self::IdMismatch | Self::ProofInvalid => Step::Photos,
+            Self::WrongEncounter => Step::Encounter,
+            Self::SectionsUnsuitable => Step::Sections,
+            Self::AddressInvalid => Step::Delivery,
+        }
+    }
+
+    /// The photos this reason asks to retake, of those the applicant must give.
+    pub fn documents(self, applicant: Applicant) -> Vec<Document> {
+        let all = applicant.required_documents().iter().copied();
+        match self {
+            Self::PhotoUnclear | Self::IdMismatch => all.filter(|d| d.is_id_card()).collect(),
+            Self::ProofInvalid => all.filter(|d| !d.is_id_card()).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// The parts a returned application must fix, from the clerk's reasons: what a step of the
+/// draft clears so the patient is asked again (the rest stays as it was).
+pub fn to_fix(applicant: Applicant, reasons: &[ReturnReason]) -> (Vec<Step>, Vec<Document>) {
+    let mut steps: Vec<Step> = reasons.iter().map(|r| r.step()).collect();
+    steps.sort();
+    steps.dedup();
+    let mut docs: Vec<Document> = reasons.iter().flat_map(|r| r.documents(applicant)).collect();
+    docs.sort();
+    docs.dedup();
+    (steps, docs)
+}
+
+/// A 取件码: six digits, never starting with 0 (read aloud at the counter).
+pub fn pickup_code_from(random: u32) -> String {
+    format!("{}", 100_000 + random % 900_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,6 +794,50 @@ mod tests {
             assert!(!p.suggested_sections().is_empty(), "{p:?}");
             assert_eq!(Purpose::parse(p.as_str()), Some(p));
         }
+    }
+
+    #[test]
+    fn a_draft_continues_at_its_first_missing_step() {
+        let mut d = DraftContent::default();
+        assert_eq!(d.first_missing(), Step::Relation);
+        assert!(!d.may_open(Step::Review));
+        d.applicant = Some(Applicant::Agent);
+        d.encounter = Some("ZY1".into());
+        d.purpose = Some(Purpose::SickLeave);
+        d.sections = vec![Section::DischargeNote];
+        d.copies = Some(1);
+        assert_eq!(d.first_missing(), Step::Photos);
+        d.photos = vec![Document::PatientIdFront, Document::PatientIdBack, Document::ApplicantIdFront, Document::ApplicantIdBack];
+        assert_eq!(d.first_missing(), Step::Photos, "an agent without the letter is not past the photos");
+        d.photos.push(Document::Authorisation);
+        assert_eq!(d.first_missing(), Step::Delivery);
+        d.delivery = Some(Delivery::Express);
+        assert_eq!(d.first_missing(), Step::Delivery, "express without an address");
+        d.address_complete = true;
+        assert_eq!(d.first_missing(), Step::Review);
+        assert!(d.may_open(Step::Sections) && d.may_open(Step::Review));
+        for s in Step::ALL {
+            assert_eq!(Step::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn a_return_asks_again_for_just_what_its_reasons_name() {
+        let (steps, docs) = to_fix(Applicant::Agent, &[ReturnReason::ProofInvalid]);
+        assert_eq!(steps, vec![Step::Photos]);
+        assert_eq!(docs, vec![Document::Authorisation]);
+        let (steps, docs) = to_fix(Applicant::Patient, &[ReturnReason::PhotoUnclear, ReturnReason::AddressInvalid, ReturnReason::IdMismatch]);
+        assert_eq!(steps, vec![Step::Photos, Step::Delivery]);
+        assert_eq!(docs, vec![Document::PatientIdFront, Document::PatientIdBack]);
+        assert_eq!(to_fix(Applicant::Patient, &[ReturnReason::WrongEncounter]), (vec![Step::Encounter], vec![]));
+        for r in ReturnReason::ALL {
+            assert_eq!(ReturnReason::parse(r.as_str()), Some(r));
+        }
+        for s in ApplicationState::ALL {
+            assert_eq!(ApplicationState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(pickup_code_from(0), "100000");
+        assert_eq!(pickup_code_from(u32::MAX).len(), 6);
     }
 
     proptest! {

@@ -17,6 +17,7 @@ pub mod messages;
 pub mod migration;
 pub mod outbox;
 pub mod reconciliation;
+pub mod records;
 pub mod registration;
 pub mod reports;
 pub mod session;
@@ -78,6 +79,7 @@ pub struct Disclosures {
     mobile: std::sync::atomic::AtomicU64,
     child_identity: std::sync::atomic::AtomicU64,
     report_file: std::sync::atomic::AtomicU64,
+    record_photo: std::sync::atomic::AtomicU64,
 }
 
 /// What [`Store::disclosures`] has counted since the store was opened.
@@ -91,11 +93,13 @@ pub struct DisclosureCounts {
     pub child_identity: u64,
     /// A report file or page image (`report.download`, `report.page_view`).
     pub report_file: u64,
+    /// A record-copy application's photo, masked or original (`records.photo_view`).
+    pub record_photo: u64,
 }
 
 impl DisclosureCounts {
     pub fn total(&self) -> u64 {
-        self.identity + self.mobile + self.child_identity + self.report_file
+        self.identity + self.mobile + self.child_identity + self.report_file + self.record_photo
     }
 }
 
@@ -105,6 +109,7 @@ pub(crate) enum Disclosure {
     Mobile,
     ChildIdentity,
     ReportFile,
+    RecordPhoto,
 }
 
 impl Disclosures {
@@ -114,6 +119,7 @@ impl Disclosures {
             Disclosure::Mobile => &self.mobile,
             Disclosure::ChildIdentity => &self.child_identity,
             Disclosure::ReportFile => &self.report_file,
+            Disclosure::RecordPhoto => &self.record_photo,
         }
     }
 }
@@ -176,6 +182,7 @@ impl Store {
             mobile: get(Disclosure::Mobile),
             child_identity: get(Disclosure::ChildIdentity),
             report_file: get(Disclosure::ReportFile),
+            record_photo: get(Disclosure::RecordPhoto),
         }
     }
 

@@ -9,6 +9,8 @@
 //! they carry active content (JavaScript, launch actions, embedded files, forms that
 //! submit). Whatever the kind, files are served only as attachments with `nosniff`.
 pub mod id_card;
+pub mod live_photo;
+pub mod quality;
 pub mod watermark;
 
 use image::codecs::jpeg::JpegEncoder;

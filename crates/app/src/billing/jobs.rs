@@ -176,6 +176,9 @@ impl JobHandler for FulfilOrder {
         if let Some(discharge_no) = subject.strip_prefix("discharge:") {
             return crate::inpatient::discharge::fulfil_balance(app, discharge_no, &order_no).await;
         }
+        if let Some(no) = subject.strip_prefix("record:") {
+            return crate::records::fulfil_payment(app, no, &order_no).await;
+        }
         if let Some(booking_no) = subject.strip_prefix("reg:") {
             return crate::registration::fulfil_registration(app, booking_no, &order_no, row.order.total()).await;
         }

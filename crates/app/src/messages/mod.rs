@@ -116,7 +116,7 @@ fn new_message_no(now: DateTime<Utc>) -> String {
 /// The subjects a notice is about (booking, recipe, stay, order), for M7.
 fn subjects(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    for k in ["booking_no", "recipe_id", "inpatient_no"] {
+    for k in ["booking_no", "recipe_id", "inpatient_no", "application_no"] {
         if let Some(s) = v[k].as_str().filter(|s| !s.is_empty()) {
             out.push(format!("{k}:{s}"));
         }
@@ -133,7 +133,7 @@ fn enrich(scene: &Scene, payload: &Value, hospital_name: &str) -> Value {
         Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
     };
-    for k in ["total", "fee", "insurance", "self_pay", "amount", "balance", "threshold", "fund", "refund", "refund_online", "refund_window", "paid", "deposit"]
+    for k in ["total", "fee", "insurance", "self_pay", "amount", "balance", "threshold", "fund", "refund", "refund_online", "refund_window", "paid", "deposit", "extra"]
     {
         if let Some(n) = v.get(k).and_then(Value::as_i64) {
             v.insert(format!("{k}_yuan"), json!(domain::format::yuan(domain::Fen(n))));

@@ -1,6 +1,6 @@
 //! The courier connector's transport: signs the form, posts it, opens the answer.
 use super::{
-    Answer, CREATE_ORDER, SEARCH_ROUTES, UPDATE_ORDER, already_cancelled, cancel_order_data, create_order_data, msg_digest, open_answer, parse_created,
+    Answer, CREATE_ORDER, SEARCH_ROUTES, UPDATE_ORDER, already_cancelled, parse_route_push, push_answer, cancel_order_data, create_order_data, msg_digest, open_answer, parse_created,
     parse_routes, routes_query,
 };
 use crate::http::{HttpExecutor, TransportError};
@@ -92,5 +92,15 @@ impl CourierPort for CourierClient {
             Answer::Ok(v) => parse_routes(&v).map_err(|e| DomainError::new(ErrorCode::UpstreamUnavailable, format!("courier {SEARCH_ROUTES}: {e}"))),
             Answer::Refused { code, text } => Err(Self::refused(SEARCH_ROUTES, &code, &text)),
         }
+    }
+
+    fn read_route_push(&self, body: &[u8]) -> Result<Vec<(String, RouteStep)>, DomainError> {
+        parse_route_push(body)
+            .map(|steps| steps.into_iter().map(|p| (p.id, p.step)).collect())
+            .map_err(|e| DomainError::new(ErrorCode::BadRequest, format!("courier route push: {e}")))
+    }
+
+    fn route_push_answer(&self, taken: bool) -> String {
+        push_answer(taken).to_string()
     }
 }

@@ -299,6 +299,10 @@ impl HisPort for HisClient {
         decode::trade_records(self.call_ok("trade_check", json!({"date": date.to_string()})).await?)
     }
 
+    async fn record_encounters(&self, his_patient_id: &str) -> Result<Vec<domain::records::RecordEncounter>, DomainError> {
+        decode::record_encounters(self.call_ok("record_encounters", json!({"patientId": his_patient_id})).await?)
+    }
+
     async fn admission_notices(&self, his_patient_id: &str) -> Result<Vec<domain::inpatient::admission_booking::AdmissionNotice>, DomainError> {
         decode::admission_notices(self.call_ok("admission_notices", json!({"patientId": his_patient_id})).await?)
     }

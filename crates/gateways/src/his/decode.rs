@@ -467,6 +467,7 @@ pub const OPERATIONS: &[&str] = &[
     "admission_notices",
     "admission_register",
     "admission_cancel",
+    "record_encounters",
 ];
 
 /// Decodes a whole answer body for `op` exactly as the connector does after a call,
@@ -511,6 +512,7 @@ pub fn decode_answer(op: &str, body: &[u8]) -> Result<bool, DomainError> {
         "admission_notices" => !admission_notices(answer_ok(op, a)?)?.is_empty(),
         "admission_register" => admission_registered(answer_ok(op, a)?, None).map(|_| true)?,
         "admission_cancel" => answer_ok(op, a).map(|_| true)?,
+        "record_encounters" => !record_encounters(answer_ok(op, a)?)?.is_empty(),
         _ => return Err(malformed(op, "unknown operation")),
     })
 }
@@ -1281,6 +1283,50 @@ pub(crate) fn trade_records(v: Value) -> Result<Vec<HisTradeRecord>, DomainError
 /// not panic a debug build or wrap in a release one).
 fn checked_sum(amounts: impl IntoIterator<Item = i64>) -> Option<i64> {
     amounts.into_iter().try_fold(0i64, i64::checked_add)
+}
+
+/// 病案 encounters (REC-1) [I]: a stay without its 病案号, or one that ends before it starts,
+/// is refused.
+pub(crate) fn record_encounters(v: Value) -> Result<Vec<domain::records::RecordEncounter>, DomainError> {
+    const OP: &str = "record_encounters";
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct E {
+        encounter_id: String,
+        kind: String,
+        mr_no: String,
+        dept_name: String,
+        start_date: NaiveDate,
+        #[serde(default)]
+        end_date: Option<NaiveDate>,
+        #[serde(default)]
+        diagnosis: String,
+    }
+    let list: Vec<E> = parse(OP, v)?;
+    list.into_iter()
+        .map(|e| {
+            if e.encounter_id.is_empty() || e.mr_no.is_empty() {
+                return Err(malformed(OP, "no encounterId or mrNo"));
+            }
+            let inpatient = match e.kind.as_str() {
+                "INPATIENT" => true,
+                "OUTPATIENT" => false,
+                _ => return Err(malformed(OP, "unknown kind")),
+            };
+            if e.end_date.is_some_and(|end| end < e.start_date) {
+                return Err(malformed(OP, "ends before it starts"));
+            }
+            Ok(domain::records::RecordEncounter {
+                encounter_id: e.encounter_id,
+                inpatient,
+                mr_no: e.mr_no,
+                dept_name: e.dept_name,
+                started: e.start_date,
+                ended: e.end_date,
+                diagnosis: e.diagnosis,
+            })
+        })
+        .collect()
 }
 
 /// 入院通知单 (OTH-5) [I]: a notice whose window ends before it starts, a registered one

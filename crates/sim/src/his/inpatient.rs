@@ -599,3 +599,22 @@ async fn window_deposit(State(st): State<SharedHis>, Path(no): Path<String>, Jso
     }
     control(st.lock().expect("his lock").window_deposit(&no, Fen(d.amount), way))
 }
+
+impl HisState {
+    /// The patient's settled stays, for the records system's list (REC-1): number, the
+    /// ward's department, diagnosis, admitted and settled days.
+    pub(super) fn settled_stays(&self, patient_id: &str) -> Vec<(String, &'static str, String, DateTime<Utc>, DateTime<Utc>)> {
+        self.stays
+            .iter()
+            .filter(|s| s.patient_id == patient_id)
+            .filter_map(|s| {
+                let settled = s.settlement.as_ref()?.at;
+                let dept = match s.profile {
+                    StayProfile::Orthopaedics => "骨科",
+                    StayProfile::Cardiology => "心血管内科",
+                };
+                Some((s.inpatient_no.clone(), dept, s.diagnosis.clone(), s.admitted_at, settled))
+            })
+            .collect()
+    }
+}

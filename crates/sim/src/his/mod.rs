@@ -10,6 +10,7 @@
 mod admission_booking;
 mod inpatient;
 mod ops;
+mod records;
 
 pub use admission_booking::NewNotice;
 pub use inpatient::Admission;
@@ -572,6 +573,7 @@ impl HisState {
             "admission_notices" => self.admission_notices(data),
             "admission_register" => self.admission_register(data),
             "admission_cancel" => self.admission_cancel(data),
+            "record_encounters" => self.record_encounters(data),
             _ => err("1004", "不支持的业务类型"),
         }
     }

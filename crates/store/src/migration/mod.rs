@@ -15,6 +15,7 @@ mod m0010_rebook;
 mod m0011_discharge;
 mod m0012_invoices;
 mod m0013_admission_booking;
+mod m0014_records;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_discharge::Migration),
             Box::new(m0012_invoices::Migration),
             Box::new(m0013_admission_booking::Migration),
+            Box::new(m0014_records::Migration),
         ]
     }
 }
