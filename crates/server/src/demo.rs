@@ -38,6 +38,11 @@ fn write_private(path: &PathBuf, content: &str) -> Result<()> {
 /// Fills in missing data keys from `<data_dir>/demo-keys.toml`, creating it on first run,
 /// so a restarted demo can still read what it stored.
 pub fn ensure_demo_keys(s: &mut Settings) -> Result<()> {
+    // The courier simulator starts in this process and learns the push URL from us, so a
+    // fresh secret per run is enough.
+    if s.courier.push_secret.is_empty() {
+        s.courier.push_secret = hex::encode(crypto::random_bytes::<16>()).as_str().into();
+    }
     if !s.security.field_key.is_empty() && !s.security.lookup_key.is_empty() {
         return Ok(());
     }
@@ -77,6 +82,7 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
         sms_port: s.demo.sms_port,
         navigation_port: s.demo.navigation_port,
         einvoice_port: s.demo.einvoice_port,
+        courier_port: s.demo.courier_port,
         ..Default::default()
     };
     // The bank notifies our callback route; the address is known once the listener is bound.
@@ -98,6 +104,10 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
     }
     // The HIS pushes its events to our open message interface.
     c.his.push_base_url = s.server.callback_base_url.clone();
+    // The courier pushes route steps to the secret URL registered in its console.
+    if !s.server.callback_base_url.is_empty() {
+        c.courier_push_url = format!("{}/courier/sf/route-push/{}", s.server.callback_base_url.trim_end_matches('/'), s.courier.push_secret.expose());
+    }
     c
 }
 
@@ -117,6 +127,10 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.einvoice.appid = d.einvoice.appid.clone();
     s.einvoice.key = d.einvoice.key.as_str().into();
     s.einvoice.payee = s.server.hospital_name.clone();
+    s.courier.url = format!("{}/std/service", sims.courier_url);
+    s.courier.partner_id = d.courier.partner_id.clone();
+    s.courier.check_word = d.courier.check_word.as_str().into();
+    s.courier.monthly_card = "7551234567".into();
     s.ccb.base_url = sims.ccb_url.clone();
     s.ccb.merchant_client_url = format!("{}/merchant-client", sims.ccb_url);
     s.ccb.merchant_id = d.ccb.merchant_id.clone();
@@ -263,8 +277,8 @@ pub fn banner(base: &str, creds: &[DemoCredential], sims: &sim::RunningSims, dat
     b.push_str(&format!("Staff console:  {base}/staff/login\n"));
     b.push_str(&format!("API docs:       {base}/api/docs\n"));
     b.push_str(&format!(
-        "Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}  CCB {}  SMS {}  navigation {}  e-invoice {}\n",
-        sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url, sims.ccb_url, sims.sms_url, sims.navigation_url, sims.einvoice_url
+        "Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}  CCB {}  SMS {}  navigation {}  e-invoice {}  courier {}\n",
+        sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url, sims.ccb_url, sims.sms_url, sims.navigation_url, sims.einvoice_url, sims.courier_url
     ));
     b.push_str(&format!("What phones receive: WeChat {}/__sim/wechat/inbox  SMS {}/__sim/sms/messages\n", sims.wechat_url, sims.sms_url));
     b.push_str(&format!("HIS events (doctor's orders, pharmacy, 危急值, deposit …): {}/__sim/his/events\n", sims.his_url));

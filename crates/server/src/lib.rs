@@ -190,7 +190,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         let cfg = demo::sim_config(&s);
         let running = sim::start(cfg, clock.clone())
             .await
-            .context("starting the simulators (is another demo already running on ports 18081-18087? set demo.*_port = 0)")?;
+            .context("starting the simulators (is another demo already running on ports 18081-18089? set demo.*_port = 0)")?;
         demo::point_at_sims(&mut s, &running);
         sims = Some(running);
     }
@@ -291,6 +291,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     let channels = messaging(&s, clock.clone());
     app = app.with_messaging(channels);
     app = app.with_reports(reports(&s, clock.clone())?);
+    app = app.with_records(records(&s, clock.clone()));
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &store, &s).await? } else { vec![] };
     if demo_mode {
@@ -364,6 +365,52 @@ pub fn init_logging(s: &Settings) {
     } else {
         builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     };
+}
+
+/// Record copies: the office's settings and, where configured, the courier.
+fn records(s: &Settings, clock: Arc<dyn domain::Clock>) -> app::records::Records {
+    let r = &s.records;
+    let c = &s.courier;
+    let courier: Option<Arc<dyn domain::ports::CourierPort>> = (!c.url.is_empty()).then(|| {
+        Arc::new(gateways::courier::client::CourierClient::new(
+            gateways::courier::client::CourierClientConfig {
+                url: c.url.clone(),
+                partner_id: c.partner_id.clone(),
+                check_word: c.check_word.clone(),
+                monthly_card: c.monthly_card.clone(),
+                express_type_id: c.express_type_id,
+                timeout: Duration::from_millis(c.timeout_ms),
+            },
+            clock,
+        )) as Arc<dyn domain::ports::CourierPort>
+    });
+    app::records::Records {
+        settings: app::records::RecordsSettings {
+            default_fees: domain::records::FeeTable {
+                version: 1,
+                per_page: domain::Fen(r.default_per_page_fen),
+                certification: domain::Fen(r.default_certification_fen),
+                postage: domain::Fen(r.default_postage_fen),
+            },
+            capture_token_ttl: chrono::Duration::minutes(r.capture_token_minutes),
+            promise_days: r.promise_days,
+            keep_photos_days: r.keep_photos_days,
+            office_place: r.office_place.clone(),
+            office_hours: r.office_hours.clone(),
+            sender: domain::ports::ShipmentParty {
+                contact: r.sender_contact.clone(),
+                mobile: r.sender_mobile.clone(),
+                province: r.sender_province.clone(),
+                city: r.sender_city.clone(),
+                county: r.sender_county.clone(),
+                address: r.sender_address.clone(),
+                company: s.server.hospital_name.clone(),
+            },
+            max_photo_bytes: r.max_photo_bytes,
+            courier_push_secret: c.push_secret.expose().to_owned(),
+        },
+        courier,
+    }
 }
 
 /// The e-invoice platform's connector and the hospital's codes on it.

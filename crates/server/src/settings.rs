@@ -21,6 +21,8 @@ pub struct Settings {
     pub admission: Admission,
     pub inpatient: InpatientSettings,
     pub einvoice: EInvoice,
+    pub courier: Courier,
+    pub records: RecordsSettings,
     pub messages: Messages,
     pub sms: Sms,
     pub navigation: Navigation,
@@ -291,6 +293,44 @@ pub struct EInvoice {
     pub timeout_ms: u64,
 }
 
+/// The courier of record copies (SF Express 丰桥, protocols-wave2 §1). Empty `url` = not
+/// configured: copies are then collected at the records office only.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Courier {
+    pub url: String,
+    pub partner_id: String,
+    pub check_word: Secret,
+    pub monthly_card: String,
+    pub express_type_id: u32,
+    /// The secret last segment of our route-push URL (`/courier/sf/route-push/<secret>`):
+    /// SF signs no push, so the URL registered in its console is the credential.
+    pub push_secret: Secret,
+    pub timeout_ms: u64,
+}
+
+/// Record copies (REC-1…REC-5): the office, what it promises, how long photos are kept,
+/// the fee table used until an administrator publishes one, and the sender of parcels.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSettings {
+    pub office_place: String,
+    pub office_hours: String,
+    pub promise_days: i64,
+    pub keep_photos_days: i64,
+    pub capture_token_minutes: i64,
+    pub max_photo_bytes: usize,
+    pub default_per_page_fen: i64,
+    pub default_certification_fen: i64,
+    pub default_postage_fen: i64,
+    pub sender_contact: String,
+    pub sender_mobile: String,
+    pub sender_province: String,
+    pub sender_city: String,
+    pub sender_county: String,
+    pub sender_address: String,
+}
+
 /// Reports (RPT-1/2): turnaround, release delays, limits on files from the LIS.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -360,6 +400,7 @@ pub struct Demo {
     pub sms_port: u16,
     pub navigation_port: u16,
     pub einvoice_port: u16,
+    pub courier_port: u16,
 }
 
 const DEFAULTS: &str = r#"
@@ -472,6 +513,32 @@ channel_other_fund = "YBQTJJ"
 channel_own = "WX"
 timeout_ms = 8000
 
+[courier]
+url = ""
+partner_id = ""
+check_word = ""
+monthly_card = ""
+express_type_id = 2
+push_secret = ""
+timeout_ms = 8000
+
+[records]
+office_place = "门诊楼3楼病案室"
+office_hours = "工作日 8:00–12:00，14:00–17:30"
+promise_days = 3
+keep_photos_days = 30
+capture_token_minutes = 10
+max_photo_bytes = 10485760
+default_per_page_fen = 50
+default_certification_fen = 0
+default_postage_fen = 2000
+sender_contact = "病案室"
+sender_mobile = "075583366388"
+sender_province = "广东省"
+sender_city = "深圳市"
+sender_county = "福田区"
+sender_address = "深南中路1号门诊楼3楼病案室"
+
 [messages]
 quiet_start = "22:00"
 quiet_end = "07:00"
@@ -537,6 +604,7 @@ ccb_port = 18085
 sms_port = 18086
 navigation_port = 18087
 einvoice_port = 18088
+courier_port = 18089
 "#;
 
 impl Messages {

@@ -32,6 +32,9 @@ pub struct SimConfig {
     pub sms: sms::SmsSimConfig,
     pub navigation: navigation::NavigationSimConfig,
     pub einvoice: einvoice::EInvoiceSimConfig,
+    pub courier: courier::CourierSimConfig,
+    /// Where the courier pushes route steps (empty: nowhere until set at run time).
+    pub courier_push_url: String,
     /// Ports to bind on 127.0.0.1; 0 picks a free one.
     pub his_port: u16,
     pub wechat_port: u16,
@@ -41,6 +44,7 @@ pub struct SimConfig {
     pub sms_port: u16,
     pub navigation_port: u16,
     pub einvoice_port: u16,
+    pub courier_port: u16,
 }
 
 /// Running simulators: their base URLs and handles to their state.
@@ -60,6 +64,8 @@ pub struct RunningSims {
     pub navigation: navigation::SharedNav,
     pub einvoice_url: String,
     pub einvoice: einvoice::SharedEInvoice,
+    pub courier_url: String,
+    pub courier: courier::SharedCourier,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -116,6 +122,9 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
     let einvoice_state = Arc::new(Mutex::new(einvoice::EInvoiceState::new(cfg.einvoice.clone(), clock.clone())));
     let (einvoice_addr, t8) = serve(einvoice::router(einvoice_state.clone()), cfg.einvoice_port).await?;
     einvoice_state.lock().expect("einvoice lock").set_base_url(&format!("http://{einvoice_addr}"));
+    let courier_state = Arc::new(Mutex::new(courier::CourierState::new(cfg.courier.clone(), clock.clone())));
+    courier_state.lock().expect("courier lock").push_url = (!cfg.courier_push_url.is_empty()).then(|| cfg.courier_push_url.clone());
+    let (courier_addr, t9) = serve(courier::router(courier_state.clone()), cfg.courier_port).await?;
     Ok(RunningSims {
         his_url: format!("http://{his_addr}"),
         wechat_url: format!("http://{wx_addr}"),
@@ -132,6 +141,8 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
         navigation: nav_state,
         einvoice_url: format!("http://{einvoice_addr}"),
         einvoice: einvoice_state,
-        tasks: vec![t1, t2, t3, t4, t5, t6, t7, t8],
+        courier_url: format!("http://{courier_addr}"),
+        courier: courier_state,
+        tasks: vec![t1, t2, t3, t4, t5, t6, t7, t8, t9],
     })
 }

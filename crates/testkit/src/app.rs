@@ -30,6 +30,8 @@ pub struct TestApp {
     pub navigation_url: String,
     pub einvoice_url: String,
     pub einvoice: sim::einvoice::SharedEInvoice,
+    pub courier_url: String,
+    pub courier: sim::courier::SharedCourier,
     pub demo_credentials: Vec<server::demo::DemoCredential>,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
@@ -66,6 +68,7 @@ impl TestApp {
         s.demo.sms_port = 0;
         s.demo.navigation_port = 0;
         s.demo.einvoice_port = 0;
+        s.demo.courier_port = 0;
         s.workers.count = 2;
         s.workers.poll_ms = 50;
         s.server.bind = "127.0.0.1:0".into();
@@ -80,6 +83,7 @@ impl TestApp {
         let (nhsa_url, nhsa) = (sims.nhsa_url.clone(), sims.nhsa.clone());
         let (sms_url, sms, navigation_url) = (sims.sms_url.clone(), sims.sms.clone(), sims.navigation_url.clone());
         let (einvoice_url, einvoice) = (sims.einvoice_url.clone(), sims.einvoice.clone());
+        let (courier_url, courier) = (sims.courier_url.clone(), sims.courier.clone());
         let app = node.app.clone();
         let (store, his_port, bank, insurance_centre) = (node.store.clone(), node.his.clone(), node.bank.clone(), node.insurance_centre.clone());
         let demo_credentials = node.demo_credentials.clone();
@@ -106,6 +110,8 @@ impl TestApp {
             navigation_url,
             einvoice_url,
             einvoice,
+            courier_url,
+            courier,
             demo_credentials,
             data_dir,
             db,

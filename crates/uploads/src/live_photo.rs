@@ -92,14 +92,8 @@ mod tests {
         out
     }
 
-    /// A camera frame with the card held in the page's guide.
     fn frame_with_card() -> RgbImage {
-        let (card, _) = id_card::synthetic_card((0, 0));
-        let fw = (card.width() as f32 / id_card::FRAME_WIDTH_SHARE) as u32;
-        let fh = fw * 3 / 4;
-        let mut frame = RgbImage::from_pixel(fw, fh, Rgb([70, 90, 80]));
-        image::imageops::overlay(&mut frame, &card, i64::from((fw - card.width()) / 2), i64::from((fh - card.height()) / 2));
-        frame
+        id_card::synthetic_frame()
     }
 
     #[test]

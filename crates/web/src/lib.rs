@@ -25,6 +25,8 @@ pub mod pages;
 pub mod registration;
 pub mod registration_console;
 pub mod reports;
+pub mod records;
+pub mod records_console;
 pub mod reports_console;
 pub mod staff;
 
@@ -102,6 +104,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 const CSS: &str = include_str!("../static/app.css");
 const PAY_JS: &str = include_str!("../static/pay.js");
+/// A live photo from the camera page: above the app's own limit (10 MB by default), which
+/// answers with the patient's message; every other request keeps `max_body_bytes`.
+const PHOTO_BODY_LIMIT: usize = 16 * 1024 * 1024;
+const RECORDS_JS: &str = include_str!("../static/records.js");
 const FAVICON: &str = include_str!("../static/favicon.svg");
 
 async fn favicon() -> impl axum::response::IntoResponse {
@@ -110,6 +116,10 @@ async fn favicon() -> impl axum::response::IntoResponse {
 
 async fn pay_js() -> impl axum::response::IntoResponse {
     ([("content-type", "text/javascript; charset=utf-8"), ("cache-control", "public, max-age=3600")], PAY_JS)
+}
+
+async fn records_js() -> impl axum::response::IntoResponse {
+    ([("content-type", "text/javascript; charset=utf-8"), ("cache-control", "public, max-age=3600")], RECORDS_JS)
 }
 
 async fn css() -> impl axum::response::IntoResponse {
@@ -130,6 +140,8 @@ const STAFF_WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 const STAFF_ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
 /// The lab console: the lab marks specimens, the reviewing doctor releases reports.
 const STAFF_LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
+/// 病案室: the records clerks and administrators.
+const STAFF_RECORDS: &[Role] = &[Role::Records, Role::Admin];
 
 pub fn router(app: App, cfg: WebConfig) -> Router {
     let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
@@ -190,6 +202,19 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/admission", get(inpatient_console::admission_office))
         .route("/staff/admission/{booking_no}/answer", post(inpatient_console::admission_answer))
         .route_layer(from_fn_with_state((st.clone(), STAFF_ADMISSION_OFFICE), auth::require_roles));
+    let staff_records = Router::new()
+        .route("/staff/records", get(records_console::queue))
+        .route("/staff/records/{no}", get(records_console::case))
+        .route("/staff/records/{no}/photos/{id}", get(records_console::photo))
+        .route("/staff/records/{no}/approve", post(records_console::approve))
+        .route("/staff/records/{no}/return", post(records_console::return_))
+        .route("/staff/records/{no}/pages", post(records_console::pages))
+        .route("/staff/records/{no}/pickup", post(records_console::pickup))
+        .route("/staff/records/{no}/switch", post(records_console::switch_to_pickup))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_RECORDS), auth::require_roles));
+    let staff_records_fees = Router::new()
+        .route("/staff/records/fees", get(records_console::fees).post(records_console::add_fees))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_ADMIN), auth::require_roles));
     let staff_lab = Router::new()
         .route("/staff/lab", get(reports_console::lab))
         .route("/staff/lab/{order_no}/reject", post(reports_console::reject))
@@ -219,6 +244,8 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_lab)
         .merge(staff_ward)
         .merge(staff_admission_office)
+        .merge(staff_records_fees)
+        .merge(staff_records)
         .route("/api/v1/me/patients", get(identity::api_list_patients).post(identity::api_add_patient))
         .route("/api/v1/me/patients/{id}", delete(identity::api_remove_patient))
         .route("/api/v1/departments", get(registration::api_departments))
@@ -267,6 +294,14 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/inpatient/admission/{booking_no}", get(inpatient::admission_booking::detail))
         .route("/inpatient/admission/{booking_no}/accept", post(inpatient::admission_booking::accept))
         .route("/inpatient/admission/{booking_no}/cancel", post(inpatient::admission_booking::cancel))
+        .route("/records", get(records::home).post(records::start))
+        .route("/records/{no}", get(records::application))
+        .route("/records/{no}/step/{step}", get(records::step_page).post(records::save_step))
+        .route("/records/{no}/capture-token", post(records::capture_token))
+        .route("/records/{no}/photos/{item}", post(records::upload_photo).get(records::photo).layer(DefaultBodyLimit::max(PHOTO_BODY_LIMIT)))
+        .route("/records/{no}/submit", post(records::submit))
+        .route("/records/{no}/withdraw", post(records::withdraw))
+        .route("/courier/sf/route-push/{secret}", post(records::courier_push))
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::detail))
         .route("/invoices/{id}/pdf", get(invoices::pdf))
@@ -294,6 +329,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/favicon.ico", get(favicon))
         .route("/agreements/{which}", get(agreements::page))
         .route("/static/pay.js", get(pay_js))
+        .route("/static/records.js", get(records_js))
         .route("/healthz", get(ops::healthz))
         .route("/csp-report", post(ops::csp_report))
         .route("/readyz", get(ops::readyz))

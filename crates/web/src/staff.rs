@@ -109,7 +109,7 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("护士站", "在院患者、封账与出院结算进度", Some("/staff/ward"), &[Nurse, Finance, Admin]),
         ("住院服务中心", "住院登记预约：确认登记、建议改期", Some("/staff/admission"), &[Nurse, Admin]),
         ("检验检查", "标本异常通知、报告审核发布", Some("/staff/lab"), &[Lab, Doctor, Admin]),
-        ("病历复印", "审核、计费、寄送（建设中）", None, &[Records, Admin]),
+        ("病历复印", "审核、退回补正、登记页数与多退少补、取件与快递", Some("/staff/records"), &[Records, Admin]),
         ("订单与退款", "订单查询、订单全流程、退款", Some("/staff/finance/orders"), &[Finance]),
         ("账务明细", "复式记账分录、合计、导出", Some("/staff/finance/ledger"), &[Finance]),
         ("每日对账", "银行与医保对账、差异处理", Some("/staff/finance/reconciliation"), &[Finance]),

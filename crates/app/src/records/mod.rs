@@ -22,7 +22,9 @@ use domain::records::{
 use domain::{DomainError, ErrorCode, Fen};
 use serde_json::json;
 use std::sync::Arc;
-use store::records::{Address, NewRecordApplication, RecordApplicationRow, RecordPhotoRow, TimelineEntry};
+use store::records::NewRecordApplication;
+/// The application's records as the pages read them.
+pub use store::records::{Address, RecordApplicationRow, RecordPhotoRow, RecordQueueFilter, TimelineEntry};
 
 /// Journey events the message platform turns into notices (REC-3).
 pub const RECORDS_SUBMITTED: &str = "records.submitted";
@@ -51,6 +53,8 @@ pub struct RecordsSettings {
     /// The hospital as the courier's sender.
     pub sender: ShipmentParty,
     pub max_photo_bytes: usize,
+    /// The secret path segment of the courier's route-push URL (the courier signs nothing).
+    pub courier_push_secret: String,
 }
 
 impl Default for RecordsSettings {
@@ -72,6 +76,7 @@ impl Default for RecordsSettings {
                 company: "深圳市民医院".into(),
             },
             max_photo_bytes: 10 * 1024 * 1024,
+            courier_push_secret: String::new(),
         }
     }
 }
@@ -191,6 +196,11 @@ impl App {
 
     pub fn records_settings(&self) -> &RecordsSettings {
         &self.records.settings
+    }
+
+    /// Express delivery is offered where a courier is configured.
+    pub fn records_express_offered(&self) -> bool {
+        self.records.courier.is_some()
     }
 
     /// The fee table in force now (the default table is saved as version 1 the first time).
@@ -354,7 +364,13 @@ impl App {
         txn.commit().await.map_err(store::db_err)?;
         let photos = Self::current_photos(self.store.record_photos(row.id).await?);
         let content = content_of(&row, &photos);
-        Ok(if row.state == ApplicationState::Returned { next_fix(&row, &content) } else { content.first_missing() })
+        if row.state == ApplicationState::Returned {
+            return Ok(next_fix(&row, &content));
+        }
+        // The page after this one (the patient sees each step once in order, even one a
+        // choice already filled, such as the sections a purpose suggests).
+        let after = Step::ALL.iter().copied().find(|s| *s > step).unwrap_or(Step::Review);
+        Ok(after.min(content.first_missing()))
     }
 
     /// The review page: the estimate from the table in force (or, for a returned one, the

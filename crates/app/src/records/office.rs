@@ -270,8 +270,12 @@ impl App {
 
     /// A route push from the courier: each new step goes to the application's timeline and
     /// to the patient; a signature closes it. Returns what to answer the courier.
-    pub async fn courier_route_push(&self, body: &[u8]) -> Result<String, DomainError> {
+    pub async fn courier_route_push(&self, secret: &str, body: &[u8]) -> Result<String, DomainError> {
         let courier = self.records.courier.clone().ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no courier configured"))?;
+        let expected = &self.records.settings.courier_push_secret;
+        if expected.is_empty() || !crypto::constant_time_eq(expected.as_bytes(), secret.as_bytes()) {
+            return Err(DomainError::new(ErrorCode::NotFound, "route push to a wrong path"));
+        }
         let steps = match courier.read_route_push(body) {
             Ok(s) => s,
             Err(e) => {

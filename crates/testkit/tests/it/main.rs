@@ -3,6 +3,7 @@
 //! nextest still runs every test in its own process.
 mod access_matrix;
 mod admission_booking;
+mod records;
 mod api_bad_input;
 mod api_children;
 mod api_fairness;

@@ -1,0 +1,302 @@
+//! Record copies (病历复印, REC-1…REC-5) end to end over HTTP, on both backends: the guided
+//! draft, live photos that only a capture token lets in (masked for everyone but the
+//! clerk), paying the estimate, the records office returning it once (only the named photos
+//! are retaken), approving, counting the pages (多退少补: an extra charge paid, a refund
+//! sent), pickup by code or the courier with its route pushed to the patient.
+use domain::records::ApplicationState;
+use image::Rgb;
+use testkit::{TestApp, on_both_backends};
+
+async fn spawn(backend: testkit::TestBackend) -> TestApp {
+    TestApp::spawn_opts(backend, std::sync::Arc::new(domain::SystemClock), false, |_| {}).await
+}
+
+async fn get(t: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
+    TestApp::http().get(t.url(path)).header("cookie", cookie).send().await.unwrap()
+}
+
+async fn post(t: &TestApp, cookie: &str, path: &str, form: &[(&str, String)]) -> reqwest::Response {
+    TestApp::http().post(t.url(path)).header("cookie", cookie).header("origin", &t.base).form(form).send().await.unwrap()
+}
+
+async fn step(t: &TestApp, cookie: &str, no: &str, step: &str, form: &[(&str, String)]) -> String {
+    let r = post(t, cookie, &format!("/records/{no}/step/{step}"), form).await;
+    assert_eq!(r.status(), 303, "{step}");
+    testkit::location(r.headers())
+}
+
+fn frame_jpeg() -> Vec<u8> {
+    let mut out = Vec::new();
+    uploads::id_card::synthetic_frame().write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg).unwrap();
+    out
+}
+
+async fn token(t: &TestApp, cookie: &str, no: &str, document: &str) -> String {
+    let r = post(t, cookie, &format!("/records/{no}/capture-token"), &[("document", document.to_owned())]).await;
+    assert_eq!(r.status(), 200, "token for {document}");
+    r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+}
+
+async fn upload(t: &TestApp, cookie: &str, no: &str, document: &str, token: &str, body: Vec<u8>) -> reqwest::Response {
+    TestApp::http()
+        .post(t.url(&format!("/records/{no}/photos/{document}")))
+        .header("cookie", cookie)
+        .header("origin", &t.base)
+        .header("content-type", "image/jpeg")
+        .header("x-capture-token", token)
+        .header("accept", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn shoot(t: &TestApp, cookie: &str, no: &str, document: &str) {
+    let tok = token(t, cookie, no, document).await;
+    let r = upload(t, cookie, no, document, &tok, frame_jpeg()).await;
+    assert_eq!(r.status(), 200, "{document}: {}", r.text().await.unwrap());
+}
+
+async fn pay(t: &TestApp, order_no: &str) {
+    let cashier = t.app.start_self_pay(order_no).await.unwrap();
+    assert_eq!(TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap().status(), 303);
+    t.app.resolve_payment(order_no).await.unwrap();
+    t.drain_jobs().await;
+}
+
+async fn scenes(t: &TestApp, patient: i64) -> Vec<String> {
+    let q = store::messages::MessageQuery { patient_id: Some(patient), limit: 100, ..Default::default() };
+    t.store.search_messages(&q).await.unwrap().into_iter().map(|m| m.scene).collect()
+}
+
+/// The clerk's action, confirmed where the console asks first.
+async fn office(t: &TestApp, staff: &str, no: &str, action: &str, form: &[(&str, String)]) -> String {
+    let path = format!("/staff/records/{no}/{action}");
+    let r = post(t, staff, &path, form).await;
+    if r.status() == 200 {
+        let page = r.text().await.unwrap();
+        assert!(page.contains("name=\"confirmed\""), "asks first: {page}");
+        let mut form = form.to_vec();
+        form.push(("confirmed", "1".into()));
+        return testkit::location(post(t, staff, &path, &form).await.headers());
+    }
+    testkit::location(r.headers())
+}
+
+fn version(t: &TestApp, row: &store::records::RecordApplicationRow) -> (&'static str, String) {
+    let _ = t;
+    ("version", row.version.to_string())
+}
+
+fn near(p: &Rgb<u8>, q: Rgb<u8>) -> bool {
+    p.0.iter().zip(q.0).all(|(a, b)| (i16::from(*a) - i16::from(b)).abs() < 24)
+}
+
+on_both_backends! {
+    async fn a_patient_applies_is_returned_once_pays_the_extra_and_collects_by_code(backend) {
+        let t = spawn(backend).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let patient = t.add_demo_patient(&cookie, "张伟", "self").await;
+        let his_id = t.store.patient_by_id(patient).await.unwrap().unwrap().his_patient_id;
+
+        let r = post(&t, &cookie, "/records", &[("patient_id", patient.to_string())]).await;
+        let to = testkit::location(r.headers());
+        let no = to.strip_prefix("/records/").unwrap().strip_suffix("/step/relation").expect(&to).to_owned();
+        // A later step is not open before the earlier ones: the page sends the patient back.
+        let r = get(&t, &cookie, &format!("/records/{no}/step/review")).await;
+        assert_eq!(testkit::location(r.headers()), format!("/records/{no}/step/relation"));
+
+        assert_eq!(step(&t, &cookie, &no, "relation", &[("choice", "patient".into())]).await, format!("/records/{no}/step/encounter"));
+        let encounters = t.his_port.record_encounters(&his_id).await.unwrap();
+        let stay = encounters.iter().find(|e| e.inpatient).expect("an archived stay");
+        let page = get(&t, &cookie, &format!("/records/{no}/step/encounter")).await.text().await.unwrap();
+        assert!(page.contains(&stay.label()) && page.contains(&stay.mr_no), "{page}");
+        assert_eq!(step(&t, &cookie, &no, "encounter", &[("choice", stay.encounter_id.clone())]).await, format!("/records/{no}/step/purpose"));
+        assert_eq!(step(&t, &cookie, &no, "purpose", &[("choice", "sick_leave".into())]).await, format!("/records/{no}/step/sections"));
+        // The purpose's usual sections come pre-chosen, with the hint.
+        let page = get(&t, &cookie, &format!("/records/{no}/step/sections")).await.text().await.unwrap();
+        assert!(page.contains("「病假或单位报销」通常需要：出院记录（出院小结）") && page.contains("value=\"discharge_note\" checked"), "{page}");
+        let sections = [("section", "discharge_note".to_owned()), ("section", "front_sheet".to_owned())];
+        assert_eq!(step(&t, &cookie, &no, "sections", &sections).await, format!("/records/{no}/step/copies"));
+        assert_eq!(step(&t, &cookie, &no, "copies", &[("copies", "11".into())]).await, format!("/records/{no}/step/copies?error=VALIDATION_FAILED"));
+        assert_eq!(step(&t, &cookie, &no, "copies", &[("copies", "2".into())]).await, format!("/records/{no}/step/photos"));
+
+        // Live photos only: no token, a made-up token, a spent token, a non-image — refused, nothing kept.
+        let r = upload(&t, &cookie, &no, "patient_id_front", "", frame_jpeg()).await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "CAPTURE_TOKEN_INVALID");
+        assert_eq!(upload(&t, &cookie, &no, "patient_id_front", &"0".repeat(32), frame_jpeg()).await.status(), 422);
+        let tok = token(&t, &cookie, &no, "patient_id_front").await;
+        assert_eq!(upload(&t, &cookie, &no, "patient_id_back", &tok, frame_jpeg()).await.status(), 422, "a token is for its own document");
+        let tok = token(&t, &cookie, &no, "patient_id_front").await;
+        assert_eq!(upload(&t, &cookie, &no, "patient_id_front", &tok, frame_jpeg()).await.status(), 200);
+        assert_eq!(upload(&t, &cookie, &no, "patient_id_front", &tok, frame_jpeg()).await.status(), 422, "a replayed token");
+        let tok = token(&t, &cookie, &no, "patient_id_back").await;
+        let r = upload(&t, &cookie, &no, "patient_id_back", &tok, b"<html><script>alert(1)</script>".to_vec()).await;
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "PHOTO_REFUSED");
+        let app_row = t.store.record_application(&no).await.unwrap();
+        assert_eq!(t.store.record_photos(app_row.id).await.unwrap().len(), 1, "only the one good photo is kept");
+        shoot(&t, &cookie, &no, "patient_id_back").await;
+
+        // What the patient sees of the portrait side is masked; the clerk's original is not.
+        let photos = t.store.record_photos(app_row.id).await.unwrap();
+        let front = photos.iter().find(|p| p.document == domain::records::Document::PatientIdFront).unwrap();
+        let shown = image::load_from_memory(&get(&t, &cookie, &format!("/records/{no}/photos/{}", front.id)).await.bytes().await.unwrap()).unwrap().to_rgb8();
+        let digit = uploads::id_card::layout::digit(9);
+        let (x, y) = (digit.x + digit.w / 2, digit.y + digit.h / 2);
+        assert!(near(shown.get_pixel(x, y), uploads::id_card::MASK), "the birth digits are covered for the patient");
+        let (_, other) = t.wechat_sign_in("oDemo_lina_0002").await;
+        assert_eq!(get(&t, &other, &format!("/records/{no}/photos/{}", front.id)).await.status(), 404, "another account sees nothing");
+
+        assert_eq!(step(&t, &cookie, &no, "delivery", &[("delivery", "pickup".into())]).await, format!("/records/{no}/step/review"));
+        // The estimate: (2 + 2) pages × ¥0.50 × 2 copies; certification ¥0; no postage.
+        let page = get(&t, &cookie, &format!("/records/{no}/step/review")).await.text().await.unwrap();
+        assert!(page.contains("4页 × ¥0.50 × 2份") && page.contains("id=\"total\">¥4.00"), "{page}");
+        let r = post(&t, &cookie, &format!("/records/{no}/submit"), &[]).await;
+        let order_no = testkit::location(r.headers()).strip_prefix("/pay/").unwrap().to_owned();
+        // Submitting again before paying opens no second order.
+        let again = testkit::location(post(&t, &cookie, &format!("/records/{no}/submit"), &[]).await.headers());
+        assert_eq!(again, format!("/pay/{order_no}"));
+        pay(&t, &order_no).await;
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!((row.state, row.paid), (ApplicationState::Submitted, domain::Fen(400)));
+        assert!(scenes(&t, patient).await.contains(&"records.submitted".to_owned()));
+
+        // The clerk: the queue, the case beside the HIS's identity, the original photo.
+        let staff = t.staff_sign_in("records01").await;
+        let queue = get(&t, &staff, "/staff/records").await.text().await.unwrap();
+        assert!(queue.contains(&no), "{queue}");
+        let case = get(&t, &staff, &format!("/staff/records/{no}")).await.text().await.unwrap();
+        assert!(case.contains("张伟") && case.contains("原图"), "{case}");
+        let original = image::load_from_memory(&get(&t, &staff, &format!("/staff/records/{no}/photos/{}?original=1", front.id)).await.bytes().await.unwrap()).unwrap().to_rgb8();
+        assert!(!near(original.get_pixel(x, y), uploads::id_card::MASK), "the clerk's original keeps the number");
+        let r = get(&t, &cookie, &format!("/staff/records/{no}")).await;
+        assert!(r.status() == 303 && testkit::location(r.headers()).starts_with("/staff/login"), "not for patients");
+
+        // Returned once: unclear ID photos. Only those are asked again; the rest is kept.
+        let row = t.store.record_application(&no).await.unwrap();
+        let form = [version(&t, &row), ("reason", "photo_unclear".into()), ("note", "人像面反光".into())];
+        assert_eq!(office(&t, &staff, &no, "return", &form).await, format!("/staff/records/{no}?done=returned"));
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!(row.state, ApplicationState::Returned);
+        assert_eq!(row.sections.len(), 2, "kept");
+        t.drain_jobs().await;
+        assert!(scenes(&t, patient).await.contains(&"records.returned".to_owned()));
+        let page = get(&t, &cookie, &format!("/records/{no}")).await.text().await.unwrap();
+        assert!(page.contains("证件照片模糊、反光或不完整") && page.contains(&format!("/records/{no}/step/photos")), "{page}");
+        // The sections may not be changed now: only what the clerk named.
+        assert!(step(&t, &cookie, &no, "sections", &[("section", "orders".into())]).await.contains("error=RECORD_APPLICATION_STATE"));
+        shoot(&t, &cookie, &no, "patient_id_front").await;
+        shoot(&t, &cookie, &no, "patient_id_back").await;
+        assert_eq!(testkit::location(post(&t, &cookie, &format!("/records/{no}/submit"), &[]).await.headers()), format!("/records/{no}?done=resubmitted"));
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!((row.state, row.paid), (ApplicationState::Submitted, domain::Fen(400)), "resubmitted without paying again");
+
+        // Approved, printed at 6 pages a copy: ¥2.00 more is asked for.
+        assert_eq!(office(&t, &staff, &no, "approve", &[version(&t, &row)]).await, format!("/staff/records/{no}?done=approved"));
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!(office(&t, &staff, &no, "pages", &[version(&t, &row), ("pages", "6".into())]).await, format!("/staff/records/{no}?done=extra"));
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!(row.state, ApplicationState::ExtraDue);
+        let extra = row.extra_order_no.clone().unwrap();
+        assert_eq!(t.store.order(&extra).await.unwrap().0.total(), domain::Fen(200));
+        pay(&t, &extra).await;
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!((row.state, row.paid, row.due), (ApplicationState::ReadyForPickup, domain::Fen(600), Some(domain::Fen(600))));
+        let code = row.pickup_code.clone().unwrap();
+        t.drain_jobs().await;
+        let told = scenes(&t, patient).await;
+        for s in ["records.approved", "records.extra_due", "records.ready"] {
+            assert!(told.contains(&s.to_owned()), "{s}: {told:?}");
+        }
+        let page = get(&t, &cookie, &format!("/records/{no}")).await.text().await.unwrap();
+        assert!(page.contains(&code) && page.contains("门诊楼3楼病案室"), "{page}");
+
+        // Pickup: a wrong code is refused, the right one closes it.
+        let wrong = if code == "999999" { "100000" } else { "999999" };
+        assert!(office(&t, &staff, &no, "pickup", &[("code", wrong.into())]).await.contains("error=PICKUP_CODE_WRONG"));
+        assert_eq!(office(&t, &staff, &no, "pickup", &[("code", code)]).await, format!("/staff/records/{no}?done=picked_up"));
+        assert_eq!(t.store.record_application(&no).await.unwrap().state, ApplicationState::PickedUp);
+        // The money: two orders, ¥6.00 in all, every line a ledger posting.
+        let mut total = 0;
+        for o in [&order_no, &extra] {
+            let (order, _) = t.store.order(o).await.unwrap();
+            assert_eq!(order.purpose, domain::billing::Purpose::RecordCopy);
+            total += order.captured.total().0;
+            assert!(!t.store.ledger_of(o).await.unwrap().is_empty());
+        }
+        assert_eq!(total, 600);
+    }
+}
+
+on_both_backends! {
+    async fn an_agent_sends_it_by_courier_the_surplus_goes_back_and_the_route_reaches_the_patient(backend) {
+        let (t, clock) = TestApp::spawn_at(backend, chrono::Utc::now()).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_wangfang_0003").await;
+        let patient = t.add_demo_patient(&cookie, "张伟", "other").await;
+        let his_id = t.store.patient_by_id(patient).await.unwrap().unwrap().his_patient_id;
+        let no = testkit::location(post(&t, &cookie, "/records", &[("patient_id", patient.to_string())]).await.headers())
+            .strip_prefix("/records/").unwrap().strip_suffix("/step/relation").unwrap().to_owned();
+        step(&t, &cookie, &no, "relation", &[("choice", "agent".into())]).await;
+        let stay = t.his_port.record_encounters(&his_id).await.unwrap().into_iter().find(|e| e.inpatient).unwrap();
+        step(&t, &cookie, &no, "encounter", &[("choice", stay.encounter_id)]).await;
+        step(&t, &cookie, &no, "purpose", &[("choice", "commercial_insurance".into())]).await;
+        step(&t, &cookie, &no, "sections", &[("section", "discharge_note".into()), ("section", "front_sheet".into()), ("section", "orders".into())]).await;
+        step(&t, &cookie, &no, "copies", &[("copies", "1".into())]).await;
+        for d in ["patient_id_front", "patient_id_back", "applicant_id_front", "applicant_id_back"] {
+            shoot(&t, &cookie, &no, d).await;
+        }
+        // An agent without the patient's letter is not past the photos.
+        let to = step(&t, &cookie, &no, "delivery", &[("delivery", "pickup".into())]).await;
+        assert!(to.contains("error=RECORD_STEP_INCOMPLETE"), "{to}");
+        shoot(&t, &cookie, &no, "authorisation").await;
+        // A bad address is refused with the form kept; a good one is sealed at rest.
+        let mut address = vec![("delivery", "express".to_owned()), ("name", "王芳".into()), ("mobile", "1380013800".into()), ("province", "广东省".into()),
+            ("city", "深圳市".into()), ("county", "南山区".into()), ("detail", "科技园科苑路15号".into())];
+        assert!(step(&t, &cookie, &no, "delivery", &address).await.contains("error=VALIDATION_FAILED"));
+        address[2].1 = "13800138000".into();
+        assert_eq!(step(&t, &cookie, &no, "delivery", &address).await, format!("/records/{no}/step/review"));
+        let page = get(&t, &cookie, &format!("/records/{no}/step/review")).await.text().await.unwrap();
+        // (2 + 2 + 5) pages × ¥0.50 = ¥4.50, postage ¥20.00.
+        assert!(page.contains("9页 × ¥0.50 × 1份") && page.contains("¥20.00") && page.contains("id=\"total\">¥24.50") && page.contains("138****8000"), "{page}");
+        let order_no = testkit::location(post(&t, &cookie, &format!("/records/{no}/submit"), &[]).await.headers()).strip_prefix("/pay/").unwrap().to_owned();
+        pay(&t, &order_no).await;
+
+        let staff = t.staff_sign_in("records01").await;
+        let row = t.store.record_application(&no).await.unwrap();
+        office(&t, &staff, &no, "approve", &[version(&t, &row)]).await;
+        // The courier is down when the copy is printed: the order waits and is retried.
+        t.courier.lock().unwrap().faults.down = true;
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!(office(&t, &staff, &no, "pages", &[version(&t, &row), ("pages", "5".into())]).await, format!("/staff/records/{no}?done=refund"));
+        t.drain_jobs().await;
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!((row.state, row.waybill_no.as_deref()), (ApplicationState::Shipped, None));
+        // 4 pages fewer: ¥2.00 back to the bank, the order partly refunded.
+        let (order, _) = t.store.order(&order_no).await.unwrap();
+        assert_eq!(order.refunded.total(), domain::Fen(200));
+        assert_eq!(row.paid, domain::Fen(2_250));
+        t.courier.lock().unwrap().faults.down = false;
+        clock.advance(chrono::Duration::minutes(10));
+        t.drain_jobs().await;
+        let row = t.store.record_application(&no).await.unwrap();
+        let waybill = row.waybill_no.clone().expect("shipped once the courier is back");
+        // The courier pushes each step of the route until we take it; the last is the signature.
+        for _ in 0..5 {
+            let r = TestApp::http().post(format!("{}/__sim/courier/{waybill}/advance", t.courier_url)).send().await.unwrap();
+            assert!(r.status().is_success());
+        }
+        t.drain_jobs().await;
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!(row.state, ApplicationState::Delivered);
+        let told = scenes(&t, patient).await;
+        for s in ["records.printed", "records.shipped", "records.route", "records.delivered"] {
+            assert!(told.contains(&s.to_owned()), "{s}: {told:?}");
+        }
+        let page = get(&t, &cookie, &format!("/records/{no}")).await.text().await.unwrap();
+        assert!(page.contains(&waybill) && page.contains("顺丰速运"), "{page}");
+        // A push to the wrong path is not ours.
+        let r = TestApp::http().post(t.url("/courier/sf/route-push/guess")).body("{}").send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
+}
