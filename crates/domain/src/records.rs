@@ -472,6 +472,32 @@ impl RecordEncounter {
     }
 }
 
+/// Where an express copy goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub name: String,
+    pub mobile: String,
+    pub province: String,
+    pub city: String,
+    pub county: String,
+    pub detail: String,
+}
+
+/// The records office's queue, narrowed.
+#[derive(Clone, Debug, Default)]
+pub struct QueueFilter {
+    /// Empty: every state but drafts.
+    pub states: Vec<ApplicationState>,
+    pub delivery: Option<Delivery>,
+    pub purpose: Option<Purpose>,
+    /// Submitted before this (waiting at least so long).
+    pub submitted_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Past the promised time at this instant.
+    pub overdue_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
 /// The guided steps of an application, in the order the pages ask them. Purpose comes
 /// before the sections so the section page can start from what the purpose usually needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

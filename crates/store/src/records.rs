@@ -6,25 +6,14 @@
 use crate::entity::{record_application as ra, record_capture_token as rct, record_fee_table as rft, record_photo as rp, record_timeline as rt};
 use crate::{Store, db_err, is_unique_violation, micros};
 use chrono::{DateTime, Utc};
+pub use domain::records::{Address, QueueFilter as RecordQueueFilter};
 use domain::records::{Applicant, ApplicationState, Delivery, Document, FeeTable, Purpose, ReturnReason, Section, Step};
 use domain::{DomainError, ErrorCode, Fen};
 use sea_orm::prelude::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use serde::{Deserialize, Serialize};
 
 const COL_ADDRESS: &str = "record_application.address_enc";
 const COL_PICKUP: &str = "record_application.pickup_code_enc";
-
-/// Where an express copy goes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Address {
-    pub name: String,
-    pub mobile: String,
-    pub province: String,
-    pub city: String,
-    pub county: String,
-    pub detail: String,
-}
 
 /// An application as read (personal fields opened).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,21 +67,6 @@ pub struct NewRecordApplication<'a> {
     pub account_id: i64,
     pub patient_id: i64,
     pub his_patient_id: &'a str,
-}
-
-/// The records office's queue, narrowed.
-#[derive(Clone, Debug, Default)]
-pub struct RecordQueueFilter {
-    /// Empty: every state but drafts.
-    pub states: Vec<ApplicationState>,
-    pub delivery: Option<Delivery>,
-    pub purpose: Option<Purpose>,
-    /// Submitted before this (waiting at least so long).
-    pub submitted_before: Option<DateTime<Utc>>,
-    /// Past the promised time at this instant.
-    pub overdue_at: Option<DateTime<Utc>>,
-    pub offset: u64,
-    pub limit: u64,
 }
 
 /// A photo as stored.

@@ -22,11 +22,11 @@ pub mod middleware;
 pub mod open_api;
 pub mod ops;
 pub mod pages;
+pub mod records;
+pub mod records_console;
 pub mod registration;
 pub mod registration_console;
 pub mod reports;
-pub mod records;
-pub mod records_console;
 pub mod reports_console;
 pub mod staff;
 

@@ -17,10 +17,10 @@ use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::format::{TimeStyle, local_time, yuan};
+use domain::records::Address;
 use domain::records::{Applicant, ApplicationState, Delivery, Purpose, Section, Step};
 use domain::{DomainError, ErrorCode};
 use serde::Deserialize;
-use app::records::Address;
 
 fn actor(auth: &PatientAuth, cid: &CorrelationId) -> Actor {
     Actor::patient_account(auth.account_id, &cid.0)
@@ -70,7 +70,12 @@ pub struct StartForm {
     patient_id: i64,
 }
 
-pub async fn start(State(st): State<WebState>, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, Form(f): Form<StartForm>) -> Result<Response, AppError> {
+pub async fn start(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<StartForm>,
+) -> Result<Response, AppError> {
     let no = st.app.start_record_application(auth.account_id, f.patient_id, &actor(&auth, &cid)).await?;
     Ok(Redirect::to(&format!("/records/{no}/step/relation")).into_response())
 }
@@ -144,7 +149,8 @@ pub async fn step_page(
         number: step.number(),
         of: Step::ALL.len(),
         returned: row.state == ApplicationState::Returned,
-        reasons: row.reasons.iter().map(|r| r.label_zh()).collect::<Vec<_>>().join("；") + &row.reason_note.as_ref().map(|n| format!("（{n}）")).unwrap_or_default(),
+        reasons: row.reasons.iter().map(|r| r.label_zh()).collect::<Vec<_>>().join("；")
+            + &row.reason_note.as_ref().map(|n| format!("（{n}）")).unwrap_or_default(),
         choices: vec![],
         hint: String::new(),
         copies: row.copies.unwrap_or(1),
@@ -221,7 +227,9 @@ pub async fn step_page(
                 (
                     "领取方式",
                     match (rr.delivery, &rr.address) {
-                        (Some(Delivery::Express), Some(a)) => format!("快递到 {}{}{}{}（{} {}）", a.province, a.city, a.county, a.detail, a.name, mask_mobile(&a.mobile)),
+                        (Some(Delivery::Express), Some(a)) => {
+                            format!("快递到 {}{}{}{}（{} {}）", a.province, a.city, a.county, a.detail, a.name, mask_mobile(&a.mobile))
+                        }
                         (Some(d), _) => d.label_zh().to_owned(),
                         _ => String::new(),
                     },
@@ -349,15 +357,16 @@ pub async fn photo(
 }
 
 pub(crate) fn jpeg_response(bytes: Vec<u8>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, no-store"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
-        bytes,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, no-store"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], bytes).into_response()
 }
 
 /// Pays a complete draft (or resubmits a returned one).
-pub async fn submit(State(st): State<WebState>, auth: PatientAuth, Extension(cid): Extension<CorrelationId>, Path(no): Path<String>) -> Result<Response, AppError> {
+pub async fn submit(
+    State(st): State<WebState>,
+    auth: PatientAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+) -> Result<Response, AppError> {
     Ok(match st.app.submit_record_application(auth.account_id, &no, &actor(&auth, &cid)).await {
         Ok(Some(order_no)) => Redirect::to(&format!("/pay/{order_no}")).into_response(),
         Ok(None) => Redirect::to(&format!("/records/{no}?done=resubmitted")).into_response(),
@@ -449,10 +458,15 @@ pub async fn application(
         paid: yuan(r.paid),
         timeline: v.timeline.iter().rev().map(|t| (local_time(t.at, TimeStyle::ShortMinute), t.note.clone(), t.by.clone())).collect(),
         photos: v.photos.iter().filter(|_| r.purged_at.is_none()).map(|p| (p.id, p.document.label_zh())).collect(),
-        pickup: r.pickup_code.clone().filter(|_| r.state == ApplicationState::ReadyForPickup).map(|code| (code, s.office_place.clone(), s.office_hours.clone())),
+        pickup: r
+            .pickup_code
+            .clone()
+            .filter(|_| r.state == ApplicationState::ReadyForPickup)
+            .map(|code| (code, s.office_place.clone(), s.office_hours.clone())),
         waybill: r.waybill_no.clone().unwrap_or_default(),
         continue_step,
-        reasons: r.reasons.iter().map(|x| x.label_zh()).collect::<Vec<_>>().join("；") + &r.reason_note.as_ref().map(|n| format!("（{n}）")).unwrap_or_default(),
+        reasons: r.reasons.iter().map(|x| x.label_zh()).collect::<Vec<_>>().join("；")
+            + &r.reason_note.as_ref().map(|n| format!("（{n}）")).unwrap_or_default(),
         extra_order: r.extra_order_no.clone().filter(|_| r.state == ApplicationState::ExtraDue),
         can_withdraw: r.state.may_withdraw() || r.state == ApplicationState::Draft,
         flash: match q.done.as_deref() {
@@ -487,7 +501,11 @@ pub async fn withdraw(
             .fact("申请编号", no.clone())
             .fact("就诊人", v.patient.name_masked.clone())
             .fact("已付金额", format!("¥{}", yuan(paid)))
-            .consequence(if paid.0 > 0 { "撤回后病案室不再办理，已付费用原路退回（1–7个工作日到账）。" } else { "撤回后该申请作废，需要时可重新申请。" })
+            .consequence(if paid.0 > 0 {
+                "撤回后病案室不再办理，已付费用原路退回（1–7个工作日到账）。"
+            } else {
+                "撤回后该申请作废，需要时可重新申请。"
+            })
             .confirm_label("确认撤回申请");
         return Ok(conf.patient_page(Chrome::new(&st, &headers, &format!("/records/{no}"))));
     }

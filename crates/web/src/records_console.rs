@@ -14,10 +14,10 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::format::{TimeStyle, local_time, yuan};
+use domain::records::QueueFilter as RecordQueueFilter;
 use domain::records::{ApplicationState, Delivery, Purpose, ReturnReason, TrueUp};
 use domain::{ErrorCode, Fen};
 use serde::Deserialize;
-use app::records::RecordQueueFilter;
 
 const PAGE: u64 = 50;
 
@@ -115,8 +115,14 @@ pub async fn queue(State(st): State<WebState>, Query(q): Query<QueueQuery>) -> R
         delivery: q.delivery.clone(),
         waited: q.waited.clone(),
         overdue: q.overdue == "1",
-        query: serde_urlencoded::to_string([("state", &q.state), ("delivery", &q.delivery), ("purpose", &q.purpose), ("waited", &q.waited), ("overdue", &q.overdue)])
-            .unwrap_or_default(),
+        query: serde_urlencoded::to_string([
+            ("state", &q.state),
+            ("delivery", &q.delivery),
+            ("purpose", &q.purpose),
+            ("waited", &q.waited),
+            ("overdue", &q.overdue),
+        ])
+        .unwrap_or_default(),
     };
     Ok(page.into_response())
 }
@@ -181,12 +187,9 @@ pub async fn case(
         facts.push(("运单号", w.clone()));
     }
     let identity = match &v.identity {
-        Some(h) => vec![
-            ("姓名", h.name.clone()),
-            ("性别", h.gender.label_zh().to_owned()),
-            ("出生日期", h.birth_date.to_string()),
-            ("病案号", h.mr_no.clone()),
-        ],
+        Some(h) => {
+            vec![("姓名", h.name.clone()), ("性别", h.gender.label_zh().to_owned()), ("出生日期", h.birth_date.to_string()), ("病案号", h.mr_no.clone())]
+        }
         None => vec![("HIS", "暂时无法读取患者身份，请稍后刷新".to_owned())],
     };
     let page = CasePage {
@@ -279,7 +282,13 @@ pub async fn approve(
 }
 
 /// Returns with reasons: several checkboxes of one name, so the body is read as pairs.
-pub async fn return_(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extension(cid): Extension<CorrelationId>, Path(no): Path<String>, body: Bytes) -> Result<Response, AppError> {
+pub async fn return_(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Path(no): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_bytes(&body).map_err(|_| AppError(domain::DomainError::new(ErrorCode::BadRequest, "return form")))?;
     let get = |k: &str| pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -416,7 +425,12 @@ fn fen_of(s: &str) -> Option<Fen> {
     Fen::parse_yuan(s.trim())
 }
 
-pub async fn add_fees(State(st): State<WebState>, StaffAuth(p): StaffAuth, Extension(cid): Extension<CorrelationId>, Form(f): Form<FeeForm>) -> Result<Response, AppError> {
+pub async fn add_fees(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<FeeForm>,
+) -> Result<Response, AppError> {
     let back = |code: ErrorCode| Ok(Redirect::to(&format!("/staff/records/fees?error={}", code.code())).into_response());
     let (Some(per_page), Some(certification), Some(postage)) = (fen_of(&f.per_page), fen_of(&f.certification), fen_of(&f.postage)) else {
         return back(ErrorCode::ValidationFailed);

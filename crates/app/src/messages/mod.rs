@@ -133,8 +133,22 @@ fn enrich(scene: &Scene, payload: &Value, hospital_name: &str) -> Value {
         Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
     };
-    for k in ["total", "fee", "insurance", "self_pay", "amount", "balance", "threshold", "fund", "refund", "refund_online", "refund_window", "paid", "deposit", "extra"]
-    {
+    for k in [
+        "total",
+        "fee",
+        "insurance",
+        "self_pay",
+        "amount",
+        "balance",
+        "threshold",
+        "fund",
+        "refund",
+        "refund_online",
+        "refund_window",
+        "paid",
+        "deposit",
+        "extra",
+    ] {
         if let Some(n) = v.get(k).and_then(Value::as_i64) {
             v.insert(format!("{k}_yuan"), json!(domain::format::yuan(domain::Fen(n))));
         }

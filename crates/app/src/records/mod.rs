@@ -16,15 +16,14 @@ use chrono::Duration;
 use domain::billing::{OrderEvent, OrderLine, OrderState, Purpose as OrderPurpose};
 use domain::identity::PatientSummary;
 use domain::ports::{CourierPort, ShipmentParty};
-use domain::records::{
-    self, Applicant, ApplicationState, Delivery, Document, DraftContent, FeeLine, FeeTable, Purpose, RecordEncounter, Section, Step,
-};
+use domain::records::{self, Applicant, ApplicationState, Delivery, Document, DraftContent, FeeLine, FeeTable, Purpose, RecordEncounter, Section, Step};
+/// The application's records as the pages read them.
+pub use domain::records::{Address, QueueFilter as RecordQueueFilter};
 use domain::{DomainError, ErrorCode, Fen};
 use serde_json::json;
 use std::sync::Arc;
 use store::records::NewRecordApplication;
-/// The application's records as the pages read them.
-pub use store::records::{Address, RecordApplicationRow, RecordPhotoRow, RecordQueueFilter, TimelineEntry};
+use store::records::{RecordApplicationRow, RecordPhotoRow, TimelineEntry};
 
 /// Journey events the message platform turns into notices (REC-3).
 pub const RECORDS_SUBMITTED: &str = "records.submitted";
@@ -501,7 +500,13 @@ impl App {
     }
 
     /// Records a journey event about an application (one per kind and change).
-    pub(crate) async fn tell<C: sea_orm::ConnectionTrait>(&self, conn: &C, row: &RecordApplicationRow, kind: &str, extra: serde_json::Value) -> Result<(), DomainError> {
+    pub(crate) async fn tell<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        row: &RecordApplicationRow,
+        kind: &str,
+        extra: serde_json::Value,
+    ) -> Result<(), DomainError> {
         let mut payload = json!({
             "application_no": row.application_no,
             "link": format!("/records/{}", row.application_no),
@@ -556,7 +561,10 @@ pub(crate) async fn fulfil_payment(app: &App, no: &str, order_no: &str) -> Resul
     if row.extra_order_no.as_deref() == Some(order_no) && row.state == ApplicationState::ExtraDue {
         row.paid = Fen(row.paid.0 + o.captured.total().0);
         let txn = app.store.write_txn().await.map_err(retry)?;
-        app.store.append_record_timeline(&txn, row.id, "extra_paid", &format!("已补缴 ¥{}", o.captured.total().to_yuan_string()), "患者", now).await.map_err(retry)?;
+        app.store
+            .append_record_timeline(&txn, row.id, "extra_paid", &format!("已补缴 ¥{}", o.captured.total().to_yuan_string()), "患者", now)
+            .await
+            .map_err(retry)?;
         office::finish_printing(app, &txn, &mut row).await.map_err(retry)?;
         txn.commit().await.map_err(store::db_err).map_err(retry)?;
         return crate::billing::jobs::settle(app, order_no, OrderEvent::Fulfilled).await;

@@ -202,7 +202,9 @@ impl App {
                 if !self.store.save_record_application(&txn, &row, now).await? {
                     return Err(state_moved());
                 }
-                self.store.append_record_timeline(&txn, row.id, "counted", &format!("{counted}，多收 ¥{} 原路退回", back.to_yuan_string()), "病案室", now).await?;
+                self.store
+                    .append_record_timeline(&txn, row.id, "counted", &format!("{counted}，多收 ¥{} 原路退回", back.to_yuan_string()), "病案室", now)
+                    .await?;
                 row.version += 1;
                 finish_printing(self, &txn, &mut row).await?;
                 self.store.append_audit(&txn, &actor.entry("records.count", format!("record_application:{no}"), &counted), now).await?;
@@ -274,7 +276,7 @@ impl App {
         let courier = self.records.courier.clone().ok_or_else(|| DomainError::new(ErrorCode::NotFound, "no courier configured"))?;
         let expected = &self.records.settings.courier_push_secret;
         if expected.is_empty() || !crypto::constant_time_eq(expected.as_bytes(), secret.as_bytes()) {
-            return Err(DomainError::new(ErrorCode::NotFound, "route push to a wrong path"));
+            return Err(DomainError::new(ErrorCode::Forbidden, "route push to a wrong path"));
         }
         let steps = match courier.read_route_push(body) {
             Ok(s) => s,
@@ -295,10 +297,17 @@ impl App {
             let note = format!("{} {place}{}", step.at.format("%m-%d %H:%M"), step.remark);
             let fresh = self
                 .store
-                .record_event(&txn, RECORDS_ROUTE, &key, Some(row.patient_id), &json!({
-                    "application_no": row.application_no, "waybill_no": step.waybill_no, "remark": step.remark, "place": step.place,
-                    "at": step.at.format("%Y-%m-%d %H:%M").to_string(), "link": format!("/records/{}", row.application_no),
-                }), now)
+                .record_event(
+                    &txn,
+                    RECORDS_ROUTE,
+                    &key,
+                    Some(row.patient_id),
+                    &json!({
+                        "application_no": row.application_no, "waybill_no": step.waybill_no, "remark": step.remark, "place": step.place,
+                        "at": step.at.format("%Y-%m-%d %H:%M").to_string(), "link": format!("/records/{}", row.application_no),
+                    }),
+                    now,
+                )
                 .await?;
             if fresh {
                 self.store.append_record_timeline(&txn, row.id, "route", &note, "顺丰速运", now).await?;
@@ -378,7 +387,9 @@ pub(crate) async fn finish_printing<C: sea_orm::ConnectionTrait>(app: &App, conn
             row.version += 1;
             app.store.append_record_timeline(conn, row.id, "printed", "已复印完成，等待快递揽收", "病案室", now).await?;
             app.tell(conn, row, RECORDS_PRINTED, json!({})).await?;
-            let job = NewJob::new(RECORDS_SHIP, json!({"application_no": row.application_no}), now).dedupe(format!("{RECORDS_SHIP}:{}", row.application_no)).max_attempts(60);
+            let job = NewJob::new(RECORDS_SHIP, json!({"application_no": row.application_no}), now)
+                .dedupe(format!("{RECORDS_SHIP}:{}", row.application_no))
+                .max_attempts(60);
             app.store.enqueue(conn, job, now).await?;
         }
     }
@@ -427,14 +438,24 @@ impl JobHandler for ShipRecordCopy {
                     return Err(JobError::Retry("record application moved meanwhile".into()));
                 }
                 row.version += 1;
-                app.store.append_record_timeline(&txn, row.id, "shipped", &format!("已交顺丰速运寄出，运单号 {waybill_no}"), "病案室", now).await.map_err(retry)?;
+                app.store
+                    .append_record_timeline(&txn, row.id, "shipped", &format!("已交顺丰速运寄出，运单号 {waybill_no}"), "病案室", now)
+                    .await
+                    .map_err(retry)?;
                 app.tell(&txn, &row, RECORDS_SHIPPED, json!({"waybill_no": waybill_no})).await.map_err(retry)?;
                 txn.commit().await.map_err(store::db_err).map_err(retry)
             }
             Ok(ShipmentOutcome::Undeliverable { reason }) => {
                 let txn = app.store.write_txn().await.map_err(retry)?;
                 app.store
-                    .append_record_timeline(&txn, row.id, "courier_refused", &format!("快递无法寄送到该地址（{reason}），病案室将联系您改为自取"), "病案室", now)
+                    .append_record_timeline(
+                        &txn,
+                        row.id,
+                        "courier_refused",
+                        &format!("快递无法寄送到该地址（{reason}），病案室将联系您改为自取"),
+                        "病案室",
+                        now,
+                    )
                     .await
                     .map_err(retry)?;
                 txn.commit().await.map_err(store::db_err).map_err(retry)

@@ -75,7 +75,15 @@ impl App {
         let mut row = view.row.clone();
         row.fix_documents.retain(|d| *d != document);
         let txn = self.store.write_txn().await?;
-        let photo = NewRecordPhoto { application_id: id, document, original_key: &original_key, shown_key: &shown_key, width: p.width, height: p.height, flags: &p.flags };
+        let photo = NewRecordPhoto {
+            application_id: id,
+            document,
+            original_key: &original_key,
+            shown_key: &shown_key,
+            width: p.width,
+            height: p.height,
+            flags: &p.flags,
+        };
         self.store.put_record_photo(&txn, photo, now).await?;
         if row.state == ApplicationState::Returned {
             if row.fix_documents.is_empty() {

@@ -1,7 +1,7 @@
 //! The courier connector's transport: signs the form, posts it, opens the answer.
 use super::{
-    Answer, CREATE_ORDER, SEARCH_ROUTES, UPDATE_ORDER, already_cancelled, parse_route_push, push_answer, cancel_order_data, create_order_data, msg_digest, open_answer, parse_created,
-    parse_routes, routes_query,
+    Answer, CREATE_ORDER, SEARCH_ROUTES, UPDATE_ORDER, already_cancelled, cancel_order_data, create_order_data, msg_digest, open_answer, parse_created,
+    parse_route_push, parse_routes, push_answer, routes_query,
 };
 use crate::http::{HttpExecutor, TransportError};
 use async_trait::async_trait;

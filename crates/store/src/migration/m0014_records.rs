@@ -79,9 +79,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("ix_record_application_state").table(a("record_application")).col(a("state")).col(a("submitted_at")).to_owned()).await?;
-        m.create_index(Index::create().name("ix_record_application_account").table(a("record_application")).col(a("account_id")).col(a("created_at")).to_owned())
+        m.create_index(Index::create().name("ix_record_application_state").table(a("record_application")).col(a("state")).col(a("submitted_at")).to_owned())
             .await?;
+        m.create_index(
+            Index::create().name("ix_record_application_account").table(a("record_application")).col(a("account_id")).col(a("created_at")).to_owned(),
+        )
+        .await?;
         m.create_index(Index::create().name("ix_record_application_order").table(a("record_application")).col(a("order_no")).to_owned()).await?;
         m.create_table(
             Table::create()
@@ -125,7 +128,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("ix_record_timeline_application").table(a("record_timeline")).col(a("application_id")).col(a("at")).to_owned()).await
+        m.create_index(Index::create().name("ix_record_timeline_application").table(a("record_timeline")).col(a("application_id")).col(a("at")).to_owned())
+            .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

@@ -44,6 +44,7 @@ const TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient,
 const WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 const LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 const ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
+const RECORDS: &[Role] = &[Role::Records, Role::Admin];
 
 pub(crate) enum Body {
     None,
@@ -151,6 +152,28 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("POST", "/inpatient/admission/{booking_no}/accept", Patient, "/inpatient/admission/{admission}/accept", NoBody),
     ("POST", "/inpatient/admission/{booking_no}/cancel", Patient, "/inpatient/admission/{admission}/cancel", Form("from=matrix")),
     ("GET", "/staff/admission", Staff(ADMISSION_OFFICE), "/staff/admission", NoBody),
+    ("GET", "/records", PatientSelf, "/records", NoBody),
+    ("POST", "/records", Patient, "/records", Form("patient_id={pid}")),
+    ("GET", "/records/{no}", Patient, "/records/{record}", NoBody),
+    ("GET", "/records/{no}/step/{step}", Patient, "/records/{record}/step/relation", NoBody),
+    ("POST", "/records/{no}/step/{step}", Patient, "/records/{record}/step/relation", Form("choice=patient")),
+    ("POST", "/records/{no}/capture-token", Patient, "/records/{record}/capture-token", Form("document=patient_id_back")),
+    ("GET", "/records/{no}/photos/{item}", Patient, "/records/{record}/photos/{record_photo}", NoBody),
+    ("POST", "/records/{no}/photos/{item}", Patient, "/records/{record}/photos/patient_id_back", NoBody),
+    ("POST", "/records/{no}/submit", Patient, "/records/{record}/submit", NoBody),
+    ("POST", "/records/{no}/withdraw", Patient, "/records/{record}/withdraw", Form("from=matrix")),
+    ("POST", "/courier/sf/route-push/{secret}", Signed, "/courier/sf/route-push/guess", Json("{}")),
+    ("GET", "/static/records.js", Public, "/static/records.js", NoBody),
+    ("GET", "/staff/records", Staff(RECORDS), "/staff/records", NoBody),
+    ("GET", "/staff/records/{no}", Staff(RECORDS), "/staff/records/{record}", NoBody),
+    ("GET", "/staff/records/{no}/photos/{id}", Staff(RECORDS), "/staff/records/{record}/photos/{record_photo}?original=1", NoBody),
+    ("POST", "/staff/records/{no}/approve", Staff(RECORDS), "/staff/records/{record}/approve", Form("version=1")),
+    ("POST", "/staff/records/{no}/return", Staff(RECORDS), "/staff/records/{record}/return", Form("version=1&reason=photo_unclear")),
+    ("POST", "/staff/records/{no}/pages", Staff(RECORDS), "/staff/records/{record}/pages", Form("version=1&pages=3")),
+    ("POST", "/staff/records/{no}/pickup", Staff(RECORDS), "/staff/records/{record}/pickup", Form("code=123456")),
+    ("POST", "/staff/records/{no}/switch", Staff(RECORDS), "/staff/records/{record}/switch", Form("version=1")),
+    ("GET", "/staff/records/fees", Staff(ADMIN), "/staff/records/fees", NoBody),
+    ("POST", "/staff/records/fees", Staff(ADMIN), "/staff/records/fees", Form("per_page=x&certification=0&postage=0&effective_date=x")),
     ("POST", "/staff/admission/{booking_no}/answer", Staff(ADMISSION_OFFICE), "/staff/admission/{admission}/answer", Form("action=confirm&name=x")),
     ("GET", "/staff/ward", Staff(WARD), "/staff/ward", NoBody),
     ("POST", "/staff/ward/close", Staff(WARD), "/staff/ward/close", Form("his_patient_id=NOBODY")),
@@ -533,7 +556,11 @@ pub async fn journey(t: &TestApp) -> Journey {
     let admit_date = t.app.today() + chrono::Duration::days(3);
     let admission =
         t.app.request_admission(account, pid, &notice, admit_date, "GENERAL", &app::Actor::patient_account(account, "matrix")).await.expect("booked");
+    // A record-copy draft of 张伟's with one ID photo taken on the camera page.
+    let (record, record_photo) = record_draft(t, account, pid, &me.his_patient_id).await;
     let ids: HashMap<&str, String> = [
+        ("record", record.clone()),
+        ("record_photo", record_photo.to_string()),
         ("pid", pid.to_string()),
         ("discharge", discharge.clone()),
         ("invoice", invoice),
@@ -554,10 +581,42 @@ pub async fn journey(t: &TestApp) -> Journey {
     ]
     .into_iter()
     .collect();
-    let markers: Vec<String> =
-        vec![booking.clone(), pay_order.clone(), message.clone(), lab_order.clone(), me.his_patient_id.clone(), "张*".into(), recipe.clone(), admission];
+    let markers: Vec<String> = vec![
+        booking.clone(),
+        pay_order.clone(),
+        message.clone(),
+        lab_order.clone(),
+        me.his_patient_id.clone(),
+        "张*".into(),
+        recipe.clone(),
+        admission,
+        record,
+    ];
 
     Journey { ids, markers, owner, staff }
+}
+
+/// A record-copy draft taken as far as the photos, with the portrait side photographed:
+/// its number and the photo's id.
+pub(crate) async fn record_draft(t: &TestApp, account: i64, pid: i64, his_patient_id: &str) -> (String, i64) {
+    use app::records::StepInput;
+    let actor = app::Actor::patient_account(account, "matrix");
+    let no = t.app.start_record_application(account, pid, &actor).await.unwrap();
+    let stay = t.his_port.record_encounters(his_patient_id).await.unwrap().into_iter().next().expect("an archived encounter").encounter_id;
+    for step in [
+        StepInput::Relation(domain::records::Applicant::Patient),
+        StepInput::Encounter(stay),
+        StepInput::Purpose(domain::records::Purpose::SickLeave),
+        StepInput::Copies(1),
+    ] {
+        t.app.save_record_step(account, &no, step, &actor).await.unwrap();
+    }
+    let token = t.app.mint_capture_token(account, &no, "patient_id_front").await.unwrap();
+    let mut jpeg = Vec::new();
+    uploads::id_card::synthetic_frame().write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    t.app.upload_record_photo(account, &no, "patient_id_front", &token, jpeg, &actor).await.unwrap();
+    let id = t.store.record_application(&no).await.unwrap().id;
+    (no.clone(), t.store.record_photos(id).await.unwrap()[0].id)
 }
 
 /// An e-invoice of the patient's, issued by the platform's simulator (its PDF is real).

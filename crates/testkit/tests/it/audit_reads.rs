@@ -34,6 +34,8 @@ const SENSITIVE_READS: &[&str] = &[
     "discharge.summary_pdf",
     "admission_booking.view",
     "admission_office.view",
+    "records.photo_view",
+    "records.case_view",
     "invoice.view",
     "invoice.pdf",
     "notify.message.viewed",
@@ -56,6 +58,7 @@ const PAGE_READS: &[(&str, &str, &str)] = &[
     // The cancellation asks first on a page that shows the booking.
     ("POST", "/inpatient/admission/{admission}/cancel", "admission_booking.view"),
     ("GET", "/staff/admission", "admission_office.view"),
+    ("GET", "/staff/records/{record}", "records.case_view"),
     ("GET", "/invoices/{invoice}", "invoice.view"),
     ("GET", "/invoices/{invoice}/pdf", "invoice.pdf"),
     ("GET", "/staff/messages/{message}", "notify.message.viewed"),
@@ -91,6 +94,7 @@ fn settle(what: &str, before: &Tally, after: &Tally, page_read: Option<&str>) ->
         ("patient.mobile_read", added("patient.mobile_read"), d(|c| c.mobile)),
         ("child.identity_read", added("child.identity_read"), d(|c| c.child_identity)),
         ("report.download + report.page_view", added("report.download") + added("report.page_view"), d(|c| c.report_file)),
+        ("records.photo_view", added("records.photo_view"), d(|c| c.record_photo)),
     ];
     for (kind, rows, reads) in pairs {
         assert_eq!(rows, reads, "{what}: {kind}: {rows} audit rows for {reads} reads");

@@ -3,7 +3,6 @@
 //! nextest still runs every test in its own process.
 mod access_matrix;
 mod admission_booking;
-mod records;
 mod api_bad_input;
 mod api_children;
 mod api_fairness;
@@ -45,6 +44,7 @@ mod nhsa_contract;
 mod nothing_leaks;
 mod outbox_workers;
 mod reconciliation;
+mod records;
 mod refund_failures;
 mod store_admission;
 mod store_audit_and_identity;

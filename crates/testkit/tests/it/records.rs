@@ -297,6 +297,6 @@ on_both_backends! {
         assert!(page.contains(&waybill) && page.contains("顺丰速运"), "{page}");
         // A push to the wrong path is not ours.
         let r = TestApp::http().post(t.url("/courier/sf/route-push/guess")).body("{}").send().await.unwrap();
-        assert_eq!(r.status(), 404);
+        assert_eq!(r.status(), 403);
     }
 }
