@@ -23,7 +23,22 @@ impl Browser {
         Self::launch(width, height, true).await
     }
 
+    /// A phone whose camera shows `video` (a Y4M file, see [`fake_camera_y4m`]): Chromium's
+    /// fake capture device, permission granted as a patient would grant it.
+    pub async fn phone_with_camera(width: u32, height: u32, video: &std::path::Path) -> Self {
+        let extra = vec![
+            "--use-fake-device-for-media-stream".to_owned(),
+            "--use-fake-ui-for-media-stream".to_owned(),
+            format!("--use-file-for-fake-video-capture={}", video.display()),
+        ];
+        Self::launch_with(width, height, false, extra).await
+    }
+
     async fn launch(width: u32, height: u32, emulate: bool) -> Self {
+        Self::launch_with(width, height, emulate, vec![]).await
+    }
+
+    async fn launch_with(width: u32, height: u32, emulate: bool, extra: Vec<String>) -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().unwrap().port()
@@ -44,6 +59,9 @@ impl Browser {
             }
         });
         let mut caps = caps.as_object().unwrap().clone();
+        if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+            args.extend(extra.into_iter().map(serde_json::Value::from));
+        }
         if emulate {
             caps["goog:chromeOptions"]["mobileEmulation"] = serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2}});
         }
@@ -220,6 +238,34 @@ mod tests {
         let text = "请于今天16:30前到窗口；或明天16:30前；号源保留至 2026-12-06 20:00前；已过 12-06 08:00前；开始前1小时；请于12月6日（今天）16:30前；请于12月7日（明天）16:30前";
         assert_eq!(past_deadlines(text, now), ["2026-12-06 16:30", "2026-12-06 08:00", "2026-12-06 16:30"]);
     }
+}
+
+/// Writes a one-frame Y4M video (4:2:0) of the synthetic ID card held in the capture
+/// page's guide, for Chromium's fake camera (never a real card).
+pub fn fake_camera_y4m(path: &std::path::Path) {
+    let frame = uploads::id_card::synthetic_frame();
+    let (w, h) = (frame.width() & !1, frame.height() & !1);
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\nFRAME\n").into_bytes();
+    let px = |x: u32, y: u32| {
+        let p = frame.get_pixel(x, y).0;
+        (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]))
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let (r, g, b) = px(x, y);
+            out.push((0.299 * r + 0.587 * g + 0.114 * b).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    for chroma in [0, 1] {
+        for y in (0..h).step_by(2) {
+            for x in (0..w).step_by(2) {
+                let (r, g, b) = px(x, y);
+                let v = if chroma == 0 { 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b } else { 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b };
+                out.push(v.round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    std::fs::write(path, out).expect("write the fake camera's video");
 }
 
 /// Steps of patient journeys several browser tests share.

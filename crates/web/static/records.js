@@ -33,7 +33,7 @@
     documentName = doc;
     label.textContent = "请拍摄：" + text + "（将证件放入框内）";
     navigator.mediaDevices
-      .getUserMedia({ video: { facingMode: "environment", width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false })
+      .getUserMedia({ video: { facingMode: "environment", width: { ideal: 1600 }, height: { ideal: 1200 }, aspectRatio: { ideal: 4 / 3 } }, audio: false })
       .then(function (s) {
         stream = s;
         video.srcObject = s;

@@ -600,10 +600,13 @@ async fn window_deposit(State(st): State<SharedHis>, Path(no): Path<String>, Jso
     control(st.lock().expect("his lock").window_deposit(&no, Fen(d.amount), way))
 }
 
+/// A settled stay as the records system lists it: number, the ward's department,
+/// diagnosis, admitted and settled.
+pub(super) type SettledStay = (String, &'static str, String, DateTime<Utc>, DateTime<Utc>);
+
 impl HisState {
-    /// The patient's settled stays, for the records system's list (REC-1): number, the
-    /// ward's department, diagnosis, admitted and settled days.
-    pub(super) fn settled_stays(&self, patient_id: &str) -> Vec<(String, &'static str, String, DateTime<Utc>, DateTime<Utc>)> {
+    /// The patient's settled stays, for the records system's list (REC-1).
+    pub(super) fn settled_stays(&self, patient_id: &str) -> Vec<SettledStay> {
         self.stays
             .iter()
             .filter(|s| s.patient_id == patient_id)

@@ -39,7 +39,7 @@ impl HisState {
             json!({"encounterId": format!("MZ{pid}"), "kind": "OUTPATIENT", "mrNo": mr_no, "deptName": "内科", "startDate": visit.to_string(),
                    "endDate": visit.to_string(), "diagnosis": "上呼吸道感染"}),
         ));
-        list.sort_by(|a, b| b.0.cmp(&a.0));
+        list.sort_by_key(|e| std::cmp::Reverse(e.0));
         Ok(Value::Array(list.into_iter().map(|(_, v)| v).collect()))
     }
 }

@@ -25,6 +25,7 @@ mod browser_discharge;
 mod browser_messages;
 mod browser_pages;
 mod browser_payment;
+mod browser_records;
 mod browser_registration;
 mod browser_reports;
 mod ccb_contract;
