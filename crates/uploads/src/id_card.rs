@@ -115,15 +115,10 @@ pub fn mask_portrait_side(card: &mut RgbImage) {
     }
 }
 
-/// A camera frame (4:3) with the synthetic card held in the capture page's guide: what the
-/// camera page sends for a card, for tests and the fake camera (never a real card).
+/// A camera frame (4:3, 1200 × 900) with the synthetic card held in the capture page's guide:
+/// what the camera page sends for a card, for tests and the fake camera (never a real card).
 pub fn synthetic_frame() -> RgbImage {
-    let (card, _) = synthetic_card((0, 0));
-    let fw = (CARD_W as f32 / FRAME_WIDTH_SHARE).round() as u32;
-    let fh = fw * 3 / 4;
-    let mut frame = RgbImage::from_pixel(fw, fh, Rgb([70, 90, 80]));
-    imageops::overlay(&mut frame, &card, i64::from((fw - CARD_W) / 2), i64::from((fh - CARD_H) / 2));
-    frame
+    synthetic_card((0, 0)).0
 }
 
 /// A stand-in card for tests and the demo (never a real one): the portrait side in the
