@@ -173,55 +173,41 @@ impl App {
         row.due = Some(due);
         row.clerk = Some(clerk_name(actor));
         let counted = format!("实际复印 {pages} 页/份，应收 ¥{}，已付 ¥{}", due.to_yuan_string(), row.paid.to_yuan_string());
-        match settle {
+        // What the difference does before the one transaction that records it.
+        let (note, extra_order) = match settle {
             TrueUp::Extra(extra) => {
                 let line = OrderLine { code: "BLBJ".into(), name: "病历复印补缴".into(), qty: 1, unit_price: extra, amount: extra, insurable: false };
                 let order_no = self.create_order(Some(row.patient_id), OrderPurpose::RecordCopy, vec![line], Some(&format!("record:{no}")), actor).await?;
                 row.state = ApplicationState::ExtraDue;
                 row.extra_order_no = Some(order_no.clone());
-                let txn = self.store.write_txn().await?;
-                if !self.store.save_record_application(&txn, &row, now).await? {
-                    return Err(state_moved());
-                }
-                self.store.append_record_timeline(&txn, row.id, "counted", &format!("{counted}，需补缴 ¥{}", extra.to_yuan_string()), "病案室", now).await?;
-                row.version += 1;
-                self.tell(&txn, &row, RECORDS_EXTRA_DUE, json!({"pages": pages, "extra": extra.0, "order_no": order_no, "link": format!("/pay/{order_no}")}))
-                    .await?;
-                self.store.append_audit(&txn, &actor.entry("records.count", format!("record_application:{no}"), &counted), now).await?;
-                txn.commit().await.map_err(store::db_err)?;
+                (format!("{counted}，需补缴 ¥{}", extra.to_yuan_string()), Some((order_no, extra)))
             }
             TrueUp::Refund(back) => {
                 // The refund is asked for first: a failure leaves the application approved
                 // and the clerk may enter the count again; once asked, the refund job sees
                 // it through (retrying the bank, handing a stuck one to finance).
                 let order_no = row.order_no.clone().ok_or_else(|| DomainError::new(ErrorCode::Internal, "no order"))?;
-                let refund_no = self.request_refund(&order_no, PerChannel { insurance: Fen(0), self_pay: back }, "病历复印多退少补", actor).await?;
-                row.refund_no = Some(refund_no);
+                row.refund_no = Some(self.request_refund(&order_no, PerChannel { insurance: Fen(0), self_pay: back }, "病历复印多退少补", actor).await?);
                 row.paid = due;
-                let txn = self.store.write_txn().await?;
-                if !self.store.save_record_application(&txn, &row, now).await? {
-                    return Err(state_moved());
-                }
-                self.store
-                    .append_record_timeline(&txn, row.id, "counted", &format!("{counted}，多收 ¥{} 原路退回", back.to_yuan_string()), "病案室", now)
-                    .await?;
-                row.version += 1;
-                finish_printing(self, &txn, &mut row).await?;
-                self.store.append_audit(&txn, &actor.entry("records.count", format!("record_application:{no}"), &counted), now).await?;
-                txn.commit().await.map_err(store::db_err)?;
+                (format!("{counted}，多收 ¥{} 原路退回", back.to_yuan_string()), None)
             }
-            TrueUp::Even => {
-                let txn = self.store.write_txn().await?;
-                if !self.store.save_record_application(&txn, &row, now).await? {
-                    return Err(state_moved());
-                }
-                self.store.append_record_timeline(&txn, row.id, "counted", &counted, "病案室", now).await?;
-                row.version += 1;
-                finish_printing(self, &txn, &mut row).await?;
-                self.store.append_audit(&txn, &actor.entry("records.count", format!("record_application:{no}"), &counted), now).await?;
-                txn.commit().await.map_err(store::db_err)?;
-            }
+            TrueUp::Even => (counted.clone(), None),
+        };
+        let txn = self.store.write_txn().await?;
+        if !self.store.save_record_application(&txn, &row, now).await? {
+            return Err(state_moved());
         }
+        self.store.append_record_timeline(&txn, row.id, "counted", &note, "病案室", now).await?;
+        row.version += 1;
+        match extra_order {
+            Some((order_no, extra)) => {
+                let payload = json!({"pages": pages, "extra": extra.0, "order_no": order_no, "link": format!("/pay/{order_no}")});
+                self.tell(&txn, &row, RECORDS_EXTRA_DUE, payload).await?;
+            }
+            None => finish_printing(self, &txn, &mut row).await?,
+        }
+        self.store.append_audit(&txn, &actor.entry("records.count", format!("record_application:{no}"), &counted), now).await?;
+        txn.commit().await.map_err(store::db_err)?;
         Ok(settle)
     }
 
@@ -304,7 +290,7 @@ impl App {
                     Some(row.patient_id),
                     &json!({
                         "application_no": row.application_no, "waybill_no": step.waybill_no, "remark": step.remark, "place": step.place,
-                        "at": step.at.format("%Y-%m-%d %H:%M").to_string(), "link": format!("/records/{}", row.application_no),
+                        "route_at": step.at.format("%Y-%m-%d %H:%M").to_string(), "link": format!("/records/{}", row.application_no),
                     }),
                     now,
                 )
