@@ -300,3 +300,57 @@ on_both_backends! {
         assert_eq!(r.status(), 403);
     }
 }
+
+on_both_backends! {
+    async fn a_withdrawn_application_is_refunded_in_full_and_its_photos_are_deleted_after_the_kept_days(backend) {
+        let (t, clock) = TestApp::spawn_at(backend, chrono::Utc::now()).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let patient = t.add_demo_patient(&cookie, "张伟", "self").await;
+        let his_id = t.store.patient_by_id(patient).await.unwrap().unwrap().his_patient_id;
+        let no = testkit::location(post(&t, &cookie, "/records", &[("patient_id", patient.to_string())]).await.headers())
+            .strip_prefix("/records/").unwrap().strip_suffix("/step/relation").unwrap().to_owned();
+        step(&t, &cookie, &no, "relation", &[("choice", "patient".into())]).await;
+        let visit = t.his_port.record_encounters(&his_id).await.unwrap().into_iter().find(|e| !e.inpatient).unwrap();
+        step(&t, &cookie, &no, "encounter", &[("choice", visit.encounter_id)]).await;
+        step(&t, &cookie, &no, "purpose", &[("choice", "other".into())]).await;
+        step(&t, &cookie, &no, "sections", &[("section", "lab_reports".into())]).await;
+        step(&t, &cookie, &no, "copies", &[("copies", "1".into())]).await;
+        shoot(&t, &cookie, &no, "patient_id_front").await;
+        shoot(&t, &cookie, &no, "patient_id_back").await;
+        step(&t, &cookie, &no, "delivery", &[("delivery", "pickup".into())]).await;
+        let order_no = testkit::location(post(&t, &cookie, &format!("/records/{no}/submit"), &[]).await.headers()).strip_prefix("/pay/").unwrap().to_owned();
+        pay(&t, &order_no).await;
+        assert_eq!(t.store.record_application(&no).await.unwrap().state, ApplicationState::Submitted);
+
+        // Withdrawing asks first and says what comes back; then everything paid is refunded.
+        let page = post(&t, &cookie, &format!("/records/{no}/withdraw"), &[]).await.text().await.unwrap();
+        assert!(page.contains("name=\"confirmed\"") && page.contains("¥2.50") && page.contains("原路退回"), "{page}");
+        assert_eq!(t.store.record_application(&no).await.unwrap().state, ApplicationState::Submitted, "nothing changes before the confirmation");
+        let to = testkit::location(post(&t, &cookie, &format!("/records/{no}/withdraw"), &[("confirmed", "1".into())]).await.headers());
+        assert_eq!(to, format!("/records/{no}?done=withdrawn"));
+        t.drain_jobs().await;
+        let row = t.store.record_application(&no).await.unwrap();
+        assert_eq!((row.state, row.paid), (ApplicationState::Withdrawn, domain::Fen(0)));
+        assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded);
+        // The clerk can no longer act on it.
+        let staff = t.staff_sign_in("records01").await;
+        assert!(office(&t, &staff, &no, "approve", &[version(&t, &row)]).await.contains("error=RECORD_APPLICATION_STATE"));
+
+        // The photos are kept for the set days after it closed, then deleted, files and all.
+        let photos = t.store.record_photos(row.id).await.unwrap();
+        assert_eq!(t.app.purge_record_photos().await.unwrap(), 0, "not yet");
+        for p in &photos {
+            assert!(std::path::Path::new(&t.settings.files.dir).join(&p.original_key).exists(), "{} kept until then", p.original_key);
+        }
+        clock.advance(chrono::Duration::days(t.settings.records.keep_photos_days) + chrono::Duration::hours(1));
+        assert_eq!(t.app.purge_record_photos().await.unwrap(), 1);
+        for p in &photos {
+            let on_disk = std::path::Path::new(&t.settings.files.dir).join(&p.original_key);
+            assert!(!on_disk.exists(), "{} deleted", p.original_key);
+        }
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        assert_eq!(get(&t, &cookie, &format!("/records/{no}/photos/{}", photos[0].id)).await.status(), 404);
+        let page = get(&t, &cookie, &format!("/records/{no}")).await.text().await.unwrap();
+        assert!(page.contains("证件照片已按规定删除") && !page.contains("/photos/"), "{page}");
+    }
+}
