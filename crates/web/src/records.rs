@@ -244,12 +244,12 @@ fn mask_mobile(m: &str) -> String {
     if m.len() == 11 { format!("{}****{}", &m[..3], &m[7..]) } else { "***".into() }
 }
 
-/// Every step's form: only the fields of the posted step are read.
+/// Every step's form: only the fields of the posted step are read (the sections, checkboxes
+/// of one name, are read from the pairs).
 #[derive(Deserialize, Default)]
 pub struct StepForm {
     #[serde(default)]
     choice: String,
-    /// Sections: checkboxes of one name, joined by the form parser below.
     #[serde(default)]
     copies: String,
     #[serde(default)]

@@ -13,7 +13,7 @@ use crate::job::{JobError, JobHandler, retry};
 use crate::{Actor, App};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use domain::billing::{Channel, OrderLine, PerChannel, Purpose as OrderPurpose};
+use domain::billing::{OrderLine, PerChannel, Purpose as OrderPurpose};
 use domain::ports::{HisPatient, ShipmentOutcome, ShipmentParty, ShipmentRequest};
 use domain::records::{self, ApplicationState, Delivery, FeeLine, FeeTable, ReturnReason, TrueUp};
 use domain::{DomainError, ErrorCode, Fen};
@@ -492,13 +492,5 @@ impl JobHandler for PurgeRecordPhotos {
     async fn run(&self, app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
         app.purge_record_photos().await.map_err(retry)?;
         schedule_purge(app).await.map_err(retry)
-    }
-}
-
-/// What was refunded of an application's first order so far (for the console).
-pub async fn refunded_of(app: &App, row: &RecordApplicationRow) -> Result<Fen, DomainError> {
-    match &row.order_no {
-        Some(o) => Ok(app.store.order(o).await?.0.refunded.get(Channel::SelfPay)),
-        None => Ok(Fen(0)),
     }
 }

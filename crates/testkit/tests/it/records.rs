@@ -83,8 +83,7 @@ async fn office(t: &TestApp, staff: &str, no: &str, action: &str, form: &[(&str,
     testkit::location(r.headers())
 }
 
-fn version(t: &TestApp, row: &store::records::RecordApplicationRow) -> (&'static str, String) {
-    let _ = t;
+fn version(row: &store::records::RecordApplicationRow) -> (&'static str, String) {
     ("version", row.version.to_string())
 }
 
@@ -175,7 +174,7 @@ on_both_backends! {
 
         // Returned once: unclear ID photos. Only those are asked again; the rest is kept.
         let row = t.store.record_application(&no).await.unwrap();
-        let form = [version(&t, &row), ("reason", "photo_unclear".into()), ("note", "人像面反光".into())];
+        let form = [version(&row), ("reason", "photo_unclear".into()), ("note", "人像面反光".into())];
         assert_eq!(office(&t, &staff, &no, "return", &form).await, format!("/staff/records/{no}?done=returned"));
         let row = t.store.record_application(&no).await.unwrap();
         assert_eq!(row.state, ApplicationState::Returned);
@@ -193,9 +192,9 @@ on_both_backends! {
         assert_eq!((row.state, row.paid), (ApplicationState::Submitted, domain::Fen(400)), "resubmitted without paying again");
 
         // Approved, printed at 6 pages a copy: ¥2.00 more is asked for.
-        assert_eq!(office(&t, &staff, &no, "approve", &[version(&t, &row)]).await, format!("/staff/records/{no}?done=approved"));
+        assert_eq!(office(&t, &staff, &no, "approve", &[version(&row)]).await, format!("/staff/records/{no}?done=approved"));
         let row = t.store.record_application(&no).await.unwrap();
-        assert_eq!(office(&t, &staff, &no, "pages", &[version(&t, &row), ("pages", "6".into())]).await, format!("/staff/records/{no}?done=extra"));
+        assert_eq!(office(&t, &staff, &no, "pages", &[version(&row), ("pages", "6".into())]).await, format!("/staff/records/{no}?done=extra"));
         let row = t.store.record_application(&no).await.unwrap();
         assert_eq!(row.state, ApplicationState::ExtraDue);
         let extra = row.extra_order_no.clone().unwrap();
@@ -264,11 +263,11 @@ on_both_backends! {
 
         let staff = t.staff_sign_in("records01").await;
         let row = t.store.record_application(&no).await.unwrap();
-        office(&t, &staff, &no, "approve", &[version(&t, &row)]).await;
+        office(&t, &staff, &no, "approve", &[version(&row)]).await;
         // The courier is down when the copy is printed: the order waits and is retried.
         t.courier.lock().unwrap().faults.down = true;
         let row = t.store.record_application(&no).await.unwrap();
-        assert_eq!(office(&t, &staff, &no, "pages", &[version(&t, &row), ("pages", "5".into())]).await, format!("/staff/records/{no}?done=refund"));
+        assert_eq!(office(&t, &staff, &no, "pages", &[version(&row), ("pages", "5".into())]).await, format!("/staff/records/{no}?done=refund"));
         t.drain_jobs().await;
         let row = t.store.record_application(&no).await.unwrap();
         assert_eq!((row.state, row.waybill_no.as_deref()), (ApplicationState::Shipped, None));
@@ -334,7 +333,7 @@ on_both_backends! {
         assert_eq!(t.store.order(&order_no).await.unwrap().0.state, domain::billing::OrderState::Refunded);
         // The clerk can no longer act on it.
         let staff = t.staff_sign_in("records01").await;
-        assert!(office(&t, &staff, &no, "approve", &[version(&t, &row)]).await.contains("error=RECORD_APPLICATION_STATE"));
+        assert!(office(&t, &staff, &no, "approve", &[version(&row)]).await.contains("error=RECORD_APPLICATION_STATE"));
 
         // The photos are kept for the set days after it closed, then deleted, files and all.
         let photos = t.store.record_photos(row.id).await.unwrap();
