@@ -338,6 +338,132 @@ impl FeeKind {
             Self::Postage => "快递费",
         }
     }
+
+    /// The order line's charge code [I] (the hospital's price list names them so).
+    pub fn line_code(self) -> &'static str {
+        match self {
+            Self::Copying => "BLFY",
+            Self::Certification => "BLRZ",
+            Self::Postage => "BLKD",
+        }
+    }
+
+    pub fn from_line_code(code: &str) -> Option<Self> {
+        [Self::Copying, Self::Certification, Self::Postage].into_iter().find(|k| k.line_code() == code)
+    }
+}
+
+/// The charge code of a true-up's extra order (少补).
+pub const EXTRA_LINE_CODE: &str = "BLBJ";
+
+/// What a row of the records ledger (REC-5) is: a fee line collected, or money given back
+/// and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LedgerKind {
+    Copying,
+    Certification,
+    Postage,
+    /// 少补: the extra charge after the count.
+    ExtraCharge,
+    /// 多退: the count came out lower than the estimate.
+    TrueUpRefund,
+    /// Withdrawn before approval: everything back.
+    WithdrawalRefund,
+    /// Anything else given back (an extra charge paid after the application closed …).
+    OtherRefund,
+    /// A collection whose lines do not add up to it (never expected; kept visible).
+    Unitemised,
+}
+
+impl LedgerKind {
+    pub const ALL: [Self; 8] =
+        [Self::Copying, Self::Certification, Self::Postage, Self::ExtraCharge, Self::TrueUpRefund, Self::WithdrawalRefund, Self::OtherRefund, Self::Unitemised];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Copying => "copying",
+            Self::Certification => "certification",
+            Self::Postage => "postage",
+            Self::ExtraCharge => "extra_charge",
+            Self::TrueUpRefund => "true_up_refund",
+            Self::WithdrawalRefund => "withdrawal_refund",
+            Self::OtherRefund => "other_refund",
+            Self::Unitemised => "unitemised",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Copying => "复印费",
+            Self::Certification => "盖章认证费",
+            Self::Postage => "快递费",
+            Self::ExtraCharge => "补缴（少补）",
+            Self::TrueUpRefund => "退差额（多退）",
+            Self::WithdrawalRefund => "撤回退款",
+            Self::OtherRefund => "其他退款",
+            Self::Unitemised => "未分项收款",
+        }
+    }
+
+    pub fn is_refund(self) -> bool {
+        matches!(self, Self::TrueUpRefund | Self::WithdrawalRefund | Self::OtherRefund)
+    }
+}
+
+/// What one revenue leg of a record-copy order was for.
+pub struct RevenueLeg<'a> {
+    /// Revenue collected (positive) or given back (negative), in fen.
+    pub collected: i64,
+    /// The order's lines: (charge code, amount).
+    pub lines: &'a [(String, Fen)],
+    /// The leg belongs to the application's extra order (少补).
+    pub extra_order: bool,
+    pub state: ApplicationState,
+    /// The application's pages were counted (a true-up happened).
+    pub counted: bool,
+}
+
+/// Splits one revenue leg into the records ledger's rows. A collection on the first order is
+/// itemised by its lines (copying, certification, postage) when they add up to it, as they
+/// do for an order captured whole; money given back is classified by why it went back.
+pub fn ledger_rows(leg: &RevenueLeg<'_>) -> Vec<(LedgerKind, i64)> {
+    if leg.collected < 0 {
+        let kind = if leg.extra_order {
+            LedgerKind::OtherRefund
+        } else if leg.state == ApplicationState::Withdrawn {
+            LedgerKind::WithdrawalRefund
+        } else if leg.counted {
+            LedgerKind::TrueUpRefund
+        } else {
+            LedgerKind::OtherRefund
+        };
+        return vec![(kind, leg.collected)];
+    }
+    if leg.extra_order {
+        return vec![(LedgerKind::ExtraCharge, leg.collected)];
+    }
+    let itemised: Option<Vec<(LedgerKind, i64)>> = leg
+        .lines
+        .iter()
+        .map(|(code, amount)| {
+            FeeKind::from_line_code(code).map(|k| {
+                let kind = match k {
+                    FeeKind::Copying => LedgerKind::Copying,
+                    FeeKind::Certification => LedgerKind::Certification,
+                    FeeKind::Postage => LedgerKind::Postage,
+                };
+                (kind, amount.0)
+            })
+        })
+        .collect();
+    match itemised {
+        Some(rows) if rows.iter().map(|r| r.1).sum::<i64>() == leg.collected => rows,
+        _ => vec![(LedgerKind::Unitemised, leg.collected)],
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -778,6 +904,29 @@ mod tests {
         FeeTable { version: 1, per_page: Fen(50), certification: Fen(500), postage: Fen(1_500) }
     }
 
+    fn leg(collected: i64, lines: &[(String, Fen)], extra_order: bool, state: ApplicationState, counted: bool) -> Vec<(LedgerKind, i64)> {
+        ledger_rows(&RevenueLeg { collected, lines, extra_order, state, counted })
+    }
+
+    #[test]
+    fn the_records_ledger_itemises_a_collection_and_says_why_money_went_back() {
+        let lines: Vec<(String, Fen)> = fees(&table(), 23, 2, Delivery::Express).unwrap().iter().map(|l| (l.kind.line_code().to_owned(), l.amount)).collect();
+        let total: i64 = lines.iter().map(|l| l.1.0).sum();
+        assert_eq!(
+            leg(total, &lines, false, ApplicationState::Submitted, false),
+            vec![(LedgerKind::Copying, 2_300), (LedgerKind::Certification, 1_000), (LedgerKind::Postage, 1_500)]
+        );
+        // Lines that do not add up to the money are not invented: one unitemised row.
+        assert_eq!(leg(total - 1, &lines, false, ApplicationState::Submitted, false), vec![(LedgerKind::Unitemised, total - 1)]);
+        assert_eq!(leg(300, &[(EXTRA_LINE_CODE.to_owned(), Fen(300))], true, ApplicationState::ReadyForPickup, true), vec![(LedgerKind::ExtraCharge, 300)]);
+        assert_eq!(leg(-200, &lines, false, ApplicationState::ReadyForPickup, true), vec![(LedgerKind::TrueUpRefund, -200)]);
+        assert_eq!(leg(-total, &lines, false, ApplicationState::Withdrawn, false), vec![(LedgerKind::WithdrawalRefund, -total)]);
+        assert_eq!(leg(-300, &[], true, ApplicationState::PickedUp, true), vec![(LedgerKind::OtherRefund, -300)]);
+        for k in LedgerKind::ALL {
+            assert_eq!(LedgerKind::parse(k.as_str()), Some(k));
+        }
+    }
+
     #[test]
     fn each_applicant_is_asked_for_exactly_its_documents() {
         assert_eq!(Applicant::Patient.required_documents(), &[Document::PatientIdFront, Document::PatientIdBack]);
@@ -867,6 +1016,17 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever the lines, the rows of one revenue leg add up to its money (REC-5: the
+        /// records ledger's totals are the general ledger's).
+        #[test]
+        fn ledger_rows_add_up_to_the_leg(collected in -100_000i64..100_000, amounts in proptest::collection::vec(0i64..50_000, 0..4), extra in any::<bool>(), counted in any::<bool>()) {
+            let codes = ["BLFY", "BLRZ", "BLKD", "XXXX"];
+            let lines: Vec<(String, Fen)> = amounts.iter().enumerate().map(|(i, a)| (codes[i].to_owned(), Fen(*a))).collect();
+            let rows = leg(collected, &lines, extra, ApplicationState::ReadyForPickup, counted);
+            prop_assert_eq!(rows.iter().map(|r| r.1).sum::<i64>(), collected);
+            prop_assert!(rows.iter().all(|r| r.0.is_refund() == (collected < 0)));
+        }
+
         /// 多退少补 closes the gap exactly: what was paid, plus the extra or less the refund,
         /// is what the counted pages cost.
         #[test]

@@ -127,6 +127,28 @@ impl Store {
         }
     }
 
+    /// Every leg of the postings that touch `account` with `from <= at < to`, in posting order.
+    pub async fn postings_touching(&self, account: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ledger_entry::Model>, DomainError> {
+        let touching: Vec<String> = ledger_entry::Entity::find()
+            .filter(ledger_entry::Column::At.gte(micros(from)))
+            .filter(ledger_entry::Column::At.lt(micros(to)))
+            .filter(ledger_entry::Column::Account.eq(account))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|e| e.posting)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        for chunk in touching.chunks(500) {
+            out.extend(ledger_entry::Entity::find().filter(ledger_entry::Column::Posting.is_in(chunk.to_vec())).all(&self.db).await.map_err(db_err)?);
+        }
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
+
     /// Ledger entries with `from <= at < to`, in posting order.
     pub async fn ledger_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ledger_entry::Model>, DomainError> {
         ledger_entry::Entity::find()

@@ -224,6 +224,22 @@ impl Store {
         m.map(|m| self.open_application(m)).transpose()
     }
 
+    /// The applications the orders of `order_nos` (first or extra) were opened for.
+    pub async fn record_applications_of_orders(&self, order_nos: &[String]) -> Result<Vec<RecordApplicationRow>, DomainError> {
+        let mut out = Vec::new();
+        for chunk in order_nos.chunks(250) {
+            let rows = ra::Entity::find()
+                .filter(Condition::any().add(ra::Column::OrderNo.is_in(chunk.to_vec())).add(ra::Column::ExtraOrderNo.is_in(chunk.to_vec())))
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            for m in rows {
+                out.push(self.open_application(m)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Applications by the patients of `patient_ids` (an account's 就诊人), newest first.
     pub async fn record_applications_of(&self, patient_ids: &[i64], limit: u64) -> Result<Vec<RecordApplicationRow>, DomainError> {
         if patient_ids.is_empty() {

@@ -78,7 +78,7 @@ struct OrdersPage {
     error: Option<&'static str>,
 }
 
-fn day(s: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
+pub(crate) fn day(s: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
     if s.trim().is_empty() {
         return Ok(None);
     }
@@ -304,15 +304,30 @@ pub async fn refund(
     }
 }
 
-fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+pub(crate) fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
     use axum::http::header;
     let disposition = format!("attachment; filename=\"{filename}\"");
     ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition), (header::CACHE_CONTROL, "no-store".to_owned())], bytes)
         .into_response()
 }
 
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-const CSV: &str = "text/csv; charset=utf-8";
+pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub(crate) const CSV: &str = "text/csv; charset=utf-8";
+
+/// A report's days as a half-open UTC range, each end defaulting to today; `true` when a
+/// date did not parse (today is used then, and the page says so).
+pub(crate) fn day_range(today: chrono::NaiveDate, from: &str, to: &str) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>, bool) {
+    let midnight = domain::clock::local_midnight_utc(today);
+    match (day(from), day(to)) {
+        (Ok(f), Ok(t)) => (f.unwrap_or(midnight), t.unwrap_or(midnight) + chrono::Duration::days(1), false),
+        _ => (midnight, midnight + chrono::Duration::days(1), true),
+    }
+}
+
+/// A report file's name: `prefix-YYYYMMDD-YYYYMMDD` over the local days of [from, to).
+pub(crate) fn report_name(prefix: &str, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{prefix}-{}-{}", domain::clock::to_local(from).format("%Y%m%d"), domain::clock::to_local(to - chrono::Duration::seconds(1)).format("%Y%m%d"))
+}
 
 #[derive(Deserialize, Default)]
 pub struct LedgerQuery {
@@ -377,14 +392,7 @@ pub async fn ledger(
     Query(q): Query<LedgerQuery>,
 ) -> Result<Response, AppError> {
     use app::billing::ledger::{LedgerFilter, ledger_csv, ledger_xlsx};
-    let today = st.app.today();
-    let (from, to) = match (day(&q.from), day(&q.to)) {
-        (Ok(f), Ok(t)) => {
-            (f.unwrap_or(domain::clock::local_midnight_utc(today)), t.unwrap_or(domain::clock::local_midnight_utc(today)) + chrono::Duration::days(1))
-        }
-        _ => (domain::clock::local_midnight_utc(today), domain::clock::local_midnight_utc(today) + chrono::Duration::days(1)),
-    };
-    let bad_dates = day(&q.from).is_err() || day(&q.to).is_err();
+    let (from, to, bad_dates) = day_range(st.app.today(), &q.from, &q.to);
     let purpose = Purpose::parse(&q.purpose);
     let filter = LedgerFilter {
         from: Some(from),
@@ -400,11 +408,7 @@ pub async fn ledger(
     };
     let actor = Actor::staff(p.id, &cid.0);
     if let Some(r) = report.as_ref().filter(|_| !bad_dates) {
-        let name = format!(
-            "ledger-{}-{}",
-            domain::clock::to_local(from).format("%Y%m%d"),
-            domain::clock::to_local(to - chrono::Duration::seconds(1)).format("%Y%m%d")
-        );
+        let name = report_name("ledger", from, to);
         match q.format.as_str() {
             "csv" => {
                 st.app.audit_export(&format!("ledger:{name}"), r.lines.len(), &actor).await?;

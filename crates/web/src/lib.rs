@@ -142,6 +142,8 @@ const STAFF_ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
 const STAFF_LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 /// 病案室: the records clerks and administrators.
 const STAFF_RECORDS: &[Role] = &[Role::Records, Role::Admin];
+/// The records ledger: the records office, finance and administrators.
+const STAFF_RECORDS_LEDGER: &[Role] = &[Role::Records, Role::Finance, Role::Admin];
 
 pub fn router(app: App, cfg: WebConfig) -> Router {
     let _ = HOSPITAL_NAME.set(cfg.hospital_name.clone());
@@ -212,6 +214,9 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/records/{no}/pickup", post(records_console::pickup))
         .route("/staff/records/{no}/switch", post(records_console::switch_to_pickup))
         .route_layer(from_fn_with_state((st.clone(), STAFF_RECORDS), auth::require_roles));
+    let staff_records_ledger = Router::new()
+        .route("/staff/records/ledger", get(records_console::ledger))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_RECORDS_LEDGER), auth::require_roles));
     let staff_records_fees = Router::new()
         .route("/staff/records/fees", get(records_console::fees).post(records_console::add_fees))
         .route_layer(from_fn_with_state((st.clone(), STAFF_ADMIN), auth::require_roles));
@@ -244,6 +249,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_lab)
         .merge(staff_ward)
         .merge(staff_admission_office)
+        .merge(staff_records_ledger)
         .merge(staff_records_fees)
         .merge(staff_records)
         .route("/api/v1/me/patients", get(identity::api_list_patients).post(identity::api_add_patient))

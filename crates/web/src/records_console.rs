@@ -457,3 +457,156 @@ pub async fn add_fees(
         Err(e) => Err(e.into()),
     }
 }
+
+#[derive(Deserialize, Default)]
+pub struct LedgerQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    clerk: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    delivery: String,
+    #[serde(default)]
+    format: String,
+}
+
+impl LedgerQuery {
+    fn query_string(&self) -> String {
+        serde_urlencoded::to_string([
+            ("from", &self.from),
+            ("to", &self.to),
+            ("clerk", &self.clerk),
+            ("kind", &self.kind),
+            ("channel", &self.channel),
+            ("delivery", &self.delivery),
+        ])
+        .unwrap_or_default()
+    }
+
+    fn channel(&self) -> Option<domain::billing::Channel> {
+        match self.channel.as_str() {
+            "bank" => Some(domain::billing::Channel::SelfPay),
+            "insurance" => Some(domain::billing::Channel::Insurance),
+            _ => None,
+        }
+    }
+}
+
+/// (time, posting, application, order, kind, channel, delivery, purpose, clerk, amount)
+type LedgerRowView = (String, String, String, String, &'static str, &'static str, &'static str, &'static str, String, String);
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_records_ledger.html")]
+struct LedgerPage {
+    hospital: String,
+    q: LedgerQuery,
+    qs: String,
+    kinds: Vec<(&'static str, &'static str)>,
+    clerks: Vec<(String, String)>,
+    rows: Vec<LedgerRowView>,
+    collected: String,
+    refunded: String,
+    net: String,
+    by_kind: Vec<(&'static str, String)>,
+    by_channel: Vec<(&'static str, String)>,
+    by_delivery: Vec<(&'static str, String)>,
+    by_clerk: Vec<(String, String)>,
+    shown: usize,
+    total_rows: usize,
+    error: Option<&'static str>,
+}
+
+/// The records ledger (REC-5): the screen and its CSV / XLSX exports, which carry the same
+/// rows and the same net; every export is audited.
+pub async fn ledger(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<LedgerQuery>,
+) -> Result<Response, AppError> {
+    use crate::billing_console::{CSV, XLSX, day_range, download, report_name};
+    use app::records::ledger::{RecordsLedgerFilter, channel_label_zh, records_ledger_csv, records_ledger_xlsx};
+    use domain::records::LedgerKind;
+    let (from, to, bad_dates) = day_range(st.app.today(), &q.from, &q.to);
+    let filter = RecordsLedgerFilter {
+        from: Some(from),
+        to: Some(to),
+        clerk: Some(q.clerk.clone()).filter(|c| !c.is_empty()),
+        kind: LedgerKind::parse(&q.kind),
+        channel: q.channel(),
+        delivery: Delivery::parse(&q.delivery),
+    };
+    let report = match st.app.records_ledger(&filter).await {
+        Ok(r) => Some(r),
+        Err(e) if e.code == ErrorCode::ValidationFailed => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(r) = report.as_ref().filter(|_| !bad_dates) {
+        let name = report_name("records-ledger", from, to);
+        let actor = Actor::staff(p.id, &cid.0);
+        match q.format.as_str() {
+            "csv" => {
+                st.app.audit_export(&format!("records_ledger:{name}"), r.rows.len(), &actor).await?;
+                return Ok(download(records_ledger_csv(r)?, CSV, &format!("{name}.csv")));
+            }
+            "xlsx" => {
+                st.app.audit_export(&format!("records_ledger:{name}"), r.rows.len(), &actor).await?;
+                return Ok(download(records_ledger_xlsx(r)?, XLSX, &format!("{name}.xlsx")));
+            }
+            _ => {}
+        }
+    }
+    let error = if bad_dates {
+        Some("日期格式应为 2026-11-25")
+    } else if report.is_none() {
+        Some("查询范围需在 92 天以内，且起始日期不晚于截止日期")
+    } else {
+        None
+    };
+    let r = report.unwrap_or_default();
+    const SHOW: usize = 500;
+    let rows = r
+        .rows
+        .iter()
+        .take(SHOW)
+        .map(|l| {
+            (
+                local_time(l.at, TimeStyle::Second),
+                l.posting.clone(),
+                l.application_no.clone(),
+                l.order_no.clone(),
+                l.kind.label_zh(),
+                channel_label_zh(l.channel),
+                l.delivery.map(|d| d.label_zh()).unwrap_or(""),
+                l.purpose.map(|p| p.label_zh()).unwrap_or(""),
+                r.clerk_label(l.clerk.as_deref()),
+                yuan(l.amount),
+            )
+        })
+        .collect();
+    let page = LedgerPage {
+        hospital: st.hospital_name.clone(),
+        qs: q.query_string(),
+        kinds: LedgerKind::ALL.iter().map(|k| (k.as_str(), k.label_zh())).collect(),
+        clerks: r.clerks.clone(),
+        rows,
+        collected: yuan(Fen(r.collected)),
+        refunded: yuan(Fen(r.refunded)),
+        net: yuan(Fen(r.net())),
+        by_kind: r.by_kind.iter().map(|(k, v)| (k.label_zh(), yuan(Fen(*v)))).collect(),
+        by_channel: r.by_channel.iter().map(|(k, v)| (*k, yuan(Fen(*v)))).collect(),
+        by_delivery: r.by_delivery.iter().map(|(k, v)| (*k, yuan(Fen(*v)))).collect(),
+        by_clerk: r.by_clerk.iter().map(|(k, v)| (k.clone(), yuan(Fen(*v)))).collect(),
+        shown: r.rows.len().min(SHOW),
+        total_rows: r.rows.len(),
+        error,
+        q,
+    };
+    Ok(page.into_response())
+}

@@ -95,7 +95,7 @@ pub struct Module {
 /// staff see what is coming) but not linked.
 fn modules_for(roles: &[Role]) -> Vec<Module> {
     use Role::*;
-    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 18] = [
+    let all: [(&'static str, &'static str, Option<&'static str>, &[Role]); 19] = [
         ("出诊管理", "停诊、改诊、替诊并通知患者", Some("/staff/outpatient/sessions"), &[Outpatient, Admin]),
         ("医保挂号规则", "二档/三档/少儿转诊例外科室", Some("/staff/outpatient/insurance-rules"), &[Outpatient, Admin]),
         ("爽约黑名单", "查看与解除", Some("/staff/outpatient/blacklist"), &[Outpatient, Admin]),
@@ -110,6 +110,7 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("住院服务中心", "住院登记预约：确认登记、建议改期", Some("/staff/admission"), &[Nurse, Admin]),
         ("检验检查", "标本异常通知、报告审核发布", Some("/staff/lab"), &[Lab, Doctor, Admin]),
         ("病历复印", "审核、退回补正、登记页数与多退少补、取件与快递", Some("/staff/records"), &[Records, Admin]),
+        ("病历复印账务", "复印、认证、邮寄、补缴与退款明细，导出", Some("/staff/records/ledger"), &[Records, Finance, Admin]),
         ("订单与退款", "订单查询、订单全流程、退款", Some("/staff/finance/orders"), &[Finance]),
         ("账务明细", "复式记账分录、合计、导出", Some("/staff/finance/ledger"), &[Finance]),
         ("每日对账", "银行与医保对账、差异处理", Some("/staff/finance/reconciliation"), &[Finance]),

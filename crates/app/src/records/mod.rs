@@ -7,6 +7,7 @@
 //! review page itemises the fees from the fee table in force; paying submits it to the
 //! records office (`office`), which returns it with reasons, approves it, counts the
 //! printed pages (多退少补) and hands it over by code or by courier.
+pub mod ledger;
 pub mod office;
 pub mod photos;
 
@@ -176,13 +177,13 @@ pub(crate) fn order_lines(lines: &[FeeLine]) -> Vec<OrderLine> {
     lines
         .iter()
         .filter(|l| l.amount.0 > 0)
-        .map(|l| {
-            let code = match l.kind {
-                records::FeeKind::Copying => "BLFY",
-                records::FeeKind::Certification => "BLRZ",
-                records::FeeKind::Postage => "BLKD",
-            };
-            OrderLine { code: code.into(), name: l.kind.label_zh().into(), qty: 1, unit_price: l.amount, amount: l.amount, insurable: false }
+        .map(|l| OrderLine {
+            code: l.kind.line_code().into(),
+            name: l.kind.label_zh().into(),
+            qty: 1,
+            unit_price: l.amount,
+            amount: l.amount,
+            insurable: false,
         })
         .collect()
 }

@@ -176,7 +176,14 @@ impl App {
         // What the difference does before the one transaction that records it.
         let (note, extra_order) = match settle {
             TrueUp::Extra(extra) => {
-                let line = OrderLine { code: "BLBJ".into(), name: "病历复印补缴".into(), qty: 1, unit_price: extra, amount: extra, insurable: false };
+                let line = OrderLine {
+                    code: domain::records::EXTRA_LINE_CODE.into(),
+                    name: "病历复印补缴".into(),
+                    qty: 1,
+                    unit_price: extra,
+                    amount: extra,
+                    insurable: false,
+                };
                 let order_no = self.create_order(Some(row.patient_id), OrderPurpose::RecordCopy, vec![line], Some(&format!("record:{no}")), actor).await?;
                 row.state = ApplicationState::ExtraDue;
                 row.extra_order_no = Some(order_no.clone());

@@ -45,6 +45,7 @@ const WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 const LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 const ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
 const RECORDS: &[Role] = &[Role::Records, Role::Admin];
+const RECORDS_LEDGER: &[Role] = &[Role::Records, Role::Finance, Role::Admin];
 
 pub(crate) enum Body {
     None,
@@ -172,6 +173,7 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("POST", "/staff/records/{no}/pages", Staff(RECORDS), "/staff/records/{record}/pages", Form("version=1&pages=3")),
     ("POST", "/staff/records/{no}/pickup", Staff(RECORDS), "/staff/records/{record}/pickup", Form("code=123456")),
     ("POST", "/staff/records/{no}/switch", Staff(RECORDS), "/staff/records/{record}/switch", Form("version=1")),
+    ("GET", "/staff/records/ledger", Staff(RECORDS_LEDGER), "/staff/records/ledger", NoBody),
     ("GET", "/staff/records/fees", Staff(ADMIN), "/staff/records/fees", NoBody),
     ("POST", "/staff/records/fees", Staff(ADMIN), "/staff/records/fees", Form("per_page=x&certification=0&postage=0&effective_date=x")),
     ("POST", "/staff/admission/{booking_no}/answer", Staff(ADMISSION_OFFICE), "/staff/admission/{admission}/answer", Form("action=confirm&name=x")),

@@ -128,6 +128,12 @@ async fn a_patient_applies_with_the_camera_and_collects_the_copy_by_code() {
     clerk.wait_for("#code").await.send_keys(code.trim()).await.unwrap();
     clerk.click("#check-code").await;
     assert!(clerk.wait_for("#notice").await.text().await.unwrap().contains("已登记领取"));
+    // The records ledger has the copying fee of the 4 pages paid (the estimate was 4).
+    clerk.client.goto(&format!("{base}/staff/records")).await.unwrap();
+    clerk.click("#ledger-link").await;
+    assert_eq!(clerk.text_of("#net").await, "¥2.00");
+    assert!(clerk.text_of("#by-kind").await.contains("复印费"));
+    clerk.screenshot(&testkit::browser::screenshots_dir().join("records-ledger-console.png")).await;
     clerk.close().await;
     c.goto(&format!("{base}/records/{no}")).await.unwrap();
     assert!(b.text_of("#state").await.contains("已领取"));

@@ -353,3 +353,119 @@ on_both_backends! {
         assert!(page.contains("证件照片已按规定删除") && !page.contains("/photos/"), "{page}");
     }
 }
+
+/// A paid application of the patient's own record: (application, order).
+async fn paid_application(t: &TestApp, cookie: &str, patient: i64, his_id: &str, delivery: &[(&str, String)]) -> (String, String) {
+    let no = testkit::location(post(t, cookie, "/records", &[("patient_id", patient.to_string())]).await.headers())
+        .strip_prefix("/records/")
+        .unwrap()
+        .strip_suffix("/step/relation")
+        .unwrap()
+        .to_owned();
+    step(t, cookie, &no, "relation", &[("choice", "patient".into())]).await;
+    let stay = t.his_port.record_encounters(his_id).await.unwrap().into_iter().find(|e| e.inpatient).unwrap();
+    step(t, cookie, &no, "encounter", &[("choice", stay.encounter_id)]).await;
+    step(t, cookie, &no, "purpose", &[("choice", "sick_leave".into())]).await;
+    step(t, cookie, &no, "sections", &[("section", "discharge_note".into()), ("section", "front_sheet".into())]).await;
+    step(t, cookie, &no, "copies", &[("copies", "1".into())]).await;
+    shoot(t, cookie, &no, "patient_id_front").await;
+    shoot(t, cookie, &no, "patient_id_back").await;
+    assert_eq!(step(t, cookie, &no, "delivery", delivery).await, format!("/records/{no}/step/review"));
+    let order_no = testkit::location(post(t, cookie, &format!("/records/{no}/submit"), &[]).await.headers()).strip_prefix("/pay/").unwrap().to_owned();
+    pay(t, &order_no).await;
+    (no, order_no)
+}
+
+/// The amounts (yuan, in fen) of column `col` (a letter) of an XLSX's first sheet, by row.
+fn xlsx_column(bytes: &[u8], col: char) -> Vec<i64> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut sheet = String::new();
+    zip.by_name("xl/worksheets/sheet1.xml").unwrap().read_to_string(&mut sheet).unwrap();
+    sheet
+        .split(&format!("<c r=\"{col}"))
+        .skip(1)
+        .filter_map(|cell| {
+            let cell = &cell[..cell.find("</c>")?];
+            let v = &cell[cell.find("<v>")? + 3..cell.find("</v>")?];
+            (!cell.contains("t=\"s\"")).then(|| domain::Fen::parse_yuan(&format!("{:.2}", v.parse::<f64>().unwrap())).unwrap().0)
+        })
+        .collect()
+}
+
+on_both_backends! {
+    async fn the_records_ledger_itemises_every_fee_and_refund_and_its_exports_carry_the_screens_totals(backend) {
+        let (t, clock) = TestApp::spawn_at(backend, chrono::Utc::now()).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let patient = t.add_demo_patient(&cookie, "张伟", "self").await;
+        let his_id = t.store.patient_by_id(patient).await.unwrap().unwrap().his_patient_id;
+        let staff = t.staff_sign_in("records01").await;
+        let pickup = [("delivery", "pickup".to_owned())];
+        let express = [("delivery", "express".to_owned()), ("name", "张伟".into()), ("mobile", "13800138000".into()), ("province", "广东省".into()),
+            ("city", "深圳市".into()), ("county", "南山区".into()), ("detail", "科技园科苑路15号".into())];
+        // A: 4 pages estimated (¥2.00), 6 printed: ¥1.00 more.
+        let (a, _) = paid_application(&t, &cookie, patient, &his_id, &pickup).await;
+        let row = t.store.record_application(&a).await.unwrap();
+        office(&t, &staff, &a, "approve", &[version(&row)]).await;
+        let row = t.store.record_application(&a).await.unwrap();
+        assert!(office(&t, &staff, &a, "pages", &[version(&row), ("pages", "6".into())]).await.ends_with("done=extra"));
+        pay(&t, &t.store.record_application(&a).await.unwrap().extra_order_no.unwrap()).await;
+        // B: ¥2.00 + postage ¥20.00 by courier, 3 printed: ¥0.50 back.
+        let (b, _) = paid_application(&t, &cookie, patient, &his_id, &express).await;
+        let row = t.store.record_application(&b).await.unwrap();
+        office(&t, &staff, &b, "approve", &[version(&row)]).await;
+        let row = t.store.record_application(&b).await.unwrap();
+        assert!(office(&t, &staff, &b, "pages", &[version(&row), ("pages", "3".into())]).await.ends_with("done=refund"));
+        // C: withdrawn before the office saw it: ¥2.00 back.
+        let (c, _) = paid_application(&t, &cookie, patient, &his_id, &pickup).await;
+        post(&t, &cookie, &format!("/records/{c}/withdraw"), &[("confirmed", "1".into())]).await;
+        clock.advance(chrono::Duration::minutes(1));
+        t.drain_jobs().await;
+        assert_eq!(t.store.record_application(&c).await.unwrap().state, ApplicationState::Withdrawn);
+
+        let today = t.app.today();
+        let range = format!("from={}&to={}", today - chrono::Duration::days(1), today);
+        let page = get(&t, &staff, &format!("/staff/records/ledger?{range}")).await.text().await.unwrap();
+        assert!(page.contains("id=\"collected\">¥27.00") && page.contains("id=\"refunded\">¥2.50") && page.contains("id=\"net\">¥24.50"), "{page}");
+        for (kind, amount) in [("复印费", "6.00"), ("快递费", "20.00"), ("补缴（少补）", "1.00"), ("退差额（多退）", "-0.50"), ("撤回退款", "-2.00")] {
+            assert!(page.contains(&format!("<td>{kind}</td><td class=\"num\">{amount}</td>")), "{kind} {amount}: {page}");
+        }
+        assert!(page.contains(&a) && page.contains(&b) && page.contains(&c));
+        // The records ledger is the general ledger's record-copy revenue, to the fen.
+        let from = domain::clock::local_midnight_utc(today - chrono::Duration::days(1));
+        let general: i64 = t.store.ledger_between(from, from + chrono::Duration::days(2)).await.unwrap().iter().filter(|e| e.account == "revenue:record_copy").map(|e| e.amount).sum();
+        assert_eq!(general, -2_450);
+        // Narrowed: express only; postage only; the clerk's (C was never handled).
+        let page = get(&t, &staff, &format!("/staff/records/ledger?{range}&delivery=express")).await.text().await.unwrap();
+        assert!(page.contains("id=\"net\">¥21.50") && !page.contains(&a), "{page}");
+        let page = get(&t, &staff, &format!("/staff/records/ledger?{range}&kind=postage")).await.text().await.unwrap();
+        assert!(page.contains("id=\"collected\">¥20.00") && page.matches("class=\"ledger-row\"").count() == 1, "{page}");
+        let clerk = t.store.staff_by_username("records01").await.unwrap().unwrap().id;
+        let page = get(&t, &staff, &format!("/staff/records/ledger?{range}&clerk=staff:{clerk}")).await.text().await.unwrap();
+        assert!(page.contains("id=\"collected\">¥25.00") && page.contains("id=\"net\">¥24.50") && !page.contains(&c), "{page}");
+        // A range the ledger refuses says so.
+        let page = get(&t, &staff, "/staff/records/ledger?from=2026-01-01&to=2026-12-31").await.text().await.unwrap();
+        assert!(page.contains("id=\"ledger-error\""), "{page}");
+
+        // CSV: Chinese headers, each row's amount, and a 合计 row with the screen's net.
+        let csv = get(&t, &staff, &format!("/staff/records/ledger?{range}&format=csv")).await.bytes().await.unwrap();
+        let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        assert!(lines.remove(0).starts_with("记账时间,凭证号,申请号"), "{text}");
+        let total = lines.pop().unwrap();
+        assert!(total.starts_with("合计,") && total.ends_with(",24.50"), "{total}");
+        let rows: Vec<i64> = lines.iter().map(|l| domain::Fen::parse_yuan(l.rsplit(',').next().unwrap()).unwrap().0).collect();
+        assert_eq!((rows.len(), rows.iter().sum::<i64>()), (7, 2_450), "{text}");
+        // XLSX: the amounts are numbers, the detail adds up to the 合计 row.
+        let xlsx = get(&t, &staff, &format!("/staff/records/ledger?{range}&format=xlsx")).await.bytes().await.unwrap();
+        let mut amounts = xlsx_column(&xlsx, 'J');
+        assert_eq!(amounts.pop(), Some(2_450));
+        assert_eq!((amounts.len(), amounts.iter().sum::<i64>()), (7, 2_450));
+        assert_eq!(t.store.audit_count(Some("finance.export")).await.unwrap(), 2, "each export is audited");
+        // Finance reads it too; a patient is sent to the staff sign-in.
+        let finance = t.staff_sign_in("finance01").await;
+        assert_eq!(get(&t, &finance, &format!("/staff/records/ledger?{range}")).await.status(), 200);
+        let r = get(&t, &cookie, "/staff/records/ledger").await;
+        assert!(r.status() == 303 && testkit::location(r.headers()).starts_with("/staff/login"));
+    }
+}
