@@ -393,6 +393,28 @@ fn xlsx_column(bytes: &[u8], col: char) -> Vec<i64> {
         .collect()
 }
 
+/// The last column's amounts of an XLSX as LibreOffice Calc reads it (converted to CSV by
+/// `soffice --headless`), and the first cell of its last row.
+fn libreoffice_amounts(xlsx: &[u8]) -> (Vec<i64>, String) {
+    let dir = std::env::temp_dir().join(format!("cb-calc-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ledger.xlsx"), xlsx).unwrap();
+    // A profile of its own: two tests converting at once would otherwise share one and wait.
+    let out = std::process::Command::new("soffice")
+        .arg(format!("-env:UserInstallation=file://{}", dir.join("profile").display()))
+        .args(["--headless", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir"])
+        .arg(&dir)
+        .arg(dir.join("ledger.xlsx"))
+        .output()
+        .expect("LibreOffice (soffice) is installed by scripts/test");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(dir.join("ledger.csv")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let amounts = lines.iter().map(|l| domain::Fen::parse_yuan(&format!("{:.2}", l.rsplit(',').next().unwrap().parse::<f64>().unwrap())).unwrap().0).collect();
+    (amounts, lines.last().unwrap().split(',').next().unwrap().to_owned())
+}
+
 on_both_backends! {
     async fn the_records_ledger_itemises_every_fee_and_refund_and_its_exports_carry_the_screens_totals(backend) {
         let (t, clock) = TestApp::spawn_at(backend, chrono::Utc::now()).await;
@@ -461,6 +483,11 @@ on_both_backends! {
         let mut amounts = xlsx_column(&xlsx, 'J');
         assert_eq!(amounts.pop(), Some(2_450));
         assert_eq!((amounts.len(), amounts.iter().sum::<i64>()), (7, 2_450));
+        // And LibreOffice, opening the workbook, reads the same amounts and the same 合计.
+        let (mut from_calc, total) = libreoffice_amounts(&xlsx);
+        assert_eq!(total, "合计");
+        assert_eq!(from_calc.pop(), Some(2_450));
+        assert_eq!((from_calc.len(), from_calc.iter().sum::<i64>()), (7, 2_450));
         assert_eq!(t.store.audit_count(Some("finance.export")).await.unwrap(), 2, "each export is audited");
         // Finance reads it too; a patient is sent to the staff sign-in.
         let finance = t.staff_sign_in("finance01").await;
