@@ -141,7 +141,40 @@ pub fn clean(bytes: &[u8], limits: &Limits) -> Result<Cleaned, Refusal> {
     }
 }
 
+/// An image upload checked as `clean` checks it (size, kind by magic bytes, pixel count,
+/// bounded decoder) and decoded with its EXIF turn applied, for a caller that re-encodes
+/// what it keeps anyway (metadata never survives that): one decode, no intermediate JPEG.
+pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Refusal> {
+    if bytes.is_empty() {
+        return Err(Refusal::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(Refusal::TooLarge { max: limits.max_bytes });
+    }
+    match sniff(bytes).filter(|k| limits.allowed.contains(k)) {
+        Some(kind @ (Kind::Jpeg | Kind::Png)) => decode_checked(bytes, kind, limits.max_pixels),
+        _ => Err(Refusal::NotAllowed),
+    }
+}
+
 fn clean_image(bytes: &[u8], kind: Kind, max_pixels: u64) -> Result<Cleaned, Refusal> {
+    let img = decode_checked(bytes, kind, max_pixels)?;
+    let (width, height) = (img.width(), img.height());
+    let mut out = Vec::new();
+    match kind {
+        Kind::Png => img.write_with_encoder(PngEncoder::new(&mut out)).map_err(|_| Refusal::Undecodable)?,
+        _ => {
+            let img = match img {
+                DynamicImage::ImageLuma8(_) => img,
+                other => DynamicImage::ImageRgb8(other.to_rgb8()),
+            };
+            img.write_with_encoder(JpegEncoder::new_with_quality(&mut out, 88)).map_err(|_| Refusal::Undecodable)?
+        }
+    }
+    Ok(Cleaned { kind, bytes: out, width, height })
+}
+
+fn decode_checked(bytes: &[u8], kind: Kind, max_pixels: u64) -> Result<DynamicImage, Refusal> {
     let format = if kind == Kind::Png { ImageFormat::Png } else { ImageFormat::Jpeg };
     let (w, h) = ImageReader::with_format(Cursor::new(bytes), format).into_dimensions().map_err(|_| Refusal::Undecodable)?;
     let pixels = u64::from(w) * u64::from(h);
@@ -165,19 +198,7 @@ fn clean_image(bytes: &[u8], kind: Kind, max_pixels: u64) -> Result<Cleaned, Ref
     let orientation = decoder.orientation().map_err(|_| Refusal::Undecodable)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|_| Refusal::Undecodable)?;
     img.apply_orientation(orientation);
-    let (width, height) = (img.width(), img.height());
-    let mut out = Vec::new();
-    match kind {
-        Kind::Png => img.write_with_encoder(PngEncoder::new(&mut out)).map_err(|_| Refusal::Undecodable)?,
-        _ => {
-            let img = match img {
-                DynamicImage::ImageLuma8(_) => img,
-                other => DynamicImage::ImageRgb8(other.to_rgb8()),
-            };
-            img.write_with_encoder(JpegEncoder::new_with_quality(&mut out, 88)).map_err(|_| Refusal::Undecodable)?
-        }
-    }
-    Ok(Cleaned { kind, bytes: out, width, height })
+    Ok(img)
 }
 
 /// PDF names that make a document do something when opened.

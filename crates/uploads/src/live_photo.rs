@@ -3,7 +3,7 @@
 //! birth digits and address covered in the copy others see), any other document bounded in
 //! size; the copy others see is stamped with the upload time and 病案号. Both come back as
 //! JPEG: the original for the reviewing clerk, the shown copy for everyone else.
-use crate::{Kind, Limits, Refusal, clean, id_card, quality, watermark};
+use crate::{Kind, Limits, Refusal, decode_image, id_card, quality, watermark};
 use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 
@@ -50,8 +50,9 @@ fn jpeg(img: &RgbImage) -> Result<Vec<u8>, PhotoError> {
 
 pub fn process(bytes: &[u8], subject: Subject, stamp: &str, max_bytes: usize) -> Result<Processed, PhotoError> {
     let limits = Limits { max_bytes, max_pixels: MAX_PIXELS, allowed: &[Kind::Jpeg, Kind::Png] };
-    let cleaned = clean(bytes, &limits)?;
-    let img = image::load_from_memory(&cleaned.bytes).map_err(|_| Refusal::Undecodable)?.to_rgb8();
+    // Decoded once, under the same checks as any upload; what is kept is re-encoded below,
+    // so no metadata of the camera's survives.
+    let img = decode_image(bytes, &limits)?.to_rgb8();
     let seen = quality::assess(&img);
     if seen.is_empty() {
         return Err(PhotoError::Empty);

@@ -46,6 +46,17 @@ fn every_hostile_file_is_refused_or_neutralised() {
     }
 }
 
+/// The live-photo path decodes once without `clean`'s intermediate JPEG: it must refuse
+/// exactly what `clean` refuses (the same bombs, the same kinds).
+#[test]
+fn decoding_for_a_live_photo_refuses_what_cleaning_refuses() {
+    for (name, bytes, _) in hostile() {
+        let cleaned = clean(&bytes, &IMAGES).map(|_| ());
+        let decoded = decode_image(&bytes, &IMAGES).map(|_| ());
+        assert_eq!(decoded, cleaned, "{name}");
+    }
+}
+
 #[test]
 fn an_intake_point_takes_only_its_own_kinds() {
     assert_eq!(clean(&pdf(""), &IMAGES), Err(Refusal::NotAllowed));
