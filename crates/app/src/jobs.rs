@@ -244,6 +244,9 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     if app.store.live_jobs_of_kind(crate::reports::REPORTS_POLL).await? == 0 {
         crate::reports::schedule_poll(app).await?;
     }
+    // The records office's first fee table is written now rather than by the first
+    // patient's read (which still would, should start-up have been skipped).
+    app.record_fee_table_now().await?;
     let swept = crate::messages::sweep_undispatched(app).await?;
     if swept > 0 {
         tracing::info!(events = swept, "journey events queued for the message platform");

@@ -890,9 +890,15 @@ pub fn to_fix(applicant: Applicant, reasons: &[ReturnReason]) -> (Vec<Step>, Vec
     (steps, docs)
 }
 
-/// A 取件码: six digits, never starting with 0 (read aloud at the counter).
-pub fn pickup_code_from(random: u32) -> String {
-    format!("{}", 100_000 + random % 900_000)
+/// The codes a 取件码 is drawn from: six digits, never starting with 0 (read aloud at the
+/// counter).
+const PICKUP_CODES: u32 = 900_000;
+
+/// A 取件码 from a uniformly random `u32`, or `None` for the few values that would make
+/// the low codes likelier (2³² is not a multiple of 900,000): the caller draws again.
+pub fn pickup_code_from(random: u32) -> Option<String> {
+    let whole_runs_end = (1u64 << 32) / u64::from(PICKUP_CODES) * u64::from(PICKUP_CODES);
+    (u64::from(random) < whole_runs_end).then(|| format!("{}", 100_000 + random % PICKUP_CODES))
 }
 
 #[cfg(test)]
@@ -1011,8 +1017,14 @@ mod tests {
         for s in ApplicationState::ALL {
             assert_eq!(ApplicationState::parse(s.as_str()), Some(s));
         }
-        assert_eq!(pickup_code_from(0), "100000");
-        assert_eq!(pickup_code_from(u32::MAX).len(), 6);
+        assert_eq!(pickup_code_from(0).as_deref(), Some("100000"));
+        assert_eq!(pickup_code_from(899_999).as_deref(), Some("999999"));
+        // The last partial run of 900,000 is drawn again: every code equally likely.
+        let whole_runs = (u64::from(u32::MAX) + 1) / 900_000;
+        let last_fair = u32::try_from(whole_runs * 900_000 - 1).unwrap();
+        assert_eq!(pickup_code_from(last_fair).as_deref(), Some("999999"));
+        assert_eq!(pickup_code_from(last_fair + 1), None);
+        assert_eq!(pickup_code_from(u32::MAX), None);
     }
 
     proptest! {

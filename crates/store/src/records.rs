@@ -255,9 +255,9 @@ impl Store {
         rows.into_iter().map(|m| self.open_application(m)).collect()
     }
 
-    /// Writes every changeable field of `a` if it is still at `a.version`; `false` if it
-    /// moved meanwhile.
-    pub async fn save_record_application<C: ConnectionTrait>(&self, conn: &C, a: &RecordApplicationRow, now: DateTime<Utc>) -> Result<bool, DomainError> {
+    /// Writes every changeable field of `a` if it is still at `a.version`, and moves `a` to
+    /// the version written; `false` (and `a` untouched) if it moved meanwhile.
+    pub async fn save_record_application<C: ConnectionTrait>(&self, conn: &C, a: &mut RecordApplicationRow, now: DateTime<Utc>) -> Result<bool, DomainError> {
         let c = &self.keys.cipher;
         let address = a.address.as_ref().map(|x| c.seal(COL_ADDRESS, &serde_json::to_string(x).expect("an address serialises")));
         let pickup = a.pickup_code.as_deref().map(|x| c.seal(COL_PICKUP, x));
@@ -299,6 +299,9 @@ impl Store {
             .exec(conn)
             .await
             .map_err(db_err)?;
+        if r.rows_affected == 1 {
+            a.version += 1;
+        }
         Ok(r.rows_affected == 1)
     }
 

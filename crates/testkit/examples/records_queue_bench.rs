@@ -55,10 +55,10 @@ async fn seed(t: &TestApp, patient_id: i64, account_id: i64, his_patient_id: &st
         for _ in 0..500.min(n - i) {
             let no = format!("BL{:08}{:06}", 20261207, i);
             let id = t.store.insert_record_application(&txn, NewRecordApplication { application_no: &no, account_id, patient_id, his_patient_id }, now).await.unwrap();
-            let submitted = now - Duration::minutes(i64::from(i % 43_200));
+            let submitted = now - Duration::minutes(i64::from(i) * 43_200 / i64::from(n));
             let state = state_of(i);
             let express = i % 5 == 0;
-            let row = RecordApplicationRow {
+            let mut row = RecordApplicationRow {
                 id,
                 application_no: no,
                 account_id,
@@ -104,7 +104,7 @@ async fn seed(t: &TestApp, patient_id: i64, account_id: i64, his_patient_id: &st
                 closed_at: state.is_closed().then_some(submitted + Duration::days(3)),
                 purged_at: None,
             };
-            assert!(t.store.save_record_application(&txn, &row, now).await.unwrap());
+            assert!(t.store.save_record_application(&txn, &mut row, now).await.unwrap());
             i += 1;
         }
         txn.commit().await.unwrap();
@@ -125,13 +125,14 @@ async fn main() {
     let patient = t.add_demo_patient(&cookie, "张伟", "self").await;
     let p = t.store.patient_by_id(patient).await.unwrap().unwrap();
     let started = Instant::now();
-    seed(&t, patient, p.account_id, &p.his_patient_id, n).await;
+    let account = t.store.wechat_account_id("oDemo_zhangwei_0001").await.unwrap().unwrap();
+    seed(&t, patient, account, &p.his_patient_id, n).await;
     println!("backend {backend:?}: {n} applications written in {:.1} s", started.elapsed().as_secs_f64());
     let staff = t.staff_sign_in("records01").await;
     let http = TestApp::http();
     let views: [(&str, &str, QueueFilter); 5] = [
         ("to do (submitted + approved), first page", "/staff/records", QueueFilter { states: vec![ApplicationState::Submitted, ApplicationState::Approved], limit: 50, ..Default::default() }),
-        ("to do, page 60 (the newest)", "/staff/records?page=60", QueueFilter { states: vec![ApplicationState::Submitted, ApplicationState::Approved], offset: 3_000, limit: 50, ..Default::default() }),
+        ("to do, page 61 (offset 3,000)", "/staff/records?page=60", QueueFilter { states: vec![ApplicationState::Submitted, ApplicationState::Approved], offset: 3_000, limit: 50, ..Default::default() }),
         ("overdue only", "/staff/records?overdue=1", QueueFilter { states: vec![ApplicationState::Submitted, ApplicationState::Approved], overdue_at: Some(Utc::now()), limit: 50, ..Default::default() }),
         ("all states, express, one purpose", "/staff/records?state=all&delivery=express&purpose=insurance_claim", QueueFilter { delivery: Some(Delivery::Express), purpose: Some(Purpose::InsuranceClaim), limit: 50, ..Default::default() }),
         ("all states, waited ≥ 7 days", "/staff/records?state=all&waited=7", QueueFilter { submitted_before: Some(Utc::now() - Duration::days(7)), limit: 50, ..Default::default() }),

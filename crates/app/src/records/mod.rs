@@ -357,7 +357,7 @@ impl App {
         }
         let now = self.now();
         let txn = self.store.write_txn().await?;
-        if !self.store.save_record_application(&txn, &row, now).await? {
+        if !self.store.save_record_application(&txn, &mut row, now).await? {
             return Err(state_moved());
         }
         self.store.append_audit(&txn, &actor.entry("records.step", format!("record_application:{no}"), step.as_str()), now).await?;
@@ -409,7 +409,7 @@ impl App {
             row.submitted_at = Some(now);
             row.promised_by = Some(now + Duration::days(self.records.settings.promise_days));
             let txn = self.store.write_txn().await?;
-            if !self.store.save_record_application(&txn, &row, now).await? {
+            if !self.store.save_record_application(&txn, &mut row, now).await? {
                 return Err(state_moved());
             }
             self.store.append_record_timeline(&txn, row.id, "resubmitted", "已按要求补正并重新提交", "患者", now).await?;
@@ -432,7 +432,7 @@ impl App {
         row.order_no = Some(order_no.clone());
         row.fee_version = Some(review.table.version);
         row.estimated_pages = Some(review.pages);
-        if !self.store.save_record_application(self.store.db(), &row, now).await? {
+        if !self.store.save_record_application(self.store.db(), &mut row, now).await? {
             return Err(state_moved());
         }
         Ok(Some(order_no))
@@ -466,7 +466,7 @@ impl App {
             row.state = ApplicationState::Withdrawn;
             row.closed_at = Some(now);
             let txn = self.store.write_txn().await?;
-            if !self.store.save_record_application(&txn, &row, now).await? {
+            if !self.store.save_record_application(&txn, &mut row, now).await? {
                 return Err(state_moved());
             }
             self.store.append_record_timeline(&txn, row.id, "withdrawn", "申请已放弃（未支付）", "患者", now).await?;
@@ -481,7 +481,7 @@ impl App {
         row.state = ApplicationState::Withdrawn;
         row.closed_at = Some(now);
         let txn = self.store.write_txn().await?;
-        if !self.store.save_record_application(&txn, &row, now).await? {
+        if !self.store.save_record_application(&txn, &mut row, now).await? {
             return Err(state_moved());
         }
         self.store.append_record_timeline(&txn, row.id, "withdrawn", &format!("申请已撤回，已付 ¥{} 原路退回", paid.to_yuan_string()), "患者", now).await?;
@@ -493,9 +493,8 @@ impl App {
         if back.0 > 0 {
             let no_ = self.request_refund(&order_no, domain::billing::PerChannel { insurance: Fen(0), self_pay: back }, "病历复印申请撤回", actor).await?;
             row.refund_no = Some(no_);
-            row.version += 1;
             row.paid = Fen(0);
-            self.store.save_record_application(self.store.db(), &row, self.now()).await?;
+            self.store.save_record_application(self.store.db(), &mut row, self.now()).await?;
         }
         Ok(())
     }
@@ -549,7 +548,7 @@ pub(crate) async fn fulfil_payment(app: &App, no: &str, order_no: &str) -> Resul
         row.submitted_at = Some(now);
         row.promised_by = Some(now + Duration::days(app.records.settings.promise_days));
         let txn = app.store.write_txn().await.map_err(retry)?;
-        if !app.store.save_record_application(&txn, &row, now).await.map_err(retry)? {
+        if !app.store.save_record_application(&txn, &mut row, now).await.map_err(retry)? {
             return Err(JobError::Retry("record application moved meanwhile".into()));
         }
         let note = format!("已支付 ¥{}，申请已提交病案室审核", row.paid.to_yuan_string());

@@ -113,11 +113,10 @@ impl App {
         row.state = ApplicationState::Approved;
         row.clerk = Some(clerk_name(actor));
         let txn = self.store.write_txn().await?;
-        if !self.store.save_record_application(&txn, &row, now).await? {
+        if !self.store.save_record_application(&txn, &mut row, now).await? {
             return Err(state_moved());
         }
         self.store.append_record_timeline(&txn, row.id, "approved", "审核通过，正在复印", "病案室", now).await?;
-        row.version += 1;
         self.tell(&txn, &row, RECORDS_APPROVED, json!({})).await?;
         self.store.append_audit(&txn, &actor.entry("records.approve", format!("record_application:{no}"), ""), now).await?;
         txn.commit().await.map_err(store::db_err)?;
@@ -145,7 +144,7 @@ impl App {
         row.clerk = Some(clerk_name(actor));
         let said = reasons.iter().map(|r| r.label_zh()).collect::<Vec<_>>().join("；");
         let txn = self.store.write_txn().await?;
-        if !self.store.save_record_application(&txn, &row, now).await? {
+        if !self.store.save_record_application(&txn, &mut row, now).await? {
             return Err(state_moved());
         }
         let text = match &row.reason_note {
@@ -153,7 +152,6 @@ impl App {
             None => format!("退回补正：{said}"),
         };
         self.store.append_record_timeline(&txn, row.id, "returned", &text, "病案室", now).await?;
-        row.version += 1;
         self.tell(&txn, &row, RECORDS_RETURNED, json!({"reasons": said, "note": row.reason_note.clone().unwrap_or_default()})).await?;
         self.store.append_audit(&txn, &actor.entry("records.return", format!("record_application:{no}"), &said), now).await?;
         txn.commit().await.map_err(store::db_err)?;
@@ -201,11 +199,10 @@ impl App {
             TrueUp::Even => (counted.clone(), None),
         };
         let txn = self.store.write_txn().await?;
-        if !self.store.save_record_application(&txn, &row, now).await? {
+        if !self.store.save_record_application(&txn, &mut row, now).await? {
             return Err(state_moved());
         }
         self.store.append_record_timeline(&txn, row.id, "counted", &note, "病案室", now).await?;
-        row.version += 1;
         match extra_order {
             Some((order_no, extra)) => {
                 let payload = json!({"pages": pages, "extra": extra.0, "order_no": order_no, "link": format!("/pay/{order_no}")});
@@ -233,7 +230,7 @@ impl App {
         row.state = ApplicationState::PickedUp;
         row.closed_at = Some(now);
         let txn = self.store.write_txn().await?;
-        if !self.store.save_record_application(&txn, &row, now).await? {
+        if !self.store.save_record_application(&txn, &mut row, now).await? {
             return Err(state_moved());
         }
         self.store.append_record_timeline(&txn, row.id, "picked_up", "已凭取件码领取", "病案室", now).await?;
@@ -252,11 +249,10 @@ impl App {
         row.delivery = Some(Delivery::Pickup);
         let now = self.now();
         let txn = self.store.write_txn().await?;
-        if !self.store.save_record_application(&txn, &row, now).await? {
+        if !self.store.save_record_application(&txn, &mut row, now).await? {
             return Err(state_moved());
         }
         self.store.append_record_timeline(&txn, row.id, "switched", "快递无法寄送，改为到病案室领取", "病案室", now).await?;
-        row.version += 1;
         finish_printing(self, &txn, &mut row).await?;
         self.store.append_audit(&txn, &actor.entry("records.switch_to_pickup", format!("record_application:{no}"), ""), now).await?;
         txn.commit().await.map_err(store::db_err)?;
@@ -307,10 +303,9 @@ impl App {
                 if step.is_delivered() && row.state == ApplicationState::Shipped {
                     row.state = ApplicationState::Delivered;
                     row.closed_at = Some(now);
-                    if !self.store.save_record_application(&txn, &row, now).await? {
+                    if !self.store.save_record_application(&txn, &mut row, now).await? {
                         return Err(state_moved());
                     }
-                    row.version += 1;
                     self.tell(&txn, &row, RECORDS_DELIVERED, json!({"waybill_no": step.waybill_no})).await?;
                 }
             }
@@ -361,13 +356,16 @@ pub(crate) async fn finish_printing<C: sea_orm::ConnectionTrait>(app: &App, conn
     let now = app.now();
     match row.delivery.unwrap_or(Delivery::Pickup) {
         Delivery::Pickup => {
-            let code = records::pickup_code_from(u32::from_be_bytes(crypto::random_bytes::<4>()));
+            let code = loop {
+                if let Some(code) = records::pickup_code_from(u32::from_be_bytes(crypto::random_bytes::<4>())) {
+                    break code;
+                }
+            };
             row.state = ApplicationState::ReadyForPickup;
             row.pickup_code = Some(code.clone());
             if !app.store.save_record_application(conn, row, now).await? {
                 return Err(state_moved());
             }
-            row.version += 1;
             let s = &app.records.settings;
             app.store.append_record_timeline(conn, row.id, "ready", &format!("已复印完成，请凭取件码到{}领取", s.office_place), "病案室", now).await?;
             app.tell(conn, row, RECORDS_READY, json!({"pickup_code": code, "place": s.office_place, "hours": s.office_hours})).await?;
@@ -377,7 +375,6 @@ pub(crate) async fn finish_printing<C: sea_orm::ConnectionTrait>(app: &App, conn
             if !app.store.save_record_application(conn, row, now).await? {
                 return Err(state_moved());
             }
-            row.version += 1;
             app.store.append_record_timeline(conn, row.id, "printed", "已复印完成，等待快递揽收", "病案室", now).await?;
             app.tell(conn, row, RECORDS_PRINTED, json!({})).await?;
             let job = NewJob::new(RECORDS_SHIP, json!({"application_no": row.application_no}), now)
@@ -427,10 +424,9 @@ impl JobHandler for ShipRecordCopy {
             Ok(ShipmentOutcome::Accepted { waybill_no } | ShipmentOutcome::ToBeChecked { waybill_no }) => {
                 row.waybill_no = Some(waybill_no.clone());
                 let txn = app.store.write_txn().await.map_err(retry)?;
-                if !app.store.save_record_application(&txn, &row, now).await.map_err(retry)? {
+                if !app.store.save_record_application(&txn, &mut row, now).await.map_err(retry)? {
                     return Err(JobError::Retry("record application moved meanwhile".into()));
                 }
-                row.version += 1;
                 app.store
                     .append_record_timeline(&txn, row.id, "shipped", &format!("已交顺丰速运寄出，运单号 {waybill_no}"), "病案室", now)
                     .await
@@ -481,7 +477,7 @@ impl App {
             }
             row.purged_at = Some(now);
             let txn = self.store.write_txn().await?;
-            if self.store.save_record_application(&txn, &row, now).await? {
+            if self.store.save_record_application(&txn, &mut row, now).await? {
                 self.store.append_record_timeline(&txn, row.id, "purged", "证件照片已按规定删除", "系统", now).await?;
                 n += 1;
             }

@@ -89,7 +89,7 @@ impl App {
             if row.fix_documents.is_empty() {
                 row.fix_steps.retain(|s| *s != Step::Photos);
             }
-            if !self.store.save_record_application(&txn, &row, now).await? {
+            if !self.store.save_record_application(&txn, &mut row, now).await? {
                 return Err(super::state_moved());
             }
         }
