@@ -720,6 +720,51 @@ impl DraftContent {
     }
 }
 
+/// What the patient would change of an application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Step(Step),
+    Photo(Document),
+}
+
+/// Why a change is not taken now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeRefused {
+    /// A draft whose earlier steps are not all answered.
+    EarlierStepMissing,
+    /// Submitted and not returned, or returned for something else.
+    NotNow,
+}
+
+/// Whether the patient may make `change` now: any reached step (and the photos once that
+/// step is reached) of a draft; of a returned application only what the clerk named (and
+/// the review, to send it back).
+pub fn may_change(
+    state: ApplicationState,
+    content: &DraftContent,
+    fix_steps: &[Step],
+    fix_documents: &[Document],
+    change: Change,
+) -> Result<(), ChangeRefused> {
+    let step = match change {
+        Change::Step(s) => s,
+        Change::Photo(_) => Step::Photos,
+    };
+    match state {
+        ApplicationState::Draft if content.may_open(step) => Ok(()),
+        ApplicationState::Draft => Err(ChangeRefused::EarlierStepMissing),
+        ApplicationState::Returned => {
+            let named = fix_steps.contains(&step)
+                || match change {
+                    Change::Step(s) => s == Step::Review,
+                    Change::Photo(d) => fix_documents.contains(&d),
+                };
+            if named { Ok(()) } else { Err(ChangeRefused::NotNow) }
+        }
+        _ => Err(ChangeRefused::NotNow),
+    }
+}
+
 /// Where an application stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -912,6 +957,34 @@ mod tests {
 
     fn leg(collected: i64, lines: &[(String, Fen)], extra_order: bool, state: ApplicationState, counted: bool) -> Vec<(LedgerKind, i64)> {
         ledger_rows(&RevenueLeg { collected, lines, extra_order, state, counted })
+    }
+
+    #[test]
+    fn a_draft_changes_what_it_reached_and_a_returned_application_only_what_the_clerk_named() {
+        let reached_photos = DraftContent {
+            applicant: Some(Applicant::Patient),
+            encounter: Some("ZY1".into()),
+            purpose: Some(Purpose::SickLeave),
+            sections: vec![Section::DischargeNote],
+            copies: Some(1),
+            ..Default::default()
+        };
+        let fresh = DraftContent::default();
+        let front = Change::Photo(Document::PatientIdFront);
+        assert_eq!(may_change(ApplicationState::Draft, &reached_photos, &[], &[], front), Ok(()));
+        assert_eq!(may_change(ApplicationState::Draft, &fresh, &[], &[], front), Err(ChangeRefused::EarlierStepMissing));
+        assert_eq!(may_change(ApplicationState::Draft, &fresh, &[], &[], Change::Step(Step::Relation)), Ok(()));
+        // Returned for the front photo: that photo and the review, nothing else.
+        let named = [Document::PatientIdFront];
+        assert_eq!(may_change(ApplicationState::Returned, &reached_photos, &[], &named, front), Ok(()));
+        assert_eq!(may_change(ApplicationState::Returned, &reached_photos, &[], &named, Change::Photo(Document::PatientIdBack)), Err(ChangeRefused::NotNow));
+        assert_eq!(may_change(ApplicationState::Returned, &reached_photos, &[], &named, Change::Step(Step::Review)), Ok(()));
+        assert_eq!(may_change(ApplicationState::Returned, &reached_photos, &[], &named, Change::Step(Step::Sections)), Err(ChangeRefused::NotNow));
+        // Returned for the photos step: any photo.
+        assert_eq!(may_change(ApplicationState::Returned, &reached_photos, &[Step::Photos], &[], Change::Photo(Document::PatientIdBack)), Ok(()));
+        for state in [ApplicationState::Submitted, ApplicationState::Approved, ApplicationState::Withdrawn] {
+            assert_eq!(may_change(state, &reached_photos, &[Step::Photos], &named, front), Err(ChangeRefused::NotNow), "{state:?}");
+        }
     }
 
     #[test]

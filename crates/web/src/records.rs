@@ -438,13 +438,7 @@ pub async fn application(
     if let Some(p) = r.promised_by.filter(|_| r.state.is_with_office()) {
         facts.push(("预计完成", local_time(p, TimeStyle::Date)));
     }
-    let continue_step = match r.state {
-        ApplicationState::Draft | ApplicationState::Returned => {
-            let d = st.app.record_draft(auth.account_id, &no).await?;
-            Some(d.next.as_str())
-        }
-        _ => None,
-    };
+    let continue_step = v.continue_step.map(|s| s.as_str());
     let s = st.app.records_settings();
     let page = ApplicationPage {
         hospital: c.hospital,

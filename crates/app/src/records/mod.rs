@@ -135,6 +135,17 @@ pub struct ApplicationView {
     pub lines: Vec<FeeLine>,
     pub office_place: String,
     pub office_hours: String,
+    /// Where the patient carries on, while the application is a draft or returned.
+    pub continue_step: Option<Step>,
+}
+
+/// The step to carry on at: the first unanswered one of a draft, the first named one of a
+/// returned application.
+fn next_step(row: &RecordApplicationRow, content: &DraftContent) -> Step {
+    match row.state {
+        ApplicationState::Returned => next_fix(row, content),
+        _ => content.first_missing(),
+    }
 }
 
 pub(crate) fn state_moved() -> DomainError {
@@ -263,22 +274,17 @@ impl App {
         let (row, patient) = self.own_application(account_id, no).await?;
         let photos = Self::current_photos(self.store.record_photos(row.id).await?);
         let content = content_of(&row, &photos);
-        let next = match row.state {
-            ApplicationState::Returned => next_fix(&row, &content),
-            _ => content.first_missing(),
-        };
+        let next = next_step(&row, &content);
         Ok(DraftView { row, patient, content, photos, next })
     }
 
     /// Whether the patient may change this step of the application now: any reached step of
     /// a draft; only what the clerk named of a returned one.
-    fn editable(view: &DraftView, step: Step) -> Result<(), DomainError> {
-        match view.row.state {
-            ApplicationState::Draft if view.content.may_open(step) => Ok(()),
-            ApplicationState::Draft => Err(incomplete("earlier step missing")),
-            ApplicationState::Returned if view.row.fix_steps.contains(&step) || step == Step::Review => Ok(()),
-            _ => Err(state_moved()),
-        }
+    fn editable(view: &DraftView, change: records::Change) -> Result<(), DomainError> {
+        records::may_change(view.row.state, &view.content, &view.row.fix_steps, &view.row.fix_documents, change).map_err(|why| match why {
+            records::ChangeRefused::EarlierStepMissing => incomplete("earlier step missing"),
+            records::ChangeRefused::NotNow => state_moved(),
+        })
     }
 
     /// The archived stays and visits of the application's patient (from the HIS), audited:
@@ -301,7 +307,7 @@ impl App {
             StepInput::Copies(_) => Step::Copies,
             StepInput::Delivery(..) => Step::Delivery,
         };
-        Self::editable(&view, step)?;
+        Self::editable(&view, records::Change::Step(step))?;
         let mut row = view.row.clone();
         match input {
             StepInput::Relation(a) => row.applicant = Some(a),
@@ -454,8 +460,9 @@ impl App {
         if row.pickup_code.is_some() || row.address.is_some() {
             self.store.audit(&actor.entry("records.view", format!("record_application:{no}"), row.state.as_str()), self.now()).await?;
         }
+        let continue_step = matches!(row.state, ApplicationState::Draft | ApplicationState::Returned).then(|| next_step(&row, &content_of(&row, &photos)));
         let s = &self.records.settings;
-        Ok(ApplicationView { row, patient, photos, timeline, lines, office_place: s.office_place.clone(), office_hours: s.office_hours.clone() })
+        Ok(ApplicationView { row, patient, photos, timeline, lines, office_place: s.office_place.clone(), office_hours: s.office_hours.clone(), continue_step })
     }
 
     /// Withdraws an application nothing has been printed for: everything paid goes back.

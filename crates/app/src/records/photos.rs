@@ -26,12 +26,7 @@ impl App {
         if !applicant.required_documents().contains(&document) {
             return Err(DomainError::new(ErrorCode::ValidationFailed, "document not asked of this applicant"));
         }
-        match view.row.state {
-            ApplicationState::Draft if view.content.may_open(Step::Photos) => Ok(()),
-            ApplicationState::Returned if view.row.fix_documents.contains(&document) || view.row.fix_steps.contains(&Step::Photos) => Ok(()),
-            ApplicationState::Draft => Err(DomainError::new(ErrorCode::RecordStepIncomplete, "earlier step missing")),
-            _ => Err(super::state_moved()),
-        }
+        Self::editable(view, domain::records::Change::Photo(document))
     }
 
     /// The camera page asks for a token before each shot: 128 random bits, of which only a
