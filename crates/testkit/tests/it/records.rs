@@ -496,3 +496,103 @@ on_both_backends! {
         assert!(r.status() == 303 && testkit::location(r.headers()).starts_with("/staff/login"));
     }
 }
+
+on_both_backends! {
+    async fn a_relative_and_a_guardian_are_asked_for_their_proofs_a_new_fee_table_spares_earlier_applications_and_an_unserved_address_is_handed_over_at_the_counter(backend) {
+        let (t, clock) = TestApp::spawn_at(backend, chrono::Utc::now()).await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let patient = t.add_demo_patient(&cookie, "张伟", "self").await;
+        let his_id = t.store.patient_by_id(patient).await.unwrap().unwrap().his_patient_id;
+        let start = || async {
+            testkit::location(post(&t, &cookie, "/records", &[("patient_id", patient.to_string())]).await.headers())
+                .strip_prefix("/records/").unwrap().strip_suffix("/step/relation").unwrap().to_owned()
+        };
+        let stay = t.his_port.record_encounters(&his_id).await.unwrap().into_iter().find(|e| e.inpatient).unwrap().encounter_id;
+        let mut upto_photos = |no: String, relation: &'static str| {
+            let (t, cookie, stay) = (&t, cookie.clone(), stay.clone());
+            async move {
+                step(t, &cookie, &no, "relation", &[("choice", relation.into())]).await;
+                step(t, &cookie, &no, "encounter", &[("choice", stay)]).await;
+                step(t, &cookie, &no, "purpose", &[("choice", "legal".into())]).await;
+                step(t, &cookie, &no, "sections", &[("section", "discharge_note".into())]).await;
+                step(t, &cookie, &no, "copies", &[("copies", "1".into())]).await;
+                no
+            }
+        };
+        // A deceased patient's relative: the death certificate and the proof of kinship, no
+        // patient ID card; nothing is past the photos until both are taken.
+        let kin = upto_photos(start().await, "next_of_kin").await;
+        let page = get(&t, &cookie, &format!("/records/{kin}/step/photos")).await.text().await.unwrap();
+        assert!(page.contains("患者死亡证明") && page.contains("与患者的亲属关系证明") && !page.contains("data-document=\"patient_id_front\""), "{page}");
+        assert_eq!(token_status(&t, &cookie, &kin, "patient_id_front").await, 422, "not asked of a relative");
+        for d in ["applicant_id_front", "applicant_id_back", "death_certificate"] {
+            shoot(&t, &cookie, &kin, d).await;
+        }
+        assert!(step(&t, &cookie, &kin, "delivery", &[("delivery", "pickup".into())]).await.contains("error=RECORD_STEP_INCOMPLETE"));
+        shoot(&t, &cookie, &kin, "relationship").await;
+        assert_eq!(step(&t, &cookie, &kin, "delivery", &[("delivery", "pickup".into())]).await, format!("/records/{kin}/step/review"));
+        // A parent of a minor: the guardianship proof besides both ID cards.
+        let guardian = upto_photos(start().await, "guardian").await;
+        let page = get(&t, &cookie, &format!("/records/{guardian}/step/photos")).await.text().await.unwrap();
+        assert!(page.contains("监护关系证明") && page.contains("data-document=\"patient_id_front\"") && page.contains("data-document=\"applicant_id_front\""), "{page}");
+
+        // The relative pays under today's table (¥0.50 a page).
+        let order = testkit::location(post(&t, &cookie, &format!("/records/{kin}/submit"), &[]).await.headers()).strip_prefix("/pay/").unwrap().to_owned();
+        pay(&t, &order).await;
+        let paid = t.store.record_application(&kin).await.unwrap().paid;
+        // The administrator publishes ¥1.00 a page from tomorrow: asked first, then saved.
+        let admin = t.staff_sign_in("admin").await;
+        let tomorrow = (t.app.today() + chrono::Duration::days(1)).to_string();
+        let form = [("per_page", "1.00".to_owned()), ("certification", "0".into()), ("postage", "20.00".into()), ("effective_date", tomorrow), ("note", "物价调整".into())];
+        let page = post(&t, &admin, "/staff/records/fees", &form).await.text().await.unwrap();
+        assert!(page.contains("name=\"confirmed\"") && page.contains("¥1.00"), "{page}");
+        let mut confirmed = form.to_vec();
+        confirmed.push(("confirmed", "1".into()));
+        assert_eq!(testkit::location(post(&t, &admin, "/staff/records/fees", &confirmed).await.headers()), "/staff/records/fees?done=1");
+        let page = get(&t, &admin, "/staff/records/fees").await.text().await.unwrap();
+        assert!(page.contains("物价调整"), "{page}");
+        // A records clerk may not publish prices.
+        let clerk = t.staff_sign_in("records01").await;
+        let r = post(&t, &clerk, "/staff/records/fees", &confirmed).await;
+        assert_ne!(r.status(), 200);
+        assert_ne!(testkit::location(r.headers()), "/staff/records/fees?done=1");
+        // Tomorrow: a new application is estimated at the new price …
+        clock.advance(chrono::Duration::days(1));
+        let clerk = t.staff_sign_in("records01").await;
+        let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
+        let (_, express_order) = paid_application(&t, &cookie, patient, &his_id, &[("delivery", "express".to_owned()), ("name", "张伟".into()),
+            ("mobile", "13800138000".into()), ("province", "广东省".into()), ("city", "深圳市".into()), ("county", "南山区".into()), ("detail", "不可收派村1号".into())]).await;
+        let express = t.store.record_application_of_order(&express_order).await.unwrap().unwrap();
+        assert_eq!(express.paid, domain::Fen(4 * 100 + 2_000), "4 pages at ¥1.00 and postage");
+        // … while the relative's, counted now at its estimated pages, owes and gets nothing back.
+        let row = t.store.record_application(&kin).await.unwrap();
+        office(&t, &clerk, &kin, "approve", &[version(&row)]).await;
+        let row = t.store.record_application(&kin).await.unwrap();
+        let pages = row.estimated_pages.unwrap().to_string();
+        assert!(office(&t, &clerk, &kin, "pages", &[version(&row), ("pages", pages)]).await.ends_with("done=even"));
+        let row = t.store.record_application(&kin).await.unwrap();
+        assert_eq!((row.state, row.paid, row.due), (ApplicationState::ReadyForPickup, paid, Some(paid)), "charged by the table it was submitted under");
+
+        // The courier does not serve the address: the timeline says so, the clerk hands it over.
+        let row = t.store.record_application(&express.application_no).await.unwrap();
+        office(&t, &clerk, &row.application_no, "approve", &[version(&row)]).await;
+        let row = t.store.record_application(&express.application_no).await.unwrap();
+        office(&t, &clerk, &row.application_no, "pages", &[version(&row), ("pages", "4".into())]).await;
+        t.drain_jobs().await;
+        let row = t.store.record_application(&express.application_no).await.unwrap();
+        assert_eq!((row.state, row.waybill_no.as_deref()), (ApplicationState::Shipped, None));
+        let page = get(&t, &cookie, &format!("/records/{}", row.application_no)).await.text().await.unwrap();
+        assert!(page.contains("快递无法寄送到该地址"), "{page}");
+        let to = office(&t, &clerk, &row.application_no, "switch", &[version(&row)]).await;
+        assert!(to.ends_with("done=switched"), "{to}");
+        let row = t.store.record_application(&express.application_no).await.unwrap();
+        assert_eq!((row.state, row.delivery), (ApplicationState::ReadyForPickup, Some(domain::records::Delivery::Pickup)));
+        assert!(row.pickup_code.is_some());
+        t.drain_jobs().await;
+        assert!(scenes(&t, patient).await.contains(&"records.ready".to_owned()));
+    }
+}
+
+async fn token_status(t: &TestApp, cookie: &str, no: &str, document: &str) -> u16 {
+    post(t, cookie, &format!("/records/{no}/capture-token"), &[("document", document.to_owned())]).await.status().as_u16()
+}
