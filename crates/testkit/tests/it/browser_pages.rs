@@ -97,6 +97,15 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     t.app.answer_admission_booking(&admission, confirm, &crawl, "crawl").await.unwrap();
     let pages: Vec<String> =
         pages.into_iter().chain([format!("/inpatient/admission?patient={zhang_id}"), format!("/inpatient/admission/{admission}")]).collect();
+    // A record-copy application by an agent sent by courier, every step answered and both
+    // ID cards taken: the list, each step's page and the application.
+    let record = record_application_to_review(&t, zhang_account, zhang_id, &zhang_his).await;
+    let pages: Vec<String> = pages
+        .into_iter()
+        .chain(std::iter::once("/records".to_owned()))
+        .chain(["relation", "encounter", "purpose", "sections", "copies", "photos", "delivery", "review"].iter().map(|s| format!("/records/{record}/step/{s}")))
+        .chain(std::iter::once(format!("/records/{record}")))
+        .collect();
     let exam = serde_json::json!({"exam_name": "腹部超声", "scheduled_at": "明天 08:30", "place": "门诊楼2层B超室", "precautions": "检查前8小时禁食", "destination": ""});
     assert!(t.emit_event("exam.precautions", "crawl:exam", zhang_id, exam).await);
     assert!(t.emit_event("hospital.notice", "crawl:notice", zhang_id, serde_json::json!({"title": "门诊通知", "body": "请按时就诊"})).await);
@@ -265,4 +274,39 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     assert!(past.is_empty(), "deadlines already past when shown: {past:#?}");
     assert!(bookable_past.is_empty(), "past slots offered for booking at 19:36: {bookable_past:#?}");
     assert_eq!(violations, 0, "the browser reported Content-Security-Policy violations (see the test log for which pages)");
+}
+
+/// A record-copy application brought to its review page through the use cases, as the
+/// phone would: an agent, a stay, two sections, two copies, the photos, an express address.
+async fn record_application_to_review(t: &TestApp, account: i64, patient: i64, his_patient_id: &str) -> String {
+    use app::records::StepInput;
+    use domain::records::{Address, Applicant, Delivery, Purpose, Section};
+    let actor = app::Actor::patient_account(account, "crawl");
+    let no = t.app.start_record_application(account, patient, &actor).await.unwrap();
+    let stay = t.his_port.record_encounters(his_patient_id).await.unwrap().into_iter().find(|e| e.inpatient).expect("an archived stay").encounter_id;
+    let address = Address {
+        name: "王芳".into(),
+        mobile: "13800138000".into(),
+        province: "广东省".into(),
+        city: "深圳市".into(),
+        county: "南山区".into(),
+        detail: "科技园科苑路15号创新大厦A座1201室".into(),
+    };
+    for step in [
+        StepInput::Relation(Applicant::Agent),
+        StepInput::Encounter(stay),
+        StepInput::Purpose(Purpose::CommercialInsurance),
+        StepInput::Sections(vec![Section::DischargeNote, Section::FrontSheet]),
+        StepInput::Copies(2),
+    ] {
+        t.app.save_record_step(account, &no, step, &actor).await.unwrap();
+    }
+    let mut jpeg = Vec::new();
+    uploads::id_card::synthetic_frame().write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    for d in ["patient_id_front", "patient_id_back", "applicant_id_front", "applicant_id_back", "authorisation"] {
+        let token = t.app.mint_capture_token(account, &no, d).await.unwrap();
+        t.app.upload_record_photo(account, &no, d, &token, jpeg.clone(), &actor).await.unwrap();
+    }
+    t.app.save_record_step(account, &no, StepInput::Delivery(Delivery::Express, Some(address)), &actor).await.unwrap();
+    no
 }
