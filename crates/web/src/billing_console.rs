@@ -324,6 +324,46 @@ pub(crate) fn day_range(today: chrono::NaiveDate, from: &str, to: &str) -> (chro
     }
 }
 
+/// A report's export, when the query asked for one (`format=csv|xlsx`).
+pub(crate) struct Export<'a> {
+    pub format: &'a str,
+    /// What the audit calls the report (`ledger`, `records_ledger`).
+    pub kind: &'static str,
+    pub name: String,
+    pub rows: usize,
+}
+
+impl Export<'_> {
+    /// The file, once its leaving the system is audited; `None` when no export was asked for.
+    pub async fn send(
+        self,
+        st: &WebState,
+        actor: &Actor,
+        csv: impl FnOnce() -> Result<Vec<u8>, domain::DomainError>,
+        xlsx: impl FnOnce() -> Result<Vec<u8>, domain::DomainError>,
+    ) -> Result<Option<Response>, AppError> {
+        let (content_type, ext) = match self.format {
+            "csv" => (CSV, "csv"),
+            "xlsx" => (XLSX, "xlsx"),
+            _ => return Ok(None),
+        };
+        st.app.audit_export(&format!("{}:{}", self.kind, self.name), self.rows, actor).await?;
+        let body = if ext == "csv" { csv()? } else { xlsx()? };
+        Ok(Some(download(body, content_type, &format!("{}.{ext}", self.name))))
+    }
+}
+
+/// What a report page says of a range it could not show.
+pub(crate) fn range_error(bad_dates: bool, refused: bool) -> Option<&'static str> {
+    if bad_dates {
+        Some("日期格式应为 2026-11-25")
+    } else if refused {
+        Some("查询范围需在 92 天以内，且起始日期不晚于截止日期")
+    } else {
+        None
+    }
+}
+
 /// A report file's name: `prefix-YYYYMMDD-YYYYMMDD` over the local days of [from, to).
 pub(crate) fn report_name(prefix: &str, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> String {
     format!("{prefix}-{}-{}", domain::clock::to_local(from).format("%Y%m%d"), domain::clock::to_local(to - chrono::Duration::seconds(1)).format("%Y%m%d"))
@@ -406,28 +446,13 @@ pub async fn ledger(
         Err(e) if e.code == ErrorCode::ValidationFailed => None,
         Err(e) => return Err(e.into()),
     };
-    let actor = Actor::staff(p.id, &cid.0);
     if let Some(r) = report.as_ref().filter(|_| !bad_dates) {
-        let name = report_name("ledger", from, to);
-        match q.format.as_str() {
-            "csv" => {
-                st.app.audit_export(&format!("ledger:{name}"), r.lines.len(), &actor).await?;
-                return Ok(download(ledger_csv(r)?, CSV, &format!("{name}.csv")));
-            }
-            "xlsx" => {
-                st.app.audit_export(&format!("ledger:{name}"), r.lines.len(), &actor).await?;
-                return Ok(download(ledger_xlsx(r)?, XLSX, &format!("{name}.xlsx")));
-            }
-            _ => {}
+        let export = Export { format: &q.format, kind: "ledger", name: report_name("ledger", from, to), rows: r.lines.len() };
+        if let Some(file) = export.send(&st, &Actor::staff(p.id, &cid.0), || ledger_csv(r), || ledger_xlsx(r)).await? {
+            return Ok(file);
         }
     }
-    let error = if bad_dates {
-        Some("日期格式应为 2026-11-25")
-    } else if report.is_none() {
-        Some("查询范围需在 92 天以内，且起始日期不晚于截止日期")
-    } else {
-        None
-    };
+    let error = range_error(bad_dates, report.is_none());
     let r = report.unwrap_or_default();
     const SHOW: usize = 500;
     let page = LedgerPage {

@@ -530,7 +530,7 @@ pub async fn ledger(
     Extension(cid): Extension<CorrelationId>,
     Query(q): Query<LedgerQuery>,
 ) -> Result<Response, AppError> {
-    use crate::billing_console::{CSV, XLSX, day_range, download, report_name};
+    use crate::billing_console::{Export, day_range, range_error, report_name};
     use app::records::ledger::{RecordsLedgerFilter, channel_label_zh, records_ledger_csv, records_ledger_xlsx};
     use domain::records::LedgerKind;
     let (from, to, bad_dates) = day_range(st.app.today(), &q.from, &q.to);
@@ -548,27 +548,12 @@ pub async fn ledger(
         Err(e) => return Err(e.into()),
     };
     if let Some(r) = report.as_ref().filter(|_| !bad_dates) {
-        let name = report_name("records-ledger", from, to);
-        let actor = Actor::staff(p.id, &cid.0);
-        match q.format.as_str() {
-            "csv" => {
-                st.app.audit_export(&format!("records_ledger:{name}"), r.rows.len(), &actor).await?;
-                return Ok(download(records_ledger_csv(r)?, CSV, &format!("{name}.csv")));
-            }
-            "xlsx" => {
-                st.app.audit_export(&format!("records_ledger:{name}"), r.rows.len(), &actor).await?;
-                return Ok(download(records_ledger_xlsx(r)?, XLSX, &format!("{name}.xlsx")));
-            }
-            _ => {}
+        let export = Export { format: &q.format, kind: "records_ledger", name: report_name("records-ledger", from, to), rows: r.rows.len() };
+        if let Some(file) = export.send(&st, &Actor::staff(p.id, &cid.0), || records_ledger_csv(r), || records_ledger_xlsx(r)).await? {
+            return Ok(file);
         }
     }
-    let error = if bad_dates {
-        Some("日期格式应为 2026-11-25")
-    } else if report.is_none() {
-        Some("查询范围需在 92 天以内，且起始日期不晚于截止日期")
-    } else {
-        None
-    };
+    let error = range_error(bad_dates, report.is_none());
     let r = report.unwrap_or_default();
     const SHOW: usize = 500;
     let rows = r
