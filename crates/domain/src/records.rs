@@ -169,10 +169,13 @@ pub enum Section {
     NursingNotes,
     /// 知情同意书
     Consents,
+    /// 门诊病历 (a visit's record: complaint, findings, diagnosis, prescription)
+    OutpatientNote,
 }
 
 impl Section {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
+        Self::OutpatientNote,
         Self::FrontSheet,
         Self::AdmissionNote,
         Self::DischargeNote,
@@ -201,6 +204,7 @@ impl Section {
             Self::TemperatureChart => "temperature_chart",
             Self::NursingNotes => "nursing_notes",
             Self::Consents => "consents",
+            Self::OutpatientNote => "outpatient_note",
         }
     }
 
@@ -222,13 +226,29 @@ impl Section {
             Self::TemperatureChart => "体温单",
             Self::NursingNotes => "护理记录",
             Self::Consents => "知情同意书",
+            Self::OutpatientNote => "门诊病历",
         }
+    }
+
+    /// Whether a stay's record (`inpatient`) or a visit's holds this section: a visit's is
+    /// the 门诊病历 with its reports and consents; a stay's everything else.
+    pub fn belongs_to(self, inpatient: bool) -> bool {
+        match self {
+            Self::OutpatientNote => !inpatient,
+            Self::LabReports | Self::ImagingReports | Self::Pathology | Self::Consents => true,
+            _ => inpatient,
+        }
+    }
+
+    /// The sections of a stay's record or a visit's, in the order the page lists them.
+    pub fn of_encounter(inpatient: bool) -> Vec<Self> {
+        Self::ALL.into_iter().filter(|s| s.belongs_to(inpatient)).collect()
     }
 
     /// Pages a section usually runs to for one stay [I]: the estimate only.
     pub fn usual_pages(self) -> u32 {
         match self {
-            Self::FrontSheet | Self::DischargeNote | Self::OperationNote | Self::AnaesthesiaNote | Self::Pathology => 2,
+            Self::FrontSheet | Self::DischargeNote | Self::OperationNote | Self::AnaesthesiaNote | Self::Pathology | Self::OutpatientNote => 2,
             Self::AdmissionNote => 3,
             Self::Orders | Self::LabReports | Self::ImagingReports | Self::NursingNotes => 5,
             Self::TemperatureChart => 2,
@@ -284,15 +304,38 @@ impl Purpose {
         }
     }
 
-    /// The sections this purpose usually needs [I] (a hint: the patient chooses).
-    pub fn suggested_sections(self) -> &'static [Section] {
+    /// The sections this purpose usually needs from a stay's record or a visit's [I] (a hint:
+    /// the patient chooses). A visit's always starts from its 门诊病历.
+    pub fn suggested_for(self, inpatient: bool) -> Vec<Section> {
+        let mut out: Vec<Section> = self.suggested_sections().iter().copied().filter(|s| s.belongs_to(inpatient)).collect();
+        if !inpatient && !out.contains(&Section::OutpatientNote) {
+            out.insert(0, Section::OutpatientNote);
+        }
+        out
+    }
+
+    /// The sections this purpose usually needs from a stay [I].
+    fn suggested_sections(self) -> &'static [Section] {
         use Section::*;
         match self {
             Self::InsuranceClaim => &[FrontSheet, DischargeNote, Orders, LabReports, ImagingReports],
             Self::CommercialInsurance => &[FrontSheet, AdmissionNote, DischargeNote, OperationNote, Pathology, LabReports, ImagingReports],
             Self::SickLeave => &[DischargeNote],
             Self::Transfer => &[AdmissionNote, DischargeNote, OperationNote, LabReports, ImagingReports, Pathology],
-            Self::Legal => &Section::ALL,
+            Self::Legal => &[
+                FrontSheet,
+                AdmissionNote,
+                DischargeNote,
+                OperationNote,
+                AnaesthesiaNote,
+                Orders,
+                LabReports,
+                ImagingReports,
+                Pathology,
+                TemperatureChart,
+                NursingNotes,
+                Consents,
+            ],
             Self::Other => &[FrontSheet, DischargeNote],
         }
     }
@@ -984,6 +1027,21 @@ mod tests {
         assert_eq!(may_change(ApplicationState::Returned, &reached_photos, &[Step::Photos], &[], Change::Photo(Document::PatientIdBack)), Ok(()));
         for state in [ApplicationState::Submitted, ApplicationState::Approved, ApplicationState::Withdrawn] {
             assert_eq!(may_change(state, &reached_photos, &[Step::Photos], &named, front), Err(ChangeRefused::NotNow), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_visit_offers_its_own_record_and_a_stay_its_own() {
+        let visit = Section::of_encounter(false);
+        assert!(visit.contains(&Section::OutpatientNote) && visit.contains(&Section::LabReports));
+        assert!(!visit.contains(&Section::DischargeNote) && !visit.contains(&Section::OperationNote) && !visit.contains(&Section::FrontSheet));
+        let stay = Section::of_encounter(true);
+        assert!(!stay.contains(&Section::OutpatientNote) && stay.contains(&Section::DischargeNote));
+        assert_eq!(visit.len() + stay.len(), Section::ALL.len() + 4, "reports, pathology and consents belong to both");
+        for p in Purpose::ALL {
+            assert!(p.suggested_for(false).iter().all(|s| s.belongs_to(false)), "{p:?}");
+            assert_eq!(p.suggested_for(false)[0], Section::OutpatientNote, "{p:?}");
+            assert!(!p.suggested_for(true).is_empty() && p.suggested_for(true).iter().all(|s| s.belongs_to(true)), "{p:?}");
         }
     }
 

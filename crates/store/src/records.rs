@@ -27,6 +27,8 @@ pub struct RecordApplicationRow {
     pub applicant: Option<Applicant>,
     pub encounter_id: Option<String>,
     pub encounter_label: Option<String>,
+    /// A stay (住院) or a visit (门诊); `None` before the encounter is chosen.
+    pub encounter_inpatient: Option<bool>,
     pub mr_no: Option<String>,
     pub purpose: Option<Purpose>,
     pub sections: Vec<Section>,
@@ -163,6 +165,7 @@ impl Store {
             his_patient_id: m.his_patient_id,
             encounter_id: m.encounter_id,
             encounter_label: m.encounter_label,
+            encounter_inpatient: m.encounter_inpatient,
             mr_no: m.mr_no,
             reason_note: m.reason_note,
             fee_version: m.fee_version,
@@ -267,6 +270,7 @@ impl Store {
             .col_expr(ra::Column::Applicant, Expr::value(a.applicant.map(|x| x.as_str())))
             .col_expr(ra::Column::EncounterId, Expr::value(a.encounter_id.clone()))
             .col_expr(ra::Column::EncounterLabel, Expr::value(a.encounter_label.clone()))
+            .col_expr(ra::Column::EncounterInpatient, Expr::value(a.encounter_inpatient))
             .col_expr(ra::Column::MrNo, Expr::value(a.mr_no.clone()))
             .col_expr(ra::Column::Purpose, Expr::value(a.purpose.map(|x| x.as_str())))
             .col_expr(ra::Column::Sections, Expr::value(join(&a.sections, Section::as_str)))

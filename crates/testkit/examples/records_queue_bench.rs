@@ -72,6 +72,7 @@ async fn seed(t: &TestApp, patient_id: i64, account_id: i64, his_patient_id: &st
                 applicant: Some(if i % 4 == 0 { Applicant::Agent } else { Applicant::Patient }),
                 encounter_id: Some(format!("ZY{i:06}")),
                 encounter_label: Some("2026-10-08 入院 心血管内科（住院 9 天）".into()),
+                encounter_inpatient: Some(true),
                 mr_no: Some(format!("{:08}", 1_000 + i)),
                 purpose: Some(purposes[i as usize % purposes.len()]),
                 sections: vec![Section::DischargeNote, Section::FrontSheet],

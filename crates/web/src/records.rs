@@ -188,12 +188,13 @@ pub async fn step_page(
             page.choices = Purpose::ALL.iter().map(|p| (p.as_str().to_owned(), p.label_zh().to_owned(), String::new(), row.purpose == Some(*p))).collect();
         }
         Step::Sections => {
-            let suggested = row.purpose.map(|p| p.suggested_sections().to_vec()).unwrap_or_default();
+            let stay = app::records::is_stay(row);
+            let suggested = row.purpose.map(|p| p.suggested_for(stay)).unwrap_or_default();
             page.hint = row
                 .purpose
                 .map(|p| format!("「{}」通常需要：{}", p.label_zh(), suggested.iter().map(|s| s.label_zh()).collect::<Vec<_>>().join("、")))
                 .unwrap_or_default();
-            page.choices = Section::ALL
+            page.choices = Section::of_encounter(stay)
                 .iter()
                 .map(|s| (s.as_str().to_owned(), s.label_zh().to_owned(), format!("约{}页", s.usual_pages()), row.sections.contains(s)))
                 .collect();

@@ -148,6 +148,12 @@ fn next_step(row: &RecordApplicationRow, content: &DraftContent) -> Step {
     }
 }
 
+/// Whether the application's encounter is a stay (one made before the kind was kept, or
+/// not chosen yet, counts as one: every section stays on offer).
+pub fn is_stay(row: &RecordApplicationRow) -> bool {
+    row.encounter_inpatient.unwrap_or(true)
+}
+
 pub(crate) fn state_moved() -> DomainError {
     DomainError::new(ErrorCode::RecordApplicationState, "record application moved meanwhile")
 }
@@ -322,19 +328,22 @@ impl App {
                 row.encounter_label = Some(e.label());
                 row.mr_no = Some(e.mr_no);
                 row.encounter_id = Some(e.encounter_id);
+                row.encounter_inpatient = Some(e.inpatient);
+                // A stay's sections do not exist in a visit's record, nor the other way round.
+                row.sections.retain(|s| s.belongs_to(e.inpatient));
             }
             StepInput::Purpose(p) => {
                 // A first choice of purpose starts the sections from what it usually needs.
                 if row.sections.is_empty() {
-                    row.sections = p.suggested_sections().to_vec();
+                    row.sections = p.suggested_for(is_stay(&row));
                 }
                 row.purpose = Some(p);
             }
             StepInput::Sections(mut s) => {
                 s.sort();
                 s.dedup();
-                if s.is_empty() {
-                    return Err(DomainError::new(ErrorCode::ValidationFailed, "no section"));
+                if s.is_empty() || !s.iter().all(|x| x.belongs_to(is_stay(&row))) {
+                    return Err(DomainError::new(ErrorCode::ValidationFailed, "sections"));
                 }
                 row.sections = s;
             }

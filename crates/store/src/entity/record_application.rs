@@ -15,6 +15,8 @@ pub struct Model {
     pub applicant: Option<String>,
     pub encounter_id: Option<String>,
     pub encounter_label: Option<String>,
+    /// A stay (true) or a visit (false); NULL before the encounter is chosen (m0015).
+    pub encounter_inpatient: Option<bool>,
     pub mr_no: Option<String>,
     pub purpose: Option<String>,
     pub sections: String,

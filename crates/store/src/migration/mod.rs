@@ -16,6 +16,7 @@ mod m0011_discharge;
 mod m0012_invoices;
 mod m0013_admission_booking;
 mod m0014_records;
+mod m0015_record_encounter_kind;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_invoices::Migration),
             Box::new(m0013_admission_booking::Migration),
             Box::new(m0014_records::Migration),
+            Box::new(m0015_record_encounter_kind::Migration),
         ]
     }
 }

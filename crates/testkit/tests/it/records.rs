@@ -312,6 +312,11 @@ on_both_backends! {
         let visit = t.his_port.record_encounters(&his_id).await.unwrap().into_iter().find(|e| !e.inpatient).unwrap();
         step(&t, &cookie, &no, "encounter", &[("choice", visit.encounter_id)]).await;
         step(&t, &cookie, &no, "purpose", &[("choice", "other".into())]).await;
+        // A visit's record has no discharge note: the page offers the 门诊病历 instead, and a
+        // stay's section is refused.
+        let page = get(&t, &cookie, &format!("/records/{no}/step/sections")).await.text().await.unwrap();
+        assert!(page.contains("value=\"outpatient_note\" checked") && !page.contains("value=\"discharge_note\""), "{page}");
+        assert!(step(&t, &cookie, &no, "sections", &[("section", "discharge_note".into())]).await.contains("error=VALIDATION_FAILED"));
         step(&t, &cookie, &no, "sections", &[("section", "lab_reports".into())]).await;
         step(&t, &cookie, &no, "copies", &[("copies", "1".into())]).await;
         shoot(&t, &cookie, &no, "patient_id_front").await;
