@@ -513,7 +513,7 @@ on_both_backends! {
                 .strip_prefix("/records/").unwrap().strip_suffix("/step/relation").unwrap().to_owned()
         };
         let stay = t.his_port.record_encounters(&his_id).await.unwrap().into_iter().find(|e| e.inpatient).unwrap().encounter_id;
-        let mut upto_photos = |no: String, relation: &'static str| {
+        let upto_photos = |no: String, relation: &'static str| {
             let (t, cookie, stay) = (&t, cookie.clone(), stay.clone());
             async move {
                 step(t, &cookie, &no, "relation", &[("choice", relation.into())]).await;
