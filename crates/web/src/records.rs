@@ -178,9 +178,14 @@ pub async fn step_page(
             let list = st.app.record_encounter_choices(auth.account_id, &no, &actor(&auth, &cid)).await?;
             page.choices = list
                 .into_iter()
-                .map(|e| {
+                .map(|c| {
+                    let e = c.encounter;
                     let chosen = row.encounter_id.as_deref() == Some(e.encounter_id.as_str());
-                    (e.encounter_id.clone(), e.label(), format!("病案号 {}", e.mr_no), chosen)
+                    let note = match c.open_application {
+                        Some(other) => format!("病案号 {} · 已有办理中的申请 {other}，可再次申请", e.mr_no),
+                        None => format!("病案号 {}", e.mr_no),
+                    };
+                    (e.encounter_id.clone(), e.label(), note, chosen)
                 })
                 .collect();
         }

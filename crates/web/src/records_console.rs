@@ -137,6 +137,8 @@ struct CasePage {
     phase: &'static str,
     facts: Vec<(&'static str, String)>,
     identity: Vec<(&'static str, String)>,
+    /// Other open applications for the same stay or visit: (number, state).
+    same_encounter: Vec<(String, &'static str)>,
     /// (id, label, flags)
     photos: Vec<(i64, &'static str, String)>,
     fee_lines: Vec<(&'static str, String, String)>,
@@ -200,6 +202,7 @@ pub async fn case(
         phase: r.state.as_str(),
         facts,
         identity,
+        same_encounter: v.same_encounter.iter().map(|(n, st)| (n.clone(), st.label_zh())).collect(),
         photos: v.photos.iter().filter(|_| r.purged_at.is_none()).map(|ph| (ph.id, ph.document.label_zh(), flags_zh(&ph.flags))).collect(),
         fee_lines: v.lines.iter().map(|l| (l.kind.label_zh(), l.basis.clone(), yuan(l.amount))).collect(),
         paid: yuan(r.paid),

@@ -116,6 +116,12 @@ pub enum StepInput {
     Delivery(Delivery, Option<Address>),
 }
 
+/// An archived stay or visit to choose, and the application already open for it, if any.
+pub struct EncounterChoice {
+    pub encounter: RecordEncounter,
+    pub open_application: Option<String>,
+}
+
 /// The review page: the fees line by line from the table in force.
 pub struct ReviewView {
     pub draft: DraftView,
@@ -295,11 +301,31 @@ impl App {
 
     /// The archived stays and visits of the application's patient (from the HIS), audited:
     /// their diagnoses are health data.
-    pub async fn record_encounter_choices(&self, account_id: i64, no: &str, actor: &Actor) -> Result<Vec<RecordEncounter>, DomainError> {
+    pub async fn record_encounter_choices(&self, account_id: i64, no: &str, actor: &Actor) -> Result<Vec<EncounterChoice>, DomainError> {
         let (row, p) = self.own_application(account_id, no).await?;
         let list = self.his.record_encounters(&row.his_patient_id).await?;
+        let others = self.open_applications_beside(&row).await?;
         self.store.audit(&actor.entry("records.encounters_view", format!("patient:{}", p.id), &format!("{} 条", list.len())), self.now()).await?;
-        Ok(list)
+        Ok(list
+            .into_iter()
+            .map(|encounter| {
+                let open_application =
+                    others.iter().find(|o| o.encounter_id.as_deref() == Some(encounter.encounter_id.as_str())).map(|o| o.application_no.clone());
+                EncounterChoice { encounter, open_application }
+            })
+            .collect())
+    }
+
+    /// The patient's other applications still with the office (submitted and not closed):
+    /// a second one for the same stay is allowed, and shown to the patient and the clerk.
+    pub(crate) async fn open_applications_beside(&self, row: &RecordApplicationRow) -> Result<Vec<RecordApplicationRow>, DomainError> {
+        Ok(self
+            .store
+            .record_applications_of(&[row.patient_id], 200)
+            .await?
+            .into_iter()
+            .filter(|o| o.id != row.id && o.state != ApplicationState::Draft && !o.state.is_closed())
+            .collect())
     }
 
     /// Saves one step the moment it is entered; returns the step to go to next.

@@ -49,6 +49,8 @@ pub struct CaseView {
     pub table: Option<FeeTable>,
     /// The estimate as paid.
     pub lines: Vec<FeeLine>,
+    /// Other open applications for the same stay or visit: (number, state).
+    pub same_encounter: Vec<(String, ApplicationState)>,
 }
 
 fn clerk_name(actor: &Actor) -> String {
@@ -84,8 +86,15 @@ impl App {
             (Some(t), Some(p)) => lines_for(t, &row, p).unwrap_or_default(),
             _ => vec![],
         };
+        let same_encounter = self
+            .open_applications_beside(&row)
+            .await?
+            .into_iter()
+            .filter(|o| o.encounter_id.is_some() && o.encounter_id == row.encounter_id)
+            .map(|o| (o.application_no, o.state))
+            .collect();
         self.store.audit(&actor.entry("records.case_view", format!("record_application:{no}"), row.state.as_str()), self.now()).await?;
-        Ok(CaseView { row, identity, photos, timeline, table, lines })
+        Ok(CaseView { row, identity, photos, timeline, table, lines, same_encounter })
     }
 
     /// A photo for the clerk: the original (unmasked) or the shown copy; each view audited.

@@ -439,6 +439,15 @@ on_both_backends! {
         pay(&t, &t.store.record_application(&a).await.unwrap().extra_order_no.unwrap()).await;
         // B: ¥2.00 + postage ¥20.00 by courier, 3 printed: ¥0.50 back.
         let (b, _) = paid_application(&t, &cookie, patient, &his_id, &express).await;
+        // A second application for the same stay is allowed, and shown: to the clerk on the case …
+        let case = get(&t, &staff, &format!("/staff/records/{b}")).await.text().await.unwrap();
+        assert!(case.contains("id=\"same-encounter\"") && case.contains(&a), "{case}");
+        // … and to the patient choosing the stay for a third.
+        let draft = testkit::location(post(&t, &cookie, "/records", &[("patient_id", patient.to_string())]).await.headers())
+            .strip_prefix("/records/").unwrap().strip_suffix("/step/relation").unwrap().to_owned();
+        step(&t, &cookie, &draft, "relation", &[("choice", "patient".into())]).await;
+        let page = get(&t, &cookie, &format!("/records/{draft}/step/encounter")).await.text().await.unwrap();
+        assert!(page.contains(&format!("已有办理中的申请 {a}")) || page.contains(&format!("已有办理中的申请 {b}")), "{page}");
         let row = t.store.record_application(&b).await.unwrap();
         office(&t, &staff, &b, "approve", &[version(&row)]).await;
         let row = t.store.record_application(&b).await.unwrap();
