@@ -44,6 +44,21 @@ pub fn data_keys(s: &Settings) -> Result<DataKeys> {
     })
 }
 
+/// The database alone, for tools that read what needs no key (the audit chain is plain
+/// hashes): only `database.*` is checked, and the store gets throwaway keys it never uses,
+/// so an auditor needs no field key, HIS or WeChat settings. Nothing is migrated.
+pub async fn open_store_without_keys(s: &Settings) -> Result<Store> {
+    s.validate_database()?;
+    let throwaway = DataKeys {
+        cipher: FieldCipher::new(FieldCipherAlgorithm::Aes256Gcm, 1, crypto::random_bytes::<32>().to_vec())
+            .map_err(|e| anyhow::anyhow!("throwaway key: {e}"))?,
+        hasher: KeyedHasher::new(crypto::random_bytes::<32>().to_vec()).map_err(|e| anyhow::anyhow!("throwaway key: {e}"))?,
+    };
+    let mut cfg = StoreConfig::new(s.database.url.clone());
+    cfg.max_connections = s.database.max_connections.min(2);
+    Store::connect(&cfg, throwaway).await.map_err(|e| anyhow::anyhow!("database ({}): {}", settings::mask_db_password(&s.database.url), e.detail))
+}
+
 pub async fn open_store(s: &Settings) -> Result<Store> {
     let mut cfg = StoreConfig::new(s.database.url.clone());
     cfg.max_connections = s.database.max_connections;

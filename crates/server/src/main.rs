@@ -168,8 +168,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Audit { cmd: AuditCmd::Verify } => {
-            settings.validate(false)?;
-            let store = server::open_store(&settings).await?;
+            // An auditor has the database and nothing else: no field key, no HIS.
+            let store = server::open_store_without_keys(&settings).await?;
             match store.verify_audit_chain().await.map_err(|e| anyhow::anyhow!(e.detail))? {
                 store::audit::ChainVerdict::Intact { rows } => {
                     println!("audit chain intact: {rows} rows");

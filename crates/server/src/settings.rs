@@ -648,6 +648,18 @@ impl Settings {
 
     /// Checks every value that can be checked without connecting anywhere. `demo`
     /// relaxes what demo mode fills in itself (keys, outside systems).
+    /// The database settings alone (what `audit verify` needs).
+    pub fn validate_database(&self) -> Result<()> {
+        let u = &self.database.url;
+        if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+            return Err(anyhow!("invalid setting `database.url`: must start with sqlite: or postgres://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(anyhow!("invalid setting `database.max_connections`: at least 1"));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self, demo: bool) -> Result<()> {
         let bad = |key: &str, why: &str| Err(anyhow!("invalid setting `{key}`: {why}"));
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
