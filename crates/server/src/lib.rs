@@ -2,6 +2,7 @@
 //! in demo mode, the simulators. `main.rs` is the CLI over this; the test kit uses the
 //! same assembly so tests run the real thing.
 
+pub mod audit_checkpoints;
 pub mod demo;
 pub mod settings;
 
@@ -341,7 +342,18 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
 /// Serves until `shutdown` resolves, then drains: stop accepting, finish in-flight
 /// requests, let running jobs finish (bounded), close the database.
 pub async fn serve(node: Node, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
-    let Node { store, router, pool, sims, .. } = node;
+    let Node { store, router, pool, sims, settings, .. } = node;
+    // Signed checkpoints of the audit chain's head (S11): every few minutes while serving,
+    // and once more at a clean stop.
+    let audit = &settings.audit;
+    let checkpoints = if audit.checkpoint_minutes > 0 {
+        let file = std::path::PathBuf::from(&audit.checkpoint_file);
+        let signer = Arc::new(audit_checkpoints::signer(audit.signing_key.expose(), &file)?);
+        let task = audit_checkpoints::spawn_periodic(store.clone(), file.clone(), signer.clone(), audit.checkpoint_minutes);
+        Some((task, file, signer))
+    } else {
+        None
+    };
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
@@ -349,6 +361,12 @@ pub async fn serve(node: Node, listener: tokio::net::TcpListener, shutdown: impl
     tracing::info!("http server stopped; draining workers");
     if let Some(p) = pool {
         p.shutdown(Duration::from_secs(10)).await;
+    }
+    if let Some((task, file, signer)) = checkpoints {
+        task.abort();
+        if let Err(e) = audit_checkpoints::checkpoint_if_moved(&store, &file, &signer, &mut None).await {
+            tracing::error!(error = %e, "audit checkpoint at stop failed");
+        }
     }
     drop(sims);
     store.close().await;

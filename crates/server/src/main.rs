@@ -75,8 +75,12 @@ enum AdminCmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Recompute the hash chain; exit 1 if any row was edited, removed or reordered.
+    /// Recompute the hash chain and compare its end with the last signed checkpoint; exit 1
+    /// if any row was edited, removed, reordered or cut from the end.
     Verify,
+    /// Sign the chain's head and append it to `audit.checkpoint_file` (run it from cron,
+    /// e.g. every 10 minutes, on a host whose files the database's users cannot write).
+    Checkpoint,
 }
 
 fn main() {
@@ -170,13 +174,41 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Audit { cmd: AuditCmd::Verify } => {
             // An auditor has the database and nothing else: no field key, no HIS.
             let store = server::open_store_without_keys(&settings).await?;
-            match store.verify_audit_chain().await.map_err(|e| anyhow::anyhow!(e.detail))? {
-                store::audit::ChainVerdict::Intact { rows } => {
-                    println!("audit chain intact: {rows} rows");
-                    Ok(())
-                }
+            let rows = match store.verify_audit_chain().await.map_err(|e| anyhow::anyhow!(e.detail))? {
+                store::audit::ChainVerdict::Intact { rows } => rows,
                 store::audit::ChainVerdict::Broken { seq, reason } => bail!("audit chain BROKEN at row {seq}: {reason}"),
+            };
+            let file = std::path::Path::new(&settings.audit.checkpoint_file);
+            match server::audit_checkpoints::last_verified(file)? {
+                None => println!("audit chain intact: {rows} rows (no checkpoints at {}: rows cut from the end cannot be seen)", file.display()),
+                Some((c, n)) => {
+                    if store.audit_hash_at(c.seq).await.map_err(|e| anyhow::anyhow!(e.detail))?.as_deref() != Some(c.hash.as_str()) {
+                        bail!(
+                            "audit chain BROKEN at its end: the checkpoint of {} names row {}, which the chain no longer holds as signed (rows cut from the end)",
+                            c.at,
+                            c.seq
+                        );
+                    }
+                    println!(
+                        "audit chain intact: {rows} rows; agrees with the last of {n} signed checkpoints (row {} at {}, key {})",
+                        c.seq,
+                        c.at,
+                        server::audit_checkpoints::fingerprint(&c.key)
+                    );
+                }
             }
+            Ok(())
+        }
+        Cmd::Audit { cmd: AuditCmd::Checkpoint } => {
+            let store = server::open_store_without_keys(&settings).await?;
+            let file = std::path::Path::new(&settings.audit.checkpoint_file);
+            let signer = server::audit_checkpoints::signer(settings.audit.signing_key.expose(), file)?;
+            let Some(c) = server::audit_checkpoints::checkpoint_if_moved(&store, file, &signer, &mut None).await? else {
+                println!("the audit chain is empty: nothing to checkpoint");
+                return Ok(());
+            };
+            println!("checkpoint: row {} at {} → {} (key {})", c.seq, c.at, file.display(), server::audit_checkpoints::fingerprint(&c.key));
+            Ok(())
         }
         Cmd::PrintConfig => {
             print!("{}", settings.masked_toml()?);

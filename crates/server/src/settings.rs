@@ -28,6 +28,7 @@ pub struct Settings {
     pub navigation: Navigation,
     pub reports: ReportsSettings,
     pub files: Files,
+    pub audit: AuditSettings,
     pub workers: Workers,
     pub log: Log,
     pub demo: Demo,
@@ -353,6 +354,23 @@ pub struct ReportsSettings {
     pub resample_place: String,
 }
 
+/// Signed checkpoints of the audit chain's head (S11), kept outside the database so that
+/// rows cut from the chain's end are found: `carebridge audit checkpoint` appends one,
+/// `carebridge audit verify` compares the chain with the last.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// One JSON line per checkpoint; put it where the database's users cannot write.
+    pub checkpoint_file: String,
+    /// A running node takes a checkpoint this often when the chain moved (and at a clean
+    /// stop); 0 leaves it to `carebridge audit checkpoint` from cron.
+    pub checkpoint_minutes: u64,
+    /// The SM2 key checkpoints are signed with (Base64 of 32 bytes). Empty: a key is made
+    /// on first use and kept beside the file (`<file>.key`, mode 0600) — give a real
+    /// deployment its own from the secret store.
+    pub signing_key: Secret,
+}
+
 /// The file store: `local` (a directory) or `s3` (an S3-compatible object store).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -573,6 +591,11 @@ page_width_px = 1080
 poll_minutes = 5
 lab_closes = "16:30"
 resample_place = "门诊楼1层检验科B区3号窗口"
+
+[audit]
+checkpoint_file = "data/audit-checkpoints.log"
+checkpoint_minutes = 10
+signing_key = ""
 
 [files]
 backend = "local"

@@ -61,6 +61,18 @@ impl Store {
     }
 
     /// Walks the whole chain in pages and recomputes every hash.
+    /// The chain's last row: (seq, hash), `None` while it is empty.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>, DomainError> {
+        let m = audit_log::Entity::find().order_by_desc(audit_log::Column::Seq).one(&self.db).await.map_err(db_err)?;
+        Ok(m.map(|m| (m.seq, m.hash)))
+    }
+
+    /// The hash of row `seq`, `None` if there is no such row.
+    pub async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>, DomainError> {
+        let m = audit_log::Entity::find().filter(audit_log::Column::Seq.eq(seq)).one(&self.db).await.map_err(db_err)?;
+        Ok(m.map(|m| m.hash))
+    }
+
     pub async fn verify_audit_chain(&self) -> Result<ChainVerdict, DomainError> {
         let mut prev = GENESIS.to_owned();
         let mut after = 0i64;

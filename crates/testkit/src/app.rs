@@ -60,6 +60,7 @@ impl TestApp {
         s.database.max_connections = 8;
         s.demo.data_dir = data_dir.display().to_string();
         s.files.dir = data_dir.join("files").display().to_string();
+        s.audit.checkpoint_file = data_dir.join("audit-checkpoints.log").display().to_string();
         s.demo.his_port = 0;
         s.demo.wechat_port = 0;
         s.demo.realname_port = 0;

@@ -94,6 +94,36 @@ fn admin_create_then_audit_verify_detects_an_edit() {
     let out = verify(&dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 1 rows"));
+    let sql = |statement: &str| {
+        let status = Command::new("python3")
+            .args(["-c", &format!("import sqlite3; c=sqlite3.connect('{}/cb.db'); c.execute(\"{statement}\"); c.commit()", dir.display())])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // A second account, then a signed checkpoint of the head (row 2), kept in a file.
+    let mut cmd = Command::new(BIN);
+    cmd.args(["admin", "create", "--username", "second.admin", "--display-name", "信息科"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    keys(&mut cmd, &dir);
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"Very-Strong-Pass-2\n").unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let out = Command::new(BIN)
+        .args(["audit", "checkpoint"])
+        .current_dir(&dir)
+        .env("CAREBRIDGE__DATABASE__URL", format!("sqlite://{}/cb.db?mode=rw", dir.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("checkpoint: row 2"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = verify(&dir);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("agrees with the last of 1 signed checkpoints (row 2"), "{}", String::from_utf8_lossy(&out.stdout));
+    // Someone deletes the last row: the shorter chain is still a valid chain, but the
+    // checkpoint names a row it no longer holds.
+    sql("delete from audit_log where seq = 2");
+    let out = verify(&dir);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rows cut from the end"), "{}", String::from_utf8_lossy(&out.stderr));
     // Someone edits the audit row in place: verify notices.
     let status = Command::new("python3")
         .args(["-c", &format!("import sqlite3; c=sqlite3.connect('{}/cb.db'); c.execute(\"update audit_log set reason='edited'\"); c.commit()", dir.display())])
@@ -225,6 +255,13 @@ async fn demo_run_logs_contain_no_personal_data() {
     let logs = std::fs::read_to_string(dir.join("server.log")).unwrap();
     assert!(logs.contains("patient added") && logs.contains("correlation_id"), "logs were written: {}", &logs[..logs.len().min(2000)]);
     assert!(logs.contains("stopped cleanly"), "graceful shutdown logged");
+    // A clean stop leaves a signed checkpoint of the audit chain's head, and the auditor's
+    // verify (database settings only: the demo's defaults) agrees with it.
+    let checkpoints = std::fs::read_to_string(dir.join("data/audit-checkpoints.log")).expect("a checkpoint at the stop");
+    assert_eq!(checkpoints.lines().count(), 1, "{checkpoints}");
+    let out = Command::new(BIN).args(["audit", "verify"]).current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("agrees with the last of 1 signed checkpoints"), "{}", String::from_utf8_lossy(&out.stdout));
     for (what, needle) in [
         ("ID number", me.id_card_no.as_str()),
         ("mobile", me.mobile.as_str()),
