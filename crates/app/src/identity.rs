@@ -84,6 +84,15 @@ impl App {
         Ok(())
     }
 
+    /// S6 for health records: a report's file or a record copy's photos are opened only
+    /// within a while of signing in (longer than for money; the round trip is as silent).
+    pub fn require_recent_sign_in_to_read(&self, authenticated_at: chrono::DateTime<chrono::Utc>) -> Result<(), DomainError> {
+        if self.now() - authenticated_at > self.policies.patient_fresh_read {
+            return Err(DomainError::new(ErrorCode::ReauthToRead, "sign-in older than the sensitive-read window"));
+        }
+        Ok(())
+    }
+
     pub async fn logout(&self, token: &str) -> Result<(), DomainError> {
         self.store.delete_session(token).await
     }

@@ -44,6 +44,11 @@ pub struct Policies {
     pub first_payment_query_after: chrono::Duration,
     /// How recent a patient's sign-in must be to start a payment (S6).
     pub patient_fresh_auth: chrono::Duration,
+    /// How recent a sign-in must be to open a report's file or a record copy's photos.
+    pub patient_fresh_read: chrono::Duration,
+    /// A bank notification whose accounting date is further than this from today is
+    /// refused as stale (S7).
+    pub bank_notify_window_days: i64,
     /// How often a patient's result page may make us ask the bank and the centre about
     /// one order (the page polls every two seconds; thousands may poll at once).
     pub payment_status_check_every: std::time::Duration,
@@ -91,6 +96,8 @@ impl Default for Policies {
             order_close_after: chrono::Duration::minutes(15),
             first_payment_query_after: chrono::Duration::seconds(60),
             patient_fresh_auth: chrono::Duration::minutes(10),
+            patient_fresh_read: chrono::Duration::minutes(30),
+            bank_notify_window_days: 2,
             payment_status_check_every: std::time::Duration::from_secs(3),
             hospital_code: String::new(),
             cancel_before_start: chrono::Duration::minutes(30),

@@ -80,6 +80,7 @@ error_codes! {
     InsuranceRefundWhole => ("INSURANCE_REFUND_WHOLE", 422, "医保部分只能整笔退回"),
     StepUpRequired => ("STEP_UP_REQUIRED", 401, "请输入当前的动态验证码以确认此操作"),
     ReauthRequired => ("REAUTH_REQUIRED", 401, "为保障资金安全，请重新验证身份后继续"),
+    ReauthToRead => ("REAUTH_TO_READ", 401, "为保护您的健康信息，请重新验证身份后查看"),
     IdempotencyKeyReused => ("IDEMPOTENCY_KEY_REUSED", 422, "请求编号已用于另一笔不同的请求"),
     IdempotencyInProgress => ("IDEMPOTENCY_IN_PROGRESS", 409, "相同的请求正在处理中，请稍候"),
     // Everything else
@@ -107,6 +108,7 @@ error_codes! {
     SignatureInvalid => ("SIGNATURE_INVALID", 401, "签名校验失败"),
     NonceReplayed => ("NONCE_REPLAYED", 401, "请求已处理过（随机串重复），请勿重放"),
     TimestampSkewed => ("TIMESTAMP_SKEWED", 401, "请求时间与服务器相差过大，请校准时间后重试"),
+    MerchantMismatch => ("MERCHANT_MISMATCH", 422, "商户信息与本院不符"),
     // Reports (RPT-1/2)
     LabOrderUnknown => ("LAB_ORDER_UNKNOWN", 404, "未找到该检验检查申请单"),
     ReportNotFound => ("REPORT_NOT_FOUND", 404, "未找到该报告，或报告尚未发布"),

@@ -549,6 +549,9 @@ pub struct BankNotification {
     /// Identifies this notification: the bank gives no event id, so it is derived from
     /// the verified content (the same notification delivered twice has the same id).
     pub event_id: String,
+    /// The bank's accounting date of the payment, when the notification carries one
+    /// (CCB's `ACCDATE`): the only time in it, so the freshness window is checked on it.
+    pub accounting_date: Option<chrono::NaiveDate>,
 }
 
 /// The province's medical e-invoice platform (财政电子票据; 博思 in Shenzhen's hospitals).

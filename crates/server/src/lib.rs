@@ -252,6 +252,17 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         timeout: Duration::from_millis(s.realname.timeout_ms),
     }));
     let policies = Policies {
+        patient_session: store::session::SessionPolicy {
+            idle: chrono::Duration::minutes(s.sessions.patient_idle_minutes),
+            absolute: chrono::Duration::hours(s.sessions.patient_absolute_hours),
+        },
+        staff_session: store::session::SessionPolicy {
+            idle: chrono::Duration::minutes(s.sessions.staff_idle_minutes),
+            absolute: chrono::Duration::hours(s.sessions.staff_absolute_hours),
+        },
+        patient_fresh_auth: chrono::Duration::minutes(s.sessions.patient_fresh_auth_minutes),
+        patient_fresh_read: chrono::Duration::minutes(s.sessions.patient_fresh_read_minutes),
+        bank_notify_window_days: s.ccb.notify_window_days,
         order_close_after: chrono::Duration::minutes(s.payment.close_after_minutes),
         first_payment_query_after: chrono::Duration::seconds(s.payment.first_query_after_secs),
         hospital_code: s.nhsa.org_codg.clone(),

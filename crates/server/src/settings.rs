@@ -17,6 +17,7 @@ pub struct Settings {
     pub ccb: Ccb,
     pub nhsa: Nhsa,
     pub payment: Payment,
+    pub sessions: Sessions,
     pub registration: Registration,
     pub admission: Admission,
     pub inpatient: InpatientSettings,
@@ -110,6 +111,10 @@ pub struct Ccb {
     pub bank_public_key: String,
     /// `md5` (MD5withRSA, widely reported) or `sha256`: the notification signature digest [I].
     pub notify_digest: String,
+    /// A notification whose accounting date (ACCDATE) lies more than this many days from
+    /// today is refused as stale (S7). The bank's retry period is not published [I]; two
+    /// days covers a notification retried over a night and a weekend's accounting date.
+    pub notify_window_days: i64,
     pub timeout_ms: u64,
 }
 
@@ -152,6 +157,23 @@ pub struct Payment {
     pub close_after_minutes: i64,
     /// Seconds after creation of the first query to the bank, should no notification arrive (P5).
     pub first_query_after_secs: i64,
+}
+
+/// How long sign-ins last (S2) and how fresh one must be for money and records (S6).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sessions {
+    /// A patient's session dies after this many minutes without a request (≤ 30, S2)…
+    pub patient_idle_minutes: i64,
+    /// …and this many hours after sign-in, however active.
+    pub patient_absolute_hours: i64,
+    pub staff_idle_minutes: i64,
+    pub staff_absolute_hours: i64,
+    /// A payment, a 退号 refund, a report file or a record copy needs a sign-in at most
+    /// this many minutes old; an older one signs in again first (S6).
+    pub patient_fresh_auth_minutes: i64,
+    /// A report's file or a record copy's photos need a sign-in at most this old.
+    pub patient_fresh_read_minutes: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -469,6 +491,7 @@ user_id = ""
 password = ""
 bank_public_key = ""
 notify_digest = "md5"
+notify_window_days = 2
 timeout_ms = 5000
 
 [nhsa]
@@ -492,6 +515,14 @@ timeout_ms = 8000
 [payment]
 close_after_minutes = 15
 first_query_after_secs = 60
+
+[sessions]
+patient_idle_minutes = 30
+patient_absolute_hours = 168
+staff_idle_minutes = 15
+staff_absolute_hours = 10
+patient_fresh_auth_minutes = 10
+patient_fresh_read_minutes = 30
 
 [registration]
 cancel_before_minutes = 30
@@ -697,6 +728,25 @@ impl Settings {
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return bad("server.max_body_bytes", "between 1024 and 67108864");
+        }
+        let se = &self.sessions;
+        if !(1..=30).contains(&se.patient_idle_minutes) {
+            return bad("sessions.patient_idle_minutes", "between 1 and 30 (S2)");
+        }
+        if !(1..=30).contains(&se.staff_idle_minutes) {
+            return bad("sessions.staff_idle_minutes", "between 1 and 30 (S2)");
+        }
+        if se.patient_absolute_hours < 1 || se.staff_absolute_hours < 1 {
+            return bad("sessions.*_absolute_hours", "at least 1");
+        }
+        if !(1..=60).contains(&se.patient_fresh_auth_minutes) {
+            return bad("sessions.patient_fresh_auth_minutes", "between 1 and 60");
+        }
+        if !(1..=24 * 60).contains(&se.patient_fresh_read_minutes) {
+            return bad("sessions.patient_fresh_read_minutes", "between 1 and 1440");
+        }
+        if !(0..=30).contains(&self.ccb.notify_window_days) {
+            return bad("ccb.notify_window_days", "between 0 and 30");
         }
         let a = &self.admission;
         if a.his_max_in_flight == 0 || a.his_max_in_flight > 10_000 || a.max_waiting == 0 || !(1..=60_000).contains(&a.max_wait_ms) {

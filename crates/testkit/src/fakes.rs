@@ -132,7 +132,7 @@ impl BankPort for FakeBank {
         if !crypto::constant_time_eq(sign.as_bytes(), bank_sign(&order_id, amount, paid).as_bytes()) {
             return Err(DomainError::new(ErrorCode::BadRequest, "bad signature"));
         }
-        Ok(BankNotification { event_id: sign, order_id, amount, paid })
+        Ok(BankNotification { event_id: sign, order_id, amount, paid, accounting_date: None })
     }
 }
 

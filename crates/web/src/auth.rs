@@ -102,6 +102,51 @@ impl FromRequestParts<WebState> for PatientAuth {
     }
 }
 
+/// A patient whose sign-in is recent enough to move money (S6): a 退号 that refunds, a
+/// card binding. An older sign-in is sent through WeChat sign-in again (silent inside
+/// WeChat) and back to the page the step belongs to; the API answers 401
+/// `REAUTH_REQUIRED`.
+pub struct FreshPatientAuth(pub PatientAuth);
+
+/// A patient whose sign-in is recent enough to open health records (S6): a report's file
+/// or pages, a record copy's photos; otherwise as [`FreshPatientAuth`] (`REAUTH_TO_READ`).
+pub struct ReadingPatientAuth(pub PatientAuth);
+
+async fn recent_patient(parts: &mut Parts, st: &WebState, read: bool) -> Result<PatientAuth, AuthRejection> {
+    let auth = <PatientAuth as FromRequestParts<WebState>>::from_request_parts(parts, st).await?;
+    let check = if read { st.app.require_recent_sign_in_to_read(auth.authenticated_at) } else { st.app.require_fresh_auth(auth.authenticated_at) };
+    match check {
+        Ok(()) => Ok(auth),
+        Err(e) if wants_page(parts) => {
+            // A form's action cannot be opened again with GET: back to its page.
+            let back = if parts.method == axum::http::Method::GET {
+                path_and_query(parts)
+            } else {
+                parts.uri.path().rsplit_once('/').map(|(page, _)| page).filter(|p| !p.is_empty()).unwrap_or("/").to_owned()
+            };
+            tracing::info!(code = e.code.code(), "sign-in too old for this step: signing in again");
+            Err(AuthRejection::Redirect(format!("/wx/login?next={}", url_encode(&back))))
+        }
+        Err(e) => Err(AuthRejection::Error(e.into())),
+    }
+}
+
+impl FromRequestParts<WebState> for FreshPatientAuth {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, st: &WebState) -> Result<Self, Self::Rejection> {
+        recent_patient(parts, st, false).await.map(Self)
+    }
+}
+
+impl FromRequestParts<WebState> for ReadingPatientAuth {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, st: &WebState) -> Result<Self, Self::Rejection> {
+        recent_patient(parts, st, true).await.map(Self)
+    }
+}
+
 impl OptionalFromRequestParts<WebState> for PatientAuth {
     type Rejection = AppError;
 

@@ -1,7 +1,7 @@
 //! The visiting card (就诊卡, OTH-2/OTH-3): its stored value, and recharging it
 //! (就诊卡充值), which opens an order paid on the ordinary pay page.
 use crate::WebState;
-use crate::auth::PatientAuth;
+use crate::auth::{FreshPatientAuth, PatientAuth};
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::pages::Chrome;
@@ -92,7 +92,7 @@ pub struct BindForm {
 /// Binds a plastic visiting card the patient already holds instead of the virtual one.
 pub async fn bind(
     State(st): State<WebState>,
-    auth: PatientAuth,
+    FreshPatientAuth(auth): FreshPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Form(f): Form<BindForm>,
 ) -> Result<Response, AppError> {

@@ -4,7 +4,7 @@
 //! capture token the page asks for), the review with its itemised fees, and the
 //! application's page with its timeline, pickup code or waybill.
 use crate::WebState;
-use crate::auth::PatientAuth;
+use crate::auth::{PatientAuth, ReadingPatientAuth};
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::pages::Chrome;
@@ -354,7 +354,7 @@ pub async fn upload_photo(
 /// A photo as the patient sees it (masked, stamped).
 pub async fn photo(
     State(st): State<WebState>,
-    auth: PatientAuth,
+    ReadingPatientAuth(auth): ReadingPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path((no, id)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
@@ -411,7 +411,7 @@ struct ApplicationPage {
 pub async fn application(
     State(st): State<WebState>,
     headers: HeaderMap,
-    auth: PatientAuth,
+    ReadingPatientAuth(auth): ReadingPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
     Query(q): Query<MessageQuery>,

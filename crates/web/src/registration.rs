@@ -1,6 +1,6 @@
 //! Booking pages and API (挂号): a session's slots → submit → pay → my bookings, cancel.
 use crate::WebState;
-use crate::auth::PatientAuth;
+use crate::auth::{FreshPatientAuth, PatientAuth};
 use crate::billing::InsuranceNotice;
 use crate::confirm::Confirmation;
 use crate::error::{AppError, ErrorBody};
@@ -346,7 +346,7 @@ pub async fn check_in(
 pub async fn cancel(
     State(st): State<WebState>,
     headers: HeaderMap,
-    auth: PatientAuth,
+    FreshPatientAuth(auth): FreshPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
     body: axum::body::Bytes,
@@ -663,12 +663,13 @@ pub async fn api_check_in(
 }
 
 /// Cancels: before payment the place is released; after, 退号 and a refund to the original
-/// channels. Too close to the visit: `BOOKING_NOT_CANCELLABLE`.
+/// channels. Too close to the visit: `BOOKING_NOT_CANCELLABLE`. A sign-in older than
+/// `sessions.patient_fresh_auth_minutes`: 401 `REAUTH_REQUIRED` (S6).
 #[utoipa::path(post, path = "/api/v1/me/registrations/{booking_no}/cancel", tag = "booking", params(("booking_no" = String, Path, description = "Booking number")),
-    responses((status = 200, body = BookingDto), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = BookingDto), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn api_cancel(
     State(st): State<WebState>,
-    auth: PatientAuth,
+    FreshPatientAuth(auth): FreshPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {

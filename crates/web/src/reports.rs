@@ -3,7 +3,7 @@
 //! itself (saved to the phone in one tap), the public verification page behind the
 //! QR code, the lab console, and the LIS's event endpoint.
 use crate::WebState;
-use crate::auth::PatientAuth;
+use crate::auth::{PatientAuth, ReadingPatientAuth};
 use crate::error::AppError;
 use crate::middleware::CorrelationId;
 use crate::pages::Chrome;
@@ -180,7 +180,7 @@ struct DetailPage {
 pub async fn detail(
     State(st): State<WebState>,
     headers: HeaderMap,
-    auth: PatientAuth,
+    ReadingPatientAuth(auth): ReadingPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path(no): Path<String>,
 ) -> Result<Response, AppError> {
@@ -242,7 +242,7 @@ async fn serve_file(
 
 pub async fn file(
     State(st): State<WebState>,
-    auth: PatientAuth,
+    ReadingPatientAuth(auth): ReadingPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path((no, file_no)): Path<(String, String)>,
     Query(q): Query<FileQuery>,
@@ -252,7 +252,7 @@ pub async fn file(
 
 pub async fn page(
     State(st): State<WebState>,
-    auth: PatientAuth,
+    ReadingPatientAuth(auth): ReadingPatientAuth,
     Extension(cid): Extension<CorrelationId>,
     Path((no, file_no, n)): Path<(String, String, u32)>,
 ) -> Result<Response, AppError> {

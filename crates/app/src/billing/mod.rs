@@ -326,6 +326,11 @@ impl App {
     /// is stored raw (unique per notification) before anything else (P12).
     pub async fn handle_ccb_notification(&self, pairs: &[(String, String)], raw: &str) -> Result<NotificationOutcome, DomainError> {
         let n = self.bank()?.verify_notification(pairs)?;
+        if let Some(d) = n.accounting_date
+            && (self.today() - d).num_days().abs() > self.policies.bank_notify_window_days
+        {
+            return Err(DomainError::new(ErrorCode::TimestampSkewed, format!("ccb notification accounting date {d} outside the window")));
+        }
         let amount = n.amount;
         let (order, _) = self.store.order(&n.order_id).await?;
         if amount != order.due(Channel::SelfPay) {

@@ -231,10 +231,23 @@ impl BankPort for CcbClient {
             NotifyError::BadAmount => DomainError::new(ErrorCode::AmountMismatch, "ccb notification amount"),
             e => DomainError::new(ErrorCode::BadRequest, format!("ccb notification: {e}")),
         })?;
+        // Signed by the bank, but for this hospital's counter? The notification names the
+        // POS and branch (and, in some deployments, the merchant [I]); any other is refused.
+        let merchant = pairs.iter().find(|(k, _)| k == "MERCHANTID").map(|(_, v)| v.as_str());
+        if n.pos_id != self.cfg.pos_id || n.branch_id != self.cfg.branch_id || merchant.is_some_and(|m| m != self.cfg.merchant_id) {
+            return Err(DomainError::new(ErrorCode::MerchantMismatch, "ccb notification for another merchant, POS or branch"));
+        }
         let amount = n.amount().map_err(|_| DomainError::new(ErrorCode::AmountMismatch, "ccb notification amount"))?;
+        let accounting_date = match n.acc_date.as_deref().filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => Some(
+                chrono::NaiveDate::parse_from_str(d, "%Y%m%d")
+                    .map_err(|_| DomainError::new(ErrorCode::BadRequest, "ccb notification ACCDATE is not YYYYMMDD"))?,
+            ),
+        };
         // The bank gives no event id: the verified content identifies a notification.
         let event_id = crypto::sm3::hex_digest(n.verify_string().as_bytes());
-        Ok(BankNotification { paid: n.says_paid(), order_id: n.order_id, amount, event_id })
+        Ok(BankNotification { paid: n.says_paid(), order_id: n.order_id, amount, event_id, accounting_date })
     }
 }
 

@@ -160,6 +160,9 @@ pub struct HisState {
     hospital: DemoHospital,
     patients: Vec<Patient>,
     locks: Vec<Lock>,
+    /// How many times each operation was called (answered or refused): a test proves
+    /// the platform wrote something once (`reg_confirm`, `charge_commit`) with it.
+    pub op_calls: HashMap<String, u64>,
     bills: HashMap<String, Vec<Bill>>,
     pre_settles: HashMap<String, PreSettle>,
     stays: Vec<inpatient::Stay>,
@@ -278,6 +281,7 @@ impl HisState {
             hospital,
             patients: vec![],
             locks: vec![],
+            op_calls: HashMap::new(),
             bills: HashMap::new(),
             pre_settles: HashMap::new(),
             stays: vec![],
@@ -533,6 +537,7 @@ impl HisState {
 
     /// One operation of the front-end processor: each is a method of `ops` (by area).
     fn dispatch(&mut self, op: &str, data: &Value) -> OpResult {
+        *self.op_calls.entry(op.to_owned()).or_default() += 1;
         self.expire_locks();
         match op {
             "department_list" => self.department_list(data),
