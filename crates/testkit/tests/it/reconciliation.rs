@@ -10,7 +10,7 @@ use chrono::{Duration, TimeZone, Utc};
 use domain::billing::{OrderLine, OrderState, PerChannel, Purpose};
 use domain::{FakeClock, Fen};
 use rand::{Rng, SeedableRng};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use testkit::{TestApp, on_both_backends};
 
@@ -233,5 +233,111 @@ on_both_backends! {
         }
         eprintln!("G10 {backend:?}: {ORDERS} orders, {} lost callbacks, {} duplicated, {} forged, {} late, {} abandoned, {} mixed, {refunds} refunds; run 1 summary {summary}",
             count(Fate::LostCallback), count(Fate::Duplicated), count(Fate::Forged), count(Fate::Late { notified: true }) + count(Fate::Late { notified: false }), count(Fate::Abandoned), count(Fate::Mixed));
+    }
+}
+
+/// The centre's journal line of `order_no` of `kind` (`SETL`/`REFD`), if any.
+fn centre_line(t: &TestApp, order_no: &str, kind: &str) -> Option<usize> {
+    t.nhsa.lock().unwrap().journal.iter().position(|l| l.med_org_ord == order_no && l.kind == kind)
+}
+
+async fn run_items(t: &TestApp, day: chrono::NaiveDate) -> (i64, serde_json::Value, Vec<store::entity::recon_item::Model>) {
+    let run = t.app.reconcile_day(day, &app::Actor::system("test")).await.unwrap();
+    let (r, items) = t.store.recon_run(run).await.unwrap();
+    (run, serde_json::from_str(&r.summary).unwrap(), items)
+}
+
+on_both_backends! {
+    async fn the_centres_3201_and_3202_differences_are_found_classified_and_resolved(backend) {
+        // Issue 20 item 3 (P10, insurance side): a day of mixed insurance + self-pay orders
+        // and a refund reconciles to nothing open; then each kind of difference is put into
+        // the centre's own figures and must be found, classified and resolvable.
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let clock = FakeClock::new(domain::clock::local_midnight_utc(day) + Duration::hours(9));
+        let t = Arc::new(TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |_| {}).await);
+        let mut orders = Vec::new();
+        for i in 0..6 {
+            orders.push(open_and_pay(t.clone(), 100 + i, Fate::Mixed).await);
+        }
+        for no in &orders {
+            for _ in 0..200 {
+                if t.store.order(no).await.unwrap().0.state == OrderState::Paid { break; }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            assert_eq!(t.store.order(no).await.unwrap().0.state, OrderState::Paid, "{no} paid on both channels");
+        }
+        // One order refunded whole: the centre records the reversal (REFD).
+        let (o, _) = t.store.order(&orders[5]).await.unwrap();
+        t.app.request_refund(&orders[5], PerChannel { insurance: o.captured.insurance, self_pay: o.captured.self_pay }, "患者退费", &app::Actor::system("test")).await.unwrap();
+        t.drain_jobs().await;
+        assert!(centre_line(&t, &orders[5], "REFD").is_some(), "the centre recorded the refund");
+
+        // 03:00 the next day: nothing open on a clean day, and the 3201 totals agree.
+        clock.set(domain::clock::local_midnight_utc(day) + Duration::hours(27));
+        let (_, summary, items) = run_items(&t, day).await;
+        assert!(items.iter().all(|i| i.resolution != "open"), "{items:#?}");
+        assert_eq!(summary["total_check"]["agree"], true, "{summary}");
+        assert_eq!(summary["centre_lines"], 6, "{summary}");
+
+        // Differences put into the centre's figures.
+        let clean = t.nhsa.lock().unwrap().journal.clone();
+        let (setl0, setl1, refd5) = (centre_line(&t, &orders[0], "SETL").unwrap(), centre_line(&t, &orders[1], "SETL").unwrap(), centre_line(&t, &orders[5], "REFD").unwrap());
+        {
+            let mut c = t.nhsa.lock().unwrap();
+            // A settlement the centre has and we never made: missing locally.
+            let mut stranger = c.journal[setl0].clone();
+            stranger.med_org_ord = "O20261124STRANGER".into();
+            stranger.pay_ord_id = "PAY-STRANGER".into();
+            // The fund paid more on orders[1] than we recorded: amount mismatch.
+            c.journal[setl1].fund.0 += 100;
+            c.journal.push(stranger);
+            // orders[0]'s settlement never reached the centre: missing at the centre; and
+            // the centre did not record orders[5]'s reversal: status mismatch.
+            let (a, b) = (setl0.max(refd5), setl0.min(refd5));
+            c.journal.remove(a);
+            c.journal.remove(b);
+        }
+        let (run, _, items) = run_items(&t, day).await;
+        let open: BTreeMap<String, String> = items.iter().filter(|i| i.channel == "nhsa" && i.resolution == "open").map(|i| (i.order_no.clone(), i.kind.clone())).collect();
+        let expected: BTreeMap<String, String> = [
+            ("O20261124STRANGER".to_owned(), "missing_locally"),
+            (orders[0].clone(), "missing_remotely"),
+            (orders[1].clone(), "amount_mismatch"),
+            (orders[5].clone(), "status_mismatch"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+        assert_eq!(open, expected, "each injected difference found once and classified");
+        assert!(items.iter().all(|i| i.channel != "ccb" || i.resolution != "open"), "the bank's side still agrees");
+        let amount = items.iter().find(|i| i.order_no == orders[1]).unwrap();
+        assert_eq!(amount.remote_amount - amount.local_amount, 100, "the difference is the injected 1.00 yuan");
+        // Each is resolved by finance with a note, and the resolution is audited.
+        let clerk = app::Actor::system("finance-test");
+        for i in items.iter().filter(|i| i.resolution == "open") {
+            assert_eq!(t.app.resolve_recon_item_of_run(run, i.id, "", &clerk).await.unwrap_err().code, domain::ErrorCode::ValidationFailed, "a note is required");
+            t.app.resolve_recon_item_of_run(run, i.id, &format!("与医保中心核实：{}", i.kind), &clerk).await.unwrap();
+        }
+        let (_, after) = t.store.recon_run(run).await.unwrap();
+        assert!(after.iter().all(|i| i.resolution != "open"), "all resolved");
+        let now = t.app.now();
+        let audited = t.store.audit_by_actor(&clerk.id, now - Duration::days(1), now + Duration::days(1)).await.unwrap();
+        assert_eq!(audited.iter().filter(|a| a.action == "recon.resolve").count(), 4);
+
+        // The centre's split differs but not its detail total (fund up, account down by as
+        // much): only 3201 can see it, and it is a difference too.
+        {
+            let mut c = t.nhsa.lock().unwrap();
+            c.journal = clean;
+            let line = c.journal.iter_mut().find(|l| l.med_org_ord == orders[2] && l.kind == "SETL").unwrap();
+            let shift = line.psn.0.min(100);
+            assert!(shift > 0, "the order paid from the personal account");
+            line.fund.0 += shift;
+            line.psn.0 -= shift;
+        }
+        let (_, summary, items) = run_items(&t, day).await;
+        let open: Vec<_> = items.iter().filter(|i| i.resolution == "open").map(|i| i.kind.as_str()).collect();
+        assert_eq!(open, ["total_mismatch"], "{items:#?}");
+        assert_eq!(summary["total_check"]["agree"], false);
     }
 }
