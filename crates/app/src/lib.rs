@@ -6,6 +6,7 @@ pub mod admission;
 pub mod audit;
 pub mod billing;
 pub mod cards;
+pub mod consent;
 pub mod fairness;
 pub mod idempotency;
 pub mod identity;

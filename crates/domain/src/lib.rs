@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod billing;
 pub mod clock;
+pub mod consent;
 pub mod error;
 pub mod format;
 pub mod idempotency;

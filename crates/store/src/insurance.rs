@@ -111,3 +111,24 @@ impl Store {
             .map_err(db_err)
     }
 }
+
+impl Store {
+    /// Ends a child's binding (the guardian withdrew the consent): 少儿医保 is no longer
+    /// offered for the child. Returns whether a binding was in force.
+    pub async fn unbind_child<C: sea_orm::ConnectionTrait>(&self, conn: &C, account_id: i64, patient_id: i64) -> Result<bool, DomainError> {
+        let res = child_binding::Entity::update_many()
+            .col_expr(child_binding::Column::State, Expr::value("withdrawn"))
+            .filter(child_binding::Column::AccountId.eq(account_id))
+            .filter(child_binding::Column::PatientId.eq(patient_id))
+            .filter(child_binding::Column::State.eq("bound"))
+            .exec(conn)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected > 0)
+    }
+
+    /// The account a 就诊人 row belongs to.
+    pub async fn patient_account(&self, patient_id: i64) -> Result<Option<i64>, DomainError> {
+        Ok(crate::entity::patient::Entity::find_by_id(patient_id).one(&self.db).await.map_err(db_err)?.map(|p| p.account_id))
+    }
+}

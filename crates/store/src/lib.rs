@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod audit;
 pub mod billing;
+pub mod consent;
 pub mod dialect;
 pub mod entity;
 pub mod idempotency;

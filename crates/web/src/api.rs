@@ -40,11 +40,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
         crate::insurance::api_start, crate::insurance::api_complete, crate::insurance::api_list,
         crate::registration::api_check_in,
         crate::messages::api_inbox, crate::messages::api_get, crate::messages::api_ack, crate::messages::api_preferences, crate::messages::api_set_preference,
+        crate::consent::api_list, crate::consent::api_withdraw,
         crate::open_api::push, crate::open_api::status, crate::reports::api_list, crate::reports::api_get, crate::reports::lab_event),
     components(schemas(ErrorBody, crate::identity::PatientDto, crate::identity::AddPatientRequest, crate::registration::DepartmentDto, crate::registration::ScheduleDto, crate::registration::SlotDto, crate::billing::OrderDto, crate::billing::CreateOrderRequest, crate::billing::CreatedOrderDto, crate::billing::PayRequest, crate::billing::PayStepDto,
         crate::registration::BookRequest, crate::registration::BookingDto,
         crate::insurance::StartBindingRequest, crate::insurance::NextStepDto, crate::insurance::CompleteBindingRequest, crate::insurance::ChildDto,
-        crate::messages::MessageDto, crate::messages::InboxDto, crate::messages::PreferenceDto,
+        crate::messages::MessageDto, crate::messages::InboxDto, crate::messages::PreferenceDto, crate::consent::ConsentDto, crate::consent::WithdrawRequest,
         crate::open_api::PushRequestDto, crate::open_api::PushAnswerDto, crate::open_api::OpenErrorBody,
         crate::reports::ReportDto, crate::reports::ResultDto, crate::reports::FileDto, crate::reports::LabEventDto, crate::reports::LabEventAnswerDto)),
     tags(
@@ -52,6 +53,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
         (name = "booking", description = "Departments, schedules and registrations (挂号)"),
         (name = "payments", description = "Orders and their payment"),
         (name = "messages", description = "The patient's message centre and notice preferences"),
+        (name = "consents", description = "The patient's consents per purpose and their withdrawal (S13)"),
         (name = "reports", description = "Lab and exam reports: state, guidance, results and files (RPT-1/2)"),
         (name = "open", description = "The open message interface for hospital systems (MSG-3): signed pushes and status")
     )

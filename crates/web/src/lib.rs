@@ -9,6 +9,7 @@ pub mod billing;
 pub mod billing_console;
 pub mod cards;
 pub mod confirm;
+pub mod consent;
 pub mod error;
 pub mod idempotency;
 pub mod identity;
@@ -274,9 +275,14 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/api/v1/me/registrations/{booking_no}/cancel", post(registration::api_cancel))
         .route("/messages", get(messages::inbox))
         .route("/messages/settings", get(messages::settings).post(messages::save_settings))
+        .route("/consents", get(consent::page))
+        .route("/consents/{purpose}/withdraw", post(consent::withdraw))
+        .route("/consents/{purpose}/grant", post(consent::grant))
         .route("/messages/{message_no}", get(messages::detail))
         .route("/messages/{message_no}/ack", post(messages::acknowledge))
         .route("/api/v1/me/messages", get(messages::api_inbox))
+        .route("/api/v1/me/consents", get(consent::api_list))
+        .route("/api/v1/me/consents/{purpose}/withdraw", post(consent::api_withdraw))
         .route("/api/v1/me/messages/{message_no}", get(messages::api_get))
         .route("/api/v1/me/messages/{message_no}/ack", post(messages::api_ack))
         .route("/api/v1/me/message-preferences", get(messages::api_preferences).put(messages::api_set_preference))

@@ -122,7 +122,7 @@ impl App {
             Some(pid) => {
                 let his_id = self.store.patient_by_id(pid).await?.ok_or(ErrorCode::PatientNotFound)?.his_patient_id;
                 let (cov, e) = self.eligibility(&his_id, row.dept_id.as_deref()).await?;
-                let bound = cov.kind == InsuranceKind::Children && self.store.child_bound(pid).await?;
+                let bound = cov.kind == InsuranceKind::Children && self.store.child_bound(pid).await? && self.child_consent_in_force(pid).await?;
                 (cov.kind, e, bound)
             }
             None => {
@@ -307,5 +307,14 @@ impl App {
             "FAIL" => Ok(false),
             _ => Err(DomainError::new(ErrorCode::UpstreamUnavailable, "6203 outcome pending (EXP)")),
         }
+    }
+}
+
+impl App {
+    /// The guardian's consent for this child's 少儿医保 is in force (S13): withdrawn, the
+    /// binding ends with it, and this is asked again wherever the binding is used.
+    async fn child_consent_in_force(&self, patient_id: i64) -> Result<bool, DomainError> {
+        let Some(account) = self.store.patient_account(patient_id).await? else { return Ok(false) };
+        self.consent_in_force(account, Some(patient_id), domain::consent::Purpose::ChildInsurance).await
     }
 }

@@ -270,7 +270,10 @@ impl App {
         let muted = self.store.muted_categories(r.account_id).await?.iter().any(|c| c == scene.category.as_str());
         // A critical notice plans SMS even without a mobile on file: the send asks the HIS
         // for one, and a failure is then named in the staff task (issue 17 item 9).
-        let reach = Reach { wechat: true, phone: r.has_mobile || critical };
+        // Only the channels the account consents to (S13); a withdrawal is asked again at
+        // each send, so what is queued stops too.
+        let (wechat_ok, sms_ok) = self.notice_consents(r.account_id).await?;
+        let reach = Reach { wechat: wechat_ok, phone: sms_ok && (r.has_mobile || critical) };
         let plan = rules::plan(scene.criticality, reach, muted);
         let message_no = new_message_no(now);
         let mut vars = vars.clone();
@@ -403,6 +406,15 @@ impl App {
             Ok(f) => f,
             Err(e) => return permanent("template", e),
         };
+        if let (Some(account), Channel::WechatTemplate | Channel::WechatSubscribe | Channel::Sms) = (m.account_id, channel) {
+            match self.notice_consents(account).await {
+                Ok((wechat, sms)) if (channel == Channel::Sms && !sms) || (channel != Channel::Sms && !wechat) => {
+                    return permanent("consent_withdrawn", format!("the account withdrew consent to {} notices", channel.as_str()));
+                }
+                Ok(_) => {}
+                Err(e) => return SendOutcome::Transient { code: "store".into(), detail: e.to_string() },
+            }
+        }
         match channel {
             Channel::WechatTemplate | Channel::WechatSubscribe => {
                 // Fitted to WeChat's field rules; a value that cannot be (a time that is not
@@ -570,7 +582,8 @@ impl App {
             metrics::counter!("carebridge_messages_total", "scene" => scene.code, "outcome" => "task").increment(1);
             return Ok(());
         }
-        let s = if no_plan { status::INBOX } else { status::FAILED };
+        // A notice whose channels the patient withdrew from is an inbox message, not a failure.
+        let s = if no_plan || m.last_code.as_deref() == Some("consent_withdrawn") { status::INBOX } else { status::FAILED };
         self.store.progress_message(self.store.db(), m.id, m.version, MessageProgress { status: Some(s.into()), ..Default::default() }, now).await?;
         if s == status::FAILED {
             tracing::error!(message_no = %m.message_no, scene = %m.scene, last_code = ?m.last_code, "message dead-lettered: no channel delivered it");

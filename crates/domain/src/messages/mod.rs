@@ -159,6 +159,7 @@ pub fn delivery_reason_zh(code: &str) -> String {
         "-1" | "40001" | "42001" | "token" | "token_timeout" | "token_malformed" => "微信平台暂时不可用",
         "no_mobile" => "未登记手机号，HIS中也没有",
         "no_recipient" => "没有可发送的对象",
+        "consent_withdrawn" => "患者已撤回该渠道的通知授权",
         "not_configured" => "该渠道未开通",
         "template" => "模板无法生成",
         "store" => "平台数据库暂时不可用",

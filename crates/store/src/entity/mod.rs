@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod booking_blacklist;
 pub mod channel_event;
 pub mod child_binding;
+pub mod consent_record;
 pub mod dept_visit_note;
 pub mod discharge;
 pub mod idempotency_key;

@@ -17,6 +17,7 @@ mod m0012_invoices;
 mod m0013_admission_booking;
 mod m0014_records;
 mod m0015_record_encounter_kind;
+mod m0016_consent;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_admission_booking::Migration),
             Box::new(m0014_records::Migration),
             Box::new(m0015_record_encounter_kind::Migration),
+            Box::new(m0016_consent::Migration),
         ]
     }
 }

@@ -30,6 +30,7 @@ mod browser_registration;
 mod browser_reports;
 mod callback_edges;
 mod ccb_contract;
+mod consent;
 mod courier_contract;
 mod crash_restart;
 mod einvoice_contract;
