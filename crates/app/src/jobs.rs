@@ -28,6 +28,7 @@ impl Registry {
     pub fn standard() -> Self {
         Self::default()
             .with(PURGE_SESSIONS, PurgeSessions)
+            .with(crate::maintenance::RETENTION_DAILY, crate::maintenance::EnforceRetention)
             .with(crate::billing::PAYMENT_QUERY, crate::billing::PaymentQuery)
             .with(crate::billing::REFUND_EXECUTE, crate::billing::RefundExecute)
             .with(crate::billing::REFUND_NOTICE, crate::billing::RefundNotice)
@@ -225,6 +226,9 @@ pub async fn run_once(app: &App, registry: &Registry, cfg: &PoolConfig, worker: 
 pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     if app.store.live_jobs_of_kind(PURGE_SESSIONS).await? == 0 {
         schedule_purge(app, app.now()).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::maintenance::RETENTION_DAILY).await? == 0 {
+        crate::maintenance::schedule_retention(app).await?;
     }
     if app.store.live_jobs_of_kind(crate::billing::reconcile::RECONCILE_DAILY).await? == 0 {
         crate::billing::reconcile::schedule_daily(app).await?;

@@ -79,6 +79,8 @@ pub struct Policies {
     pub admission_bring: String,
     pub admission_place: String,
     pub admission_destination: String,
+    /// How long each class of kept data lives (S14).
+    pub retention: maintenance::Retention,
 }
 
 /// What a patient brings to be admitted, unless the hospital says otherwise.
@@ -114,6 +116,7 @@ impl Default for Policies {
             admission_bring: ADMISSION_BRING.into(),
             admission_place: ADMISSION_PLACE.into(),
             admission_destination: "ADMIT".into(),
+            retention: maintenance::Retention::default(),
         }
     }
 }

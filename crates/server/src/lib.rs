@@ -263,6 +263,12 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         patient_fresh_auth: chrono::Duration::minutes(s.sessions.patient_fresh_auth_minutes),
         patient_fresh_read: chrono::Duration::minutes(s.sessions.patient_fresh_read_minutes),
         bank_notify_window_days: s.ccb.notify_window_days,
+        retention: app::maintenance::Retention {
+            message_content_days: s.retention.message_content_days,
+            raw_callback_days: s.retention.raw_callback_days,
+            stored_answer_days: s.retention.stored_answer_days,
+            finished_job_days: s.retention.finished_job_days,
+        },
         order_close_after: chrono::Duration::minutes(s.payment.close_after_minutes),
         first_payment_query_after: chrono::Duration::seconds(s.payment.first_query_after_secs),
         hospital_code: s.nhsa.org_codg.clone(),

@@ -18,6 +18,7 @@ pub struct Settings {
     pub nhsa: Nhsa,
     pub payment: Payment,
     pub sessions: Sessions,
+    pub retention: RetentionSettings,
     pub registration: Registration,
     pub admission: Admission,
     pub inpatient: InpatientSettings,
@@ -157,6 +158,16 @@ pub struct Payment {
     pub close_after_minutes: i64,
     /// Seconds after creation of the first query to the bank, should no notification arrive (P5).
     pub first_query_after_secs: i64,
+}
+
+/// How long each class of kept data lives, in days (S14; docs/ARCHITECTURE.md "Retention").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub message_content_days: i64,
+    pub raw_callback_days: i64,
+    pub stored_answer_days: i64,
+    pub finished_job_days: i64,
 }
 
 /// How long sign-ins last (S2) and how fresh one must be for money and records (S6).
@@ -516,6 +527,12 @@ timeout_ms = 8000
 close_after_minutes = 15
 first_query_after_secs = 60
 
+[retention]
+message_content_days = 180
+raw_callback_days = 3650
+stored_answer_days = 7
+finished_job_days = 30
+
 [sessions]
 patient_idle_minutes = 30
 patient_absolute_hours = 168
@@ -728,6 +745,10 @@ impl Settings {
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return bad("server.max_body_bytes", "between 1024 and 67108864");
+        }
+        let r = &self.retention;
+        if r.message_content_days < 30 || r.raw_callback_days < 365 || r.stored_answer_days < 1 || r.finished_job_days < 1 {
+            return bad("retention.*", "messages ≥ 30 days, raw callbacks ≥ 365 (accounting evidence), the rest ≥ 1");
         }
         let se = &self.sessions;
         if !(1..=30).contains(&se.patient_idle_minutes) {

@@ -21,6 +21,7 @@ pub mod reconciliation;
 pub mod records;
 pub mod registration;
 pub mod reports;
+pub mod retention;
 pub mod session;
 pub mod staff;
 

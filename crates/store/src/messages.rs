@@ -691,6 +691,6 @@ impl Store {
 const COL_SECRET: &str = "open_api_client.secret_enc";
 /// A message's texts and variables hold health information (a report, a critical
 /// value, a ward): sealed at rest, each under its column name.
-const COL_VARIABLES: &str = "message.variables";
+pub(crate) const COL_VARIABLES: &str = "message.variables";
 const COL_TITLE: &str = "message.title";
-const COL_BODY: &str = "message.body";
+pub(crate) const COL_BODY: &str = "message.body";

@@ -38,6 +38,9 @@ pub struct Model {
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the retention job replaced its texts and variables (S14); the row stays for
+    /// the counts and the delivery history.
+    pub content_purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,7 @@ mod m0013_admission_booking;
 mod m0014_records;
 mod m0015_record_encounter_kind;
 mod m0016_consent;
+mod m0017_retention;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_records::Migration),
             Box::new(m0015_record_encounter_kind::Migration),
             Box::new(m0016_consent::Migration),
+            Box::new(m0017_retention::Migration),
         ]
     }
 }

@@ -49,6 +49,7 @@ mod outbox_workers;
 mod reconciliation;
 mod records;
 mod refund_failures;
+mod retention;
 mod sessions_over_http;
 mod store_admission;
 mod store_audit_and_identity;
