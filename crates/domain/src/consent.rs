@@ -89,6 +89,24 @@ impl Purpose {
     }
 }
 
+/// A text version as a patient reads it: the document and its date
+/// (`privacy-2026-12-01` → 《个人信息保护政策》2026年12月1日版).
+pub fn version_label_zh(version: &str) -> String {
+    let (doc, date) = match version.rsplit_once('-').and_then(|(a, _)| a.rsplit_once('-')).and_then(|(a, _)| a.rsplit_once('-')) {
+        Some((doc, _)) => (doc, &version[doc.len() + 1..]),
+        None => return version.to_owned(),
+    };
+    let name = match doc {
+        "privacy" => "《个人信息保护政策》",
+        "child-insurance" => "少儿医保绑定授权",
+        _ => return version.to_owned(),
+    };
+    match chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+        Ok(d) => format!("{name}{}", d.format("%Y年%-m月%-d日版")),
+        Err(_) => version.to_owned(),
+    }
+}
+
 /// One consent as kept: a grant, and its withdrawal once there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsentRecord {
@@ -138,5 +156,8 @@ mod tests {
             assert!(!p.text_zh().is_empty() && !p.withdrawal_effect_zh().is_empty());
         }
         assert_eq!(Purpose::parse("face"), None, "not a purpose yet");
+        assert_eq!(version_label_zh(Purpose::SmsNotices.text_version()), "《个人信息保护政策》2026年12月1日版");
+        assert_eq!(version_label_zh(Purpose::ChildInsurance.text_version()), "少儿医保绑定授权2026年12月1日版");
+        assert_eq!(version_label_zh("odd"), "odd");
     }
 }

@@ -46,6 +46,8 @@ pub struct ConsentDto {
     /// The words agreed to, and their version.
     pub text: String,
     pub text_version: Option<String>,
+    /// The version as the patient reads it (《个人信息保护政策》2026年12月1日版).
+    pub text_version_label: Option<String>,
     pub patient_id: Option<i64>,
     pub patient_label: Option<String>,
     pub in_force: bool,
@@ -66,6 +68,7 @@ impl ConsentDto {
             label: v.purpose.label_zh().into(),
             text: v.purpose.text_zh().into(),
             text_version: r.map(|r| r.text_version.clone()),
+            text_version_label: r.map(|r| domain::consent::version_label_zh(&r.text_version)),
             patient_id: v.patient_id,
             patient_label: v.patient_label.clone(),
             in_force: v.in_force,

@@ -74,6 +74,7 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
         "/reports".into(),
         "/messages".into(),
         "/messages/settings".into(),
+        "/consents".into(),
         "/children".into(),
         "/children/bind".into(),
         "/inpatient".into(),

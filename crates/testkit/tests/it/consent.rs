@@ -113,7 +113,7 @@ on_both_backends! {
         let audit = t.store.audit_count(Some("consent.withdraw")).await.unwrap();
         assert_eq!((audit, t.store.audit_count(Some("consent.grant")).await.unwrap()), (2, 1));
         let page = TestApp::http().get(t.url("/consents")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("privacy-2026-12-01") && page.contains("授权管理页面"), "the page shows version and channel");
+        assert!(page.contains("《个人信息保护政策》2026年12月1日版") && page.contains("授权管理页面"), "the page shows version and channel");
     }
 }
 
