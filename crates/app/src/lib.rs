@@ -7,6 +7,7 @@ pub mod audit;
 pub mod billing;
 pub mod cards;
 pub mod consent;
+pub mod crash;
 pub mod fairness;
 pub mod idempotency;
 pub mod identity;

@@ -20,6 +20,16 @@ pub struct NewItem {
 
 impl Store {
     pub async fn start_recon_run(&self, business_date: &str, now: DateTime<Utc>) -> Result<i64, DomainError> {
+        // A run of the same day still "running" was cut off (its node died; the job was
+        // taken over): it is closed as interrupted, so no run shows "running" for ever.
+        recon_run::Entity::update_many()
+            .col_expr(recon_run::Column::Status, sea_orm::sea_query::Expr::value("interrupted"))
+            .col_expr(recon_run::Column::FinishedAt, sea_orm::sea_query::Expr::value(Some(micros(now))))
+            .filter(recon_run::Column::BusinessDate.eq(business_date))
+            .filter(recon_run::Column::Status.eq("running"))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
         let m = recon_run::ActiveModel {
             business_date: Set(business_date.into()),
             status: Set("running".into()),

@@ -188,6 +188,12 @@ impl TestApp {
         (get("authCode"), get("state"))
     }
 
+    /// A bookable slot of `dept` starting at least `hours_ahead` hours from now (panics if
+    /// the demo schedule has none).
+    pub async fn free_slot(&self, dept: &str, hours_ahead: i64) -> String {
+        free_slot(&self.app, dept, hours_ahead).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -368,4 +374,17 @@ pub fn url_query(url: &str) -> Vec<(String, String)> {
 /// A valid ID number (GB 11643) with the given first 17 digits' prefix and birth date.
 pub fn id_number(first17: &str) -> String {
     format!("{first17}{}", domain::identity::IdCardNo::check_char(first17).unwrap())
+}
+
+/// A bookable slot of `dept` starting at least `hours_ahead` hours from the app's now.
+pub async fn free_slot(app: &app::App, dept: &str, hours_ahead: i64) -> String {
+    let v = app.department_view(dept).await.expect("department");
+    let now = domain::clock::to_local(app.now()).naive_local();
+    v.schedules
+        .iter()
+        .filter(|s| !s.suspended)
+        .flat_map(|s| s.slots.iter().map(move |x| (s, x)))
+        .find(|(s, x)| x.available > 0 && s.date.and_time(x.start) > now + chrono::Duration::hours(hours_ahead))
+        .map(|(_, x)| x.slot_id.clone())
+        .unwrap_or_else(|| panic!("no free slot in {dept}"))
 }

@@ -531,6 +531,7 @@ pub async fn recon_runs(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Qu
                 let status = match r.status.as_str() {
                     "done" => "已完成",
                     "running" => "进行中",
+                    "interrupted" => "已中断（已重新对账）",
                     _ => "失败",
                 };
                 (r.id, r.business_date.clone(), status, summary_line(&r.summary), local(r.started_at), r.finished_at.map(local).unwrap_or_default())

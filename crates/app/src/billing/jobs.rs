@@ -46,7 +46,7 @@ impl JobHandler for RefundExecute {
                 None => {}
             }
             match ccb.refund(&order_no, &no, amounts.self_pay).await {
-                Ok(()) => {}
+                Ok(()) => crate::crash::point(crate::crash::AFTER_BANK_REFUND),
                 Err(e) if e.code == ErrorCode::RefundExceedsCaptured && amounts.insurance.0 == 0 => {
                     return settle(app, &order_no, OrderEvent::RefundFailed { amounts }).await;
                 }
@@ -88,6 +88,7 @@ impl JobHandler for InsuranceReverse {
         let order_no = text(payload, "order_no")?;
         let sn = text(payload, "sn")?;
         if app.refund_insurance(&order_no, &sn).await.map_err(retry)? {
+            crate::crash::point(crate::crash::AFTER_CENTRE_REVERSAL);
             settle(app, &order_no, OrderEvent::InsuranceReversed).await
         } else {
             Err(JobError::Retry("centre refused the reversal; a person must look (reconciliation lists it)".into()))
@@ -142,18 +143,40 @@ impl JobHandler for FulfilOrder {
                 }),
                 _ => None,
             };
+            // A recovery point (G4): the pre-settlement's id is kept before the HIS is asked
+            // to settle, so a crash after the HIS settled and before we recorded it settles
+            // the *same* pre-settlement again — which the HIS answers with the settlement it
+            // made [I: charge_commit idempotent on its preSettleId, as the simulator is] —
+            // instead of pre-settling anew, which a settled bill refuses ("已缴费") and would
+            // have refunded a bill the HIS had settled.
+            let kept = app.store.attempt(&order_no, super::HIS).await.map_err(retry)?;
             let done = async {
-                let pre = app.his.pre_settle(his_patient, &recipes, share.as_ref()).await?;
-                if pre.total != o.total() || pre.self_pay != o.due(domain::billing::Channel::SelfPay) {
-                    return Err(domain::DomainError::new(ErrorCode::HisRejected, "bill total or split changed in the HIS"));
+                if let Some((settle_id, d)) = &kept
+                    && d.get("state").and_then(|v| v.as_str()) == Some("settled")
+                {
+                    let guidance = d.get("guidance").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+                    let invoice_no = d.get("invoice_no").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                    return Ok(domain::ports::Settlement { settle_id: settle_id.clone(), invoice_no, guidance });
                 }
-                app.his.settle(&pre.pre_settle_id, &order_no, pre.self_pay).await
+                let pre_settle_id = match &kept {
+                    Some((ps, d)) if d.get("state").and_then(|v| v.as_str()) == Some("settling") => ps.clone(),
+                    _ => {
+                        let pre = app.his.pre_settle(his_patient, &recipes, share.as_ref()).await?;
+                        if pre.total != o.total() || pre.self_pay != o.due(domain::billing::Channel::SelfPay) {
+                            return Err(domain::DomainError::new(ErrorCode::HisRejected, "bill total or split changed in the HIS"));
+                        }
+                        app.store.put_attempt(&order_no, super::HIS, &pre.pre_settle_id, &serde_json::json!({"state": "settling"}), app.now()).await?;
+                        pre.pre_settle_id
+                    }
+                };
+                app.his.settle(&pre_settle_id, &order_no, o.due(domain::billing::Channel::SelfPay)).await
             }
             .await;
             return match done {
                 Ok(st) => {
+                    crate::crash::point(crate::crash::AFTER_HIS_SETTLE);
                     // The HIS's settlement and where the patient goes next, for the result page.
-                    let detail = serde_json::json!({"settle_id": st.settle_id, "invoice_no": st.invoice_no, "guidance": st.guidance});
+                    let detail = serde_json::json!({"state": "settled", "settle_id": st.settle_id, "invoice_no": st.invoice_no, "guidance": st.guidance});
                     app.store.put_attempt(&order_no, super::HIS, &st.settle_id, &detail, app.now()).await.map_err(retry)?;
                     let payload = serde_json::json!({
                         "order_no": order_no, "patient_id": row.patient_id, "total": o.total().0, "insurance": o.captured.insurance.0,

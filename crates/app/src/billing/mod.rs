@@ -342,7 +342,10 @@ impl App {
         self.store.record_channel_event(BANK, &n.event_id, &n.order_id, raw, self.now()).await?;
         let ev = if n.paid { OrderEvent::Captured { channel: Channel::SelfPay, amount } } else { OrderEvent::PaymentFailed { channel: Channel::SelfPay } };
         match self.apply(&n.order_id, ev).await {
-            Ok((Applied::Changed { .. }, _)) => Ok(NotificationOutcome::Applied),
+            Ok((Applied::Changed { .. }, _)) => {
+                crate::crash::point(crate::crash::AFTER_CAPTURE);
+                Ok(NotificationOutcome::Applied)
+            }
             Ok((Applied::AlreadyApplied, _)) => Ok(NotificationOutcome::Duplicate),
             Err(e) if e.code == ErrorCode::OrderStateConflict => {
                 let (now_order, _) = self.store.order(&n.order_id).await?;

@@ -168,6 +168,7 @@ impl App {
             };
             healed.insert((channel.to_owned(), no), how);
         }
+        crate::crash::point(crate::crash::MID_RECONCILIATION);
         // 2. Compare, with the ledger as it now stands (healing booked on the business day).
         let after = self.store.ledger_between(from, to).await?;
         let mut items = Vec::new();

@@ -510,6 +510,9 @@ impl App {
             }
             let started = m.channel_started_at.unwrap_or(now);
             let outcome = self.send_on(channel, &m, scene, &vars).await;
+            if matches!(outcome, SendOutcome::Sent(_)) {
+                crate::crash::point(crate::crash::AFTER_MESSAGE_SENT);
+            }
             let now = self.now();
             let attempt = m.channel_attempts + 1;
             let (kind, detail, provider_id) = match &outcome {

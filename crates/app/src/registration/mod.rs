@@ -438,8 +438,10 @@ impl App {
             _ => return self.booking_lock_lost(&row, order_no, "预约已失效").await,
         }
         let pre_id = row.pre_id.clone().unwrap_or_default();
+        crate::crash::point(crate::crash::BEFORE_HIS_CONFIRM);
         match self.his.confirm_registration(&pre_id, order_no, amount).await {
             Ok(reg) => {
+                crate::crash::point(crate::crash::AFTER_HIS_CONFIRM);
                 let now = self.now();
                 let txn = self.store.write_txn().await?;
                 let change = BookingChange { reg_id: Some(reg.reg_id.clone()), see_no: Some(reg.see_no as i32), ..Default::default() };

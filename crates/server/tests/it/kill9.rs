@@ -17,16 +17,18 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_carebridge");
 /// Iterations per crash point: 3 in CI; `CAREBRIDGE_KILL9_ITERATIONS=20` (or more) nightly,
 /// as G4 asks.
-fn iterations() -> usize {
+pub(crate) fn iterations() -> usize {
     std::env::var("CAREBRIDGE_KILL9_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
+    /// How a node started at a crash point ended, if it died before it was ready.
+    exited: Option<std::process::ExitStatus>,
     config: std::path::PathBuf,
     base: String,
     dir: std::path::PathBuf,
@@ -34,7 +36,7 @@ struct Server {
 
 /// A node's settings on a fresh SQLite file, pointed at running simulators, with short
 /// leases so a killed node's jobs are taken over quickly.
-fn settings(sims: &sim::RunningSims, dir: &std::path::Path, port: u16) -> server::settings::Settings {
+pub(crate) fn settings(sims: &sim::RunningSims, dir: &std::path::Path, port: u16) -> server::settings::Settings {
     let mut s = server::settings::Settings::defaults();
     server::demo::point_at_sims(&mut s, sims);
     s.server.bind = format!("127.0.0.1:{port}");
@@ -50,15 +52,25 @@ fn settings(sims: &sim::RunningSims, dir: &std::path::Path, port: u16) -> server
 
 impl Server {
     /// The real binary with these settings, written to its config file; not started.
-    fn new(s: &server::settings::Settings, dir: &std::path::Path) -> Self {
+    pub(crate) fn new(s: &server::settings::Settings, dir: &std::path::Path) -> Self {
         let config = dir.join("carebridge.toml");
         std::fs::write(&config, s.to_toml().unwrap()).unwrap();
-        Self { child: None, config, base: s.server.callback_base_url.clone(), dir: dir.to_owned() }
+        Self { child: None, exited: None, config, base: s.server.callback_base_url.clone(), dir: dir.to_owned() }
     }
 
-    async fn start(&mut self) {
+    pub(crate) async fn start(&mut self) {
+        self.start_with(None).await
+    }
+
+    /// Starts the binary; with a crash point, it dies there (see `app::crash`).
+    pub(crate) async fn start_with(&mut self, crash_at: Option<&str>) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
-        let child = Command::new(BIN)
+        let mut cmd = Command::new(BIN);
+        match crash_at {
+            Some(point) => cmd.env("CAREBRIDGE_CRASH_AT", point),
+            None => cmd.env_remove("CAREBRIDGE_CRASH_AT"),
+        };
+        let child = cmd
             .args(["--config", self.config.to_str().unwrap(), "serve"])
             .current_dir(&self.dir)
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -69,6 +81,19 @@ impl Server {
         let http = reqwest::Client::new();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                if crash_at.is_some() {
+                    // Died at its crash point before it was ready (a queued job got there
+                    // first): `crashed` checks where.
+                    self.child = None;
+                    self.exited = Some(status);
+                    return;
+                }
+                panic!(
+                    "server exited at start ({status}): {}",
+                    std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default().lines().rev().take(5).collect::<Vec<_>>().join("\n")
+                );
+            }
             if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
                 && r.status().is_success()
             {
@@ -80,11 +105,33 @@ impl Server {
     }
 
     /// SIGKILL: no shutdown, no flushing, no draining.
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().unwrap();
             c.wait().unwrap();
         }
+    }
+}
+
+impl Server {
+    /// Waits for a node started at a crash point to die there; panics if it lives on.
+    pub(crate) async fn crashed(&mut self, point: &str) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(40) {
+            let status = match self.exited.take() {
+                Some(s) => Some(s),
+                None => self.child.as_mut().and_then(|c| c.try_wait().unwrap()),
+            };
+            if let Some(status) = status {
+                self.child = None;
+                assert!(!status.success(), "{point}: the node stopped without crashing");
+                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                assert!(log.contains(&format!("crash point reached: {point}")), "{point}: died elsewhere: {}", &log[log.len().saturating_sub(2000)..]);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{point}: never reached");
     }
 }
 
@@ -94,16 +141,16 @@ impl Drop for Server {
     }
 }
 
-fn line(amount: i64) -> Vec<OrderLine> {
+pub(crate) fn line(amount: i64) -> Vec<OrderLine> {
     vec![OrderLine { code: "REG".into(), name: "挂号费".into(), qty: 1, unit_price: Fen(amount), amount: Fen(amount), insurable: true }]
 }
 
-async fn pay(cashier: &str) {
+pub(crate) async fn pay(cashier: &str) {
     let r = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().post(format!("{cashier}/pay")).send().await.unwrap();
     assert_eq!(r.status(), 303);
 }
 
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(40) {
         if done().await {

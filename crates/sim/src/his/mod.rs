@@ -535,6 +535,12 @@ impl HisState {
         }
     }
 
+    /// How many trades of `kind` (`register`, `outpatient` …) the HIS booked under our trade
+    /// number: a test proves a registration or a settlement happened once.
+    pub fn trades_of(&self, trade_no: &str, kind: &str) -> usize {
+        self.trades.iter().filter(|t| t.trade_no == trade_no && t.kind == kind).count()
+    }
+
     /// One operation of the front-end processor: each is a method of `ops` (by area).
     fn dispatch(&mut self, op: &str, data: &Value) -> OpResult {
         *self.op_calls.entry(op.to_owned()).or_default() += 1;

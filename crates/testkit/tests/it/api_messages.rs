@@ -16,7 +16,7 @@ fn ten_am() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
 }
 
-async fn spawn_at(backend: testkit::TestBackend, at: chrono::DateTime<Utc>) -> (TestApp, FakeClock) {
+pub(crate) async fn spawn_at(backend: testkit::TestBackend, at: chrono::DateTime<Utc>) -> (TestApp, FakeClock) {
     let clock = FakeClock::new(at);
     // Short provider timeouts, so a hanging simulator reads as "no answer" quickly.
     let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |s| {

@@ -25,16 +25,7 @@ async fn account(t: &TestApp, openid: &str, name: &str) -> (String, i64) {
 
 /// Books a free slot of `dept` at least two hours ahead; returns (booking, order).
 async fn book(t: &TestApp, cookie: &str, patient: i64, dept: &str) -> (String, String) {
-    let v = t.app.department_view(dept).await.unwrap();
-    let now = domain::clock::to_local(t.app.now()).naive_local();
-    let slot = v
-        .schedules
-        .iter()
-        .filter(|s| !s.suspended)
-        .flat_map(|s| s.slots.iter().map(move |x| (s, x)))
-        .find(|(s, x)| x.available > 0 && s.date.and_time(x.start) > now + Duration::hours(2))
-        .map(|(_, x)| x.slot_id.clone())
-        .expect("a free slot");
+    let slot = t.free_slot(dept, 2).await;
     let r = TestApp::http()
         .post(t.url("/api/v1/me/registrations"))
         .header("cookie", cookie)

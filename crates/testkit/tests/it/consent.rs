@@ -4,22 +4,10 @@
 //! purpose is used: WeChat notices, SMS (even a critical notice's fallback), a child's
 //! 少儿医保 (the binding ends and the payment method goes).
 use crate::api_children::{add_self, bind};
-use crate::api_messages::patient;
+use crate::api_messages::{patient, spawn_at};
 use chrono::{Duration, TimeZone, Utc};
-use domain::FakeClock;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use testkit::{TestApp, location, on_both_backends};
-
-async fn spawn_at(backend: testkit::TestBackend, at: chrono::DateTime<Utc>) -> (TestApp, FakeClock) {
-    let clock = FakeClock::new(at);
-    let t = TestApp::spawn_opts(backend, Arc::new(clock.clone()), false, |s| {
-        s.wechat.timeout_ms = 400;
-        s.sms.timeout_ms = 400;
-    })
-    .await;
-    (t, clock)
-}
 
 async fn consents(t: &TestApp, cookie: &str) -> Vec<Value> {
     let r = TestApp::http().get(t.url("/api/v1/me/consents")).header("cookie", cookie).send().await.unwrap();

@@ -36,9 +36,7 @@ on_both_backends! {
         let (_, cookie) = t.wechat_sign_in("oDemo_zhangwei_0001").await;
         let pid = t.add_demo_patient(&cookie, "张伟", "self").await;
         // A paid registration: a raw notification, an idempotent request, jobs, messages.
-        let v = t.app.department_view("0101").await.unwrap();
-        let now = domain::clock::to_local(t.app.now()).naive_local();
-        let slot = v.schedules.iter().filter(|s| !s.suspended).flat_map(|s| s.slots.iter().map(move |x| (s, x))).find(|(s, x)| x.available > 0 && s.date.and_time(x.start) > now + Duration::hours(2)).unwrap().1.slot_id.clone();
+        let slot = t.free_slot("0101", 2).await;
         let r = TestApp::http().post(t.url("/api/v1/me/registrations")).header("cookie", &cookie).header("idempotency-key", "keep-7-days").json(&json!({"patient_id": pid, "dept_id": "0101", "slot_id": slot})).send().await.unwrap();
         assert_eq!(r.status(), 201);
         let order = r.json::<Value>().await.unwrap()["order_no"].as_str().unwrap().to_owned();

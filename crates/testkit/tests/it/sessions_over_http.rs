@@ -83,16 +83,7 @@ on_both_backends! {
 }
 
 async fn book_and_pay(t: &TestApp, cookie: &str, patient: i64) -> (String, String) {
-    let v = t.app.department_view("0101").await.unwrap();
-    let now = domain::clock::to_local(t.app.now()).naive_local();
-    let slot = v
-        .schedules
-        .iter()
-        .filter(|s| !s.suspended)
-        .flat_map(|s| s.slots.iter().map(move |x| (s, x)))
-        .find(|(s, x)| x.available > 0 && s.date.and_time(x.start) > now + Duration::hours(3))
-        .map(|(_, x)| x.slot_id.clone())
-        .unwrap();
+    let slot = t.free_slot("0101", 3).await;
     let r = TestApp::http()
         .post(t.url("/api/v1/me/registrations"))
         .header("cookie", cookie)
