@@ -100,6 +100,9 @@ impl App {
             // Only the account's own 就诊人.
             self.store.patient_summary(account_id, pid).await.map_err(|_| DomainError::from(ErrorCode::PatientNotFound))?;
             Some(pid)
+        } else if patient_id.is_some() {
+            // A consent of the whole account names no 就诊人: a request that does is wrong.
+            return Err(DomainError::new(ErrorCode::ValidationFailed, "this consent is the account's, not a patient's"));
         } else {
             None
         };

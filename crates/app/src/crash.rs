@@ -8,8 +8,24 @@
 use std::sync::OnceLock;
 
 /// Every crash point, in the order of a patient's journey.
-pub const POINTS: [&str; 8] =
-    [AFTER_CAPTURE, BEFORE_HIS_CONFIRM, AFTER_HIS_CONFIRM, AFTER_HIS_SETTLE, AFTER_BANK_REFUND, AFTER_CENTRE_REVERSAL, MID_RECONCILIATION, AFTER_MESSAGE_SENT];
+pub const POINTS: [&str; 10] = [
+    AFTER_HIS_LOCK,
+    AFTER_CAPTURE,
+    BEFORE_HIS_CONFIRM,
+    AFTER_HIS_CONFIRM,
+    AFTER_HIS_SETTLE,
+    AFTER_BANK_REFUND,
+    AFTER_CENTRE_REVERSAL,
+    MID_RECONCILIATION,
+    AFTER_MESSAGE_SENT,
+    MID_REPORT_INGEST,
+];
+
+/// The HIS locked the slot for a booking; the lock is not recorded (the answer is lost
+/// with the process).
+pub const AFTER_HIS_LOCK: &str = "registration.after_his_lock";
+/// A report's file is in the file store; its row is not written.
+pub const MID_REPORT_INGEST: &str = "reports.mid_ingest";
 
 /// The bank's capture is committed (order Paid, fulfilment queued); the bank not yet answered.
 pub const AFTER_CAPTURE: &str = "billing.after_capture";

@@ -273,6 +273,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
         first_payment_query_after: chrono::Duration::seconds(s.payment.first_query_after_secs),
         hospital_code: s.nhsa.org_codg.clone(),
         cancel_before_start: chrono::Duration::minutes(s.registration.cancel_before_minutes),
+        lock_answer_grace: chrono::Duration::seconds(s.registration.lock_answer_grace_secs),
         bookings_per_account_per_minute: s.registration.bookings_per_account_per_minute,
         bookings_per_address_per_minute: s.registration.bookings_per_address_per_minute,
         shared_booking_limits: s.admission.shared(&s.database.url),

@@ -193,6 +193,9 @@ pub struct Registration {
     /// Minutes before a slot starts after which a paid booking can no longer be cancelled
     /// online (the patient goes to a window).
     pub cancel_before_minutes: i64,
+    /// A booking still waiting for the HIS's lock answer this many seconds after it was
+    /// made (the answer was lost, or the node died) is settled by asking the HIS (G5).
+    pub lock_answer_grace_secs: i64,
     /// Booking attempts allowed per account and per client address per minute (S15).
     pub bookings_per_account_per_minute: u32,
     pub bookings_per_address_per_minute: u32,
@@ -543,6 +546,7 @@ patient_fresh_read_minutes = 30
 
 [registration]
 cancel_before_minutes = 30
+lock_answer_grace_secs = 120
 bookings_per_account_per_minute = 10
 bookings_per_address_per_minute = 60
 no_show_limit = 3
@@ -844,6 +848,9 @@ impl Settings {
         }
         if !(1..=366).contains(&r.no_show_window_days) || !(0..=3660).contains(&r.no_show_bar_days) {
             return bad("registration.no_show_window_days", "1..366 days (bar 0..3660)");
+        }
+        if !(1..=3600).contains(&self.registration.lock_answer_grace_secs) {
+            return bad("registration.lock_answer_grace_secs", "between 1 and 3600");
         }
         if !(0..=7 * 24 * 60).contains(&self.registration.cancel_before_minutes) {
             return bad("registration.cancel_before_minutes", "between 0 and 10080");

@@ -166,7 +166,9 @@ pub async fn api_list(State(st): State<WebState>, auth: PatientAuth) -> Result<R
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct WithdrawRequest {
-    /// The child, for `child_insurance`.
+    /// The child, for `child_insurance` (and only for it: a consent of the whole account
+    /// names no 就诊人, and naming one is refused with 422).
+    #[schema(minimum = 1)]
     pub patient_id: Option<i64>,
 }
 

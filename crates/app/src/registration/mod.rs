@@ -313,6 +313,7 @@ impl App {
         };
         match lock {
             Ok(lock) => {
+                crate::crash::point(crate::crash::AFTER_HIS_LOCK);
                 let row = self.store.booking(&booking_no).await?;
                 let order_no = self.attach_lock(&row, &lock, eligibility, carry).await?;
                 Ok(Booked { booking_no, order_no })

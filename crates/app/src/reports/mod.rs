@@ -146,8 +146,11 @@ fn retry(e: DomainError) -> JobError {
 }
 
 /// Where a file lives in the store: random, dated, never derived from patient data.
-fn storage_key(now: DateTime<Utc>, ext: &str) -> String {
-    format!("reports/{}/{}.{ext}", now.format("%Y/%m"), hex::encode(crypto::random_bytes::<16>()))
+/// Where a report file is kept: named after its dedupe key, so a retry after a crash
+/// between storing the file and recording it writes the same object again instead of
+/// leaving an unreferenced one behind (G4).
+fn storage_key(now: DateTime<Utc>, dedupe: &str, ext: &str) -> String {
+    format!("reports/{}/{}.{ext}", now.format("%Y/%m"), &hex::encode(crypto::mac::sha256(dedupe.as_bytes()))[..32])
 }
 
 impl App {
@@ -473,7 +476,7 @@ impl App {
     ) -> Result<(), DomainError> {
         use sea_orm::Set;
         let now = self.now();
-        let key = storage_key(now, kind.extension());
+        let key = storage_key(now, dedupe, kind.extension());
         let mut row = store::entity::report_file::ActiveModel {
             file_no: Set(hex::encode(crypto::random_bytes::<12>())),
             order_id: Set(rec.id),
@@ -501,6 +504,7 @@ impl App {
                 row.sha256 = Set(hex::encode(crypto::mac::sha256(&bytes)));
                 row.pages = Set(pages.len() as i32);
                 self.reports.files.put(&key, self.store.seal_file(&key, &bytes)).await?;
+                crate::crash::point(crate::crash::MID_REPORT_INGEST);
                 row.status = Set("stored".into());
             }
             Err(why) => {

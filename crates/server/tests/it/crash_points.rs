@@ -37,9 +37,13 @@ impl World {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut sc = sim::SimConfig::default();
         sc.ccb.notify_url = format!("http://127.0.0.1:{port}/callbacks/ccb");
+        // The LIS pushes its events to the node (MSG-3's signed open interface).
+        sc.his.push_base_url = format!("http://127.0.0.1:{port}");
         let sims = sim::start(sc, clock.clone()).await.unwrap();
         let mut s = settings(&sims, &dir, port);
         s.payment.first_query_after_secs = 1;
+        // A booking whose lock answer died with the node is settled after 2 s, not 2 min.
+        s.registration.lock_answer_grace_secs = 2;
         // No quiet hours: the test runs at any time of day.
         s.messages.quiet_start = "00:00".into();
         s.messages.quiet_end = "00:00".into();
@@ -47,6 +51,7 @@ impl World {
         // The test's own node on the same database: sets up patients and orders, reads state.
         let node = server::assemble(s.clone(), false, clock.clone(), false).await.unwrap();
         let app = &node.app;
+        server::demo::seed_open_api_client(&node.store, clock.now()).await.unwrap();
         // A followed demo WeChat user, so notices really go to the WeChat simulator.
         let account = node.store.upsert_wechat_account("oDemo_zhangwei_0001", None, None, clock.now()).await.unwrap();
         let citizens = sim::demo::citizens(app.today());
@@ -77,6 +82,13 @@ impl World {
     /// A registration of `patient` on a free slot of a session not used before (one live
     /// booking per patient per session); returns (booking, order).
     async fn booking(&self, patient: i64) -> (String, String) {
+        let (dept, slot) = self.fresh_slot().await;
+        let b = self.app().book(self.account, patient, dept, &slot, &self.actor).await.unwrap();
+        (b.booking_no, b.order_no.expect("a paid registration"))
+    }
+
+    /// A free slot (department, slot) of a session no booking of this test used yet.
+    async fn fresh_slot(&self) -> (&'static str, String) {
         let now = domain::clock::to_local(self.app().now()).naive_local();
         for dept in ["0101", "0102"] {
             let v = self.app().department_view(dept).await.unwrap();
@@ -95,8 +107,7 @@ impl World {
                 found
             };
             if let Some((_, slot)) = found {
-                let b = self.app().book(self.account, patient, dept, &slot, &self.actor).await.unwrap();
-                return (b.booking_no, b.order_no.expect("a paid registration"));
+                return (dept, slot);
             }
         }
         panic!("no free session left");
@@ -292,6 +303,76 @@ async fn every_crash_point_heals_on_restart_and_nothing_happens_twice() {
         let on_phone = w.sims.wechat.lock().unwrap().messages.sent.iter().filter(|s| s.client_msg_id.as_deref() == Some(m.message_no.as_str())).count();
         assert_eq!(on_phone, 1, "{point}: one notice on the phone");
         covered.insert(point);
+
+        // 9. The HIS locked the slot; the node died before recording it (the answer lost
+        //    with it). The booking's settle job, committed before the HIS was asked, asks
+        //    the HIS and ends it; the HIS holds a place exactly when our booking does.
+        let point = crash::AFTER_HIS_LOCK;
+        let (dept, slot) = w.fresh_slot().await;
+        let his = w.sims.his_url.clone();
+        let available = async |slot: &str| -> u64 {
+            let v: serde_json::Value = http().get(format!("{his}/__sim/slot/{slot}")).send().await.unwrap().json().await.unwrap();
+            v["available"].as_u64().unwrap()
+        };
+        let before = available(&slot).await;
+        let policy = store::session::SessionPolicy { idle: chrono::Duration::minutes(30), absolute: chrono::Duration::hours(8) };
+        let token = w.node.store.create_session(store::session::SessionKind::Patient, w.account, policy, w.app().now()).await.unwrap();
+        let booking = serde_json::json!({"patient_id": w.zhang, "dept_id": dept, "slot_id": slot});
+        let base = w.server.base.clone();
+        w.crash_at(point, async |_| {
+            // The node dies mid-request: no answer comes.
+            let r = http().post(format!("{base}/api/v1/me/registrations")).header("cookie", format!("__Host-cb_patient={token}")).json(&booking).send().await;
+            assert!(r.is_err() || r.unwrap().status().is_server_error(), "{point}: no booking answered");
+        })
+        .await;
+        let store = w.node.store.clone();
+        let zhang = w.zhang;
+        let state_of = async || -> String {
+            use store::sea_orm::ConnectionTrait;
+            let sql = format!("SELECT state FROM registration WHERE slot_id = '{slot}' AND patient_id = {zhang}");
+            let row = store.db().query_one_raw(store::sea_orm::Statement::from_string(store.db_backend(), sql)).await.unwrap();
+            row.map(|r| r.try_get_by_index::<String>(0).unwrap()).unwrap_or_default()
+        };
+        wait_until("the lost lock answer settled", async || !matches!(state_of().await.as_str(), "locking" | "")).await;
+        let state = state_of().await;
+        let held_here = matches!(state.as_str(), "locked" | "confirmed");
+        assert_eq!(available(&slot).await, if held_here { before - 1 } else { before }, "{point}: the HIS holds a place iff we do (booking {state})");
+        covered.insert(point);
+
+        // 10. A report's file stored, its row not written: after the restart the ingest
+        //     runs again and writes the same object, one row per file, none left over.
+        let point = crash::MID_REPORT_INGEST;
+        let his_zhang = w.node.store.patient_by_id(w.zhang).await.unwrap().unwrap().his_patient_id;
+        let lab = http()
+            .post(format!("{}/__sim/lis/orders", w.sims.his_url))
+            .json(&serde_json::json!({"patient_id": his_zhang, "item_code": "250101001"}))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()["orderNo"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(http().post(format!("{}/__sim/lis/orders/{lab}/sample?files=pdf", w.sims.his_url)).send().await.unwrap().status(), 200);
+        let his_url = w.sims.his_url.clone();
+        w.crash_at(point, async |_| {
+            assert_eq!(http().post(format!("{his_url}/__sim/lis/orders/{lab}/report?files=pdf")).send().await.unwrap().status(), 200);
+        })
+        .await;
+        let count = async |sql: String| -> i64 {
+            use store::sea_orm::ConnectionTrait;
+            let row = store.db().query_one_raw(store::sea_orm::Statement::from_string(store.db_backend(), sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        };
+        let of_lab = format!("FROM report_file f JOIN lab_order o ON o.id = f.order_id WHERE o.order_no = '{lab}'");
+        wait_until("the report's file ingested", async || count(format!("SELECT COUNT(*) {of_lab} AND f.status = 'stored'")).await == 1).await;
+        assert_eq!(count(format!("SELECT COUNT(*) {of_lab}")).await, 1, "{point}: one row for the one file");
+        let stored_pdfs = count("SELECT COUNT(*) FROM report_file WHERE status = 'stored' AND kind = 'pdf'".into()).await;
+        let on_disk = walk_count(&w.server.dir.join("data/files/reports"), "pdf");
+        assert_eq!(on_disk as i64, stored_pdfs, "{point}: every stored PDF has its row, no object left over");
+        covered.insert(point);
         w.server.kill9();
     }
     let all: BTreeSet<&str> = crash::POINTS.into_iter().collect();
@@ -299,4 +380,16 @@ async fn every_crash_point_heals_on_restart_and_nothing_happens_twice() {
     assert_eq!(w.node.store.outbox_stats().await.unwrap().dead, 0, "no job dead-lettered");
     drop(w);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Files ending in `.ext` under `dir`, at any depth.
+fn walk_count(dir: &std::path::Path, ext: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk_count(&p, ext) } else { usize::from(p.extension().is_some_and(|x| x == ext)) }
+        })
+        .sum()
 }

@@ -30,8 +30,8 @@ pub(crate) struct Server {
     /// How a node started at a crash point ended, if it died before it was ready.
     exited: Option<std::process::ExitStatus>,
     config: std::path::PathBuf,
-    base: String,
-    dir: std::path::PathBuf,
+    pub(crate) base: String,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 /// A node's settings on a fresh SQLite file, pointed at running simulators, with short
