@@ -37,7 +37,12 @@ async fn a_report_from_pending_to_saved_on_the_phone() {
         let (b, base) = (&b, base.clone());
         async move {
             b.client.goto(&format!("{base}/reports/{order_no}")).await.unwrap();
-            b.wait_for("footer").await;
+            // A click on the LIS console may still be navigating when we go, and its page
+            // can win the race: then this is not our page, and we ask again.
+            let ours = b.client.wait().at_most(std::time::Duration::from_secs(5)).for_element(fantoccini::Locator::Css("footer")).await.is_ok();
+            if !ours || !b.client.current_url().await.unwrap().path().starts_with("/reports/") {
+                return String::new();
+            }
             // Until the LIS's event has reached us the page is "not found": ask again.
             match b.client.find(fantoccini::Locator::Css("#report")).await {
                 Ok(r) => r.attr("data-state").await.unwrap().unwrap_or_default(),
