@@ -74,7 +74,7 @@ impl App {
         }
         let now = self.now();
         let txn = self.store.write_txn().await?;
-        let written = self.store.grant_consent(&txn, account_id, None, purpose, channel, false, now).await?;
+        let written = self.store.grant_consent(&txn, account_id, None, purpose, channel, now).await?;
         if written {
             let entry = actor.entry("consent.grant", format!("patient_account:{account_id}"), &format!("{} {}", purpose.code(), purpose.text_version()));
             self.store.append_audit(&txn, &entry, now).await?;
@@ -127,6 +127,8 @@ impl App {
 
     /// The notices an account may get: (WeChat, SMS).
     pub(crate) async fn notice_consents(&self, account_id: i64) -> Result<(bool, bool), DomainError> {
-        Ok((self.consent_in_force(account_id, None, Purpose::WechatNotices).await?, self.consent_in_force(account_id, None, Purpose::SmsNotices).await?))
+        let newest = self.store.newest_account_consents(self.store.db(), account_id, &[Purpose::WechatNotices, Purpose::SmsNotices]).await?;
+        let of = |p: Purpose| newest.iter().find(|(q, _)| *q == p).is_some_and(|(_, r)| in_force(p, r.as_ref()));
+        Ok((of(Purpose::WechatNotices), of(Purpose::SmsNotices)))
     }
 }

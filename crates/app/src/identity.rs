@@ -62,9 +62,8 @@ impl App {
         let token = self.store.create_session(SessionKind::Patient, account_id, self.policies.patient_session, now).await?;
         // Signing in accepts the privacy policy, notices included (the home page says so):
         // recorded once, so a later withdrawal stays withdrawn however often they sign in.
-        for purpose in [domain::consent::Purpose::WechatNotices, domain::consent::Purpose::SmsNotices] {
-            self.store.grant_consent(self.store.db(), account_id, None, purpose, domain::consent::channel::SIGN_IN, true, now).await?;
-        }
+        let notices = [domain::consent::Purpose::WechatNotices, domain::consent::Purpose::SmsNotices];
+        self.store.grant_account_consents_if_none(self.store.db(), account_id, &notices, domain::consent::channel::SIGN_IN, now).await?;
         self.store
             .audit(
                 &Actor::patient_account(account_id, correlation_id).entry("patient_account.login", format!("patient_account:{account_id}"), "wechat oauth"),

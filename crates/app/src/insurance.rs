@@ -233,7 +233,7 @@ impl App {
         }
         // The guardian's separate consent (ticked on the binding page), on record per child.
         let purpose = domain::consent::Purpose::ChildInsurance;
-        self.store.grant_consent(self.store.db(), account_id, Some(patient.id), purpose, domain::consent::channel::CHILD_BIND_PAGE, false, self.now()).await?;
+        self.store.grant_consent(self.store.db(), account_id, Some(patient.id), purpose, domain::consent::channel::CHILD_BIND_PAGE, self.now()).await?;
         let what = format!("{} {}", row.source, how);
         self.store.audit(&actor.entry("child.bind", format!("patient:{}", patient.id), &what), self.now()).await?;
         Ok(patient)
