@@ -14,6 +14,11 @@ pub struct OperationalCounts {
     /// `None` when the database did not answer.
     pub outbox_pending: Option<u64>,
     pub outbox_dead: Option<u64>,
+    /// Pending jobs whose time has come (the backlog the workers have not caught up with).
+    pub outbox_due: Option<u64>,
+    /// The database pool: connections open, of which idle.
+    pub db_connections_open: u32,
+    pub db_connections_idle: u32,
 }
 
 impl App {
@@ -25,6 +30,7 @@ impl App {
     pub async fn operational_counts(&self) -> OperationalCounts {
         let d = self.store.disclosures();
         let outbox = self.store.outbox_stats().await.ok();
+        let (open, idle) = self.store.pool_connections();
         OperationalCounts {
             identity_disclosures: d.identity,
             mobile_disclosures: d.mobile,
@@ -32,6 +38,9 @@ impl App {
             report_file_disclosures: d.report_file,
             outbox_pending: outbox.as_ref().map(|s| s.pending),
             outbox_dead: outbox.as_ref().map(|s| s.dead),
+            outbox_due: self.store.outbox_due(self.now()).await.ok(),
+            db_connections_open: open,
+            db_connections_idle: idle,
         }
     }
 }

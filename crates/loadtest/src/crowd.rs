@@ -206,8 +206,8 @@ pub async fn reset_his_load(http: &reqwest::Client, his_url: &str) -> Result<()>
     Ok(())
 }
 
-/// A valid, unique (per index) synthetic ID number and a name.
-fn person(i: usize) -> (String, String) {
+/// A valid, unique (per index below 4,000) synthetic ID number and a name.
+pub fn person(i: usize) -> (String, String) {
     const SURNAMES: [&str; 10] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
     const GIVEN: [&str; 20] = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀", "霞", "平"];
     let name = format!("{}{}{}", SURNAMES[i % 10], GIVEN[(i / 10) % 20], GIVEN[(i / 200) % 20]);
@@ -235,23 +235,10 @@ fn location(r: &reqwest::Response) -> String {
     r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }
 
-/// One patient: WeChat sign-in (our login → the simulator's consent → our callback),
-/// then 本人 added as 就诊人 (real-name check, the HIS finds or files the record).
+/// One patient: WeChat sign-in, then 本人 added as 就诊人 (real-name check, the HIS finds
+/// or files the record).
 async fn enrol_one(http: &reqwest::Client, node: &str, wechat_url: &str, i: usize) -> Result<VirtualPatient> {
-    let openid = format!("oCrowd_{i:06}");
-    let r = http.get(format!("{node}/wx/login?next=%2Fpatients")).send().await?;
-    let oauth = cookie(&r, "__Host-cb_oauth").context("no oauth state cookie")?;
-    let authorize = location(&r);
-    let form = [
-        ("openid", openid.as_str()),
-        ("redirect_uri", &query_value(&authorize, "redirect_uri")),
-        ("state", &query_value(&authorize, "state")),
-        ("scope", &query_value(&authorize, "scope")),
-    ];
-    let r = http.post(format!("{wechat_url}/connect/oauth2/authorize/confirm")).form(&form).send().await?;
-    let callback = location(&r);
-    let r = http.get(&callback).header("cookie", &oauth).send().await?;
-    let session = cookie(&r, "__Host-cb_patient").with_context(|| format!("sign-in of {openid} failed: {}", r.status()))?;
+    let session = sign_in(http, node, wechat_url, i).await?;
     let (name, id) = person(i);
     // 建档 asks the HIS; when admission control answers HIS_BUSY (429) the patient waits a
     // moment and tries again, as a person would — the crowd's set-up is not what is measured.
@@ -273,6 +260,25 @@ async fn enrol_one(http: &reqwest::Client, node: &str, wechat_url: &str, i: usiz
         let patient_id = v["id"].as_i64().with_context(|| format!("adding {name} as 就诊人: {status} {v}"))?;
         return Ok(VirtualPatient { cookie: session, patient_id });
     }
+}
+
+/// Patient `i`'s WeChat sign-in (our login → the simulator's consent → our callback);
+/// the session cookie. Also how a patient asked to sign in again (step-up) does it.
+pub async fn sign_in(http: &reqwest::Client, node: &str, wechat_url: &str, i: usize) -> Result<String> {
+    let openid = format!("oCrowd_{i:06}");
+    let r = http.get(format!("{node}/wx/login?next=%2Fpatients")).send().await?;
+    let oauth = cookie(&r, "__Host-cb_oauth").context("no oauth state cookie")?;
+    let authorize = location(&r);
+    let form = [
+        ("openid", openid.as_str()),
+        ("redirect_uri", &query_value(&authorize, "redirect_uri")),
+        ("state", &query_value(&authorize, "state")),
+        ("scope", &query_value(&authorize, "scope")),
+    ];
+    let r = http.post(format!("{wechat_url}/connect/oauth2/authorize/confirm")).form(&form).send().await?;
+    let callback = location(&r);
+    let r = http.get(&callback).header("cookie", &oauth).send().await?;
+    cookie(&r, "__Host-cb_patient").with_context(|| format!("sign-in of {openid} failed: {}", r.status()))
 }
 
 /// Signs `plan.patients` patients in (WeChat users made in the simulator first).

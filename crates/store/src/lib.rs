@@ -264,6 +264,22 @@ impl Store {
         self.db.begin_with_options(opts).await.map_err(db_err)
     }
 
+    /// The pool's connections (open, of which idle), for the metrics an operator watches
+    /// for leaks and the soak holds flat.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let p = self.db.get_postgres_connection_pool();
+                (p.size(), p.num_idle() as u32)
+            }
+            sea_orm::DbBackend::Sqlite => {
+                let p = self.db.get_sqlite_connection_pool();
+                (p.size(), p.num_idle() as u32)
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), DomainError> {
         self.db.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(db_err)

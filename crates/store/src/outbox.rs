@@ -147,6 +147,12 @@ impl Store {
         Ok(OutboxStats { pending: count("pending").await?, running: count("running").await?, done: count("done").await?, dead: count("dead").await? })
     }
 
+    /// Jobs whose time has come and that no worker has taken: the backlog (pending jobs
+    /// also include those scheduled for later — reminders, quiet-hours notices).
+    pub async fn outbox_due(&self, now: DateTime<Utc>) -> Result<u64, DomainError> {
+        outbox::Entity::find().filter(outbox::Column::State.eq("pending")).filter(outbox::Column::RunAt.lte(now)).count(&self.db).await.map_err(db_err)
+    }
+
     pub async fn dead_jobs(&self, limit: u64) -> Result<Vec<outbox::Model>, DomainError> {
         use sea_orm::QuerySelect;
         outbox::Entity::find().filter(outbox::Column::State.eq("dead")).order_by_desc(outbox::Column::Id).limit(limit).all(&self.db).await.map_err(db_err)

@@ -41,6 +41,11 @@ pub async fn metrics(State(st): State<WebState>, ConnectInfo(peer): ConnectInfo<
         metrics::gauge!("carebridge_outbox_jobs", "state" => "pending").set(pending as f64);
         metrics::gauge!("carebridge_outbox_jobs", "state" => "dead").set(dead as f64);
     }
+    if let Some(due) = c.outbox_due {
+        metrics::gauge!("carebridge_outbox_jobs", "state" => "due").set(due as f64);
+    }
+    metrics::gauge!("carebridge_db_connections", "state" => "open").set(f64::from(c.db_connections_open));
+    metrics::gauge!("carebridge_db_connections", "state" => "idle").set(f64::from(c.db_connections_idle));
     ([("content-type", "text/plain; version=0.0.4")], st.metrics.render()).into_response()
 }
 

@@ -174,15 +174,20 @@ on_both_backends! {
         assert_eq!(t.store.verify_audit_chain().await.unwrap(), store::audit::ChainVerdict::Intact { rows: t.store.audit_count(None).await.unwrap() });
         // Operators see the same counts on /metrics.
         let m = TestApp::http().get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        let exported = |kind: &str| {
-            m.lines()
-                .find(|l| l.starts_with(&format!("carebridge_disclosures_total{{kind=\"{kind}\"}}")))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
+        // The same reader the soak watches the nodes with.
+        let gauge = |series: String| loadtest::soak::metric(&m, &series).unwrap_or_else(|| panic!("no {series} on /metrics: {m}"));
+        let exported = |kind: &str| Some(gauge(format!("carebridge_disclosures_total{{kind=\"{kind}\"}}")) as u64);
         let d = t.store.disclosures();
         assert_eq!(exported("report_file"), Some(d.report_file), "{m}");
         assert_eq!(exported("identity"), Some(d.identity));
+        // And the pool, which the soak holds flat: at least the connection that served
+        // this scrape is open, never more than the configured maximum.
+        let pool = |state: &str| gauge(format!("carebridge_db_connections{{state=\"{state}\"}}"));
+        let (open, idle) = (pool("open"), pool("idle"));
+        assert!(open >= 1.0 && open <= f64::from(t.settings.database.max_connections) && idle <= open, "pool gauges: open {open}, idle {idle}");
+        let jobs = |state: &str| gauge(format!("carebridge_outbox_jobs{{state=\"{state}\"}}"));
+        let (due, pending) = (jobs("due"), jobs("pending"));
+        assert!(due <= pending, "outbox gauges: due {due} of {pending}");
         println!("audit reads: {reads} sensitive reads over {steps} steps, one audit row each");
     }
 }

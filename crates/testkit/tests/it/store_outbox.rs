@@ -46,6 +46,9 @@ on_both_backends! {
             store.enqueue(store.db(), NewJob::new("k", json!({ "i": i }), t0()), t0()).await.unwrap();
         }
         store.enqueue(store.db(), NewJob::new("later", json!({}), t0()).at(t0() + Duration::hours(1)), t0()).await.unwrap();
+        // The backlog gauge counts what is due, not what waits for its hour.
+        assert_eq!(store.outbox_due(t0()).await.unwrap(), 40);
+        assert_eq!(store.outbox_due(t0() + Duration::hours(1)).await.unwrap(), 41);
         let mut handles = Vec::new();
         for w in 0..4 {
             let s = store.clone();
@@ -68,6 +71,7 @@ on_both_backends! {
         assert_eq!(all.len(), 40, "no job claimed twice");
         let stats = store.outbox_stats().await.unwrap();
         assert_eq!((stats.running, stats.pending), (40, 1));
+        assert_eq!(store.outbox_due(t0()).await.unwrap(), 0, "claimed jobs are no longer due");
     }
 }
 
