@@ -497,6 +497,8 @@ impl App {
             self.record_booking_event(&txn, events::RELEASED, "", &row, None).await?;
         }
         txn.commit().await.map_err(store::db_err)?;
+        // The place is free again: this node's page shows it at once.
+        self.held_cache.forget(&row.schedule_id);
         self.catalogue.forget_department(&row.dept_id, self.today());
         Ok(())
     }
@@ -527,15 +529,19 @@ impl App {
                 // Whatever the channels know comes in first: money on its way makes this a
                 // paid booking, not an abandoned one.
                 let state = self.resolve_payment(&order_no).await?;
-                if state != OrderState::Created && state != OrderState::Paying {
-                    return Err(DomainError::new(ErrorCode::BookingNotCancellable, "payment settled meanwhile"));
+                // Closed unpaid already (a first tap whose unlock answer the HIS lost, or
+                // the payment window passed): only the HIS's place is left to give back.
+                if state != OrderState::Closed {
+                    if state != OrderState::Created && state != OrderState::Paying {
+                        return Err(DomainError::new(ErrorCode::BookingNotCancellable, "payment settled meanwhile"));
+                    }
+                    let (order, _) = self.store.order(&order_no).await?;
+                    if order.captured.total().0 != 0 || self.store.attempt(&order_no, crate::billing::BANK).await?.is_some() {
+                        return Err(DomainError::new(ErrorCode::BookingNotCancellable, "a payment is under way"));
+                    }
+                    self.drop_insurance_presettlement(&order_no).await?;
+                    self.apply_if_current(&order_no, OrderEvent::Expired).await?;
                 }
-                let (order, _) = self.store.order(&order_no).await?;
-                if order.captured.total().0 != 0 || self.store.attempt(&order_no, crate::billing::BANK).await?.is_some() {
-                    return Err(DomainError::new(ErrorCode::BookingNotCancellable, "a payment is under way"));
-                }
-                self.drop_insurance_presettlement(&order_no).await?;
-                self.apply_if_current(&order_no, OrderEvent::Expired).await?;
                 self.release_booking(booking_no, "您已取消预约", false).await?;
                 self.store.audit(&actor.entry("booking.abandon", format!("booking:{booking_no}"), "支付前取消"), self.now()).await?;
                 Ok(BookingState::Released)
@@ -766,6 +772,7 @@ impl JobHandler for SettleLock {
                 app.fail_locking(&no, "医院系统未能锁号，请重新预约".into()).await.map_err(retry)?;
             }
         }
+        app.held_cache.forget(&row.schedule_id);
         app.catalogue.forget_department(&row.dept_id, app.today());
         Ok(())
     }

@@ -38,6 +38,7 @@ mod file_store_contract;
 mod finance_console;
 mod flash_crowd;
 mod his_contract;
+mod his_lost_answers;
 mod hostile_files;
 mod inpatient;
 mod inpatient_discharge;
