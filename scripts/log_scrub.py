@@ -60,7 +60,7 @@ def findings(text):
             yield "token", m.group(0)
 
 
-def main(folder):
+def main(folder, allow_empty=False):
     files = sorted(pathlib.Path(folder).glob("*.jsonl"))
     lines = skipped = 0
     found = []
@@ -85,11 +85,14 @@ def main(folder):
     print(f"log scrub: {len(files)} test logs, {lines} lines ({skipped} of the simulators skipped), {len(found)} findings")
     for f, n, kind, value in found[:50]:
         print(f"  {f}:{n}: {kind}: {value}")
-    if not files:
+    if not files and not allow_empty:
         print("no logs found: was CAREBRIDGE_TEST_LOG_DIR set?", file=sys.stderr)
         return 1
     return 1 if found else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "target/test-logs"))
+    # --allow-empty: a filtered run (scripts/test -E …) may select only tests that log
+    # nowhere here (the server's own process tests); the whole suite must leave logs.
+    args = [a for a in sys.argv[1:] if a != "--allow-empty"]
+    sys.exit(main(args[0] if args else "target/test-logs", "--allow-empty" in sys.argv[1:]))
