@@ -6,6 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`).
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The process's open file descriptors now (sockets, the database files, logs).
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -21,24 +32,9 @@ impl NodeProcess {
         self.child.id()
     }
 
-    fn status_kib(&self, field: &str) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
-    }
-
     /// Peak resident memory so far (VmHWM), in MiB.
     pub fn peak_rss_mib(&self) -> Option<f64> {
-        self.status_kib("VmHWM:").map(|kb| kb / 1024.0)
-    }
-
-    /// Resident memory now (VmRSS), in MiB.
-    pub fn rss_mib(&self) -> Option<f64> {
-        self.status_kib("VmRSS:").map(|kb| kb / 1024.0)
-    }
-
-    /// Open file descriptors now (sockets, the database files, logs).
-    pub fn open_fds(&self) -> Option<usize> {
-        Some(std::fs::read_dir(format!("/proc/{}/fd", self.pid()?)).ok()?.count())
+        proc_status_kib(self.pid()?, "VmHWM:").map(|kb| kb / 1024.0)
     }
 
     /// Still running (not exited).

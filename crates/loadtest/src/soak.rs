@@ -447,8 +447,8 @@ pub async fn gauges(
         let mut g = Gauge { at_s: started.elapsed().as_secs_f64(), ..Gauge::default() };
         for (pid, url) in &nodes {
             if let Some(pid) = pid {
-                g.rss_mib += proc_status_kib(*pid, "VmRSS:").unwrap_or(0.0) / 1024.0;
-                g.fds += std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0) as f64;
+                g.rss_mib += crate::deploy::proc_status_kib(*pid, "VmRSS:").unwrap_or(0.0) / 1024.0;
+                g.fds += crate::deploy::open_fds(*pid).unwrap_or(0) as f64;
             }
             if let Ok(r) = http.get(format!("{url}/metrics")).send().await
                 && let Ok(text) = r.text().await
@@ -480,11 +480,6 @@ pub async fn gauges(
         let _ = db.close().await;
     }
     out
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A sample's value in Prometheus text (`name{labels} value`).

@@ -378,6 +378,12 @@ pub fn id_number(first17: &str) -> String {
 
 /// A bookable slot of `dept` starting at least `hours_ahead` hours from the app's now.
 pub async fn free_slot(app: &app::App, dept: &str, hours_ahead: i64) -> String {
+    free_place(app, dept, hours_ahead).await.map(|(_, slot, _)| slot).unwrap_or_else(|| panic!("no free slot in {dept}"))
+}
+
+/// The first slot of `dept` with a place, starting at least `hours_ahead` hours from the
+/// app's now: (schedule, slot, visit date).
+pub async fn free_place(app: &app::App, dept: &str, hours_ahead: i64) -> Option<(String, String, chrono::NaiveDate)> {
     let v = app.department_view(dept).await.expect("department");
     let now = domain::clock::to_local(app.now()).naive_local();
     v.schedules
@@ -385,6 +391,5 @@ pub async fn free_slot(app: &app::App, dept: &str, hours_ahead: i64) -> String {
         .filter(|s| !s.suspended)
         .flat_map(|s| s.slots.iter().map(move |x| (s, x)))
         .find(|(s, x)| x.available > 0 && s.date.and_time(x.start) > now + chrono::Duration::hours(hours_ahead))
-        .map(|(_, x)| x.slot_id.clone())
-        .unwrap_or_else(|| panic!("no free slot in {dept}"))
+        .map(|(s, x)| (s.schedule_id.clone(), x.slot_id.clone(), s.date))
 }

@@ -18,15 +18,7 @@ async fn account(t: &TestApp, openid: &str, name: &str) -> (String, i64) {
 
 /// The first future session of `dept` with a free slot: (schedule, slot, visit date).
 async fn free_slot(t: &TestApp, dept: &str) -> (String, String, chrono::NaiveDate) {
-    let v = t.app.department_view(dept).await.unwrap();
-    let now = domain::clock::to_local(t.app.now()).naive_local();
-    v.schedules
-        .iter()
-        .filter(|s| !s.suspended)
-        .flat_map(|s| s.slots.iter().map(move |x| (s, x)))
-        .find(|(s, x)| x.available > 0 && s.date.and_time(x.start) > now + Duration::hours(2))
-        .map(|(s, x)| (s.schedule_id.clone(), x.slot_id.clone(), s.date))
-        .expect("a free slot")
+    testkit::app::free_place(&t.app, dept, 2).await.expect("a free slot")
 }
 
 on_both_backends! {

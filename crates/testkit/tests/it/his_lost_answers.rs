@@ -39,18 +39,6 @@ async fn our_available(t: &TestApp, dept: &str, (schedule, slot): (&str, &str)) 
     found["available"].as_u64().unwrap()
 }
 
-/// A slot of `dept` with a place, at least two hours ahead: (schedule, slot).
-async fn free_slot(t: &TestApp, dept: &str) -> Option<(String, String)> {
-    let v = t.app.department_view(dept).await.unwrap();
-    let now = domain::clock::to_local(t.app.now()).naive_local();
-    v.schedules
-        .iter()
-        .filter(|s| !s.suspended)
-        .flat_map(|s| s.slots.iter().map(move |x| (s, x)))
-        .find(|(s, x)| x.available >= 1 && s.date.and_time(x.start) > now + Duration::hours(2))
-        .map(|(s, x)| (s.schedule_id.clone(), x.slot_id.clone()))
-}
-
 async fn set_lost_answers(t: &TestApp, lose: &[&str]) {
     let r = TestApp::http().post(format!("{}/__sim/faults", t.his_url)).json(&json!({"lose_response_next": lose})).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -123,7 +111,7 @@ on_both_backends! {
         for run in 0..runs() {
             let mut rng = SeededRng::new(seed + run);
             let dept = DEPTS[rng.below(DEPTS.len() as u64) as usize];
-            let Some((schedule, slot)) = free_slot(&t, dept).await else { panic!("run {run}: no place left in {dept}") };
+            let Some((schedule, slot, _)) = testkit::app::free_place(&t.app, dept, 2).await else { panic!("run {run}: no place left in {dept}") };
             let at = (schedule.as_str(), slot.as_str());
             let before = his_available(&t, &slot).await;
             assert_eq!(our_available(&t, dept, at).await, before, "run {run}: we and the HIS agree before");
