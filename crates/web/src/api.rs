@@ -9,15 +9,20 @@ use domain::ErrorCode;
 use utoipa::OpenApi;
 
 /// `Json` whose rejections use the error catalogue: wrong content type → 415
-/// `UNSUPPORTED_MEDIA_TYPE`, bad JSON → 400 `BAD_REQUEST`, too large → 413.
+/// `UNSUPPORTED_MEDIA_TYPE`, bad JSON → 400 `BAD_REQUEST`, too large → 413, and anything
+/// but a JSON object → 422 `VALIDATION_FAILED` (every request body is an object; serde
+/// would otherwise read a struct of optional fields from an array such as `[null]`).
 pub struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
+        match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) if !v.is_object() => Err(domain::DomainError::new(ErrorCode::ValidationFailed, "json: the body is not an object").into()),
+            Ok(Json(v)) => {
+                serde_json::from_value(v).map(Self).map_err(|e| domain::DomainError::new(ErrorCode::ValidationFailed, format!("json: {e}")).into())
+            }
             Err(rej) => {
                 let code = match &rej {
                     JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,

@@ -32,6 +32,16 @@ on_both_backends! {
         let (s, e) = json_error(h.post(&url).header("cookie", &cookie).header("content-type", "application/json").body("{\"name\": 5}").send().await.unwrap()).await;
         assert_eq!((s, e["code"].as_str().unwrap()), (422, "VALIDATION_FAILED"));
 
+        // Every body is an object: an array (which serde would read as a struct's fields in
+        // order, `[null]` as "no child named") is refused before any use case runs.
+        let withdraw = t.url("/api/v1/me/consents/wechat_notices/withdraw");
+        for body in ["[null]", "[]", "null", "7"] {
+            let (s, e) = json_error(h.post(&withdraw).header("cookie", &cookie).header("content-type", "application/json").body(body).send().await.unwrap()).await;
+            assert_eq!((s, e["code"].as_str().unwrap()), (422, "VALIDATION_FAILED"), "{body}");
+        }
+        let consents: Vec<Value> = h.get(t.url("/api/v1/me/consents")).header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
+        assert!(consents.iter().all(|c| c["withdrawn_at"].is_null()), "nothing withdrawn: {consents:?}");
+
         let big = format!("{{\"name\": \"{}\"}}", "x".repeat(70_000));
         let (s, e) = json_error(h.post(&url).header("cookie", &cookie).header("content-type", "application/json").body(big).send().await.unwrap()).await;
         assert_eq!((s, e["code"].as_str().unwrap()), (413, "PAYLOAD_TOO_LARGE"));
