@@ -175,3 +175,46 @@ on_both_backends! {
         assert_eq!(get(&again).await.status(), 200, "a fresh sign-in opens it");
     }
 }
+
+on_both_backends! {
+    async fn a_record_copy_and_a_card_binding_ask_for_a_fresh_sign_in(backend) {
+        let (t, clock) = spawn(backend).await;
+        let (_, cookie) = t.wechat_sign_in(ZHANG).await;
+        let pid = t.add_demo_patient(&cookie, "张伟", "self").await;
+        let form = |path: &str, c: &str, fields: Vec<(&'static str, String)>| {
+            let (url, c, base) = (t.url(path), c.to_owned(), t.base.clone());
+            async move { TestApp::http().post(url).header("cookie", c).header("origin", base).form(&fields).send().await.unwrap() }
+        };
+
+        // A record-copy application (病历复印): its page is health data, read within the window.
+        let started = form("/records", &cookie, vec![("patient_id", pid.to_string())]).await;
+        let no = location(started.headers()).strip_prefix("/records/").and_then(|s| s.strip_suffix("/step/relation")).expect("a new application").to_owned();
+        let page = format!("/records/{no}");
+        assert_eq!(status(&t, &cookie, &page).await.0, 200);
+        // Sixteen minutes of reading other pages (never idle): the application asks again.
+        for _ in 0..2 {
+            clock.advance(Duration::minutes(8));
+            assert_eq!(status(&t, &cookie, "/api/v1/me/reports").await.0, 200);
+        }
+        assert_eq!(status(&t, &cookie, &page).await, (303, format!("/wx/login?next={}", domain::format::url_encode(&page))));
+
+        // Binding a plastic card changes where the money on the card goes: past the
+        // five-minute window it asks for a sign-in and binds nothing.
+        let his = t.store.patient_by_id(pid).await.unwrap().unwrap().his_patient_id;
+        let own = sim::demo::physical_card_no(&his);
+        let stale = form("/card/bind", &cookie, vec![("patient_id", pid.to_string()), ("card_no", own.clone())]).await;
+        assert_eq!(stale.status(), 303);
+        assert!(location(stale.headers()).starts_with("/wx/login?next="), "{}", location(stale.headers()));
+        let card = |c: String| {
+            let (url, c) = (t.url(&format!("/card?patient={pid}")), c);
+            async move { TestApp::http().get(url).header("cookie", c).send().await.unwrap().text().await.unwrap() }
+        };
+        let (_, fresh) = t.wechat_sign_in(ZHANG).await;
+        assert!(!card(fresh.clone()).await.contains("已绑定实体卡"), "nothing bound on a stale sign-in");
+        // Signed in again: the record page opens and the card binds.
+        assert_eq!(status(&t, &fresh, &page).await.0, 200);
+        let bound = form("/card/bind", &fresh, vec![("patient_id", pid.to_string()), ("card_no", own.clone())]).await;
+        assert_eq!(location(bound.headers()), format!("/card?patient={pid}"));
+        assert!(card(fresh).await.contains(&format!("id=\"card-no\">{own}")));
+    }
+}
