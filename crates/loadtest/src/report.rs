@@ -32,6 +32,28 @@ pub struct Check {
 /// G1's latency bounds (quality-bar.md), in milliseconds.
 pub const LOCK_P99_MS: f64 = 800.0;
 pub const SOLD_OUT_P99_MS: f64 = 100.0;
+/// G2: lock attempts per second, sustained for this long, in every window of this length.
+pub const LOCKS_PER_SEC: f64 = 500.0;
+pub const SUSTAINED_SECS: u64 = 60;
+pub const RATE_WINDOW_SECS: u64 = 10;
+/// G2: the read endpoints (schedule list, slot availability).
+pub const READS_PER_SEC: f64 = 5_000.0;
+pub const READ_P99_MS: f64 = 200.0;
+
+/// The lowest rate (per second) over the whole `RATE_WINDOW_SECS` windows of the first
+/// `secs` seconds of the rush, and how many windows there were: "sustained" means every
+/// window, not the average (a burst and then silence averages well).
+pub fn lowest_window_rate(sent_at_ms: impl Iterator<Item = u64>, secs: u64) -> (f64, u64) {
+    let windows = secs / RATE_WINDOW_SECS;
+    let mut counts = vec![0u64; windows as usize];
+    for at in sent_at_ms {
+        if let Some(c) = counts.get_mut((at / 1000 / RATE_WINDOW_SECS) as usize) {
+            *c += 1;
+        }
+    }
+    let lowest = counts.iter().copied().min().unwrap_or(0);
+    (lowest as f64 / RATE_WINDOW_SECS as f64, windows)
+}
 
 impl Report {
     fn latencies(&self, keep: impl Fn(Answer) -> bool) -> Vec<u64> {
@@ -81,6 +103,20 @@ impl Report {
             out.push(Check { name: "p99 booking request ≤ 800 ms", passed: lock <= LOCK_P99_MS, detail: format!("{lock:.1} ms") });
             let sold = percentile(&self.latencies(Answer::sold_out), 99.0);
             out.push(Check { name: "p99 sold-out answer ≤ 100 ms", passed: sold <= SOLD_OUT_P99_MS, detail: format!("{sold:.1} ms") });
+            let secs = self.plan.duration.as_secs().min(self.grab.elapsed.as_secs());
+            let (lowest, windows) = lowest_window_rate(self.grab.attempts.iter().map(|a| a.at_ms), secs);
+            out.push(Check {
+                name: "G2: lock attempts ≥ 500/s sustained 60 s (every 10 s window)",
+                passed: windows * RATE_WINDOW_SECS >= SUSTAINED_SECS && lowest >= LOCKS_PER_SEC,
+                detail: format!("lowest {lowest:.0}/s over {windows} windows of {RATE_WINDOW_SECS} s"),
+            });
+            for r in &self.reads {
+                out.push(Check {
+                    name: "G2: read endpoint ≥ 5,000 req/s, p99 ≤ 200 ms, no failure",
+                    passed: r.per_sec >= READS_PER_SEC && r.p99_ms <= READ_P99_MS && r.failures == 0,
+                    detail: format!("`GET {}` {:.0} req/s, p99 {:.1} ms, {} failed", r.path, r.per_sec, r.p99_ms, r.failures),
+                });
+            }
         }
         out
     }
@@ -193,5 +229,25 @@ impl Report {
             let _ = writeln!(s, "| {} | {} — {} |", c.name, if c.passed { "pass" } else { "**FAIL**" }, c.detail);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_sustained_only_when_every_window_holds_it() {
+        // 600/s for 60 s: six windows, the lowest 600.
+        let steady = (0..36_000u64).map(|i| i * 60_000 / 36_000);
+        assert_eq!(lowest_window_rate(steady, 60), (600.0, 6));
+        // The same number of attempts in the first 30 s and none after: the average is
+        // 600/s, the sustained rate 0.
+        let burst = (0..36_000u64).map(|i| i * 30_000 / 36_000);
+        assert_eq!(lowest_window_rate(burst, 60), (0.0, 6));
+        // A 20 s run has two windows: never 60 s, whatever the rate.
+        assert_eq!(lowest_window_rate(0..20_000u64, 20).1, 2);
+        // Attempts after the planned end count for nothing.
+        assert_eq!(lowest_window_rate([5_000, 70_000].into_iter(), 10), (0.1, 1));
     }
 }
