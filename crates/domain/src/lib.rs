@@ -10,6 +10,7 @@ pub mod billing;
 pub mod clock;
 pub mod consent;
 pub mod error;
+pub mod face;
 pub mod format;
 pub mod idempotency;
 pub mod identity;

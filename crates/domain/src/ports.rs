@@ -773,3 +773,34 @@ pub trait CourierPort: Send + Sync {
     /// What the courier expects back: taken, or not (it pushes again).
     fn route_push_answer(&self, taken: bool) -> String;
 }
+
+// --- face-scan services (FACE-1…4) ------------------------------------------------------
+
+/// A face engine (Baidu AI face v3, cloud or its on-premise edition; protocols-wave2 §3).
+/// A picture the engine will not use is refused with its FACE_* code (no face, low
+/// quality, liveness failed); the engine unreachable, throttled or out of quota is
+/// `UpstreamUnavailable` — the caller offers the other way at once.
+#[async_trait]
+pub trait FaceEnginePort: Send + Sync {
+    /// Adds a face to `user_id` in `group_id` (creating both as needed); answers the
+    /// engine's face token. Adding the same token again changes nothing.
+    async fn add_face(&self, group_id: &str, user_id: &str, face: crate::face::FaceInput<'_>, checks: crate::face::FaceChecks) -> Result<String, DomainError>;
+    /// Deletes a user and every face it holds from a group; a user already gone is done.
+    async fn delete_user(&self, group_id: &str, user_id: &str) -> Result<(), DomainError>;
+    /// 1:N: the users of these groups (at most 10) like the picture, best first; nobody
+    /// like it is an empty list, not an error.
+    async fn search(
+        &self,
+        group_ids: &[String],
+        image: &crate::face::FaceImage,
+        max_users: u32,
+        checks: crate::face::FaceChecks,
+    ) -> Result<Vec<crate::face::FaceCandidate>, DomainError>;
+    /// 1:1: how alike two pictures are (0–100).
+    async fn compare(&self, live: &crate::face::FaceImage, other: &crate::face::FaceImage, checks: crate::face::FaceChecks) -> Result<f32, DomainError>;
+    /// The identity check: how alike the picture is to the public-security photo of this
+    /// ID number (0–100); a name that does not belong to the number is `FaceIdentityMismatch`.
+    async fn verify_identity(&self, image: &crate::face::FaceImage, id_number: &str, name: &str, checks: crate::face::FaceChecks) -> Result<f32, DomainError>;
+    /// Single-picture liveness (0–1): compare with `Control::liveness_threshold`.
+    async fn liveness(&self, image: &crate::face::FaceImage) -> Result<f32, DomainError>;
+}

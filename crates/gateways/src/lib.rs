@@ -11,6 +11,7 @@
 pub mod ccb;
 pub mod courier;
 pub mod einvoice;
+pub mod face;
 #[cfg(feature = "http")]
 pub mod files;
 pub mod his;

@@ -83,6 +83,7 @@ pub fn sim_config(s: &Settings) -> sim::SimConfig {
         navigation_port: s.demo.navigation_port,
         einvoice_port: s.demo.einvoice_port,
         courier_port: s.demo.courier_port,
+        face_port: s.demo.face_port,
         ..Default::default()
     };
     // The bank notifies our callback route; the address is known once the listener is bound.
@@ -131,6 +132,10 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.courier.partner_id = d.courier.partner_id.clone();
     s.courier.check_word = d.courier.check_word.as_str().into();
     s.courier.monthly_card = "7551234567".into();
+    s.face.api_base = format!("{}/rest/2.0/face/v3", sims.face_url);
+    s.face.token_url = format!("{}/oauth/2.0/token", sims.face_url);
+    s.face.api_key = d.face.api_key.clone();
+    s.face.secret_key = d.face.secret_key.as_str().into();
     s.ccb.base_url = sims.ccb_url.clone();
     s.ccb.merchant_client_url = format!("{}/merchant-client", sims.ccb_url);
     s.ccb.merchant_id = d.ccb.merchant_id.clone();
@@ -277,8 +282,17 @@ pub fn banner(base: &str, creds: &[DemoCredential], sims: &sim::RunningSims, dat
     b.push_str(&format!("Staff console:  {base}/staff/login\n"));
     b.push_str(&format!("API docs:       {base}/api/docs\n"));
     b.push_str(&format!(
-        "Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}  CCB {}  SMS {}  navigation {}  e-invoice {}  courier {}\n",
-        sims.his_url, sims.wechat_url, sims.realname_url, sims.nhsa_url, sims.ccb_url, sims.sms_url, sims.navigation_url, sims.einvoice_url, sims.courier_url
+        "Simulators:     HIS {}  WeChat {}  real-name {}  NHSA {}  CCB {}  SMS {}  navigation {}  e-invoice {}  courier {}  face engine {}\n",
+        sims.his_url,
+        sims.wechat_url,
+        sims.realname_url,
+        sims.nhsa_url,
+        sims.ccb_url,
+        sims.sms_url,
+        sims.navigation_url,
+        sims.einvoice_url,
+        sims.courier_url,
+        sims.face_url
     ));
     b.push_str(&format!("What phones receive: WeChat {}/__sim/wechat/inbox  SMS {}/__sim/sms/messages\n", sims.wechat_url, sims.sms_url));
     b.push_str(&format!("HIS events (doctor's orders, pharmacy, 危急值, deposit …): {}/__sim/his/events\n", sims.his_url));

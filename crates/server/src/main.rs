@@ -139,6 +139,9 @@ async fn run(cli: Cli) -> Result<()> {
             println!("CCB simulator       {}  (merchant {} / POS {} / branch {})", sims.ccb_url, d.ccb.merchant_id, d.ccb.pos_id, d.ccb.branch_id);
             println!("SMS simulator       {}  (AccessKeyId {}; Aliyun and Tencent shapes)", sims.sms_url, d.sms.access_key_id);
             println!("Navigation sim.     {}  (appKey {})", sims.navigation_url, d.navigation.app_key);
+            println!("E-invoice simulator {}  (appid {})", sims.einvoice_url, d.einvoice.appid);
+            println!("Courier simulator   {}  (partnerID {})", sims.courier_url, d.courier.partner_id);
+            println!("Face engine sim.    {}  (Baidu face v3; API Key {})", sims.face_url, d.face.api_key);
             println!("Ctrl-C to stop.");
             server::shutdown_signal().await;
             Ok(())

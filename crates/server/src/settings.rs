@@ -25,6 +25,7 @@ pub struct Settings {
     pub einvoice: EInvoice,
     pub courier: Courier,
     pub records: RecordsSettings,
+    pub face: Face,
     pub messages: Messages,
     pub sms: Sms,
     pub navigation: Navigation,
@@ -346,6 +347,32 @@ pub struct Courier {
     pub timeout_ms: u64,
 }
 
+/// The face engine of the face-scan services (FACE-1…4): Baidu AI face v3, cloud or its
+/// on-premise edition (protocols-wave2 §3). Empty `api_base` = face services off: every
+/// page offers only the other ways (ID card, 就诊卡, booking QR).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Face {
+    /// `https://aip.baidubce.com/rest/2.0/face/v3`, or the on-premise engine's.
+    pub api_base: String,
+    /// `https://aip.baidubce.com/oauth/2.0/token`; empty when the engine takes no token.
+    pub token_url: String,
+    pub api_key: String,
+    pub secret_key: Secret,
+    pub timeout_ms: u64,
+    /// Starts every group id this hospital makes in the engine (an engine may serve several).
+    pub group_prefix: String,
+    /// A 1:N candidate at or above this is the person (0–100; the engine recommends 80).
+    pub match_score: f32,
+    /// A runner-up this close to the best makes a scan ambiguous: confirmed by ID card.
+    pub ambiguity_margin: f32,
+    /// The identity check at enrolment passes at or above this (0–100).
+    pub identity_score: f32,
+    /// The engine's checks of a live capture: NONE, LOW, NORMAL or HIGH.
+    pub quality_control: String,
+    pub liveness_control: String,
+}
+
 /// Record copies (REC-1…REC-5): the office, what it promises, how long photos are kept,
 /// the fee table used until an administrator publishes one, and the sender of parcels.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -455,6 +482,7 @@ pub struct Demo {
     pub navigation_port: u16,
     pub einvoice_port: u16,
     pub courier_port: u16,
+    pub face_port: u16,
 }
 
 const DEFAULTS: &str = r#"
@@ -592,6 +620,19 @@ express_type_id = 2
 push_secret = ""
 timeout_ms = 8000
 
+[face]
+api_base = ""
+token_url = ""
+api_key = ""
+secret_key = ""
+timeout_ms = 3000
+group_prefix = "cb"
+match_score = 80.0
+ambiguity_margin = 5.0
+identity_score = 80.0
+quality_control = "NORMAL"
+liveness_control = "LOW"
+
 [records]
 office_place = "门诊楼3楼病案室"
 office_hours = "工作日 8:00–12:00，14:00–17:30"
@@ -680,6 +721,7 @@ sms_port = 18086
 navigation_port = 18087
 einvoice_port = 18088
 courier_port = 18089
+face_port = 18090
 "#;
 
 impl Messages {
@@ -772,6 +814,21 @@ impl Settings {
         }
         if !(0..=30).contains(&self.ccb.notify_window_days) {
             return bad("ccb.notify_window_days", "between 0 and 30");
+        }
+        let f = &self.face;
+        if domain::face::Control::parse(&f.quality_control).is_none() || domain::face::Control::parse(&f.liveness_control).is_none() {
+            return bad("face.quality_control / face.liveness_control", "NONE, LOW, NORMAL or HIGH");
+        }
+        let score = |v: f32| v.is_finite() && (50.0..=100.0).contains(&v);
+        let margin = f.ambiguity_margin.is_finite() && (0.0..=20.0).contains(&f.ambiguity_margin);
+        if !(score(f.match_score) && score(f.identity_score) && margin) {
+            return bad("face.*_score / face.ambiguity_margin", "scores 50–100 (the engine recommends 80), margin 0–20");
+        }
+        if f.group_prefix.is_empty() || f.group_prefix.len() > 16 || !f.group_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return bad("face.group_prefix", "1–16 letters, digits or _ (the engine's group ids)");
+        }
+        if !f.api_base.is_empty() && f.timeout_ms == 0 {
+            return bad("face.timeout_ms", "must be positive");
         }
         let a = &self.admission;
         if a.his_max_in_flight == 0 || a.his_max_in_flight > 10_000 || a.max_waiting == 0 || !(1..=60_000).contains(&a.max_wait_ms) {
@@ -917,7 +974,7 @@ impl Settings {
     /// Every secret of the settings with where it goes in a configuration file. A new
     /// secret field is masked wherever the settings are shown without being listed here
     /// (its type serialises as a mask); it must be listed to be written by `to_toml`.
-    fn secrets(&self) -> [(&'static str, &'static str, &Secret); 17] {
+    fn secrets(&self) -> [(&'static str, &'static str, &Secret); 18] {
         [
             ("security", "field_key", &self.security.field_key),
             ("security", "lookup_key", &self.security.lookup_key),
@@ -935,6 +992,7 @@ impl Settings {
             ("einvoice", "key", &self.einvoice.key),
             ("courier", "check_word", &self.courier.check_word),
             ("courier", "push_secret", &self.courier.push_secret),
+            ("face", "secret_key", &self.face.secret_key),
             ("audit", "signing_key", &self.audit.signing_key),
         ]
     }

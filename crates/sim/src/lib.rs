@@ -6,6 +6,7 @@ pub mod ccb;
 pub mod courier;
 pub mod demo;
 pub mod einvoice;
+pub mod face;
 pub mod his;
 pub mod his_events;
 pub mod lis;
@@ -33,6 +34,7 @@ pub struct SimConfig {
     pub navigation: navigation::NavigationSimConfig,
     pub einvoice: einvoice::EInvoiceSimConfig,
     pub courier: courier::CourierSimConfig,
+    pub face: face::FaceSimConfig,
     /// Where the courier pushes route steps (empty: nowhere until set at run time).
     pub courier_push_url: String,
     /// Ports to bind on 127.0.0.1; 0 picks a free one.
@@ -45,6 +47,7 @@ pub struct SimConfig {
     pub navigation_port: u16,
     pub einvoice_port: u16,
     pub courier_port: u16,
+    pub face_port: u16,
 }
 
 /// Running simulators: their base URLs and handles to their state.
@@ -66,6 +69,8 @@ pub struct RunningSims {
     pub einvoice: einvoice::SharedEInvoice,
     pub courier_url: String,
     pub courier: courier::SharedCourier,
+    pub face_url: String,
+    pub face: face::SharedFace,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -125,6 +130,8 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
     let courier_state = Arc::new(Mutex::new(courier::CourierState::new(cfg.courier.clone(), clock.clone())));
     courier_state.lock().expect("courier lock").push_url = (!cfg.courier_push_url.is_empty()).then(|| cfg.courier_push_url.clone());
     let (courier_addr, t9) = serve(courier::router(courier_state.clone()), cfg.courier_port).await?;
+    let face_state = Arc::new(Mutex::new(face::FaceState::new(cfg.face.clone(), &demo::citizens(today))));
+    let (face_addr, t10) = serve(face::router(face_state.clone()), cfg.face_port).await?;
     Ok(RunningSims {
         his_url: format!("http://{his_addr}"),
         wechat_url: format!("http://{wx_addr}"),
@@ -143,6 +150,8 @@ pub async fn start(cfg: SimConfig, clock: Arc<dyn Clock>) -> std::io::Result<Run
         einvoice: einvoice_state,
         courier_url: format!("http://{courier_addr}"),
         courier: courier_state,
-        tasks: vec![t1, t2, t3, t4, t5, t6, t7, t8, t9],
+        face_url: format!("http://{face_addr}"),
+        face: face_state,
+        tasks: vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10],
     })
 }

@@ -70,6 +70,7 @@ impl TestApp {
         s.demo.navigation_port = 0;
         s.demo.einvoice_port = 0;
         s.demo.courier_port = 0;
+        s.demo.face_port = 0;
         s.workers.count = 2;
         s.workers.poll_ms = 50;
         s.server.bind = "127.0.0.1:0".into();

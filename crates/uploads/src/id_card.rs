@@ -121,33 +121,10 @@ pub fn synthetic_frame() -> RgbImage {
     synthetic_card((0, 0)).0
 }
 
-/// The synthetic frame as a one-frame YUV4MPEG2 video (4:2:0, full-range BT.601), which
-/// Chromium's `--use-file-for-fake-video-capture` plays as the camera: the browser tests'
-/// fake camera, and the demo's on a machine without one.
+/// The synthetic frame as a one-frame video: the browser tests' fake camera, and the
+/// demo's on a machine without one.
 pub fn synthetic_frame_y4m() -> Vec<u8> {
-    let frame = synthetic_frame();
-    let (w, h) = (frame.width() & !1, frame.height() & !1);
-    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\nFRAME\n").into_bytes();
-    let px = |x: u32, y: u32| {
-        let p = frame.get_pixel(x, y).0;
-        (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]))
-    };
-    for y in 0..h {
-        for x in 0..w {
-            let (r, g, b) = px(x, y);
-            out.push((0.299 * r + 0.587 * g + 0.114 * b).round().clamp(0.0, 255.0) as u8);
-        }
-    }
-    for chroma in [0, 1] {
-        for y in (0..h).step_by(2) {
-            for x in (0..w).step_by(2) {
-                let (r, g, b) = px(x, y);
-                let v = if chroma == 0 { 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b } else { 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b };
-                out.push(v.round().clamp(0.0, 255.0) as u8);
-            }
-        }
-    }
-    out
+    crate::y4m(&synthetic_frame())
 }
 
 /// A stand-in card for tests and the demo (never a real one): the portrait side in the

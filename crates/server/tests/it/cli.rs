@@ -166,6 +166,7 @@ async fn demo_run_logs_contain_no_personal_data() {
         .env("CAREBRIDGE__DEMO__NAVIGATION_PORT", "0")
         .env("CAREBRIDGE__DEMO__EINVOICE_PORT", "0")
         .env("CAREBRIDGE__DEMO__COURIER_PORT", "0")
+        .env("CAREBRIDGE__DEMO__FACE_PORT", "0")
         .env("CAREBRIDGE__LOG__FORMAT", "json")
         .env("CAREBRIDGE__LOG__LEVEL", "info,app=debug,web=debug,store=debug,gateways=debug,server=debug")
         .stdout(log.try_clone().unwrap())

@@ -34,6 +34,7 @@ mod consent;
 mod courier_contract;
 mod crash_restart;
 mod einvoice_contract;
+mod face_contract;
 mod file_store_contract;
 mod finance_console;
 mod flash_crowd;
