@@ -20,9 +20,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<serde_json::Value>::from_request(req, state).await {
             Ok(Json(v)) if !v.is_object() => Err(domain::DomainError::new(ErrorCode::ValidationFailed, "json: the body is not an object").into()),
-            Ok(Json(v)) => {
-                serde_json::from_value(v).map(Self).map_err(|e| domain::DomainError::new(ErrorCode::ValidationFailed, format!("json: {e}")).into())
-            }
+            Ok(Json(v)) => serde_json::from_value(v).map(Self).map_err(|e| domain::DomainError::new(ErrorCode::ValidationFailed, format!("json: {e}")).into()),
             Err(rej) => {
                 let code = match &rej {
                     JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
