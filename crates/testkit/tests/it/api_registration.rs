@@ -217,7 +217,8 @@ on_both_backends! {
         // registration's order closes with the HIS hold, and the pay page counts to it.
         let at = Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap();
         let clock = FakeClock::new(at);
-        let t = TestApp::spawn_with(backend, std::sync::Arc::new(clock.clone()), |s| s.payment.close_after_minutes = 30).await;
+        // Workers off: a background worker holding the close job would race `drain_jobs`.
+        let t = TestApp::spawn_opts(backend, std::sync::Arc::new(clock.clone()), false, |s| s.payment.close_after_minutes = 30).await;
         let (zhang, ids) = account(&t, "oDemo_zhangwei_0001", &["张伟"]).await;
         let (schedule, slot, _) = free_slot(&t, "0104", 1).await;
         let page = TestApp::http().get(t.url(&format!("/book/0104/{schedule}"))).header("cookie", &zhang).send().await.unwrap().text().await.unwrap();
