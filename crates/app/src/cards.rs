@@ -20,7 +20,7 @@ pub struct CardOverview {
 }
 
 /// An SVG as a `data:` URI an `<img>` may show under the site's CSP (`img-src data:`).
-fn svg_uri(svg: &str) -> String {
+pub(crate) fn svg_uri(svg: &str) -> String {
     let mut out = String::from("data:image/svg+xml;utf8,");
     for c in svg.chars() {
         match c {

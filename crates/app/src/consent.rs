@@ -114,6 +114,11 @@ impl App {
         {
             self.store.unbind_child(&txn, account_id, pid).await?;
         }
+        if purpose == Purpose::FaceEnrolment
+            && let Some(pid) = patient_id
+        {
+            self.withdraw_face_enrolment(&txn, account_id, pid, now).await?;
+        }
         if withdrawn {
             let subject = match patient_id {
                 Some(p) => format!("patient:{p}"),

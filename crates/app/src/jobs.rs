@@ -58,6 +58,8 @@ impl Registry {
             .with(crate::reports::REPORTS_POLL, crate::reports::PollLabOrders)
             .with(crate::records::office::RECORDS_SHIP, crate::records::office::ShipRecordCopy)
             .with(crate::records::office::RECORDS_PURGE, crate::records::office::PurgeRecordPhotos)
+            .with(crate::face::FACE_DELETE, crate::face::DeleteFace)
+            .with(crate::face::FACE_SETTLE, crate::face::SettleEnrolment)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod cards;
 pub mod consent;
 pub mod crash;
+pub mod face;
 pub mod fairness;
 pub mod idempotency;
 pub mod identity;
@@ -154,6 +155,8 @@ pub struct App {
     pub(crate) invoicing: Option<Arc<invoices::Invoicing>>,
     /// Record copies: settings and the courier.
     pub(crate) records: Arc<records::Records>,
+    /// The face engine (FACE-1…4); none: the face services are off.
+    pub(crate) face: Arc<face::FaceServices>,
 }
 
 impl App {
@@ -192,6 +195,7 @@ impl App {
             reports: Arc::new(reports::Reports::default()),
             invoicing: None,
             records: Arc::default(),
+            face: Arc::default(),
         }
     }
 

@@ -14,6 +14,10 @@ pub enum Purpose {
     SmsNotices,
     /// The guardian's consent to bind and use a child's 少儿医保 (a minor's data: PIPL 31).
     ChildInsurance,
+    /// One 就诊人's face-scan services (刷脸就医, FACE-1…4): a separate consent to process
+    /// sensitive biometric data (PIPL 28, 29; the 2025 face-recognition measures), given
+    /// on its own page, never bundled with another.
+    FaceEnrolment,
 }
 
 /// Where a consent was given or withdrawn.
@@ -22,17 +26,19 @@ pub mod channel {
     pub const SETTINGS_PAGE: &str = "settings_page";
     pub const CHILD_BIND_PAGE: &str = "child_bind_page";
     pub const CHILDREN_PAGE: &str = "children_page";
+    pub const FACE_PAGE: &str = "face_page";
     pub const API: &str = "api";
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 3] = [Purpose::WechatNotices, Purpose::SmsNotices, Purpose::ChildInsurance];
+    pub const ALL: [Purpose; 4] = [Purpose::WechatNotices, Purpose::SmsNotices, Purpose::ChildInsurance, Purpose::FaceEnrolment];
 
     pub fn code(self) -> &'static str {
         match self {
             Purpose::WechatNotices => "wechat_notices",
             Purpose::SmsNotices => "sms_notices",
             Purpose::ChildInsurance => "child_insurance",
+            Purpose::FaceEnrolment => "face_enrolment",
         }
     }
 
@@ -45,6 +51,7 @@ impl Purpose {
             Purpose::WechatNotices => "微信服务通知",
             Purpose::SmsNotices => "短信通知",
             Purpose::ChildInsurance => "少儿医保绑定",
+            Purpose::FaceEnrolment => "刷脸就医",
         }
     }
 
@@ -54,6 +61,9 @@ impl Purpose {
             Purpose::WechatNotices => "同意医院通过微信公众号向我发送预约、缴费、报告、住院等就诊服务通知，通知中可能包含就诊人的姓名（脱敏）和就诊信息。",
             Purpose::SmsNotices => "同意医院向就诊人登记的手机号发送就诊服务短信；微信无法送达的重要通知（如停诊、危急值）也将通过短信送达。",
             Purpose::ChildInsurance => "我是该儿童的监护人，同意授权绑定，并同意医院为结算需要使用孩子的身份与医保信息。",
+            Purpose::FaceEnrolment => {
+                "本人（或作为未满14周岁就诊人的监护人）同意医院采集就诊人的人脸信息，用于与公安身份证照片核验身份，并在本院分诊台报到、诊室就诊、自助机缴费时识别就诊人。人脸信息属于敏感个人信息：医院仅保存人脸识别引擎中的用户编号，不保存人脸照片；人脸数据存放在医院内部的人脸库中，不向第三方提供；每次识别均留有记录。不同意不影响您使用身份证、就诊卡或预约二维码办理上述全部业务；您可随时撤回，撤回后医院立即删除该就诊人的人脸信息。"
+            }
         }
     }
 
@@ -63,18 +73,19 @@ impl Purpose {
         match self {
             Purpose::WechatNotices | Purpose::SmsNotices => "privacy-2026-12-01",
             Purpose::ChildInsurance => "child-insurance-2026-12-01",
+            Purpose::FaceEnrolment => "face-2026-12-08",
         }
     }
 
     /// Nothing is processed for this purpose without a grant on record (a separate
     /// consent); the others are in force from sign-in until withdrawn.
     pub fn needs_separate_grant(self) -> bool {
-        matches!(self, Purpose::ChildInsurance)
+        matches!(self, Purpose::ChildInsurance | Purpose::FaceEnrolment)
     }
 
-    /// Whether a grant is about one 就诊人 (a child) rather than the whole account.
+    /// Whether a grant is about one 就诊人 (a child, a face) rather than the whole account.
     pub fn per_patient(self) -> bool {
-        matches!(self, Purpose::ChildInsurance)
+        matches!(self, Purpose::ChildInsurance | Purpose::FaceEnrolment)
     }
 
     /// What withdrawing changes, said before the patient confirms.
@@ -85,6 +96,9 @@ impl Purpose {
             }
             Purpose::SmsNotices => "撤回后立即停止向就诊人手机号发送短信（含已排队未发出的）；重要通知在微信无法送达时将由医院工作人员电话联系。",
             Purpose::ChildInsurance => "撤回后立即解除该儿童的少儿医保绑定，不能再用少儿医保在线支付；如需再次使用，请重新绑定。",
+            Purpose::FaceEnrolment => {
+                "撤回后立即停止该就诊人的刷脸服务，并从医院人脸库中删除其人脸信息；报到、就诊、缴费仍可使用身份证、就诊卡或预约二维码办理。如需再次使用，请重新开通。"
+            }
         }
     }
 }
@@ -99,6 +113,7 @@ pub fn version_label_zh(version: &str) -> String {
     let name = match doc {
         "privacy" => "《个人信息保护政策》",
         "child-insurance" => "少儿医保绑定授权",
+        "face" => "《刷脸就医授权书》",
         _ => return version.to_owned(),
     };
     match chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") {
@@ -155,7 +170,8 @@ mod tests {
             assert_eq!(Purpose::parse(p.code()), Some(p));
             assert!(!p.text_zh().is_empty() && !p.withdrawal_effect_zh().is_empty());
         }
-        assert_eq!(Purpose::parse("face"), None, "not a purpose yet");
+        assert_eq!(Purpose::parse("face"), None, "codes are whole words");
+        assert_eq!(version_label_zh(Purpose::FaceEnrolment.text_version()), "《刷脸就医授权书》2026年12月8日版");
         assert_eq!(version_label_zh(Purpose::SmsNotices.text_version()), "《个人信息保护政策》2026年12月1日版");
         assert_eq!(version_label_zh(Purpose::ChildInsurance.text_version()), "少儿医保绑定授权2026年12月1日版");
         assert_eq!(version_label_zh("odd"), "odd");

@@ -167,6 +167,84 @@ pub fn enrolment_group(prefix: &str) -> String {
     engine_id(&format!("{prefix}_enrolled"))
 }
 
+/// Where one 就诊人's enrolment stands. `Enrolling` is the moment between the identity
+/// check and the engine's answer: a row left there (a crash, a lost answer) is settled by
+/// deleting from the engine, which is harmless if the face never arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnrolmentState {
+    Enrolling,
+    Active,
+    /// Withdrawn by the patient; the engine's copies are being deleted.
+    Withdrawing,
+    /// Deleted from every group of the engine.
+    Withdrawn,
+    /// Never became active (refused by the engine, consent gone meanwhile); deleted from
+    /// the engine in case the face arrived.
+    Failed,
+}
+
+impl EnrolmentState {
+    pub const ALL: [EnrolmentState; 5] = [Self::Enrolling, Self::Active, Self::Withdrawing, Self::Withdrawn, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrolling => "enrolling",
+            Self::Active => "active",
+            Self::Withdrawing => "withdrawing",
+            Self::Withdrawn => "withdrawn",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Enrolling => "开通中",
+            Self::Active => "已开通",
+            Self::Withdrawing => "正在删除人脸信息",
+            Self::Withdrawn => "已关闭，人脸信息已删除",
+            Self::Failed => "未开通",
+        }
+    }
+
+    /// Whether the engine may hold this enrolment's face now or later (what a withdrawal
+    /// has to delete).
+    pub fn may_be_in_engine(self) -> bool {
+        matches!(self, Self::Enrolling | Self::Active)
+    }
+}
+
+/// One 就诊人's enrolment as kept: the engine's user id, never the face.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrolment {
+    pub id: i64,
+    pub account_id: i64,
+    pub patient_id: i64,
+    pub engine_user_id: String,
+    pub state: EnrolmentState,
+    /// The consent text it was made under.
+    pub consent_version: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub withdrawn_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the engine confirmed every copy deleted.
+    pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An engine user id that says nothing about the person (no ID number, no patient id):
+/// `p` and 20 hex digits of `random`.
+pub fn opaque_user_id(random: [u8; 10]) -> String {
+    let mut s = String::with_capacity(21);
+    s.push('p');
+    for b in random {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +282,17 @@ mod tests {
         assert_eq!(engine_id(&"x".repeat(100)).len(), 48);
         assert_eq!(Control::parse(" normal"), Some(Control::Normal));
         assert_eq!(Control::parse("max"), None);
+    }
+
+    #[test]
+    fn enrolment_states_read_back_and_user_ids_say_nothing() {
+        for st in EnrolmentState::ALL {
+            assert_eq!(EnrolmentState::parse(st.as_str()), Some(st));
+            assert!(!st.label_zh().is_empty());
+        }
+        assert_eq!(EnrolmentState::parse("Active"), None);
+        let id = opaque_user_id([0xab; 10]);
+        assert_eq!(id, format!("p{}", "ab".repeat(10)));
+        assert_eq!(engine_id(&id), id, "the engine takes it as it is");
     }
 }

@@ -326,6 +326,7 @@ pub async fn assemble(mut s: Settings, demo_mode: bool, clock: Arc<dyn Clock>, s
     app = app.with_messaging(channels);
     app = app.with_reports(reports(&s, clock.clone())?);
     app = app.with_records(records(&s, clock.clone()));
+    app = app.with_face(face(&s, clock.clone()));
 
     let demo_credentials = if demo_mode { demo::seed_demo_staff(&app, &store, &s).await? } else { vec![] };
     if demo_mode {
@@ -465,6 +466,31 @@ fn records(s: &Settings, clock: Arc<dyn domain::Clock>) -> app::records::Records
 }
 
 /// The e-invoice platform's connector and the hospital's codes on it.
+/// The face engine and the hospital's thresholds; no `api_base`: the face services are off.
+fn face(s: &Settings, clock: Arc<dyn domain::Clock>) -> app::face::FaceServices {
+    let f = &s.face;
+    let control = |c: &str| domain::face::Control::parse(c).unwrap_or(domain::face::Control::Normal);
+    let settings = app::face::FaceSettings {
+        group_prefix: f.group_prefix.clone(),
+        thresholds: domain::face::FaceThresholds { match_score: f.match_score, ambiguity_margin: f.ambiguity_margin, identity_score: f.identity_score },
+        checks: domain::face::FaceChecks { quality: control(&f.quality_control), liveness: control(&f.liveness_control) },
+        ..Default::default()
+    };
+    let engine: Option<Arc<dyn domain::ports::FaceEnginePort>> = (!f.api_base.is_empty()).then(|| {
+        Arc::new(gateways::face::client::FaceClient::new(
+            gateways::face::client::FaceClientConfig {
+                api_base: f.api_base.clone(),
+                token_url: f.token_url.clone(),
+                api_key: f.api_key.clone(),
+                secret_key: f.secret_key.clone(),
+                timeout: Duration::from_millis(f.timeout_ms),
+            },
+            clock,
+        )) as Arc<dyn domain::ports::FaceEnginePort>
+    });
+    app::face::FaceServices { engine, settings }
+}
+
 fn invoicing(s: &Settings) -> app::invoices::Invoicing {
     let e = &s.einvoice;
     let client = gateways::einvoice::EInvoiceClient::new(gateways::einvoice::EInvoiceClientConfig {

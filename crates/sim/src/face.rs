@@ -16,7 +16,8 @@
 //! search's best is followed by another user of the groups 1.5 points behind),
 //! `low_quality` (223114), `liveness_fail` (223120), `expire_tokens` (the tokens issued so
 //! far answer 111), `qps_limit` (the next N calls answer 18), `latency_ms` (every API call
-//! takes this long, for the scan-to-ticket benchmark).
+//! takes this long, for the scan-to-ticket benchmark), `slow_add_answer_ms` (a user add is
+//! done at once and answered this late: a lost answer).
 //! Inspection: `GET /__sim/face/groups` (group → user ids), `GET /__sim/face/calls` (path →
 //! count), `POST /__sim/face/register` `{id_number, name}` (the public-security register).
 use crate::demo::Citizen;
@@ -27,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use domain::face::Control;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -66,6 +68,10 @@ pub struct FaceFaults {
     pub qps_limit: u32,
     #[serde(default)]
     pub latency_ms: u64,
+    /// A user add is done at once and answered this late: longer than the client waits,
+    /// and the platform never hears of a face the engine holds.
+    #[serde(default)]
+    pub slow_add_answer_ms: u64,
 }
 
 /// One stored face: its token and the identity the simulator read from it.
@@ -115,10 +121,15 @@ impl FaceState {
         self.calls.get(path).copied().unwrap_or(0)
     }
 
-    fn next_token(&mut self, prefix: &str) -> String {
+    /// How many access tokens the engine has issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.tokens.len()
+    }
+
+    fn next_token(&mut self) -> String {
         self.seq += 1;
         let salt = hex::encode(crypto::random_bytes::<8>());
-        format!("{prefix}{:08x}{salt}", self.seq)
+        format!("{:08x}{salt}", self.seq)
     }
 }
 
@@ -153,7 +164,7 @@ async fn token(State(st): State<SharedFace>, Query(q): Query<TokenQuery>) -> Res
     if !known {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client", "error_description": "unknown client id"}))).into_response();
     }
-    let t = format!("24.{}", s.next_token(""));
+    let t = format!("24.{}", s.next_token());
     s.tokens.insert(t.clone(), true);
     Json(json!({"access_token": t, "expires_in": 2_592_000, "scope": "public brain_all_scope vis-faceverify_faceverify_h5-face-liveness", "session_key": "", "session_secret": ""}))
         .into_response()
@@ -174,7 +185,7 @@ fn decode(image: &Value) -> Result<synthetic_face::FaceReading, Failure> {
 }
 
 /// A picture as the engine uses it, after its checks: the identity it shows.
-fn look(image: &Value, image_type: &Value, quality: &str, liveness: &str, s: &FaceState) -> Result<u32, Failure> {
+fn look(image: &Value, image_type: &Value, quality: Control, liveness: Control, s: &FaceState) -> Result<u32, Failure> {
     match image_type.as_str() {
         Some("BASE64") => {}
         Some("FACE_TOKEN") => {
@@ -184,10 +195,10 @@ fn look(image: &Value, image_type: &Value, quality: &str, liveness: &str, s: &Fa
         _ => return Err((222015, "image_type format error")),
     }
     let face = decode(image)?;
-    if quality != "NONE" && (s.faults.low_quality || face.sharpness < SHARP_ENOUGH) {
+    if quality != Control::None && (s.faults.low_quality || face.sharpness < SHARP_ENOUGH) {
         return Err((223114, "face is fuzzy"));
     }
-    if liveness_of(&face, s) < liveness_threshold(liveness) {
+    if liveness_of(&face, s) < f64::from(liveness.liveness_threshold()) {
         return Err((223120, "liveness check fail"));
     }
     // A face whose band cannot be read is one the engine cannot use.
@@ -198,20 +209,12 @@ fn liveness_of(face: &synthetic_face::FaceReading, s: &FaceState) -> f64 {
     if face.on_screen || s.faults.liveness_fail { 0.01 } else { 0.97 }
 }
 
-fn liveness_threshold(control: &str) -> f64 {
-    match control {
-        "LOW" => 0.05,
-        "NORMAL" => 0.3,
-        "HIGH" => 0.9,
-        _ => 0.0,
-    }
-}
-
-fn control(v: &Value) -> Result<&str, Failure> {
+/// A control field as the engine reads it: absent is NONE, and only the four upper-case
+/// words are accepted.
+fn control(v: &Value) -> Result<Control, Failure> {
     match v.as_str() {
-        None => Ok("NONE"),
-        Some(c @ ("NONE" | "LOW" | "NORMAL" | "HIGH")) => Ok(c),
-        Some(_) => Err((222019, "param[quality_control] format error")),
+        None => Ok(Control::None),
+        Some(c) => Control::parse(c).filter(|p| p.as_str() == c).ok_or((222019, "param[quality_control] format error")),
     }
 }
 
@@ -236,7 +239,7 @@ fn user_add(s: &mut FaceState, b: &Value) -> Result<Value, Failure> {
     let code = look(&b["image"], &b["image_type"], control(&b["quality_control"])?, control(&b["liveness_control"])?, s)?;
     let token = match b["image_type"].as_str() {
         Some("FACE_TOKEN") => b["image"].as_str().unwrap_or_default().to_owned(),
-        _ => s.next_token(""),
+        _ => s.next_token(),
     };
     let faces = s.groups.entry(group).or_default().entry(user).or_default();
     if !faces.iter().any(|f| f.token == token) {
@@ -292,7 +295,7 @@ fn search(s: &mut FaceState, b: &Value) -> Result<Value, Failure> {
     if found.is_empty() {
         return Err((222207, "match user is not found"));
     }
-    let token = s.next_token("");
+    let token = s.next_token();
     let user_list: Vec<Value> = found
         .into_iter()
         .take(max.max(if s.faults.close_second { 2 } else { 1 }))
@@ -308,7 +311,7 @@ fn face_match(s: &mut FaceState, b: &Value) -> Result<Value, Failure> {
         codes.push(look(&p["image"], &p["image_type"], control(&p["quality_control"])?, control(&p["liveness_control"])?, s)?);
     }
     let sc = score(codes[0], codes[1], u64::from_le_bytes(crypto::random_bytes::<8>()));
-    let (t1, t2) = (s.next_token(""), s.next_token(""));
+    let (t1, t2) = (s.next_token(), s.next_token());
     Ok(json!({"score": (sc * 100.0).round() / 100.0, "face_list": [{"face_token": t1}, {"face_token": t2}]}))
 }
 
@@ -332,7 +335,7 @@ fn face_verify(s: &mut FaceState, b: &Value) -> Result<Value, Failure> {
     }
     let face = decode(&one["image"])?;
     let live = liveness_of(&face, s);
-    let token = s.next_token("");
+    let token = s.next_token();
     Ok(json!({"face_liveness": live, "thresholds": {"frr_1e-4": 0.05, "frr_1e-3": 0.3, "frr_1e-2": 0.9}, "face_list": [{"face_token": token}]}))
 }
 
@@ -352,26 +355,34 @@ async fn api(State(st): State<SharedFace>, Path(path): Path<String>, Query(q): Q
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
-    let mut s = st.lock().expect("face lock");
-    *s.calls.entry(path.clone()).or_default() += 1;
+    // The work under the lock; a late answer waits outside it, keeping nobody else waiting.
+    let (answer, late) = call(&mut st.lock().expect("face lock"), &path, q.access_token.as_deref(), &body);
+    if late > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(late)).await;
+    }
+    answer
+}
+
+/// One API call against the engine's state: its answer, and how late to give it.
+fn call(s: &mut FaceState, path: &str, access_token: Option<&str>, body: &[u8]) -> (Response, u64) {
+    *s.calls.entry(path.to_owned()).or_default() += 1;
     if s.faults.expire_tokens {
         s.faults.expire_tokens = false;
         for live in s.tokens.values_mut() {
             *live = false;
         }
     }
-    match q.access_token.as_deref().map(|t| s.tokens.get(t).copied()) {
-        None | Some(None) => return envelope(Err((110, "Access token invalid or no longer valid"))),
-        Some(Some(false)) => return envelope(Err((111, "Access token expired"))),
+    match access_token.map(|t| s.tokens.get(t).copied()) {
+        None | Some(None) => return (envelope(Err((110, "Access token invalid or no longer valid"))), 0),
+        Some(Some(false)) => return (envelope(Err((111, "Access token expired"))), 0),
         Some(Some(true)) => {}
     }
     if s.faults.qps_limit > 0 {
         s.faults.qps_limit -= 1;
-        return envelope(Err((18, "Open api qps request limit reached")));
+        return (envelope(Err((18, "Open api qps request limit reached"))), 0);
     }
-    let Ok(b) = serde_json::from_slice::<Value>(&body) else { return envelope(Err((222001, "param[image] is null"))) };
-    let s = &mut *s;
-    envelope(match path.as_str() {
+    let Ok(b) = serde_json::from_slice::<Value>(body) else { return (envelope(Err((222001, "param[image] is null"))), 0) };
+    let answer = envelope(match path {
         "faceset/user/add" => user_add(s, &b),
         "faceset/user/delete" => user_delete(s, &b),
         "search" => search(s, &b),
@@ -379,7 +390,8 @@ async fn api(State(st): State<SharedFace>, Path(path): Path<String>, Query(q): Q
         "person/verify" => person_verify(s, &b),
         "faceverify" => face_verify(s, &b),
         _ => Err((3, "Unsupported openapi method")),
-    })
+    });
+    (answer, if path == "faceset/user/add" { s.faults.slow_add_answer_ms } else { 0 })
 }
 
 async fn set_faults(State(st): State<SharedFace>, Json(f): Json<FaceFaults>) -> StatusCode {

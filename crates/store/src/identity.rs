@@ -127,6 +127,11 @@ impl Store {
             > 0)
     }
 
+    /// Every patient row of one person by ID-number lookup hash, whichever account holds it.
+    pub async fn patient_ids_by_id_hash(&self, id_no_hash: &str) -> Result<Vec<i64>, DomainError> {
+        Ok(patient::Entity::find().filter(patient::Column::IdNoHash.eq(id_no_hash)).all(&self.db).await.map_err(db_err)?.into_iter().map(|m| m.id).collect())
+    }
+
     /// Every patient row of one person by HIS id (several accounts may hold the same person).
     pub async fn patient_ids_by_his_id(&self, his_patient_id: &str) -> Result<Vec<i64>, DomainError> {
         Ok(patient::Entity::find()

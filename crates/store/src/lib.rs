@@ -8,6 +8,7 @@ pub mod billing;
 pub mod consent;
 pub mod dialect;
 pub mod entity;
+pub mod face;
 pub mod idempotency;
 pub mod identity;
 pub mod inpatient;

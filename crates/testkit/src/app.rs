@@ -32,6 +32,8 @@ pub struct TestApp {
     pub einvoice: sim::einvoice::SharedEInvoice,
     pub courier_url: String,
     pub courier: sim::courier::SharedCourier,
+    pub face_url: String,
+    pub face: sim::face::SharedFace,
     pub demo_credentials: Vec<server::demo::DemoCredential>,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
@@ -86,6 +88,7 @@ impl TestApp {
         let (sms_url, sms, navigation_url) = (sims.sms_url.clone(), sims.sms.clone(), sims.navigation_url.clone());
         let (einvoice_url, einvoice) = (sims.einvoice_url.clone(), sims.einvoice.clone());
         let (courier_url, courier) = (sims.courier_url.clone(), sims.courier.clone());
+        let (face_url, face) = (sims.face_url.clone(), sims.face.clone());
         let app = node.app.clone();
         let (store, his_port, bank, insurance_centre) = (node.store.clone(), node.his.clone(), node.bank.clone(), node.insurance_centre.clone());
         let demo_credentials = node.demo_credentials.clone();
@@ -114,6 +117,8 @@ impl TestApp {
             einvoice,
             courier_url,
             courier,
+            face_url,
+            face,
             demo_credentials,
             data_dir,
             db,

@@ -43,12 +43,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
         crate::insurance::api_start, crate::insurance::api_complete, crate::insurance::api_list,
         crate::registration::api_check_in,
         crate::messages::api_inbox, crate::messages::api_get, crate::messages::api_ack, crate::messages::api_preferences, crate::messages::api_set_preference,
-        crate::consent::api_list, crate::consent::api_withdraw,
+        crate::consent::api_list, crate::consent::api_withdraw, crate::face::api_list,
         crate::open_api::push, crate::open_api::status, crate::reports::api_list, crate::reports::api_get, crate::reports::lab_event),
     components(schemas(ErrorBody, crate::identity::PatientDto, crate::identity::AddPatientRequest, crate::registration::DepartmentDto, crate::registration::ScheduleDto, crate::registration::SlotDto, crate::billing::OrderDto, crate::billing::CreateOrderRequest, crate::billing::CreatedOrderDto, crate::billing::PayRequest, crate::billing::PayStepDto,
         crate::registration::BookRequest, crate::registration::BookingDto,
         crate::insurance::StartBindingRequest, crate::insurance::NextStepDto, crate::insurance::CompleteBindingRequest, crate::insurance::ChildDto,
-        crate::messages::MessageDto, crate::messages::InboxDto, crate::messages::PreferenceDto, crate::consent::ConsentDto, crate::consent::WithdrawRequest,
+        crate::messages::MessageDto, crate::messages::InboxDto, crate::messages::PreferenceDto, crate::consent::ConsentDto, crate::consent::WithdrawRequest, crate::face::FaceEnrolmentDto,
         crate::open_api::PushRequestDto, crate::open_api::PushAnswerDto, crate::open_api::OpenErrorBody,
         crate::reports::ReportDto, crate::reports::ResultDto, crate::reports::FileDto, crate::reports::LabEventDto, crate::reports::LabEventAnswerDto)),
     tags(
@@ -57,6 +57,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
         (name = "payments", description = "Orders and their payment"),
         (name = "messages", description = "The patient's message centre and notice preferences"),
         (name = "consents", description = "The patient's consents per purpose and their withdrawal (S13)"),
+        (name = "face", description = "Face-scan services per 就诊人 (FACE-1): enrolment state; consent is withdrawn through `consents`"),
         (name = "reports", description = "Lab and exam reports: state, guidance, results and files (RPT-1/2)"),
         (name = "open", description = "The open message interface for hospital systems (MSG-3): signed pushes and status")
     )

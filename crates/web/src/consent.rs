@@ -31,6 +31,7 @@ fn channel_zh(c: &str) -> &'static str {
         channel::SETTINGS_PAGE => "授权管理页面",
         channel::CHILD_BIND_PAGE => "少儿医保绑定页面",
         channel::CHILDREN_PAGE => "少儿医保列表页面",
+        channel::FACE_PAGE => "刷脸就医页面",
         channel::API => "接口",
         "before_records" => "登录时（记录启用前）",
         _ => "其他",
@@ -40,7 +41,7 @@ fn channel_zh(c: &str) -> &'static str {
 /// One consent as the page and the API show it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConsentDto {
-    /// wechat_notices, sms_notices or child_insurance.
+    /// wechat_notices, sms_notices, child_insurance or face_enrolment.
     pub purpose: String,
     pub label: String,
     /// The words agreed to, and their version.
@@ -58,6 +59,8 @@ pub struct ConsentDto {
     pub withdrawal_effect: String,
     /// Whether it can be given again here (notices; a child's is given by binding again).
     pub grantable_here: bool,
+    /// Where a separate consent is given again, when not here.
+    pub grant_again_at: Option<String>,
 }
 
 impl ConsentDto {
@@ -77,6 +80,11 @@ impl ConsentDto {
             withdrawn_at: r.and_then(|r| r.withdrawn_at).map(local),
             withdrawal_effect: v.purpose.withdrawal_effect_zh().into(),
             grantable_here: !v.purpose.needs_separate_grant(),
+            grant_again_at: match v.purpose {
+                Purpose::ChildInsurance => Some("如需再次使用，请在“少儿医保”中重新绑定。".into()),
+                Purpose::FaceEnrolment => Some("如需再次使用，请在“刷脸就医”中重新开通。".into()),
+                Purpose::WechatNotices | Purpose::SmsNotices => None,
+            },
         }
     }
 }
@@ -166,14 +174,14 @@ pub async fn api_list(State(st): State<WebState>, auth: PatientAuth) -> Result<R
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct WithdrawRequest {
-    /// The child, for `child_insurance` (and only for it: a consent of the whole account
-    /// names no 就诊人, and naming one is refused with 422).
+    /// The 就诊人, for `child_insurance` and `face_enrolment` (and only for them: a consent
+    /// of the whole account names no 就诊人, and naming one is refused with 422).
     #[schema(minimum = 1)]
     pub patient_id: Option<i64>,
 }
 
 /// Withdraws a consent at once; answers the consents as they now stand.
-#[utoipa::path(post, path = "/api/v1/me/consents/{purpose}/withdraw", tag = "consents", params(("purpose" = String, Path, description = "wechat_notices, sms_notices or child_insurance")),
+#[utoipa::path(post, path = "/api/v1/me/consents/{purpose}/withdraw", tag = "consents", params(("purpose" = String, Path, description = "wechat_notices, sms_notices, child_insurance or face_enrolment")),
     request_body = WithdrawRequest,
     responses((status = 200, body = Vec<ConsentDto>), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn api_withdraw(

@@ -11,6 +11,8 @@ pub mod cards;
 pub mod confirm;
 pub mod consent;
 pub mod error;
+pub mod face;
+pub mod face_console;
 pub mod idempotency;
 pub mod identity;
 pub mod inpatient;
@@ -108,7 +110,11 @@ const PAY_JS: &str = include_str!("../static/pay.js");
 /// A live photo from the camera page: above the app's own limit (10 MB by default), which
 /// answers with the patient's message; every other request keeps `max_body_bytes`.
 const PHOTO_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// A face capture is one phone-camera JPEG; the use case refuses more than its setting.
+const FACE_BODY_LIMIT: usize = 4 * 1024 * 1024;
 const RECORDS_JS: &str = include_str!("../static/records.js");
+const FACE_JS: &str = include_str!("../static/face.js");
+const TRIAGE_JS: &str = include_str!("../static/triage.js");
 const FAVICON: &str = include_str!("../static/favicon.svg");
 
 async fn favicon() -> impl axum::response::IntoResponse {
@@ -121,6 +127,14 @@ async fn pay_js() -> impl axum::response::IntoResponse {
 
 async fn records_js() -> impl axum::response::IntoResponse {
     ([("content-type", "text/javascript; charset=utf-8"), ("cache-control", "public, max-age=3600")], RECORDS_JS)
+}
+
+async fn face_js() -> impl axum::response::IntoResponse {
+    ([("content-type", "text/javascript; charset=utf-8"), ("cache-control", "public, max-age=3600")], FACE_JS)
+}
+
+async fn triage_js() -> impl axum::response::IntoResponse {
+    ([("content-type", "text/javascript; charset=utf-8"), ("cache-control", "public, max-age=3600")], TRIAGE_JS)
 }
 
 async fn css() -> impl axum::response::IntoResponse {
@@ -139,6 +153,8 @@ const STAFF_TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpa
 const STAFF_WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 /// 住院服务中心 is staffed by nurses in most hospitals.
 const STAFF_ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
+/// The triage desk (分诊台): nurses.
+const STAFF_TRIAGE: &[Role] = &[Role::Nurse, Role::Admin];
 /// The lab console: the lab marks specimens, the reviewing doctor releases reports.
 const STAFF_LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 /// 病案室: the records clerks and administrators.
@@ -201,6 +217,13 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/staff/ward", get(inpatient_console::ward))
         .route("/staff/ward/close", post(inpatient_console::close))
         .route_layer(from_fn_with_state((st.clone(), STAFF_WARD), auth::require_roles));
+    let staff_triage = Router::new()
+        .route("/staff/triage", get(face_console::desk))
+        .route("/staff/triage/scan", post(face_console::scan).layer(DefaultBodyLimit::max(FACE_BODY_LIMIT)))
+        .route("/staff/triage/find", post(face_console::find))
+        .route("/staff/triage/check-in", post(face_console::check_in))
+        .route("/staff/triage/tickets/{booking_no}", get(face_console::ticket))
+        .route_layer(from_fn_with_state((st.clone(), STAFF_TRIAGE), auth::require_roles));
     let staff_admission_office = Router::new()
         .route("/staff/admission", get(inpatient_console::admission_office))
         .route("/staff/admission/{booking_no}/answer", post(inpatient_console::admission_answer))
@@ -249,6 +272,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .merge(staff_tasks)
         .merge(staff_lab)
         .merge(staff_ward)
+        .merge(staff_triage)
         .merge(staff_admission_office)
         .merge(staff_records_ledger)
         .merge(staff_records_fees)
@@ -314,6 +338,12 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/records/{no}/submit", post(records::submit))
         .route("/records/{no}/withdraw", post(records::withdraw))
         .route("/courier/sf/route-push/{secret}", post(records::courier_push))
+        .route("/face", get(face::home))
+        .route("/face/{patient_id}/consent", get(face::consent_page).post(face::agree))
+        .route("/face/{patient_id}/capture", get(face::capture_page))
+        .route("/face/{patient_id}/enrol", post(face::enrol).layer(DefaultBodyLimit::max(FACE_BODY_LIMIT)))
+        .route("/face/{patient_id}/close", post(face::close))
+        .route("/api/v1/me/face", get(face::api_list))
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::detail))
         .route("/invoices/{id}/pdf", get(invoices::pdf))
@@ -342,6 +372,8 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/agreements/{which}", get(agreements::page))
         .route("/static/pay.js", get(pay_js))
         .route("/static/records.js", get(records_js))
+        .route("/static/face.js", get(face_js))
+        .route("/static/triage.js", get(triage_js))
         .route("/healthz", get(ops::healthz))
         .route("/csp-report", post(ops::csp_report))
         .route("/readyz", get(ops::readyz))

@@ -105,7 +105,7 @@ fn modules_for(roles: &[Role]) -> Vec<Module> {
         ("工作人员账号", "创建账号、分配角色", Some("/staff/admin/staff"), &[Admin]),
         ("审计日志", "完整性校验与追溯查询", Some("/staff/admin/audit"), &[Admin]),
         ("开放接口", "院内系统推送消息的接入方与密钥", Some("/staff/admin/open-api"), &[Admin]),
-        ("分诊报到", "刷脸报到、分配诊室（建设中）", None, &[Nurse, Admin]),
+        ("分诊报到", "刷脸、身份证或预约号报到，分配诊室，打印小票", Some("/staff/triage"), &[Nurse, Admin]),
         ("护士站", "在院患者、封账与出院结算进度", Some("/staff/ward"), &[Nurse, Finance, Admin]),
         ("住院服务中心", "住院登记预约：确认登记、建议改期", Some("/staff/admission"), &[Nurse, Admin]),
         ("检验检查", "标本异常通知、报告审核发布", Some("/staff/lab"), &[Lab, Doctor, Admin]),

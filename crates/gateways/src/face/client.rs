@@ -47,15 +47,16 @@ impl FaceClient {
     }
 
     /// The token to call with; a new one when there is none, it is within a day of its
-    /// end, or the engine said the last one was stale.
-    async fn token(&self, stale: bool) -> Result<Option<String>, DomainError> {
+    /// end, or the engine called `refused` stale. Calls refused together replace it once:
+    /// whoever comes second finds a token other than the one refused and uses it.
+    async fn token(&self, refused: Option<&str>) -> Result<Option<String>, DomainError> {
         if self.cfg.token_url.is_empty() {
             return Ok(None);
         }
         let mut held = self.token.lock().await;
         let now = self.clock.now();
         if let Some((t, until)) = held.as_ref()
-            && !stale
+            && refused != Some(t.as_str())
             && now + chrono::Duration::days(1) < *until
         {
             return Ok(Some(t.clone()));
@@ -91,11 +92,10 @@ impl FaceClient {
     /// One call: a stale token is replaced and the call made once more.
     async fn call(&self, path: &str, body: &Value) -> Result<Answer, DomainError> {
         let body = body.to_string();
-        let first = self.post(path, &body, self.token(false).await?.as_deref()).await?;
+        let token = self.token(None).await?;
+        let first = self.post(path, &body, token.as_deref()).await?;
         match first {
-            Answer::Failed { code, .. } if token_stale(code) && !self.cfg.token_url.is_empty() => {
-                self.post(path, &body, self.token(true).await?.as_deref()).await
-            }
+            Answer::Failed { code, .. } if token_stale(code) && token.is_some() => self.post(path, &body, self.token(token.as_deref()).await?.as_deref()).await,
             other => Ok(other),
         }
     }

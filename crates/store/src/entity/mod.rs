@@ -8,6 +8,8 @@ pub mod child_binding;
 pub mod consent_record;
 pub mod dept_visit_note;
 pub mod discharge;
+pub mod face_enrolment;
+pub mod face_group_member;
 pub mod idempotency_key;
 pub mod insurance_dept_rule;
 pub mod invoice;

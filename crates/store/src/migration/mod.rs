@@ -19,6 +19,7 @@ mod m0014_records;
 mod m0015_record_encounter_kind;
 mod m0016_consent;
 mod m0017_retention;
+mod m0018_face;
 
 /// A column or table name.
 pub(crate) fn a(s: &'static str) -> Alias {
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_record_encounter_kind::Migration),
             Box::new(m0016_consent::Migration),
             Box::new(m0017_retention::Migration),
+            Box::new(m0018_face::Migration),
         ]
     }
 }

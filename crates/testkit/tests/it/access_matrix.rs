@@ -44,6 +44,7 @@ const TASKS: &[Role] = &[Role::Nurse, Role::Doctor, Role::Lab, Role::Outpatient,
 const WARD: &[Role] = &[Role::Nurse, Role::Finance, Role::Admin];
 const LAB: &[Role] = &[Role::Lab, Role::Doctor, Role::Admin];
 const ADMISSION_OFFICE: &[Role] = &[Role::Nurse, Role::Admin];
+const TRIAGE: &[Role] = &[Role::Nurse, Role::Admin];
 const RECORDS: &[Role] = &[Role::Records, Role::Admin];
 const RECORDS_LEDGER: &[Role] = &[Role::Records, Role::Finance, Role::Admin];
 
@@ -165,6 +166,20 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("POST", "/records/{no}/withdraw", Patient, "/records/{record}/withdraw", Form("from=matrix")),
     ("POST", "/courier/sf/route-push/{secret}", Signed, "/courier/sf/route-push/guess", Json("{}")),
     ("GET", "/static/records.js", Public, "/static/records.js", NoBody),
+    ("GET", "/face", PatientSelf, "/face", NoBody),
+    ("GET", "/face/{patient_id}/consent", Patient, "/face/{pid}/consent", NoBody),
+    ("POST", "/face/{patient_id}/consent", Patient, "/face/{pid}/consent", NoBody),
+    ("GET", "/face/{patient_id}/capture", Patient, "/face/{pid}/capture", NoBody),
+    ("POST", "/face/{patient_id}/enrol", Patient, "/face/{pid}/enrol", NoBody),
+    ("POST", "/face/{patient_id}/close", Patient, "/face/{pid}/close", Form("confirmed=1")),
+    ("GET", "/api/v1/me/face", PatientSelf, "/api/v1/me/face", NoBody),
+    ("GET", "/static/face.js", Public, "/static/face.js", NoBody),
+    ("GET", "/static/triage.js", Public, "/static/triage.js", NoBody),
+    ("GET", "/staff/triage", Staff(TRIAGE), "/staff/triage?depts=0101", NoBody),
+    ("POST", "/staff/triage/scan", Staff(TRIAGE), "/staff/triage/scan?depts=0101", NoBody),
+    ("POST", "/staff/triage/find", Staff(TRIAGE), "/staff/triage/find", Form("depts=0101&booking_no=NOPE")),
+    ("POST", "/staff/triage/check-in", Staff(TRIAGE), "/staff/triage/check-in", Form("depts=0101&booking_no={booking}&room=A1")),
+    ("GET", "/staff/triage/tickets/{booking_no}", Staff(TRIAGE), "/staff/triage/tickets/{booking}?depts=0101", NoBody),
     ("GET", "/staff/records", Staff(RECORDS), "/staff/records", NoBody),
     ("GET", "/staff/records/{no}", Staff(RECORDS), "/staff/records/{record}", NoBody),
     ("GET", "/staff/records/{no}/photos/{id}", Staff(RECORDS), "/staff/records/{record}/photos/{record_photo}?original=1", NoBody),

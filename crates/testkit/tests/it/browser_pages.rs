@@ -83,6 +83,7 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
         format!("/inpatient/discharge?patient={wu}"),
         format!("/inpatient/discharge/{discharge_no}"),
         "/card".into(),
+        "/face".into(),
         "/agreements/service".into(),
         "/agreements/privacy".into(),
     ];
@@ -96,8 +97,10 @@ async fn every_patient_page_fits_a_phone_in_both_text_sizes_under_the_csp() {
     let admission = t.app.request_admission(zhang_account, zhang_id, &notice, t.app.today() + chrono::Duration::days(3), "DOUBLE", &crawl).await.unwrap();
     let confirm = app::inpatient::admission_booking::OfficeAnswer::Confirm { note: "已预留6病区床位" };
     t.app.answer_admission_booking(&admission, confirm, &crawl, "crawl").await.unwrap();
-    let pages: Vec<String> =
-        pages.into_iter().chain([format!("/inpatient/admission?patient={zhang_id}"), format!("/inpatient/admission/{admission}")]).collect();
+    let pages: Vec<String> = pages
+        .into_iter()
+        .chain([format!("/inpatient/admission?patient={zhang_id}"), format!("/inpatient/admission/{admission}"), format!("/face/{zhang_id}/consent")])
+        .collect();
     // A record-copy application by an agent sent by courier, every step answered and both
     // ID cards taken: the list, each step's page and the application.
     let record = record_application_to_review(&t, zhang_account, zhang_id, &zhang_his).await;

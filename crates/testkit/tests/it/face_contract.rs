@@ -94,7 +94,9 @@ async fn enrol_copy_search_and_delete() {
     assert!(after.iter().all(|c| c.user_id != "e1"), "{after:?}");
     assert_eq!(engine.search(std::slice::from_ref(&area), &shot(&li.id_card_no, 2), 5, CHECKED).await.unwrap()[0].user_id, "e2");
     // One token for all of it.
-    assert!(state.lock().unwrap().calls("search") >= 7);
+    let s = state.lock().unwrap();
+    assert!(s.calls("search") >= 7);
+    assert_eq!(s.tokens_issued(), 1, "the token is kept between calls");
 }
 
 #[tokio::test]
@@ -153,7 +155,7 @@ async fn identity_one_to_one_and_liveness() {
 #[tokio::test]
 async fn faults_map_to_the_catalogue_and_a_stale_token_is_replaced() {
     let (zhang, li, all) = citizens();
-    let (url, _state) = sim::face::start(Default::default(), &all, 0).await.unwrap();
+    let (url, state) = sim::face::start(Default::default(), &all, 0).await.unwrap();
     let engine = client(&url, &sim::face::FaceSimConfig::default().secret_key);
     let group = face::enrolment_group("cb");
     engine.add_face(&group, "e1", FaceInput::Image(&shot(&zhang.id_card_no, 0)), CHECKED).await.unwrap();
@@ -164,6 +166,15 @@ async fn faults_map_to_the_catalogue_and_a_stale_token_is_replaced() {
     // The engine expires the token: replaced and the call made again, unseen by the caller.
     faults(&url, json!({"expire_tokens": true})).await;
     assert_eq!(search().await.unwrap()[0].user_id, "e1");
+    assert_eq!(state.lock().unwrap().tokens_issued(), 2);
+    // Calls refused together replace the token once, not once each.
+    faults(&url, json!({"expire_tokens": true, "latency_ms": 50})).await;
+    let (a, b, c, d) = tokio::join!(search(), search(), search(), search());
+    for r in [a, b, c, d] {
+        assert_eq!(r.unwrap()[0].user_id, "e1");
+    }
+    assert_eq!(state.lock().unwrap().tokens_issued(), 3, "one new token for four stale calls");
+    faults(&url, json!({})).await;
     // Two people too close to tell apart: a person decides.
     faults(&url, json!({"close_second": true})).await;
     let close = search().await.unwrap();

@@ -1,0 +1,212 @@
+//! The triage desk (分诊台, FACE-2) for nurses: a browser with a camera (or a desk device
+//! posting the same picture) scans a face; the finding comes back as a page of today's
+//! bookings here with 报到 per booking, or a request for the ID card, or the other ways at
+//! once. Check-in prints a ticket at 58 or 80 mm: queue number, room, doctor and a QR code
+//! that follows the queue on the patient's phone. The ID card and the booking number
+//! work without the face, always.
+use crate::WebState;
+use crate::auth::StaffAuth;
+use crate::error::AppError;
+use crate::middleware::CorrelationId;
+use app::Actor;
+use app::face::triage::{DeskArea, DeskBooking, DeskFinding, Ticket, qr_image};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Bytes;
+use axum::extract::{Extension, Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+/// The departments of the demo's first clinic area, for a desk opened without a choice.
+const DEFAULT_AREA: &str = "0101,0102";
+
+#[derive(Deserialize, Default)]
+pub struct DeskQuery {
+    #[serde(default)]
+    depts: Option<String>,
+    /// Booking numbers found (by face, ID card or booking number).
+    #[serde(default)]
+    found: Option<String>,
+    /// What the scan asks of the nurse: id (two close candidates), other (nobody), engine (away).
+    #[serde(default)]
+    ask: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn area_of(q: Option<&str>) -> Result<DeskArea, AppError> {
+    Ok(DeskArea::parse(q.filter(|d| !d.trim().is_empty()).unwrap_or(DEFAULT_AREA))?)
+}
+
+fn actor(id: i64, cid: &CorrelationId) -> Actor {
+    Actor::staff(id, &cid.0)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_triage.html")]
+struct DeskPage {
+    hospital: String,
+    depts: String,
+    services_on: bool,
+    bookings: Option<Vec<DeskBooking>>,
+    ask: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+pub async fn desk(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q): Query<DeskQuery>) -> Result<Response, AppError> {
+    let area = area_of(q.depts.as_deref())?;
+    let bookings = match q.found.as_deref() {
+        Some(list) => {
+            let mut all = Vec::new();
+            for no in list.split(',').filter(|n| !n.is_empty()).take(10) {
+                if let DeskFinding::Found(b) = st.app.desk_find_by_booking(&area, no).await? {
+                    all.extend(b);
+                }
+            }
+            Some(all)
+        }
+        None => None,
+    };
+    let ask = match q.ask.as_deref() {
+        Some("id") => Some("有两位相似的患者，请核验身份证后办理。"),
+        Some("other") => Some("未识别到今日在本诊区预约的已开通刷脸的患者，请使用身份证或预约号办理。"),
+        Some("engine") => Some("刷脸服务暂不可用，请使用身份证或预约号办理。"),
+        _ => None,
+    };
+    Ok(DeskPage {
+        hospital: st.hospital_name.clone(),
+        depts: area.depts().join(","),
+        services_on: st.app.face_services_on(),
+        bookings,
+        ask,
+        error: crate::error::message_of(q.error.as_deref()),
+    }
+    .into_response())
+}
+
+fn desk_url(area: &DeskArea, rest: &str) -> String {
+    format!("/staff/triage?depts={}{rest}", area.depts().join(","))
+}
+
+/// Where a finding sends the desk.
+fn next_of(area: &DeskArea, f: &DeskFinding) -> String {
+    match f {
+        DeskFinding::Found(b) => desk_url(area, &format!("&found={}", b.iter().map(|b| b.booking_no.as_str()).collect::<Vec<_>>().join(","))),
+        DeskFinding::Ambiguous => desk_url(area, "&ask=id"),
+        DeskFinding::Nobody => desk_url(area, "&ask=other"),
+        DeskFinding::EngineUnavailable => desk_url(area, "&ask=engine"),
+    }
+}
+
+/// A scanned face (a JPEG from the desk's camera or device).
+pub async fn scan(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<DeskQuery>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let area = area_of(q.depts.as_deref())?;
+    let f = st.app.desk_scan(&area, body.to_vec(), &actor(p.id, &cid)).await?;
+    let outcome = match &f {
+        DeskFinding::Found(b) if b.is_empty() => "not_booked_here",
+        DeskFinding::Found(_) => "found",
+        DeskFinding::Ambiguous => "ambiguous",
+        DeskFinding::Nobody => "nobody",
+        DeskFinding::EngineUnavailable => "engine_unavailable",
+    };
+    let bookings: Vec<serde_json::Value> = match &f {
+        DeskFinding::Found(b) => {
+            b.iter().map(|b| serde_json::json!({"booking_no": b.booking_no, "doctor_name": b.doctor_name, "start_time": b.start_time})).collect()
+        }
+        _ => vec![],
+    };
+    Ok(axum::Json(serde_json::json!({"outcome": outcome, "bookings": bookings, "next": next_of(&area, &f)})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FindForm {
+    depts: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    booking_no: String,
+}
+
+/// The other ways: the ID card or the booking number.
+pub async fn find(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<FindForm>,
+) -> Result<Response, AppError> {
+    let area = area_of(Some(&f.depts))?;
+    let found = if !f.id_number.trim().is_empty() {
+        st.app.desk_find_by_id_number(&area, &f.id_number, &actor(p.id, &cid)).await
+    } else {
+        st.app.desk_find_by_booking(&area, &f.booking_no).await
+    };
+    Ok(match found {
+        Ok(finding) => Redirect::to(&next_of(&area, &finding)).into_response(),
+        Err(e) if e.code.http_status() < 500 => Redirect::to(&desk_url(&area, &format!("&error={}", e.code.code()))).into_response(),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CheckInForm {
+    depts: String,
+    booking_no: String,
+    #[serde(default)]
+    room: String,
+}
+
+/// 报到: through the HIS, the room on the booking, then the ticket.
+pub async fn check_in(
+    State(st): State<WebState>,
+    StaffAuth(p): StaffAuth,
+    Extension(cid): Extension<CorrelationId>,
+    Form(f): Form<CheckInForm>,
+) -> Result<Response, AppError> {
+    let area = area_of(Some(&f.depts))?;
+    Ok(match st.app.desk_check_in(&area, &f.booking_no, &f.room, &actor(p.id, &cid)).await {
+        Ok(t) => Redirect::to(&format!("/staff/triage/tickets/{}?depts={}", t.booking_no, area.depts().join(","))).into_response(),
+        Err(e) if e.code.http_status() < 500 => Redirect::to(&desk_url(&area, &format!("&found={}&error={}", f.booking_no, e.code.code()))).into_response(),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "staff_ticket.html")]
+struct TicketPage {
+    hospital: String,
+    depts: String,
+    t: Ticket,
+    qr: String,
+    follow: String,
+    narrow: bool,
+}
+
+#[derive(Deserialize)]
+pub struct TicketQuery {
+    #[serde(default)]
+    depts: Option<String>,
+    /// 58 (default) or 80 mm paper.
+    #[serde(default)]
+    paper: Option<u32>,
+}
+
+/// The ticket, print-ready.
+pub async fn ticket(
+    State(st): State<WebState>,
+    headers: axum::http::HeaderMap,
+    StaffAuth(_p): StaffAuth,
+    Path(booking_no): Path<String>,
+    Query(q): Query<TicketQuery>,
+) -> Result<Response, AppError> {
+    let area = area_of(q.depts.as_deref())?;
+    let t = st.app.desk_ticket(&area, &booking_no).await?;
+    let follow = format!("{}/registrations/{}", st.public_base(&headers), t.booking_no);
+    Ok(TicketPage { hospital: st.hospital_name.clone(), depts: area.depts().join(","), qr: qr_image(&follow), follow, narrow: q.paper != Some(80), t }
+        .into_response())
+}
