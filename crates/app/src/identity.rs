@@ -219,6 +219,10 @@ impl App {
         let now = self.now();
         let txn = self.store.write_txn().await?;
         self.store.delete_patient(&txn, account_id, patient_id).await?;
+        // A removed 就诊人's face goes from the engine too, and the consent ends with them.
+        let face = domain::consent::Purpose::FaceEnrolment;
+        self.store.withdraw_consent(&txn, account_id, Some(patient_id), face, "patient_removed", now).await?;
+        self.withdraw_face_enrolment(&txn, account_id, patient_id, now).await?;
         self.store
             .append_audit(&txn, &Actor::patient_account(account_id, correlation_id).entry("patient.remove", format!("patient:{patient_id}"), "by owner"), now)
             .await?;

@@ -60,6 +60,7 @@ impl Registry {
             .with(crate::records::office::RECORDS_PURGE, crate::records::office::PurgeRecordPhotos)
             .with(crate::face::FACE_DELETE, crate::face::DeleteFace)
             .with(crate::face::FACE_SETTLE, crate::face::SettleEnrolment)
+            .with(crate::face::FACE_PURGE_DAY_GROUPS, crate::face::PurgeDayGroups)
     }
 }
 
@@ -246,6 +247,9 @@ pub async fn ensure_recurring(app: &App) -> Result<(), domain::DomainError> {
     }
     if app.store.live_jobs_of_kind(crate::records::office::RECORDS_PURGE).await? == 0 {
         crate::records::office::schedule_purge(app).await?;
+    }
+    if app.store.live_jobs_of_kind(crate::face::FACE_PURGE_DAY_GROUPS).await? == 0 {
+        crate::face::schedule_day_group_purge(app).await?;
     }
     if app.store.live_jobs_of_kind(crate::reports::REPORTS_POLL).await? == 0 {
         crate::reports::schedule_poll(app).await?;

@@ -178,4 +178,24 @@ impl Store {
         let rows = fgm::Entity::find().filter(fgm::Column::GroupId.eq(group_id)).all(&self.db).await.map_err(db_err)?;
         Ok(rows.into_iter().map(|r| r.enrolment_id).collect())
     }
+
+    /// Day-group memberships recorded before `before` (the enrolment group excepted): what
+    /// the nightly purge deletes from the engine. (enrolment id, group, engine user id).
+    pub async fn stale_face_group_members(&self, before: DateTime<Utc>, keep_group: &str, limit: u64) -> Result<Vec<(i64, String, String)>, DomainError> {
+        use sea_orm::QuerySelect;
+        let rows = fgm::Entity::find()
+            .filter(fgm::Column::AddedAt.lt(micros(before)))
+            .filter(fgm::Column::GroupId.ne(keep_group))
+            .order_by_asc(fgm::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let user = fe::Entity::find_by_id(r.enrolment_id).one(&self.db).await.map_err(db_err)?.map(|e| e.engine_user_id).unwrap_or_default();
+            out.push((r.enrolment_id, r.group_id, user));
+        }
+        Ok(out)
+    }
 }

@@ -24,6 +24,8 @@ use store::outbox::NewJob;
 pub const FACE_DELETE: &str = "face.delete";
 /// Settles an enrolment still `enrolling` after the engine had time to answer.
 pub const FACE_SETTLE: &str = "face.settle";
+/// Empties the day groups of past days (nightly, 01:00).
+pub const FACE_PURGE_DAY_GROUPS: &str = "face.purge_day_groups";
 
 /// The engine's strictness and the hospital's choices [I: every one a setting].
 #[derive(Clone, Debug)]
@@ -365,6 +367,45 @@ impl JobHandler for SettleEnrolment {
         }
         txn.commit().await.map_err(|e| retry(store::db_err(e)))
     }
+}
+
+/// Deletes every face copied into a day group before today from the engine: a day group
+/// serves its day only, and the next day's is filled afresh.
+pub struct PurgeDayGroups;
+
+#[async_trait]
+impl JobHandler for PurgeDayGroups {
+    async fn run(&self, app: &App, _payload: &serde_json::Value) -> Result<(), JobError> {
+        let start_of_today = domain::clock::local_to_utc(app.today().and_hms_opt(0, 0, 0).expect("midnight"));
+        let mut deleted = 0usize;
+        if let Some(engine) = app.face.engine.clone() {
+            loop {
+                let stale = app.store.stale_face_group_members(start_of_today, &app.enrolment_group(), 200).await.map_err(retry)?;
+                if stale.is_empty() {
+                    break;
+                }
+                for (enrolment_id, group, user) in stale {
+                    if !user.is_empty() {
+                        engine.delete_user(&group, &user).await.map_err(retry)?;
+                    }
+                    app.store.remove_face_group_member(app.store.db(), enrolment_id, &group).await.map_err(retry)?;
+                    deleted += 1;
+                }
+            }
+        }
+        if deleted > 0 {
+            let entry = Actor::system("face").entry("face.purge_day_groups", "face_engine", &format!("{deleted} day-group copies deleted"));
+            app.store.audit(&entry, app.now()).await.map_err(retry)?;
+        }
+        schedule_day_group_purge(app).await.map_err(retry)
+    }
+}
+
+/// Schedules the next nightly purge of past day groups (once per night, whoever asks).
+pub async fn schedule_day_group_purge(app: &App) -> Result<(), DomainError> {
+    let next = crate::fairness::next_local(app.now(), 1);
+    let job = NewJob::new(FACE_PURGE_DAY_GROUPS, json!({}), app.now()).at(next).dedupe(format!("{FACE_PURGE_DAY_GROUPS}:{}", next.timestamp()));
+    app.store.enqueue(app.store.db(), job, app.now()).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -159,6 +159,13 @@ on_both_backends! {
         let again = engine_users(&t);
         assert_eq!(again.len(), 1);
         assert_ne!(again, users, "a new opaque id");
+
+        // Removing the 就诊人 removes the face from the engine too.
+        let r = TestApp::http().delete(t.url(&format!("/api/v1/me/patients/{pid}"))).header("cookie", &zhang).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        t.drain_jobs().await;
+        assert!(engine_users(&t).is_empty(), "{:?}", engine_users(&t));
+        assert_eq!(t.store.audit_count(Some("face.delete")).await.unwrap(), 2);
     }
 }
 

@@ -77,7 +77,7 @@ async fn faults(t: &TestApp, f: Value) {
 on_both_backends! {
     async fn a_nurse_checks_an_enrolled_patient_in_by_face_and_prints_the_ticket(backend) {
         // 08:30 local on a Tuesday: the morning's sessions are ahead.
-        let (t, _clock) = TestApp::spawn_at(backend, Utc.with_ymd_and_hms(2026, 12, 8, 0, 30, 0).unwrap()).await;
+        let (t, clock) = TestApp::spawn_at(backend, Utc.with_ymd_and_hms(2026, 12, 8, 0, 30, 0).unwrap()).await;
         let (zhang, zid, booking) = patient_booked_today(&t, "oDemo_zhangwei_0001", "张伟", "0101", true).await;
         let (_, _, _) = patient_booked_today(&t, "oDemo_lina_0002", "李娜", "0104", true).await;
         let nurse = t.staff_sign_in("nurse01").await;
@@ -153,5 +153,15 @@ on_both_backends! {
         assert!(t.face.lock().unwrap().users(&group).is_empty(), "deleted from the day group too");
         let (_, r) = scan(&t, &nurse, "0101", faces::live(&id_number_of(&t, "张伟"), 4)).await;
         assert_eq!(r["outcome"], "nobody", "{r}");
+
+        // The night after, the day groups are emptied; the enrolment stays.
+        let her_group = face::area_day_group("cb", "0104", t.app.today());
+        assert_eq!(t.face.lock().unwrap().users(&her_group).len(), 1);
+        clock.advance(chrono::Duration::days(1));
+        t.drain_jobs().await;
+        assert!(t.face.lock().unwrap().users(&her_group).is_empty(), "yesterday's group is empty");
+        assert!(t.face.lock().unwrap().users(&face::area_day_group("cb", "0101_0104", t.app.today() - chrono::Duration::days(1))).is_empty());
+        assert_eq!(t.face.lock().unwrap().users(&face::enrolment_group("cb")).len(), 1, "李娜 is still enrolled");
+        assert_eq!(t.store.audit_count(Some("face.purge_day_groups")).await.unwrap(), 1);
     }
 }
