@@ -24,6 +24,10 @@ pub struct HisPatient {
     /// caller parses it. What a critical value's SMS falls back to (issue 17 item 9).
     #[serde(default)]
     pub mobile: Option<String>,
+    /// Allergies as the HIS records them (free text; none recorded: `None`), for the
+    /// consulting room's workstation (FACE-3).
+    #[serde(default)]
+    pub allergies: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -133,6 +133,7 @@ pub fn point_at_sims(s: &mut Settings, sims: &sim::RunningSims) {
     s.courier.check_word = d.courier.check_word.as_str().into();
     s.courier.monthly_card = "7551234567".into();
     s.face.api_base = format!("{}/rest/2.0/face/v3", sims.face_url);
+    s.face.workstation_rooms.entry(DEMO_WORKSTATION_KEY.into()).or_insert_with(|| DEMO_WORKSTATION_ROOM.into());
     s.face.token_url = format!("{}/oauth/2.0/token", sims.face_url);
     s.face.api_key = d.face.api_key.clone();
     s.face.secret_key = d.face.secret_key.as_str().into();
@@ -201,8 +202,19 @@ pub async fn seed_open_api_client(store: &Store, now: chrono::DateTime<chrono::U
     if store.open_api_secret(&d.push_key_id).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_none() {
         store.add_open_api_client(&d.push_key_id, "HIS 集成平台（演示）", &d.push_secret, now).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     }
+    if store.open_api_secret(DEMO_WORKSTATION_KEY).await.map_err(|e| anyhow::anyhow!("{}", e.detail))?.is_none() {
+        store
+            .add_open_api_client(DEMO_WORKSTATION_KEY, &format!("诊间工作站 {DEMO_WORKSTATION_ROOM}（演示）"), DEMO_WORKSTATION_SECRET, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    }
     Ok(())
 }
+
+/// The demo's consulting-room workstation (FACE-3): its open-interface key, secret and room.
+pub const DEMO_WORKSTATION_KEY: &str = "ws-0101-3";
+pub const DEMO_WORKSTATION_SECRET: &str = "demo-workstation-secret-0101-3";
+pub const DEMO_WORKSTATION_ROOM: &str = "内科3诊室";
 
 pub async fn seed_insurance_rules(app: &App, store: &Store) -> Result<()> {
     use domain::insurance::{DeptException, InsuranceKind::*};

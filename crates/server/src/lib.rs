@@ -474,6 +474,7 @@ fn face(s: &Settings, clock: Arc<dyn domain::Clock>) -> app::face::FaceServices 
         group_prefix: f.group_prefix.clone(),
         thresholds: domain::face::FaceThresholds { match_score: f.match_score, ambiguity_margin: f.ambiguity_margin, identity_score: f.identity_score },
         checks: domain::face::FaceChecks { quality: control(&f.quality_control), liveness: control(&f.liveness_control) },
+        workstation_rooms: f.workstation_rooms.clone(),
         ..Default::default()
     };
     let engine: Option<Arc<dyn domain::ports::FaceEnginePort>> = (!f.api_base.is_empty()).then(|| {

@@ -371,6 +371,11 @@ pub struct Face {
     /// The engine's checks of a live capture: NONE, LOW, NORMAL or HIGH.
     pub quality_control: String,
     pub liveness_control: String,
+    /// The consulting rooms' workstations (FACE-3): the open-interface key of each
+    /// workstation and the room it stands in. A workstation gets patients of its own room
+    /// only; a key not listed gets none.
+    #[serde(default)]
+    pub workstation_rooms: std::collections::BTreeMap<String, String>,
 }
 
 /// Record copies (REC-1…REC-5): the office, what it promises, how long photos are kept,
@@ -632,6 +637,7 @@ ambiguity_margin = 5.0
 identity_score = 80.0
 quality_control = "NORMAL"
 liveness_control = "LOW"
+workstation_rooms = {}
 
 [records]
 office_place = "门诊楼3楼病案室"
@@ -829,6 +835,9 @@ impl Settings {
         }
         if !f.api_base.is_empty() && f.timeout_ms == 0 {
             return bad("face.timeout_ms", "must be positive");
+        }
+        if f.workstation_rooms.iter().any(|(k, r)| k.is_empty() || k.len() > 64 || r.trim().is_empty() || r.chars().count() > 30) {
+            return bad("face.workstation_rooms", "open-interface key (1–64) = room (1–30 characters)");
         }
         let a = &self.admission;
         if a.his_max_in_flight == 0 || a.his_max_in_flight > 10_000 || a.max_waiting == 0 || !(1..=60_000).contains(&a.max_wait_ms) {

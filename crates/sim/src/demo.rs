@@ -234,6 +234,15 @@ pub fn wechat_users() -> Vec<WechatUser> {
     ]
 }
 
+/// The allergy history the demo HIS keeps for some of its people.
+pub fn allergies_of(name: &str) -> Option<&'static str> {
+    match name {
+        "张伟" => Some("青霉素过敏"),
+        "吴秀英" => Some("磺胺类药物过敏；海鲜过敏"),
+        _ => None,
+    }
+}
+
 pub fn gender_of(id: &str) -> Gender {
     if (id.as_bytes()[16] - b'0') % 2 == 1 { Gender::Male } else { Gender::Female }
 }

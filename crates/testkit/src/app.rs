@@ -242,6 +242,45 @@ impl TestApp {
         (set, pair)
     }
 
+    /// Gives the face consent of a 就诊人 and enrols their face from a live capture (the
+    /// demo citizen's synthetic face), as the phone's pages would.
+    pub async fn enrol_face(&self, cookie: &str, patient_id: i64, id_number: &str) {
+        let r = Self::http().post(self.url(&format!("/face/{patient_id}/consent"))).header("cookie", cookie).send().await.expect("consent");
+        assert_eq!(r.status(), 303, "the consent is recorded");
+        let r = Self::http()
+            .post(self.url(&format!("/face/{patient_id}/enrol")))
+            .header("cookie", cookie)
+            .header("content-type", "image/jpeg")
+            .body(crate::faces::live(id_number, 0))
+            .send()
+            .await
+            .expect("enrol");
+        assert_eq!(r.status(), 200, "enrolled: {}", r.text().await.unwrap_or_default());
+    }
+
+    /// Books the first free place of today in `dept` for a 就诊人 and pays it at the bank
+    /// simulator's cashier; the booking is confirmed when this returns. Returns its number.
+    pub async fn book_and_pay_today(&self, cookie: &str, patient_id: i64, dept: &str) -> String {
+        let (_, slot, day) = free_place(&self.app, dept, 0).await.expect("a place today");
+        assert_eq!(day, self.app.today(), "a place today");
+        let r = Self::http()
+            .post(self.url("/api/v1/me/registrations"))
+            .header("cookie", cookie)
+            .header("idempotency-key", format!("today-{patient_id}-{dept}"))
+            .json(&serde_json::json!({"patient_id": patient_id, "dept_id": dept, "slot_id": slot}))
+            .send()
+            .await
+            .expect("book");
+        assert_eq!(r.status(), 201);
+        let b: serde_json::Value = r.json().await.expect("booking");
+        let order_no = b["order_no"].as_str().expect("an order");
+        let cashier = self.app.start_self_pay(order_no).await.expect("cashier");
+        assert_eq!(Self::http().post(format!("{cashier}/pay")).send().await.expect("pay").status(), 303);
+        self.app.resolve_payment(order_no).await.expect("paid");
+        self.drain_jobs().await;
+        b["booking_no"].as_str().expect("a booking number").to_owned()
+    }
+
     /// Signs a demo staff member in with password and the current TOTP code.
     pub async fn staff_sign_in(&self, username: &str) -> String {
         let c = self.demo_credentials.iter().find(|c| c.username == username).expect("demo staff");

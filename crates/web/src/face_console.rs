@@ -210,3 +210,103 @@ pub async fn ticket(
     Ok(TicketPage { hospital: st.hospital_name.clone(), depts: area.depts().join(","), qr: qr_image(&follow), follow, narrow: q.paper != Some(80), t }
         .into_response())
 }
+
+/// A face scanned at a consulting room's workstation (FACE-3), signed like every call of
+/// the open interface.
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct ConsultationScanDto {
+    /// The room the workstation stands in, as the hospital bound its key to it.
+    pub room: String,
+    /// The HIS code of the doctor seeing patients in the room now.
+    pub doctor_code: String,
+    /// The JPEG or PNG from the room's camera, Base64 (no `data:` prefix).
+    pub image: String,
+}
+
+/// The patient released to the workstation.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConsultationPatientDto {
+    pub his_patient_id: String,
+    pub mr_no: String,
+    pub name: String,
+    /// 男 or 女.
+    pub sex: String,
+    pub age: u32,
+    pub booking_no: String,
+    pub dept_name: String,
+    pub doctor_name: String,
+    pub start_time: String,
+    pub see_no: Option<i32>,
+    pub allergies: Option<String>,
+    pub insurance_kind: String,
+}
+
+/// What the scan found.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConsultationAnswerDto {
+    /// found, ambiguous (check the ID card), nobody (booked with this doctor today and
+    /// enrolled: no one like this) or engine_unavailable (use the card or booking number).
+    pub outcome: String,
+    pub patient: Option<ConsultationPatientDto>,
+}
+
+/// The patient in front of the camera, if booked with this doctor today and enrolled.
+#[utoipa::path(post, path = "/open/v1/face/consultations", tag = "open",
+    params(
+        ("X-Cb-Key" = String, Header, description = "The workstation's client key (bound to its room)"),
+        ("X-Cb-Timestamp" = String, Header, description = "Unix seconds; within 300 s of our clock"),
+        ("X-Cb-Nonce" = String, Header, description = "8-64 of A-Z a-z 0-9 - _, never reused"),
+        ("X-Cb-Signature" = String, Header, description = "hex HMAC-SHA256(secret, METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body)))")),
+    request_body = ConsultationScanDto,
+    responses((status = 200, body = ConsultationAnswerDto), (status = 401, body = crate::open_api::OpenErrorBody), (status = 403, body = crate::open_api::OpenErrorBody), (status = 422, body = crate::open_api::OpenErrorBody)))]
+pub async fn consultation(
+    State(st): State<WebState>,
+    Extension(cid): Extension<CorrelationId>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    use crate::open_api::refuse;
+    use base64::Engine;
+    if let Err(e) = crate::open_api::json_body(&headers) {
+        return refuse(e, Some("Content-Type: application/json".into()), &cid.0);
+    }
+    let key_id = match crate::open_api::authenticate(&st, &headers, &method, "/open/v1/face/consultations", &body).await {
+        Ok(k) => k,
+        Err(e) => return refuse(e, None, &cid.0),
+    };
+    let dto: ConsultationScanDto = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => return refuse(domain::ErrorCode::BadRequest.into(), Some(format!("body: {e}")), &cid.0),
+    };
+    let Ok(image) = base64::engine::general_purpose::STANDARD.decode(dto.image.trim()) else {
+        return refuse(domain::ErrorCode::ValidationFailed.into(), Some("image: Base64 of a JPEG or PNG".into()), &cid.0);
+    };
+    use app::face::consult::ConsultFinding;
+    let (outcome, patient) = match st.app.consultation_scan(&key_id, &dto.room, &dto.doctor_code, image).await {
+        Ok(ConsultFinding::Found(p)) => (
+            "found",
+            Some(ConsultationPatientDto {
+                his_patient_id: p.his_patient_id,
+                mr_no: p.mr_no,
+                name: p.name,
+                sex: p.sex.into(),
+                age: p.age,
+                booking_no: p.booking_no,
+                dept_name: p.dept_name,
+                doctor_name: p.doctor_name,
+                start_time: p.start_time,
+                see_no: p.see_no,
+                allergies: p.allergies,
+                insurance_kind: p.insurance_kind,
+            }),
+        ),
+        Ok(ConsultFinding::Ambiguous) => ("ambiguous", None),
+        Ok(ConsultFinding::Nobody) => ("nobody", None),
+        Ok(ConsultFinding::EngineUnavailable) => ("engine_unavailable", None),
+        Err(e) => return refuse(e, None, &cid.0),
+    };
+    let mut r = axum::Json(ConsultationAnswerDto { outcome: outcome.into(), patient }).into_response();
+    r.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    r
+}

@@ -320,6 +320,7 @@ pub fn router(app: App, cfg: WebConfig) -> Router {
         .route("/open/v1/lab-events", post(reports::lab_event))
         .route("/open/v1/messages", post(open_api::push))
         .route("/open/v1/messages/{message_no}", get(open_api::status))
+        .route("/open/v1/face/consultations", post(face_console::consultation).layer(DefaultBodyLimit::max(FACE_BODY_LIMIT)))
         .route("/inpatient", get(inpatient::inpatient))
         .route("/inpatient/deposit", post(inpatient::top_up))
         .route("/inpatient/fees", get(inpatient::fee_day))

@@ -5,6 +5,7 @@
 //! never the picture. Withdrawing the consent withdraws the enrolment in the same
 //! transaction and a job deletes the face from every engine group, retried until the
 //! engine confirms. An enrolment whose engine answer was lost is settled by deleting.
+pub mod consult;
 pub mod triage;
 
 use crate::job::{JobError, JobHandler, retry};
@@ -39,6 +40,8 @@ pub struct FaceSettings {
     pub settle_after: Duration,
     /// The largest capture accepted from a phone or a device.
     pub max_image_bytes: usize,
+    /// Open-interface key of each consulting room's workstation → its room (FACE-3).
+    pub workstation_rooms: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for FaceSettings {
@@ -49,6 +52,7 @@ impl Default for FaceSettings {
             checks: FaceChecks { quality: face::Control::Normal, liveness: face::Control::Low },
             settle_after: Duration::minutes(5),
             max_image_bytes: 1_500_000,
+            workstation_rooms: Default::default(),
         }
     }
 }

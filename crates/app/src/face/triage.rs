@@ -7,7 +7,7 @@
 //! HIS queue number); the nurse's room goes on the booking, and the ticket carries the
 //! queue number, room, doctor and a QR code that follows the queue on the phone.
 use crate::{Actor, App};
-use domain::face::{self, FaceInput, Recognition};
+use domain::face::{self, Recognition};
 use domain::identity::IdCardNo;
 use domain::registration::BookingState;
 use domain::{DomainError, ErrorCode};
@@ -126,18 +126,12 @@ impl App {
     /// Makes sure every enrolled patient booked today in the area is in the area's day
     /// group (added by face token: no new capture). Returns the group and who is in it.
     async fn area_day_group(&self, area: &DeskArea, bookings: &[BookingRow]) -> Result<(String, Vec<face::Enrolment>), DomainError> {
-        let engine = self.face_engine()?;
         let group = face::area_day_group(&self.face.settings.group_prefix, &area.code(), self.today());
         let mut patients: Vec<i64> = bookings.iter().map(|b| b.patient_id).collect();
         patients.sort_unstable();
         patients.dedup();
         let enrolled = self.store.active_face_enrolments(&patients).await?;
-        let present = self.store.face_group_enrolments(&group).await?;
-        for e in enrolled.iter().filter(|e| !present.contains(&e.id)) {
-            let Some(token) = self.store.face_token(e.id).await? else { continue };
-            engine.add_face(&group, &e.engine_user_id, FaceInput::Token(&token), face::FaceChecks::NONE).await?;
-            self.store.add_face_group_member(self.store.db(), e.id, &group, self.now()).await?;
-        }
+        self.fill_group(&group, &enrolled).await?;
         Ok((group, enrolled))
     }
 

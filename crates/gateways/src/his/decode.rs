@@ -159,6 +159,9 @@ struct PatientDto {
     /// Field name [I]: HIS vendors call it mobile/phone/tel; the front-end processor maps it.
     #[serde(default)]
     mobile: Option<String>,
+    /// Field name [I]: the allergy history (过敏史) as free text.
+    #[serde(default)]
+    allergies: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -199,9 +202,11 @@ fn patient_record(p: PatientDto) -> Result<HisPatient, DomainError> {
     let i = p.insurance;
     let guardian_id_card_no = p.guardian_id_card_no.filter(|g| !g.is_empty());
     let mobile = p.mobile.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    let allergies = p.allergies.map(|a| a.trim().chars().take(200).collect::<String>()).filter(|a| !a.is_empty());
     Ok(HisPatient {
         guardian_id_card_no,
         mobile,
+        allergies,
         his_patient_id: p.patient_id,
         mr_no: p.mr_no,
         name: p.name,

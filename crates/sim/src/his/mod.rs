@@ -596,6 +596,7 @@ fn patient_json(p: &Patient) -> Value {
     json!({
         "patientId": p.patient_id, "mrNo": p.mr_no, "name": c.name, "guardianIdCardNo": c.guardian_id,
         "mobile": Some(c.mobile.as_str()).filter(|m| !m.is_empty()),
+        "allergies": demo::allergies_of(&c.name),
         "sex": if demo::gender_of(&c.id_card_no) == domain::identity::Gender::Male { "1" } else { "2" },
         "birthDate": c.id_card_no.get(6..14).map(|b| format!("{}-{}-{}", &b[0..4], &b[4..6], &b[6..8])),
         "insurance": {

@@ -226,6 +226,7 @@ pub(crate) const MATRIX: &[(&str, &str, Access, &str, Body)] = &[
     ("GET", "/verify/report/{code}", Public, "/verify/report/NOPE-000000000000", NoBody),
     ("POST", "/open/v1/lab-events", Signed, "/open/v1/lab-events", Json("{}")),
     ("POST", "/open/v1/messages", Signed, "/open/v1/messages", Json("{}")),
+    ("POST", "/open/v1/face/consultations", Signed, "/open/v1/face/consultations", Json("{}")),
     ("GET", "/open/v1/messages/{message_no}", Signed, "/open/v1/messages/{message}", NoBody),
     ("GET", "/inpatient", Patient, "/inpatient?patient={pid}", NoBody),
     ("POST", "/inpatient/deposit", Patient, "/inpatient/deposit", Form("patient_id={pid}&amount_yuan=100")),

@@ -20,36 +20,10 @@ async fn patient_booked_today(t: &TestApp, openid: &str, name: &str, dept: &str,
     let (_, cookie) = t.wechat_sign_in(openid).await;
     let pid = t.add_demo_patient(&cookie, name, "self").await;
     if enrol {
-        let r = TestApp::http().post(t.url(&format!("/face/{pid}/consent"))).header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(r.status(), 303);
-        let r = TestApp::http()
-            .post(t.url(&format!("/face/{pid}/enrol")))
-            .header("cookie", &cookie)
-            .header("content-type", "image/jpeg")
-            .body(faces::live(&id_number_of(t, name), 0))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        t.enrol_face(&cookie, pid, &id_number_of(t, name)).await;
     }
-    let (_, slot, day) = testkit::app::free_place(&t.app, dept, 0).await.expect("a place today");
-    assert_eq!(day, t.app.today());
-    let r = TestApp::http()
-        .post(t.url("/api/v1/me/registrations"))
-        .header("cookie", &cookie)
-        .header("idempotency-key", format!("triage-{openid}"))
-        .json(&json!({"patient_id": pid, "dept_id": dept, "slot_id": slot}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let b: Value = r.json().await.unwrap();
-    let order_no = b["order_no"].as_str().unwrap();
-    let cashier = t.app.start_self_pay(order_no).await.unwrap();
-    assert_eq!(TestApp::http().post(format!("{cashier}/pay")).send().await.unwrap().status(), 303);
-    t.app.resolve_payment(order_no).await.unwrap();
-    t.drain_jobs().await;
-    (cookie, pid, b["booking_no"].as_str().unwrap().to_owned())
+    let booking = t.book_and_pay_today(&cookie, pid, dept).await;
+    (cookie, pid, booking)
 }
 
 async fn scan(t: &TestApp, nurse: &str, depts: &str, jpeg: Vec<u8>) -> (u16, Value) {

@@ -35,6 +35,7 @@ mod consent;
 mod courier_contract;
 mod crash_restart;
 mod einvoice_contract;
+mod face_consult;
 mod face_contract;
 mod face_enrolment;
 mod face_triage;
