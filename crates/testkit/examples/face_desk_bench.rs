@@ -53,16 +53,7 @@ async fn main() {
     assert_eq!(first["outcome"], "found", "{first}");
     // Other users in the same group, up to the group size asked for.
     let group = face::area_day_group("cb", "0101", today);
-    let engine = gateways::face::client::FaceClient::new(
-        gateways::face::client::FaceClientConfig {
-            api_base: format!("{}/rest/2.0/face/v3", t.face_url),
-            token_url: format!("{}/oauth/2.0/token", t.face_url),
-            api_key: sim::face::FaceSimConfig::default().api_key,
-            secret_key: sim::face::FaceSimConfig::default().secret_key.as_str().into(),
-            timeout: Duration::from_secs(5),
-        },
-        std::sync::Arc::new(domain::SystemClock),
-    );
+    let engine = t.face_engine_client();
     let checks = FaceChecks { quality: Control::Normal, liveness: Control::Low };
     let mut code = 1u32 << 19;
     while t.face.lock().unwrap().users(&group).len() < group_size {

@@ -242,6 +242,22 @@ impl TestApp {
         (set, pair)
     }
 
+    /// A client of the face engine's simulator, as the platform's own connector speaks to it
+    /// (for tests that ask the engine what it holds or finds).
+    pub fn face_engine_client(&self) -> gateways::face::client::FaceClient {
+        let cfg = sim::face::FaceSimConfig::default();
+        gateways::face::client::FaceClient::new(
+            gateways::face::client::FaceClientConfig {
+                api_base: format!("{}/rest/2.0/face/v3", self.face_url),
+                token_url: format!("{}/oauth/2.0/token", self.face_url),
+                api_key: cfg.api_key,
+                secret_key: cfg.secret_key.as_str().into(),
+                timeout: std::time::Duration::from_secs(5),
+            },
+            Arc::new(domain::SystemClock),
+        )
+    }
+
     /// Gives the face consent of a 就诊人 and enrols their face from a live capture (the
     /// demo citizen's synthetic face), as the phone's pages would.
     pub async fn enrol_face(&self, cookie: &str, patient_id: i64, id_number: &str) {

@@ -217,6 +217,10 @@ impl App {
         let entry = actor.entry("booking.check_in", format!("booking:{booking_no}"), &format!("排队号{} {room}", q.queue_no));
         self.store.append_audit(&txn, &entry, now).await?;
         txn.commit().await.map_err(store::db_err)?;
+        self.ticket_of(row, &q, room).await
+    }
+
+    async fn ticket_of(&self, row: BookingRow, q: &domain::ports::QueueStatus, room: String) -> Result<Ticket, DomainError> {
         let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
         Ok(Ticket {
             booking_no: row.booking_no,
@@ -240,18 +244,8 @@ impl App {
             return Err(DomainError::new(ErrorCode::BookingNotFound, "no checked-in booking of today in this area"));
         }
         let q = self.his.queue_status(row.reg_id.as_deref().unwrap_or_default()).await?.ok_or(ErrorCode::BookingNotFound)?;
-        let name = self.store.patient_by_id(row.patient_id).await?.map(|p| p.name_masked).unwrap_or_default();
-        Ok(Ticket {
-            booking_no: row.booking_no,
-            patient_name_masked: name,
-            queue_no: q.queue_no,
-            ahead: q.ahead,
-            room: row.location,
-            dept_name: row.dept_name,
-            doctor_name: row.doctor_name,
-            start_time: row.start_time,
-            end_time: row.end_time,
-        })
+        let room = row.location.clone();
+        self.ticket_of(row, &q, room).await
     }
 }
 

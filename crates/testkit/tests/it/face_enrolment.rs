@@ -41,16 +41,7 @@ fn engine_users(t: &TestApp) -> Vec<String> {
 
 /// The engine's own answer to a scan of this person in the hospital's face set.
 async fn engine_finds(t: &TestApp, id_number: &str) -> Vec<String> {
-    let engine = gateways::face::client::FaceClient::new(
-        gateways::face::client::FaceClientConfig {
-            api_base: format!("{}/rest/2.0/face/v3", t.face_url),
-            token_url: format!("{}/oauth/2.0/token", t.face_url),
-            api_key: sim::face::FaceSimConfig::default().api_key,
-            secret_key: sim::face::FaceSimConfig::default().secret_key.as_str().into(),
-            timeout: std::time::Duration::from_secs(2),
-        },
-        std::sync::Arc::new(domain::SystemClock),
-    );
+    let engine = t.face_engine_client();
     let probe = FaceImage::new(faces::live(id_number, 7));
     let found = engine.search(&[face::enrolment_group("cb")], &probe, 5, CHECKED).await.unwrap();
     found.into_iter().filter(|c| c.score >= 80.0).map(|c| c.user_id).collect()

@@ -62,7 +62,7 @@ on_both_backends! {
         })
         .await;
         pool.shutdown(std::time::Duration::from_secs(5)).await;
-        assert_eq!(t.store.outbox_stats().await.unwrap().pending, 8, "only the recurring jobs wait: session purge, bill-due scan, tonight's reconciliation, tonight's retention run, no-show sweep, the LIS poll, the low-deposit scan and the record photos' purge");
+        assert_eq!(t.store.outbox_stats().await.unwrap().pending, 9, "only the recurring jobs wait: session purge, bill-due scan, tonight's reconciliation, tonight's retention run, no-show sweep, the LIS poll, the low-deposit scan, the record photos' purge and the face day groups' purge");
         assert_eq!(h.0.load(Ordering::SeqCst), 32, "30 successes + the permanent failure + the panic, each run once");
         let dead = t.store.dead_jobs(10).await.unwrap();
         let reasons: Vec<String> = dead.iter().map(|d| d.last_error.clone().unwrap_or_default()).collect();
@@ -90,7 +90,7 @@ on_both_backends! {
         assert_eq!(app::jobs::run_once(&app, &reg, &c, "w").await.unwrap(), 1);
         assert_eq!(h.0.load(Ordering::SeqCst), 3);
         let s = t.store.outbox_stats().await.unwrap();
-        assert_eq!((s.pending, s.dead), (8, 1), "the eight recurring jobs wait; the retried job is dead after 3 attempts");
+        assert_eq!((s.pending, s.dead), (9, 1), "the nine recurring jobs wait; the retried job is dead after 3 attempts");
         assert_eq!(t.store.dead_jobs(1).await.unwrap()[0].last_error.as_deref(), Some("HIS busy"));
     }
 }
