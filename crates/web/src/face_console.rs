@@ -57,13 +57,11 @@ pub async fn desk(State(st): State<WebState>, StaffAuth(_p): StaffAuth, Query(q)
     let area = area_of(q.depts.as_deref())?;
     let bookings = match q.found.as_deref() {
         Some(list) => {
-            let mut all = Vec::new();
-            for no in list.split(',').filter(|n| !n.is_empty()).take(10) {
-                if let DeskFinding::Found(b) = st.app.desk_find_by_booking(&area, no).await? {
-                    all.extend(b);
-                }
+            let nos: Vec<&str> = list.split(',').filter(|n| !n.is_empty()).take(10).collect();
+            match st.app.desk_find_by_booking(&area, &nos).await? {
+                DeskFinding::Found(b) => Some(b),
+                _ => Some(Vec::new()),
             }
-            Some(all)
         }
         None => None,
     };
@@ -144,7 +142,7 @@ pub async fn find(
     let found = if !f.id_number.trim().is_empty() {
         st.app.desk_find_by_id_number(&area, &f.id_number, &actor(p.id, &cid)).await
     } else {
-        st.app.desk_find_by_booking(&area, &f.booking_no).await
+        st.app.desk_find_by_booking(&area, &[f.booking_no.as_str()]).await
     };
     Ok(match found {
         Ok(finding) => Redirect::to(&next_of(&area, &finding)).into_response(),

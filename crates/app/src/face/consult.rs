@@ -9,7 +9,6 @@
 use crate::App;
 use domain::face::{self, FaceInput, Recognition};
 use domain::identity::{Gender, age_on};
-use domain::registration::BookingState;
 use domain::{DomainError, ErrorCode};
 use store::registration::BookingRow;
 
@@ -59,9 +58,7 @@ impl App {
         let image = super::capture_of(capture, self.face.settings.max_image_bytes)?;
         let engine = self.face_engine()?;
         let day = self.today();
-        let visit_date = day.format("%Y-%m-%d").to_string();
-        let mut bookings = self.store.bookings_on(&visit_date, BookingState::Confirmed).await?;
-        bookings.extend(self.store.bookings_on(&visit_date, BookingState::CheckedIn).await?);
+        let mut bookings = self.live_bookings_today().await?;
         bookings.retain(|b: &BookingRow| b.doctor_code == doctor_code);
         let mut patients: Vec<i64> = bookings.iter().map(|b| b.patient_id).collect();
         patients.sort_unstable();

@@ -93,10 +93,16 @@ fn today_string(app: &App) -> String {
 impl App {
     /// Today's live bookings (confirmed or checked in) in the area.
     async fn area_bookings(&self, area: &DeskArea) -> Result<Vec<BookingRow>, DomainError> {
+        let mut rows = self.live_bookings_today().await?;
+        rows.retain(|b| area.serves(b));
+        Ok(rows)
+    }
+
+    /// Today's bookings a desk or a room may still see: confirmed or checked in.
+    pub(crate) async fn live_bookings_today(&self) -> Result<Vec<BookingRow>, DomainError> {
         let day = today_string(self);
         let mut rows = self.store.bookings_on(&day, BookingState::Confirmed).await?;
         rows.extend(self.store.bookings_on(&day, BookingState::CheckedIn).await?);
-        rows.retain(|b| area.serves(b));
         Ok(rows)
     }
 
@@ -182,10 +188,11 @@ impl App {
         Ok(DeskFinding::Found(self.desk_bookings(&mine).await?))
     }
 
-    /// The other way: the booking number (the QR on the patient's phone).
-    pub async fn desk_find_by_booking(&self, area: &DeskArea, booking_no: &str) -> Result<DeskFinding, DomainError> {
+    /// The other way: booking numbers (the QR on the patient's phone; the desk's page
+    /// shows what a scan found by them too). Those not of today in the area are left out.
+    pub async fn desk_find_by_booking(&self, area: &DeskArea, booking_nos: &[&str]) -> Result<DeskFinding, DomainError> {
         let bookings = self.area_bookings(area).await?;
-        let mine: Vec<&BookingRow> = bookings.iter().filter(|b| b.booking_no == booking_no.trim()).collect();
+        let mine: Vec<&BookingRow> = bookings.iter().filter(|b| booking_nos.iter().any(|n| n.trim() == b.booking_no)).collect();
         Ok(DeskFinding::Found(self.desk_bookings(&mine).await?))
     }
 
